@@ -1,0 +1,128 @@
+"""nagexp's train() against a minimal hand-written Nesterov loop doing the same work.
+
+Both build the same model from the same seed, run the same number of steps at the same
+batch size and thread count with the same per-step cosine LR, and evaluate on the
+validation split after every epoch and on the test split at the end. The minimal loop has
+none of nagexp's extras (momentum schedule writes, train loss/accuracy accumulation,
+divergence guard, metrics, report callback). Runs alternate and the median is taken.
+
+    python -m benchmarks.trainer_overhead [--repeats 5] [--threads 2]
+Target: nagexp at most 5 % slower (ratio >= 0.95).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import write_result
+from nagexp.config import TrainConfig
+from nagexp.train.data import DataBundle, build_bundle, load_dataset
+from nagexp.train.models import build_model
+from nagexp.train.schedules import torch_lr_values
+from nagexp.train.sources import RawData
+from nagexp.train.trainer import train
+
+
+def minimal_loop(cfg: TrainConfig, data: DataBundle) -> float:
+    """The loop a researcher writes by hand: returns wall seconds."""
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, data.input_shape, data.num_classes, cfg.width)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                          weight_decay=cfg.weight_decay, fused=True)  # fmt: skip
+    n, bs = len(data.y_train), cfg.batch_size
+    steps = n // bs
+    lrs = torch_lr_values(cfg, steps * cfg.epochs)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def evaluate(x: torch.Tensor, y: torch.Tensor) -> float:
+        model.eval()
+        with torch.no_grad():
+            correct = sum((model(x[i : i + 1024]).argmax(1) == y[i : i + 1024]).sum().item() for i in range(0, len(y), 1024))
+        return correct / len(y)
+
+    for epoch in range(cfg.epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        xs, ys = data.x_train[perm], data.y_train[perm]
+        for i in range(steps):
+            opt.param_groups[0]["lr"] = lrs[epoch * steps + i]
+            loss = F.cross_entropy(model(xs[i * bs : (i + 1) * bs]), ys[i * bs : (i + 1) * bs])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        evaluate(data.x_val, data.y_val)
+    evaluate(data.x_test, data.y_test)
+    return time.perf_counter() - start
+
+
+def nagexp_train(cfg: TrainConfig, data: DataBundle) -> float:
+    start = time.perf_counter()
+    train(cfg, data, report=lambda metrics, checkpoint: None)
+    return time.perf_counter() - start
+
+
+def cifar_shaped(n: int = 5000) -> DataBundle:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 3, 32, 32), generator=gen, dtype=torch.uint8).numpy()
+    y = (torch.arange(n) % 10).numpy()
+    raw = RawData(x[: n * 4 // 5], y[: n * 4 // 5], x[n * 4 // 5 :], y[n * 4 // 5 :], 10, tuple("0123456789"))
+    return build_bundle(raw, "random-cifar-shaped")
+
+
+def measure(label: str, cfg: TrainConfig, data: DataBundle, repeats: int) -> dict[str, Any]:
+    samples = (len(data.y_train) // cfg.batch_size) * cfg.batch_size * cfg.epochs
+    nagexp_train(cfg, data)  # warm-up (allocator, oneDNN kernels)
+    minimal_loop(cfg, data)
+    ours, theirs = [], []
+    for i in range(repeats):  # alternate which goes first, so drift hits both alike
+        if i % 2 == 0:
+            ours.append(nagexp_train(cfg, data))
+            theirs.append(minimal_loop(cfg, data))
+        else:
+            theirs.append(minimal_loop(cfg, data))
+            ours.append(nagexp_train(cfg, data))
+    ours_sps, min_sps = samples / statistics.median(ours), samples / statistics.median(theirs)
+    return {
+        "workload": label,
+        "model": cfg.model,
+        "batch_size": cfg.batch_size,
+        "epochs": cfg.epochs,
+        "train_samples": samples,
+        "nagexp_samples_per_s": round(ours_sps, 1),
+        "minimal_samples_per_s": round(min_sps, 1),
+        "ratio": round(ours_sps / min_sps, 4),
+        "nagexp_seconds": [round(t, 3) for t in ours],
+        "minimal_seconds": [round(t, 3) for t in theirs],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    base = {"device": "cpu", "num_threads": args.threads, "lr_schedule": "cosine"}
+    workloads = [
+        ("digits 8x8, cnn, batch 64", TrainConfig(**base, epochs=10, batch_size=64), load_dataset("digits")),
+        ("CIFAR-shaped 32x32, cnn, batch 128", TrainConfig(**base, epochs=2, batch_size=128), cifar_shaped()),
+    ]
+    rows = [measure(label, cfg, data, args.repeats) for label, cfg, data in workloads]
+
+    print(f"{'workload':38} {'nagexp samples/s':>17} {'minimal samples/s':>18} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['workload']:38} {r['nagexp_samples_per_s']:>17.0f} {r['minimal_samples_per_s']:>18.0f} {r['ratio']:>7.3f}")
+    print("target: ratio >= 0.95 (nagexp at most 5 % slower)")
+    print(f"written: {write_result('trainer_overhead', {'threads': args.threads, 'rows': rows})}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from nagexp.cli import main
+
+main()

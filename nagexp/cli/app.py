@@ -1,0 +1,42 @@
+"""The root `nagexp` command: composes the sub-commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from nagexp import __version__
+from nagexp.cli.train_cmd import train_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="nagexp",
+    help="Hyperparameter experiments for Nesterov-momentum training (Ray Tune + Optuna + MLflow).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nagexp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """nagexp: which learning-rate and momentum schedule trains this model best?"""
+
+
+app.command("train")(train_command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,86 @@
+"""YAML files and `key=value` overrides into validated configs, with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from nagexp.config.train import TrainConfig
+from nagexp.errors import ConfigError
+
+__all__ = [
+    "describe_validation_error",
+    "load_train_config",
+    "parse_overrides",
+    "read_yaml_mapping",
+    "train_config_from",
+]
+
+
+def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A YAML file that must hold a mapping; `yaml.safe_load` only."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} '{path}' not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} '{path}' cannot be read: {exc.__class__.__name__}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
+    return data
+
+
+def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
+    """All problems of a pydantic error on one line, each naming its field."""
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown field '{field}' (known: {', '.join(model.model_fields)})")
+        elif field:
+            parts.append(f"field '{field}': {msg} (got {e['input']!r})")
+        else:
+            parts.append(msg)
+    return "; ".join(parts)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`["lr=0.1", "augment=true"]` -> {"lr": 0.1, "augment": True} (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got '{pair}'")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def train_config_from(values: dict[str, Any], source: str = "config") -> TrainConfig:
+    try:
+        return TrainConfig(**values)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {describe_validation_error(err, TrainConfig)}") from None
+
+
+def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """A TrainConfig from an optional YAML file, then overrides (non-None values win)."""
+    values = read_yaml_mapping(path) if path else {}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return train_config_from(values, str(path) if path else "config")

@@ -1,0 +1,111 @@
+"""TrainConfig: every hyperparameter of one training run, typed, with units."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nagexp.train.dataset_spec import parse_dataset_spec
+
+__all__ = [
+    "LR_SCHEDULE_NAMES",
+    "MODEL_NAMES",
+    "MOMENTUM_SCHEDULE_NAMES",
+    "OPTIMIZER_NAMES",
+    "TrainConfig",
+]
+
+ModelName = Literal["mlp", "cnn", "resnet", "fastnet"]
+OptimizerName = Literal["nag", "momentum", "sgd"]
+LrScheduleName = Literal["constant", "step", "cosine", "warmup_cosine", "onecycle", "linear"]
+MomentumScheduleName = Literal["constant", "sutskever", "cyclical", "final_drop"]
+
+MODEL_NAMES: tuple[str, ...] = ModelName.__args__
+OPTIMIZER_NAMES: tuple[str, ...] = OptimizerName.__args__
+LR_SCHEDULE_NAMES: tuple[str, ...] = LrScheduleName.__args__
+MOMENTUM_SCHEDULE_NAMES: tuple[str, ...] = MomentumScheduleName.__args__
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+class TrainConfig(BaseModel):
+    """One training run. Frozen: a config is a value, derive new ones with `model_copy`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # -- data ---------------------------------------------------------------------------
+    dataset: str = "digits"  # digits | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | ...
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # share of the training data held for validation
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # held out as test when the source has no test split
+    split_seed: int = 0  # seeds the splits; one value per sweep so all trials see the same data
+    image_size: int = Field(32, ge=4, le=512)  # imagefolder: images resized to this square, pixels
+    augment: bool = False  # random crop (4 px padding) + horizontal flip, batched on the device
+
+    # -- model --------------------------------------------------------------------------
+    model: ModelName = "cnn"
+    width: float = Field(1.0, gt=0, le=16)  # channel multiplier
+
+    # -- optimizer: torch.optim.SGD for all three ----------------------------------------
+    optimizer: OptimizerName = "nag"  # nag: nesterov=True; momentum: heavy-ball; sgd: momentum 0
+    lr: float = Field(0.05, gt=0)  # peak lr per mean-loss step; effective mode: lr / (1 - momentum)
+    lr_mode: Literal["raw", "effective"] = "raw"
+    momentum: float = Field(0.9, ge=0, lt=1)  # peak momentum mu (mu_max of momentum schedules)
+    weight_decay: float = Field(5e-4, ge=0)  # L2 coefficient added to the gradient
+    epochs: int = Field(15, ge=1)
+    batch_size: int = Field(64, ge=1)  # samples per optimizer step
+
+    # -- learning-rate schedule ----------------------------------------------------------
+    lr_schedule: LrScheduleName = "cosine"
+    lr_milestones: tuple[float, ...] = (0.5, 0.75)  # step: fractions of training
+    lr_gamma: float = Field(0.1, gt=0, le=1)  # step: lr multiplier at each milestone
+    warmup_fraction: float = Field(0.1, gt=0, lt=1)  # warmup_cosine: share of steps warming up
+    onecycle_pct_start: float = Field(0.25, gt=0, lt=1)  # onecycle/cyclical: share of steps rising
+    onecycle_div_factor: float = Field(25.0, ge=1)  # onecycle: start lr = lr / div_factor
+    onecycle_final_div_factor: float = Field(1e4, ge=1)  # onecycle: end lr = start lr / this
+    lr_final_fraction: float = Field(0.0, ge=0, le=1)  # linear: end lr = lr * this
+
+    # -- momentum schedule ---------------------------------------------------------------
+    momentum_schedule: MomentumScheduleName = "constant"
+    momentum_min: float = Field(0.85, ge=0, lt=1)  # cyclical: momentum at the LR peak
+    sutskever_period: int = Field(250, ge=1)  # sutskever: steps per ramp stage
+    final_momentum: float = Field(0.5, ge=0, lt=1)  # final_drop: momentum in the last phase
+    final_drop_fraction: float = Field(0.1, gt=0, lt=1)  # final_drop: share of steps at the end
+
+    # -- guard and runtime ---------------------------------------------------------------
+    divergence_factor: float = Field(5.0, gt=1)  # diverged when epoch train loss > this x initial loss
+    seed: int = 0  # model init, batch order and augmentation
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    num_threads: int | None = Field(None, ge=1)  # torch CPU threads; None keeps torch's default
+    eval_batch_size: int = Field(1024, ge=1)  # samples per evaluation forward pass
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset_kind(cls, value: str) -> str:
+        parse_dataset_spec(value)
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps (got '{value}')")
+        return value
+
+    @field_validator("lr_milestones")
+    @classmethod
+    def _milestones_inside_training(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < m < 1 for m in value) or list(value) != sorted(value):
+            raise ValueError(f"milestones must be increasing fractions in (0, 1) (got {list(value)})")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.optimizer == "nag" and self.momentum == 0:
+            raise ValueError("optimizer 'nag' (Nesterov) needs momentum > 0; use optimizer 'sgd' for plain SGD")
+        if self.momentum_schedule == "cyclical" and self.momentum_min > self.momentum:
+            raise ValueError(
+                f"cyclical momentum needs momentum_min <= momentum (got {self.momentum_min} > {self.momentum})"
+            )
+        return self

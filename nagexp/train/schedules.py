@@ -1,0 +1,152 @@
+"""Learning-rate and momentum schedules: pure functions of (step, total steps, params).
+
+`params` is any object with the attributes a schedule reads (a TrainConfig in practice),
+so each function is unit-tested without an optimizer. Steps count optimizer updates from
+0 to total-1. The trainer evaluates each schedule once for every step before training
+(`lr_values`, `momentum_values`) so the step loop only indexes a list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "LR_SCHEDULES",
+    "MOMENTUM_SCHEDULES",
+    "lr_values",
+    "momentum_values",
+    "torch_lr_values",
+]
+
+Schedule = Callable[[int, int, Any], float]
+
+
+def _cosine_between(start: float, end: float, fraction: float) -> float:
+    """Cosine interpolation: `start` at fraction 0, `end` at fraction 1."""
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+
+
+# ---- learning rate: peak value `p.lr` ------------------------------------------------
+
+
+def constant_lr(step: int, total: int, p: Any) -> float:
+    return p.lr
+
+
+def step_lr(step: int, total: int, p: Any) -> float:
+    # Multiply by gamma at each milestone (a fraction of training).
+    passed = sum(step >= round(m * total) for m in p.lr_milestones)
+    return p.lr * p.lr_gamma**passed
+
+
+def cosine_lr(step: int, total: int, p: Any) -> float:
+    return _cosine_between(p.lr, 0.0, step / total)
+
+
+def warmup_cosine_lr(step: int, total: int, p: Any) -> float:
+    warmup = round(p.warmup_fraction * total)
+    # 1. linear warmup to the peak, reached on the last warmup step
+    if step < warmup:
+        return p.lr * (step + 1) / warmup
+    # 2. cosine decay to zero over the remaining steps
+    return _cosine_between(p.lr, 0.0, (step - warmup) / max(1, total - warmup))
+
+
+def _onecycle_peak(total: int, p: Any) -> int:
+    # The step where one-cycle LR peaks (torch's OneCycleLR: pct_start * total - 1).
+    return max(1, min(total - 2, round(p.onecycle_pct_start * total) - 1))
+
+
+def onecycle_lr(step: int, total: int, p: Any) -> float:
+    # As torch's OneCycleLR with cosine annealing.
+    start = p.lr / p.onecycle_div_factor
+    final = start / p.onecycle_final_div_factor
+    peak_step = _onecycle_peak(total, p)
+    # 1. warm up from lr/div to lr, reached at peak_step
+    if step <= peak_step:
+        return _cosine_between(start, p.lr, step / peak_step)
+    # 2. anneal from lr to lr/(div*final_div)
+    return _cosine_between(p.lr, final, (step - peak_step) / max(1, total - 1 - peak_step))
+
+
+def linear_lr(step: int, total: int, p: Any) -> float:
+    # Straight line from the peak to lr * lr_final_fraction at the end of training.
+    return p.lr * (1.0 - (1.0 - p.lr_final_fraction) * step / total)
+
+
+LR_SCHEDULES: dict[str, Schedule] = {
+    "constant": constant_lr,
+    "step": step_lr,
+    "cosine": cosine_lr,
+    "warmup_cosine": warmup_cosine_lr,
+    "onecycle": onecycle_lr,
+    "linear": linear_lr,
+}
+
+
+# ---- momentum: peak value `p.momentum` (mu_max) --------------------------------------
+
+
+def constant_momentum(step: int, total: int, p: Any) -> float:
+    return p.momentum
+
+
+def sutskever_momentum(step: int, total: int, p: Any) -> float:
+    # Sutskever et al. 2013: mu_t = min(1 - 2^(-1 - log2(floor(t / period) + 1)), mu_max);
+    # 0.5 for the first period, then 0.75, 0.833, ... capped at mu_max.
+    stage = math.floor(step / p.sutskever_period) + 1
+    return min(1.0 - 2.0 ** (-1.0 - math.log2(stage)), p.momentum)
+
+
+def cyclical_momentum(step: int, total: int, p: Any) -> float:
+    # Inverse of the one-cycle LR: mu_max -> mu_min while LR rises, back while it falls.
+    peak_step = _onecycle_peak(total, p)
+    if step <= peak_step:
+        return _cosine_between(p.momentum, p.momentum_min, step / peak_step)
+    return _cosine_between(p.momentum_min, p.momentum, (step - peak_step) / max(1, total - 1 - peak_step))
+
+
+def final_drop_momentum(step: int, total: int, p: Any) -> float:
+    # 1. mu_max for most of training; 2. final_momentum for the last final_drop_fraction.
+    drop_step = round((1.0 - p.final_drop_fraction) * total)
+    return p.momentum if step < drop_step else p.final_momentum
+
+
+MOMENTUM_SCHEDULES: dict[str, Schedule] = {
+    "constant": constant_momentum,
+    "sutskever": sutskever_momentum,
+    "cyclical": cyclical_momentum,
+    "final_drop": final_drop_momentum,
+}
+
+
+# ---- whole-run tables used by the trainer --------------------------------------------
+
+
+def lr_values(p: Any, total: int) -> list[float]:
+    """The scheduled (searched) learning rate for every step."""
+    schedule = LR_SCHEDULES[p.lr_schedule]
+    return [schedule(step, total, p) for step in range(total)]
+
+
+def momentum_values(p: Any, total: int) -> list[float]:
+    """Momentum for every step; 0 throughout for plain SGD."""
+    if p.optimizer == "sgd":
+        return [0.0] * total
+    schedule = MOMENTUM_SCHEDULES[p.momentum_schedule]
+    return [schedule(step, total, p) for step in range(total)]
+
+
+def torch_lr_values(p: Any, total: int) -> list[float]:
+    """The lr written into torch's param groups for every step.
+
+    In `raw` mode this is the scheduled lr. In `effective` mode the scheduled value is the
+    effective step size lr / (1 - mu) (torch's update is v = mu*v + g; p -= lr*v), so the
+    torch lr follows the momentum schedule: lr_t * (1 - mu_t).
+    """
+    lrs = lr_values(p, total)
+    if p.lr_mode == "raw":
+        return lrs
+    return [lr * (1.0 - mu) for lr, mu in zip(lrs, momentum_values(p, total), strict=True)]

@@ -1,0 +1,121 @@
+"""`nagexp train`'s work: load data, train once, write results/train/<name>/.
+
+Files: config.yaml (rerunnable with `nagexp train config.yaml`), metrics.csv (one row per
+epoch), model.pt (weights plus what is needed to use them), summary.json (test metrics,
+data report and fingerprint, versions, git SHA).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nagexp.config.train import TrainConfig
+from nagexp.errors import ConfigError, NagexpError
+from nagexp.io import atomic_write, atomic_write_text, to_yaml
+from nagexp.provenance import git_sha, package_versions
+from nagexp.train.data import DataBundle, load_dataset_for
+from nagexp.train.trainer import TrainResult, train
+
+__all__ = ["TrainRun", "check_name", "default_run_name", "metrics_csv", "run_training"]
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+EpochCallback = Callable[[dict[str, float]], None]
+
+
+@dataclass
+class TrainRun:
+    out_dir: Path
+    result: TrainResult
+    data: DataBundle
+
+
+def check_name(name: str, what: str = "run name") -> str:
+    if not _NAME.match(name) or name in {".", ".."}:
+        raise ConfigError(f"{what} '{name}' may only use letters, digits, '.', '_' and '-'")
+    return name
+
+
+def default_run_name(cfg: TrainConfig, root: Path) -> str:
+    base = f"{cfg.model}-{cfg.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, n = base, 1
+    while (root / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def metrics_csv(history: list[dict[str, float]]) -> str:
+    if not history:
+        return ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buf.getvalue()
+
+
+def model_file_state(cfg: TrainConfig, data: DataBundle, model: torch.nn.Module) -> dict:
+    """model.pt contents: loadable with torch.load(weights_only=True)."""
+    return {
+        "format": 1,
+        "config": cfg.model_dump(mode="json"),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "input_shape": list(data.input_shape),
+        "num_classes": data.num_classes,
+        "class_names": list(data.class_names),
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "data_fingerprint": data.fingerprint,
+    }
+
+
+def run_training(
+    cfg: TrainConfig,
+    results_dir: str | Path = "results",
+    name: str | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_data: Callable[[DataBundle], None] | None = None,
+) -> TrainRun:
+    root = Path(results_dir).resolve() / "train"
+    name = check_name(name) if name else default_run_name(cfg, root)
+    out_dir = root / name
+    if out_dir.exists():
+        raise ConfigError(f"'{out_dir}' already exists; pick another --name")
+    data = load_dataset_for(cfg)  # before creating anything: a bad dataset leaves no empty run
+    if on_data:
+        on_data(data)
+    try:
+        out_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
+    atomic_write_text(out_dir / "config.yaml", to_yaml(cfg.model_dump(mode="json")))
+    result = train(cfg, data, (lambda m, _ckpt: on_epoch(m)) if on_epoch else None)
+
+    atomic_write_text(out_dir / "metrics.csv", metrics_csv(result.history))
+    atomic_write(out_dir / "model.pt", lambda p: torch.save(model_file_state(cfg, data, result.model), p))
+    summary = {
+        "name": name,
+        "epochs_run": result.epochs_run,
+        "diverged": result.diverged,
+        "diverged_reason": result.diverged_reason,
+        "final": result.final,
+        "test_loss": result.test_loss,
+        "test_acc": result.test_acc,
+        "seconds": result.seconds,
+        "data_fingerprint": data.fingerprint,
+        "data_report": data.report.to_dict(),
+        "versions": package_versions(),
+        "git_sha": git_sha(),
+    }
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return TrainRun(out_dir, result, data)

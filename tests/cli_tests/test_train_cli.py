@@ -1,0 +1,128 @@
+"""`nagexp train` end to end, and its bad-input catalogue (exit 2, one line, no traceback)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from nagexp.cli import app
+
+runner = CliRunner()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nagexp", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("nagexp ")
+
+
+def test_train_writes_results(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--epochs", "2", "--set", "width=0.5", "--device", "cpu",
+                                 "--name", "r1", "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "val_acc" in result.stdout and "test accuracy" in result.stdout
+    out = tmp_path / "train" / "r1"
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["epochs"] == 2 and cfg["width"] == 0.5
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2]
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert state["num_classes"] == 10 and state["config"]["width"] == 0.5
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test_acc"] > 0.5 and summary["data_fingerprint"]
+
+
+def test_config_file_reruns_the_same_run(tmp_path: Path) -> None:
+    args = ["--epochs", "2", "--set", "width=0.5", "--device", "cpu", "--results-dir", str(tmp_path)]
+    assert runner.invoke(app, ["train", *args, "--name", "a"]).exit_code == 0
+    config = tmp_path / "train" / "a" / "config.yaml"
+    assert runner.invoke(app, ["train", str(config), "--results-dir", str(tmp_path), "--name", "b"]).exit_code == 0
+    a = (tmp_path / "train" / "a" / "summary.json").read_text()
+    b = (tmp_path / "train" / "b" / "summary.json").read_text()
+    assert json.loads(a)["final"]["val_acc"] == json.loads(b)["final"]["val_acc"]
+    assert json.loads(a)["test_acc"] == json.loads(b)["test_acc"]
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path) -> dict[str, list[str]]:
+    (tmp_path / "empty").mkdir()
+    np.savez(tmp_path / "noxy.npz", images=np.zeros((4, 8, 8)))
+    np.savez(tmp_path / "mismatch.npz", x=np.zeros((4, 8, 8)), y=np.zeros(3))
+    (tmp_path / "bad.yaml").write_text("lr: [0.1\n")
+    return {
+        "unknown dataset kind": ["--dataset", "imagenet:/data"],
+        "missing path": ["--dataset", f"mnist:{tmp_path / 'nope'}"],
+        "empty folder": ["--dataset", f"imagefolder:{tmp_path / 'empty'}"],
+        "npz without x/y": ["--dataset", f"npz:{tmp_path / 'noxy.npz'}"],
+        "npz lengths differ": ["--dataset", f"npz:{tmp_path / 'mismatch.npz'}"],
+        "unknown model": ["--model", "vit"],
+        "unknown lr schedule": ["--lr-schedule", "exp"],
+        "unknown momentum schedule": ["--momentum-schedule", "adaptive"],
+        "unknown optimizer": ["--optimizer", "adam"],
+        "negative lr": ["--lr", "-0.1"],
+        "momentum 1": ["--momentum", "1.0"],
+        "nesterov with momentum 0": ["--momentum", "0"],
+        "invalid yaml": [str(tmp_path / "bad.yaml")],
+        "missing config file": [str(tmp_path / "missing.yaml")],
+        "unknown --set field": ["--set", "colour=red"],
+        "bad run name": ["--name", "../escape"],
+    }
+
+
+EXPECTED = {
+    "unknown dataset kind": "unknown dataset kind 'imagenet'",
+    "missing path": "does not exist",
+    "empty folder": "no class sub-folders",
+    "npz without x/y": "must hold arrays 'x' and 'y'",
+    "npz lengths differ": "'x' has 4 samples but 'y' has 3",
+    "unknown model": "field 'model'",
+    "unknown lr schedule": "field 'lr_schedule'",
+    "unknown momentum schedule": "field 'momentum_schedule'",
+    "unknown optimizer": "field 'optimizer'",
+    "negative lr": "field 'lr'",
+    "momentum 1": "field 'momentum'",
+    "nesterov with momentum 0": "needs momentum > 0",
+    "invalid yaml": "YAML syntax error at line",
+    "missing config file": "not found",
+    "unknown --set field": "unknown field 'colour'",
+    "bad run name": "may only use letters, digits",
+}
+
+
+@pytest.mark.parametrize("case", list(EXPECTED))
+def test_bad_input_one_line_exit_2(case: str, bad_inputs: dict[str, list[str]], tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", *bad_inputs[case], "--results-dir", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert EXPECTED[case] in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out" / "train").exists() or not any((tmp_path / "out" / "train").iterdir())
+
+
+def test_real_process_bad_input_has_no_traceback(tmp_path: Path) -> None:
+    proc = run_cli("train", "--dataset", "npz:/no/such.npz", "--results-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: npz file '/no/such.npz' does not exist"
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow
+def test_default_train_reaches_98_percent(tmp_path: Path) -> None:
+    proc = run_cli("train", "--results-dir", str(tmp_path), "--name", "default")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "train" / "default" / "summary.json").read_text())
+    assert summary["test_acc"] >= 0.98
+    assert summary["seconds"] < 60

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nagexp.config import TrainConfig, load_train_config, parse_overrides
+from nagexp.errors import ConfigError
+
+
+def test_defaults_are_the_documented_job() -> None:
+    cfg = TrainConfig()
+    assert (cfg.dataset, cfg.model, cfg.optimizer) == ("digits", "cnn", "nag")
+
+
+def test_frozen() -> None:
+    with pytest.raises(Exception, match="frozen"):
+        TrainConfig().lr = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lr": -0.1}, "field 'lr': Input should be greater than 0"),
+        ({"momentum": 1.0}, "field 'momentum': Input should be less than 1"),
+        ({"momentum": -0.1}, "field 'momentum': Input should be greater than or equal to 0"),
+        ({"momentum": 0.0}, "optimizer 'nag' (Nesterov) needs momentum > 0"),
+        ({"model": "vit"}, "field 'model': Input should be 'mlp', 'cnn', 'resnet' or 'fastnet'"),
+        ({"optimizer": "adam"}, "field 'optimizer': Input should be 'nag', 'momentum' or 'sgd'"),
+        ({"lr_schedule": "exp"}, "field 'lr_schedule': Input should be 'constant', 'step'"),
+        ({"momentum_schedule": "x"}, "field 'momentum_schedule': Input should be 'constant', 'sutskever'"),
+        ({"dataset": "imagenet:/x"}, "unknown dataset kind 'imagenet'"),
+        ({"lr_milestones": [0.8, 0.2]}, "milestones must be increasing fractions"),
+        ({"momentum_schedule": "cyclical", "momentum_min": 0.95, "momentum": 0.9}, "momentum_min <= momentum"),
+        ({"device": "tpu"}, "device must be auto, cpu, cuda"),
+        ({"colour": "red"}, "unknown field 'colour'"),
+    ],
+)
+def test_invalid_values_name_the_field(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_train_config(None, overrides)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_sgd_allows_zero_momentum() -> None:
+    assert TrainConfig(optimizer="sgd", momentum=0.0).momentum == 0.0
+
+
+def test_yaml_file_then_overrides(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("model: mlp\nlr: 0.2\nepochs: 3\n")
+    cfg = load_train_config(f, {"lr": 0.01, "epochs": None})
+    assert (cfg.model, cfg.lr, cfg.epochs) == ("mlp", 0.01, 3)
+
+
+def test_yaml_syntax_error_has_line_number(tmp_path: Path) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text("model: cnn\nlr: [0.1\nepochs: 3\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: YAML syntax error at line \d+"):
+        load_train_config(f)
+
+
+def test_yaml_not_a_mapping(tmp_path: Path) -> None:
+    f = tmp_path / "list.yaml"
+    f.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_train_config(f)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_train_config("/no/such/file.yaml")
+
+
+def test_yaml_is_safe_loaded(tmp_path: Path) -> None:
+    f = tmp_path / "evil.yaml"
+    f.write_text("model: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="YAML syntax error"):
+        load_train_config(f)
+
+
+def test_parse_overrides_types() -> None:
+    assert parse_overrides(["lr=0.1", "augment=true", "lr_milestones=[0.3, 0.6]", "dataset=npz:/a.npz"]) == {
+        "lr": 0.1,
+        "augment": True,
+        "lr_milestones": [0.3, 0.6],
+        "dataset": "npz:/a.npz",
+    }
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["lr"])
