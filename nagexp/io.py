@@ -42,4 +42,4 @@ def _plain(value: Any) -> Any:
 
 def to_yaml(values: dict[str, Any]) -> str:
     """Block-style YAML in the given key order (tuples become lists)."""
-    return yaml.safe_dump(_plain(values), sort_keys=False, default_flow_style=None)
+    return yaml.safe_dump(_plain(values), sort_keys=False, default_flow_style=False)

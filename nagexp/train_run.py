@@ -58,7 +58,8 @@ def metrics_csv(history: list[dict[str, float]]) -> str:
     if not history:
         return ""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
+    fields = list(dict.fromkeys(k for row in history for k in row))  # test_* only on the last row
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     return buf.getvalue()

@@ -7,6 +7,9 @@ from typing import Annotated
 import typer
 
 from nagexp import __version__
+from nagexp.cli.ls_cmd import ls_command
+from nagexp.cli.spaces_cmd import spaces_app
+from nagexp.cli.sweep_cmd import sweep_command
 from nagexp.cli.train_cmd import train_command
 
 __all__ = ["app", "main"]
@@ -36,6 +39,9 @@ def root(
 
 
 app.command("train")(train_command)
+app.command("sweep")(sweep_command)
+app.command("ls")(ls_command)
+app.add_typer(spaces_app, name="spaces")
 
 
 def main() -> None:

@@ -183,7 +183,8 @@ def train(
         initial_loss = resume["initial_loss"]
         start_epoch = int(resume["epoch"])
 
-    diverged_reason: str | None = None
+    diverged_reason: str | None = resume.get("diverged_reason") if resume else None
+    test_loss = test_acc = None
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         train_loss, train_acc, first_loss = _train_epoch(run, data, cfg, epoch)
@@ -210,6 +211,10 @@ def train(
             "epoch_seconds": time.perf_counter() - t0,
             "samples_per_s": run.steps_per_epoch * run.batch_size / train_seconds,
         }
+        if diverged_reason is None and epoch == cfg.epochs - 1:
+            # test once, at the end, and into the last report so tuners record it too
+            test_loss, test_acc = evaluate(run, data.x_test, data.y_test, cfg.eval_batch_size)
+            metrics.update(test_loss=test_loss, test_acc=test_acc)
         history.append(metrics)
         if report is not None:
             state = {
@@ -226,9 +231,11 @@ def train(
         if diverged_reason is not None:
             break
 
-    test_loss = test_acc = None
-    if diverged_reason is None:
-        test_loss, test_acc = evaluate(run, data.x_test, data.y_test, cfg.eval_batch_size)
+    if diverged_reason is None and test_acc is None:  # resumed from the final checkpoint
+        last = history[-1]
+        test_loss, test_acc = last.get("test_loss"), last.get("test_acc")
+        if test_acc is None:
+            test_loss, test_acc = evaluate(run, data.x_test, data.y_test, cfg.eval_batch_size)
     return TrainResult(
         history=history,
         epochs_run=len(history),

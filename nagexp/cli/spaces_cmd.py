@@ -1,0 +1,68 @@
+"""`nagexp spaces list|show|validate`: the search-space files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nagexp.cli.errors import cli_errors, fail
+
+__all__ = ["spaces_app"]
+
+spaces_app = typer.Typer(help="List, show and validate search-space YAML files.", no_args_is_help=True)
+
+
+def _resolve(path: Path) -> Path:
+    from nagexp.config.space import SEARCH_SPACES_DIR
+
+    if not path.exists() and (SEARCH_SPACES_DIR / path.name).exists():
+        return SEARCH_SPACES_DIR / path.name
+    return path
+
+
+@spaces_app.command("list")
+@cli_errors
+def list_spaces() -> None:
+    """The search spaces shipped in search_spaces/."""
+    from nagexp.config.space import SEARCH_SPACES_DIR, load_space
+
+    for path in sorted(SEARCH_SPACES_DIR.glob("*.yaml")):
+        space = load_space(path)
+        typer.echo(f"{path.name:20} {len(space.params):>2} params  {space.description}")
+
+
+@spaces_app.command("show")
+@cli_errors
+def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shipped name like quick.yaml).")]) -> None:
+    """Print a space's fixed values, its params as a table, the objective and ASHA settings."""
+    from nagexp.config.space import load_space
+    from nagexp.space.table import params_table
+
+    path = _resolve(file)
+    space = load_space(path)
+    typer.echo(f"{path}: {space.description}")
+    typer.echo("fixed: " + (", ".join(f"{k}={v}" for k, v in space.fixed.items()) or "-"))
+    typer.echo(params_table(space))
+    typer.echo(f"objective: {space.objective.direction} {space.objective.metric}")
+    typer.echo(f"asha: grace_period {space.asha.grace_period}, reduction_factor {space.asha.reduction_factor:g}")
+
+
+@spaces_app.command("validate")
+@cli_errors
+def validate_spaces(files: Annotated[list[Path], typer.Argument(help="Space files to check.")]) -> None:
+    """Check each file completely; one line per file."""
+    from nagexp.config.space import load_space
+    from nagexp.errors import ConfigError
+
+    bad = 0
+    for file in files:
+        try:
+            load_space(_resolve(file))
+            typer.echo(f"ok       {file}")
+        except ConfigError as exc:
+            bad += 1
+            typer.secho(f"invalid  {exc}", fg=typer.colors.RED, err=True)
+    if bad:
+        raise fail(f"{bad} of {len(files)} space files are invalid", 2)

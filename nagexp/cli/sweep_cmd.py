@@ -1,0 +1,75 @@
+"""`nagexp sweep`: Optuna search over LR/momentum schedules, trials on Ray Tune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nagexp.cli.errors import cli_errors, fail
+
+__all__ = ["sweep_command"]
+
+
+@cli_errors
+def sweep_command(
+    space: Annotated[
+        Path | None, typer.Argument(help="Search-space YAML (default: search_spaces/nag_default.yaml).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Sweep name (default: <space>-<date>-<time>).")] = None,
+    trials: Annotated[int, typer.Option(help="Trials to run.")] = 20,
+    epochs: Annotated[int | None, typer.Option(help="Override the space's epochs per trial.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Override the space's dataset spec.")] = None,
+    seed: Annotated[int, typer.Option(help="Master seed: the sampler and every trial's seed.")] = 0,
+    sampler: Annotated[str, typer.Option(help="tpe | random | cmaes | gp | qmc")] = "tpe",
+    scheduler: Annotated[str, typer.Option(help="asha (early stopping on epochs) | fifo")] = "asha",
+    max_concurrent: Annotated[int | None, typer.Option(help="Trials at once (default: as resources allow).")] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial (also its torch threads).")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs per trial; fractions share a GPU.")] = 0.0,
+    time_budget: Annotated[float | None, typer.Option(help="Stop the sweep after this many seconds.")] = None,
+    address: Annotated[str | None, typer.Option(help="Join this Ray cluster (default: start Ray locally).")] = None,
+    results_dir: Annotated[Path, typer.Option(help="Output root; on a cluster, storage every node sees.")] = Path(
+        "results"
+    ),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and sample configs; run nothing.")] = False,
+) -> None:
+    """Search learning-rate and momentum schedules: Optuna proposes, Ray Tune runs, ASHA stops early."""
+    from nagexp.cli.options import validated
+    from nagexp.sweep.spec import DEFAULT_SPACE, SweepOptions, resolve_sweep
+
+    options = validated(SweepOptions, {
+        "space": space or DEFAULT_SPACE, "name": name, "trials": trials, "epochs": epochs, "dataset": dataset,
+        "seed": seed, "sampler": sampler, "scheduler": scheduler, "max_concurrent": max_concurrent,
+        "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "time_budget": time_budget,
+        "address": address, "results_dir": results_dir,
+    })  # fmt: skip
+    spec = resolve_sweep(options)
+    if dry_run:
+        from nagexp.sweep.preview import describe_plan
+
+        typer.echo(describe_plan(spec))
+        return
+
+    from nagexp.sweep.progress import top_table
+    from nagexp.sweep.runner import run_sweep
+
+    typer.echo(
+        f"sweep {spec.name}: {options.trials} trials of {spec.space.fixed.get('model', 'cnn')} on "
+        f"{spec.space.fixed.get('dataset', 'digits')}, {options.sampler} + {options.scheduler}, "
+        f"objective {spec.mode} {spec.metric}, seed {options.seed}"
+    )
+    outcome = run_sweep(spec, emit=typer.echo)
+    c = outcome.counts
+    typer.echo(
+        f"\n{len(outcome.records)} trials in {outcome.seconds:.0f} s: {c['completed']} completed, "
+        f"{c['pruned']} pruned, {c['diverged']} diverged, {c['errored']} errored"
+    )
+    typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric, spec.mode))
+    typer.echo(f"\nresults: {spec.sweep_dir}  (sweep.json, trials.csv, best.yaml, optuna.db, ray/)")
+    if outcome.best is not None:
+        test = f", test acc {outcome.best.test_acc:.4f}" if outcome.best.test_acc is not None else ""
+        typer.echo(f"best: trial {outcome.best.number}, {spec.metric} {outcome.best.final:.4f}{test}")
+        typer.echo(f"rerun it: nagexp train {spec.sweep_dir / 'best.yaml'}")
+    if not outcome.succeeded:
+        raise fail(f"no trial finished; see the reasons in {spec.sweep_dir / 'trials.csv'}", 1)

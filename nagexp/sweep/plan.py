@@ -1,0 +1,47 @@
+"""sweep.json: the resolved plan, written before any trial runs (everything to rerun it)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from nagexp.io import atomic_write_text
+from nagexp.provenance import git_sha, package_versions
+from nagexp.space.define_by_run import trial_seed
+from nagexp.sweep.spec import SweepSpec
+from nagexp.train.data import DataBundle
+
+__all__ = ["plan_dict", "write_plan"]
+
+
+def plan_dict(spec: SweepSpec, data: DataBundle | None, resources: dict[str, float] | None, argv: list[str]) -> dict:
+    o = spec.options
+    plan: dict[str, Any] = {
+        "name": spec.name,
+        "command": shlex.join(["nagexp", *argv[1:]]) if argv else None,
+        "options": json.loads(o.model_dump_json()),
+        "space_file": str(o.space),
+        "space": json.loads(spec.space.model_dump_json()),
+        "space_text": spec.space_text,
+        "objective": {"metric": spec.metric, "mode": spec.mode},
+        "seeds": {
+            "master": o.seed,
+            "sampler": o.seed,
+            "trial_seed_rule": "blake2b('nagexp:<master>:<trial number>') mod 2^31-1",
+            "first_trial_seeds": [trial_seed(o.seed, n) for n in range(min(o.trials, 10))],
+        },
+        "versions": package_versions(),
+        "git_sha": git_sha(),
+    }
+    if data is not None:
+        plan["data"] = {"fingerprint": data.fingerprint, "report": data.report.to_dict(),
+                        "input_shape": list(data.input_shape), "num_classes": data.num_classes}  # fmt: skip
+    if resources is not None:
+        plan["ray_resources"] = resources
+    return plan
+
+
+def write_plan(spec: SweepSpec, data: DataBundle, resources: dict[str, float], argv: list[str]) -> None:
+    text = json.dumps(plan_dict(spec, data, resources, argv), indent=2) + "\n"
+    atomic_write_text(spec.sweep_dir / "sweep.json", text)

@@ -1,0 +1,95 @@
+"""A Tune callback on the driver: keeps a TrialRecord per trial, rewrites trials.csv as
+trials end, and drives the live view. The driver is the only writer of result files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from nagexp.space.define_by_run import TRIAL_NUMBER_KEY
+from nagexp.sweep.progress import LiveView
+from nagexp.sweep.records import TrialRecord, write_trials_csv
+from nagexp.sweep.searcher import stopped_early
+
+__all__ = ["SweepRecorder"]
+
+
+def _error_message(trial: Any) -> str:
+    try:
+        exc = trial.get_pickled_error()
+    except Exception:  # the pickled error may be missing or unreadable
+        exc = None
+    cause = getattr(exc, "cause", None) or exc
+    if cause is None:
+        return "trial raised an error (see the trial's error.txt under ray/)"
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]
+
+
+class SweepRecorder(Callback):
+    def __init__(
+        self,
+        trials_csv: Path,
+        param_names: list[str],
+        metric: str,
+        mode: str,
+        view: LiveView,
+        on_trial_end: Callable[[TrialRecord], None] | None = None,
+    ) -> None:
+        self.trials_csv, self.param_names, self.metric, self.mode = trials_csv, param_names, metric, mode
+        self.view = view
+        self.on_trial_end = on_trial_end
+        self.records: dict[str, TrialRecord] = {}
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _record(self, trial: Any) -> TrialRecord:
+        rec = self.records.get(trial.trial_id)
+        if rec is None:
+            config = dict(trial.config)
+            number = int(config.pop(TRIAL_NUMBER_KEY, len(self.records)))
+            rec = TrialRecord(
+                number=number,
+                trial_id=trial.trial_id,
+                params={p: config[p] for p in self.param_names if p in config},
+                config=config,
+                seed=config.get("seed"),
+            )
+            self.records[trial.trial_id] = rec
+        return rec
+
+    def _finish(self, rec: TrialRecord) -> None:
+        write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric)
+        self.view.update(list(self.records.values()), trial_ended=True)
+        if self.on_trial_end:
+            self.on_trial_end(rec)
+
+    # -- Tune hooks ---------------------------------------------------------------------
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial)
+        self.view.update(list(self.records.values()), trial_ended=False)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._record(trial).observe(result, self.metric, self.mode)
+        self.view.update(list(self.records.values()), trial_ended=False)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rec = self._record(trial)
+        last = trial.last_result or {}
+        if last.get("diverged"):
+            rec.state = "diverged"
+        elif stopped_early(last):
+            rec.state = "pruned"
+        else:
+            rec.state = "completed"
+        self._finish(rec)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rec = self._record(trial)
+        rec.state = "errored"
+        rec.reason = _error_message(trial)
+        self._finish(rec)

@@ -1,0 +1,229 @@
+"""Run a sweep: Optuna (define-by-run, seeded sampler, sqlite storage) proposes, Ray Tune
+runs the trials (ASHA or FIFO, resources per trial, reused actors), the driver records.
+
+This is the only module that builds Tune objects; the dataset is loaded once here and
+shared with every trial through Ray's object store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nagexp.errors import ConfigError, NagexpError
+from nagexp.sweep.plan import write_plan
+from nagexp.sweep.progress import LiveView
+from nagexp.sweep.records import (
+    TrialRecord,
+    best_record,
+    state_counts,
+    write_best_yaml,
+    write_summary,
+    write_trials_csv,
+)
+from nagexp.sweep.spec import SweepSpec
+from nagexp.train.data import DataBundle, load_dataset_for
+
+__all__ = ["SweepOutcome", "connect_ray", "run_sweep"]
+
+# Ray Tune settings that cost time per trial and that nagexp replaces: its own result files
+# (trials.csv) instead of Ray's CSV/JSON/TensorBoard loggers, and experiment snapshots
+# every 10 s instead of after every result.
+_RAY_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "TUNE_GLOBAL_CHECKPOINT_S": "10",
+    "RAY_AIR_NEW_OUTPUT": "0",  # the legacy reporter honours verbose=0; nagexp prints its own view
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
+    "RAY_DEDUP_LOGS": "0",
+}
+
+
+@dataclass
+class SweepOutcome:
+    spec: SweepSpec
+    records: list[TrialRecord]
+    best: TrialRecord | None
+    seconds: float
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return state_counts(self.records)
+
+    @property
+    def succeeded(self) -> bool:
+        """At least one trial gave a usable result (ran all epochs, or was stopped early)."""
+        c = self.counts
+        return c["completed"] + c["pruned"] > 0
+
+
+def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
+    """Join `address` or start Ray locally; returns True when this call started it."""
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    import optuna
+    import ray
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+                              "configure_logging": True}  # fmt: skip
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at '{address}'" if address else "a local Ray runtime"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NagexpError(f"cannot connect to {where}: {first}; check --address and that the cluster is up") from None
+    return True
+
+
+def _check_resources(spec: SweepSpec) -> dict[str, float]:
+    import ray
+
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+    o = spec.options
+    if o.cpus_per_trial > cpus:
+        raise ConfigError(f"--cpus-per-trial {o.cpus_per_trial:g} is more than the {cpus:g} CPUs Ray has")
+    if o.gpus_per_trial > gpus:
+        raise ConfigError(
+            f"--gpus-per-trial {o.gpus_per_trial:g} is more than the {gpus:g} GPUs Ray has"
+            + ("; leave it at 0 on a machine without GPUs" if gpus == 0 else "")
+        )
+    return {"CPU": cpus, "GPU": gpus}
+
+
+def _prepare_dir(spec: SweepSpec) -> None:
+    if spec.sweep_dir.exists():
+        raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; pick another --name")
+    try:
+        spec.sweep_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise NagexpError(f"cannot create '{spec.sweep_dir}': {exc.strerror}; pass a writable --results-dir") from None
+
+
+def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from nagexp.space import define_by_run, make_sampler
+    from nagexp.sweep.searcher import PruningAwareOptunaSearch
+    from nagexp.sweep.trainable import run_trial
+
+    o = spec.options
+    storage = optuna.storages.RDBStorage(f"sqlite:///{spec.sweep_dir / 'optuna.db'}")
+    searcher = PruningAwareOptunaSearch(
+        space=define_by_run(spec.space, o.seed),
+        metric=spec.metric,
+        mode=spec.mode,
+        sampler=make_sampler(o.sampler, o.seed),
+        study_name=spec.name,
+        storage=storage,
+    )
+    if o.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            metric=spec.metric,
+            mode=spec.mode,
+            max_t=spec.epochs,
+            grace_period=min(spec.space.asha.grace_period, spec.epochs),
+            reduction_factor=spec.space.asha.reduction_factor,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, data=data), {"cpu": o.cpus_per_trial, "gpu": o.gpus_per_trial}
+    )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=o.trials,
+            max_concurrent_trials=o.max_concurrent,
+            reuse_actors=True,
+            time_budget_s=o.time_budget,
+        ),
+        run_config=tune.RunConfig(
+            name="ray",
+            storage_path=str(spec.sweep_dir),
+            callbacks=[recorder],
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+
+
+def run_sweep(
+    spec: SweepSpec,
+    emit: Callable[[str], None] | None = None,
+    on_trial_end: Callable[[TrialRecord], None] | None = None,
+) -> SweepOutcome:
+    """Run the whole sweep and write results/<sweep>/; returns every trial's record."""
+    started = time.monotonic()
+    say = emit or print
+    if spec.sweep_dir.exists():
+        raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; pick another --name")
+    data = load_dataset_for(spec.space.train_config({}))  # once per sweep, shared with all trials
+    say(data.report.summary())
+    started_ray = connect_ray(spec.options.address)
+    try:
+        resources = _check_resources(spec)
+        _prepare_dir(spec)
+        write_plan(spec, data, resources, sys.argv)
+        from nagexp.sweep.recorder import SweepRecorder
+
+        view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)
+        param_names = list(spec.space.params)
+        recorder = SweepRecorder(spec.sweep_dir / "trials.csv", param_names, spec.metric, spec.mode, view, on_trial_end)
+        try:
+            _tuner(spec, data, recorder).fit()
+        finally:
+            view.close()
+        records = sorted(recorder.records.values(), key=lambda r: r.number)
+        for r in records:  # trials Tune never finished (e.g. the time budget ran out mid-start)
+            if r.state == "running":
+                r.state = "pruned" if r.epochs_run else "errored"
+                r.reason = r.reason or "stopped when the sweep ended"
+        write_trials_csv(spec.sweep_dir / "trials.csv", records, param_names, spec.metric)
+        best = best_record(records, spec.mode)
+        if best is not None:
+            write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric)
+        outcome = SweepOutcome(spec, records, best, time.monotonic() - started)
+        write_summary(
+            spec.sweep_dir / "summary.json",
+            {
+                "name": spec.name,
+                "state": "finished",
+                "trials_planned": spec.options.trials,
+                "counts": outcome.counts,
+                "metric": spec.metric,
+                "mode": spec.mode,
+                "best_trial": best.number if best else None,
+                "best_value": best.final if best else None,
+                "best_test_acc": best.test_acc if best else None,
+                "seconds": round(outcome.seconds, 2),
+            },
+        )
+        return outcome
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def sweep_paths(spec: SweepSpec) -> dict[str, Path]:
+    d = spec.sweep_dir
+    return {name: d / name for name in ("sweep.json", "trials.csv", "best.yaml", "optuna.db", "ray")}

@@ -1,0 +1,110 @@
+"""SweepOptions (what the user asked) + SearchSpace -> SweepSpec (what will run)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nagexp.config.loading import describe_validation_error
+from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace, load_space
+from nagexp.errors import ConfigError
+from nagexp.train_run import check_name
+
+__all__ = ["DEFAULT_SPACE", "SweepOptions", "SweepSpec", "resolve_sweep"]
+
+DEFAULT_SPACE = SEARCH_SPACES_DIR / "nag_default.yaml"
+
+
+class SweepOptions(BaseModel):
+    """Everything `nagexp sweep` accepts; defaults match the CLI."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    space: Path = DEFAULT_SPACE
+    name: str | None = None  # default: <space>-<date>-<time>
+    trials: int = Field(20, ge=1)  # trials to run in total
+    epochs: int | None = Field(None, ge=1)  # overrides the space's fixed epochs
+    dataset: str | None = None  # overrides the space's fixed dataset
+    seed: int = 0  # master seed: sampler and every trial's seed
+    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
+    scheduler: Literal["asha", "fifo"] = "asha"
+    max_concurrent: int | None = Field(None, ge=1)  # default: as many as resources allow
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)  # fractions share a GPU
+    time_budget: float | None = Field(None, gt=0)  # seconds for the whole sweep
+    address: str | None = None  # existing Ray cluster; None starts Ray locally
+    results_dir: Path = Path("results")
+
+
+class SweepSpec(BaseModel):
+    """The resolved, frozen plan: options with defaults filled, the space with overrides applied."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    options: SweepOptions
+    space: SearchSpace
+    space_text: str  # the space file as written, stored next to the results
+    results_dir: Path  # absolute
+    sweep_dir: Path  # absolute: <results_dir>/<name>
+
+    @property
+    def epochs(self) -> int:
+        return int(self.space.fixed.get("epochs", 15))
+
+    @property
+    def metric(self) -> str:
+        return self.space.objective.metric
+
+    @property
+    def mode(self) -> str:
+        return self.space.objective.direction
+
+    def trial_fixed(self) -> dict[str, Any]:
+        """Fixed values every trial gets (threads follow the CPUs a trial holds)."""
+        return dict(self.space.fixed)
+
+
+def _default_name(space_path: Path, results_dir: Path) -> str:
+    base = f"{space_path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, n = base, 1
+    while (results_dir / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def resolve_sweep(options: SweepOptions) -> SweepSpec:
+    """Load and check the space, apply the option overrides, name the sweep."""
+    space_path = options.space
+    if not space_path.exists() and not space_path.is_absolute() and (SEARCH_SPACES_DIR / space_path.name).exists():
+        space_path = SEARCH_SPACES_DIR / space_path.name  # `quick.yaml` finds the shipped file
+    space = load_space(space_path)
+    overrides: dict[str, Any] = {}
+    if options.epochs is not None:
+        overrides["epochs"] = options.epochs
+    if options.dataset is not None:
+        overrides["dataset"] = options.dataset
+    # every trial uses as many torch threads as CPUs it holds: reproducible and no oversubscription
+    overrides["num_threads"] = max(1, int(options.cpus_per_trial))
+    fixed = {**space.fixed, **overrides}
+    try:
+        from nagexp.config.train import TrainConfig
+
+        TrainConfig(**fixed)
+    except ValidationError as err:
+        raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
+    space = space.model_copy(update={"fixed": fixed})
+    results_dir = options.results_dir.expanduser().resolve()
+    name = check_name(options.name, "sweep name") if options.name else _default_name(space_path, results_dir)
+    return SweepSpec(
+        name=name,
+        options=options.model_copy(update={"space": space_path.resolve(), "name": name}),
+        space=space,
+        space_text=space_path.read_text(),
+        results_dir=results_dir,
+        sweep_dir=results_dir / name,
+    )
