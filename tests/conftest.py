@@ -23,3 +23,15 @@ def digits() -> DataBundle:
 def small_cfg() -> TrainConfig:
     """A fast config: small CNN on digits, a few epochs, CPU."""
     return TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=3, batch_size=64, device="cpu", lr=0.05)
+
+
+@pytest.fixture(scope="session")
+def ray_runtime():
+    """One local Ray runtime (2 CPUs, no dashboard) shared by every sweep test."""
+    import ray
+
+    from nagexp.sweep.runner import connect_ray
+
+    connect_ray(None, num_cpus=2)
+    yield
+    ray.shutdown()

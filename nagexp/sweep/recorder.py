@@ -7,8 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from ray.tune import Callback
 
+from nagexp.config.loading import describe_validation_error
+from nagexp.config.train import TrainConfig
 from nagexp.space.define_by_run import TRIAL_NUMBER_KEY
 from nagexp.sweep.progress import LiveView
 from nagexp.sweep.records import TrialRecord, write_trials_csv
@@ -18,15 +21,24 @@ __all__ = ["SweepRecorder"]
 
 
 def _error_message(trial: Any) -> str:
-    try:
-        exc = trial.get_pickled_error()
-    except Exception:  # the pickled error may be missing or unreadable
-        exc = None
+    """One line naming what a trial raised (from the error Tune pickled beside the trial)."""
+    exc = None
+    path = getattr(trial, "pickled_error_file", None)
+    if path and Path(path).exists():  # written locally before on_trial_error; storage lags
+        try:
+            import cloudpickle
+
+            with open(path, "rb") as f:
+                exc = cloudpickle.load(f)
+        except Exception:  # an unreadable pickle: fall back to the generic line
+            exc = None
     cause = getattr(exc, "cause", None) or exc
     if cause is None:
-        return "trial raised an error (see the trial's error.txt under ray/)"
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]
+        return "trial raised an error (see error.txt in its folder under ray/)"
+    if isinstance(cause, ValidationError):
+        return f"invalid trial config: {describe_validation_error(cause, TrainConfig)}"[:500]
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:500]
 
 
 class SweepRecorder(Callback):

@@ -1,0 +1,54 @@
+"""PruningAwareOptunaSearch tells Optuna what actually happened to each trial."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from nagexp.config.space import SEARCH_SPACES_DIR, load_space
+from nagexp.space import define_by_run
+from nagexp.sweep.searcher import PruningAwareOptunaSearch, stopped_early
+
+State = optuna.trial.TrialState
+
+
+@pytest.fixture
+def searcher() -> PruningAwareOptunaSearch:
+    space = load_space(SEARCH_SPACES_DIR / "quick.yaml")
+    return PruningAwareOptunaSearch(space=define_by_run(space, 0), metric="val_acc", mode="max",
+                                    sampler=optuna.samplers.RandomSampler(seed=0))  # fmt: skip
+
+
+def result(epoch: int, value: float, total: int = 4, **extra: object) -> dict:
+    return {"val_acc": value, "epoch": epoch, "epochs_total": total, "training_iteration": epoch, **extra}
+
+
+def run(searcher: PruningAwareOptunaSearch, trial_id: str, results: list[dict], error: bool = False) -> None:
+    assert searcher.suggest(trial_id) is not None
+    for r in results[:-1]:
+        searcher.on_trial_result(trial_id, r)
+    searcher.on_trial_complete(trial_id, results[-1], error=error)  # Tune passes the last result here only
+
+
+def test_states_and_intermediate_values(searcher: PruningAwareOptunaSearch) -> None:
+    run(searcher, "full", [result(e, 0.5 + 0.1 * e) for e in range(1, 5)])
+    run(searcher, "asha", [result(1, 0.3), result(2, 0.4)])
+    run(searcher, "diverged", [result(1, 0.1, diverged=True)])
+    run(searcher, "nan", [result(1, float("nan"), diverged=True)])
+    run(searcher, "error", [result(1, 0.2)], error=True)
+    trials = searcher._ot_study.trials
+    full, asha, diverged, nan, error = trials
+    assert full.state == State.COMPLETE and full.value == pytest.approx(0.9)
+    assert full.intermediate_values == pytest.approx({1: 0.6, 2: 0.7, 3: 0.8, 4: 0.9})
+    assert asha.state == State.PRUNED  # plain OptunaSearch would say COMPLETE with 0.4
+    assert asha.intermediate_values == {1: 0.3, 2: 0.4} and asha.value == 0.4
+    assert diverged.state == State.COMPLETE and diverged.value == 0.1  # still teaches the sampler
+    assert nan.state == State.FAIL
+    assert error.state == State.FAIL
+
+
+def test_stopped_early() -> None:
+    assert stopped_early(result(2, 0.5))
+    assert not stopped_early(result(4, 0.5))
+    assert not stopped_early(result(1, 0.5, diverged=True))
+    assert not stopped_early(None)
