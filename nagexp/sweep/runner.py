@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -62,6 +63,21 @@ class SweepOutcome:
         return c["completed"] + c["pruned"] > 0
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a dead `host:port` (ray.init would retry for minutes)."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or address == "auto":
+        return  # "auto" and other forms: let Ray resolve them
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise NagexpError(
+            f"cannot connect to the Ray cluster at '{address}': {exc.strerror or exc}; "
+            "check --address and that the cluster is up (`ray status` on its head node)"
+        ) from None
+
+
 def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
     """Join `address` or start Ray locally; returns True when this call started it."""
     for key, value in _RAY_ENV.items():
@@ -76,6 +92,7 @@ def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
                               "configure_logging": True}  # fmt: skip
     try:
         if address:
+            _check_reachable(address)
             ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=num_cpus or os.cpu_count(), **kwargs)
