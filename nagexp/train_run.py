@@ -23,6 +23,7 @@ from nagexp.errors import ConfigError, NagexpError
 from nagexp.io import atomic_write, atomic_write_text, to_yaml
 from nagexp.provenance import git_sha, package_versions
 from nagexp.train.data import DataBundle, load_dataset_for
+from nagexp.train.optim import resolve_device
 from nagexp.train.trainer import TrainResult, train
 
 __all__ = ["TrainRun", "check_name", "default_run_name", "metrics_csv", "run_training"]
@@ -92,6 +93,7 @@ def run_training(
     out_dir = root / name
     if out_dir.exists():
         raise ConfigError(f"'{out_dir}' already exists; pick another --name")
+    resolve_device(cfg.device)  # an unavailable device fails before anything is written
     data = load_dataset_for(cfg)  # before creating anything: a bad dataset leaves no empty run
     if on_data:
         on_data(data)

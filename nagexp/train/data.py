@@ -128,17 +128,27 @@ def _drop_invalid(x: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[np.nd
 
 
 def _split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Indices (keep, held) with `fraction` held out; stratified by label when possible."""
-    from sklearn.model_selection import train_test_split
+    """Indices (keep, held) with `fraction` held out, stratified by label and seeded.
 
-    idx = np.arange(len(y))
-    try:
-        keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=y)
-        stratified = True
-    except ValueError:  # a class with one sample, or fewer held samples than classes
-        keep, held = train_test_split(idx, test_size=fraction, random_state=seed)
-        stratified = False
-    return np.sort(keep), np.sort(held), stratified
+    Each class gives round(fraction * its size) samples (at least one when it has two or
+    more), so every split keeps the class proportions. Falls back to a plain seeded split
+    when some class has a single sample (it cannot be in both parts).
+    """
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        order = rng.permutation(len(y))
+        n_held = max(1, round(fraction * len(y)))
+        return np.sort(order[n_held:]), np.sort(order[:n_held]), False
+    held = []
+    for c, n in zip(classes, counts, strict=True):
+        members = np.flatnonzero(y == c)
+        n_held = min(n - 1, max(1, round(fraction * n)))
+        held.append(rng.permutation(members)[:n_held])
+    held_idx = np.sort(np.concatenate(held))
+    keep = np.ones(len(y), bool)
+    keep[held_idx] = False
+    return np.flatnonzero(keep), held_idx, True
 
 
 def _fingerprint(arrays: list[np.ndarray]) -> str:

@@ -6,13 +6,20 @@ from collections.abc import Iterable
 
 import torch
 
+from nagexp.errors import ConfigError
+
 __all__ = ["build_optimizer", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"device '{name}' is not available here; use --device cpu (or auto)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device '{name}' is not available here; use --device cpu (or auto)")
+    return device
 
 
 def build_optimizer(

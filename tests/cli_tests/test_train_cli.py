@@ -78,6 +78,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, list[str]]:
         "missing config file": [str(tmp_path / "missing.yaml")],
         "unknown --set field": ["--set", "colour=red"],
         "bad run name": ["--name", "../escape"],
+        "unavailable device": ["--device", "cuda:7"],
     }
 
 
@@ -98,6 +99,7 @@ EXPECTED = {
     "missing config file": "not found",
     "unknown --set field": "unknown field 'colour'",
     "bad run name": "may only use letters, digits",
+    "unavailable device": "device 'cuda:7' is not available here",
 }
 
 
