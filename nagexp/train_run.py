@@ -22,6 +22,9 @@ from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError, NagexpError
 from nagexp.io import atomic_write, atomic_write_text, to_yaml
 from nagexp.provenance import git_sha, package_versions
+from nagexp.tracking.store import TrackingStore
+from nagexp.tracking.tracker import Tracker
+from nagexp.tracking.train_tracking import TrainTracking
 from nagexp.train.data import DataBundle, load_dataset_for
 from nagexp.train.optim import resolve_device
 from nagexp.train.trainer import TrainResult, train
@@ -87,13 +90,16 @@ def run_training(
     name: str | None = None,
     on_epoch: EpochCallback | None = None,
     on_data: Callable[[DataBundle], None] | None = None,
+    tracking: TrackingStore | None = None,
 ) -> TrainRun:
+    """Train once and write <results_dir>/train/<name>/; log to MLflow when `tracking` is given."""
     root = Path(results_dir).resolve() / "train"
     name = check_name(name) if name else default_run_name(cfg, root)
     out_dir = root / name
     if out_dir.exists():
         raise ConfigError(f"'{out_dir}' already exists; pick another --name")
     resolve_device(cfg.device)  # an unavailable device fails before anything is written
+    tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
     data = load_dataset_for(cfg)  # before creating anything: a bad dataset leaves no empty run
     if on_data:
         on_data(data)
@@ -102,7 +108,14 @@ def run_training(
     except OSError as exc:
         raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
     atomic_write_text(out_dir / "config.yaml", to_yaml(cfg.model_dump(mode="json")))
-    result = train(cfg, data, (lambda m, _ckpt: on_epoch(m)) if on_epoch else None)
+    run_log = TrainTracking(tracker, name, cfg) if tracker else None
+    listeners = [f for f in (on_epoch, run_log.on_epoch if run_log else None) if f is not None]
+
+    def report(metrics: dict[str, float], _checkpoint: object) -> None:
+        for listener in listeners:
+            listener(metrics)
+
+    result = train(cfg, data, report)
 
     atomic_write_text(out_dir / "metrics.csv", metrics_csv(result.history))
     atomic_write(out_dir / "model.pt", lambda p: torch.save(model_file_state(cfg, data, result.model), p))
@@ -119,6 +132,12 @@ def run_training(
         "data_report": data.report.to_dict(),
         "versions": package_versions(),
         "git_sha": git_sha(),
+        "mlflow": None,
     }
+    if run_log is not None and tracker is not None:
+        summary["mlflow"] = {"tracking_uri": tracker.store.shown, "experiment": tracker.store.experiment,
+                             "run_id": run_log.run_id}  # fmt: skip
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    if run_log is not None:
+        run_log.finish(result, data)
     return TrainRun(out_dir, result, data)

@@ -33,6 +33,15 @@ def sweep_command(
         "results"
     ),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and sample configs; run nothing.")] = False,
+    track: Annotated[bool, typer.Option("--track/--no-track", help="Log the sweep and its trials to MLflow.")] = True,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "nagexp",
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite in --results-dir).")
+    ] = None,
+    log_models: Annotated[
+        str, typer.Option(help="best | all | none: trial models logged with the PyTorch flavor.")
+    ] = "best",
+    register_model: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
 ) -> None:
     """Search learning-rate and momentum schedules: Optuna proposes, Ray Tune runs, ASHA stops early."""
     from nagexp.cli.options import validated
@@ -42,7 +51,8 @@ def sweep_command(
         "space": space or DEFAULT_SPACE, "name": name, "trials": trials, "epochs": epochs, "dataset": dataset,
         "seed": seed, "sampler": sampler, "scheduler": scheduler, "max_concurrent": max_concurrent,
         "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "time_budget": time_budget,
-        "address": address, "results_dir": results_dir,
+        "address": address, "results_dir": results_dir, "track": track, "experiment": experiment,
+        "tracking_uri": tracking_uri, "log_models": log_models, "register_model": register_model,
     })  # fmt: skip
     spec = resolve_sweep(options)
     if dry_run:
@@ -53,6 +63,7 @@ def sweep_command(
 
     from nagexp.sweep.progress import top_table
     from nagexp.sweep.runner import run_sweep
+    from nagexp.tracking.store import mask_uri
 
     typer.echo(
         f"sweep {spec.name}: {options.trials} trials of {spec.space.fixed.get('model', 'cnn')} on "
@@ -67,6 +78,11 @@ def sweep_command(
     )
     typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric, spec.mode))
     typer.echo(f"\nresults: {spec.sweep_dir}  (sweep.json, trials.csv, best.yaml, optuna.db, ray/)")
+    if options.track:
+        ui = "nagexp ui" + (f" --results-dir {options.results_dir}" if options.results_dir != Path("results") else "")
+        if options.tracking_uri:
+            ui = f"nagexp ui --tracking-uri {mask_uri(options.tracking_uri)}"
+        typer.echo(f"MLflow: experiment '{options.experiment}', parent run '{spec.name}'; open the UI with: {ui}")
     if outcome.best is not None:
         test = f", test acc {outcome.best.test_acc:.4f}" if outcome.best.test_acc is not None else ""
         typer.echo(f"best: trial {outcome.best.number}, {spec.metric} {outcome.best.final:.4f}{test}")

@@ -42,13 +42,17 @@ def train_command(
         list[str] | None, typer.Option("--set", help="Any TrainConfig field: key=value (repeatable).")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<optimizer>-<time>).")] = None,
-    results_dir: Annotated[Path, typer.Option(help="Output root; the run goes to <dir>/train/<name>/.")] = Path(
-        "results"
-    ),
+    results_dir: Annotated[Path, typer.Option(help="Output root: <dir>/train/<name>/.")] = Path("results"),
+    track: Annotated[bool, typer.Option("--track/--no-track", help="Log the run to MLflow.")] = True,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "nagexp",
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite in --results-dir).")
+    ] = None,
 ) -> None:
     """Train one model with Nesterov (or heavy-ball / plain) SGD and print each epoch."""
     from nagexp.cli.table import EpochTable
     from nagexp.config.loading import load_train_config, parse_overrides
+    from nagexp.tracking.store import resolve_store
     from nagexp.train_run import run_training
 
     options = {
@@ -63,10 +67,15 @@ def train_command(
         f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "
         f"{cfg.epochs} epochs, seed {cfg.seed}"
     )
-    run = run_training(cfg, results_dir, name, on_epoch=EpochTable(), on_data=lambda d: typer.echo(d.report.summary()))
+    store = resolve_store(tracking_uri, results_dir, experiment) if track else None
+    run = run_training(
+        cfg, results_dir, name, on_epoch=EpochTable(), on_data=lambda d: typer.echo(d.report.summary()), tracking=store
+    )
     result = run.result
     if result.diverged:
         typer.secho(f"diverged: {result.diverged_reason}", fg=typer.colors.YELLOW)
     else:
         typer.echo(f"test accuracy {result.test_acc:.4f}  (test loss {result.test_loss:.4f})")
     typer.echo(f"{result.epochs_run} epochs in {result.seconds:.1f} s; results in {run.out_dir}")
+    if store is not None:
+        typer.echo(f"MLflow: run '{run.out_dir.name}' in experiment '{experiment}' at {store.shown}")

@@ -3,9 +3,8 @@ trials end, and drives the live view. The driver is the only writer of result fi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from ray.tune import Callback
@@ -16,8 +15,17 @@ from nagexp.space.define_by_run import TRIAL_NUMBER_KEY
 from nagexp.sweep.progress import LiveView
 from nagexp.sweep.records import TrialRecord, write_trials_csv
 from nagexp.sweep.searcher import stopped_early
+from nagexp.sweep.trainable import CHECKPOINT_FILE
 
-__all__ = ["SweepRecorder"]
+__all__ = ["SweepRecorder", "TrialListener"]
+
+
+class TrialListener(Protocol):
+    """Told about trials as the recorder sees them (the MLflow tracker is one)."""
+
+    def on_trial_start(self, rec: TrialRecord) -> None: ...
+    def on_trial_epoch(self, rec: TrialRecord, metrics: dict[str, Any]) -> None: ...
+    def on_trial_end(self, rec: TrialRecord) -> None: ...
 
 
 def _error_message(trial: Any) -> str:
@@ -49,11 +57,11 @@ class SweepRecorder(Callback):
         metric: str,
         mode: str,
         view: LiveView,
-        on_trial_end: Callable[[TrialRecord], None] | None = None,
+        listeners: list[TrialListener] | None = None,
     ) -> None:
         self.trials_csv, self.param_names, self.metric, self.mode = trials_csv, param_names, metric, mode
         self.view = view
-        self.on_trial_end = on_trial_end
+        self.listeners = listeners or []
         self.records: dict[str, TrialRecord] = {}
 
     # -- helpers ------------------------------------------------------------------------
@@ -71,13 +79,18 @@ class SweepRecorder(Callback):
                 seed=config.get("seed"),
             )
             self.records[trial.trial_id] = rec
+            for listener in self.listeners:
+                listener.on_trial_start(rec)
         return rec
 
-    def _finish(self, rec: TrialRecord) -> None:
+    def _finish(self, rec: TrialRecord, trial: Any) -> None:
+        checkpoint = getattr(trial, "checkpoint", None)
+        if checkpoint is not None and getattr(checkpoint, "path", None):
+            rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
         write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric)
         self.view.update(list(self.records.values()), trial_ended=True)
-        if self.on_trial_end:
-            self.on_trial_end(rec)
+        for listener in self.listeners:
+            listener.on_trial_end(rec)
 
     # -- Tune hooks ---------------------------------------------------------------------
 
@@ -86,7 +99,10 @@ class SweepRecorder(Callback):
         self.view.update(list(self.records.values()), trial_ended=False)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self._record(trial).observe(result, self.metric, self.mode)
+        rec = self._record(trial)
+        rec.observe(result, self.metric, self.mode)
+        for listener in self.listeners:
+            listener.on_trial_epoch(rec, result)
         self.view.update(list(self.records.values()), trial_ended=False)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -98,10 +114,10 @@ class SweepRecorder(Callback):
             rec.state = "pruned"
         else:
             rec.state = "completed"
-        self._finish(rec)
+        self._finish(rec, trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rec = self._record(trial)
         rec.state = "errored"
         rec.reason = _error_message(trial)
-        self._finish(rec)
+        self._finish(rec, trial)

@@ -46,6 +46,7 @@ class TrialRecord:
     seed: int | None = None
     test_acc: float | None = None  # only for trials that ran all epochs
     reason: str = ""  # why it diverged or errored
+    checkpoint_file: str = ""  # the trial's last Tune checkpoint (driver-side path)
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
 
     def observe(self, metrics: dict[str, Any], metric: str, mode: str) -> None:
@@ -129,4 +130,5 @@ def write_summary(path: Path, payload: dict[str, Any]) -> None:
 def record_dict(record: TrialRecord) -> dict[str, Any]:
     out = asdict(record)
     out.pop("history")
+    out.pop("checkpoint_file")
     return out

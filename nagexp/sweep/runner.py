@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from nagexp.errors import ConfigError, NagexpError
@@ -95,7 +94,9 @@ def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
             _check_reachable(address)
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), **kwargs)
+            # "local" always starts a fresh runtime; a bare ray.init() would join any cluster
+            # that `ray start` left running on this machine.
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at '{address}'" if address else "a local Ray runtime"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -182,16 +183,24 @@ def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
     )
 
 
-def run_sweep(
-    spec: SweepSpec,
-    emit: Callable[[str], None] | None = None,
-    on_trial_end: Callable[[TrialRecord], None] | None = None,
-) -> SweepOutcome:
+def _open_tracking(spec: SweepSpec) -> Any:
+    """The MLflow tracker, checked before anything runs (None when tracking is off)."""
+    if not spec.options.track:
+        return None
+    from nagexp.tracking.store import resolve_store
+    from nagexp.tracking.tracker import Tracker
+
+    store = resolve_store(spec.options.tracking_uri, spec.results_dir, spec.options.experiment)
+    return Tracker(store)
+
+
+def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> SweepOutcome:
     """Run the whole sweep and write results/<sweep>/; returns every trial's record."""
     started = time.monotonic()
     say = emit or print
     if spec.sweep_dir.exists():
         raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; pick another --name")
+    tracker = _open_tracking(spec)  # an unusable store fails here: no data loaded, no trial run
     data = load_dataset_for(spec.space.train_config({}))  # once per sweep, shared with all trials
     say(data.report.summary())
     started_ray = connect_ray(spec.options.address)
@@ -201,9 +210,18 @@ def run_sweep(
         write_plan(spec, data, resources, sys.argv)
         from nagexp.sweep.recorder import SweepRecorder
 
+        listeners = []
+        tracking = None
+        if tracker is not None:
+            from nagexp.tracking.sweep_tracking import SweepTracking
+
+            tracking = SweepTracking(tracker, spec, data, warn=say)
+            tracking.start()
+            listeners.append(tracking)
+            say(f"MLflow: experiment '{spec.options.experiment}' at {tracker.store.shown}, parent run {spec.name}")
         view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)
         param_names = list(spec.space.params)
-        recorder = SweepRecorder(spec.sweep_dir / "trials.csv", param_names, spec.metric, spec.mode, view, on_trial_end)
+        recorder = SweepRecorder(spec.sweep_dir / "trials.csv", param_names, spec.metric, spec.mode, view, listeners)
         try:
             _tuner(spec, data, recorder).fit()
         finally:
@@ -218,6 +236,8 @@ def run_sweep(
         if best is not None:
             write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric)
         outcome = SweepOutcome(spec, records, best, time.monotonic() - started)
+        if tracking is not None:
+            tracking.finish(records, outcome.seconds)
         write_summary(
             spec.sweep_dir / "summary.json",
             {
@@ -231,6 +251,15 @@ def run_sweep(
                 "best_value": best.final if best else None,
                 "best_test_acc": best.test_acc if best else None,
                 "seconds": round(outcome.seconds, 2),
+                "mlflow": None
+                if tracking is None
+                else {
+                    "tracking_uri": tracker.store.shown,
+                    "experiment": spec.options.experiment,
+                    "parent_run_id": tracking.parent_id,
+                    "trial_run_ids": {str(r.number): tracking.child_ids.get(r.trial_id) for r in records},
+                    "error": tracking.failed,
+                },
             },
         )
         return outcome
@@ -239,8 +268,3 @@ def run_sweep(
             import ray
 
             ray.shutdown()
-
-
-def sweep_paths(spec: SweepSpec) -> dict[str, Path]:
-    d = spec.sweep_dir
-    return {name: d / name for name in ("sweep.json", "trials.csv", "best.yaml", "optuna.db", "ray")}

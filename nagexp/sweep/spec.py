@@ -37,6 +37,11 @@ class SweepOptions(BaseModel):
     time_budget: float | None = Field(None, gt=0)  # seconds for the whole sweep
     address: str | None = None  # existing Ray cluster; None starts Ray locally
     results_dir: Path = Path("results")
+    track: bool = True  # MLflow tracking of the sweep and its trials
+    experiment: str = "nagexp"  # MLflow experiment
+    tracking_uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite in results_dir
+    log_models: Literal["best", "all", "none"] = "best"
+    register_model: str | None = None  # register the best model under this name
 
 
 class SweepSpec(BaseModel):

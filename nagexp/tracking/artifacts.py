@@ -1,0 +1,69 @@
+"""What a run carries besides metrics: the trained model (MLflow PyTorch flavor, from a
+trial's checkpoint) and a figure of its LR and momentum schedules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nagexp import __version__
+from nagexp.config.train import TrainConfig
+from nagexp.train.data import DataBundle
+from nagexp.train.models import build_model
+from nagexp.train.schedules import momentum_values, torch_lr_values
+from nagexp.train.trainer import load_checkpoint
+
+__all__ = ["log_model", "model_from_checkpoint", "schedule_figure"]
+
+
+def model_from_checkpoint(cfg: TrainConfig, data: DataBundle, checkpoint_file: Path) -> torch.nn.Module:
+    model = build_model(cfg.model, data.input_shape, data.num_classes, cfg.width)
+    model.load_state_dict(load_checkpoint(checkpoint_file)["model"])
+    return model.eval()
+
+
+def log_model(tracking_uri: str, run_id: str, model: torch.nn.Module, data: DataBundle,
+              registered_name: str | None = None) -> Any:  # fmt: skip
+    """Log `model` (CPU, eval mode) under `model` in the run, with a signature and an input
+    example taken from the normalized validation images it was scored on."""
+    import mlflow
+    import mlflow.pytorch
+    from mlflow.models import infer_signature
+
+    model = model.cpu().eval()
+    example = data.x_val[:4].cpu()
+    with torch.no_grad():
+        logits = model(example)
+    signature = infer_signature(example.numpy(), logits.numpy())
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        return mlflow.pytorch.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=example.numpy(),
+            # explicit requirements: inferring them loads the model in a subprocess (slow)
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"nagexp=={__version__}"],
+            registered_model_name=registered_name,
+        )
+
+
+def schedule_figure(cfg: TrainConfig, train_samples: int) -> Any:
+    """The torch lr and the momentum written at every step of this config's training."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = max(1, train_samples // min(cfg.batch_size, train_samples)) * cfg.epochs
+    fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)
+    ax_lr.plot(torch_lr_values(cfg, steps), color="tab:blue")
+    ax_lr.set_ylabel("torch lr")
+    ax_lr.set_title(f"{cfg.optimizer}: lr {cfg.lr_schedule} ({cfg.lr_mode}), momentum {cfg.momentum_schedule}")
+    ax_mu.plot(momentum_values(cfg, steps), color="tab:orange")
+    ax_mu.set_ylabel("momentum")
+    ax_mu.set_xlabel("optimizer step")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,114 @@
+"""MLflow runs for sweeps and single trainings, written only by the driver.
+
+Layout in the UI: one experiment (default `nagexp`); a parent run per sweep named after
+it; a child run per trial, `trial-<number>`, linked with MLflow's parent-run tag. Per-epoch
+metrics go out as one `log_batch` per trial per epoch, through MLflow's asynchronous
+logging so the Tune loop never waits for the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from nagexp.errors import NagexpError
+from nagexp.tracking.store import TrackingStore, check_reachable
+
+__all__ = ["Tracker", "numeric_metrics"]
+
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "momentum", "epoch_seconds",
+                 "samples_per_s", "test_loss", "test_acc")  # fmt: skip
+
+
+def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(metrics[k]) for k in EPOCH_METRICS if k in metrics and metrics[k] is not None}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Tracker:
+    """A thin layer over MlflowClient with the nagexp run layout."""
+
+    def __init__(self, store: TrackingStore) -> None:
+        # A dead server must fail in seconds, not after MLflow's default minutes of retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        from mlflow import MlflowClient
+
+        self.store = store
+        check_reachable(store)
+        self.client = MlflowClient(tracking_uri=store.uri)
+        self.experiment_id = self._experiment()
+
+    def _experiment(self) -> str:
+        """Get or create the experiment, then write to it once: reachable *and* writable."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.get_experiment_by_name(self.store.experiment)
+            if found is None:
+                exp_id = self.client.create_experiment(self.store.experiment,
+                                                       artifact_location=self.store.artifact_location)  # fmt: skip
+            else:
+                exp_id = found.experiment_id
+            self.client.set_experiment_tag(exp_id, "nagexp.last_checked_ms", str(_now_ms()))
+            return exp_id
+        except MlflowException as exc:
+            first = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()[0][:300]
+            raise NagexpError(f"MLflow store {self.store.shown} is not usable: {first}; check --tracking-uri") from None
+        except Exception as exc:  # connection errors surface as requests/sqlalchemy exceptions
+            raise NagexpError(
+                f"MLflow store {self.store.shown} is not reachable or writable ({type(exc).__name__}); "
+                "check --tracking-uri"
+            ) from None
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(self, name: str, tags: dict[str, str], parent_id: str | None = None) -> str:
+        if parent_id:
+            tags = {**tags, "mlflow.parentRunId": parent_id}
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        return run.info.run_id
+
+    def log(
+        self,
+        run_id: str,
+        metrics: dict[str, float] | None = None,
+        step: int = 0,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        synchronous: bool = False,
+    ) -> None:
+        """One store write: metrics (at `step`), params and tags together."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        ts = _now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, ts, step) for k, v in (metrics or {}).items()],
+            params=[Param(k, str(v)[:6000]) for k, v in (params or {}).items()],
+            tags=[RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
+            synchronous=synchronous,
+        )
+
+    def end_run(self, run_id: str, failed: bool = False) -> None:
+        self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def log_file(self, run_id: str, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), folder)
+
+    def log_dict(self, run_id: str, data: dict, path: str) -> None:
+        self.client.log_text(run_id, json.dumps(data, indent=2, default=str), path)
+
+    def flush(self) -> None:
+        import mlflow
+
+        mlflow.flush_async_logging()
