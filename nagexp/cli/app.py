@@ -11,6 +11,7 @@ from nagexp.cli.ls_cmd import ls_command
 from nagexp.cli.spaces_cmd import spaces_app
 from nagexp.cli.sweep_cmd import sweep_command
 from nagexp.cli.train_cmd import train_command
+from nagexp.cli.ui_cmd import ui_command
 
 __all__ = ["app", "main"]
 
@@ -41,6 +42,7 @@ def root(
 app.command("train")(train_command)
 app.command("sweep")(sweep_command)
 app.command("ls")(ls_command)
+app.command("ui")(ui_command)
 app.add_typer(spaces_app, name="spaces")
 
 

@@ -3,6 +3,9 @@ trial's checkpoint) and a figure of its LR and momentum schedules."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,24 @@ from nagexp.train.models import build_model
 from nagexp.train.schedules import momentum_values, torch_lr_values
 from nagexp.train.trainer import load_checkpoint
 
-__all__ = ["log_model", "model_from_checkpoint", "schedule_figure"]
+__all__ = ["log_model", "model_from_checkpoint", "schedule_figure", "using_tracking_uri"]
+
+
+@contextlib.contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API for a moment, leaving the process's tracking URI (and the
+    MLFLOW_TRACKING_URI variable that `set_tracking_uri` writes) as they were."""
+    import mlflow
+
+    before_env = os.environ.get("MLFLOW_TRACKING_URI")
+    before = mlflow.get_tracking_uri() if before_env is None else before_env
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        if before_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 def model_from_checkpoint(cfg: TrainConfig, data: DataBundle, checkpoint_file: Path) -> torch.nn.Module:
@@ -37,8 +57,7 @@ def log_model(tracking_uri: str, run_id: str, model: torch.nn.Module, data: Data
     with torch.no_grad():
         logits = model(example)
     signature = infer_signature(example.numpy(), logits.numpy())
-    mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run(run_id=run_id):
+    with using_tracking_uri(tracking_uri), mlflow.start_run(run_id=run_id):
         return mlflow.pytorch.log_model(
             model,
             name="model",

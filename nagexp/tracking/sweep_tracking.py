@@ -141,8 +141,10 @@ class SweepTracking:
                 elif o.log_models == "all" and o.register_model:  # already logged at the trial's end
                     import mlflow
 
-                    mlflow.set_tracking_uri(self.tracker.store.uri)
-                    mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
+                    from nagexp.tracking.artifacts import using_tracking_uri
+
+                    with using_tracking_uri(self.tracker.store.uri):
+                        mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
                 fig = schedule_figure(TrainConfig(**best.config), len(self.data.y_train))
                 self.tracker.client.log_figure(best_run, fig, "schedules.png")
             self.tracker.flush()
