@@ -99,8 +99,8 @@ def run_training(
     if out_dir.exists():
         raise ConfigError(f"'{out_dir}' already exists; pick another --name")
     resolve_device(cfg.device)  # an unavailable device fails before anything is written
-    tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
     data = load_dataset_for(cfg)  # before creating anything: a bad dataset leaves no empty run
+    tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
     if on_data:
         on_data(data)
     try:

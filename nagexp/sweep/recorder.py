@@ -64,6 +64,11 @@ class SweepRecorder(Callback):
         self.listeners = listeners or []
         self.records: dict[str, TrialRecord] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the experiment (tuner.pkl); listeners hold live
+        # connections (MLflow) and are attached again by whoever restores the sweep.
+        return {**self.__dict__, "listeners": []}
+
     # -- helpers ------------------------------------------------------------------------
 
     def _record(self, trial: Any) -> TrialRecord:

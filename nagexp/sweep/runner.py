@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,15 +184,25 @@ def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
     )
 
 
-def _open_tracking(spec: SweepSpec) -> Any:
-    """The MLflow tracker, checked before anything runs (None when tracking is off)."""
+def _check_tracking(spec: SweepSpec) -> Any:
+    """The MLflow store, checked to answer before anything runs (None when tracking is off)."""
     if not spec.options.track:
         return None
-    from nagexp.tracking.store import resolve_store
-    from nagexp.tracking.tracker import Tracker
+    from nagexp.tracking.store import check_reachable, resolve_store
 
     store = resolve_store(spec.options.tracking_uri, spec.results_dir, spec.options.experiment)
-    return Tracker(store)
+    check_reachable(store)
+    return store
+
+
+def _open_in_background(store: Any) -> Future:
+    """Open the store (import MLflow, create a new sqlite file: seconds) while Ray starts trials."""
+    from nagexp.tracking.tracker import Tracker
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-mlflow-open")
+    pending = pool.submit(Tracker, store)
+    pool.shutdown(wait=False)
+    return pending
 
 
 def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> SweepOutcome:
@@ -200,7 +211,7 @@ def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> Swe
     say = emit or print
     if spec.sweep_dir.exists():
         raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; pick another --name")
-    tracker = _open_tracking(spec)  # an unusable store fails here: no data loaded, no trial run
+    store = _check_tracking(spec)  # an unreachable store fails here: nothing loaded or run
     data = load_dataset_for(spec.space.train_config({}))  # once per sweep, shared with all trials
     say(data.report.summary())
     started_ray = connect_ray(spec.options.address)
@@ -212,13 +223,12 @@ def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> Swe
 
         listeners = []
         tracking = None
-        if tracker is not None:
+        if store is not None:
             from nagexp.tracking.sweep_tracking import SweepTracking
 
-            tracking = SweepTracking(tracker, spec, data, warn=say)
-            tracking.start()
+            tracking = SweepTracking(_open_in_background(store), spec, data, warn=say)
             listeners.append(tracking)
-            say(f"MLflow: experiment '{spec.options.experiment}' at {tracker.store.shown}, parent run {spec.name}")
+            say(f"MLflow: experiment '{spec.options.experiment}' at {store.shown}, parent run '{spec.name}'")
         view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)
         param_names = list(spec.space.params)
         recorder = SweepRecorder(spec.sweep_dir / "trials.csv", param_names, spec.metric, spec.mode, view, listeners)
@@ -254,7 +264,7 @@ def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> Swe
                 "mlflow": None
                 if tracking is None
                 else {
-                    "tracking_uri": tracker.store.shown,
+                    "tracking_uri": store.shown,
                     "experiment": spec.options.experiment,
                     "parent_run_id": tracking.parent_id,
                     "trial_run_ids": {str(r.number): tracking.child_ids.get(r.trial_id) for r in records},

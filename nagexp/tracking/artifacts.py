@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,22 @@ from nagexp.train.models import build_model
 from nagexp.train.schedules import momentum_values, torch_lr_values
 from nagexp.train.trainer import load_checkpoint
 
-__all__ = ["log_model", "model_from_checkpoint", "schedule_figure", "using_tracking_uri"]
+__all__ = ["log_model", "model_from_checkpoint", "schedule_figure", "using_tracking_uri", "warm_up"]
+
+
+def warm_up() -> threading.Thread:
+    """Import what logging a model and a figure needs, in the background: the sweep's
+    driver mostly waits on Ray meanwhile, so the sweep's end does not pay for it."""
+
+    def imports() -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+
+    thread = threading.Thread(target=imports, name="nagexp-mlflow-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextlib.contextmanager
@@ -66,6 +82,8 @@ def log_model(tracking_uri: str, run_id: str, model: torch.nn.Module, data: Data
             # explicit requirements: inferring them loads the model in a subprocess (slow)
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"nagexp=={__version__}"],
             registered_model_name=registered_name,
+            # pickle, not torch.export: export imports torch._dynamo (2 s) and fails on some models
+            serialization_format="pickle",
         )
 
 

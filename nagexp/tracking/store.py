@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from nagexp.errors import NagexpError
 
-__all__ = ["TrackingStore", "default_tracking_uri", "mask_uri", "resolve_store"]
+__all__ = ["TrackingStore", "check_reachable", "default_tracking_uri", "mask_uri", "resolve_store"]
 
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
@@ -77,3 +77,5 @@ def check_reachable(store: TrackingStore, timeout_s: float = 5.0) -> None:
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NagexpError(f"cannot create '{db.parent}' for the MLflow store: {exc.strerror}") from None
+        if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+            raise NagexpError(f"the MLflow store {db} is not writable; fix its permissions or pass --tracking-uri")

@@ -1,12 +1,20 @@
 """The MLflow side of a sweep: parent run, a child run per trial, the best model.
 
 Driven by the sweep recorder on the driver (a TrialListener), so it works unchanged with
-trials on other machines and with a local sqlite store.
+trials on other machines and with a local sqlite store. Every MLflow call runs on one
+writer thread in the driver, in order: the Tune loop only queues work and never waits for
+the store, and opening the store (importing MLflow, creating a new sqlite file: seconds)
+overlaps with Ray starting the first trials. A failing store stops tracking with one
+warning line; the sweep and its result files go on.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +27,45 @@ from nagexp.train.data import DataBundle
 
 __all__ = ["SweepTracking"]
 
-log = logging.getLogger(__name__)
-
 
 class SweepTracking:
-    def __init__(self, tracker: Tracker, spec: SweepSpec, data: DataBundle, warn: Any = print) -> None:
-        self.tracker, self.spec, self.data, self.warn = tracker, spec, data, warn
+    def __init__(self, pending: Future[Tracker], spec: SweepSpec, data: DataBundle, warn: Any = print) -> None:
+        self.pending, self.spec, self.data, self.warn = pending, spec, data, warn
         self.parent_id: str | None = None
-        self.child_ids: dict[str, str] = {}  # trial id -> run id
+        self.child_ids: dict[str, str] = {}  # trial id -> run id (written by the writer thread only)
         self._params_logged: set[str] = set()
         self.failed: str | None = None  # first tracking error; tracking stops, the sweep goes on
+        self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="nagexp-mlflow-writer", daemon=True)
+        self._writer.start()
 
-    # -- guarded calls: a tracking failure never stops or loses a trial ----------------------
+    @property
+    def tracker(self) -> Tracker:
+        return self.pending.result()
 
-    def _guard(self, what: str, fn: Any, *args: Any) -> Any:
-        if self.failed:
-            return None
-        try:
-            return fn(*args)
-        except Exception as exc:  # the store went away mid-sweep: keep the results on disk
-            self.failed = f"{what}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc) else ''}"
-            self.warn(f"warning: MLflow tracking stopped ({self.failed}); results stay in {self.spec.sweep_dir}")
-            return None
+    # -- the writer thread --------------------------------------------------------------
 
-    # -- sweep --------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            what, work = item
+            if self.failed:
+                continue
+            try:
+                if self.parent_id is None:
+                    self._start_parent()
+                work()
+            except Exception as exc:  # the store went away: keep the results on disk, warn once
+                text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+                self.failed = f"{what}: {type(exc).__name__}: {text}"
+                self.warn(f"warning: MLflow tracking stopped ({self.failed}); results stay in {self.spec.sweep_dir}")
 
-    def start(self) -> str:
+    def _submit(self, what: str, work: Callable[[], None]) -> None:
+        self._queue.put((what, work))
+
+    # -- runs (writer thread) -----------------------------------------------------------------
+
+    def _start_parent(self) -> None:
         o, spec = self.spec.options, self.spec
-        versions = package_versions()
         tags = {
             "nagexp.kind": "sweep",
             "seed": str(o.seed),
@@ -55,15 +74,17 @@ class SweepTracking:
             "git_sha": git_sha() or "",
             "data_fingerprint": self.data.fingerprint,
             "objective": f"{spec.mode} {spec.metric}",
-            **{f"version.{k}": v for k, v in versions.items()},
+            **{f"version.{k}": v for k, v in package_versions().items()},
         }
         self.parent_id = self.tracker.start_run(spec.name, tags)
-        params = {k: v for k, v in o.model_dump(mode="json").items() if k not in ("results_dir",)}
+        params = {k: v for k, v in o.model_dump(mode="json").items() if k != "results_dir"}
         params.update({f"fixed.{k}": v for k, v in spec.space.fixed.items()})
-        self.tracker.log(self.parent_id, params=params, synchronous=True)
+        self.tracker.log(self.parent_id, params=params)
         self.tracker.log_text(self.parent_id, spec.space_text, f"space/{Path(o.space).name}")
         self.tracker.log_file(self.parent_id, spec.sweep_dir / "sweep.json")
-        return self.parent_id
+        from nagexp.tracking.artifacts import warm_up
+
+        warm_up()  # model-logging imports, while the sweep runs
 
     def _child(self, rec: TrialRecord) -> str:
         run_id = self.child_ids.get(rec.trial_id)
@@ -83,71 +104,75 @@ class SweepTracking:
         except Exception:  # an invalid sampled config (the trial errors): log what was sampled
             return dict(rec.config)
 
-    # -- TrialListener --------------------------------------------------------------------
-
-    def on_trial_start(self, rec: TrialRecord) -> None:
-        self._guard("creating a trial run", self._child, rec)
-
-    def on_trial_epoch(self, rec: TrialRecord, metrics: dict[str, Any]) -> None:
-        def write() -> None:
-            step = int(metrics.get("epoch", rec.epochs_run))
-            self.tracker.log(self._child(rec), numeric_metrics(metrics), step=step, params=self._params_once(rec))
-
-        self._guard("logging epoch metrics", write)
-
-    def on_trial_end(self, rec: TrialRecord) -> None:
-        def write() -> None:
-            run_id = self._child(rec)
-            finals = {f"final_{self.spec.metric}": rec.final, f"best_{self.spec.metric}": rec.best,
-                      "epochs_run": float(rec.epochs_run), "trial_seconds": rec.seconds}  # fmt: skip
-            finals = {k: float(v) for k, v in finals.items() if v is not None}
-            tags = {"state": rec.state, "reason": rec.reason, "ray_node": rec.node_id}
-            self.tracker.log(run_id, finals, step=rec.epochs_run, params=self._params_once(rec), tags=tags)
-            self.tracker.end_run(run_id, failed=rec.state == "errored")
-            if self.spec.options.log_models == "all" and rec.checkpoint_file:
-                self._log_model(rec, run_id, registered=None)
-
-        self._guard("finishing a trial run", write)
-
-    # -- end of sweep -----------------------------------------------------------------------
-
     def _log_model(self, rec: TrialRecord, run_id: str, registered: str | None) -> None:
         from nagexp.tracking.artifacts import log_model, model_from_checkpoint
 
-        self.tracker.flush()
         model = model_from_checkpoint(TrainConfig(**rec.config), self.data, Path(rec.checkpoint_file))
         log_model(self.tracker.store.uri, run_id, model, self.data, registered)
 
-    def finish(self, records: list[TrialRecord], seconds: float) -> None:
+    # -- TrialListener (Tune loop): queue only ------------------------------------------------
+
+    def on_trial_start(self, rec: TrialRecord) -> None:
+        snapshot = dataclasses.replace(rec, history=[])
+        self._submit("creating a trial run", lambda: self._child(snapshot))
+
+    def on_trial_epoch(self, rec: TrialRecord, metrics: dict[str, Any]) -> None:
+        snapshot, values = dataclasses.replace(rec, history=[]), numeric_metrics(metrics)
+        step = int(metrics.get("epoch", rec.epochs_run))
+
+        def write() -> None:  # one store write per trial per epoch
+            self.tracker.log(self._child(snapshot), values, step=step, params=self._params_once(snapshot))
+
+        self._submit("logging epoch metrics", write)
+
+    def on_trial_end(self, rec: TrialRecord) -> None:
+        snapshot = dataclasses.replace(rec, history=[])
+
         def write() -> None:
-            from nagexp.tracking.artifacts import schedule_figure
+            run_id = self._child(snapshot)
+            finals = {f"final_{self.spec.metric}": snapshot.final, f"best_{self.spec.metric}": snapshot.best,
+                      "epochs_run": float(snapshot.epochs_run), "trial_seconds": snapshot.seconds}  # fmt: skip
+            tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id}
+            self.tracker.log(run_id, {k: float(v) for k, v in finals.items() if v is not None},
+                             step=snapshot.epochs_run, params=self._params_once(snapshot), tags=tags)  # fmt: skip
+            self.tracker.end_run(run_id, failed=snapshot.state == "errored")
+            if self.spec.options.log_models == "all" and snapshot.checkpoint_file:
+                self._log_model(snapshot, run_id, registered=None)
 
-            counts = state_counts(records)
-            best = best_record(records, self.spec.mode)
-            metrics = {f"trials_{k}": float(v) for k, v in counts.items() if k != "running"}
-            metrics["sweep_seconds"] = seconds
-            if best is not None and best.final is not None:
-                metrics[f"best_{self.spec.metric}"] = best.final
-                if best.test_acc is not None:
-                    metrics["best_test_acc"] = best.test_acc
-            self.tracker.log(self.parent_id, metrics, tags={"best_trial": str(best.number) if best else ""},
-                             synchronous=True)  # fmt: skip
-            if best is not None:
-                o = self.spec.options
-                best_run = self._child(best)
-                self.tracker.log(best_run, tags={"best": "true"}, synchronous=True)
-                if o.log_models == "best" and best.checkpoint_file:
-                    self._log_model(best, best_run, o.register_model)
-                elif o.log_models == "all" and o.register_model:  # already logged at the trial's end
-                    import mlflow
+        self._submit("finishing a trial run", write)
 
-                    from nagexp.tracking.artifacts import using_tracking_uri
+    # -- end of sweep ---------------------------------------------------------------------------
 
-                    with using_tracking_uri(self.tracker.store.uri):
-                        mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
-                fig = schedule_figure(TrainConfig(**best.config), len(self.data.y_train))
-                self.tracker.client.log_figure(best_run, fig, "schedules.png")
-            self.tracker.flush()
-            self.tracker.end_run(self.parent_id)
+    def finish(self, records: list[TrialRecord], seconds: float) -> None:
+        """Summary metrics, the best child's tag, model and schedule figure; then wait for
+        the writer to drain."""
+        self._submit("finishing the sweep run", lambda: self._finish(records, seconds))
+        self._queue.put(None)
+        self._writer.join()
 
-        self._guard("finishing the sweep run", write)
+    def _finish(self, records: list[TrialRecord], seconds: float) -> None:
+        from nagexp.tracking.artifacts import schedule_figure, using_tracking_uri
+
+        counts = state_counts(records)
+        best = best_record(records, self.spec.mode)
+        metrics = {f"trials_{k}": float(v) for k, v in counts.items() if k != "running"}
+        metrics["sweep_seconds"] = seconds
+        if best is not None and best.final is not None:
+            metrics[f"best_{self.spec.metric}"] = best.final
+            if best.test_acc is not None:
+                metrics["best_test_acc"] = best.test_acc
+        self.tracker.log(self.parent_id, metrics, tags={"best_trial": str(best.number) if best else ""})
+        if best is not None:
+            o = self.spec.options
+            best_run = self._child(best)
+            self.tracker.log(best_run, tags={"best": "true"})
+            if o.log_models == "best" and best.checkpoint_file:
+                self._log_model(best, best_run, o.register_model)
+            elif o.log_models == "all" and o.register_model:  # already logged when the trial ended
+                import mlflow
+
+                with using_tracking_uri(self.tracker.store.uri):
+                    mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
+            fig = schedule_figure(TrainConfig(**best.config), len(self.data.y_train))
+            self.tracker.client.log_figure(best_run, fig, "schedules.png")
+        self.tracker.end_run(self.parent_id)

@@ -1,14 +1,14 @@
 """MLflow runs for sweeps and single trainings, written only by the driver.
 
 Layout in the UI: one experiment (default `nagexp`); a parent run per sweep named after
-it; a child run per trial, `trial-<number>`, linked with MLflow's parent-run tag. Per-epoch
-metrics go out as one `log_batch` per trial per epoch, through MLflow's asynchronous
-logging so the Tune loop never waits for the store.
+it; a child run per trial, `trial-<number>`, linked with MLflow's parent-run tag. Metrics,
+params and tags of one moment go out as one `log_batch` (one store write).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -38,6 +38,7 @@ class Tracker:
         # A dead server must fail in seconds, not after MLflow's default minutes of retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # no "Creating initial tables" chatter
         from mlflow import MlflowClient
 
         self.store = store
@@ -82,7 +83,6 @@ class Tracker:
         step: int = 0,
         params: dict[str, Any] | None = None,
         tags: dict[str, Any] | None = None,
-        synchronous: bool = False,
     ) -> None:
         """One store write: metrics (at `step`), params and tags together."""
         from mlflow.entities import Metric, Param, RunTag
@@ -93,7 +93,7 @@ class Tracker:
             metrics=[Metric(k, v, ts, step) for k, v in (metrics or {}).items()],
             params=[Param(k, str(v)[:6000]) for k, v in (params or {}).items()],
             tags=[RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
-            synchronous=synchronous,
+            synchronous=True,
         )
 
     def end_run(self, run_id: str, failed: bool = False) -> None:
@@ -107,8 +107,3 @@ class Tracker:
 
     def log_dict(self, run_id: str, data: dict, path: str) -> None:
         self.client.log_text(run_id, json.dumps(data, indent=2, default=str), path)
-
-    def flush(self) -> None:
-        import mlflow
-
-        mlflow.flush_async_logging()

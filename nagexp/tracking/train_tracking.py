@@ -31,8 +31,7 @@ class TrainTracking:
         state = "diverged" if result.diverged else "completed"
         tags = {"state": state, "reason": result.diverged_reason or "", "data_fingerprint": data.fingerprint}
         self.tracker.log(self.run_id, {"epochs_run": float(result.epochs_run), "train_seconds": result.seconds},
-                         step=result.epochs_run, tags=tags, synchronous=True)  # fmt: skip
-        self.tracker.flush()
+                         step=result.epochs_run, tags=tags)  # fmt: skip
         if log_model:
             log_torch_model(self.tracker.store.uri, self.run_id, result.model, data)
         self.tracker.client.log_figure(self.run_id, schedule_figure(self.cfg, len(data.y_train)), "schedules.png")
