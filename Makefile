@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # CPU machines take the CPU build of torch first; a bare `torch` would pull CUDA (GBs).
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install install-test sweep train test lint bench clean
+.PHONY: install install-test sweep train ui test lint bench clean
 SWEEP_ARGS ?= search_spaces/quick.yaml --trials 16 --seed 0
 
 $(BIN)/python:
@@ -34,7 +34,10 @@ train: install
 # The demo: a 16-trial sweep on the embedded digits data (about a minute on 2 cores).
 sweep: install
 	$(BIN)/nagexp sweep $(SWEEP_ARGS)
-	@echo "list sweeps: $(BIN)/nagexp ls    rerun the best: $(BIN)/nagexp train results/<sweep>/best.yaml"
+	@echo "next: $(BIN)/nagexp ui (MLflow UI on http://127.0.0.1:5000), $(BIN)/nagexp ls (all sweeps)"
+
+ui: install
+	$(BIN)/nagexp ui
 
 test: install-test
 	$(BIN)/ruff check .

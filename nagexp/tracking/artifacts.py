@@ -4,6 +4,7 @@ trial's checkpoint) and a figure of its LR and momentum schedules."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import threading
 from collections.abc import Iterator
@@ -30,7 +31,9 @@ def warm_up() -> threading.Thread:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot
+        # torch.export._trace pulls in torch._dynamo: about 2 s
+        for module in ("matplotlib.pyplot", "mlflow.models", "mlflow.pytorch", "torch.export._trace"):
+            importlib.import_module(module)
 
     thread = threading.Thread(target=imports, name="nagexp-mlflow-warm-up", daemon=True)
     thread.start()
@@ -82,8 +85,8 @@ def log_model(tracking_uri: str, run_id: str, model: torch.nn.Module, data: Data
             # explicit requirements: inferring them loads the model in a subprocess (slow)
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"nagexp=={__version__}"],
             registered_model_name=registered_name,
-            # pickle, not torch.export: export imports torch._dynamo (2 s) and fails on some models
-            serialization_format="pickle",
+            # torch.export's graph format: loading it runs no pickled code (unlike "pickle")
+            serialization_format="pt2",
         )
 
 
