@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError, NagexpError
 from nagexp.io import atomic_write, atomic_write_text, to_yaml
+from nagexp.naming import check_name, unique_name
 from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.store import TrackingStore
 from nagexp.tracking.tracker import Tracker
@@ -29,9 +28,7 @@ from nagexp.train.data import DataBundle, load_dataset_for
 from nagexp.train.optim import resolve_device
 from nagexp.train.trainer import TrainResult, train
 
-__all__ = ["TrainRun", "check_name", "default_run_name", "metrics_csv", "run_training"]
-
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+__all__ = ["TrainRun", "metrics_csv", "run_training"]
 
 EpochCallback = Callable[[dict[str, float]], None]
 
@@ -41,21 +38,6 @@ class TrainRun:
     out_dir: Path
     result: TrainResult
     data: DataBundle
-
-
-def check_name(name: str, what: str = "run name") -> str:
-    if not _NAME.match(name) or name in {".", ".."}:
-        raise ConfigError(f"{what} '{name}' may only use letters, digits, '.', '_' and '-'")
-    return name
-
-
-def default_run_name(cfg: TrainConfig, root: Path) -> str:
-    base = f"{cfg.model}-{cfg.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"
-    name, n = base, 1
-    while (root / name).exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
 
 
 def metrics_csv(history: list[dict[str, float]]) -> str:
@@ -94,7 +76,7 @@ def run_training(
 ) -> TrainRun:
     """Train once and write <results_dir>/train/<name>/; log to MLflow when `tracking` is given."""
     root = Path(results_dir).resolve() / "train"
-    name = check_name(name) if name else default_run_name(cfg, root)
+    name = check_name(name) if name else unique_name(f"{cfg.model}-{cfg.optimizer}", root)
     out_dir = root / name
     if out_dir.exists():
         raise ConfigError(f"'{out_dir}' already exists; pick another --name")

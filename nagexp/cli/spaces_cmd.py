@@ -14,14 +14,6 @@ __all__ = ["spaces_app"]
 spaces_app = typer.Typer(help="List, show and validate search-space YAML files.", no_args_is_help=True)
 
 
-def _resolve(path: Path) -> Path:
-    from nagexp.config.space import SEARCH_SPACES_DIR
-
-    if not path.exists() and (SEARCH_SPACES_DIR / path.name).exists():
-        return SEARCH_SPACES_DIR / path.name
-    return path
-
-
 @spaces_app.command("list")
 @cli_errors
 def list_spaces() -> None:
@@ -37,10 +29,10 @@ def list_spaces() -> None:
 @cli_errors
 def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shipped name like quick.yaml).")]) -> None:
     """Print a space's fixed values, its params as a table, the objective and ASHA settings."""
-    from nagexp.config.space import load_space
+    from nagexp.config.space import find_space_file, load_space
     from nagexp.space.table import params_table
 
-    path = _resolve(file)
+    path = find_space_file(file)
     space = load_space(path)
     typer.echo(f"{path}: {space.description}")
     typer.echo("fixed: " + (", ".join(f"{k}={v}" for k, v in space.fixed.items()) or "-"))
@@ -53,13 +45,13 @@ def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shi
 @cli_errors
 def validate_spaces(files: Annotated[list[Path], typer.Argument(help="Space files to check.")]) -> None:
     """Check each file completely; one line per file."""
-    from nagexp.config.space import load_space
+    from nagexp.config.space import find_space_file, load_space
     from nagexp.errors import ConfigError
 
     bad = 0
     for file in files:
         try:
-            load_space(_resolve(file))
+            load_space(find_space_file(file))
             typer.echo(f"ok       {file}")
         except ConfigError as exc:
             bad += 1

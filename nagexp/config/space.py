@@ -23,6 +23,7 @@ __all__ = [
     "IntParam",
     "Objective",
     "SearchSpace",
+    "find_space_file",
     "load_space",
 ]
 
@@ -257,6 +258,14 @@ def _describe_space_error(err: ValidationError) -> str:
         else:
             parts.append(f"{'.'.join(loc) or 'space'}: {msg}")
     return "; ".join(parts)
+
+
+def find_space_file(path: str | Path) -> Path:
+    """`path` itself, or the shipped file of that name (`quick.yaml`) when `path` is missing."""
+    path = Path(path)
+    if not path.exists() and not path.is_absolute() and (SEARCH_SPACES_DIR / path.name).exists():
+        return SEARCH_SPACES_DIR / path.name
+    return path
 
 
 def load_space(path: str | Path) -> SearchSpace:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nagexp.config.loading import describe_validation_error
-from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace, load_space
+from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace, find_space_file, load_space
+from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
-from nagexp.train_run import check_name
+from nagexp.naming import check_name, unique_name
 
 __all__ = ["DEFAULT_SPACE", "SweepOptions", "SweepSpec", "resolve_sweep"]
 
@@ -68,25 +68,10 @@ class SweepSpec(BaseModel):
     def mode(self) -> str:
         return self.space.objective.direction
 
-    def trial_fixed(self) -> dict[str, Any]:
-        """Fixed values every trial gets (threads follow the CPUs a trial holds)."""
-        return dict(self.space.fixed)
-
-
-def _default_name(space_path: Path, results_dir: Path) -> str:
-    base = f"{space_path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    name, n = base, 1
-    while (results_dir / name).exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
 
 def resolve_sweep(options: SweepOptions) -> SweepSpec:
     """Load and check the space, apply the option overrides, name the sweep."""
-    space_path = options.space
-    if not space_path.exists() and not space_path.is_absolute() and (SEARCH_SPACES_DIR / space_path.name).exists():
-        space_path = SEARCH_SPACES_DIR / space_path.name  # `quick.yaml` finds the shipped file
+    space_path = find_space_file(options.space)  # `quick.yaml` finds the shipped file
     space = load_space(space_path)
     overrides: dict[str, Any] = {}
     if options.epochs is not None:
@@ -97,14 +82,12 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     overrides["num_threads"] = max(1, int(options.cpus_per_trial))
     fixed = {**space.fixed, **overrides}
     try:
-        from nagexp.config.train import TrainConfig
-
         TrainConfig(**fixed)
     except ValidationError as err:
         raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
     space = space.model_copy(update={"fixed": fixed})
     results_dir = options.results_dir.expanduser().resolve()
-    name = check_name(options.name, "sweep name") if options.name else _default_name(space_path, results_dir)
+    name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
     return SweepSpec(
         name=name,
         options=options.model_copy(update={"space": space_path.resolve(), "name": name}),
