@@ -205,6 +205,33 @@ def _open_in_background(store: Any) -> Future:
     return pending
 
 
+def _summary(outcome: SweepOutcome, store: Any, tracking: Any) -> dict[str, Any]:
+    """summary.json: how the sweep ended, and where its MLflow runs are."""
+    spec, best = outcome.spec, outcome.best
+    mlflow = None
+    if tracking is not None:
+        mlflow = {
+            "tracking_uri": store.shown,
+            "experiment": spec.options.experiment,
+            "parent_run_id": tracking.parent_id,
+            "trial_run_ids": {str(r.number): tracking.child_ids.get(r.trial_id) for r in outcome.records},
+            "error": tracking.failed,
+        }
+    return {
+        "name": spec.name,
+        "state": "finished",
+        "trials_planned": spec.options.trials,
+        "counts": outcome.counts,
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "best_trial": best.number if best else None,
+        "best_value": best.final if best else None,
+        "best_test_acc": best.test_acc if best else None,
+        "seconds": round(outcome.seconds, 2),
+        "mlflow": mlflow,
+    }
+
+
 def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> SweepOutcome:
     """Run the whole sweep and write results/<sweep>/; returns every trial's record."""
     started = time.monotonic()
@@ -248,30 +275,7 @@ def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> Swe
         outcome = SweepOutcome(spec, records, best, time.monotonic() - started)
         if tracking is not None:
             tracking.finish(records, outcome.seconds)
-        write_summary(
-            spec.sweep_dir / "summary.json",
-            {
-                "name": spec.name,
-                "state": "finished",
-                "trials_planned": spec.options.trials,
-                "counts": outcome.counts,
-                "metric": spec.metric,
-                "mode": spec.mode,
-                "best_trial": best.number if best else None,
-                "best_value": best.final if best else None,
-                "best_test_acc": best.test_acc if best else None,
-                "seconds": round(outcome.seconds, 2),
-                "mlflow": None
-                if tracking is None
-                else {
-                    "tracking_uri": store.shown,
-                    "experiment": spec.options.experiment,
-                    "parent_run_id": tracking.parent_id,
-                    "trial_run_ids": {str(r.number): tracking.child_ids.get(r.trial_id) for r in records},
-                    "error": tracking.failed,
-                },
-            },
-        )
+        write_summary(spec.sweep_dir / "summary.json", _summary(outcome, store, tracking))
         return outcome
     finally:
         if started_ray:
