@@ -28,6 +28,7 @@ def sweep_command(
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial (also its torch threads).")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(help="GPUs per trial; fractions share a GPU.")] = 0.0,
     time_budget: Annotated[float | None, typer.Option(help="Stop the sweep after this many seconds.")] = None,
+    max_failures: Annotated[int, typer.Option(help="Retries of a trial whose worker died (from its checkpoint).")] = 2,
     address: Annotated[str | None, typer.Option(help="Join this Ray cluster (default: start Ray locally).")] = None,
     results_dir: Annotated[Path, typer.Option(help="Output root; on a cluster, storage every node sees.")] = Path(
         "results"
@@ -51,6 +52,7 @@ def sweep_command(
         "space": space or DEFAULT_SPACE, "name": name, "trials": trials, "epochs": epochs, "dataset": dataset,
         "seed": seed, "sampler": sampler, "scheduler": scheduler, "max_concurrent": max_concurrent,
         "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "time_budget": time_budget,
+        "max_failures": max_failures,
         "address": address, "results_dir": results_dir, "track": track, "experiment": experiment,
         "tracking_uri": tracking_uri, "log_models": log_models, "register_model": register_model,
     })  # fmt: skip

@@ -105,10 +105,15 @@ class SweepRecorder(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         rec = self._record(trial)
+        if rec.history and int(result.get("epoch", 0)) <= rec.epochs_run:
+            return  # a retried trial replays epochs after its last checkpoint: already recorded
         rec.observe(result, self.metric, self.mode)
         for listener in self.listeners:
             listener.on_trial_epoch(rec, result)
         self.view.update(list(self.records.values()), trial_ended=False)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial).retries += 1  # its worker died; Tune restarts it from its checkpoint
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rec = self._record(trial)

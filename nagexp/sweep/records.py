@@ -46,6 +46,7 @@ class TrialRecord:
     seed: int | None = None
     test_acc: float | None = None  # only for trials that ran all epochs
     reason: str = ""  # why it diverged or errored
+    retries: int = 0  # restarts from a checkpoint after its worker died
     checkpoint_file: str = ""  # the trial's last Tune checkpoint (driver-side path)
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
 
@@ -95,14 +96,14 @@ def _fmt(value: Any) -> Any:
 
 def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str) -> str:
     columns = ["number", "state", *param_names, f"final_{metric}", f"best_{metric}", "test_acc",
-               "epochs_run", "seconds", "node_id", "seed", "reason", "trial_id"]  # fmt: skip
+               "epochs_run", "seconds", "node_id", "seed", "retries", "reason", "trial_id"]  # fmt: skip
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
     for r in sorted(records, key=lambda r: r.number):
         writer.writerow([r.number, r.state, *(_fmt(r.params.get(p)) for p in param_names), _fmt(r.final),
                          _fmt(r.best), _fmt(r.test_acc), r.epochs_run, round(r.seconds, 3), r.node_id,
-                         _fmt(r.seed), r.reason, r.trial_id])  # fmt: skip
+                         _fmt(r.seed), r.retries, r.reason, r.trial_id])  # fmt: skip
     return buf.getvalue()
 
 

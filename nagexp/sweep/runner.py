@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nagexp.errors import ConfigError, NagexpError
 from nagexp.sweep.plan import write_plan
@@ -29,6 +29,9 @@ from nagexp.sweep.records import (
     write_trials_csv,
 )
 from nagexp.sweep.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from nagexp.sweep.recorder import TrialListener
 from nagexp.train.data import DataBundle, load_dataset_for
 
 __all__ = ["SweepOutcome", "connect_ray", "run_sweep"]
@@ -179,7 +182,8 @@ def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
             callbacks=[recorder],
             verbose=0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=0),
+            # a trial whose worker dies is retried from its last epoch's checkpoint
+            failure_config=tune.FailureConfig(max_failures=o.max_failures),
         ),
     )
 
@@ -232,8 +236,14 @@ def _summary(outcome: SweepOutcome, store: Any, tracking: Any) -> dict[str, Any]
     }
 
 
-def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> SweepOutcome:
-    """Run the whole sweep and write results/<sweep>/; returns every trial's record."""
+def run_sweep(
+    spec: SweepSpec,
+    emit: Callable[[str], None] | None = None,
+    listeners: list[TrialListener] | None = None,
+) -> SweepOutcome:
+    """Run the whole sweep and write results/<sweep>/; returns every trial's record.
+
+    `listeners` are told about every trial as it starts, reports an epoch and ends."""
     started = time.monotonic()
     say = emit or print
     if spec.sweep_dir.exists():
@@ -248,7 +258,7 @@ def run_sweep(spec: SweepSpec, emit: Callable[[str], None] | None = None) -> Swe
         write_plan(spec, data, resources, sys.argv)
         from nagexp.sweep.recorder import SweepRecorder
 
-        listeners = []
+        listeners = list(listeners or [])
         tracking = None
         if store is not None:
             from nagexp.tracking.sweep_tracking import SweepTracking

@@ -31,8 +31,11 @@ class PruningAwareOptunaSearch(OptunaSearch):
         self._last_step: dict[str, int] = {}  # trial id -> last step told to Optuna
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        step = int(result.get("training_iteration", 0))
+        if step <= self._last_step.get(trial_id, 0):
+            return  # a retried trial replaying epochs after its last checkpoint
         super().on_trial_result(trial_id, result)
-        self._last_step[trial_id] = int(result.get("training_iteration", 0))
+        self._last_step[trial_id] = step
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:

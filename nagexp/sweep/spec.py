@@ -35,6 +35,7 @@ class SweepOptions(BaseModel):
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)  # fractions share a GPU
     time_budget: float | None = Field(None, gt=0)  # seconds for the whole sweep
+    max_failures: int = Field(2, ge=0)  # retries of a trial whose worker died, from its last checkpoint
     address: str | None = None  # existing Ray cluster; None starts Ray locally
     results_dir: Path = Path("results")
     track: bool = True  # MLflow tracking of the sweep and its trials

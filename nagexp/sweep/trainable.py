@@ -6,6 +6,7 @@ the driver is the single writer of every store.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ def run_trial(config: dict[str, Any], data: DataBundle) -> None:
 
     cfg = train_config_of(config)
     node_id = ray.get_runtime_context().get_node_id()
+    pid = os.getpid()
     resume = None
     if (previous := tune.get_checkpoint()) is not None:  # a retried or restored trial
         with previous.as_directory() as folder:
@@ -43,6 +45,7 @@ def run_trial(config: dict[str, Any], data: DataBundle) -> None:
             "diverged": reason is not None,
             "diverged_reason": reason or "",
             "node_id": node_id,
+            "pid": pid,
             TRIAL_NUMBER_KEY: config[TRIAL_NUMBER_KEY],
         }
         with tempfile.TemporaryDirectory() as folder:

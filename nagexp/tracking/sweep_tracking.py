@@ -132,7 +132,8 @@ class SweepTracking:
             run_id = self._child(snapshot)
             finals = {f"final_{self.spec.metric}": snapshot.final, f"best_{self.spec.metric}": snapshot.best,
                       "epochs_run": float(snapshot.epochs_run), "trial_seconds": snapshot.seconds}  # fmt: skip
-            tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id}
+            tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id,
+                    "retries": str(snapshot.retries)}  # fmt: skip
             self.tracker.log(run_id, {k: float(v) for k, v in finals.items() if v is not None},
                              step=snapshot.epochs_run, params=self._params_once(snapshot), tags=tags)  # fmt: skip
             self.tracker.end_run(run_id, failed=snapshot.state == "errored")

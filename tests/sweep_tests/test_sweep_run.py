@@ -178,3 +178,40 @@ def test_ls_lists_sweeps(tmp_path: Path) -> None:
     assert result.exit_code == 0
     line = next(line for line in result.stdout.splitlines() if line.startswith("listed"))
     assert "finished" in line and "2/2" in line and "val_acc" in line
+
+
+class KillWorkerOnce:
+    """Kills trial 0's worker process right after it reported `epoch` (a dead worker)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.killed = epoch, False
+
+    def on_trial_start(self, rec) -> None: ...
+    def on_trial_end(self, rec) -> None: ...
+
+    def on_trial_epoch(self, rec, metrics: dict) -> None:
+        import os
+        import signal
+
+        if rec.number == 0 and metrics["epoch"] == self.epoch and not self.killed:
+            self.killed = True
+            os.kill(int(metrics["pid"]), signal.SIGKILL)
+
+
+def test_dead_worker_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
+    spec = resolve_sweep(SweepOptions(space=QUICK, trials=2, epochs=8, seed=4, scheduler="fifo", max_concurrent=1,
+                                      name="retry", results_dir=tmp_path, track=False))  # fmt: skip
+    killer = KillWorkerOnce(epoch=2)
+    outcome = run_sweep(spec, emit=lambda _: None, listeners=[killer])
+    assert killer.killed
+    first = next(r for r in outcome.records if r.number == 0)
+    assert first.state == "completed" and first.epochs_run == 8 and first.retries == 1
+    # the same metrics as a run that was never interrupted (CPU, same seed and threads)
+    cfg = load_train_config(None, first.config)
+    uninterrupted = train(cfg, load_dataset_for(cfg))
+    assert first.final == uninterrupted.final["val_acc"]
+    assert first.test_acc == uninterrupted.test_acc
+    # epochs replayed after the checkpoint are recorded once, here and in Optuna
+    assert [int(h["epoch"]) for h in first.history] == list(range(1, 9))
+    assert len(study(tmp_path / "retry").trials[0].intermediate_values) == 8
+    assert rows(tmp_path / "retry")[0]["retries"] == "1"
