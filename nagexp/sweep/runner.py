@@ -189,24 +189,34 @@ def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
 
 
 def _check_tracking(spec: SweepSpec) -> Any:
-    """The MLflow store, checked to answer before anything runs (None when tracking is off)."""
+    """The MLflow store, checked before anything is loaded or run (None when tracking is off).
+
+    A tracking server is opened right away, so one that refuses writes stops the sweep
+    here. A local sqlite store is only checked writable: opening it (importing MLflow,
+    creating a new store: seconds) happens in the background while Ray starts the trials.
+    """
     if not spec.options.track:
         return None
     from nagexp.tracking.store import check_reachable, resolve_store
+    from nagexp.tracking.tracker import Tracker
 
     store = resolve_store(spec.options.tracking_uri, spec.results_dir, spec.options.experiment)
     check_reachable(store)
-    return store
+    pending: Future = Future()
+    if not store.is_local:
+        pending.set_result(Tracker(store))
+    return store, pending
 
 
-def _open_in_background(store: Any) -> Future:
-    """Open the store (import MLflow, create a new sqlite file: seconds) while Ray starts trials."""
+def _open_in_background(store: Any, pending: Future) -> Future:
+    if pending.done():
+        return pending
     from nagexp.tracking.tracker import Tracker
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-mlflow-open")
-    pending = pool.submit(Tracker, store)
+    opened = pool.submit(Tracker, store)
     pool.shutdown(wait=False)
-    return pending
+    return opened
 
 
 def _summary(outcome: SweepOutcome, store: Any, tracking: Any) -> dict[str, Any]:
@@ -248,7 +258,7 @@ def run_sweep(
     say = emit or print
     if spec.sweep_dir.exists():
         raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; pick another --name")
-    store = _check_tracking(spec)  # an unreachable store fails here: nothing loaded or run
+    tracking_check = _check_tracking(spec)  # an unusable store fails here: nothing loaded or run
     data = load_dataset_for(spec.space.train_config({}))  # once per sweep, shared with all trials
     say(data.report.summary())
     started_ray = connect_ray(spec.options.address)
@@ -260,10 +270,12 @@ def run_sweep(
 
         listeners = list(listeners or [])
         tracking = None
-        if store is not None:
+        store = None
+        if tracking_check is not None:
             from nagexp.tracking.sweep_tracking import SweepTracking
 
-            tracking = SweepTracking(_open_in_background(store), spec, data, warn=say)
+            store, pending = tracking_check
+            tracking = SweepTracking(_open_in_background(store, pending), spec, data, warn=say)
             listeners.append(tracking)
             say(f"MLflow: experiment '{spec.options.experiment}' at {store.shown}, parent run '{spec.name}'")
         view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)

@@ -60,7 +60,8 @@ class Tracker:
             self.client.set_experiment_tag(exp_id, "nagexp.last_checked_ms", str(_now_ms()))
             return exp_id
         except MlflowException as exc:
-            first = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()[0][:300]
+            first = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()[0]
+            first = first.split(". Response body")[0][:300]  # not a page of HTML in one line
             raise NagexpError(f"MLflow store {self.store.shown} is not usable: {first}; check --tracking-uri") from None
         except Exception as exc:  # connection errors surface as requests/sqlalchemy exceptions
             raise NagexpError(

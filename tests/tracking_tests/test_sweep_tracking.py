@@ -131,6 +131,16 @@ def test_no_track_and_log_models_none(tmp_path: Path) -> None:
     assert client.search_logged_models([client.get_experiment_by_name("nagexp").experiment_id]) == []
 
 
+def test_log_models_all(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sweep", QUICK, "--trials", "2", "--epochs", "1", "--scheduler", "fifo",
+                                 "--name", "all", "--log-models", "all", "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "all" / "summary.json").read_text())
+    with using_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):
+        for run_id in summary["mlflow"]["trial_run_ids"].values():
+            assert mlflow.pytorch.load_model(f"runs:/{run_id}/model") is not None
+
+
 def test_register_best_model(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", QUICK, "--trials", "2", "--epochs", "1", "--name", "reg",
                                  "--register-model", "digits-nag", "--results-dir", str(tmp_path)])  # fmt: skip
@@ -162,3 +172,24 @@ def test_fluent_tracking_uri_is_restored(tmp_path: Path) -> None:
         assert mlflow.get_tracking_uri().endswith("x.db")
     assert mlflow.get_tracking_uri() == before
     assert "MLFLOW_TRACKING_URI" not in os.environ
+
+
+def test_a_server_that_is_not_mlflow_stops_the_sweep_before_trials(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None: ...
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        result = runner.invoke(app, ["sweep", QUICK, "--trials", "2", "--name", "bad", "--results-dir", str(tmp_path),
+                                     "--tracking-uri", uri])  # fmt: skip
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1, result.output
+    assert f"MLflow store {uri} is not usable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()  # nothing loaded, started or written
