@@ -202,21 +202,21 @@ def _check_tracking(spec: SweepSpec) -> Any:
 
     store = resolve_store(spec.options.tracking_uri, spec.results_dir, spec.options.experiment)
     check_reachable(store)
-    pending: Future = Future()
-    if not store.is_local:
-        pending.set_result(Tracker(store))
-    return store, pending
+    return store, None if store.is_local else Tracker(store)
 
 
-def _open_in_background(store: Any, pending: Future) -> Future:
-    if pending.done():
-        return pending
+def _tracker_when_ready(store: Any, opened: Any) -> Future:
+    """The tracker: the one already open, or a local store opening in the background."""
+    if opened is not None:
+        ready: Future = Future()
+        ready.set_result(opened)
+        return ready
     from nagexp.tracking.tracker import Tracker
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-mlflow-open")
-    opened = pool.submit(Tracker, store)
+    pending = pool.submit(Tracker, store)
     pool.shutdown(wait=False)
-    return opened
+    return pending
 
 
 def _summary(outcome: SweepOutcome, store: Any, tracking: Any) -> dict[str, Any]:
@@ -274,8 +274,8 @@ def run_sweep(
         if tracking_check is not None:
             from nagexp.tracking.sweep_tracking import SweepTracking
 
-            store, pending = tracking_check
-            tracking = SweepTracking(_open_in_background(store, pending), spec, data, warn=say)
+            store, opened = tracking_check
+            tracking = SweepTracking(_tracker_when_ready(store, opened), spec, data, warn=say)
             listeners.append(tracking)
             say(f"MLflow: experiment '{spec.options.experiment}' at {store.shown}, parent run '{spec.name}'")
         view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)
