@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 
 .PHONY: install install-test sweep train ui test lint bench clean
-SWEEP_ARGS ?= search_spaces/quick.yaml --trials 16 --seed 0
+SWEEP_ARGS ?= search_spaces/quick.yaml --trials 16 --seed 0 --report
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }

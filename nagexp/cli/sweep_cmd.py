@@ -43,6 +43,7 @@ def sweep_command(
         str, typer.Option(help="best | all | none: trial models logged with the PyTorch flavor.")
     ] = "best",
     register_model: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
+    report: Annotated[bool, typer.Option("--report", help="Build the HTML/Markdown report at the end.")] = False,
 ) -> None:
     """Search learning-rate and momentum schedules: Optuna proposes, Ray Tune runs, ASHA stops early."""
     from nagexp.cli.options import validated
@@ -89,5 +90,9 @@ def sweep_command(
         test = f", test acc {outcome.best.test_acc:.4f}" if outcome.best.test_acc is not None else ""
         typer.echo(f"best: trial {outcome.best.number}, {spec.metric} {outcome.best.final:.4f}{test}")
         typer.echo(f"rerun it: nagexp train {spec.sweep_dir / 'best.yaml'}")
+    if report:
+        from nagexp.cli.report_cmd import write_report
+
+        write_report(spec.sweep_dir, "both", options.tracking_uri if options.track else None, options.results_dir)
     if not outcome.succeeded:
         raise fail(f"no trial finished; see the reasons in {spec.sweep_dir / 'trials.csv'}", 1)

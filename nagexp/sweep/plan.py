@@ -15,12 +15,20 @@ from nagexp.train.data import DataBundle
 __all__ = ["plan_dict", "write_plan"]
 
 
+def _masked(options: dict[str, Any]) -> dict[str, Any]:
+    from nagexp.tracking.store import mask_uri
+
+    if options.get("tracking_uri"):
+        options["tracking_uri"] = mask_uri(options["tracking_uri"])
+    return options
+
+
 def plan_dict(spec: SweepSpec, data: DataBundle | None, resources: dict[str, float] | None, argv: list[str]) -> dict:
     o = spec.options
     plan: dict[str, Any] = {
         "name": spec.name,
         "command": shlex.join(["nagexp", *argv[1:]]) if argv else None,
-        "options": json.loads(o.model_dump_json()),
+        "options": _masked(json.loads(o.model_dump_json())),
         "space_file": str(o.space),
         "space": json.loads(spec.space.model_dump_json()),
         "space_text": spec.space_text,

@@ -77,7 +77,7 @@ class SweepTracking:
             **{f"version.{k}": v for k, v in package_versions().items()},
         }
         self.parent_id = self.tracker.start_run(spec.name, tags)
-        params = {k: v for k, v in o.model_dump(mode="json").items() if k != "results_dir"}
+        params = {k: v for k, v in o.model_dump(mode="json").items() if k not in ("results_dir", "tracking_uri")}
         params.update({f"fixed.{k}": v for k, v in spec.space.fixed.items()})
         self.tracker.log(self.parent_id, params=params)
         self.tracker.log_text(self.parent_id, spec.space_text, f"space/{Path(o.space).name}")

@@ -1,0 +1,48 @@
+"""`nagexp report`: results/<sweep>/ -> report/index.html (self-contained) and report/report.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nagexp.io import atomic_write_text
+from nagexp.report.data import collect
+from nagexp.report.figures import render_figures
+from nagexp.report.render import render_html, render_markdown
+
+__all__ = ["build_report"]
+
+
+def build_report(sweep_dir: Path, fmt: str = "both") -> list[Path]:
+    """Build the report (data, then figures, then rendering); returns the files written.
+    The same results always give byte-identical files."""
+    data = collect(sweep_dir)
+    figures = render_figures(data)
+    out = Path(sweep_dir) / "report"
+    written = []
+    if fmt in ("html", "both"):
+        written.append(atomic_write_text(out / "index.html", render_html(data, figures)))
+    if fmt in ("md", "both"):
+        for stem, svg in figures.items():
+            written.append(atomic_write_text(out / "figures" / f"{stem}.svg", svg))
+        written.append(atomic_write_text(out / "report.md", render_markdown(data)))
+    return written
+
+
+def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> str | None:
+    """Attach the report folder to the sweep's MLflow parent run; returns its run id or None."""
+    import json
+
+    summary_path = Path(sweep_dir) / "summary.json"
+    if not summary_path.exists():
+        return None
+    mlflow_info = json.loads(summary_path.read_text()).get("mlflow") or {}
+    run_id = mlflow_info.get("parent_run_id")
+    if not run_id:
+        return None
+    from nagexp.tracking.store import check_reachable, resolve_store
+    from nagexp.tracking.tracker import Tracker
+
+    store = resolve_store(tracking_uri, results_dir, mlflow_info.get("experiment", "nagexp"))
+    check_reachable(store)
+    Tracker(store).client.log_artifacts(run_id, str(Path(sweep_dir) / "report"), "report")
+    return run_id

@@ -1,0 +1,177 @@
+"""Everything a sweep report shows, as plain data read from results/<sweep>/ (no drawing).
+
+Sorted and rounded so the same results always give the same report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nagexp.errors import ConfigError
+from nagexp.sweep.records import read_trials_csv
+
+__all__ = ["ReportData", "TrialRow", "collect"]
+
+IMPORTANCE_EVALUATOR = "fANOVA (optuna.importance.FanovaImportanceEvaluator, seed 0)"
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    state: str
+    params: dict[str, Any]
+    final: float | None
+    best: float | None
+    test_acc: float | None
+    epochs_run: int
+    seconds: float
+    seed: str
+    reason: str
+    curve: tuple[float, ...]  # objective per epoch (Optuna's intermediate values)
+
+
+@dataclass
+class ReportData:
+    name: str
+    metric: str
+    mode: str
+    plan: dict[str, Any]
+    summary: dict[str, Any]
+    trials: list[TrialRow]  # by trial number
+    param_names: list[str]
+    fixed: dict[str, Any]
+    importance: dict[str, float] = field(default_factory=dict)
+    importance_note: str = ""
+    rungs: list[tuple[int, int]] = field(default_factory=list)  # (epoch, trials that reached it)
+
+    @property
+    def finished(self) -> list[TrialRow]:
+        return [t for t in self.trials if t.state in ("completed", "pruned") and t.final is not None]
+
+    def ranked(self) -> list[TrialRow]:
+        """Completed trials first, then pruned, each best objective first."""
+        sign = -1.0 if self.mode == "max" else 1.0
+        order = {"completed": 0, "pruned": 1}
+        return sorted(self.finished, key=lambda t: (order[t.state], sign * (t.final or 0.0), t.number))
+
+    @property
+    def best(self) -> TrialRow | None:
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(("completed", "pruned", "diverged", "errored"), 0)
+        for t in self.trials:
+            out[t.state] = out.get(t.state, 0) + 1
+        return out
+
+    def best_so_far(self) -> list[tuple[int, float]]:
+        """(trial number, best finished objective up to it)."""
+        points, best = [], None
+        for t in self.trials:
+            if t.state in ("completed", "pruned") and t.final is not None and math.isfinite(t.final):
+                better = best is None or (t.final > best if self.mode == "max" else t.final < best)
+                best = t.final if better else best
+            if best is not None:
+                points.append((t.number, best))
+        return points
+
+    def config_of(self, trial: TrialRow) -> dict[str, Any]:
+        """The trial's full TrainConfig values: fixed + its params + its seed."""
+        return {**self.fixed, **trial.params, "seed": int(trial.seed)}
+
+    def by_family(self, param: str) -> list[tuple[str, list[float]]]:
+        """Objective values of finished trials grouped by a schedule family."""
+        groups: dict[str, list[float]] = {}
+        for t in self.finished:
+            key = str(t.params.get(param, self.fixed.get(param, "-")))
+            groups.setdefault(key, []).append(t.final or 0.0)
+        return sorted(groups.items())
+
+
+def _number(value: str) -> Any:
+    if value == "":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            continue
+    return value
+
+
+def _importance(study: Any, note_params: list[str]) -> tuple[dict[str, float], str]:
+    import optuna
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) < 2:
+        return {}, "too few completed trials for parameter importance"
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError) as exc:
+        return {}, f"parameter importance not computed: {exc}"
+    return {k: round(float(v), 4) for k, v in sorted(values.items())}, IMPORTANCE_EVALUATOR
+
+
+def _rungs(plan: dict[str, Any], trials: list[TrialRow]) -> list[tuple[int, int]]:
+    if plan["options"].get("scheduler") != "asha":
+        return []
+    asha = plan["space"].get("asha", {})
+    grace, factor = int(asha.get("grace_period", 1)), float(asha.get("reduction_factor", 3))
+    max_t = int(plan["space"]["fixed"].get("epochs", 1))
+    rungs, epoch = [], grace
+    while epoch < max_t:
+        rungs.append(epoch)
+        epoch = max(epoch + 1, round(epoch * factor))
+    rungs.append(max_t)
+    return [(r, sum(t.epochs_run >= r for t in trials)) for r in rungs]
+
+
+def collect(sweep_dir: Path) -> ReportData:
+    """Read a finished (or interrupted) sweep's files into report data."""
+    sweep_dir = Path(sweep_dir)
+    plan_path = sweep_dir / "sweep.json"
+    if not plan_path.exists():
+        raise ConfigError(f"no sweep at '{sweep_dir}' (sweep.json missing); `nagexp ls` lists the sweeps")
+    plan = json.loads(plan_path.read_text())
+    summary_path = sweep_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    metric, mode = plan["objective"]["metric"], plan["objective"]["mode"]
+    param_names = list(plan["space"]["params"])
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=plan["name"], storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    curves = {t.number: tuple(round(v, 6) for _, v in sorted(t.intermediate_values.items())) for t in study.trials}
+
+    rows = read_trials_csv(sweep_dir / "trials.csv") if (sweep_dir / "trials.csv").exists() else []
+    trials = []
+    for r in rows:
+        number = int(r["number"])
+        trials.append(
+            TrialRow(
+                number=number,
+                state=r["state"],
+                params={p: _number(r[p]) for p in param_names if r.get(p, "") != ""},
+                final=_number(r[f"final_{metric}"]),
+                best=_number(r[f"best_{metric}"]),
+                test_acc=_number(r["test_acc"]),
+                epochs_run=int(r["epochs_run"]),
+                seconds=float(r["seconds"]),
+                seed=r["seed"],
+                reason=r["reason"],
+                curve=curves.get(number, ()),
+            )
+        )
+    trials.sort(key=lambda t: t.number)
+    importance, note = _importance(study, param_names)
+    data = ReportData(plan["name"], metric, mode, plan, summary, trials, param_names, dict(plan["space"]["fixed"]),
+                      importance, note)  # fmt: skip
+    data.rungs = _rungs(plan, trials)
+    return data

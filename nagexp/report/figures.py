@@ -1,0 +1,173 @@
+"""Report figures drawn from ReportData, as SVG text with fixed metadata (byte-stable)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from nagexp.report.data import ReportData
+
+__all__ = ["FIGURES", "render_figures"]
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "nagexp", "svg.fonttype": "path", "figure.dpi": 100,
+                         "axes.spines.top": False, "axes.spines.right": False, "font.size": 9})  # fmt: skip
+    return plt
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "nagexp"}, bbox_inches="tight")
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def _empty(title: str, why: str) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{title}: {why}", ha="center", va="center")
+    return _svg(fig)
+
+
+def best_so_far(d: ReportData) -> str:
+    points = d.best_so_far()
+    if not points:
+        return _empty("best so far", "no finished trial")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    xs = [t.number for t in d.finished]
+    ax.scatter(xs, [t.final for t in d.finished], s=12, color="0.6", label="each finished trial")
+    ax.step([p[0] for p in points], [p[1] for p in points], where="post", color="tab:blue", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(d.metric)
+    ax.legend(loc="best", frameon=False)
+    return _svg(fig)
+
+
+def lr_momentum_plane(d: ReportData) -> str:
+    have = d.trials
+    if not have:
+        return _empty("lr x momentum", "no trials")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+
+    def lr_mu(t: Any) -> tuple[float, float]:
+        cfg = {**d.fixed, **t.params}
+        return float(cfg.get("lr", 0.05)), float(cfg.get("momentum", 0.9))
+
+    finished = [t for t in have if t.state in ("completed", "pruned") and t.final is not None]
+    if finished:
+        xy = [lr_mu(t) for t in finished]
+        sizes = [36 if t.state == "completed" else 16 for t in finished]
+        sc = ax.scatter([p[0] for p in xy], [p[1] for p in xy], c=[t.final for t in finished], cmap="viridis",
+                        s=sizes, edgecolors="k", linewidths=0.3)  # fmt: skip
+        fig.colorbar(sc, ax=ax, label=d.metric)
+    for state, marker, color in (("diverged", "x", "tab:red"), ("errored", "s", "0.5")):
+        pts = [lr_mu(t) for t in have if t.state == state]
+        if pts:
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=color, s=30, label=state)
+    ax.set_xscale("log")
+    ax.set_xlabel("peak lr (log)")
+    ax.set_ylabel("peak momentum")
+    ax.set_title("large dots: ran all epochs; small: stopped early by ASHA", fontsize=8)
+    if any(t.state in ("diverged", "errored") for t in have):
+        ax.legend(loc="best", frameon=False)
+    return _svg(fig)
+
+
+def learning_curves(d: ReportData, top: int = 5) -> str:
+    ranked = [t for t in d.ranked() if t.curve][:top]
+    if not ranked:
+        return _empty("learning curves", "no per-epoch values")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for t in ranked:
+        ax.plot(range(1, len(t.curve) + 1), t.curve, marker="o", ms=3, label=f"trial {t.number}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(d.metric)
+    ax.legend(loc="best", frameon=False)
+    return _svg(fig)
+
+
+def schedules(d: ReportData, top: int = 3) -> str:
+    from nagexp.config.train import TrainConfig
+    from nagexp.train.schedules import momentum_values, torch_lr_values
+
+    ranked = d.ranked()[:top]
+    train_n = int(d.plan.get("data", {}).get("report", {}).get("train", 0))
+    if not ranked or not train_n:
+        return _empty("schedules", "no finished trial")
+    plt = _plt()
+    fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4), sharex=True)
+    for t in ranked:
+        cfg = TrainConfig(**{k: v for k, v in d.config_of(t).items() if k in TrainConfig.model_fields})
+        steps = max(1, train_n // min(cfg.batch_size, train_n)) * cfg.epochs
+        ax_lr.plot(torch_lr_values(cfg, steps), label=f"trial {t.number}: {cfg.lr_schedule}")
+        ax_mu.plot(momentum_values(cfg, steps), label=f"trial {t.number}: {cfg.momentum_schedule}")
+    ax_lr.set_ylabel("torch lr")
+    ax_mu.set_ylabel("momentum")
+    ax_mu.set_xlabel("optimizer step")
+    ax_lr.legend(loc="best", frameon=False, fontsize=7)
+    ax_mu.legend(loc="best", frameon=False, fontsize=7)
+    return _svg(fig)
+
+
+def importance(d: ReportData) -> str:
+    if not d.importance:
+        return _empty("parameter importance", d.importance_note or "not available")
+    plt = _plt()
+    items = sorted(d.importance.items(), key=lambda kv: (kv[1], kv[0]))
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(items) + 1))
+    ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
+    ax.set_xlabel(f"importance for {d.metric}")
+    ax.set_title(d.importance_note, fontsize=8)
+    return _svg(fig)
+
+
+def by_family(d: ReportData) -> str:
+    families = [p for p in ("lr_schedule", "momentum_schedule") if p in d.param_names or p in d.fixed]
+    if not d.finished or not families:
+        return _empty("objective by schedule", "no finished trial")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(families), figsize=(3.2 * len(families), 3), squeeze=False)
+    for ax, family in zip(axes[0], families, strict=True):
+        groups = d.by_family(family)
+        for i, (_, values) in enumerate(groups):
+            ax.scatter([i] * len(values), values, s=14, alpha=0.7)
+        ax.set_xticks(range(len(groups)), [g for g, _ in groups], rotation=20)
+        ax.set_title(family)
+        ax.set_ylabel(d.metric)
+    return _svg(fig)
+
+
+def rungs(d: ReportData) -> str:
+    if not d.rungs:
+        return _empty("ASHA rungs", "the sweep did not use ASHA")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    ax.bar([str(e) for e, _ in d.rungs], [n for _, n in d.rungs], color="tab:green")
+    ax.set_xlabel("epoch (rung)")
+    ax.set_ylabel("trials reaching it")
+    return _svg(fig)
+
+
+FIGURES = {  # file stem -> (title, drawing function)
+    "best_so_far": ("Best value so far, over trials", best_so_far),
+    "lr_momentum": ("Learning rate x momentum (where training breaks down)", lr_momentum_plane),
+    "learning_curves": ("Learning curves of the top trials", learning_curves),
+    "schedules": ("LR and momentum schedules of the top trials", schedules),
+    "importance": ("Parameter importance", importance),
+    "by_family": ("Objective by schedule family", by_family),
+    "rungs": ("Trials surviving each ASHA rung", rungs),
+}
+
+
+def render_figures(d: ReportData) -> dict[str, str]:
+    return {stem: draw(d) for stem, (_, draw) in FIGURES.items()}

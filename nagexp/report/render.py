@@ -1,0 +1,143 @@
+"""ReportData + figures -> one self-contained HTML page and a Markdown file."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from nagexp.report.data import ReportData, TrialRow
+from nagexp.report.figures import FIGURES
+
+__all__ = ["render_html", "render_markdown"]
+
+CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}th{background:#f4f4f4}
+pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:12px}figure{margin:1.2em 0}
+figcaption{font-weight:600;margin-bottom:.3em}svg{max-width:100%;height:auto}code{background:#f4f4f4}"""
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _summary_rows(d: ReportData) -> list[tuple[str, str]]:
+    best, counts, o = d.best, d.counts(), d.plan["options"]
+    versions = d.plan.get("versions", {})
+    res = d.plan.get("ray_resources", {})
+    return [
+        ("objective", f"{d.mode} {d.metric}"),
+        ("best value", f"{_fmt(best.final)} (trial {best.number})" if best else "-"),
+        ("best config's test accuracy", _fmt(best.test_acc) if best else "-"),
+        ("best config", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(best.params.items())) if best else "-"),
+        ("trials", ", ".join(f"{v} {k}" for k, v in counts.items()) + f" (of {o['trials']} planned)"),
+        ("wall time", f"{d.summary['seconds']:.1f} s" if "seconds" in d.summary else "-"),
+        ("sampler / scheduler", f"{o['sampler']} / {o['scheduler']}"),
+        (
+            "hardware",
+            f"Ray: {_fmt(res.get('CPU'))} CPUs, {_fmt(res.get('GPU'))} GPUs; "
+            f"{o['cpus_per_trial']:g} CPU, {o['gpus_per_trial']:g} GPU per trial",
+        ),
+        ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
+    ]
+
+
+def _reproduce_rows(d: ReportData) -> list[tuple[str, str]]:
+    seeds = d.plan.get("seeds", {})
+    return [
+        ("command", d.plan.get("command") or "-"),
+        ("master seed", _fmt(seeds.get("master"))),
+        ("trial seeds", seeds.get("trial_seed_rule", "-")),
+        ("git SHA", d.plan.get("git_sha") or "not in a git checkout"),
+        ("data fingerprint", d.plan.get("data", {}).get("fingerprint", "-")),
+        ("rerun the best trial", f"nagexp train results/{d.name}/best.yaml"),
+    ]
+
+
+def _trial_table(d: ReportData, trials: list[TrialRow]) -> tuple[list[str], list[list[str]]]:
+    header = ["trial", "state", d.metric, "test acc", "epochs", *d.param_names, "reason"]
+    rows = [[str(t.number), t.state, _fmt(t.final), _fmt(t.test_acc), str(t.epochs_run),
+             *(_fmt(t.params.get(p)) for p in d.param_names), t.reason] for t in trials]  # fmt: skip
+    return header, rows
+
+
+# ---- HTML -------------------------------------------------------------------------------
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html_kv(rows: list[tuple[str, str]]) -> str:
+    return (
+        "<table>"
+        + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
+
+
+def _inline_svg(svg: str) -> str:
+    return svg[svg.index("<svg") :]  # drop the XML prolog and doctype inside HTML
+
+
+def render_html(d: ReportData, figures: dict[str, str]) -> str:
+    top_header, top_rows = _trial_table(d, d.ranked()[:10])
+    all_header, all_rows = _trial_table(d, d.trials)
+    figs = "".join(
+        f"<figure><figcaption>{html.escape(title)}</figcaption>{_inline_svg(figures[stem])}</figure>"
+        for stem, (title, _) in FIGURES.items()
+    )
+    space = html.escape(d.plan.get("space_text", ""))
+    fixed = html.escape(json.dumps(d.fixed, sort_keys=True))
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>nagexp sweep {html.escape(d.name)}'
+        f"</title><style>{CSS}</style></head><body>\n"
+        f"<h1>Sweep {html.escape(d.name)}</h1>\n<h2>Summary</h2>{_html_kv(_summary_rows(d))}\n"
+        f"<h2>How to reproduce</h2>{_html_kv(_reproduce_rows(d))}<p>Fixed values: <code>{fixed}</code></p>"
+        f"<p>Search space file:</p><pre>{space}</pre>\n"
+        f"<h2>Top trials</h2>{_html_table(top_header, top_rows)}\n"
+        f"<details><summary>All {len(d.trials)} trials</summary>{_html_table(all_header, all_rows)}</details>\n"
+        f"<h2>Figures</h2>{figs}\n</body></html>\n"
+    )
+
+
+# ---- Markdown ---------------------------------------------------------------------------
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(d: ReportData, figure_dir: str = "figures") -> str:
+    top_header, top_rows = _trial_table(d, d.ranked()[:10])
+    all_header, all_rows = _trial_table(d, d.trials)
+    parts = [
+        f"# Sweep {d.name}",
+        "## Summary",
+        _md_table(["", ""], [[k, v] for k, v in _summary_rows(d)]),
+        "## How to reproduce",
+        _md_table(["", ""], [[k, v] for k, v in _reproduce_rows(d)]),
+        f"Fixed values: `{json.dumps(d.fixed, sort_keys=True)}`",
+        "Search space file:",
+        "```yaml\n" + d.plan.get("space_text", "").rstrip() + "\n```",
+        "## Top trials",
+        _md_table(top_header, top_rows),
+        f"## All {len(d.trials)} trials",
+        _md_table(all_header, all_rows),
+        "## Figures",
+        *(f"### {title}\n\n![{title}]({figure_dir}/{stem}.svg)" for stem, (title, _) in FIGURES.items()),
+    ]
+    return "\n\n".join(parts) + "\n"

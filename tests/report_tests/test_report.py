@@ -1,0 +1,88 @@
+"""`nagexp report` on a real sweep: data, self-containment, byte-identical rebuilds, MLflow."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from nagexp.cli import app
+from nagexp.config.space import SEARCH_SPACES_DIR
+from nagexp.report.data import collect
+from nagexp.report.figures import FIGURES
+
+pytestmark = pytest.mark.usefixtures("ray_runtime")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 6-trial sweep with --report (MLflow on its default sqlite store)."""
+    root = tmp_path_factory.mktemp("report")
+    result = runner.invoke(app, ["sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "6", "--seed", "3",
+                                 "--name", "rep", "--results-dir", str(root), "--report"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "report: " in result.stdout and "report attached to MLflow run" in result.stdout
+    return root
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def test_report_files_and_rebuild_is_byte_identical(swept: Path) -> None:
+    report = swept / "rep" / "report"
+    first = digests(report)
+    assert "index.html" in first and "report.md" in first
+    assert {f"figures/{stem}.svg" for stem in FIGURES} <= set(first)
+    result = runner.invoke(app, ["report", "rep", "--results-dir", str(swept)])
+    assert result.exit_code == 0, result.output
+    assert digests(report) == first
+
+
+def test_html_is_self_contained(swept: Path) -> None:
+    page = (swept / "rep" / "report" / "index.html").read_text()
+    assert "<script" not in page and "<link" not in page and "<img" not in page
+    assert not re.search(r'(src|href)="https?://', page)
+    assert page.count("<svg") == len(FIGURES)
+    for heading in ("Summary", "How to reproduce", "Top trials", "Figures"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "quick.yaml" in page or "description: Fast demo space" in page  # the space file's content
+
+
+def test_report_data_matches_the_results(swept: Path) -> None:
+    data = collect(swept / "rep")
+    with (swept / "rep" / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(data.trials) == len(rows) == 6
+    counts = data.counts()
+    assert counts["completed"] == sum(r["state"] == "completed" for r in rows)
+    completed = [r for r in rows if r["state"] == "completed"]
+    best_row = max(completed, key=lambda r: (float(r["final_val_acc"]), -int(r["number"])))
+    assert data.best is not None and data.best.number == int(best_row["number"])
+    assert all(len(t.curve) == t.epochs_run for t in data.trials)
+    assert "FanovaImportanceEvaluator" in data.importance_note or not data.importance
+    assert data.rungs[0] == (1, 6)  # every trial reached the first rung
+    best_values = [v for _, v in data.best_so_far()]
+    assert best_values == sorted(best_values)  # never gets worse (mode max)
+
+
+def test_report_is_attached_to_the_parent_run(swept: Path) -> None:
+    import json
+
+    summary = json.loads((swept / "rep" / "summary.json").read_text())
+    client = MlflowClient(f"sqlite:///{swept / 'mlflow.db'}")
+    paths = {a.path for a in client.list_artifacts(summary["mlflow"]["parent_run_id"], "report")}
+    assert "report/index.html" in paths and "report/report.md" in paths
+
+
+def test_report_on_a_missing_sweep(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "nothing", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no sweep 'nothing'" in result.stderr and "Traceback" not in result.output
