@@ -9,6 +9,7 @@ import typer
 from nagexp import __version__
 from nagexp.cli.ls_cmd import ls_command
 from nagexp.cli.report_cmd import report_command
+from nagexp.cli.reproduce_cmd import reproduce_command
 from nagexp.cli.spaces_cmd import spaces_app
 from nagexp.cli.sweep_cmd import sweep_command
 from nagexp.cli.train_cmd import train_command
@@ -44,6 +45,7 @@ app.command("train")(train_command)
 app.command("sweep")(sweep_command)
 app.command("ls")(ls_command)
 app.command("report")(report_command)
+app.command("reproduce")(reproduce_command)
 app.command("ui")(ui_command)
 app.add_typer(spaces_app, name="spaces")
 

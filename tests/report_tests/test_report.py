@@ -86,3 +86,52 @@ def test_report_on_a_missing_sweep(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "nothing", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "no sweep 'nothing'" in result.stderr and "Traceback" not in result.output
+
+
+def test_reproduce_best_exactly_with_seeds(swept: Path) -> None:
+    result = runner.invoke(app, ["reproduce", "rep", "--results-dir", str(swept), "--seeds", "2"])
+    assert result.exit_code == 0, result.output
+    assert "reproduced exactly" in result.stdout
+    assert "2 fresh seeds: mean" in result.stdout and "95 % CI" in result.stdout
+    import json
+
+    summary = json.loads((swept / "rep" / "summary.json").read_text())
+    client = MlflowClient(f"sqlite:///{swept / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("nagexp")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`nagexp.kind` = 'reproduce'")
+    assert len(runs) == 3  # the rerun and two fresh seeds
+    assert all(r.data.tags["mlflow.parentRunId"] == summary["mlflow"]["parent_run_id"] for r in runs)
+
+
+def test_reproduce_a_pruned_trial(swept: Path) -> None:
+    with (swept / "rep" / "trials.csv").open() as f:
+        pruned = [r for r in csv.DictReader(f) if r["state"] == "pruned"]
+    assert pruned
+    result = runner.invoke(app, ["reproduce", "rep", "--trial", pruned[0]["number"], "--no-track",
+                                 "--results-dir", str(swept)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"after {pruned[0]['epochs_run']} epochs" in result.stdout and "reproduced exactly" in result.stdout
+
+
+def test_reproduce_fails_when_the_result_differs(swept: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "rep"
+    shutil.copytree(swept / "rep", copy)
+    table = (copy / "trials.csv").read_text().splitlines()
+    header = table[0].split(",")
+    col = header.index("final_val_acc")
+    cells = table[1].split(",")
+    cells[col] = "0.123"  # tamper with trial 0's stored result
+    table[1] = ",".join(cells)
+    (copy / "trials.csv").write_text("\n".join(table) + "\n")
+    result = runner.invoke(app, ["reproduce", str(copy), "--trial", "0", "--no-track"])
+    assert result.exit_code == 1
+    assert "not reproduced" in result.stderr
+
+
+def test_reproduce_bad_input(swept: Path) -> None:
+    result = runner.invoke(app, ["reproduce", "rep", "--trial", "99", "--results-dir", str(swept)])
+    assert result.exit_code == 2 and "has no trial '99'" in result.stderr
+    result = runner.invoke(app, ["reproduce", "ghost", "--results-dir", str(swept)])
+    assert result.exit_code == 2 and "no sweep 'ghost'" in result.stderr
