@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from nagexp import __version__
+from nagexp.cli.compare_cmd import compare_command
 from nagexp.cli.ls_cmd import ls_command
 from nagexp.cli.report_cmd import report_command
 from nagexp.cli.reproduce_cmd import reproduce_command
@@ -46,6 +47,7 @@ app.command("sweep")(sweep_command)
 app.command("ls")(ls_command)
 app.command("report")(report_command)
 app.command("reproduce")(reproduce_command)
+app.command("compare")(compare_command)
 app.command("ui")(ui_command)
 app.add_typer(spaces_app, name="spaces")
 

@@ -43,6 +43,7 @@ class SweepOptions(BaseModel):
     tracking_uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite in results_dir
     log_models: Literal["best", "all", "none"] = "best"
     register_model: str | None = None  # register the best model under this name
+    mlflow_parent_run: str | None = None  # nest the sweep's run under this one (a comparison's arms)
 
 
 class SweepSpec(BaseModel):

@@ -76,8 +76,9 @@ class SweepTracking:
             "objective": f"{spec.mode} {spec.metric}",
             **{f"version.{k}": v for k, v in package_versions().items()},
         }
-        self.parent_id = self.tracker.start_run(spec.name, tags)
-        params = {k: v for k, v in o.model_dump(mode="json").items() if k not in ("results_dir", "tracking_uri")}
+        self.parent_id = self.tracker.start_run(spec.name, tags, parent_id=o.mlflow_parent_run)
+        params = {k: v for k, v in o.model_dump(mode="json").items()
+                  if k not in ("results_dir", "tracking_uri", "mlflow_parent_run")}  # fmt: skip
         params.update({f"fixed.{k}": v for k, v in spec.space.fixed.items()})
         self.tracker.log(self.parent_id, params=params)
         self.tracker.log_text(self.parent_id, spec.space_text, f"space/{Path(o.space).name}")

@@ -1,0 +1,86 @@
+"""The comparison report: arms side by side (tables first, then figures, then HTML/Markdown)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from nagexp.io import atomic_write_text
+from nagexp.report.data import collect
+from nagexp.report.figures import _plt, _svg
+from nagexp.report.render import CSS, _html_table, _inline_svg, _md_table
+from nagexp.sweep.compare import Comparison
+
+__all__ = ["build_compare_report"]
+
+
+def _arm_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    header = ["optimizer", "sweep", "sweep best", f"retrained mean {c.metric}", "95 % CI", "seeds"]
+    rows = []
+    for a in c.arms:
+        mean, low, high = a.ci or (float("nan"),) * 3
+        rows.append([a.optimizer, a.sweep, f"{a.best_value:.4f}" if a.best_value is not None else "-",
+                     f"{mean:.4f}", f"[{low:.4f}, {high:.4f}]", str(len(a.seed_values))])  # fmt: skip
+    return header, rows
+
+
+def _paired_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    header = ["pair", "mean difference", "95 % CI", "p (paired t-test)"]
+    rows = [[f"{p['a']} - {p['b']}", f"{p['mean_diff']:+.4f}", f"[{p['ci95'][0]:+.4f}, {p['ci95'][1]:+.4f}]",
+             f"{p['p_value']:.3g}"] for p in c.paired]  # fmt: skip
+    return header, rows
+
+
+def _seeds_figure(c: Comparison) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for i, a in enumerate(c.arms):
+        ax.scatter([i] * len(a.seed_values), a.seed_values, s=18, alpha=0.8)
+        if a.ci:
+            ax.errorbar(
+                [i + 0.15], [a.ci[0]], yerr=[[a.ci[0] - a.ci[1]], [a.ci[2] - a.ci[0]]], fmt="o", color="k", ms=4
+            )
+    for k in range(len(c.seeds)):  # the pairing: one line per seed across arms
+        ax.plot(range(len(c.arms)), [a.seed_values[k] for a in c.arms], color="0.8", lw=0.8, zorder=0)
+    ax.set_xticks(range(len(c.arms)), [a.optimizer for a in c.arms])
+    ax.set_ylabel(f"{c.metric}, best config retrained")
+    return _svg(fig)
+
+
+def _curves_figure(c: Comparison, results_dir: Path) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for a in c.arms:
+        points = collect(results_dir / a.sweep).best_so_far()
+        ax.step([p[0] for p in points], [p[1] for p in points], where="post", label=a.optimizer)
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"best {c.metric} so far")
+    ax.legend(loc="best", frameon=False)
+    return _svg(fig)
+
+
+def build_compare_report(c: Comparison, results_dir: Path) -> list[Path]:
+    root = results_dir / c.name / "report"
+    figures = {"seeds": ("Each arm's best config on the paired seeds", _seeds_figure(c)),
+               "search": ("Search progress of each arm", _curves_figure(c, results_dir))}  # fmt: skip
+    arm_h, arm_r = _arm_rows(c)
+    pair_h, pair_r = _paired_rows(c)
+    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in c.verdicts)
+    figs = "".join(f"<figure><figcaption>{html.escape(t)}</figcaption>{_inline_svg(svg)}</figure>"
+                   for t, svg in figures.values())  # fmt: skip
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>nagexp compare {html.escape(c.name)}'
+        f"</title><style>{CSS}</style></head><body>\n<h1>Comparison {html.escape(c.name)}</h1>\n"
+        f"<h2>Verdict</h2><ul>{verdicts}</ul>\n<h2>Arms</h2>{_html_table(arm_h, arm_r)}\n"
+        f"<h2>Paired differences</h2>{_html_table(pair_h, pair_r)}<p>Seeds: {', '.join(map(str, c.seeds))}</p>\n"
+        f"<h2>Figures</h2>{figs}\n</body></html>\n"
+    )
+    md = "\n\n".join([
+        f"# Comparison {c.name}", "## Verdict", "\n".join(f"- {v}" for v in c.verdicts),
+        "## Arms", _md_table(arm_h, arm_r), "## Paired differences", _md_table(pair_h, pair_r),
+        f"Seeds: {', '.join(map(str, c.seeds))}", "## Figures",
+        *(f"### {t}\n\n![{t}](figures/{stem}.svg)" for stem, (t, _) in figures.items()),
+    ]) + "\n"  # fmt: skip
+    written = [atomic_write_text(root / "index.html", page), atomic_write_text(root / "report.md", md)]
+    written += [atomic_write_text(root / "figures" / f"{stem}.svg", svg) for stem, (_, svg) in figures.items()]
+    return written
