@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
 
 from nagexp.report.data import ReportData, TrialRow
 from nagexp.report.figures import FIGURES
+from nagexp.sweep.records import short_value
 
 __all__ = ["render_html", "render_markdown"]
 
@@ -18,29 +18,21 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:12px}figure{margin:1
 figcaption{font-weight:600;margin-bottom:.3em}svg{max-width:100%;height:auto}code{background:#f4f4f4}"""
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _summary_rows(d: ReportData) -> list[tuple[str, str]]:
     best, counts, o = d.best, d.counts(), d.plan["options"]
     versions = d.plan.get("versions", {})
     res = d.plan.get("ray_resources", {})
     return [
         ("objective", f"{d.mode} {d.metric}"),
-        ("best value", f"{_fmt(best.final)} (trial {best.number})" if best else "-"),
-        ("best config's test accuracy", _fmt(best.test_acc) if best else "-"),
-        ("best config", ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(best.params.items())) if best else "-"),
+        ("best value", f"{short_value(best.final)} (trial {best.number})" if best else "-"),
+        ("best config's test accuracy", short_value(best.test_acc) if best else "-"),
+        ("best config", ", ".join(f"{k}={short_value(v)}" for k, v in sorted(best.params.items())) if best else "-"),
         ("trials", ", ".join(f"{v} {k}" for k, v in counts.items()) + f" (of {o['trials']} planned)"),
         ("wall time", f"{d.summary['seconds']:.1f} s" if "seconds" in d.summary else "-"),
         ("sampler / scheduler", f"{o['sampler']} / {o['scheduler']}"),
         (
             "hardware",
-            f"Ray: {_fmt(res.get('CPU'))} CPUs, {_fmt(res.get('GPU'))} GPUs; "
+            f"Ray: {short_value(res.get('CPU'))} CPUs, {short_value(res.get('GPU'))} GPUs; "
             f"{o['cpus_per_trial']:g} CPU, {o['gpus_per_trial']:g} GPU per trial",
         ),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
@@ -51,7 +43,7 @@ def _reproduce_rows(d: ReportData) -> list[tuple[str, str]]:
     seeds = d.plan.get("seeds", {})
     return [
         ("command", d.plan.get("command") or "-"),
-        ("master seed", _fmt(seeds.get("master"))),
+        ("master seed", short_value(seeds.get("master"))),
         ("trial seeds", seeds.get("trial_seed_rule", "-")),
         ("git SHA", d.plan.get("git_sha") or "not in a git checkout"),
         ("data fingerprint", d.plan.get("data", {}).get("fingerprint", "-")),
@@ -61,8 +53,8 @@ def _reproduce_rows(d: ReportData) -> list[tuple[str, str]]:
 
 def _trial_table(d: ReportData, trials: list[TrialRow]) -> tuple[list[str], list[list[str]]]:
     header = ["trial", "state", d.metric, "test acc", "epochs", *d.param_names, "reason"]
-    rows = [[str(t.number), t.state, _fmt(t.final), _fmt(t.test_acc), str(t.epochs_run),
-             *(_fmt(t.params.get(p)) for p in d.param_names), t.reason] for t in trials]  # fmt: skip
+    rows = [[str(t.number), t.state, short_value(t.final), short_value(t.test_acc), str(t.epochs_run),
+             *(short_value(t.params.get(p)) for p in d.param_names), t.reason] for t in trials]  # fmt: skip
     return header, rows
 
 

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from nagexp.sweep.records import TrialRecord, best_record, state_counts
+from nagexp.sweep.records import TrialRecord, best_record, short_value, state_counts
 
 __all__ = ["LiveView", "top_table"]
 
@@ -57,16 +57,8 @@ def top_table(records: list[TrialRecord], param_names: list[str], metric: str, m
     ranked.sort(key=lambda r: (-r.final if mode == "max" else r.final, r.number))
     header = ["trial", "state", metric, "epochs", *param_names]
     rows = [[str(r.number), r.state, f"{r.final:.4f}", str(r.epochs_run),
-             *(_short(r.params.get(p)) for p in param_names)] for r in ranked[:k]]  # fmt: skip
+             *(short_value(r.params.get(p)) for p in param_names)] for r in ranked[:k]]  # fmt: skip
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
-
-
-def _short(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

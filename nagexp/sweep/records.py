@@ -21,6 +21,7 @@ __all__ = [
     "TrialRecord",
     "best_record",
     "read_trials_csv",
+    "short_value",
     "state_counts",
     "trials_csv",
     "write_best_yaml",
@@ -67,6 +68,15 @@ class TrialRecord:
             self.test_acc = float(metrics["test_acc"])
         if metrics.get("diverged"):
             self.reason = str(metrics.get("diverged_reason", "diverged"))
+
+
+def short_value(value: Any) -> str:
+    """A table cell: '-' for missing, 4 significant digits for floats."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _better(a: float, b: float, mode: str) -> bool:
