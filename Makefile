@@ -49,6 +49,7 @@ lint: install-test
 bench: install
 	$(BIN)/python -m benchmarks.trainer_overhead
 	$(BIN)/python -m benchmarks.sweep_overhead
+	$(BIN)/python -m benchmarks.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -38,8 +38,10 @@ class Tracker:
         # A dead server must fail in seconds, not after MLflow's default minutes of retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-        logging.getLogger("mlflow").setLevel(logging.WARNING)  # no "Creating initial tables" chatter
         from mlflow import MlflowClient
+
+        # after the import, which sets MLflow's own levels: no "Creating initial tables" chatter
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
 
         self.store = store
         check_reachable(store)
