@@ -45,6 +45,11 @@ class LiveView:
             (self.emit or print)(text)
         self._last = text
 
+    def emit_line(self, text: str) -> None:
+        if self.tty:
+            sys.stdout.write("\r\x1b[2K")
+        (self.emit or print)(text)
+
     def close(self) -> None:
         if self.tty:
             sys.stdout.write("\n")

@@ -11,6 +11,7 @@ from ray.tune import Callback
 
 from nagexp.config.loading import describe_validation_error
 from nagexp.config.train import TrainConfig
+from nagexp.errors import NagexpError
 from nagexp.space.define_by_run import TRIAL_NUMBER_KEY
 from nagexp.sweep.progress import LiveView
 from nagexp.sweep.records import TrialRecord, write_trials_csv
@@ -63,6 +64,7 @@ class SweepRecorder(Callback):
         self.view = view
         self.listeners = listeners or []
         self.records: dict[str, TrialRecord] = {}
+        self.write_error: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment (tuner.pkl); listeners hold live
@@ -92,7 +94,12 @@ class SweepRecorder(Callback):
         checkpoint = getattr(trial, "checkpoint", None)
         if checkpoint is not None and getattr(checkpoint, "path", None):
             rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
-        write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric)
+        try:
+            write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric)
+        except NagexpError as exc:  # e.g. a full disk: the sweep goes on, the file is written again at the end
+            if not self.write_error:
+                self.view.emit_line(f"warning: {exc}")
+            self.write_error = str(exc)
         self.view.update(list(self.records.values()), trial_ended=True)
         for listener in self.listeners:
             listener.on_trial_end(rec)

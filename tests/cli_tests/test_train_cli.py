@@ -128,3 +128,25 @@ def test_default_train_reaches_98_percent(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "train" / "default" / "summary.json").read_text())
     assert summary["test_acc"] >= 0.98
     assert summary["seconds"] < 60
+
+
+def test_disk_full_while_writing_is_one_line_and_keeps_nothing_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import pathlib
+
+    real_write_text = pathlib.Path.write_text
+
+    def full_disk(self: pathlib.Path, *args: object, **kwargs: object) -> int:
+        if self.name.endswith(".tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full_disk)
+    result = runner.invoke(app, ["train", "--epochs", "1", "--no-track", "--name", "full",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 1
+    assert "no space left on the device writing" in result.stderr and "Traceback" not in result.output
+    leftovers = [p.name for p in (tmp_path / "train" / "full").iterdir()]
+    assert not [n for n in leftovers if n.endswith(".tmp")]  # no half-written file stays behind
