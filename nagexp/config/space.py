@@ -44,6 +44,14 @@ class _Param(BaseModel):
         return {k: v if isinstance(v, list) else [v] for k, v in (self.when or {}).items()}
 
 
+def _check_range(low: float, high: float, log: bool) -> None:
+    """The rules every numeric param shares (Optuna's own wording)."""
+    if not low <= high:
+        raise ValueError(f"`low <= high` must hold, but got (low={low}, high={high})")
+    if log and low <= 0:
+        raise ValueError(f"log scale needs low > 0, but got low={low}")
+
+
 class FloatParam(_Param):
     type: Literal["float"]
     low: float
@@ -53,10 +61,7 @@ class FloatParam(_Param):
 
     @model_validator(mode="after")
     def _bounds(self) -> FloatParam:
-        if not self.low <= self.high:
-            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"log scale needs low > 0, but got low={self.low}")
+        _check_range(self.low, self.high, self.log)
         if self.log and self.step is not None:
             raise ValueError("`step` and `log` cannot both be set")
         return self
@@ -71,10 +76,7 @@ class IntParam(_Param):
 
     @model_validator(mode="after")
     def _bounds(self) -> IntParam:
-        if not self.low <= self.high:
-            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"log scale needs low > 0, but got low={self.low}")
+        _check_range(self.low, self.high, self.log)
         if self.step < 1 or (self.log and self.step != 1):
             raise ValueError(f"step must be >= 1 (and 1 with log), but got step={self.step}")
         return self
