@@ -12,6 +12,23 @@ from nagexp.cli.errors import cli_errors, fail
 __all__ = ["sweep_command"]
 
 
+def _refuse_changes_on_resume(given: dict, space: Path | None, dry_run: bool) -> None:
+    """A resumed sweep runs with the options it started with; only where it runs may change."""
+    from nagexp.errors import ConfigError
+    from nagexp.sweep.spec import SweepOptions
+
+    defaults = SweepOptions().model_dump()
+    changed = [k for k, v in given.items() if k not in ("space", "address", "results_dir", "tracking_uri")
+               and v != defaults[k]]  # fmt: skip
+    if space is not None:
+        changed.insert(0, "space")
+    if dry_run:
+        changed.append("dry_run")
+    if changed:
+        flags = ", ".join("--" + k.replace("_", "-") if k != "space" else "SPACE" for k in changed)
+        raise ConfigError(f"--resume continues a sweep with the options it started with; drop {flags}")
+
+
 @cli_errors
 def sweep_command(
     space: Annotated[
@@ -44,20 +61,32 @@ def sweep_command(
     ] = "best",
     register_model: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
     report: Annotated[bool, typer.Option("--report", help="Build the HTML/Markdown report at the end.")] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue the interrupted sweep NAME in --results-dir, with the options it started with."),
+    ] = None,
 ) -> None:
     """Search learning-rate and momentum schedules: Optuna proposes, Ray Tune runs, ASHA stops early."""
     from nagexp.cli.options import validated
     from nagexp.sweep.spec import DEFAULT_SPACE, SweepOptions, resolve_sweep
 
-    options = validated(SweepOptions, {
+    given = {
         "space": space or DEFAULT_SPACE, "name": name, "trials": trials, "epochs": epochs, "dataset": dataset,
         "seed": seed, "sampler": sampler, "scheduler": scheduler, "max_concurrent": max_concurrent,
         "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "time_budget": time_budget,
         "max_failures": max_failures,
         "address": address, "results_dir": results_dir, "track": track, "experiment": experiment,
         "tracking_uri": tracking_uri, "log_models": log_models, "register_model": register_model,
-    })  # fmt: skip
-    spec = resolve_sweep(options)
+    }  # fmt: skip
+    if resume is not None:
+        from nagexp.sweep.resume import load_resume_spec
+
+        _refuse_changes_on_resume(given, space, dry_run)
+        spec = load_resume_spec(resume, results_dir, address, tracking_uri)
+        options = spec.options
+    else:
+        options = validated(SweepOptions, given)
+        spec = resolve_sweep(options)
     if dry_run:
         from nagexp.sweep.preview import describe_plan
 
@@ -73,8 +102,16 @@ def sweep_command(
         f"{spec.space.fixed.get('dataset', 'digits')}, {options.sampler} + {options.scheduler}, "
         f"objective {spec.mode} {spec.metric}, seed {options.seed}"
     )
-    outcome = run_sweep(spec, emit=typer.echo)
+    outcome = run_sweep(spec, emit=typer.echo, resume=resume is not None)
     c = outcome.counts
+    if outcome.interrupted:
+        finished = len(outcome.records) - c["running"]
+        where = "" if options.results_dir.resolve() == Path("results").resolve() else f" --results-dir {results_dir}"
+        raise fail(
+            f"interrupted: {finished} of {options.trials} trials finished, state saved in {spec.sweep_dir}; "
+            f"resume with: nagexp sweep --resume {spec.name}{where}",
+            130,
+        )
     typer.echo(
         f"\n{len(outcome.records)} trials in {outcome.seconds:.0f} s: {c['completed']} completed, "
         f"{c['pruned']} pruned, {c['diverged']} diverged, {c['errored']} errored"

@@ -1,5 +1,10 @@
-"""A Tune callback on the driver: keeps a TrialRecord per trial, rewrites trials.csv as
-trials end, and drives the live view. The driver is the only writer of result files."""
+"""A Tune callback on the driver: keeps a TrialRecord per trial, journals every event,
+rewrites trials.csv as trials end, and drives the live view. The driver is the only writer
+of result files.
+
+Records are keyed by trial number (the Optuna trial number): after a resume a trial keeps
+its number even when Tune runs it under a new trial id.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,21 @@ from nagexp.config.loading import describe_validation_error
 from nagexp.config.train import TrainConfig
 from nagexp.errors import NagexpError
 from nagexp.space.define_by_run import TRIAL_NUMBER_KEY
+from nagexp.sweep.journal import Journal
 from nagexp.sweep.progress import LiveView
-from nagexp.sweep.records import TrialRecord, write_trials_csv
+from nagexp.sweep.records import RUNNING, TrialRecord, write_trials_csv
 from nagexp.sweep.searcher import stopped_early
 from nagexp.sweep.trainable import CHECKPOINT_FILE
 
 __all__ = ["SweepRecorder", "TrialListener"]
+
+_LIVE: SweepRecorder | None = None  # the recorder of the sweep this process is running
+
+
+def _live_recorder() -> SweepRecorder:
+    if _LIVE is None:
+        raise RuntimeError("no sweep recorder is active in this process")
+    return _LIVE
 
 
 class TrialListener(Protocol):
@@ -59,25 +73,38 @@ class SweepRecorder(Callback):
         mode: str,
         view: LiveView,
         listeners: list[TrialListener] | None = None,
+        records: dict[int, TrialRecord] | None = None,
     ) -> None:
         self.trials_csv, self.param_names, self.metric, self.mode = trials_csv, param_names, metric, mode
         self.view = view
         self.listeners = listeners or []
-        self.records: dict[str, TrialRecord] = {}
+        self.records: dict[int, TrialRecord] = records or {}  # from the journal when resuming
+        self.journal = Journal(trials_csv.parent / "journal.jsonl")
         self.write_error: str | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its callbacks with the experiment (tuner.pkl); listeners hold live
-        # connections (MLflow) and are attached again by whoever restores the sweep.
-        return {**self.__dict__, "listeners": []}
+    def __enter__(self) -> SweepRecorder:
+        global _LIVE
+        _LIVE = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _LIVE
+        _LIVE = None
+        self.journal.close()
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        # Tune pickles its callbacks into tuner.pkl and unpickles them on Tuner.restore. The
+        # recorder holds live connections (MLflow) and the journal: it pickles as a reference
+        # to the recorder of the driver that is running (or resuming) the sweep.
+        return _live_recorder, ()
 
     # -- helpers ------------------------------------------------------------------------
 
     def _record(self, trial: Any) -> TrialRecord:
-        rec = self.records.get(trial.trial_id)
+        config = dict(trial.config)
+        number = int(config.pop(TRIAL_NUMBER_KEY))
+        rec = self.records.get(number)
         if rec is None:
-            config = dict(trial.config)
-            number = int(config.pop(TRIAL_NUMBER_KEY, len(self.records)))
             rec = TrialRecord(
                 number=number,
                 trial_id=trial.trial_id,
@@ -85,10 +112,19 @@ class SweepRecorder(Callback):
                 config=config,
                 seed=config.get("seed"),
             )
-            self.records[trial.trial_id] = rec
+            self.records[number] = rec
+            self.journal.started(rec)
             for listener in self.listeners:
                 listener.on_trial_start(rec)
+        elif rec.state == "errored" and rec.trial_id == trial.trial_id and trial.status == "RUNNING":
+            rec.state, rec.reason = RUNNING, ""  # an errored trial that a resume runs again
+        rec.trial_id = trial.trial_id
         return rec
+
+    def _settled(self, trial: Any) -> bool:
+        """A trial that ended before the driver was restarted: its record is final."""
+        rec = self.records.get(int(trial.config[TRIAL_NUMBER_KEY]))
+        return rec is not None and rec.state not in (RUNNING, "errored")
 
     def _finish(self, rec: TrialRecord, trial: Any) -> None:
         checkpoint = getattr(trial, "checkpoint", None)
@@ -100,6 +136,7 @@ class SweepRecorder(Callback):
             if not self.write_error:
                 self.view.emit_line(f"warning: {exc}")
             self.write_error = str(exc)
+        self.journal.ended(rec)
         self.view.update(list(self.records.values()), trial_ended=True)
         for listener in self.listeners:
             listener.on_trial_end(rec)
@@ -111,18 +148,25 @@ class SweepRecorder(Callback):
         self.view.update(list(self.records.values()), trial_ended=False)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if self._settled(trial):
+            return
         rec = self._record(trial)
         if rec.history and int(result.get("epoch", 0)) <= rec.epochs_run:
             return  # a retried trial replays epochs after its last checkpoint: already recorded
         rec.observe(result, self.metric, self.mode)
+        self.journal.epoch(rec, result)
         for listener in self.listeners:
             listener.on_trial_epoch(rec, result)
         self.view.update(list(self.records.values()), trial_ended=False)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial).retries += 1  # its worker died; Tune restarts it from its checkpoint
+        rec = self._record(trial)
+        rec.retries += 1  # its worker died; Tune restarts it from its checkpoint
+        self.journal.retried(rec)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._settled(trial):
+            return  # finished before a resume; Tune only closed its stale state
         rec = self._record(trial)
         last = trial.last_result or {}
         if last.get("diverged"):
@@ -134,6 +178,8 @@ class SweepRecorder(Callback):
         self._finish(rec, trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._settled(trial):
+            return
         rec = self._record(trial)
         rec.state = "errored"
         rec.reason = _error_message(trial)

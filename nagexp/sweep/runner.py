@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nagexp.errors import ConfigError, NagexpError
+from nagexp.sweep.lock import SweepLock
 from nagexp.sweep.plan import write_plan
 from nagexp.sweep.progress import LiveView
 from nagexp.sweep.records import (
@@ -54,6 +58,7 @@ class SweepOutcome:
     records: list[TrialRecord]
     best: TrialRecord | None
     seconds: float
+    interrupted: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
@@ -124,13 +129,88 @@ def _check_resources(spec: SweepSpec) -> dict[str, float]:
     return {"CPU": cpus, "GPU": gpus}
 
 
+def _refuse_existing(spec: SweepSpec) -> None:
+    if not spec.sweep_dir.exists():
+        return
+    from nagexp.sweep.resume import sweep_state
+
+    hint = "pick another --name"
+    if sweep_state(spec.sweep_dir) != "finished":
+        hint = f"continue it with `nagexp sweep --resume {spec.name}{_results_flag(spec)}` or {hint}"
+    raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; {hint}")
+
+
+def _results_flag(spec: SweepSpec) -> str:
+    return "" if spec.results_dir == Path("results").resolve() else f" --results-dir {spec.results_dir}"
+
+
 def _prepare_dir(spec: SweepSpec) -> None:
-    if spec.sweep_dir.exists():
-        raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; pick another --name")
     try:
         spec.sweep_dir.mkdir(parents=True)
+    except FileExistsError:  # another driver took the name a moment ago
+        _refuse_existing(spec)
+        raise
     except OSError as exc:
         raise NagexpError(f"cannot create '{spec.sweep_dir}': {exc.strerror}; pass a writable --results-dir") from None
+
+
+class _StopRequest:
+    """Ctrl-C (or SIGTERM) during fit(): Tune is asked to stop; it saves the experiment's
+    state and returns. A second Ctrl-C quits at once."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.requested = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.say("\nstopping: saving the sweep's state (Ctrl-C again to quit at once)")
+        # Tune's own stop signal: it ends the loop, snapshots the experiment, stops the trials
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def __enter__(self) -> _StopRequest:
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours asks Tune to stop through SIGUSR1
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _trainable(spec: SweepSpec, data: DataBundle, settled: frozenset[int] = frozenset()) -> Any:
+    from ray import tune
+
+    from nagexp.sweep.trainable import run_trial
+
+    resources = {"cpu": spec.options.cpus_per_trial, "gpu": spec.options.gpus_per_trial}
+    return tune.with_resources(tune.with_parameters(run_trial, data=data, settled=settled), resources)
+
+
+def _restored_tuner(spec: SweepSpec, data: DataBundle, records: dict[int, TrialRecord]) -> Any:
+    """Tune's restore of the experiment: unfinished and errored trials go on from their last
+    checkpoints; trials the journal shows finished end at once (Tune's snapshot can be older)."""
+    from ray import tune
+
+    settled = frozenset(n for n, r in records.items() if r.state not in ("running", "errored"))
+    return tune.Tuner.restore(str(spec.sweep_dir / "ray"), _trainable(spec, data, settled),
+                              resume_unfinished=True, resume_errored=True)  # fmt: skip
+
+
+def _close_running_optuna(spec: SweepSpec) -> int:
+    """Fail the Optuna trials left RUNNING once the sweep is over (none are left normally)."""
+    import optuna
+
+    study = optuna.load_study(study_name=spec.name, storage=f"sqlite:///{spec.sweep_dir / 'optuna.db'}")
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for t in running:
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+    return len(running)
 
 
 def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
@@ -140,7 +220,6 @@ def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
 
     from nagexp.space import define_by_run, make_sampler
     from nagexp.sweep.searcher import PruningAwareOptunaSearch
-    from nagexp.sweep.trainable import run_trial
 
     o = spec.options
     storage = optuna.storages.RDBStorage(f"sqlite:///{spec.sweep_dir / 'optuna.db'}")
@@ -151,6 +230,7 @@ def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
         sampler=make_sampler(o.sampler, o.seed),
         study_name=spec.name,
         storage=storage,
+        total_trials=o.trials,
     )
     if o.scheduler == "asha":
         scheduler = ASHAScheduler(
@@ -163,11 +243,8 @@ def _tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
         )
     else:
         scheduler = FIFOScheduler()
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data), {"cpu": o.cpus_per_trial, "gpu": o.gpus_per_trial}
-    )
     return tune.Tuner(
-        trainable,
+        _trainable(spec, data),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
@@ -228,12 +305,12 @@ def _summary(outcome: SweepOutcome, store: Any, tracking: Any) -> dict[str, Any]
             "tracking_uri": store.shown,
             "experiment": spec.options.experiment,
             "parent_run_id": tracking.parent_id,
-            "trial_run_ids": {str(r.number): tracking.child_ids.get(r.trial_id) for r in outcome.records},
+            "trial_run_ids": {str(r.number): tracking.child_ids.get(r.number) for r in outcome.records},
             "error": tracking.failed,
         }
     return {
         "name": spec.name,
-        "state": "finished",
+        "state": "interrupted" if outcome.interrupted else "finished",
         "trials_planned": spec.options.trials,
         "counts": outcome.counts,
         "metric": spec.metric,
@@ -250,57 +327,103 @@ def run_sweep(
     spec: SweepSpec,
     emit: Callable[[str], None] | None = None,
     listeners: list[TrialListener] | None = None,
+    resume: bool = False,
 ) -> SweepOutcome:
-    """Run the whole sweep and write results/<sweep>/; returns every trial's record.
+    """Run the whole sweep (or, with `resume`, continue an interrupted one) and write
+    results/<sweep>/; returns every trial's record.
 
     `listeners` are told about every trial as it starts, reports an epoch and ends."""
     started = time.monotonic()
     say = emit or print
-    if spec.sweep_dir.exists():
-        raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; pick another --name")
+    if not resume:
+        _refuse_existing(spec)
     tracking_check = _check_tracking(spec)  # an unusable store fails here: nothing loaded or run
     data = load_dataset_for(spec.space.train_config({}))  # once per sweep, shared with all trials
     say(data.report.summary())
     started_ray = connect_ray(spec.options.address)
+    lock = SweepLock(spec.sweep_dir)
     try:
         resources = _check_resources(spec)
-        _prepare_dir(spec)
-        write_plan(spec, data, resources, sys.argv)
-        from nagexp.sweep.recorder import SweepRecorder
-
-        listeners = list(listeners or [])
-        tracking = None
-        store = None
-        if tracking_check is not None:
-            from nagexp.tracking.sweep_tracking import SweepTracking
-
-            store, opened = tracking_check
-            tracking = SweepTracking(_tracker_when_ready(store, opened), spec, data, warn=say)
-            listeners.append(tracking)
-            say(f"MLflow: experiment '{spec.options.experiment}' at {store.shown}, parent run '{spec.name}'")
-        view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)
-        param_names = list(spec.space.params)
-        recorder = SweepRecorder(spec.sweep_dir / "trials.csv", param_names, spec.metric, spec.mode, view, listeners)
-        try:
-            _tuner(spec, data, recorder).fit()
-        finally:
-            view.close()
-        records = sorted(recorder.records.values(), key=lambda r: r.number)
-        for r in records:  # trials Tune never finished (e.g. the time budget ran out mid-start)
-            if r.state == "running":
-                r.state = "pruned" if r.epochs_run else "errored"
-                r.reason = r.reason or "stopped when the sweep ended"
-        write_trials_csv(spec.sweep_dir / "trials.csv", records, param_names, spec.metric)
-        best = best_record(records, spec.mode)
-        if best is not None:
-            write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric)
-        outcome = SweepOutcome(spec, records, best, time.monotonic() - started)
-        if tracking is not None:
-            tracking.finish(records, outcome.seconds)
-        write_summary(spec.sweep_dir / "summary.json", _summary(outcome, store, tracking))
-        return outcome
+        if resume:
+            lock.acquire()  # before reading anything a live driver may still be writing
+        else:
+            _prepare_dir(spec)
+            lock.acquire()
+            write_plan(spec, data, resources, sys.argv)
+        return _run_locked(spec, data, say, emit, listeners or [], resume, tracking_check, started)
     finally:
+        lock.release()
         if started_ray:
             import ray
 
             ray.shutdown()
+
+
+def _run_locked(
+    spec: SweepSpec,
+    data: DataBundle,
+    say: Callable[[str], None],
+    emit: Callable[[str], None] | None,
+    listeners: list[TrialListener],
+    resume: bool,
+    tracking_check: Any,
+    started: float,
+) -> SweepOutcome:
+    from nagexp.sweep.journal import replay
+    from nagexp.sweep.recorder import SweepRecorder
+
+    journal_records = replay(spec.sweep_dir / "journal.jsonl", spec.metric, spec.mode) if resume else {}
+    restorable = resume and _can_restore(spec)
+    if resume:
+        done = sum(r.state != "running" for r in journal_records.values())
+        say(f"resuming sweep {spec.name}: {done} of {spec.options.trials} trials finished before")
+        if not restorable and journal_records:
+            raise NagexpError(
+                f"cannot resume '{spec.name}': Ray Tune saved no state in {spec.sweep_dir / 'ray'}; "
+                "start a new sweep under another --name"
+            )
+    tracking = store = None
+    if tracking_check is not None:
+        from nagexp.tracking.sweep_tracking import SweepTracking
+
+        store, opened = tracking_check
+        tracking = SweepTracking(_tracker_when_ready(store, opened), spec, data, warn=say, resume=resume)
+        listeners.append(tracking)
+        say(f"MLflow: experiment '{spec.options.experiment}' at {store.shown}, parent run '{spec.name}'")
+    view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)
+    param_names = list(spec.space.params)
+    trials_csv = spec.sweep_dir / "trials.csv"
+    recorder = SweepRecorder(trials_csv, param_names, spec.metric, spec.mode, view, listeners, journal_records)
+    with recorder, _StopRequest(say) as stop:
+        try:
+            tuner = _restored_tuner(spec, data, journal_records) if restorable else _tuner(spec, data, recorder)
+            tuner.fit()
+        finally:
+            view.close()
+    records = sorted(recorder.records.values(), key=lambda r: r.number)
+    if not stop.requested:
+        for r in records:  # trials Tune never finished (e.g. the time budget ran out mid-start)
+            if r.state == "running":
+                r.state = "pruned" if r.epochs_run else "errored"
+                r.reason = r.reason or "stopped when the sweep ended"
+                for listener in listeners:
+                    listener.on_trial_end(r)
+        _close_running_optuna(spec)
+    write_trials_csv(trials_csv, records, param_names, spec.metric)
+    best = best_record(records, spec.mode)
+    if best is not None:
+        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric)
+    outcome = SweepOutcome(spec, records, best, time.monotonic() - started, interrupted=stop.requested)
+    if tracking is not None:
+        if stop.requested:
+            tracking.interrupt(records)
+        else:
+            tracking.finish(records, outcome.seconds)
+    write_summary(spec.sweep_dir / "summary.json", _summary(outcome, store, tracking))
+    return outcome
+
+
+def _can_restore(spec: SweepSpec) -> bool:
+    from ray import tune
+
+    return tune.Tuner.can_restore(str(spec.sweep_dir / "ray"))

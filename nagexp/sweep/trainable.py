@@ -26,10 +26,14 @@ def train_config_of(config: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in config.items() if k != TRIAL_NUMBER_KEY})
 
 
-def run_trial(config: dict[str, Any], data: DataBundle) -> None:
+def run_trial(config: dict[str, Any], data: DataBundle, settled: frozenset[int] = frozenset()) -> None:
+    """Train one trial. `settled`: trial numbers that finished before the sweep was resumed,
+    which Tune's older snapshot may still list as running; they end at once."""
     import ray
     from ray import tune
 
+    if config[TRIAL_NUMBER_KEY] in settled:
+        return
     cfg = train_config_of(config)
     node_id = ray.get_runtime_context().get_node_id()
     pid = os.getpid()

@@ -6,6 +6,9 @@ writer thread in the driver, in order: the Tune loop only queues work and never 
 the store, and opening the store (importing MLflow, creating a new sqlite file: seconds)
 overlaps with Ray starting the first trials. A failing store stops tracking with one
 warning line; the sweep and its result files go on.
+
+A resumed sweep finds its parent and child runs again (the parent is tagged with the sweep
+folder, children with their trial number) and continues them: no run is made twice.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ __all__ = ["SweepTracking"]
 
 
 class SweepTracking:
-    def __init__(self, pending: Future[Tracker], spec: SweepSpec, data: DataBundle, warn: Any = print) -> None:
+    def __init__(
+        self, pending: Future[Tracker], spec: SweepSpec, data: DataBundle, warn: Any = print, resume: bool = False
+    ) -> None:
         self.pending, self.spec, self.data, self.warn = pending, spec, data, warn
+        self.resume = resume
         self.parent_id: str | None = None
-        self.child_ids: dict[str, str] = {}  # trial id -> run id (written by the writer thread only)
-        self._params_logged: set[str] = set()
+        self.child_ids: dict[int, str] = {}  # trial number -> run id (written by the writer thread only)
+        self._params_logged: set[int] = set()
         self.failed: str | None = None  # first tracking error; tracking stops, the sweep goes on
         self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="nagexp-mlflow-writer", daemon=True)
@@ -52,7 +58,7 @@ class SweepTracking:
                 continue
             try:
                 if self.parent_id is None:
-                    self._start_parent()
+                    self._find_parent() if self.resume else self._start_parent()
                 work()
             except Exception as exc:  # the store went away: keep the results on disk, warn once
                 text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
@@ -74,6 +80,7 @@ class SweepTracking:
             "git_sha": git_sha() or "",
             "data_fingerprint": self.data.fingerprint,
             "objective": f"{spec.mode} {spec.metric}",
+            "nagexp.sweep_dir": str(spec.sweep_dir),
             **{f"version.{k}": v for k, v in package_versions().items()},
         }
         self.parent_id = self.tracker.start_run(spec.name, tags, parent_id=o.mlflow_parent_run)
@@ -87,19 +94,36 @@ class SweepTracking:
 
         warm_up()  # model-logging imports, while the sweep runs
 
+    def _find_parent(self) -> None:
+        """Resume: continue the sweep's runs; the trials that never ended are open again."""
+        parent_id, children = self.tracker.find_sweep_runs(self.spec.sweep_dir)
+        if parent_id is None:  # the driver died before its parent run was made
+            self._start_parent()
+            return
+        self.parent_id = parent_id
+        self.tracker.reopen_run(parent_id)
+        for number, (run_id, status) in children.items():
+            self.child_ids[number] = run_id
+            self._params_logged.add(number)
+            if status == "KILLED":  # stopped with Ctrl-C: its trial runs again now
+                self.tracker.reopen_run(run_id)
+        from nagexp.tracking.artifacts import warm_up
+
+        warm_up()
+
     def _child(self, rec: TrialRecord) -> str:
-        run_id = self.child_ids.get(rec.trial_id)
+        run_id = self.child_ids.get(rec.number)
         if run_id is None:
             tags = {"nagexp.kind": "trial", "trial_number": str(rec.number), "ray_trial_id": rec.trial_id,
                     "seed": str(rec.seed), "state": "running"}  # fmt: skip
             run_id = self.tracker.start_run(f"trial-{rec.number}", tags, parent_id=self.parent_id)
-            self.child_ids[rec.trial_id] = run_id
+            self.child_ids[rec.number] = run_id
         return run_id
 
     def _params_once(self, rec: TrialRecord) -> dict[str, Any]:
-        if rec.trial_id in self._params_logged:
+        if rec.number in self._params_logged:
             return {}
-        self._params_logged.add(rec.trial_id)
+        self._params_logged.add(rec.number)
         try:
             return TrainConfig(**rec.config).model_dump(mode="json")  # every field, defaults included
         except Exception:  # an invalid sampled config (the trial errors): log what was sampled
@@ -144,6 +168,22 @@ class SweepTracking:
         self._submit("finishing a trial run", write)
 
     # -- end of sweep ---------------------------------------------------------------------------
+
+    def interrupt(self, records: list[TrialRecord]) -> None:
+        """Ctrl-C: the runs of unfinished trials and the parent end as KILLED (a resume reopens them)."""
+        unfinished = [dataclasses.replace(r, history=[]) for r in records if r.state == "running"]
+
+        def write() -> None:
+            for rec in unfinished:
+                if rec.number in self.child_ids:
+                    self.tracker.log(self.child_ids[rec.number], tags={"state": "interrupted"})
+                    self.tracker.end_run(self.child_ids[rec.number], status="KILLED")
+            if self.parent_id is not None:
+                self.tracker.end_run(self.parent_id, status="KILLED")
+
+        self._submit("closing the interrupted runs", write)
+        self._queue.put(None)
+        self._writer.join()
 
     def finish(self, records: list[TrialRecord], seconds: float) -> None:
         """Summary metrics, the best child's tag, model and schedule figure; then wait for

@@ -99,8 +99,33 @@ class Tracker:
             synchronous=True,
         )
 
-    def end_run(self, run_id: str, failed: bool = False) -> None:
-        self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+    def end_run(self, run_id: str, failed: bool = False, status: str | None = None) -> None:
+        self.client.set_terminated(run_id, status=status or ("FAILED" if failed else "FINISHED"))
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a run RUNNING again (a resumed sweep continues it)."""
+        self.client.update_run(run_id, status="RUNNING")
+
+    def find_sweep_runs(self, sweep_dir: Path) -> tuple[str | None, dict[int, tuple[str, str]]]:
+        """The parent run of the sweep in `sweep_dir` and its child runs: number -> (run id, status)."""
+        quoted = str(sweep_dir).replace("'", "\\'")
+        parents = self.client.search_runs([self.experiment_id], f"tags.`nagexp.sweep_dir` = '{quoted}'",
+                                          max_results=1, order_by=["attributes.start_time DESC"])  # fmt: skip
+        if not parents:
+            return None, {}
+        parent_id = parents[0].info.run_id
+        children: dict[int, tuple[str, str]] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                                           max_results=1000, page_token=token)  # fmt: skip
+            for run in page:
+                number = run.data.tags.get("trial_number")
+                if number is not None and number.isdigit():
+                    children.setdefault(int(number), (run.info.run_id, run.info.status))
+            token = page.token
+            if not token:
+                return parent_id, children
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         self.client.log_text(run_id, text, path)

@@ -52,3 +52,38 @@ def test_stopped_early() -> None:
     assert not stopped_early(result(4, 0.5))
     assert not stopped_early(result(1, 0.5, diverged=True))
     assert not stopped_early(None)
+
+
+def test_restore_from_an_older_snapshot_loses_and_duplicates_nothing(tmp_path) -> None:
+    """A driver killed between Tune snapshots: the Optuna storage is ahead of the searcher's
+    saved state. The restored searcher must not tell a finished trial again, must hand the
+    orphaned RUNNING trial to the next Tune trial, and must stop at the sweep's total."""
+    from ray.tune.search import Searcher
+
+    space = load_space(SEARCH_SPACES_DIR / "quick.yaml")
+
+    def make() -> PruningAwareOptunaSearch:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+        return PruningAwareOptunaSearch(space=define_by_run(space, 0), metric="val_acc", mode="max",
+                                        sampler=optuna.samplers.RandomSampler(seed=0), study_name="s",
+                                        storage=storage, total_trials=4)  # fmt: skip
+
+    first = make()
+    first.suggest("a")
+    first.suggest("b")
+    first.save_to_dir(str(tmp_path), "snap")  # Tune's last snapshot: a and b running
+    orphan = first.suggest("c")  # asked after the snapshot, then the driver died
+    first.on_trial_complete("a", result(4, 0.9))  # finished after the snapshot
+
+    restored = make()
+    restored.restore_from_dir(str(tmp_path))
+    restored.on_trial_complete("a", result(2, 0.1))  # Tune's stale view of a: must not be told again
+    adopted = restored.suggest("d")  # a new Tune trial takes over the orphan
+    assert adopted == orphan  # same number (so same seed) and same params
+    assert restored.suggest("e") is not None  # the 4th and last trial
+    assert restored.suggest("f") == Searcher.FINISHED
+
+    trials = restored._ot_study.trials
+    assert len(trials) == 4
+    assert trials[0].state == State.COMPLETE and trials[0].value == 0.9
+    assert [t.state for t in trials[1:]] == [State.RUNNING] * 3  # b, c (now d), e: still to run
