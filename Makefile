@@ -50,6 +50,8 @@ bench: install
 	$(BIN)/python -m benchmarks.trainer_overhead
 	$(BIN)/python -m benchmarks.sweep_overhead
 	$(BIN)/python -m benchmarks.scale
+	$(BIN)/python -m benchmarks.search_efficiency
+	$(BIN)/python -m benchmarks.gpu_trainer
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

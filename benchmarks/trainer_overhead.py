@@ -6,15 +6,19 @@ validation split after every epoch and on the test split at the end. The minimal
 none of nagexp's extras (momentum schedule writes, train loss/accuracy accumulation,
 divergence guard, metrics, report callback). Runs alternate and the median is taken.
 
-    python -m benchmarks.trainer_overhead [--repeats 5] [--threads 2]
-Target: nagexp at most 5 % slower (ratio >= 0.95).
+    python -m benchmarks.trainer_overhead [--repeats 5] [--threads 2] [--tracking off|on|both]
+Target: nagexp at most 5 % slower (ratio >= 0.95). With `--tracking on` nagexp's run also
+logs every epoch's metrics to an MLflow run (sqlite store in a temporary folder), as
+`nagexp train` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,10 +68,21 @@ def minimal_loop(cfg: TrainConfig, data: DataBundle) -> float:
     return time.perf_counter() - start
 
 
-def nagexp_train(cfg: TrainConfig, data: DataBundle) -> float:
+def nagexp_train(cfg: TrainConfig, data: DataBundle, tracker: Any = None) -> float:
+    """train() with nothing listening, or logging each epoch to a fresh MLflow run."""
+    log = None
+    if tracker is not None:
+        from nagexp.tracking.train_tracking import TrainTracking
+
+        log = TrainTracking(tracker, "bench", cfg)  # made before the clock starts, as `nagexp train` does
     start = time.perf_counter()
-    train(cfg, data, report=lambda metrics, checkpoint: None)
-    return time.perf_counter() - start
+    train(cfg, data, report=(lambda metrics, checkpoint: log.on_epoch(metrics)) if log else None)
+    if log is not None:
+        log.flush()  # every epoch's metrics are in the store before the clock stops
+    seconds = time.perf_counter() - start
+    if log is not None:
+        tracker.end_run(log.run_id)
+    return seconds
 
 
 def cifar_shaped(n: int = 5000) -> DataBundle:
@@ -78,21 +93,22 @@ def cifar_shaped(n: int = 5000) -> DataBundle:
     return build_bundle(raw, "random-cifar-shaped")
 
 
-def measure(label: str, cfg: TrainConfig, data: DataBundle, repeats: int) -> dict[str, Any]:
+def measure(label: str, cfg: TrainConfig, data: DataBundle, repeats: int, tracker: Any = None) -> dict[str, Any]:
     samples = (len(data.y_train) // cfg.batch_size) * cfg.batch_size * cfg.epochs
-    nagexp_train(cfg, data)  # warm-up (allocator, oneDNN kernels)
+    nagexp_train(cfg, data, tracker)  # warm-up (allocator, oneDNN kernels, the store)
     minimal_loop(cfg, data)
     ours, theirs = [], []
     for i in range(repeats):  # alternate which goes first, so drift hits both alike
         if i % 2 == 0:
-            ours.append(nagexp_train(cfg, data))
+            ours.append(nagexp_train(cfg, data, tracker))
             theirs.append(minimal_loop(cfg, data))
         else:
             theirs.append(minimal_loop(cfg, data))
-            ours.append(nagexp_train(cfg, data))
+            ours.append(nagexp_train(cfg, data, tracker))
     ours_sps, min_sps = samples / statistics.median(ours), samples / statistics.median(theirs)
     return {
         "workload": label,
+        "tracking": tracker is not None,
         "model": cfg.model,
         "batch_size": cfg.batch_size,
         "epochs": cfg.epochs,
@@ -105,10 +121,19 @@ def measure(label: str, cfg: TrainConfig, data: DataBundle, repeats: int) -> dic
     }
 
 
+def tracker_in(folder: str) -> Any:
+    from nagexp.tracking.store import resolve_store
+    from nagexp.tracking.tracker import Tracker
+
+    return Tracker(resolve_store(None, Path(folder), "bench"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tracking", choices=["off", "on", "both"], default="off",
+                        help="nagexp's runs without MLflow, logging each epoch to MLflow, or both")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -117,12 +142,15 @@ def main() -> None:
         ("digits 8x8, cnn, batch 64", TrainConfig(**base, epochs=10, batch_size=64), load_dataset("digits")),
         ("CIFAR-shaped 32x32, cnn, batch 128", TrainConfig(**base, epochs=2, batch_size=128), cifar_shaped()),
     ]
-    rows = [measure(label, cfg, data, args.repeats) for label, cfg, data in workloads]
+    with tempfile.TemporaryDirectory() as folder:
+        trackers = {"off": [None], "on": [tracker_in(folder)], "both": [None, tracker_in(folder)]}[args.tracking]
+        rows = [measure(label, cfg, data, args.repeats, t) for label, cfg, data in workloads for t in trackers]
 
-    print(f"{'workload':38} {'nagexp samples/s':>17} {'minimal samples/s':>18} {'ratio':>7}")
+    print(f"{'workload':38} {'tracking':>8} {'nagexp samples/s':>17} {'minimal samples/s':>18} {'ratio':>7}")
     for r in rows:
         ours, theirs = r["nagexp_samples_per_s"], r["minimal_samples_per_s"]
-        print(f"{r['workload']:38} {ours:>17.0f} {theirs:>18.0f} {r['ratio']:>7.3f}")
+        tracked = "mlflow" if r["tracking"] else "off"
+        print(f"{r['workload']:38} {tracked:>8} {ours:>17.0f} {theirs:>18.0f} {r['ratio']:>7.3f}")
     print("target: ratio >= 0.95 (nagexp at most 5 % slower)")
     print(f"written: {write_result('trainer_overhead', {'threads': args.threads, 'rows': rows})}")
 

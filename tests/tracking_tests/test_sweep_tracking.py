@@ -193,3 +193,24 @@ def test_a_server_that_is_not_mlflow_stops_the_sweep_before_trials(tmp_path: Pat
     assert f"MLflow store {uri} is not usable" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()  # nothing loaded, started or written
+
+
+def test_train_epochs_are_written_in_the_background_in_order(tmp_path: Path) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from nagexp.config.train import TrainConfig
+    from nagexp.tracking.store import resolve_store
+    from nagexp.tracking.tracker import Tracker
+    from nagexp.tracking.train_tracking import TrainTracking
+
+    tracker = Tracker(resolve_store(None, tmp_path))
+    log = TrainTracking(tracker, "background", TrainConfig(epochs=3))
+    for epoch in (1, 2, 3):
+        log.on_epoch({"epoch": epoch, "val_acc": epoch / 10})
+    log.flush()
+    history = tracker.client.get_metric_history(log.run_id, "val_acc")
+    assert [(m.step, m.value) for m in history] == [(1, 0.1), (2, 0.2), (3, 0.3)]
+    tracker.client.delete_run(log.run_id)  # the store now refuses writes to the run
+    log.on_epoch({"epoch": 4, "val_acc": 0.4})
+    with pytest.raises(MlflowException):
+        log.flush()  # a failed background write is not lost silently
