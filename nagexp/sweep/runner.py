@@ -163,8 +163,8 @@ class _StopRequest:
         self.requested = False
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
+        if self.requested or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
+            raise KeyboardInterrupt  # a second Ctrl-C, or Tune's loop has not started: quit now
         self.requested = True
         self.say("\nstopping: saving the sweep's state (Ctrl-C again to quit at once)")
         # Tune's own stop signal: it ends the loop, snapshots the experiment, stops the trials

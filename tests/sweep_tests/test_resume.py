@@ -172,3 +172,20 @@ def test_results_dir_not_writable_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert f"cannot create '{blocker / 'results'}" in result.output and "pass a writable --results-dir" in result.output
     assert blocker.read_text() == "not a folder"
+
+
+def test_unknown_option_and_unusable_space_files(tmp_path: Path) -> None:
+    unknown = runner.invoke(app, ["sweep", "--bogus"])
+    assert unknown.exit_code == 2 and "No such option: --bogus" in unknown.output
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("params:\n  lr: {type: float, low: 1, high: [\n")
+    cases = {
+        str(tmp_path / "missing.yaml"): f"space file '{tmp_path / 'missing.yaml'}' not found",
+        str(tmp_path): f"space file '{tmp_path}' cannot be read",
+        str(bad_yaml): f"{bad_yaml}: YAML syntax error at line 3",
+    }
+    for space, message in cases.items():
+        result = runner.invoke(app, ["sweep", space, "--results-dir", str(tmp_path / "out")])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
+        assert not (tmp_path / "out").exists()
