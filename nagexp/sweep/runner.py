@@ -338,9 +338,6 @@ def run_sweep(
     if not resume:
         _refuse_existing(spec)
     tracking_check = _check_tracking(spec)  # an unusable store fails here: nothing loaded or run
-    if tracking_check is not None:  # open it from now on, beside loading the data and starting Ray
-        store, opened = tracking_check
-        tracking_check = store, _tracker_when_ready(store, opened)
     data = load_dataset_for(spec.space.train_config({}))  # once per sweep, shared with all trials
     say(data.report.summary())
     started_ray = connect_ray(spec.options.address)
@@ -389,8 +386,9 @@ def _run_locked(
     if tracking_check is not None:
         from nagexp.tracking.sweep_tracking import SweepTracking
 
-        store, pending = tracking_check
-        tracking = SweepTracking(pending, spec, data, warn=say, resume=resume)
+        # a local store opens in the background only now: a sweep that cannot start leaves no store
+        store, opened = tracking_check
+        tracking = SweepTracking(_tracker_when_ready(store, opened), spec, data, warn=say, resume=resume)
         listeners.append(tracking)
         say(f"MLflow: experiment '{spec.options.experiment}' at {store.shown}, parent run '{spec.name}'")
     view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)
