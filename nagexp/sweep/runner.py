@@ -388,7 +388,8 @@ def _run_locked(
 
         # a local store opens in the background only now: a sweep that cannot start leaves no store
         store, opened = tracking_check
-        tracking = SweepTracking(_tracker_when_ready(store, opened), spec, data, warn=say, resume=resume)
+        resumed = journal_records if resume else None
+        tracking = SweepTracking(_tracker_when_ready(store, opened), spec, data, warn=say, resume=resumed)
         listeners.append(tracking)
         say(f"MLflow: experiment '{spec.options.experiment}' at {store.shown}, parent run '{spec.name}'")
     view = LiveView(spec.options.trials, spec.metric, spec.mode, emit)

@@ -33,10 +33,17 @@ __all__ = ["SweepTracking"]
 
 class SweepTracking:
     def __init__(
-        self, pending: Future[Tracker], spec: SweepSpec, data: DataBundle, warn: Any = print, resume: bool = False
+        self,
+        pending: Future[Tracker],
+        spec: SweepSpec,
+        data: DataBundle,
+        warn: Any = print,
+        resume: dict[int, TrialRecord] | None = None,
     ) -> None:
         self.pending, self.spec, self.data, self.warn = pending, spec, data, warn
-        self.resume = resume
+        # the journal's records when resuming, copied now: the recorder goes on changing its own
+        self.resume = None if resume is None else {n: dataclasses.replace(r, history=list(r.history))
+                                                   for n, r in resume.items()}  # fmt: skip
         self.parent_id: str | None = None
         self.child_ids: dict[int, str] = {}  # trial number -> run id (written by the writer thread only)
         self._params_logged: set[int] = set()
@@ -58,7 +65,7 @@ class SweepTracking:
                 continue
             try:
                 if self.parent_id is None:
-                    self._find_parent() if self.resume else self._start_parent()
+                    self._find_parent() if self.resume is not None else self._start_parent()
                 work()
             except Exception as exc:  # the store went away: keep the results on disk, warn once
                 text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
@@ -102,14 +109,28 @@ class SweepTracking:
             return
         self.parent_id = parent_id
         self.tracker.reopen_run(parent_id)
-        for number, (run_id, status) in children.items():
+        for number, (run_id, status, has_params) in children.items():
             self.child_ids[number] = run_id
-            self._params_logged.add(number)
+            if has_params:
+                self._params_logged.add(number)
             if status == "KILLED":  # stopped with Ctrl-C: its trial runs again now
                 self.tracker.reopen_run(run_id)
+        for rec in (self.resume or {}).values():
+            self._catch_up(rec, children.get(rec.number, (None, "RUNNING", False))[1])
         from nagexp.tracking.artifacts import warm_up
 
         warm_up()
+
+    def _catch_up(self, rec: TrialRecord, status: str) -> None:
+        """Write what the journal holds and the dead driver's writer had not written yet."""
+        run_id = self._child(rec)
+        logged = {m.step for m in self.tracker.client.get_metric_history(run_id, self.spec.metric)}
+        for metrics in rec.history:
+            step = int(metrics.get("epoch", 0))
+            if step not in logged:
+                self.tracker.log(run_id, numeric_metrics(metrics), step=step, params=self._params_once(rec))
+        if rec.state != "running" and status in ("RUNNING", "KILLED"):
+            self._end_trial(dataclasses.replace(rec, history=[]))
 
     def _child(self, rec: TrialRecord) -> str:
         run_id = self.child_ids.get(rec.number)
@@ -152,20 +173,19 @@ class SweepTracking:
 
     def on_trial_end(self, rec: TrialRecord) -> None:
         snapshot = dataclasses.replace(rec, history=[])
+        self._submit("finishing a trial run", lambda: self._end_trial(snapshot))
 
-        def write() -> None:
-            run_id = self._child(snapshot)
-            finals = {f"final_{self.spec.metric}": snapshot.final, f"best_{self.spec.metric}": snapshot.best,
-                      "epochs_run": float(snapshot.epochs_run), "trial_seconds": snapshot.seconds}  # fmt: skip
-            tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id,
-                    "retries": str(snapshot.retries)}  # fmt: skip
-            self.tracker.log(run_id, {k: float(v) for k, v in finals.items() if v is not None},
-                             step=snapshot.epochs_run, params=self._params_once(snapshot), tags=tags)  # fmt: skip
-            self.tracker.end_run(run_id, failed=snapshot.state == "errored")
-            if self.spec.options.log_models == "all" and snapshot.checkpoint_file:
-                self._log_model(snapshot, run_id, registered=None)
-
-        self._submit("finishing a trial run", write)
+    def _end_trial(self, snapshot: TrialRecord) -> None:
+        run_id = self._child(snapshot)
+        finals = {f"final_{self.spec.metric}": snapshot.final, f"best_{self.spec.metric}": snapshot.best,
+                  "epochs_run": float(snapshot.epochs_run), "trial_seconds": snapshot.seconds}  # fmt: skip
+        tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id,
+                "retries": str(snapshot.retries)}  # fmt: skip
+        self.tracker.log(run_id, {k: float(v) for k, v in finals.items() if v is not None},
+                         step=snapshot.epochs_run, params=self._params_once(snapshot), tags=tags)  # fmt: skip
+        self.tracker.end_run(run_id, failed=snapshot.state == "errored")
+        if self.spec.options.log_models == "all" and snapshot.checkpoint_file:
+            self._log_model(snapshot, run_id, registered=None)
 
     # -- end of sweep ---------------------------------------------------------------------------
 

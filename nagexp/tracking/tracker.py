@@ -106,15 +106,16 @@ class Tracker:
         """Mark a run RUNNING again (a resumed sweep continues it)."""
         self.client.update_run(run_id, status="RUNNING")
 
-    def find_sweep_runs(self, sweep_dir: Path) -> tuple[str | None, dict[int, tuple[str, str]]]:
-        """The parent run of the sweep in `sweep_dir` and its child runs: number -> (run id, status)."""
+    def find_sweep_runs(self, sweep_dir: Path) -> tuple[str | None, dict[int, tuple[str, str, bool]]]:
+        """The parent run of the sweep in `sweep_dir` and its child runs:
+        number -> (run id, status, whether its params are logged)."""
         quoted = str(sweep_dir).replace("'", "\\'")
         parents = self.client.search_runs([self.experiment_id], f"tags.`nagexp.sweep_dir` = '{quoted}'",
                                           max_results=1, order_by=["attributes.start_time DESC"])  # fmt: skip
         if not parents:
             return None, {}
         parent_id = parents[0].info.run_id
-        children: dict[int, tuple[str, str]] = {}
+        children: dict[int, tuple[str, str, bool]] = {}
         token = None
         while True:
             page = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
@@ -122,7 +123,7 @@ class Tracker:
             for run in page:
                 number = run.data.tags.get("trial_number")
                 if number is not None and number.isdigit():
-                    children.setdefault(int(number), (run.info.run_id, run.info.status))
+                    children.setdefault(int(number), (run.info.run_id, run.info.status, bool(run.data.params)))
             token = page.token
             if not token:
                 return parent_id, children
