@@ -160,6 +160,8 @@ class SweepRecorder(Callback):
         self.view.update(list(self.records.values()), trial_ended=False)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._settled(trial):
+            return  # finished before a resume; Tune's stale state of it does not count
         rec = self._record(trial)
         rec.retries += 1  # its worker died; Tune restarts it from its checkpoint
         self.journal.retried(rec)

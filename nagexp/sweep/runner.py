@@ -198,6 +198,8 @@ def _restored_tuner(spec: SweepSpec, data: DataBundle, records: dict[int, TrialR
     from ray import tune
 
     settled = frozenset(n for n, r in records.items() if r.state not in ("running", "errored"))
+    # a settled trial ends without reporting a result; Tune's strict check would call that an error
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     return tune.Tuner.restore(str(spec.sweep_dir / "ray"), _trainable(spec, data, settled),
                               resume_unfinished=True, resume_errored=True)  # fmt: skip
 

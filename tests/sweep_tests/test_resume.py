@@ -65,7 +65,7 @@ def stop_group(proc: subprocess.Popen) -> None:
 
 def resume(name: str, results: Path) -> None:
     result = runner.invoke(app, ["sweep", "--resume", name, "--results-dir", str(results)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output + str(result.exception)
     assert f"resuming sweep {name}" in result.output
 
 
