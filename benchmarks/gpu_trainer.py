@@ -1,23 +1,29 @@
-"""The trainer on a GPU: fastnet on CIFAR-10-shaped data, and sweep throughput with
-fractional GPUs.
+"""The trainer and sweeps on a GPU: time to accuracy of `fastnet` on real CIFAR-10, and sweep
+throughput with fractional GPUs. `benchmarks/gpu_check.sh` runs it on the lent GPU machine.
 
-1. Training speed: `fastnet` (airbench94's layout) through nagexp's train(), samples/s over
-   full epochs (data on the GPU, bf16 autocast, channels_last). Real CIFAR-10 when
-   `--cifar10 DIR` is given (then also the time to 94 % test accuracy with an airbench-like
-   recipe: Nesterov, onecycle-style LR, augmentation), random tensors of the same shape
-   otherwise.
-2. Sweep throughput: the same short fastnet trials in `nagexp sweep`, four trials per GPU
-   (`--gpus-per-trial 0.25`) against one (`1.0`), in trials per hour.
+1. Sweeps: the same 16 short trials (TPE over lr, 2 epochs each, seed 0) at
+   `--gpus-per-trial 1`, `0.5` and `0.25`: trials per hour and the GPU's utilization
+   (sampled with nvidia-smi every 0.5 s while each sweep runs).
+2. Time to accuracy: `fastnet` (airbench94's layout) through nagexp's train() with the best
+   lr of the 0.25 sweep, 10 epochs under a one-cycle schedule sized for 10 epochs, test
+   accuracy after every epoch. After one warm-up run, each of `--seeds` runs is timed with
+   CUDA events around every epoch's training (evaluation excluded, as airbench times
+   itself); reported: training seconds until test accuracy first reaches 90 / 92 / 93 %,
+   the best test accuracy within 10 epochs, samples/s and peak GPU memory, median over seeds.
 
-    python -m benchmarks.gpu_trainer [--cifar10 DIR] [--trials 8] [--epochs 2]
+    python -m benchmarks.gpu_trainer --data DIR [--seeds 3] [--trials 16] [--out DIR]
 
-Without CUDA the GPU parts are skipped with one line each, and a short CPU run checks that
-the same code path works (its samples/s is a CPU figure, not comparable).
+DIR is an ImageFolder tree (`train/<class>/*.jpg`, `test/<class>/*.jpg`); it is decoded once
+(in parallel) into an npz beside the results, which every run then reads. Without CUDA the
+GPU parts are skipped with one line each, after a short CPU check of the same code path.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -27,124 +33,205 @@ import numpy as np
 
 from benchmarks.common import write_result
 
-
-def random_cifar(folder: Path, n: int) -> str:
-    """CIFAR-10-shaped npz: n uint8 3x32x32 images, 10 classes, plus a 10 % test split."""
-    rng = np.random.default_rng(0)
-    path = folder / "random-cifar.npz"
-    x = rng.integers(0, 256, (n + n // 10, 3, 32, 32), dtype=np.uint8)  # distinct test images: no leak
-    y = np.arange(len(x)) % 10
-    np.savez(path, x=x[:n], y=y[:n], x_test=x[n:], y_test=y[n:], num_classes=10)
-    return f"npz:{path}"
+TARGETS = (0.90, 0.92, 0.93)
 
 
-def fastnet_config(dataset: str, device: str, epochs: int, **extra: Any) -> Any:
+def prepare(data_dir: Path, folder: Path) -> tuple[str, float]:
+    """Decode the image folder once into an npz (same arrays as `imagefolder:`); (spec, seconds)."""
+    from nagexp.training.dataset_spec import parse_dataset_spec
+    from nagexp.training.imagefolder import read_imagefolder
+
+    start = time.perf_counter()
+    raw = read_imagefolder(parse_dataset_spec(f"imagefolder:{data_dir}"), 32)
+    path = folder / "cifar10.npz"
+    np.savez(path, x=raw.x_train, y=raw.y_train, x_test=raw.x_test, y_test=raw.y_test, num_classes=raw.num_classes)
+    return f"npz:{path}", time.perf_counter() - start
+
+
+def recipe(dataset: str, device: str, epochs: int, **values: Any) -> Any:
     from nagexp.config.train import TrainConfig
 
-    # airbench94-like recipe: Nesterov SGD, large batch, short warm-up then decay, flips + crops
-    return TrainConfig(dataset=dataset, model="fastnet", device=device, epochs=epochs, batch_size=1024,
-                       optimizer="nag", lr=0.2, momentum=0.85, weight_decay=5e-4, lr_schedule="onecycle",
-                       onecycle_pct_start=0.23, augment=True, **extra)  # fmt: skip
+    # airbench94-like: Nesterov SGD, batch 1024, one-cycle LR, flips + crops, eval in large batches
+    base = {"dataset": dataset, "model": "fastnet", "device": device, "epochs": epochs, "batch_size": 1024,
+            "optimizer": "nag", "lr": 0.4, "momentum": 0.85, "weight_decay": 5e-4, "lr_schedule": "onecycle",
+            "onecycle_pct_start": 0.23, "augment": True, "val_fraction": 0.02, "eval_batch_size": 2000}  # fmt: skip
+    return TrainConfig(**{**base, **values})
 
 
-def train_speed(dataset: str, device: str, epochs: int) -> dict[str, Any]:
-    from nagexp.train.data import load_dataset_for
-    from nagexp.train.trainer import train
+def timed_run(cfg: Any, data: Any) -> dict[str, Any]:
+    """One training run; per epoch: training seconds (CUDA events) and test accuracy."""
+    import torch
 
-    cfg = fastnet_config(dataset, device, epochs)
-    data = load_dataset_for(cfg)
-    train(fastnet_config(dataset, device, 1), data)  # warm-up: kernels, allocator, autotuning
-    start = time.perf_counter()
-    result = train(cfg, data)
-    seconds = time.perf_counter() - start
-    samples = (len(data.y_train) // cfg.batch_size) * cfg.batch_size * epochs
-    return {"device": device, "epochs": epochs, "train_samples": samples, "seconds": round(seconds, 2),
-            "samples_per_s": round(samples / seconds, 1), "test_acc": result.test_acc}  # fmt: skip
+    from nagexp.training.model_registry import build_model
+    from nagexp.training.trainer import train
+
+    events: list[tuple[Any, Any]] = []
+    tests: list[float] = []
+    probe = build_model(cfg.model, data.input_shape, data.num_classes, cfg.width).cuda().eval()
+    probe = probe.to(memory_format=torch.channels_last)
+    x_test, y_test = data.x_test.cuda(), data.y_test.cuda()
+
+    # the trainer reports after each epoch; an event pair brackets each epoch's training
+    start = torch.cuda.Event(enable_timing=True)
+    start.record()
+
+    def report(metrics: dict, checkpoint: Any) -> None:
+        end = torch.cuda.Event(enable_timing=True)
+        end.record()
+        events.append((start_of[0], end))
+        probe.load_state_dict(checkpoint.state()["model"])
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            correct = sum(int((probe(x_test[i : i + 2000].contiguous(memory_format=torch.channels_last)).argmax(1)
+                               == y_test[i : i + 2000]).sum()) for i in range(0, len(y_test), 2000))  # fmt: skip
+        tests.append(correct / len(y_test))
+        nxt = torch.cuda.Event(enable_timing=True)
+        nxt.record()  # the next epoch's training starts after this evaluation
+        start_of[0] = nxt
+
+    start_of = [start]
+    torch.cuda.reset_peak_memory_stats()
+    result = train(cfg, data, report)
+    torch.cuda.synchronize()
+    # each epoch's span also holds the trainer's own validation pass (2 % of the data)
+    seconds = [s.elapsed_time(e) / 1000 for s, e in events]
+    samples = (len(data.y_train) // cfg.batch_size) * cfg.batch_size
+    peak = round(torch.cuda.max_memory_allocated() / 2**20)
+    return {"epoch_seconds": [round(s, 3) for s in seconds], "test_acc": [round(a, 4) for a in tests],
+            "samples_per_s": round(samples / statistics.median(seconds), 0), "peak_gpu_mib": peak,
+            "final_test_acc": result.test_acc}  # fmt: skip
 
 
-def time_to_94(dataset: str, max_epochs: int) -> dict[str, Any]:
-    """Fewest epochs (of the recipe, run from scratch each time) whose test accuracy is >= 94 %."""
-    from nagexp.train.data import load_dataset_for
-    from nagexp.train.trainer import train
+def time_to(run: dict[str, Any], target: float) -> float | None:
+    total = 0.0
+    for seconds, acc in zip(run["epoch_seconds"], run["test_acc"], strict=True):
+        total += seconds
+        if acc >= target:
+            return round(total, 2)
+    return None
 
-    data = load_dataset_for(fastnet_config(dataset, "cuda", 1))
+
+def time_to_accuracy(dataset: str, lr: float, seeds: int) -> dict[str, Any]:
+    from nagexp.training.data import load_dataset_for
+
+    data = load_dataset_for(recipe(dataset, "cuda", 10), device="cuda")
+    timed_run(recipe(dataset, "cuda", 2, lr=lr), data)  # warm-up: kernels, cuDNN autotuning, allocator
     runs = []
-    for epochs in range(8, max_epochs + 1, 2):
-        start = time.perf_counter()
-        result = train(fastnet_config(dataset, "cuda", epochs), data)
-        runs.append({"epochs": epochs, "seconds": round(time.perf_counter() - start, 2), "test_acc": result.test_acc})
-        print(f"  {epochs} epochs: test acc {result.test_acc:.4f} in {runs[-1]['seconds']} s", flush=True)
-        if result.test_acc is not None and result.test_acc >= 0.94:
-            return {"reached": True, **runs[-1], "runs": runs}
-    return {"reached": False, "runs": runs}
+    for seed in range(seeds):
+        run = timed_run(recipe(dataset, "cuda", 10, lr=lr, seed=seed), data)
+        runs.append(run)
+        print(f"  seed {seed}: test acc by epoch {run['test_acc']}, {sum(run['epoch_seconds']):.2f} s training, "
+              f"{run['samples_per_s']:.0f} samples/s, {run['peak_gpu_mib']} MiB", flush=True)  # fmt: skip
+    summary: dict[str, Any] = {"lr": lr, "seeds": seeds, "runs": runs}
+    for target in TARGETS:
+        times = [time_to(r, target) for r in runs]
+        reached = [t for t in times if t is not None]
+        summary[f"seconds_to_{round(target * 100)}"] = statistics.median(reached) if len(reached) == len(runs) else None
+        summary[f"reached_{round(target * 100)}"] = f"{len(reached)}/{len(runs)}"
+    summary["best_test_acc_10_epochs"] = statistics.median(max(r["test_acc"]) for r in runs)
+    summary["samples_per_s"] = statistics.median(r["samples_per_s"] for r in runs)
+    summary["peak_gpu_mib"] = max(r["peak_gpu_mib"] for r in runs)
+    return summary
 
 
-def sweep_throughput(dataset: str, trials: int, epochs: int, gpus_per_trial: float, folder: Path) -> dict:
+def _gpu_sampler(log: Path) -> subprocess.Popen | None:
+    try:
+        query = ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits",
+                 "-lms", "500"]
+        return subprocess.Popen(query, stdout=log.open("w"), stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def sweep_throughput(dataset: str, trials: int, gpus_per_trial: float, folder: Path) -> dict[str, Any]:
     import yaml
 
-    from nagexp.sweep import SweepOptions, resolve_sweep
-    from nagexp.sweep.runner import run_sweep
+    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.sweeps.runner import run_sweep
 
     space = folder / "gpu.yaml"
-    fixed = fastnet_config(dataset, "cuda", epochs).model_dump(mode="json", exclude={"lr"})
-    space.write_text(yaml.safe_dump({"fixed": fixed, "params": {"lr": {"type": "float", "low": 0.05, "high": 0.5}}}))
+    fixed = recipe(dataset, "cuda", 2).model_dump(mode="json", exclude={"lr"})
+    lr = {"type": "float", "low": 0.05, "high": 5.0, "log": True}
+    space.write_text(yaml.safe_dump({"fixed": fixed, "params": {"lr": lr}}))
     options = SweepOptions(space=space, trials=trials, gpus_per_trial=gpus_per_trial, scheduler="fifo", track=False,
-                           name=f"gpu-{gpus_per_trial:g}", results_dir=folder / "results")  # fmt: skip
+                           name=f"gpu-{gpus_per_trial:g}", results_dir=folder / "results", seed=0)  # fmt: skip
     spec = resolve_sweep(options)
+    log = folder / f"gpu-{gpus_per_trial:g}.csv"
+    sampler = _gpu_sampler(log)
     start = time.perf_counter()
-    outcome = run_sweep(spec, emit=lambda _: None)
+    outcome = run_sweep(spec, emit=lambda _: None, command="benchmarks.gpu_trainer")
     wall = time.perf_counter() - start
-    return {"gpus_per_trial": gpus_per_trial, "trials": trials, "epochs": epochs, "wall_s": round(wall, 1),
-            "trials_per_hour": round(trials / wall * 3600, 1), "completed": outcome.counts["completed"]}  # fmt: skip
+    if sampler is not None:
+        sampler.terminate()
+        sampler.wait()
+    util = [float(line.split(",")[0]) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    best = outcome.best
+    return {"gpus_per_trial": gpus_per_trial, "trials": trials, "wall_s": round(wall, 1),
+            "trials_per_hour": round(trials / wall * 3600), "completed": outcome.counts["completed"],
+            "gpu_util_mean": round(statistics.fmean(util), 1) if util else None,
+            "best_lr": best.params["lr"] if best else None, "best_val_acc": best.final if best else None}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cifar10", type=Path, default=None, help="real CIFAR-10 (python batches) folder")
-    parser.add_argument("--samples", type=int, default=50_000, help="random CIFAR-shaped samples (no --cifar10)")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs for the speed run and each sweep trial")
-    parser.add_argument("--trials", type=int, default=8, help="trials per throughput sweep")
+    parser.add_argument("--data", type=Path, help="ImageFolder tree with train/ and test/ (CIFAR-10 JPEGs)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
 
     import torch
 
-    cuda = torch.cuda.is_available()
-    payload: dict[str, Any] = {"cuda": cuda}
+    payload: dict[str, Any] = {"cuda": torch.cuda.is_available()}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        dataset = f"cifar10:{args.cifar10}" if args.cifar10 else random_cifar(folder, args.samples if cuda else 2048)
-        payload["data"] = "CIFAR-10" if args.cifar10 else "random CIFAR-10-shaped tensors"
-        if not cuda:
+        if not torch.cuda.is_available():
             print("CUDA is not available here: GPU measurements skipped; checking the code path on CPU")
-            speed = train_speed(dataset, "cpu", 1)
-            payload["cpu_check"] = speed
-            print(f"CPU check: fastnet, 1 epoch of {speed['train_samples']} samples: "
-                  f"{speed['samples_per_s']:.0f} samples/s (a CPU figure)")  # fmt: skip
-            print("skipped: time to 94 % (needs CUDA and --cifar10)")
+            from nagexp.training.data import load_dataset_for
+            from nagexp.training.trainer import train
+
+            x = np.random.default_rng(0).integers(0, 256, (2200, 3, 32, 32), dtype=np.uint8)
+            np.savez(folder / "r.npz", x=x[:2000], y=np.arange(2000) % 10, x_test=x[2000:], y_test=np.arange(200) % 10)
+            cfg = recipe(f"npz:{folder / 'r.npz'}", "cpu", 1)
+            result = train(cfg, load_dataset_for(cfg))
+            print(f"CPU check: fastnet, 1 epoch: {result.final['samples_per_s']:.0f} samples/s (a CPU figure)")
+            print("skipped: time to accuracy on CIFAR-10 (needs CUDA)")
             print("skipped: sweep throughput with fractional GPUs (needs CUDA)")
             print(f"written: {write_result('gpu_trainer', {**payload, 'skipped': True})}")
             return
-
         payload["gpu"] = torch.cuda.get_device_name(0)
-        speed = train_speed(dataset, "cuda", args.epochs)
-        payload["speed"] = speed
-        print(f"{payload['gpu']}: fastnet on {payload['data']}: {speed['samples_per_s']:.0f} samples/s "
-              f"({speed['epochs']} epochs in {speed['seconds']} s)")  # fmt: skip
-        if args.cifar10:
-            print("time to 94 % test accuracy:")
-            payload["time_to_94"] = time_to_94(dataset, max_epochs=20)
-        else:
-            print("skipped: time to 94 % (needs --cifar10 DIR with the real data)")
+        dataset, prep_s = prepare(args.data, folder)
+        payload["prepare_s"] = round(prep_s, 1)
+        print(f"{payload['gpu']}: CIFAR-10 decoded in {prep_s:.1f} s", flush=True)
 
-        from nagexp.sweep.runner import connect_ray
+        from nagexp.sweeps.ray_runtime import connect_ray
 
         connect_ray(None)
-        rows = [sweep_throughput(dataset, args.trials, args.epochs, g, folder) for g in (1.0, 0.25)]
-        payload["sweep"] = rows
-        print(f"{'gpus per trial':>14} {'trials':>7} {'wall s':>8} {'trials/hour':>12}")
-        for r in rows:
-            print(f"{r['gpus_per_trial']:>14g} {r['trials']:>7} {r['wall_s']:>8.1f} {r['trials_per_hour']:>12.0f}")
-    print(f"written: {write_result('gpu_trainer', payload)}")
+        rows = []
+        for gpus in (1.0, 0.5, 0.25):
+            rows.append(sweep_throughput(dataset, args.trials, gpus, folder))
+            print(json.dumps(rows[-1]), flush=True)
+        payload["sweeps"] = rows
+        import ray
+
+        ray.shutdown()
+        lr = rows[-1]["best_lr"] or 0.4
+        print(f"time to accuracy (lr {lr:.3g} from the sweep, {args.seeds} seeds):", flush=True)
+        payload["time_to_accuracy"] = time_to_accuracy(dataset, lr, args.seeds)
+    written = write_result("gpu_trainer", payload)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "gpu_trainer.json").write_text(written.read_text())
+    tta = payload["time_to_accuracy"]
+    print(f"\n{payload['gpu']}  fastnet, CIFAR-10 (JPEG q75), median of {args.seeds} seeds")
+    for target in TARGETS:
+        key = round(target * 100)
+        print(f"  time to {key} %: {tta[f'seconds_to_{key}']} s (reached {tta[f'reached_{key}']})")
+    print(f"  best test acc in 10 epochs {tta['best_test_acc_10_epochs']:.4f}, {tta['samples_per_s']:.0f} samples/s, "
+          f"peak {tta['peak_gpu_mib']} MiB")  # fmt: skip
+    print(f"{'gpus/trial':>10} {'wall s':>7} {'trials/h':>9} {'GPU util %':>10}")
+    for r in rows:
+        print(f"{r['gpus_per_trial']:>10g} {r['wall_s']:>7.1f} {r['trials_per_hour']:>9} {r['gpu_util_mean']!s:>10}")
+    print(f"written: {written}")
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ def main() -> None:
 
     import yaml
 
-    from nagexp.sweep import SweepOptions, resolve_sweep
-    from nagexp.sweep.runner import connect_ray, run_sweep
+    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.sweeps.ray_runtime import connect_ray
+    from nagexp.sweeps.runner import run_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

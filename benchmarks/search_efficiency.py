@@ -64,8 +64,8 @@ class EpochTrace:
 
 
 def run_arm(space: Path, sampler: str, scheduler: str, seed: int, trials: int, folder: Path, epochs: int | None):
-    from nagexp.sweep import SweepOptions, resolve_sweep
-    from nagexp.sweep.runner import run_sweep
+    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.sweeps.runner import run_sweep
 
     name = f"{sampler}-{scheduler}-{seed}"
     spec = resolve_sweep(SweepOptions(space=space, trials=trials, seed=seed, sampler=sampler, scheduler=scheduler,
@@ -91,8 +91,8 @@ def main() -> None:
     parser.add_argument("--budgets", default="30,60,120", help="epoch budgets for the best-value columns")
     args = parser.parse_args()
 
-    from nagexp.sweep.runner import connect_ray
-    from nagexp.sweep.spec import DEFAULT_SPACE
+    from nagexp.config.sweep import DEFAULT_SPACE
+    from nagexp.sweeps.ray_runtime import connect_ray
 
     space = (args.space or DEFAULT_SPACE).resolve()
     budgets = [int(b) for b in args.budgets.split(",")]

@@ -49,8 +49,9 @@ def run_nagexp(trials: int, folder: Path, track: bool = False, sweeps: int = 1) 
     the first and reused by the next, as for a user's second sweep)."""
     import yaml
 
-    from nagexp.sweep import SweepOptions, resolve_sweep
-    from nagexp.sweep.runner import connect_ray, run_sweep
+    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.sweeps.ray_runtime import connect_ray
+    from nagexp.sweeps.runner import run_sweep
 
     space = folder / "tiny.yaml"
     lr = {"type": "float", "low": 0.01, "high": 0.5, "log": True}
@@ -72,8 +73,8 @@ def run_plain(trials: int, folder: Path) -> dict:
     from ray.tune.search.optuna import OptunaSearch
 
     from nagexp.config.train import TrainConfig
-    from nagexp.train.data import load_dataset
-    from nagexp.train.trainer import train
+    from nagexp.training.data import load_dataset
+    from nagexp.training.trainer import train
 
     fixed = tiny_fixed(tiny_dataset(folder))
     data = load_dataset(fixed["dataset"])

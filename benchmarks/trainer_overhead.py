@@ -26,11 +26,11 @@ import torch.nn.functional as F
 
 from benchmarks.common import write_result
 from nagexp.config import TrainConfig
-from nagexp.train.data import DataBundle, build_bundle, load_dataset
-from nagexp.train.models import build_model
-from nagexp.train.schedules import torch_lr_values
-from nagexp.train.sources import RawData
-from nagexp.train.trainer import train
+from nagexp.training.data import DataBundle, build_bundle, load_dataset
+from nagexp.training.model_registry import build_model
+from nagexp.training.schedules import torch_lr_values
+from nagexp.training.sources import RawData
+from nagexp.training.trainer import train
 
 
 def minimal_loop(cfg: TrainConfig, data: DataBundle) -> float:

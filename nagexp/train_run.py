@@ -24,9 +24,9 @@ from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.store import TrackingStore
 from nagexp.tracking.tracker import Tracker
 from nagexp.tracking.train_tracking import TrainTracking
-from nagexp.train.data import DataBundle, load_dataset_for
-from nagexp.train.optim import resolve_device
-from nagexp.train.trainer import TrainResult, train
+from nagexp.training.data import DataBundle, load_dataset_for
+from nagexp.training.optim import resolve_device
+from nagexp.training.trainer import TrainResult, train
 
 __all__ = ["TrainRun", "metrics_csv", "run_training"]
 

@@ -6,7 +6,17 @@ import pytest
 import torch
 
 from nagexp.config import TrainConfig
-from nagexp.train.data import DataBundle, load_dataset
+from nagexp.training.data import DataBundle, load_dataset
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests run only where CUDA is; elsewhere each skips with one line."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,7 +40,7 @@ def ray_runtime():
     """One local Ray runtime (2 CPUs, no dashboard) shared by every sweep test."""
     import ray
 
-    from nagexp.sweep.runner import connect_ray
+    from nagexp.sweeps.ray_runtime import connect_ray
 
     connect_ray(None, num_cpus=2)
     yield

@@ -16,8 +16,9 @@ __all__ = ["ls_command"]
 def ls_command(
     results_dir: Annotated[Path, typer.Option(help="Results root to list.")] = Path("results"),
 ) -> None:
-    """List sweeps with their state, trial counts and best value."""
-    from nagexp.sweep.listing import list_sweeps
+    """List sweeps with their state (finished, interrupted, running, incomplete), trial
+    counts and best trial."""
+    from nagexp.results.listing import list_sweeps
 
     rows = list_sweeps(results_dir)
     if not rows:
@@ -27,7 +28,7 @@ def ls_command(
     table = [header]
     for r in rows:
         counts = [str(r.counts.get(state, 0)) for state in ("completed", "pruned", "diverged", "errored")]
-        best = f"{r.metric} {r.best:.4f}" if r.best is not None else "-"
+        best = f"{r.metric} {r.best:.4f} (trial {r.best_number})" if r.best is not None else "-"
         table.append((r.name, r.state, f"{r.finished}/{r.planned}", *counts, best))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:

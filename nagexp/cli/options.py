@@ -1,16 +1,40 @@
-"""Options given on the command line -> validated pydantic models, with option names in errors."""
+"""Options shared by several commands (declared once, help derived from the registries), and
+their validation into pydantic models with option names in errors."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import shlex
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
+import typer
 from pydantic import BaseModel, ValidationError
 
 from nagexp.errors import ConfigError
+from nagexp.space.samplers import SAMPLER_NAMES
+from nagexp.space.schedulers import SCHEDULERS
+from nagexp.training.dataset_spec import allowed_specs
 
-__all__ = ["validated"]
+__all__ = ["command_line", "given_options", "validated"]
 
 M = TypeVar("M", bound=BaseModel)
+
+Trials = Annotated[int, typer.Option(help="Trials to run.")]
+Epochs = Annotated[int | None, typer.Option(help="Override the space's epochs per trial.")]
+Dataset = Annotated[str | None, typer.Option(help=f"Override the space's dataset: {allowed_specs(' | ')}.")]
+Seed = Annotated[int, typer.Option(help="Master seed: the sampler and every trial's seed.")]
+Sampler = Annotated[str, typer.Option(help=" | ".join(SAMPLER_NAMES))]
+Scheduler = Annotated[str, typer.Option(help=" | ".join(f"{k} ({v.description})" for k, v in SCHEDULERS.items()))]
+MaxConcurrent = Annotated[int | None, typer.Option(help="Trials at once (default: as resources allow).")]
+CpusPerTrial = Annotated[float, typer.Option(help="CPUs per trial (also its torch threads).")]
+GpusPerTrial = Annotated[float, typer.Option(help="GPUs per trial; fractions share a GPU.")]
+Address = Annotated[str | None, typer.Option(help="Join this Ray cluster (default: start Ray locally).")]
+ResultsDir = Annotated[Path, typer.Option(help="Output root; on a cluster, storage every node sees.")]
+Track = Annotated[bool, typer.Option("--track/--no-track", help="Log to MLflow.")]
+Experiment = Annotated[str, typer.Option(help="MLflow experiment.")]
+TrackingUri = Annotated[
+    str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite in --results-dir).")
+]
 
 
 def validated(model: type[M], values: dict[str, Any]) -> M:
@@ -23,3 +47,36 @@ def validated(model: type[M], values: dict[str, Any]) -> M:
             option = "--" + str(e["loc"][0]).replace("_", "-") if e["loc"] else "options"
             parts.append(f"{option}: {e['msg'].removeprefix('Value error, ')} (got {e['input']!r})")
         raise ConfigError("; ".join(parts)) from None
+
+
+def given_options(ctx: typer.Context) -> list[str]:
+    """The parameters the user wrote on the command line (even when equal to their
+    defaults), in the order the command declares them."""
+    # the source by name: Typer may bring its own copy of click, whose enum is another class
+    return [p.name for p in ctx.command.params
+            if p.name in ctx.params and getattr(ctx.get_parameter_source(p.name), "name", "") != "DEFAULT"]  # fmt: skip
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The command as the user gave it (the options they set, in declaration order), to be
+    recorded next to the results. Rebuilt from what the CLI parsed, so it is the same in a
+    shell, in tests and under `python -m nagexp`."""
+    given = given_options(ctx)
+    words = ["nagexp", ctx.info_name or ""]
+    for param in ctx.command.params:  # duck-typed: Typer may bring its own copy of click
+        if param.name not in given:
+            continue
+        value = ctx.params[param.name]
+        if param.param_type_name == "argument":
+            words.append(str(value))
+        elif getattr(param, "is_flag", False):
+            if value:
+                words.append(param.opts[0])
+            elif param.secondary_opts:
+                words.append(param.secondary_opts[0])
+        elif param.multiple:
+            for item in value or ():
+                words += [param.opts[0], str(item)]
+        else:
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)

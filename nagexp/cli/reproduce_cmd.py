@@ -2,44 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from nagexp.cli.errors import cli_errors, fail
 
-if TYPE_CHECKING:
-    from nagexp.config.train import TrainConfig
-    from nagexp.train.data import DataBundle
-    from nagexp.train.trainer import TrainResult
-
 __all__ = ["reproduce_command"]
-
-RunLogger = Callable[[str, "TrainConfig", "TrainResult", "DataBundle"], None]
-
-
-def _mlflow_logger(sweep_dir: Path, results_dir: Path, tracking_uri: str | None) -> RunLogger | None:
-    """A callback logging each rerun as a child of the sweep's MLflow parent run (or None)."""
-    summary_path = sweep_dir / "summary.json"
-    info = (json.loads(summary_path.read_text()).get("mlflow") or {}) if summary_path.exists() else {}
-    if not info.get("parent_run_id"):
-        return None
-    from nagexp.tracking.store import resolve_store
-    from nagexp.tracking.tracker import Tracker
-    from nagexp.tracking.train_tracking import TrainTracking
-
-    tracker = Tracker(resolve_store(tracking_uri, results_dir, info.get("experiment", "nagexp")))
-
-    def log(name: str, cfg: TrainConfig, result: TrainResult, data: DataBundle) -> None:
-        run = TrainTracking(tracker, f"reproduce-{name}", cfg, parent_id=info["parent_run_id"], kind="reproduce")
-        for metrics in result.history:
-            run.on_epoch(metrics)
-        run.finish(result, data, log_model=False)
-
-    return log
 
 
 @cli_errors
@@ -55,7 +25,7 @@ def reproduce_command(
 ) -> None:
     """Rerun a trial from its stored config with its own seed: on CPU the metric must match exactly."""
     from nagexp.naming import check_name
-    from nagexp.sweep.reproduce import reproduce
+    from nagexp.sweeps.reproduce import reproduce
 
     if seeds < 0:
         raise fail(f"--seeds must be >= 0 (got {seeds})", 2)
@@ -63,7 +33,11 @@ def reproduce_command(
     sweep_dir = path if path.is_dir() else results_dir / check_name(sweep, "sweep name")
     if not (sweep_dir / "sweep.json").exists():
         raise fail(f"no sweep '{sweep}' in {results_dir.resolve()}; `nagexp ls` lists the sweeps", 2)
-    log = _mlflow_logger(sweep_dir, results_dir, tracking_uri) if track else None
+    log = None
+    if track:
+        from nagexp.tracking.rerun_tracking import rerun_logger
+
+        log = rerun_logger(sweep_dir, results_dir, tracking_uri)
     rep = reproduce(sweep_dir, trial, seeds, on_run=log)
     typer.echo(
         f"trial {rep.trial}: {rep.metric} after {rep.epochs} epochs: original {rep.original:.6f}, rerun {rep.rerun:.6f}"

@@ -235,6 +235,9 @@ def parse_space(data: dict[str, Any], source: str) -> SearchSpace:
     except ValidationError as err:
         raise ConfigError(f"{source}: {_describe_space_error(err)}") from None
     problems = _check_conditions(space) + _check_against_train_config(space)
+    if not any(not isinstance(p, FixedParam) for p in space.params.values()):
+        problems.append("no param to search: add a float, int or categorical param under `params` "
+                        "(a sweep of fixed values has nothing to compare)")  # fmt: skip
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
     return space

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from nagexp.train.dataset_spec import parse_dataset_spec
+from nagexp.training.dataset_spec import parse_dataset_spec
+from nagexp.training.model_registry import MODEL_NAMES, check_model_name
+from nagexp.training.optim import OPTIMIZER_NAMES, OPTIMIZERS
+from nagexp.training.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
 
 __all__ = [
     "LR_SCHEDULE_NAMES",
@@ -17,15 +20,24 @@ __all__ = [
     "TrainConfig",
 ]
 
-ModelName = Literal["mlp", "cnn", "resnet", "fastnet"]
-OptimizerName = Literal["nag", "momentum", "sgd"]
-LrScheduleName = Literal["constant", "step", "cosine", "warmup_cosine", "onecycle", "linear"]
-MomentumScheduleName = Literal["constant", "sutskever", "cyclical", "final_drop"]
+# Names are checked against their registries (torch-free modules) when a config is made: a
+# model or schedule added there is accepted here, listed in help and named in errors.
+LR_SCHEDULE_NAMES: tuple[str, ...] = tuple(LR_SCHEDULES)
+MOMENTUM_SCHEDULE_NAMES: tuple[str, ...] = tuple(MOMENTUM_SCHEDULES)
 
-MODEL_NAMES: tuple[str, ...] = ModelName.__args__
-OPTIMIZER_NAMES: tuple[str, ...] = OptimizerName.__args__
-LR_SCHEDULE_NAMES: tuple[str, ...] = LrScheduleName.__args__
-MOMENTUM_SCHEDULE_NAMES: tuple[str, ...] = MomentumScheduleName.__args__
+
+_REGISTRIES: dict[str, dict[str, Any]] = {
+    "optimizer": OPTIMIZERS,
+    "lr_schedule": LR_SCHEDULES,
+    "momentum_schedule": MOMENTUM_SCHEDULES,
+}
+
+
+def _one_of(registry: dict[str, Any], what: str, value: str) -> str:
+    if value not in registry:
+        raise ValueError(f"unknown {what} '{value}'; allowed: {', '.join(registry)}")
+    return value
+
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -36,7 +48,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # -- data ---------------------------------------------------------------------------
-    dataset: str = "digits"  # digits | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | ...
+    dataset: str = "digits"  # a spec of the dataset registry: digits | mnist:DIR | npz:FILE | ...
     val_fraction: float = Field(0.1, gt=0, lt=1)  # share of the training data held for validation
     test_fraction: float = Field(0.2, gt=0, lt=1)  # held out as test when the source has no test split
     split_seed: int = 0  # seeds the splits; one value per sweep so all trials see the same data
@@ -44,11 +56,11 @@ class TrainConfig(BaseModel):
     augment: bool = False  # random crop (4 px padding) + horizontal flip, batched on the device
 
     # -- model --------------------------------------------------------------------------
-    model: ModelName = "cnn"
+    model: str = "cnn"  # a name of the model registry
     width: float = Field(1.0, gt=0, le=16)  # channel multiplier
 
     # -- optimizer: torch.optim.SGD for all three ----------------------------------------
-    optimizer: OptimizerName = "nag"  # nag: nesterov=True; momentum: heavy-ball; sgd: momentum 0
+    optimizer: str = "nag"  # nag: nesterov=True; momentum: heavy-ball; sgd: momentum 0
     lr: float = Field(0.05, gt=0)  # peak lr per mean-loss step; effective mode: lr / (1 - momentum)
     lr_mode: Literal["raw", "effective"] = "raw"
     momentum: float = Field(0.9, ge=0, lt=1)  # peak momentum mu (mu_max of momentum schedules)
@@ -57,7 +69,7 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(64, ge=1)  # samples per optimizer step
 
     # -- learning-rate schedule ----------------------------------------------------------
-    lr_schedule: LrScheduleName = "cosine"
+    lr_schedule: str = "cosine"  # a name of LR_SCHEDULES
     lr_milestones: tuple[float, ...] = (0.5, 0.75)  # step: fractions of training
     lr_gamma: float = Field(0.1, gt=0, le=1)  # step: lr multiplier at each milestone
     warmup_fraction: float = Field(0.1, gt=0, lt=1)  # warmup_cosine: share of steps warming up
@@ -67,7 +79,7 @@ class TrainConfig(BaseModel):
     lr_final_fraction: float = Field(0.0, ge=0, le=1)  # linear: end lr = lr * this
 
     # -- momentum schedule ---------------------------------------------------------------
-    momentum_schedule: MomentumScheduleName = "constant"
+    momentum_schedule: str = "constant"  # a name of MOMENTUM_SCHEDULES
     momentum_min: float = Field(0.85, ge=0, lt=1)  # cyclical: momentum at the LR peak
     sutskever_period: int = Field(250, ge=1)  # sutskever: steps per ramp stage
     final_momentum: float = Field(0.5, ge=0, lt=1)  # final_drop: momentum in the last phase
@@ -85,6 +97,16 @@ class TrainConfig(BaseModel):
     def _known_dataset_kind(cls, value: str) -> str:
         parse_dataset_spec(value)
         return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        return check_model_name(value)
+
+    @field_validator("optimizer", "lr_schedule", "momentum_schedule")
+    @classmethod
+    def _registered(cls, value: str, info: ValidationInfo) -> str:
+        return _one_of(_REGISTRIES[info.field_name], info.field_name, value)
 
     @field_validator("device")
     @classmethod

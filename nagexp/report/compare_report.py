@@ -9,7 +9,7 @@ from nagexp.io import atomic_write_text
 from nagexp.report.data import collect
 from nagexp.report.figures import _plt, _svg
 from nagexp.report.render import CSS, _html_table, _inline_svg, _md_table
-from nagexp.sweep.compare import Comparison
+from nagexp.sweeps.compare import Comparison
 
 __all__ = ["build_compare_report"]
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.errors import ConfigError
-from nagexp.sweep.records import read_trials_csv
+from nagexp.results.files import read_summary, read_trials
+from nagexp.results.ranking import RANKED_STATES, best_trial, count_states, ranked_trials
+from nagexp.results.records import RUNNING, TrialRecord
 
 __all__ = ["ReportData", "TrialRow", "collect"]
 
@@ -29,7 +31,7 @@ class TrialRow:
     test_acc: float | None
     epochs_run: int
     seconds: float
-    seed: str
+    seed: int | None
     reason: str
     curve: tuple[float, ...]  # objective per epoch (Optuna's intermediate values)
 
@@ -50,24 +52,22 @@ class ReportData:
 
     @property
     def finished(self) -> list[TrialRow]:
-        return [t for t in self.trials if t.state in ("completed", "pruned") and t.final is not None]
+        """Trials with a usable result, by trial number."""
+        return [t for t in self.trials if t.state in RANKED_STATES and t.final is not None]
 
     def ranked(self) -> list[TrialRow]:
-        """Completed trials first, then pruned, each best objective first."""
-        sign = -1.0 if self.mode == "max" else 1.0
-        order = {"completed": 0, "pruned": 1}
-        return sorted(self.finished, key=lambda t: (order[t.state], sign * (t.final or 0.0), t.number))
+        """By the one ranking rule (nagexp.results.ranking), best first."""
+        return ranked_trials(self.trials, self.mode)
 
     @property
     def best(self) -> TrialRow | None:
-        ranked = self.ranked()
-        return ranked[0] if ranked else None
+        return best_trial(self.trials, self.mode)
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(("completed", "pruned", "diverged", "errored"), 0)
-        for t in self.trials:
-            out[t.state] = out.get(t.state, 0) + 1
-        return out
+        counts = count_states(self.trials)
+        if not counts[RUNNING]:
+            counts.pop(RUNNING)
+        return counts
 
     def best_so_far(self) -> list[tuple[int, float]]:
         """(trial number, best finished objective up to it)."""
@@ -82,7 +82,7 @@ class ReportData:
 
     def config_of(self, trial: TrialRow) -> dict[str, Any]:
         """The trial's full TrainConfig values: fixed + its params + its seed."""
-        return {**self.fixed, **trial.params, "seed": int(trial.seed)}
+        return {**self.fixed, **trial.params, "seed": trial.seed}
 
     def by_family(self, param: str) -> list[tuple[str, list[float]]]:
         """Objective values of finished trials grouped by a schedule family."""
@@ -91,17 +91,6 @@ class ReportData:
             key = str(t.params.get(param, self.fixed.get(param, "-")))
             groups.setdefault(key, []).append(t.final or 0.0)
         return sorted(groups.items())
-
-
-def _number(value: str) -> Any:
-    if value == "":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            continue
-    return value
 
 
 def _importance(study: Any, note_params: list[str]) -> tuple[dict[str, float], str]:
@@ -132,6 +121,22 @@ def _rungs(plan: dict[str, Any], trials: list[TrialRow]) -> list[tuple[int, int]
     return [(r, sum(t.epochs_run >= r for t in trials)) for r in rungs]
 
 
+def _row(record: TrialRecord, curve: tuple[float, ...]) -> TrialRow:
+    return TrialRow(number=record.number, state=record.state, params=record.params, final=record.final,
+                    best=record.best, test_acc=record.test_acc, epochs_run=record.epochs_run,
+                    seconds=record.seconds, seed=record.seed, reason=record.reason, curve=curve)  # fmt: skip
+
+
+def _study(sweep_dir: Path, name: str) -> Any:
+    """The sweep's Optuna study, or None when the sweep has no optuna.db."""
+    if not (sweep_dir / "optuna.db").exists():
+        return None
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+
+
 def collect(sweep_dir: Path) -> ReportData:
     """Read a finished (or interrupted) sweep's files into report data."""
     sweep_dir = Path(sweep_dir)
@@ -139,39 +144,18 @@ def collect(sweep_dir: Path) -> ReportData:
     if not plan_path.exists():
         raise ConfigError(f"no sweep at '{sweep_dir}' (sweep.json missing); `nagexp ls` lists the sweeps")
     plan = json.loads(plan_path.read_text())
-    summary_path = sweep_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     metric, mode = plan["objective"]["metric"], plan["objective"]["mode"]
     param_names = list(plan["space"]["params"])
-
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=plan["name"], storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
-    curves = {t.number: tuple(round(v, 6) for _, v in sorted(t.intermediate_values.items())) for t in study.trials}
-
-    rows = read_trials_csv(sweep_dir / "trials.csv") if (sweep_dir / "trials.csv").exists() else []
-    trials = []
-    for r in rows:
-        number = int(r["number"])
-        trials.append(
-            TrialRow(
-                number=number,
-                state=r["state"],
-                params={p: _number(r[p]) for p in param_names if r.get(p, "") != ""},
-                final=_number(r[f"final_{metric}"]),
-                best=_number(r[f"best_{metric}"]),
-                test_acc=_number(r["test_acc"]),
-                epochs_run=int(r["epochs_run"]),
-                seconds=float(r["seconds"]),
-                seed=r["seed"],
-                reason=r["reason"],
-                curve=curves.get(number, ()),
-            )
-        )
-    trials.sort(key=lambda t: t.number)
-    importance, note = _importance(study, param_names)
-    data = ReportData(plan["name"], metric, mode, plan, summary, trials, param_names, dict(plan["space"]["fixed"]),
-                      importance, note)  # fmt: skip
+    study = _study(sweep_dir, plan["name"])
+    curves: dict[int, tuple[float, ...]] = {}
+    importance, note = {}, "no Optuna study (optuna.db) beside the results"
+    if study is not None:
+        curves = {t.number: tuple(round(v, 6) for _, v in sorted(t.intermediate_values.items()))
+                  for t in study.trials}  # fmt: skip
+        importance, note = _importance(study, param_names)
+    records = read_trials(sweep_dir / "trials.csv", param_names, metric)
+    trials = [_row(r, curves.get(r.number, ())) for r in records]
+    data = ReportData(plan["name"], metric, mode, plan, read_summary(sweep_dir), trials, param_names,
+                      dict(plan["space"]["fixed"]), importance, note)  # fmt: skip
     data.rungs = _rungs(plan, trials)
     return data

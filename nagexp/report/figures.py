@@ -98,7 +98,7 @@ def learning_curves(d: ReportData, top: int = 5) -> str:
 
 def schedules(d: ReportData, top: int = 3) -> str:
     from nagexp.config.train import TrainConfig
-    from nagexp.train.schedules import momentum_values, torch_lr_values
+    from nagexp.training.schedules import momentum_values, torch_lr_values
 
     ranked = d.ranked()[:top]
     train_n = int(d.plan.get("data", {}).get("report", {}).get("train", 0))

@@ -7,7 +7,7 @@ import json
 
 from nagexp.report.data import ReportData, TrialRow
 from nagexp.report.figures import FIGURES
-from nagexp.sweep.records import short_value
+from nagexp.results.cells import short_value
 
 __all__ = ["render_html", "render_markdown"]
 

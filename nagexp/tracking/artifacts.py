@@ -15,12 +15,13 @@ import torch
 
 from nagexp import __version__
 from nagexp.config.train import TrainConfig
-from nagexp.train.data import DataBundle
-from nagexp.train.models import build_model
-from nagexp.train.schedules import momentum_values, torch_lr_values
-from nagexp.train.trainer import load_checkpoint
+from nagexp.training.data import DataBundle
+from nagexp.training.model_registry import build_model
+from nagexp.training.schedules import momentum_values, torch_lr_values
+from nagexp.training.trainer import load_checkpoint
 
-__all__ = ["log_model", "model_from_checkpoint", "schedule_figure", "using_tracking_uri", "warm_up"]
+__all__ = ["log_model", "log_schedule_figure", "model_from_checkpoint", "schedule_figure", "using_tracking_uri",
+           "warm_up"]
 
 
 def warm_up() -> threading.Thread:
@@ -107,3 +108,14 @@ def schedule_figure(cfg: TrainConfig, train_samples: int) -> Any:
     ax_mu.set_xlabel("optimizer step")
     fig.tight_layout()
     return fig
+
+
+def log_schedule_figure(client: Any, run_id: str, cfg: TrainConfig, train_samples: int) -> None:
+    """Log `schedules.png` and close the figure (pyplot keeps every open figure alive)."""
+    import matplotlib.pyplot as plt
+
+    fig = schedule_figure(cfg, train_samples)
+    try:
+        client.log_figure(run_id, fig, "schedules.png")
+    finally:
+        plt.close(fig)

@@ -21,12 +21,13 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from nagexp.config.sweep import SweepSpec
 from nagexp.config.train import TrainConfig
 from nagexp.provenance import git_sha, package_versions
-from nagexp.sweep.records import TrialRecord, best_record, state_counts
-from nagexp.sweep.spec import SweepSpec
+from nagexp.results.ranking import best_trial, count_states
+from nagexp.results.records import TrialRecord
 from nagexp.tracking.tracker import Tracker, numeric_metrics
-from nagexp.train.data import DataBundle
+from nagexp.training.data import DataBundle
 
 __all__ = ["SweepTracking"]
 
@@ -45,6 +46,7 @@ class SweepTracking:
         self.resume = None if resume is None else {n: dataclasses.replace(r, history=list(r.history))
                                                    for n, r in resume.items()}  # fmt: skip
         self.parent_id: str | None = None
+        self.dataset_spec = str(spec.space.fixed.get("dataset", "digits"))
         self.child_ids: dict[int, str] = {}  # trial number -> run id (written by the writer thread only)
         self._params_logged: set[int] = set()
         self.failed: str | None = None  # first tracking error; tracking stops, the sweep goes on
@@ -96,6 +98,7 @@ class SweepTracking:
         params.update({f"fixed.{k}": v for k, v in spec.space.fixed.items()})
         self.tracker.log(self.parent_id, params=params)
         self.tracker.log_text(self.parent_id, spec.space_text, f"space/{Path(o.space).name}")
+        self.tracker.log_dataset(self.parent_id, self.data, self.dataset_spec)
         self.tracker.log_file(self.parent_id, spec.sweep_dir / "sweep.json")
         from nagexp.tracking.artifacts import warm_up
 
@@ -138,6 +141,7 @@ class SweepTracking:
             tags = {"nagexp.kind": "trial", "trial_number": str(rec.number), "ray_trial_id": rec.trial_id,
                     "seed": str(rec.seed), "state": "running"}  # fmt: skip
             run_id = self.tracker.start_run(f"trial-{rec.number}", tags, parent_id=self.parent_id)
+            self.tracker.log_dataset(run_id, self.data, self.dataset_spec)
             self.child_ids[rec.number] = run_id
         return run_id
 
@@ -189,6 +193,15 @@ class SweepTracking:
 
     # -- end of sweep ---------------------------------------------------------------------------
 
+    def summary(self, records: list[TrialRecord]) -> dict[str, Any]:
+        """Where the sweep's runs are, for summary.json (after `finish` or `interrupt`)."""
+        return {
+            "experiment": self.spec.options.experiment,
+            "parent_run_id": self.parent_id,
+            "trial_run_ids": {str(r.number): self.child_ids.get(r.number) for r in records},
+            "error": self.failed,
+        }
+
     def interrupt(self, records: list[TrialRecord]) -> None:
         """Ctrl-C: the runs of unfinished trials and the parent end as KILLED (a resume reopens them)."""
         unfinished = [dataclasses.replace(r, history=[]) for r in records if r.state == "running"]
@@ -213,10 +226,10 @@ class SweepTracking:
         self._writer.join()
 
     def _finish(self, records: list[TrialRecord], seconds: float) -> None:
-        from nagexp.tracking.artifacts import schedule_figure, using_tracking_uri
+        from nagexp.tracking.artifacts import log_schedule_figure, using_tracking_uri
 
-        counts = state_counts(records)
-        best = best_record(records, self.spec.mode)
+        counts = count_states(records)
+        best = best_trial(records, self.spec.mode)
         metrics = {f"trials_{k}": float(v) for k, v in counts.items() if k != "running"}
         metrics["sweep_seconds"] = seconds
         if best is not None and best.final is not None:
@@ -235,6 +248,5 @@ class SweepTracking:
 
                 with using_tracking_uri(self.tracker.store.uri):
                     mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
-            fig = schedule_figure(TrainConfig(**best.config), len(self.data.y_train))
-            self.tracker.client.log_figure(best_run, fig, "schedules.png")
+            log_schedule_figure(self.tracker.client, best_run, TrainConfig(**best.config), len(self.data.y_train))
         self.tracker.end_run(self.parent_id)

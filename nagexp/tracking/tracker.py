@@ -16,8 +16,14 @@ from typing import Any
 
 from nagexp.errors import NagexpError
 from nagexp.tracking.store import TrackingStore, check_reachable
+from nagexp.tracking.store_template import remember_new_store, seed_new_store
 
 __all__ = ["Tracker", "numeric_metrics"]
+
+# MLflow 3's UI opens an experiment on the view its kind names; without the tag it guesses and
+# can show the GenAI overview (traces, tokens) instead of the training runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "momentum", "epoch_seconds",
                  "samples_per_s", "test_loss", "test_acc")  # fmt: skip
@@ -45,7 +51,12 @@ class Tracker:
 
         self.store = store
         check_reachable(store)
+        db = Path(store.uri.removeprefix("sqlite:///")) if store.uri.startswith("sqlite:///") else None
+        made_slowly = db is not None and not db.exists() and not seed_new_store(db)
         self.client = MlflowClient(tracking_uri=store.uri)
+        if made_slowly and db is not None:
+            self.client.search_experiments(max_results=1)  # MLflow creates the store now
+            remember_new_store(db)  # before any experiment or run is in it
         self.experiment_id = self._experiment()
 
     def _experiment(self) -> str:
@@ -56,9 +67,12 @@ class Tracker:
             found = self.client.get_experiment_by_name(self.store.experiment)
             if found is None:
                 exp_id = self.client.create_experiment(self.store.experiment,
-                                                       artifact_location=self.store.artifact_location)  # fmt: skip
+                                                       artifact_location=self.store.artifact_location,
+                                                       tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})  # fmt: skip
             else:
                 exp_id = found.experiment_id
+                if EXPERIMENT_KIND_TAG not in found.tags:  # made by an older nagexp: say what it holds
+                    self.client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
             self.client.set_experiment_tag(exp_id, "nagexp.last_checked_ms", str(_now_ms()))
             return exp_id
         except MlflowException as exc:
@@ -127,6 +141,12 @@ class Tracker:
             token = page.token
             if not token:
                 return parent_id, children
+
+    def log_dataset(self, run_id: str, data: Any, spec: str) -> None:
+        """The run's data as a dataset input (see nagexp.tracking.datasets)."""
+        from nagexp.tracking.datasets import dataset_input
+
+        self.client.log_inputs(run_id, datasets=[dataset_input(data, spec)])
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         self.client.log_text(run_id, text, path)

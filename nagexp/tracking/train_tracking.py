@@ -13,8 +13,8 @@ from typing import Any
 from nagexp.config.train import TrainConfig
 from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.tracker import Tracker, numeric_metrics
-from nagexp.train.data import DataBundle
-from nagexp.train.trainer import TrainResult
+from nagexp.training.data import DataBundle
+from nagexp.training.trainer import TrainResult
 
 __all__ = ["TrainTracking"]
 
@@ -43,16 +43,17 @@ class TrainTracking:
     def finish(self, result: TrainResult, data: DataBundle, log_model: bool = True,
                tags: dict[str, str] | None = None) -> None:  # fmt: skip
         from nagexp.tracking.artifacts import log_model as log_torch_model
-        from nagexp.tracking.artifacts import schedule_figure
+        from nagexp.tracking.artifacts import log_schedule_figure
 
         self.flush()
         self._writer.shutdown()
         state = "diverged" if result.diverged else "completed"
         tags = {"state": state, "reason": result.diverged_reason or "", "data_fingerprint": data.fingerprint,
                 **(tags or {})}  # fmt: skip
+        self.tracker.log_dataset(self.run_id, data, self.cfg.dataset)
         self.tracker.log(self.run_id, {"epochs_run": float(result.epochs_run), "train_seconds": result.seconds},
                          step=result.epochs_run, tags=tags)  # fmt: skip
         if log_model:
             log_torch_model(self.tracker.store.uri, self.run_id, result.model, data)
-            self.tracker.client.log_figure(self.run_id, schedule_figure(self.cfg, len(data.y_train)), "schedules.png")
+            log_schedule_figure(self.tracker.client, self.run_id, self.cfg, len(data.y_train))
         self.tracker.end_run(self.run_id)

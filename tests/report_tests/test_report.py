@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
+import json
 import re
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
-from nagexp.report.data import collect
+from nagexp.report.data import IMPORTANCE_EVALUATOR, collect
 from nagexp.report.figures import FIGURES
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -53,7 +55,12 @@ def test_html_is_self_contained(swept: Path) -> None:
     assert page.count("<svg") == len(FIGURES)
     for heading in ("Summary", "How to reproduce", "Top trials", "Figures"):
         assert f"<h2>{heading}</h2>" in page
-    assert "quick.yaml" in page or "description: Fast demo space" in page  # the space file's content
+    plan = json.loads((swept / "rep" / "sweep.json").read_text())
+    quick = SEARCH_SPACES_DIR / "quick.yaml"
+    # the command as given (rebuilt from the parsed options), and the space file as written
+    assert plan["command"] == f"nagexp sweep {quick} --name rep --trials 6 --seed 3 --results-dir {swept} --report"
+    assert html.escape(plan["command"]) in page
+    assert html.escape(quick.read_text()) in page
 
 
 def test_report_data_matches_the_results(swept: Path) -> None:
@@ -67,14 +74,17 @@ def test_report_data_matches_the_results(swept: Path) -> None:
     best_row = max(completed, key=lambda r: (float(r["final_val_acc"]), -int(r["number"])))
     assert data.best is not None and data.best.number == int(best_row["number"])
     assert all(len(t.curve) == t.epochs_run for t in data.trials)
-    assert "FanovaImportanceEvaluator" in data.importance_note or not data.importance
+    completed = [t for t in data.trials if t.state == "completed"]
+    assert len(completed) >= 2  # enough for fANOVA: the importance must really be computed
+    assert data.importance_note == IMPORTANCE_EVALUATOR
+    assert "lr" in data.importance and set(data.importance) <= set(data.param_names)
+    assert sum(data.importance.values()) == pytest.approx(1.0, abs=1e-3)
     assert data.rungs[0] == (1, 6)  # every trial reached the first rung
     best_values = [v for _, v in data.best_so_far()]
     assert best_values == sorted(best_values)  # never gets worse (mode max)
 
 
 def test_report_is_attached_to_the_parent_run(swept: Path) -> None:
-    import json
 
     summary = json.loads((swept / "rep" / "summary.json").read_text())
     client = MlflowClient(f"sqlite:///{swept / 'mlflow.db'}")
@@ -93,7 +103,6 @@ def test_reproduce_best_exactly_with_seeds(swept: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "reproduced exactly" in result.stdout
     assert "2 fresh seeds: mean" in result.stdout and "95 % CI" in result.stdout
-    import json
 
     summary = json.loads((swept / "rep" / "summary.json").read_text())
     client = MlflowClient(f"sqlite:///{swept / 'mlflow.db'}")

@@ -18,7 +18,7 @@ from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.tracking.artifacts import using_tracking_uri
 from nagexp.tracking.tracker import Tracker
-from nagexp.train.data import load_dataset
+from nagexp.training.data import load_dataset
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
@@ -107,6 +107,16 @@ def test_sweep_on_default_sqlite_store(tmp_path: Path, monkeypatch: pytest.Monke
     for number, run_id in summary["mlflow"]["trial_run_ids"].items():
         best_tag = 1 if int(number) == summary["best_trial"] else 0
         assert writes[run_id] == epochs[number] + 1 + best_tag
+    client = MlflowClient(uri)
+    # the UI opens the experiment on its training-runs view, not MLflow 3's GenAI overview
+    assert client.get_experiment_by_name("nagexp").tags["mlflow.experimentKind"] == "custom_model_development"
+    # the Dataset column: every run names the data it used, by spec and content fingerprint
+    fingerprint = json.loads((tmp_path / "local" / "sweep.json").read_text())["data"]["fingerprint"]
+    for run_id in [summary["mlflow"]["parent_run_id"], *summary["mlflow"]["trial_run_ids"].values()]:
+        (used,) = client.get_run(run_id).inputs.dataset_inputs
+        assert (used.dataset.name, used.dataset.digest) == ("digits", fingerprint)
+        assert json.loads(used.dataset.profile)["train"] > 0
+        assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
 
 
 def test_unreachable_tracking_uri_fails_fast(tmp_path: Path) -> None:
@@ -160,6 +170,12 @@ def test_train_logs_one_run(tmp_path: Path) -> None:
     assert run.data.params["width"] == "0.5" and run.data.tags["state"] == "completed"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_acc")] == [1, 2]
     assert "test_acc" in run.data.metrics
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []  # the schedule figure was closed once logged
+    (used,) = client.get_run(run.info.run_id).inputs.dataset_inputs
+    summary = json.loads((tmp_path / "train" / "one" / "summary.json").read_text())
+    assert (used.dataset.name, used.dataset.digest) == ("digits", summary["data_fingerprint"])
     with using_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):
         assert mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model") is not None
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The GPU checks, in one call of the device tool (a bare machine with a GPU and no network):
+# install what its image lacks from carried files, run the CUDA tests, then the GPU benchmark
+# (sweeps with fractional GPUs, fastnet's time to accuracy on real CIFAR-10).
+#
+# Carried folder .gpu/ (git-ignored; about 57 MB, under the 64 MiB a call may carry):
+#   .gpu/wheels/*.whl         optuna, pydantic, SQLAlchemy, alembic, ... for CPython 3.12
+#   .gpu/ray-site.tar.xz      Ray 2.60 unpacked for CPython 3.12 without ray/jars, rllib, serve,
+#                             llm and the dashboard's web client: 29 MB (the wheel is 79 MB)
+#   .gpu/cifar10-jpeg.tar.gz  CIFAR-10 as JPEG q75, ImageFolder layout: 19 MB
+# Results: $OUT/ (gpu.txt, pytest_gpu.txt, bench.txt, gpu_trainer.json).
+#
+#   run(command="bash benchmarks/gpu_check.sh", carry=[".gpu"], timeout_s=600)
+# CPU dry run here (the CUDA tests and measurements skip with one line each):
+#   DRY_RUN=1 bash benchmarks/gpu_check.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/nagexp-gpu-out}
+mkdir -p "$OUT"
+T0=$(date +%s)
+say() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
+
+if [ -z "${DRY_RUN:-}" ]; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+  SITE=/tmp/nagexp-site
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .gpu/wheels/*.whl \
+    || { say "installing the wheels failed"; exit 1; }
+  tar -xJf .gpu/ray-site.tar.xz -C "$SITE" || { say "unpacking Ray failed"; exit 1; }
+  export PYTHONPATH="$SITE:$PWD"
+  PY=python3
+  DATA=/tmp/nagexp-data
+  mkdir -p "$DATA" && tar -xzf .gpu/cifar10-jpeg.tar.gz -C "$DATA"
+  say "installed; python $($PY -c 'import sys, torch, ray; print(sys.version.split()[0], torch.__version__, ray.__version__)')"
+else
+  PY=${PY:-.venv/bin/python}
+  DATA=tests/data/cifar10-slice
+fi
+export PYTHONUNBUFFERED=1
+
+say "CUDA tests (pytest -m gpu)"
+timeout 150 $PY -m pytest -m gpu -q -p no:cacheprovider -rs tests/training_tests/test_gpu.py 2>&1 | tee "$OUT/pytest_gpu.txt"
+say "benchmark"
+timeout ${BENCH_TIMEOUT:-420} $PY -m benchmarks.gpu_trainer --data "$DATA" --out "$OUT" 2>&1 | tee "$OUT/bench.txt"
+say "done"

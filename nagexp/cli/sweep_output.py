@@ -1,0 +1,44 @@
+"""What `nagexp sweep` prints when the trials are done: counts, the top trials, where
+everything is, and the best trial (the one every other surface names too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from nagexp.cli.errors import fail
+from nagexp.sweeps.outcome import SweepOutcome
+
+__all__ = ["print_outcome"]
+
+
+def print_outcome(outcome: SweepOutcome) -> None:
+    """Raises typer.Exit(130) for an interrupted sweep, after the resume hint."""
+    from nagexp.sweeps.folder import resume_command
+    from nagexp.sweeps.progress import top_table
+    from nagexp.tracking.store import mask_uri
+
+    spec, options, c = outcome.spec, outcome.spec.options, outcome.counts
+    if outcome.interrupted:
+        raise fail(
+            f"interrupted: {len(outcome.records) - c['running']} of {options.trials} trials finished, "
+            f"state saved in {spec.sweep_dir}; resume with: {resume_command(spec)}",
+            130,
+        )
+    typer.echo(
+        f"\n{len(outcome.records)} trials in {outcome.seconds:.0f} s: {c['completed']} completed, "
+        f"{c['pruned']} pruned, {c['diverged']} diverged, {c['errored']} errored"
+    )
+    typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric, spec.mode))
+    typer.echo(f"\nresults: {spec.sweep_dir}  (sweep.json, trials.csv, best.yaml, optuna.db, ray/)")
+    if options.track:
+        ui = "nagexp ui" + (f" --results-dir {options.results_dir}" if options.results_dir != Path("results") else "")
+        if options.tracking_uri:
+            ui = f"nagexp ui --tracking-uri {mask_uri(options.tracking_uri)}"
+        typer.echo(f"MLflow: experiment '{options.experiment}', parent run '{spec.name}'; open the UI with: {ui}")
+    if outcome.best is not None:
+        best = outcome.best
+        test = f", test acc {best.test_acc:.4f}" if best.test_acc is not None else ""
+        typer.echo(f"best: trial {best.number}, {spec.metric} {best.final:.4f}{test}")
+        typer.echo(f"rerun it: nagexp train {spec.sweep_dir / 'best.yaml'}")

@@ -1,0 +1,105 @@
+"""SweepOptions (what the user asked) + SearchSpace -> SweepSpec (what will run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nagexp.config.loading import describe_validation_error
+from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace, find_space_file, load_space
+from nagexp.config.train import TrainConfig
+from nagexp.errors import ConfigError
+from nagexp.naming import check_name, unique_name
+from nagexp.space.samplers import SAMPLER_NAMES
+from nagexp.space.schedulers import SCHEDULER_NAMES
+
+__all__ = ["DEFAULT_SPACE", "SweepOptions", "SweepSpec", "resolve_sweep"]
+
+DEFAULT_SPACE = SEARCH_SPACES_DIR / "nag_default.yaml"
+
+SamplerName = Literal[SAMPLER_NAMES]  # type: ignore[valid-type]  # from the registry
+SchedulerName = Literal[SCHEDULER_NAMES]  # type: ignore[valid-type]
+
+
+class SweepOptions(BaseModel):
+    """Everything `nagexp sweep` accepts; defaults match the CLI."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    space: Path = DEFAULT_SPACE
+    name: str | None = None  # default: <space>-<date>-<time>
+    trials: int = Field(20, ge=1)  # trials to run in total
+    epochs: int | None = Field(None, ge=1)  # overrides the space's fixed epochs
+    dataset: str | None = None  # overrides the space's fixed dataset
+    seed: int = 0  # master seed: sampler and every trial's seed
+    sampler: SamplerName = "tpe"
+    scheduler: SchedulerName = "asha"
+    max_concurrent: int | None = Field(None, ge=1)  # default: as many as resources allow
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)  # fractions share a GPU
+    time_budget: float | None = Field(None, gt=0)  # seconds for the whole sweep
+    max_failures: int = Field(2, ge=0)  # retries of a trial whose worker died, from its last checkpoint
+    address: str | None = None  # existing Ray cluster; None starts Ray locally
+    results_dir: Path = Path("results")
+    track: bool = True  # MLflow tracking of the sweep and its trials
+    experiment: str = "nagexp"  # MLflow experiment
+    tracking_uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite in results_dir
+    log_models: Literal["best", "all", "none"] = "best"
+    register_model: str | None = None  # register the best model under this name
+    mlflow_parent_run: str | None = None  # nest the sweep's run under this one (a comparison's arms)
+
+
+class SweepSpec(BaseModel):
+    """The resolved, frozen plan: options with defaults filled, the space with overrides applied."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    options: SweepOptions
+    space: SearchSpace
+    space_text: str  # the space file as written, stored next to the results
+    results_dir: Path  # absolute
+    sweep_dir: Path  # absolute: <results_dir>/<name>
+
+    @property
+    def epochs(self) -> int:
+        return int(self.space.fixed.get("epochs", TrainConfig.model_fields["epochs"].default))
+
+    @property
+    def metric(self) -> str:
+        return self.space.objective.metric
+
+    @property
+    def mode(self) -> str:
+        return self.space.objective.direction
+
+
+def resolve_sweep(options: SweepOptions) -> SweepSpec:
+    """Load and check the space, apply the option overrides, name the sweep."""
+    space_path = find_space_file(options.space)  # `quick.yaml` finds the shipped file
+    space = load_space(space_path)
+    overrides: dict[str, Any] = {}
+    if options.epochs is not None:
+        overrides["epochs"] = options.epochs
+    if options.dataset is not None:
+        overrides["dataset"] = options.dataset
+    # every trial uses as many torch threads as CPUs it holds: reproducible and no oversubscription
+    overrides["num_threads"] = max(1, int(options.cpus_per_trial))
+    fixed = {**space.fixed, **overrides}
+    try:
+        TrainConfig(**fixed)
+    except ValidationError as err:
+        raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
+    space = space.model_copy(update={"fixed": fixed})
+    results_dir = options.results_dir.expanduser().resolve()
+    name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
+    return SweepSpec(
+        name=name,
+        options=options.model_copy(update={"space": space_path.resolve(), "name": name}),
+        space=space,
+        space_text=space_path.read_text(),
+        results_dir=results_dir,
+        sweep_dir=results_dir / name,
+    )

@@ -1,0 +1,62 @@
+"""TrialRecord: what the driver knows about one trial, as plain data."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["RUNNING", "STATES", "TrialRecord", "record_dict"]
+
+STATES = ("completed", "pruned", "diverged", "errored")  # how a trial can end
+RUNNING = "running"
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    trial_id: str
+    state: str = RUNNING  # running | completed | pruned | diverged | errored
+    params: dict[str, Any] = field(default_factory=dict)  # searched params that were active
+    config: dict[str, Any] = field(default_factory=dict)  # the full TrainConfig values
+    final: float | None = None  # objective at the last epoch run
+    best: float | None = None  # best objective over the epochs run
+    epochs_run: int = 0
+    seconds: float = 0.0
+    node_id: str = ""
+    seed: int | None = None
+    test_acc: float | None = None  # only for trials that ran all epochs
+    reason: str = ""  # why it diverged or errored
+    retries: int = 0  # restarts from a checkpoint after its worker died
+    checkpoint_file: str = ""  # the trial's last Tune checkpoint (driver-side path)
+    history: list[dict[str, float]] = field(default_factory=list, repr=False)
+
+    def observe(self, metrics: dict[str, Any], metric: str, mode: str) -> None:
+        """Take one epoch's result."""
+        value = metrics.get(metric)
+        self.history.append(
+            {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        )
+        self.epochs_run = int(metrics.get("epoch", self.epochs_run + 1))
+        self.seconds = float(metrics.get("time_total_s", self.seconds))
+        self.node_id = str(metrics.get("node_id", self.node_id))
+        if value is not None:
+            self.final = float(value)
+            if math.isfinite(self.final) and (self.best is None or _better(self.final, self.best, mode)):
+                self.best = self.final
+        if "test_acc" in metrics:
+            self.test_acc = float(metrics["test_acc"])
+        if metrics.get("diverged"):
+            self.reason = str(metrics.get("diverged_reason", "diverged"))
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a > b if mode == "max" else a < b
+
+
+def record_dict(record: TrialRecord) -> dict[str, Any]:
+    """The record without its per-epoch history and driver-side paths."""
+    out = asdict(record)
+    out.pop("history")
+    out.pop("checkpoint_file")
+    return out

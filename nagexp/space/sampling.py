@@ -1,0 +1,64 @@
+"""The define-by-run function Optuna calls for every trial (conditional params included)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nagexp.config.space import CategoricalParam, FixedParam, FloatParam, IntParam, Param, SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["TRIAL_NUMBER_KEY", "active_params", "define_by_run", "suggest", "trial_seed"]
+
+TRIAL_NUMBER_KEY = "trial_number"  # carried in each trial's config beside the TrainConfig fields
+
+
+def trial_seed(master_seed: int, trial_number: int) -> int:
+    """A trial's training seed: a stable hash of (master seed, trial number), 31 bits."""
+    digest = hashlib.blake2b(f"nagexp:{master_seed}:{trial_number}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % (2**31 - 1)
+
+
+def _is_active(param: Param, values: dict[str, Any]) -> bool:
+    return all(parent in values and values[parent] in allowed for parent, allowed in param.conditions().items())
+
+
+def suggest(trial: optuna.Trial, name: str, param: Param) -> Any:
+    if isinstance(param, FloatParam):
+        return trial.suggest_float(name, param.low, param.high, log=param.log, step=param.step)
+    if isinstance(param, IntParam):
+        return trial.suggest_int(name, param.low, param.high, step=param.step, log=param.log)
+    if isinstance(param, CategoricalParam):
+        return trial.suggest_categorical(name, param.choices)
+    assert isinstance(param, FixedParam)
+    return param.value
+
+
+def active_params(space: SearchSpace, sample: Callable[[str, Param], Any]) -> dict[str, Any]:
+    """Values for the params whose `when` conditions hold, parents first."""
+    values: dict[str, Any] = {}
+    for name, param in space.ordered_params():
+        if _is_active(param, values):
+            values[name] = sample(name, param)
+    return values
+
+
+class define_by_run:
+    """`space(trial)` for OptunaSearch: samples the active params and returns the full trial
+    config: fixed values, sampled values, the trial's seed and number. Cheap (no I/O), and
+    picklable, since Tune saves the searcher with every experiment snapshot."""
+
+    def __init__(self, space: SearchSpace, master_seed: int) -> None:
+        self.space, self.master_seed = space, master_seed
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        sampled = active_params(self.space, lambda name, param: suggest(trial, name, param))
+        return {
+            **self.space.fixed,
+            **sampled,
+            "seed": trial_seed(self.master_seed, trial.number),
+            TRIAL_NUMBER_KEY: trial.number,
+        }

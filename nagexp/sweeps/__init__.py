@@ -1,0 +1,1 @@
+"""Sweeps: Ray Tune runner, trainable adapter, searcher, recorder, resume, compare, reproduce."""

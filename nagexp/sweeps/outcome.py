@@ -1,0 +1,64 @@
+"""How a sweep ended: its records, the best trial (by the one ranking rule), and the files
+written at the end (trials.csv, best.yaml, summary.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nagexp.config.sweep import SweepSpec
+from nagexp.results.files import write_best_yaml, write_summary, write_trials_csv
+from nagexp.results.ranking import best_trial, count_states
+from nagexp.results.records import TrialRecord
+
+__all__ = ["SweepOutcome", "summary_dict", "write_outcome", "write_summary_of"]
+
+
+@dataclass
+class SweepOutcome:
+    spec: SweepSpec
+    records: list[TrialRecord]
+    best: TrialRecord | None
+    seconds: float
+    interrupted: bool = False
+    mlflow: dict[str, Any] | None = None  # where the sweep's runs are, when tracked
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return count_states(self.records)
+
+    @property
+    def succeeded(self) -> bool:
+        """At least one trial gave a usable result (ran all epochs, or was stopped early)."""
+        return self.best is not None
+
+
+def summary_dict(outcome: SweepOutcome) -> dict[str, Any]:
+    """summary.json: how the sweep ended, and where its MLflow runs are."""
+    spec, best = outcome.spec, outcome.best
+    return {
+        "name": spec.name,
+        "state": "interrupted" if outcome.interrupted else "finished",
+        "trials_planned": spec.options.trials,
+        "counts": outcome.counts,
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "best_trial": best.number if best else None,
+        "best_value": best.final if best else None,
+        "best_test_acc": best.test_acc if best else None,
+        "seconds": round(outcome.seconds, 2),
+        "mlflow": outcome.mlflow,
+    }
+
+
+def write_outcome(spec: SweepSpec, records: list[TrialRecord], seconds: float, interrupted: bool) -> SweepOutcome:
+    """trials.csv and best.yaml; summary.json is written last, by `write_summary_of`."""
+    write_trials_csv(spec.sweep_dir / "trials.csv", records, list(spec.space.params), spec.metric)
+    best = best_trial(records, spec.mode)
+    if best is not None:
+        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric)
+    return SweepOutcome(spec, records, best, seconds, interrupted)
+
+
+def write_summary_of(outcome: SweepOutcome) -> None:
+    write_summary(outcome.spec.sweep_dir / "summary.json", summary_dict(outcome))

@@ -1,0 +1,47 @@
+"""`--dry-run`: the resolved plan and a few configurations the sampler would propose."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+
+from nagexp.config.sweep import SweepSpec
+from nagexp.space import define_by_run, make_sampler
+from nagexp.sweeps.plan import plan_dict
+
+__all__ = ["describe_plan", "sample_configs"]
+
+
+def sample_configs(spec: SweepSpec, count: int = 3) -> list[dict]:
+    """The first `count` configs the sweep's sampler proposes (in memory; nothing is stored)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=make_sampler(spec.options.sampler, spec.options.seed),
+                                direction="maximize" if spec.mode == "max" else "minimize")  # fmt: skip
+    space_fn = define_by_run(spec.space, spec.options.seed)
+    return [space_fn(study.ask()) for _ in range(count)]
+
+
+def describe_plan(spec: SweepSpec, count: int = 3) -> str:
+    plan = plan_dict(spec, None, None, None)
+    o = spec.options
+    a = spec.space.asha
+    asha = f" (grace {a.grace_period}, reduction {a.reduction_factor:g})" if o.scheduler == "asha" else ""
+    lines = [
+        f"sweep {spec.name} (dry run: nothing is started or written)",
+        f"  space      {o.space}",
+        f"  results    {spec.sweep_dir}",
+        f"  trials     {o.trials}, sampler {o.sampler} (seed {o.seed}), scheduler {o.scheduler}{asha}",
+        f"  objective  {spec.mode} {spec.metric}",
+        f"  resources  {o.cpus_per_trial:g} CPU, {o.gpus_per_trial:g} GPU per trial"
+        + (f", at most {o.max_concurrent} at once" if o.max_concurrent else "")
+        + (f", time budget {o.time_budget:g} s" if o.time_budget else ""),
+        f"  ray        {o.address or 'local'}",
+        f"  fixed      {json.dumps(plan['space']['fixed'])}",
+        f"first {count} sampled configurations:",
+    ]
+    searched = list(spec.space.params)
+    for cfg in sample_configs(spec, count):
+        shown = {k: round(v, 6) if isinstance(v, float) else v for k, v in cfg.items() if k in searched}
+        lines.append(f"  trial {cfg['trial_number']}: seed {cfg['seed']} {json.dumps(shown)}")
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""The live view of a sweep, in place of Ray's console output."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from nagexp.results.cells import short_value
+from nagexp.results.ranking import best_trial, count_states, finished_count, ranked_trials
+from nagexp.results.records import TrialRecord
+
+__all__ = ["LiveView", "top_table"]
+
+
+class LiveView:
+    """One status line: done / running / pruned / diverged / errored, best so far, elapsed.
+
+    In a terminal the line is rewritten in place; in a log a line is printed when a trial ends.
+    """
+
+    def __init__(self, total: int, metric: str, mode: str, emit: Callable[[str], None] | None = None) -> None:
+        self.total, self.metric, self.mode = total, metric, mode
+        self.started = time.monotonic()
+        self.emit = emit
+        self.tty = emit is None and sys.stdout.isatty()
+        self._last = ""
+
+    def line(self, records: list[TrialRecord]) -> str:
+        c = count_states(records)
+        done = finished_count(c)
+        best = best_trial(records, self.mode)
+        best_txt = f"best {self.metric} {best.final:.4f} (trial {best.number})" if best else f"best {self.metric} -"
+        elapsed = time.monotonic() - self.started
+        return (
+            f"[{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] done {done}/{self.total} | "
+            f"running {c['running']} | completed {c['completed']} pruned {c['pruned']} "
+            f"diverged {c['diverged']} errored {c['errored']} | {best_txt}"
+        )
+
+    def update(self, records: list[TrialRecord], trial_ended: bool) -> None:
+        text = self.line(records)
+        if self.tty:
+            sys.stdout.write("\r\x1b[2K" + text)
+            sys.stdout.flush()
+        elif trial_ended and text != self._last:
+            (self.emit or print)(text)
+        self._last = text
+
+    def emit_line(self, text: str) -> None:
+        if self.tty:
+            sys.stdout.write("\r\x1b[2K")
+        (self.emit or print)(text)
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def top_table(records: list[TrialRecord], param_names: list[str], metric: str, mode: str, k: int = 5) -> str:
+    """The best k trials (by the one ranking rule) as an aligned text table."""
+    ranked = ranked_trials(records, mode)
+    header = ["trial", "state", metric, "epochs", *param_names]
+    rows = [[str(r.number), r.state, f"{r.final:.4f}", str(r.epochs_run),
+             *(short_value(r.params.get(p)) for p in param_names)] for r in ranked[:k]]  # fmt: skip
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)

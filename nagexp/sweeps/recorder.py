@@ -1,0 +1,188 @@
+"""A Tune callback on the driver: keeps a TrialRecord per trial, journals every event,
+rewrites trials.csv as trials end, and drives the live view. The driver is the only writer
+of result files.
+
+Records are keyed by trial number (the Optuna trial number): after a resume a trial keeps
+its number even when Tune runs it under a new trial id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from ray.tune import Callback
+
+from nagexp.errors import NagexpError
+from nagexp.results.files import write_trials_csv
+from nagexp.results.records import RUNNING, TrialRecord
+from nagexp.space.sampling import TRIAL_NUMBER_KEY
+from nagexp.sweeps.journal import Journal
+from nagexp.sweeps.progress import LiveView
+from nagexp.sweeps.searcher import stopped_early
+from nagexp.sweeps.trainable import CHECKPOINT_FILE, TRIAL_ERROR_KEY, error_line
+
+__all__ = ["SweepRecorder", "TrialListener"]
+
+_LIVE: SweepRecorder | None = None  # the recorder of the sweep this process is running
+
+
+def _live_recorder() -> SweepRecorder:
+    if _LIVE is None:
+        raise RuntimeError("no sweep recorder is active in this process")
+    return _LIVE
+
+
+class TrialListener(Protocol):
+    """Told about trials as the recorder sees them (the MLflow tracker is one)."""
+
+    def on_trial_start(self, rec: TrialRecord) -> None: ...
+    def on_trial_epoch(self, rec: TrialRecord, metrics: dict[str, Any]) -> None: ...
+    def on_trial_end(self, rec: TrialRecord) -> None: ...
+
+
+def _error_message(trial: Any) -> str:
+    """One line naming what a failed trial raised (from the error Tune pickled beside it)."""
+    exc = None
+    path = getattr(trial, "pickled_error_file", None)
+    if path and Path(path).exists():  # written locally before on_trial_error; storage lags
+        try:
+            import cloudpickle
+
+            with open(path, "rb") as f:
+                exc = cloudpickle.load(f)
+        except Exception:  # an unreadable pickle: fall back to the generic line
+            exc = None
+    cause = getattr(exc, "cause", None) or exc
+    if cause is None:
+        return "trial raised an error (see error.txt in its folder under ray/)"
+    return error_line(cause)
+
+
+class SweepRecorder(Callback):
+    def __init__(
+        self,
+        trials_csv: Path,
+        param_names: list[str],
+        metric: str,
+        mode: str,
+        view: LiveView,
+        listeners: list[TrialListener] | None = None,
+        records: dict[int, TrialRecord] | None = None,
+    ) -> None:
+        self.trials_csv, self.param_names, self.metric, self.mode = trials_csv, param_names, metric, mode
+        self.view = view
+        self.listeners = listeners or []
+        self.records: dict[int, TrialRecord] = records or {}  # from the journal when resuming
+        self.journal = Journal(trials_csv.parent / "journal.jsonl")
+        self.write_error: str | None = None
+
+    def __enter__(self) -> SweepRecorder:
+        global _LIVE
+        _LIVE = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _LIVE
+        _LIVE = None
+        self.journal.close()
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        # Tune pickles its callbacks into tuner.pkl and unpickles them on Tuner.restore. The
+        # recorder holds live connections (MLflow) and the journal: it pickles as a reference
+        # to the recorder of the driver that is running (or resuming) the sweep.
+        return _live_recorder, ()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _record(self, trial: Any) -> TrialRecord:
+        config = dict(trial.config)
+        number = int(config.pop(TRIAL_NUMBER_KEY))
+        rec = self.records.get(number)
+        if rec is None:
+            rec = TrialRecord(
+                number=number,
+                trial_id=trial.trial_id,
+                params={p: config[p] for p in self.param_names if p in config},
+                config=config,
+                seed=config.get("seed"),
+            )
+            self.records[number] = rec
+            self.journal.started(rec)
+            for listener in self.listeners:
+                listener.on_trial_start(rec)
+        elif rec.state == "errored" and rec.trial_id == trial.trial_id and trial.status == "RUNNING":
+            rec.state, rec.reason = RUNNING, ""  # an errored trial that a resume runs again
+        rec.trial_id = trial.trial_id
+        return rec
+
+    def _settled(self, trial: Any) -> bool:
+        """A trial that ended before the driver was restarted: its record is final."""
+        rec = self.records.get(int(trial.config[TRIAL_NUMBER_KEY]))
+        return rec is not None and rec.state not in (RUNNING, "errored")
+
+    def _finish(self, rec: TrialRecord, trial: Any) -> None:
+        checkpoint = getattr(trial, "checkpoint", None)
+        if checkpoint is not None and getattr(checkpoint, "path", None):
+            rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
+        try:
+            write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric)
+        except NagexpError as exc:  # e.g. a full disk: the sweep goes on, the file is written again at the end
+            if not self.write_error:
+                self.view.emit_line(f"warning: {exc}")
+            self.write_error = str(exc)
+        self.journal.ended(rec)
+        self.view.update(list(self.records.values()), trial_ended=True)
+        for listener in self.listeners:
+            listener.on_trial_end(rec)
+
+    # -- Tune hooks ---------------------------------------------------------------------
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial)
+        self.view.update(list(self.records.values()), trial_ended=False)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if self._settled(trial):
+            return
+        rec = self._record(trial)
+        if TRIAL_ERROR_KEY in result:
+            rec.reason = str(result[TRIAL_ERROR_KEY])  # the trial's own code raised; it ends now
+            return
+        if rec.history and int(result.get("epoch", 0)) <= rec.epochs_run:
+            return  # a retried trial replays epochs after its last checkpoint: already recorded
+        rec.observe(result, self.metric, self.mode)
+        self.journal.epoch(rec, result)
+        for listener in self.listeners:
+            listener.on_trial_epoch(rec, result)
+        self.view.update(list(self.records.values()), trial_ended=False)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._settled(trial):
+            return  # finished before a resume; Tune's stale state of it does not count
+        rec = self._record(trial)
+        rec.retries += 1  # its worker died; Tune restarts it from its checkpoint
+        self.journal.retried(rec)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._settled(trial):
+            return  # finished before a resume; Tune only closed its stale state
+        rec = self._record(trial)
+        last = trial.last_result or {}
+        if TRIAL_ERROR_KEY in last:
+            rec.state, rec.reason = "errored", str(last[TRIAL_ERROR_KEY])
+        elif last.get("diverged"):
+            rec.state = "diverged"
+        elif stopped_early(last):
+            rec.state = "pruned"
+        else:
+            rec.state = "completed"
+        self._finish(rec, trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._settled(trial):
+            return
+        rec = self._record(trial)
+        rec.state = "errored"
+        rec.reason = _error_message(trial)
+        self._finish(rec, trial)

@@ -1,0 +1,170 @@
+"""Run a sweep, step by step: check what can be checked before anything starts, load the
+data once, start (or join) Ray, claim the sweep's folder, let Tune run the trials (Optuna
+proposes, the scheduler stops early, the recorder writes), then write the results.
+
+Each step's work lives in its own module; this one only orders them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nagexp.config.sweep import SweepSpec
+from nagexp.errors import NagexpError
+from nagexp.results.lock import SweepLock
+from nagexp.results.records import RUNNING, TrialRecord
+from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
+from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
+from nagexp.sweeps.plan import write_plan
+from nagexp.sweeps.ray_runtime import check_resources, connect_ray, shutdown_ray
+
+if TYPE_CHECKING:
+    from nagexp.sweeps.recorder import TrialListener
+    from nagexp.tracking.opening import CheckedStore
+    from nagexp.training.data import DataBundle
+
+__all__ = ["SweepOutcome", "run_sweep"]
+
+
+@dataclass
+class _Sweep:
+    """What the steps after start-up share."""
+
+    spec: SweepSpec
+    data: DataBundle
+    say: Callable[[str], None]
+    emit: Callable[[str], None] | None
+    listeners: list[TrialListener]
+    started: float  # time.monotonic() at the start
+
+
+def run_sweep(
+    spec: SweepSpec,
+    emit: Callable[[str], None] | None = None,
+    listeners: list[TrialListener] | None = None,
+    resume: bool = False,
+    command: str | None = None,
+) -> SweepOutcome:
+    """Run the whole sweep (or, with `resume`, continue an interrupted one) and write
+    results/<sweep>/; returns every trial's record.
+
+    `command` is recorded in sweep.json as the way the sweep was started (the CLI passes
+    its command line). `listeners` are told about every trial as it starts, reports an
+    epoch and ends."""
+    started = time.monotonic()
+    say = emit or print
+    # 1. what needs nothing started: the name is free, the MLflow store answers
+    if not resume:
+        refuse_existing(spec)
+    checked = _check_tracking(spec)
+    # 2. the data (once per sweep, shared with every trial through Ray's object store) is
+    # read while Ray starts: each takes seconds, and Ray's start mostly waits on its processes
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
+        loading = pool.submit(_load_data, spec)
+        started_ray = connect_ray(spec.options.address)
+    lock = SweepLock(spec.sweep_dir)
+    try:
+        data = loading.result()  # a bad dataset fails here, before anything is written
+        say(data.report.summary())
+        # 3. the resources trials ask for
+        resources = check_resources(spec.options)
+        # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
+        if not resume:
+            create_sweep_dir(spec)
+        lock.acquire()
+        if not resume:
+            write_plan(spec, data, resources, command)
+        # 5. the trials, then the results
+        sweep = _Sweep(spec, data, say, emit, list(listeners or []), started)
+        return _run_trials(sweep, resume, checked)
+    finally:
+        lock.release()
+        shutdown_ray(started_ray)
+
+
+def _load_data(spec: SweepSpec) -> DataBundle:
+    from nagexp.training.data import load_dataset_for  # torch: imported here, beside Ray's start
+
+    return load_dataset_for(spec.space.train_config({}))
+
+
+def _check_tracking(spec: SweepSpec) -> CheckedStore | None:
+    if not spec.options.track:
+        return None
+    from nagexp.tracking.opening import check_store
+
+    return check_store(spec.options, spec.results_dir)
+
+
+def _journal_for_resume(sweep: _Sweep) -> dict[int, TrialRecord]:
+    """The journal's records of an interrupted sweep; refuses one Tune cannot restore."""
+    from nagexp.sweeps.journal import replay
+    from nagexp.sweeps.tune_setup import can_restore
+
+    spec = sweep.spec
+    records = replay(spec.sweep_dir / "journal.jsonl", spec.metric, spec.mode)
+    done = sum(r.state != RUNNING for r in records.values())
+    sweep.say(f"resuming sweep {spec.name}: {done} of {spec.options.trials} trials finished before")
+    if records and not can_restore(spec):
+        raise NagexpError(
+            f"cannot resume '{spec.name}': Ray Tune saved no state in {spec.sweep_dir / 'ray'}; "
+            "start a new sweep under another --name"
+        )
+    return records
+
+
+def _open_tracking(sweep: _Sweep, checked: CheckedStore, resumed: dict[int, TrialRecord] | None) -> Any:
+    from nagexp.tracking.opening import open_tracker
+    from nagexp.tracking.sweep_tracking import SweepTracking
+
+    tracking = SweepTracking(open_tracker(checked), sweep.spec, sweep.data, warn=sweep.say, resume=resumed)
+    sweep.listeners.append(tracking)
+    sweep.say(f"MLflow: experiment '{sweep.spec.options.experiment}' at {checked.store.shown}, "
+              f"parent run '{sweep.spec.name}'")  # fmt: skip
+    return tracking
+
+
+def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> SweepOutcome:
+    from nagexp.sweeps.interrupt import StopRequest
+    from nagexp.sweeps.progress import LiveView
+    from nagexp.sweeps.recorder import SweepRecorder
+    from nagexp.sweeps.study import close_running_trials
+    from nagexp.sweeps.tune_setup import can_restore, new_tuner, restored_tuner
+
+    spec = sweep.spec
+    journal = _journal_for_resume(sweep) if resume else {}
+    tracking = _open_tracking(sweep, checked, journal if resume else None) if checked else None
+    view = LiveView(spec.options.trials, spec.metric, spec.mode, sweep.emit)
+    recorder = SweepRecorder(spec.sweep_dir / "trials.csv", list(spec.space.params), spec.metric, spec.mode, view,
+                             sweep.listeners, journal)  # fmt: skip
+    with recorder, StopRequest(sweep.say) as stop:
+        try:
+            restore = resume and can_restore(spec)
+            tuner = restored_tuner(spec, sweep.data, journal) if restore else new_tuner(spec, sweep.data, recorder)
+            tuner.fit()
+        finally:
+            view.close()
+    records = sorted(recorder.records.values(), key=lambda r: r.number)
+    if not stop.requested:
+        _end_unfinished(records, sweep.listeners)
+        close_running_trials(spec)
+    outcome = write_outcome(spec, records, time.monotonic() - sweep.started, interrupted=stop.requested)
+    if tracking is not None:
+        tracking.interrupt(records) if stop.requested else tracking.finish(records, outcome.seconds)
+        outcome.mlflow = {"tracking_uri": checked.store.shown, **tracking.summary(records)}  # type: ignore[union-attr]
+    write_summary_of(outcome)
+    return outcome
+
+
+def _end_unfinished(records: list[TrialRecord], listeners: list[TrialListener]) -> None:
+    """Trials Tune never finished (e.g. the time budget ran out as they started)."""
+    for r in records:
+        if r.state == RUNNING:
+            r.state = "pruned" if r.epochs_run else "errored"
+            r.reason = r.reason or "stopped when the sweep ended"
+            for listener in listeners:
+                listener.on_trial_end(r)

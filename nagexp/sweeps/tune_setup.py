@@ -1,0 +1,99 @@
+"""The Ray Tune objects of a sweep: the trainable with its resources, a new Tuner (Optuna
+searcher with sqlite storage, the scheduler, checkpoints, retries), or Tune's restore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nagexp.config.sweep import SweepOptions, SweepSpec
+from nagexp.results.records import TrialRecord
+from nagexp.training.data import DataBundle
+
+__all__ = ["can_restore", "new_tuner", "restored_tuner", "trial_slots"]
+
+
+def _trainable(spec: SweepSpec, data: DataBundle, settled: frozenset[int] = frozenset()) -> Any:
+    from ray import tune
+
+    from nagexp.sweeps.trainable import run_trial
+
+    resources = {"cpu": spec.options.cpus_per_trial, "gpu": spec.options.gpus_per_trial}
+    return tune.with_resources(tune.with_parameters(run_trial, data=data, settled=settled), resources)
+
+
+def can_restore(spec: SweepSpec) -> bool:
+    from ray import tune
+
+    return tune.Tuner.can_restore(str(spec.sweep_dir / "ray"))
+
+
+def restored_tuner(spec: SweepSpec, data: DataBundle, records: dict[int, TrialRecord]) -> Any:
+    """Tune's restore of the experiment: unfinished and errored trials go on from their last
+    checkpoints; trials the journal shows finished end at once (Tune's snapshot can be older)."""
+    from ray import tune
+
+    settled = frozenset(n for n, r in records.items() if r.state not in ("running", "errored"))
+    return tune.Tuner.restore(str(spec.sweep_dir / "ray"), _trainable(spec, data, settled),
+                              resume_unfinished=True, resume_errored=True)  # fmt: skip
+
+
+def _searcher(spec: SweepSpec) -> Any:
+    import optuna
+
+    from nagexp.space import define_by_run, make_sampler
+    from nagexp.sweeps.searcher import PruningAwareOptunaSearch
+    from nagexp.sweeps.study import name_objective, storage_url
+
+    o = spec.options
+    searcher = PruningAwareOptunaSearch(
+        space=define_by_run(spec.space, o.seed),
+        metric=spec.metric,
+        mode=spec.mode,
+        sampler=make_sampler(o.sampler, o.seed),
+        study_name=spec.name,
+        storage=optuna.storages.RDBStorage(storage_url(spec)),
+        total_trials=o.trials,
+    )
+    name_objective(searcher._ot_study, spec)
+    return searcher
+
+
+def trial_slots(options: SweepOptions) -> int:
+    """How many trials fit on the cluster at once. Passed to Tune as max_concurrent_trials, so
+    Tune keeps that many trials pending and starts their workers together: with Tune's default
+    for custom searchers (one pending trial), short trials run one after another."""
+    import ray
+
+    total = ray.cluster_resources()
+    slots = int(total.get("CPU", 1.0) // options.cpus_per_trial)
+    if options.gpus_per_trial:
+        slots = min(slots, int(total.get("GPU", 0.0) // options.gpus_per_trial))
+    return max(1, min(slots, options.trials))
+
+
+def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
+    from ray import tune
+
+    from nagexp.space.schedulers import make_scheduler
+
+    o = spec.options
+    return tune.Tuner(
+        _trainable(spec, data),
+        tune_config=tune.TuneConfig(
+            search_alg=_searcher(spec),
+            scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space.asha),
+            num_samples=o.trials,
+            max_concurrent_trials=o.max_concurrent or trial_slots(o),
+            reuse_actors=True,
+            time_budget_s=o.time_budget,
+        ),
+        run_config=tune.RunConfig(
+            name="ray",
+            storage_path=str(spec.sweep_dir),
+            callbacks=[recorder],
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # a trial whose worker dies is retried from its last epoch's checkpoint
+            failure_config=tune.FailureConfig(max_failures=o.max_failures),
+        ),
+    )

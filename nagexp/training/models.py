@@ -1,0 +1,121 @@
+"""The built-in architectures. Each takes the data's input shape (C, H, W), its class count
+and a width multiplier; `model_registry` names them."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["cnn", "fastnet", "mlp", "resnet"]
+
+
+def _ch(base: int, width: float) -> int:
+    return max(4, round(base * width))
+
+
+def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def mlp(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
+    hidden = _ch(256, width)
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(shape[0] * shape[1] * shape[2], hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, classes),
+    )
+
+
+def cnn(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
+    """Three conv stages (pooling between them) and global average pooling: 8x8 to 32x32."""
+    c1, c2, c3 = _ch(32, width), _ch(64, width), _ch(128, width)
+    return nn.Sequential(
+        conv_bn(shape[0], c1),
+        conv_bn(c1, c1),
+        nn.MaxPool2d(2, ceil_mode=True),
+        conv_bn(c1, c2),
+        conv_bn(c2, c2),
+        nn.MaxPool2d(2, ceil_mode=True),
+        conv_bn(c2, c3),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(c3, classes),
+    )
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:  # projection shortcut (ResNet option B)
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+def resnet(shape: tuple[int, int, int], classes: int, width: float, blocks_per_stage: int = 3) -> nn.Module:
+    """CIFAR ResNet-20 (He et al. 2016, 3 stages x 3 blocks, 16/32/64 channels x width)."""
+    widths = [_ch(16, width), _ch(32, width), _ch(64, width)]
+    layers: list[nn.Module] = [conv_bn(shape[0], widths[0])]
+    c_in = widths[0]
+    for stage, c_out in enumerate(widths):
+        for block in range(blocks_per_stage):
+            layers.append(BasicBlock(c_in, c_out, stride=2 if stage > 0 and block == 0 else 1))
+            c_in = c_out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, classes)]
+    return nn.Sequential(*layers)
+
+
+class _ScaledLinear(nn.Linear):
+    """airbench's head: a bias-free linear layer whose logits are scaled down."""
+
+    def __init__(self, c_in: int, classes: int, scale: float) -> None:
+        super().__init__(c_in, classes, bias=False)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * self.scale
+
+
+def _fast_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding="same", bias=False),
+        nn.MaxPool2d(2, ceil_mode=True),
+        nn.BatchNorm2d(c_out, momentum=0.6, eps=1e-12),
+        nn.GELU(),
+        nn.Conv2d(c_out, c_out, 3, padding="same", bias=False),
+        nn.BatchNorm2d(c_out, momentum=0.6, eps=1e-12),
+        nn.GELU(),
+    )
+
+
+def fastnet(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
+    """The airbench94 layout (Keller Jordan's CIFAR-10 speed records): a 2x2 stem conv,
+    three conv-pool-BN-GELU blocks (64/256/256 channels x width), global max pool, and a
+    scaled linear head. Pools use ceil_mode so small inputs (8x8) still fit."""
+    c1, c2, c3 = _ch(64, width), _ch(256, width), _ch(256, width)
+    stem = 2 * shape[0] * 4  # airbench: 24 channels for RGB 2x2 patches
+    return nn.Sequential(
+        nn.Conv2d(shape[0], stem, 2, padding=0 if min(shape[1:]) > 8 else 1, bias=True),
+        nn.GELU(),
+        _fast_block(stem, c1),
+        _fast_block(c1, c2),
+        _fast_block(c2, c3),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        _ScaledLinear(c3, classes, scale=1 / 9),
+    )

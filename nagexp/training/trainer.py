@@ -1,0 +1,255 @@
+"""`train(cfg, data, report) -> TrainResult`: one Nesterov/heavy-ball/SGD training run.
+
+The trainer knows nothing of Ray, Optuna or MLflow; whoever calls it passes a `report`
+callable that receives each epoch's metrics and a checkpoint it may save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nagexp.training.batching import augment_batch, epoch_generator, epoch_permutation
+from nagexp.training.data import DataBundle, DataReport
+from nagexp.training.model_registry import build_model
+from nagexp.training.optim import build_optimizer, resolve_device
+from nagexp.training.schedules import momentum_values, torch_lr_values
+
+__all__ = ["CHECKPOINT_FORMAT", "TrainCheckpoint", "TrainResult", "load_checkpoint", "train"]
+
+CHECKPOINT_FORMAT = 1
+NONFINITE_CHECK_EVERY = 50  # steps between cheap NaN checks inside an epoch
+
+Metrics = dict[str, float]
+Report = Callable[[Metrics, "TrainCheckpoint"], None]
+
+
+@dataclass
+class TrainResult:
+    history: list[Metrics]  # one entry per epoch run
+    epochs_run: int
+    diverged: bool
+    diverged_reason: str | None
+    test_loss: float | None  # None when the run diverged
+    test_acc: float | None
+    seconds: float
+    data_report: DataReport
+    model: torch.nn.Module = field(repr=False)
+
+    @property
+    def final(self) -> Metrics:
+        return self.history[-1] if self.history else {}
+
+
+class TrainCheckpoint:
+    """The state after an epoch. Save it inside the `report` call: it references live tensors."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self._state = state
+
+    @property
+    def epoch(self) -> int:
+        return int(self._state["epoch"])
+
+    def state(self) -> dict[str, Any]:
+        return self._state
+
+    def save(self, path: str | Path) -> None:
+        torch.save(self._state, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint saved by TrainCheckpoint.save, loaded safely (weights_only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@dataclass
+class _Run:
+    """What the epoch loop needs, built once."""
+
+    model: torch.nn.Module
+    opt: torch.optim.SGD
+    lrs: list[float]
+    mus: list[float]
+    steps_per_epoch: int
+    batch_size: int
+    device: torch.device
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    memory_format: torch.memory_format  # of every input batch: the model's own layout
+
+
+def _setup(cfg: Any, data: DataBundle) -> _Run:
+    device = resolve_device(cfg.device)
+    if device.type == "cpu" and cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, data.input_shape, data.num_classes, cfg.width).to(device)
+    on_cuda = device.type == "cuda"
+    # On CUDA, convolutions run fastest with NHWC tensors (channels_last) for the weights and
+    # every input batch alike, and with cuDNN picking its algorithm for the fixed batch shape.
+    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
+    if on_cuda:
+        model = model.to(memory_format=memory_format)
+        torch.backends.cudnn.benchmark = True
+    opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.momentum, cfg.weight_decay, device)
+    n = len(data.y_train)
+    batch_size = min(cfg.batch_size, n)
+    steps_per_epoch = n // batch_size  # the partial last batch is dropped; order changes every epoch
+    total = steps_per_epoch * cfg.epochs
+
+    def autocast() -> contextlib.AbstractContextManager:
+        if on_cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    return _Run(model, opt, torch_lr_values(cfg, total), momentum_values(cfg, total),
+                steps_per_epoch, batch_size, device, autocast, memory_format)  # fmt: skip
+
+
+def evaluate(run: _Run, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, float]:
+    """(mean loss, accuracy) in eval mode."""
+    run.model.eval()
+    loss_sum = torch.zeros((), device=run.device)
+    correct = torch.zeros((), device=run.device, dtype=torch.long)
+    with torch.no_grad(), run.autocast():
+        for i in range(0, len(y), batch):
+            out = run.model(x[i : i + batch].contiguous(memory_format=run.memory_format))
+            loss_sum += F.cross_entropy(out.float(), y[i : i + batch], reduction="sum")
+            correct += (out.argmax(1) == y[i : i + batch]).sum()
+    return loss_sum.item() / len(y), correct.item() / len(y)
+
+
+def _train_epoch(run: _Run, data: DataBundle, cfg: Any, epoch: int) -> tuple[float, float, float | None]:
+    """One pass; returns (mean train loss, train accuracy, first-step loss if epoch 0)."""
+    model, opt, groups = run.model, run.opt, run.opt.param_groups
+    model.train()
+    perm = epoch_permutation(len(data.y_train), cfg.seed, epoch, run.device)
+    xs, ys = data.x_train[perm], data.y_train[perm]
+    gen = epoch_generator(cfg.seed + 1, epoch, run.device) if cfg.augment else None
+    loss_sum = torch.zeros((), device=run.device)
+    correct = torch.zeros((), device=run.device, dtype=torch.long)
+    first_loss = None
+    bs, base = run.batch_size, epoch * run.steps_per_epoch
+    for i in range(run.steps_per_epoch):
+        xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
+        if gen is not None:
+            xb = augment_batch(xb, gen)
+        xb = xb.contiguous(memory_format=run.memory_format)
+        for g in groups:  # both schedules, every step
+            g["lr"] = run.lrs[base + i]
+            g["momentum"] = run.mus[base + i]
+        with run.autocast():
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach()
+        correct += (out.detach().argmax(1) == yb).sum()
+        if first_loss is None and epoch == 0:
+            first_loss = loss.item()
+        if i % NONFINITE_CHECK_EVERY == NONFINITE_CHECK_EVERY - 1 and not torch.isfinite(loss_sum):
+            return math.nan, 0.0, first_loss
+    seen = run.steps_per_epoch * bs
+    return loss_sum.item() / run.steps_per_epoch, correct.item() / seen, first_loss
+
+
+def train(
+    cfg: Any,
+    data: DataBundle,
+    report: Report | None = None,
+    *,
+    resume: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train `cfg.model` on `data` with SGD (nag/momentum/sgd) under the LR and momentum schedules.
+
+    `report(metrics, checkpoint)` is called after every epoch. `resume` is a checkpoint
+    state (see `load_checkpoint`); training continues after its epoch and ends with the
+    same metrics as an uninterrupted run.
+    """
+    started = time.perf_counter()
+    run = _setup(cfg, data)
+    data = data.to(run.device)
+    history: list[Metrics] = []
+    initial_loss: float | None = None
+    start_epoch = 0
+    if resume is not None:
+        run.model.load_state_dict(resume["model"])
+        run.opt.load_state_dict(resume["optimizer"])
+        torch.set_rng_state(resume["torch_rng"])
+        history = [dict(h) for h in resume["history"]]
+        initial_loss = resume["initial_loss"]
+        start_epoch = int(resume["epoch"])
+
+    diverged_reason: str | None = resume.get("diverged_reason") if resume else None
+    test_loss = test_acc = None
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        train_loss, train_acc, first_loss = _train_epoch(run, data, cfg, epoch)
+        train_seconds = time.perf_counter() - t0
+        if first_loss is not None:
+            initial_loss = first_loss
+        if not math.isfinite(train_loss):
+            diverged_reason = f"non-finite training loss in epoch {epoch + 1}"
+        elif initial_loss is not None and train_loss > cfg.divergence_factor * initial_loss:
+            diverged_reason = (
+                f"training loss {train_loss:.3g} in epoch {epoch + 1} exceeds "
+                f"{cfg.divergence_factor:g} x the initial loss {initial_loss:.3g}"
+            )
+        val_loss, val_acc = evaluate(run, data.x_val, data.y_val, cfg.eval_batch_size)
+        last_step = (epoch + 1) * run.steps_per_epoch - 1
+        metrics: Metrics = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": run.lrs[last_step],
+            "momentum": run.mus[last_step],
+            "epoch_seconds": time.perf_counter() - t0,
+            "samples_per_s": run.steps_per_epoch * run.batch_size / train_seconds,
+        }
+        if diverged_reason is None and epoch == cfg.epochs - 1:
+            # test once, at the end, and into the last report so tuners record it too
+            test_loss, test_acc = evaluate(run, data.x_test, data.y_test, cfg.eval_batch_size)
+            metrics.update(test_loss=test_loss, test_acc=test_acc)
+        history.append(metrics)
+        if report is not None:
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "epoch": epoch + 1,
+                "model": run.model.state_dict(),
+                "optimizer": run.opt.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+                "initial_loss": initial_loss,
+                "diverged_reason": diverged_reason,
+            }
+            report(metrics, TrainCheckpoint(state))
+        if diverged_reason is not None:
+            break
+
+    if diverged_reason is None and test_acc is None:  # resumed from the final checkpoint
+        last = history[-1]
+        test_loss, test_acc = last.get("test_loss"), last.get("test_acc")
+        if test_acc is None:
+            test_loss, test_acc = evaluate(run, data.x_test, data.y_test, cfg.eval_batch_size)
+    return TrainResult(
+        history=history,
+        epochs_run=len(history),
+        diverged=diverged_reason is not None,
+        diverged_reason=diverged_reason,
+        test_loss=test_loss,
+        test_acc=test_acc,
+        seconds=time.perf_counter() - started,
+        data_report=data.report,
+        model=run.model,
+    )

@@ -1,0 +1,50 @@
+"""A sweep's state from its folder: finished, interrupted, running (a live driver holds the
+lock), incomplete (the driver died). No Ray."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from nagexp.cli import app
+from nagexp.results.lock import SweepLock, held_by_live_driver
+from nagexp.results.state import sweep_state
+
+runner = CliRunner()
+
+
+def make_sweep(results: Path, name: str, summary_state: str | None) -> Path:
+    folder = results / name
+    folder.mkdir(parents=True)
+    plan = {"name": name, "objective": {"metric": "val_acc", "mode": "max"}, "options": {"trials": 3},
+            "space": {"params": {"lr": {}}}}  # fmt: skip
+    (folder / "sweep.json").write_text(json.dumps(plan))
+    (folder / "trials.csv").write_text("number,state,lr,final_val_acc,best_val_acc,test_acc,epochs_run,seconds,"
+                                       "node_id,seed,retries,reason,trial_id\n0,completed,0.1,0.5,0.5,,2,1.0,n,1,0,,a\n")
+    if summary_state:
+        (folder / "summary.json").write_text(json.dumps({"state": summary_state}))
+    return folder
+
+
+def test_states(tmp_path: Path) -> None:
+    assert sweep_state(make_sweep(tmp_path, "done", "finished")) == "finished"
+    assert sweep_state(make_sweep(tmp_path, "stopped", "interrupted")) == "interrupted"
+    assert sweep_state(make_sweep(tmp_path, "dead", None)) == "incomplete"
+    live = make_sweep(tmp_path, "live", "interrupted")  # a resumed sweep keeps its old summary
+    with SweepLock(live):
+        assert held_by_live_driver(live) and sweep_state(live) == "running"
+    assert not held_by_live_driver(live) and sweep_state(live) == "interrupted"
+
+
+def test_ls_shows_each_state_and_the_best_trial(tmp_path: Path) -> None:
+    for name, state in (("a-done", "finished"), ("b-stopped", "interrupted"), ("c-dead", None)):
+        make_sweep(tmp_path, name, state)
+    live = make_sweep(tmp_path, "d-live", None)
+    with SweepLock(live):
+        result = runner.invoke(app, ["ls", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
+    assert states == {"a-done": "finished", "b-stopped": "interrupted", "c-dead": "incomplete", "d-live": "running"}
+    assert "val_acc 0.5000 (trial 0)" in result.stdout

@@ -1,0 +1,119 @@
+"""`nagexp compare`: arms' spaces, a real three-arm comparison, its verdict, report and MLflow runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from nagexp.cli import app
+from nagexp.config.space import SEARCH_SPACES_DIR, load_space
+from nagexp.sweeps.compare import MOMENTUM_PARAMS, ArmResult, _paired, arm_space
+
+runner = CliRunner()
+
+
+def test_sgd_arm_drops_momentum_params_and_their_children() -> None:
+    space = load_space(SEARCH_SPACES_DIR / "nag_default.yaml")
+    sgd = arm_space(space, "sgd")
+    assert sgd.fixed["optimizer"] == "sgd"
+    assert not set(sgd.params) & MOMENTUM_PARAMS
+    assert {"lr", "lr_schedule", "warmup_fraction", "weight_decay"} <= set(sgd.params)
+    nag = arm_space(space, "nag")
+    assert set(nag.params) == set(space.params)
+
+
+def test_conditions_on_the_optimizer_are_resolved_per_arm() -> None:
+    space = load_space(SEARCH_SPACES_DIR / "optimizers.yaml")  # momentum when optimizer in [nag, momentum]
+    heavy = arm_space(space, "momentum")
+    assert "optimizer" not in heavy.params and heavy.params["momentum"].when is None
+    assert "momentum" not in arm_space(space, "sgd").params
+
+
+def arm(name: str, values: list[float]) -> ArmResult:
+    return ArmResult(name, f"s-{name}", 0, max(values), {}, seed_values=values)
+
+
+def test_paired_t_test_values() -> None:
+    """The paired statistics against a hand computation: t = mean(d) / (sd(d) / sqrt(n))."""
+    import math
+    import statistics
+
+    from scipy import stats
+
+    a, b = [0.91, 0.93, 0.92, 0.94], [0.89, 0.92, 0.90, 0.91]
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    mean, sd, n = statistics.fmean(diffs), statistics.stdev(diffs), len(diffs)
+    t = mean / (sd / math.sqrt(n))
+    p = 2 * stats.t.sf(abs(t), n - 1)
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+
+    row, verdict = _paired(arm("nag", a), arm("momentum", b), "val_acc", "max")
+    assert row["a"] == "nag" and row["b"] == "momentum"
+    assert row["mean_diff"] == pytest.approx(mean, abs=1e-12) and row["p_value"] == pytest.approx(p, rel=1e-9)
+    assert row["ci95"] == pytest.approx([mean - half, mean + half], abs=1e-12)
+    assert p < 0.05
+    assert verdict.startswith(f"nag beats momentum by {mean * 100:.2f} ± {half * 100:.2f} points of val_acc")
+    assert f"p = {p:.3g}" in verdict
+
+    # the loser first: the verdict still names the winner; for a loss (mode min) lower is better
+    _, flipped = _paired(arm("momentum", b), arm("nag", a), "val_acc", "max")
+    assert flipped.startswith("nag beats momentum")
+    _, as_loss = _paired(arm("nag", a), arm("momentum", b), "val_loss", "min")
+    assert as_loss.startswith("momentum beats nag")
+
+
+def test_no_difference_is_not_a_win() -> None:
+    row, verdict = _paired(arm("nag", [0.9, 0.8, 0.85]), arm("sgd", [0.8, 0.9, 0.85]), "val_acc", "max")
+    assert row["mean_diff"] == pytest.approx(0.0, abs=1e-12) and row["p_value"] > 0.05
+    assert verdict.startswith("no significant difference between nag and sgd")
+    row, _ = _paired(arm("nag", [0.9, 0.9]), arm("sgd", [0.9, 0.9]), "val_acc", "max")
+    assert row["p_value"] == 1.0  # identical results: no spread, no test needed
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_three_arm_comparison(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", str(SEARCH_SPACES_DIR / "quick.yaml"), "--optimizers", "nag,momentum,sgd",
+                                 "--trials", "3", "--epochs", "2", "--seeds", "3", "--name", "cmp",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("verdict: ") == 2
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    for pair in data["paired"]:  # the stored statistics are those of the stored seed values
+        a = next(x for x in data["arms"] if x["optimizer"] == pair["a"])["seed_values"]
+        b = next(x for x in data["arms"] if x["optimizer"] == pair["b"])["seed_values"]
+        expected, verdict = _paired(arm(pair["a"], a), arm(pair["b"], b), "val_acc", "max")
+        assert pair["p_value"] == pytest.approx(expected["p_value"]) and f"verdict: {verdict}" in result.stdout
+        assert pair["ci95"] == pytest.approx(expected["ci95"]) and pair["mean_diff"] == pytest.approx(
+            expected["mean_diff"])
+    assert [a["optimizer"] for a in data["arms"]] == ["nag", "momentum", "sgd"]
+    assert all(len(a["seed_values"]) == 3 for a in data["arms"])
+    assert len(set(data["seeds"])) == 3
+    for name in ("nag", "momentum", "sgd"):
+        plan = json.loads((tmp_path / f"cmp-{name}" / "sweep.json").read_text())
+        assert plan["space"]["fixed"]["optimizer"] == name and plan["options"]["trials"] == 3
+        assert plan["command"].startswith("nagexp compare ") and "--optimizers nag,momentum,sgd" in plan["command"]
+        assert plan["seeds"]["master"] == 0  # the same sampler seed for every arm
+    assert "momentum" not in json.loads((tmp_path / "cmp-sgd" / "sweep.json").read_text())["space"]["params"]
+    assert (tmp_path / "cmp" / "report" / "index.html").exists() and (
+        tmp_path / "cmp" / "report" / "report.md"
+    ).exists()
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("nagexp")
+    (parent,) = client.search_runs([exp.experiment_id], filter_string="attributes.run_name = 'cmp'")
+    arms = client.search_runs([exp.experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")  # fmt: skip
+    assert sorted(r.info.run_name for r in arms) == ["cmp-momentum", "cmp-nag", "cmp-sgd"]
+    assert "verdict_0" in parent.data.tags
+
+
+def test_compare_bad_input(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", "quick.yaml", "--optimizers", "nag,adam", "--no-track",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "--optimizers needs two or more distinct" in result.stderr
+    result = runner.invoke(app, ["compare", "quick.yaml", "--seeds", "1", "--no-track", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--seeds must be at least 2" in result.stderr

@@ -1,0 +1,209 @@
+"""Sweeps that survive their driver: SIGKILL or Ctrl-C, then `nagexp sweep --resume`.
+
+The interrupted sweep runs in a subprocess with its own Ray runtime; the resume runs here on
+the shared one. Afterwards trials.csv, the Optuna study and MLflow must each hold exactly the
+planned trials, none twice, none left running, and every trial that had finished unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from nagexp.cli import app
+from nagexp.config.space import SEARCH_SPACES_DIR
+
+pytestmark = pytest.mark.usefixtures("ray_runtime")
+runner = CliRunner()
+TRIALS = 8
+
+
+def rows(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "trials.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def finished(table: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {r["number"]: r for r in table if r["state"] != "running"}
+
+
+def start_sweep(results: Path, name: str) -> subprocess.Popen:
+    # 20-epoch trials: long enough that some are mid-training when the signal comes
+    return subprocess.Popen(
+        [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(TRIALS),
+         "--epochs", "20", "--name", name, "--results-dir", str(results)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_for_finished(proc: subprocess.Popen, sweep_dir: Path, count: int) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if (sweep_dir / "trials.csv").exists() and len(finished(rows(sweep_dir))) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the sweep finished no trials in time")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Whatever Ray processes the dead driver left behind."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def running_driver(results: Path, name: str, finished_first: int) -> Iterator[subprocess.Popen]:
+    """A sweep's driver in a subprocess, once `finished_first` trials have finished; whatever
+    it leaves behind is killed afterwards."""
+    proc = start_sweep(results, name)
+    try:
+        wait_for_finished(proc, results / name, finished_first)
+        yield proc
+    finally:
+        stop_group(proc)
+
+
+def ls_state(results: Path, name: str) -> str:
+    """The state `nagexp ls` shows for sweep `name`."""
+    listed = runner.invoke(app, ["ls", "--results-dir", str(results)])
+    assert listed.exit_code == 0, listed.output
+    return next(line.split()[1] for line in listed.stdout.splitlines() if line.split()[0] == name)
+
+
+def resume(name: str, results: Path) -> None:
+    result = runner.invoke(app, ["sweep", "--resume", name, "--results-dir", str(results)])
+    assert result.exit_code == 0, result.output + str(result.exception)
+    assert f"resuming sweep {name}" in result.output
+
+
+def check_exact(sweep_dir: Path, before: dict[str, dict[str, str]]) -> None:
+    table = rows(sweep_dir)
+    assert sorted(int(r["number"]) for r in table) == list(range(TRIALS))
+    assert all(r["state"] in ("completed", "pruned", "diverged") for r in table)
+    after = finished(table)
+    for number, row in before.items():  # finished before the interruption: untouched
+        assert after[number] == row
+
+    study = optuna.load_study(study_name=sweep_dir.name, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    assert sorted(t.number for t in study.trials) == list(range(TRIALS))
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    for t in study.trials:  # every epoch told once: as many values as the trial ran epochs
+        assert len(t.intermediate_values) == int(after[str(t.number)]["epochs_run"])
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{sweep_dir.parent / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("nagexp")
+    parents = client.search_runs([exp.experiment_id], "tags.`nagexp.kind` = 'sweep'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}'")
+    numbers = sorted(int(r.data.tags["trial_number"]) for r in children)
+    assert numbers == list(range(TRIALS))  # one run per trial: continued, never made twice
+    for run in children:
+        assert run.info.status == "FINISHED"
+        epochs = int(after[run.data.tags["trial_number"]]["epochs_run"])
+        assert len(client.get_metric_history(run.info.run_id, "val_acc")) == epochs
+
+
+@pytest.mark.slow
+def test_sigkilled_driver_resumes_exactly(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "killed"
+    with running_driver(tmp_path, "killed", finished_first=3) as proc:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    before = finished(rows(sweep_dir))
+    assert 3 <= len(before) < TRIALS
+    assert not (sweep_dir / "summary.json").exists()
+    assert ls_state(tmp_path, "killed") == "incomplete"
+
+    resume("killed", tmp_path)
+    check_exact(sweep_dir, before)
+    assert json.loads((sweep_dir / "summary.json").read_text())["state"] == "finished"
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_state_refuses_a_second_driver_and_resumes(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "stopped"
+    with running_driver(tmp_path, "stopped", finished_first=2) as proc:
+        # a second driver on the same sweep is refused while the first one lives
+        second = runner.invoke(app, ["sweep", "--resume", "stopped", "--results-dir", str(tmp_path)])
+        assert second.exit_code == 1, second.output
+        assert f"sweep 'stopped' is being run by nagexp driver pid {proc.pid}" in second.output
+        assert ls_state(tmp_path, "stopped") == "running"
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert f"resume with: nagexp sweep --resume stopped --results-dir {tmp_path}" in err
+    assert json.loads((sweep_dir / "summary.json").read_text())["state"] == "interrupted"
+    assert ls_state(tmp_path, "stopped") == "interrupted"  # not "finished": it has a summary.json
+    before = finished(rows(sweep_dir))
+
+    resume("stopped", tmp_path)
+    check_exact(sweep_dir, before)
+    assert ls_state(tmp_path, "stopped") == "finished"
+
+
+def test_resume_errors_are_one_line(tmp_path: Path) -> None:
+    def fails(*args: str) -> str:
+        result = runner.invoke(app, ["sweep", *args, "--results-dir", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        return result.output
+
+    assert "no sweep 'ghost' in" in fails("--resume", "ghost")
+    assert "sweep name '../up' may only use letters" in fails("--resume", "../up")
+    sweep_dir = tmp_path / "half"
+    sweep_dir.mkdir()
+    (sweep_dir / "sweep.json").write_text("{}")
+    # a name that exists is refused, with the way to continue it
+    out = fails(str(SEARCH_SPACES_DIR / "quick.yaml"), "--name", "half")
+    assert "sweep 'half' already exists" in out and "nagexp sweep --resume half" in out
+    assert "drop --trials, --seed" in fails("--resume", "half", "--trials", "3", "--seed", "4")
+    # an option given at its default value is still a change the resume would ignore
+    assert "drop --trials" in fails("--resume", "half", "--trials", "20")
+    assert "is unreadable" in fails("--resume", "half")
+    (sweep_dir / "summary.json").write_text(json.dumps({"state": "finished"}))
+    assert "sweep 'half' has finished; nothing to resume" in fails("--resume", "half")
+    out = fails(str(SEARCH_SPACES_DIR / "quick.yaml"), "--name", "half")
+    assert "already exists" in out and "--resume" not in out
+
+
+def test_results_dir_not_writable_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "1", "--no-track",
+                                 "--results-dir", str(blocker / "results")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert f"cannot create '{blocker / 'results'}" in result.output and "pass a writable --results-dir" in result.output
+    assert blocker.read_text() == "not a folder"
+
+
+def test_unknown_option_and_unusable_space_files(tmp_path: Path) -> None:
+    unknown = runner.invoke(app, ["sweep", "--bogus"])
+    assert unknown.exit_code == 2 and "No such option: --bogus" in unknown.output
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("params:\n  lr: {type: float, low: 1, high: [\n")
+    cases = {
+        str(tmp_path / "missing.yaml"): f"space file '{tmp_path / 'missing.yaml'}' not found",
+        str(tmp_path): f"space file '{tmp_path}' cannot be read",
+        str(bad_yaml): f"{bad_yaml}: YAML syntax error at line 3",
+    }
+    for space, message in cases.items():
+        result = runner.invoke(app, ["sweep", space, "--results-dir", str(tmp_path / "out")])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
+        assert not (tmp_path / "out").exists()

@@ -1,0 +1,220 @@
+"""Real sweeps on a shared local Ray runtime (2 CPUs)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from nagexp.cli import app
+from nagexp.config.loading import load_train_config
+from nagexp.config.space import SEARCH_SPACES_DIR
+from nagexp.config.sweep import SweepOptions, resolve_sweep
+from nagexp.sweeps.runner import run_sweep
+from nagexp.training.data import load_dataset_for
+from nagexp.training.trainer import train
+
+pytestmark = pytest.mark.usefixtures("ray_runtime")
+runner = CliRunner()
+QUICK = SEARCH_SPACES_DIR / "quick.yaml"
+
+
+def rows(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "trials.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def study(sweep_dir: Path) -> optuna.Study:
+    return optuna.load_study(study_name=sweep_dir.name, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+
+
+def write_space(path: Path, params: dict, fixed: dict | None = None, asha: dict | None = None) -> Path:
+    data = {"fixed": {"dataset": "digits", "model": "cnn", "width": 0.25, "epochs": 3, **(fixed or {})},
+            "params": params, "asha": asha or {"grace_period": 1, "reduction_factor": 2}}  # fmt: skip
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_quick_sweep_files_and_exact_rerun(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sweep", str(QUICK), "--trials", "6", "--seed", "1", "--name", "t1",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "t1"
+    for name in ("sweep.json", "trials.csv", "best.yaml", "optuna.db", "ray", "summary.json"):
+        assert (out / name).exists(), name
+    assert "best: trial" in result.stdout and "rerun it: nagexp train" in result.stdout
+    # two trials run at once on the 2 CPUs (Tune keeps as many trials pending as fit): the live
+    # line, printed as each trial ends, sees the other one still running
+    assert "| running 1 |" in result.stdout
+
+    plan = json.loads((out / "sweep.json").read_text())
+    assert plan["seeds"]["master"] == 1 and plan["data"]["fingerprint"]
+    assert {"nagexp", "torch", "ray", "optuna", "mlflow"} <= set(plan["versions"])
+    assert plan["space"]["fixed"]["num_threads"] == 1
+
+    table = rows(out)
+    assert [int(r["number"]) for r in table] == list(range(6))
+    assert all(r["state"] in ("completed", "pruned") for r in table)
+    assert all(r["seed"] and r["node_id"] for r in table)
+    # Optuna holds the same trials, with pruned ones told as PRUNED
+    trials = study(out).trials
+    assert len(trials) == 6
+    for r, t in zip(table, trials, strict=True):
+        assert t.state.name == ("PRUNED" if r["state"] == "pruned" else "COMPLETE")
+        assert len(t.intermediate_values) == int(r["epochs_run"])
+
+    # best.yaml is a full TrainConfig and reruns the best trial exactly (CPU, same seed)
+    best_number = json.loads((out / "summary.json").read_text())["best_trial"]
+    best_row = next(r for r in table if int(r["number"]) == best_number)
+    cfg = load_train_config(out / "best.yaml")
+    rerun = train(cfg, load_dataset_for(cfg))
+    assert rerun.final["val_acc"] == float(best_row["final_val_acc"])
+    assert rerun.test_acc == float(best_row["test_acc"])
+
+
+def test_same_seed_same_sweep(tmp_path: Path) -> None:
+    def sweep(name: str) -> list[dict[str, str]]:
+        spec = resolve_sweep(SweepOptions(space=QUICK, trials=4, seed=5, max_concurrent=1, name=name,
+                                          results_dir=tmp_path, epochs=2))  # fmt: skip
+        run_sweep(spec, emit=lambda _: None)
+        volatile = {"seconds", "node_id", "trial_id"}
+        return [{k: v for k, v in r.items() if k not in volatile} for r in rows(tmp_path / name)]
+
+    first, second = sweep("a"), sweep("b")
+    assert first == second
+    assert len({r["lr"] for r in first}) == 4  # and the trials differ from one another
+
+
+def test_asha_stops_trials_early(tmp_path: Path) -> None:
+    # a wide lr range: poor trials fall behind at the 1-epoch rung and are stopped
+    space = write_space(tmp_path / "asha.yaml", {"lr": {"type": "float", "low": 1e-4, "high": 0.5, "log": True}},
+                        fixed={"epochs": 4})  # fmt: skip
+    spec = resolve_sweep(SweepOptions(space=space, trials=8, seed=0, max_concurrent=1, name="asha",
+                                      results_dir=tmp_path, sampler="random"))  # fmt: skip
+    outcome = run_sweep(spec, emit=lambda _: None)
+    pruned = [r for r in outcome.records if r.state == "pruned"]
+    assert pruned and all(r.epochs_run < 4 for r in pruned)
+    assert any(r.state == "completed" and r.epochs_run == 4 for r in outcome.records)
+    assert sum(t.state.name == "PRUNED" for t in study(tmp_path / "asha").trials) == len(pruned)
+
+
+def test_diverged_and_errored_trials_do_not_stop_the_sweep(tmp_path: Path) -> None:
+    # lr 1e4 diverges; momentum_min above momentum makes the trial's config invalid (it raises)
+    space = write_space(
+        tmp_path / "mixed.yaml",
+        {"lr": {"type": "categorical", "choices": [0.05, 10000.0]},
+         "momentum_min": {"type": "categorical", "choices": [0.5, 0.95]}},
+        fixed={"momentum_schedule": "cyclical", "momentum": 0.9, "epochs": 2},
+    )  # fmt: skip
+    result = runner.invoke(app, ["sweep", str(space), "--trials", "8", "--seed", "3", "--sampler", "random",
+                                 "--scheduler", "fifo", "--name", "mixed", "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = rows(tmp_path / "mixed")
+    assert len(table) == 8
+    states = {r["state"] for r in table}
+    assert states == {"completed", "diverged", "errored"}
+    for r in table:
+        if r["state"] == "errored":
+            assert float(r["momentum_min"]) == 0.95 and "momentum_min <= momentum" in r["reason"]
+        elif r["state"] == "diverged":
+            assert float(r["lr"]) == 10000.0 and r["reason"]
+        else:
+            assert float(r["lr"]) == 0.05
+    best = yaml.safe_load((tmp_path / "mixed" / "best.yaml").read_text())
+    assert best["lr"] == 0.05
+
+
+def test_exit_1_when_no_trial_finishes(tmp_path: Path) -> None:
+    space = write_space(tmp_path / "broken.yaml", {"momentum_min": {"type": "categorical", "choices": [0.95]}},
+                        fixed={"momentum_schedule": "cyclical", "momentum": 0.9})  # fmt: skip
+    result = runner.invoke(app, ["sweep", str(space), "--trials", "2", "--name", "broken",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 1
+    assert "no trial finished" in result.stderr
+    assert [r["state"] for r in rows(tmp_path / "broken")] == ["errored", "errored"]
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sweep", str(QUICK), "--dry-run", "--trials", "3", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "dry run" in result.stdout and result.stdout.count("trial ") >= 3
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trials", "0"], "--trials: Input should be greater than or equal to 1"),
+        (["--trials", "-3"], "--trials: Input should be greater than or equal to 1"),
+        (["--sampler", "grid"], "--sampler: Input should be 'tpe', 'random', 'cmaes', 'gp' or 'qmc'"),
+        (["--scheduler", "pbt"], "--scheduler: Input should be 'asha' or 'fifo'"),
+        (["--cpus-per-trial", "5"], "--cpus-per-trial 5 is more than the 2 CPUs Ray has"),
+        (["--gpus-per-trial", "1"], "--gpus-per-trial 1 is more than the 0 GPUs Ray has"),
+        (["--name", "a/b"], "sweep name 'a/b' may only use"),
+        (["--name", ".."], "sweep name '..' may only use"),
+        (["--dataset", "imagenet:/x"], "unknown dataset kind 'imagenet'"),
+        (["--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_sweep_input_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["sweep", str(QUICK), *args, "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_existing_sweep_name_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    result = runner.invoke(app, ["sweep", str(QUICK), "--name", "taken", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "already exists" in result.stderr
+
+
+def test_ls_lists_sweeps(tmp_path: Path) -> None:
+    spec = resolve_sweep(SweepOptions(space=QUICK, trials=2, epochs=1, name="listed", results_dir=tmp_path))
+    run_sweep(spec, emit=lambda _: None)
+    result = runner.invoke(app, ["ls", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    line = next(line for line in result.stdout.splitlines() if line.startswith("listed"))
+    assert "finished" in line and "2/2" in line and "val_acc" in line
+
+
+class KillWorkerOnce:
+    """Kills trial 0's worker process right after it reported `epoch` (a dead worker)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.killed = epoch, False
+
+    def on_trial_start(self, rec) -> None: ...
+    def on_trial_end(self, rec) -> None: ...
+
+    def on_trial_epoch(self, rec, metrics: dict) -> None:
+        import os
+        import signal
+
+        if rec.number == 0 and metrics["epoch"] == self.epoch and not self.killed:
+            self.killed = True
+            os.kill(int(metrics["pid"]), signal.SIGKILL)
+
+
+def test_dead_worker_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
+    spec = resolve_sweep(SweepOptions(space=QUICK, trials=2, epochs=8, seed=4, scheduler="fifo", max_concurrent=1,
+                                      name="retry", results_dir=tmp_path, track=False))  # fmt: skip
+    killer = KillWorkerOnce(epoch=2)
+    outcome = run_sweep(spec, emit=lambda _: None, listeners=[killer])
+    assert killer.killed
+    first = next(r for r in outcome.records if r.number == 0)
+    assert first.state == "completed" and first.epochs_run == 8 and first.retries == 1
+    # the same metrics as a run that was never interrupted (CPU, same seed and threads)
+    cfg = load_train_config(None, first.config)
+    uninterrupted = train(cfg, load_dataset_for(cfg))
+    assert first.final == uninterrupted.final["val_acc"]
+    assert first.test_acc == uninterrupted.test_acc
+    # epochs replayed after the checkpoint are recorded once, here and in Optuna
+    assert [int(h["epoch"]) for h in first.history] == list(range(1, 9))
+    assert len(study(tmp_path / "retry").trials[0].intermediate_values) == 8
+    assert rows(tmp_path / "retry")[0]["retries"] == "1"

@@ -1,0 +1,114 @@
+"""The CUDA path, run for real on a GPU (`pytest -m gpu`); each test skips with one line on a
+machine without CUDA. benchmarks/gpu_check.sh runs them on the lent GPU machine."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from nagexp.config import TrainConfig
+from nagexp.training import model_registry
+from nagexp.training.trainer import load_checkpoint, train
+
+pytestmark = pytest.mark.gpu
+SEEN: dict[str, list] = {}
+
+
+def probe_model(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
+    """The built-in cnn, with hooks recording what its first conv and its head see."""
+    model = model_registry.build_model("cnn", shape, classes, width)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+
+    def on_conv(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if module.training:
+            SEEN.setdefault("conv_in_channels_last", []).append(
+                inputs[0].is_contiguous(memory_format=torch.channels_last))
+            SEEN.setdefault("weight_channels_last", []).append(
+                module.weight.is_contiguous(memory_format=torch.channels_last))
+            SEEN.setdefault("conv_out_dtype", []).append(output.dtype)
+
+    def on_head(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        SEEN.setdefault("logits_dtype", []).append(output.dtype)
+
+    convs[0].register_forward_hook(on_conv)
+    head.register_forward_hook(on_head)
+    return model
+
+
+@pytest.fixture
+def probe(monkeypatch: pytest.MonkeyPatch) -> str:
+    SEEN.clear()
+    monkeypatch.setitem(model_registry.MODELS, "probe", f"{__name__}:probe_model")
+    return "probe"
+
+
+def cuda_cfg(**values: object) -> TrainConfig:
+    return TrainConfig(**{"dataset": "digits", "model": "cnn", "width": 0.5, "epochs": 2, "device": "cuda",
+                          "batch_size": 64, **values})  # fmt: skip
+
+
+def test_data_and_model_live_on_the_gpu(digits) -> None:
+    result = train(cuda_cfg(), digits)
+    assert all(p.device.type == "cuda" for p in result.model.parameters())
+    assert result.test_acc is not None and result.test_acc > 0.5
+
+
+def test_bf16_autocast_and_channels_last_inputs_and_model(digits, probe: str) -> None:
+    result = train(cuda_cfg(model=probe, augment=True), digits)
+    assert SEEN["conv_in_channels_last"] and all(SEEN["conv_in_channels_last"])  # every input batch
+    assert all(SEEN["weight_channels_last"])  # and the weights
+    assert set(SEEN["conv_out_dtype"]) == {torch.bfloat16}  # convolutions run in bf16
+    bns = [m for m in result.model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(b.running_mean.dtype == torch.float32 for b in bns)  # BatchNorm state stays fp32
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())  # fp32 master weights
+
+
+def test_no_host_device_sync_inside_the_epoch_loop(digits) -> None:
+    """Syncs per epoch: the batched non-finite check (every 50 steps), the epoch's loss and
+    accuracy, evaluation; never one per step."""
+    cfg = cuda_cfg(epochs=1, batch_size=16)  # 80 steps
+    train(cfg.model_copy(update={"epochs": 1}), digits)  # warm-up: cuDNN autotuning, allocator
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train(cfg, digits)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    steps = len(digits.y_train) // 16
+    assert len(syncs) < steps / 4, f"{len(syncs)} syncs in {steps} steps"
+
+
+def test_checkpoint_saved_on_gpu_resumes_on_cpu(digits, tmp_path: Path) -> None:
+    saved: list[Path] = []
+
+    def report(metrics: dict, checkpoint) -> None:
+        if checkpoint.epoch == 1:
+            checkpoint.save(tmp_path / "gpu.pt")
+            saved.append(tmp_path / "gpu.pt")
+
+    train(cuda_cfg(epochs=3), digits, report)
+    state = load_checkpoint(saved[0])  # weights_only, mapped to the CPU
+    assert all(t.device.type == "cpu" for t in state["model"].values())
+    resumed = train(cuda_cfg(epochs=3, device="cpu"), digits.to("cpu"), resume=state)
+    assert resumed.epochs_run == 3 and resumed.history[0] == state["history"][0]
+    assert all(p.device.type == "cpu" for p in resumed.model.parameters())
+    assert resumed.test_acc is not None and resumed.test_acc > 0.5
+
+
+def test_nagexp_train_on_cuda(tmp_path: Path) -> None:
+    from nagexp.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--device", "cuda", "--epochs", "2", "--no-track", "--name", "gpu",
+                                      "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.stdout
+    saved = torch.load(tmp_path / "train" / "gpu" / "model.pt", map_location="cpu", weights_only=True)
+    assert saved["config"]["device"] == "cuda" and all(t.device.type == "cpu" for t in saved["model"].values())

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from nagexp.config import TrainConfig
+from nagexp.training.schedules import (
+    LR_SCHEDULES,
+    MOMENTUM_SCHEDULES,
+    lr_values,
+    momentum_values,
+    torch_lr_values,
+)
+
+T = 1000
+
+
+def cfg(**kw: object) -> TrainConfig:
+    return TrainConfig(**{"lr": 0.1, "momentum": 0.9, **kw})
+
+
+def test_constant_lr() -> None:
+    p = cfg(lr_schedule="constant")
+    assert lr_values(p, T) == [0.1] * T
+
+
+def test_step_lr_boundaries() -> None:
+    p = cfg(lr_schedule="step", lr_milestones=(0.5, 0.75), lr_gamma=0.1)
+    f = LR_SCHEDULES["step"]
+    assert f(0, T, p) == pytest.approx(0.1)
+    assert f(499, T, p) == pytest.approx(0.1)
+    assert f(500, T, p) == pytest.approx(0.01)
+    assert f(749, T, p) == pytest.approx(0.01)
+    assert f(750, T, p) == pytest.approx(0.001)
+    assert f(T - 1, T, p) == pytest.approx(0.001)
+
+
+def test_cosine_lr() -> None:
+    p = cfg(lr_schedule="cosine")
+    f = LR_SCHEDULES["cosine"]
+    assert f(0, T, p) == pytest.approx(0.1)
+    assert f(T // 2, T, p) == pytest.approx(0.05)
+    assert 0 < f(T - 1, T, p) < 1e-5
+    values = lr_values(p, T)
+    assert all(a >= b for a, b in itertools.pairwise(values))
+
+
+def test_warmup_cosine_lr() -> None:
+    p = cfg(lr_schedule="warmup_cosine", warmup_fraction=0.1)
+    f = LR_SCHEDULES["warmup_cosine"]
+    assert f(0, T, p) == pytest.approx(0.1 / 100)
+    assert f(49, T, p) == pytest.approx(0.05)
+    assert f(99, T, p) == pytest.approx(0.1)  # peak reached on the last warmup step
+    assert f(100, T, p) == pytest.approx(0.1)  # decay starts from the peak
+    assert f(550, T, p) == pytest.approx(0.05)
+    assert f(T - 1, T, p) < 1e-5
+
+
+def test_onecycle_lr_matches_torch() -> None:
+    import torch
+
+    p = cfg(lr_schedule="onecycle", onecycle_pct_start=0.25, onecycle_div_factor=25, onecycle_final_div_factor=1e4)
+    f = LR_SCHEDULES["onecycle"]
+    assert f(0, T, p) == pytest.approx(0.1 / 25)
+    assert f(249, T, p) == pytest.approx(0.1)
+    assert f(T - 1, T, p) == pytest.approx(0.1 / 25 / 1e4)
+    # Same curve as torch's OneCycleLR (cosine annealing, no momentum cycling).
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=0.1, total_steps=T, pct_start=0.25, div_factor=25, final_div_factor=1e4, cycle_momentum=False
+    )
+    torch_lrs = []
+    for step in range(T):
+        torch_lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if step < T - 1:
+            sched.step()
+    ours = lr_values(p, T)
+    assert max(abs(a - b) for a, b in zip(ours, torch_lrs, strict=True)) < 1e-9
+
+
+def test_linear_lr() -> None:
+    p = cfg(lr_schedule="linear", lr_final_fraction=0.1)
+    f = LR_SCHEDULES["linear"]
+    assert f(0, T, p) == pytest.approx(0.1)
+    assert f(T // 2, T, p) == pytest.approx(0.055)
+    assert f(T, T, p) == pytest.approx(0.01)
+
+
+def test_constant_momentum() -> None:
+    assert momentum_values(cfg(momentum_schedule="constant"), T) == [0.9] * T
+
+
+def test_sutskever_ramp() -> None:
+    p = cfg(momentum_schedule="sutskever", momentum=0.99, sutskever_period=250)
+    f = MOMENTUM_SCHEDULES["sutskever"]
+    assert f(0, T, p) == pytest.approx(0.5)
+    assert f(249, T, p) == pytest.approx(0.5)
+    assert f(250, T, p) == pytest.approx(0.75)
+    assert f(500, T, p) == pytest.approx(1 - 2 ** (-1 - math.log2(3)))
+    assert f(750, T, p) == pytest.approx(0.875)
+    # capped at mu_max
+    capped = cfg(momentum_schedule="sutskever", momentum=0.8)
+    assert f(10_000, T, capped) == pytest.approx(0.8)
+    values = momentum_values(p, T)
+    assert all(a <= b for a, b in itertools.pairwise(values))
+
+
+def test_cyclical_momentum_is_inverse_of_onecycle() -> None:
+    p = cfg(momentum_schedule="cyclical", momentum=0.95, momentum_min=0.85, onecycle_pct_start=0.25)
+    f = MOMENTUM_SCHEDULES["cyclical"]
+    assert f(0, T, p) == pytest.approx(0.95)
+    assert f(249, T, p) == pytest.approx(0.85)
+    assert f(T - 1, T, p) == pytest.approx(0.95)
+    lrs = lr_values(p.model_copy(update={"lr_schedule": "onecycle"}), T)
+    mus = momentum_values(p, T)
+    assert lrs.index(max(lrs)) == mus.index(min(mus))
+
+
+def test_final_drop_momentum() -> None:
+    p = cfg(momentum_schedule="final_drop", final_momentum=0.5, final_drop_fraction=0.1)
+    f = MOMENTUM_SCHEDULES["final_drop"]
+    assert f(0, T, p) == 0.9
+    assert f(899, T, p) == 0.9
+    assert f(900, T, p) == 0.5
+    assert f(T - 1, T, p) == 0.5
+
+
+def test_sgd_has_no_momentum() -> None:
+    assert momentum_values(cfg(optimizer="sgd", momentum_schedule="sutskever"), T) == [0.0] * T
+
+
+def test_effective_lr_mode_divides_out_momentum() -> None:
+    p = cfg(lr_mode="effective", lr_schedule="constant", momentum_schedule="sutskever", sutskever_period=250)
+    torch_lrs = torch_lr_values(p, T)
+    mus = momentum_values(p, T)
+    for lr, mu in zip(torch_lrs, mus, strict=True):
+        assert lr / (1 - mu) == pytest.approx(0.1)  # the effective step size stays as searched
+    assert torch_lr_values(p.model_copy(update={"lr_mode": "raw"}), T) == [0.1] * T
+
+
+@pytest.mark.parametrize("name", list(LR_SCHEDULES))
+def test_every_lr_schedule_positive_and_bounded(name: str) -> None:
+    values = lr_values(cfg(lr_schedule=name), T)
+    assert all(0 <= v <= 0.1 + 1e-12 for v in values)
+    assert values[0] > 0
+
+
+@pytest.mark.parametrize("name", list(MOMENTUM_SCHEDULES))
+def test_every_momentum_schedule_in_range(name: str) -> None:
+    values = momentum_values(cfg(momentum_schedule=name), T)
+    assert all(0 <= v < 1 for v in values)
