@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python -m benchmarks.sweep_overhead
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.search_efficiency
+	$(BIN)/python -m benchmarks.sweep_latency
 	$(BIN)/python -m benchmarks.gpu_trainer
 
 clean:

@@ -24,6 +24,7 @@ import argparse
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -110,18 +111,18 @@ def time_to(run: dict[str, Any], target: float) -> float | None:
     return None
 
 
-def time_to_accuracy(dataset: str, lr: float, seeds: int) -> dict[str, Any]:
+def time_to_accuracy(dataset: str, params: dict[str, Any], seeds: int) -> dict[str, Any]:
     from nagexp.training.data import load_dataset_for
 
     data = load_dataset_for(recipe(dataset, "cuda", 10), device="cuda")
-    timed_run(recipe(dataset, "cuda", 2, lr=lr), data)  # warm-up: kernels, cuDNN autotuning, allocator
+    timed_run(recipe(dataset, "cuda", 2, **params), data)  # warm-up: kernels, cuDNN autotuning, allocator
     runs = []
     for seed in range(seeds):
-        run = timed_run(recipe(dataset, "cuda", 10, lr=lr, seed=seed), data)
+        run = timed_run(recipe(dataset, "cuda", 10, **params, seed=seed), data)
         runs.append(run)
         print(f"  seed {seed}: test acc by epoch {run['test_acc']}, {sum(run['epoch_seconds']):.2f} s training, "
               f"{run['samples_per_s']:.0f} samples/s, {run['peak_gpu_mib']} MiB", flush=True)  # fmt: skip
-    summary: dict[str, Any] = {"lr": lr, "seeds": seeds, "runs": runs}
+    summary: dict[str, Any] = {"params": params, "seeds": seeds, "runs": runs}
     for target in TARGETS:
         times = [time_to(r, target) for r in runs]
         reached = [t for t in times if t is not None]
@@ -133,6 +134,33 @@ def time_to_accuracy(dataset: str, lr: float, seeds: int) -> dict[str, Any]:
     return summary
 
 
+def sync_probe() -> list[str]:
+    """Where the training loop makes the host wait for the GPU: the first synchronizing calls
+    of an epoch, each as the nagexp line that made it (torch's sync debug mode, as errors)."""
+    import traceback
+
+    import torch
+
+    from nagexp.config.train import TrainConfig
+    from nagexp.training.data import load_dataset_for
+    from nagexp.training.trainer import train
+
+    cfg = TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=1, batch_size=16, device="cuda")
+    data = load_dataset_for(cfg, device="cuda")
+    train(cfg, data)  # warm-up
+    seen: list[str] = []
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        train(cfg, data)
+    except RuntimeError:
+        frames = [f for f in traceback.extract_tb(sys.exc_info()[2]) if "nagexp" in f.filename]
+        seen = [f"{Path(f.filename).name}:{f.lineno} {f.line}" for f in frames[-3:]]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    print("first sync in an epoch:", seen or "none", flush=True)
+    return seen
+
+
 def _gpu_sampler(log: Path) -> subprocess.Popen | None:
     try:
         query = ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits",
@@ -142,20 +170,30 @@ def _gpu_sampler(log: Path) -> subprocess.Popen | None:
         return None
 
 
-def sweep_throughput(dataset: str, trials: int, gpus_per_trial: float, folder: Path) -> dict[str, Any]:
+LR_ONLY = {"lr": {"type": "float", "low": 0.05, "high": 5.0, "log": True}}
+RECIPE_SPACE = {  # the schedule-and-regularization search a user would run for 10-epoch training
+    "lr": {"type": "float", "low": 0.1, "high": 10.0, "log": True},
+    "momentum": {"type": "float", "low": 0.8, "high": 0.95},
+    "weight_decay": {"type": "float", "low": 1e-5, "high": 5e-3, "log": True},
+}
+
+
+def sweep_throughput(dataset: str, trials: int, gpus_per_trial: float, folder: Path, epochs: int = 2,
+                     params: dict | None = None) -> dict[str, Any]:  # fmt: skip
     import yaml
 
     from nagexp.config.sweep import SweepOptions, resolve_sweep
     from nagexp.sweeps.runner import run_sweep
 
-    space = folder / "gpu.yaml"
-    fixed = recipe(dataset, "cuda", 2).model_dump(mode="json", exclude={"lr"})
-    lr = {"type": "float", "low": 0.05, "high": 5.0, "log": True}
-    space.write_text(yaml.safe_dump({"fixed": fixed, "params": {"lr": lr}}))
+    params = params or LR_ONLY
+    name = f"gpu-{gpus_per_trial:g}-{epochs}ep"
+    space = folder / f"{name}.yaml"
+    fixed = recipe(dataset, "cuda", epochs).model_dump(mode="json", exclude=set(params))
+    space.write_text(yaml.safe_dump({"fixed": fixed, "params": params}))
     options = SweepOptions(space=space, trials=trials, gpus_per_trial=gpus_per_trial, scheduler="fifo", track=False,
-                           name=f"gpu-{gpus_per_trial:g}", results_dir=folder / "results", seed=0)  # fmt: skip
+                           name=name, results_dir=folder / "results", seed=0)  # fmt: skip
     spec = resolve_sweep(options)
-    log = folder / f"gpu-{gpus_per_trial:g}.csv"
+    log = folder / f"{name}.csv"
     sampler = _gpu_sampler(log)
     start = time.perf_counter()
     outcome = run_sweep(spec, emit=lambda _: None, command="benchmarks.gpu_trainer")
@@ -165,10 +203,10 @@ def sweep_throughput(dataset: str, trials: int, gpus_per_trial: float, folder: P
         sampler.wait()
     util = [float(line.split(",")[0]) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     best = outcome.best
-    return {"gpus_per_trial": gpus_per_trial, "trials": trials, "wall_s": round(wall, 1),
+    return {"gpus_per_trial": gpus_per_trial, "trials": trials, "epochs": epochs, "wall_s": round(wall, 1),
             "trials_per_hour": round(trials / wall * 3600), "completed": outcome.counts["completed"],
             "gpu_util_mean": round(statistics.fmean(util), 1) if util else None,
-            "best_lr": best.params["lr"] if best else None, "best_val_acc": best.final if best else None}  # fmt: skip
+            "best_params": best.params if best else None, "best_val_acc": best.final if best else None}  # fmt: skip
 
 
 def main() -> None:
@@ -198,6 +236,8 @@ def main() -> None:
             print("skipped: sweep throughput with fractional GPUs (needs CUDA)")
             print(f"written: {write_result('gpu_trainer', {**payload, 'skipped': True})}")
             return
+        if args.data is None:
+            parser.error("--data DIR (CIFAR-10 as an ImageFolder tree) is needed on a GPU")
         payload["gpu"] = torch.cuda.get_device_name(0)
         dataset, prep_s = prepare(args.data, folder)
         payload["prepare_s"] = round(prep_s, 1)
@@ -211,12 +251,17 @@ def main() -> None:
             rows.append(sweep_throughput(dataset, args.trials, gpus, folder))
             print(json.dumps(rows[-1]), flush=True)
         payload["sweeps"] = rows
+        # the product's own job: search lr, momentum and weight decay for 10-epoch training
+        tuned = sweep_throughput(dataset, args.trials, 0.25, folder, epochs=10, params=RECIPE_SPACE)
+        print(json.dumps(tuned), flush=True)
+        payload["recipe_sweep"] = tuned
         import ray
 
         ray.shutdown()
-        lr = rows[-1]["best_lr"] or 0.4
-        print(f"time to accuracy (lr {lr:.3g} from the sweep, {args.seeds} seeds):", flush=True)
-        payload["time_to_accuracy"] = time_to_accuracy(dataset, lr, args.seeds)
+        params = tuned["best_params"] or {}
+        print(f"time to accuracy ({params} from the 10-epoch sweep, {args.seeds} seeds):", flush=True)
+        payload["time_to_accuracy"] = time_to_accuracy(dataset, params, args.seeds)
+        payload["sync_probe"] = sync_probe()
     written = write_result("gpu_trainer", payload)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -228,9 +273,10 @@ def main() -> None:
         print(f"  time to {key} %: {tta[f'seconds_to_{key}']} s (reached {tta[f'reached_{key}']})")
     print(f"  best test acc in 10 epochs {tta['best_test_acc_10_epochs']:.4f}, {tta['samples_per_s']:.0f} samples/s, "
           f"peak {tta['peak_gpu_mib']} MiB")  # fmt: skip
-    print(f"{'gpus/trial':>10} {'wall s':>7} {'trials/h':>9} {'GPU util %':>10}")
-    for r in rows:
-        print(f"{r['gpus_per_trial']:>10g} {r['wall_s']:>7.1f} {r['trials_per_hour']:>9} {r['gpu_util_mean']!s:>10}")
+    print(f"{'gpus/trial':>10} {'epochs':>6} {'wall s':>7} {'trials/h':>9} {'GPU util %':>10}")
+    for r in [*rows, payload["recipe_sweep"]]:
+        print(f"{r['gpus_per_trial']:>10g} {r['epochs']:>6} {r['wall_s']:>7.1f} {r['trials_per_hour']:>9} "
+              f"{r['gpu_util_mean']!s:>10}")  # fmt: skip
     print(f"written: {written}")
 
 

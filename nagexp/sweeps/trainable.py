@@ -43,27 +43,47 @@ def error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500]
 
 
-def run_trial(config: dict[str, Any], data: DataBundle, settled: frozenset[int] = frozenset()) -> None:
-    """Train one trial. `settled`: trial numbers that finished before the sweep was resumed,
-    which Tune's older snapshot may still list as running; they end at once."""
+_ON_DEVICE: dict[tuple[str, str], DataBundle] = {}  # this worker's copy of the sweep's data
+
+
+def _data_on(device: str, data_ref: Any) -> DataBundle:
+    """The sweep's data on `device`, fetched from the object store and moved once per worker
+    (Tune reuses a worker for the next trials): on a GPU, each trial would otherwise copy the
+    whole dataset from host memory again."""
+    import ray
+
+    from nagexp.training.optim import resolve_device
+
+    key = (data_ref.hex(), str(resolve_device(device)))
+    if key not in _ON_DEVICE:
+        _ON_DEVICE.clear()  # one dataset at a time: a new sweep's data replaces the last one's
+        _ON_DEVICE[key] = ray.get(data_ref).to(key[1])
+    return _ON_DEVICE[key]
+
+
+def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[int] = frozenset()) -> None:
+    """Train one trial. `data_ref`: [the object ref of the sweep's DataBundle]. `settled`: trial
+    numbers that finished before the sweep was resumed, which Tune's older snapshot may still
+    list as running; they end at once."""
     from ray import tune
 
     number = config[TRIAL_NUMBER_KEY]
     if number in settled:
         return
     try:
-        _train_trial(config, data)
+        _train_trial(config, data_ref[0])
     except Exception as exc:
         if type(exc).__module__.startswith("ray"):
             raise  # Tune's own control flow and Ray's failures: Tune handles them
         tune.report({TRIAL_ERROR_KEY: error_line(exc), TRIAL_NUMBER_KEY: number})
 
 
-def _train_trial(config: dict[str, Any], data: DataBundle) -> None:
+def _train_trial(config: dict[str, Any], data_ref: Any) -> None:
     import ray
     from ray import tune
 
     cfg = train_config_of(config)
+    data = _data_on(cfg.device, data_ref)
     node_id = ray.get_runtime_context().get_node_id()
     pid = os.getpid()
     resume = None

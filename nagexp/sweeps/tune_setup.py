@@ -13,12 +13,16 @@ __all__ = ["can_restore", "new_tuner", "restored_tuner", "trial_slots"]
 
 
 def _trainable(spec: SweepSpec, data: DataBundle, settled: frozenset[int] = frozenset()) -> Any:
+    import ray
     from ray import tune
 
     from nagexp.sweeps.trainable import run_trial
 
     resources = {"cpu": spec.options.cpus_per_trial, "gpu": spec.options.gpus_per_trial}
-    return tune.with_resources(tune.with_parameters(run_trial, data=data, settled=settled), resources)
+    # the data goes in as a reference inside a list (not resolved for each trial), so a worker
+    # that runs several trials fetches and moves it to its device once (see trainable)
+    trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled)
+    return tune.with_resources(trainable, resources)
 
 
 def can_restore(spec: SweepSpec) -> bool:

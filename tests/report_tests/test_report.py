@@ -144,3 +144,17 @@ def test_reproduce_bad_input(swept: Path) -> None:
     assert result.exit_code == 2 and "has no trial '99'" in result.stderr
     result = runner.invoke(app, ["reproduce", "ghost", "--results-dir", str(swept)])
     assert result.exit_code == 2 and "no sweep 'ghost'" in result.stderr
+
+
+def test_every_surface_names_the_same_best_trial(swept: Path) -> None:
+    """summary.json, best.yaml, `nagexp ls`, the report and MLflow's best=true on a real sweep."""
+    summary = json.loads((swept / "rep" / "summary.json").read_text())
+    best = summary["best_trial"]
+    assert (swept / "rep" / "best.yaml").read_text().startswith(f"# best trial {best}:")
+    listed = runner.invoke(app, ["ls", "--results-dir", str(swept)])
+    assert f"(trial {best})" in listed.stdout and " finished " in listed.stdout
+    assert collect(swept / "rep").best.number == best
+    client = MlflowClient(f"sqlite:///{swept / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("nagexp")
+    tagged = client.search_runs([exp.experiment_id], "tags.best = 'true'")
+    assert [r.data.tags["trial_number"] for r in tagged] == [str(best)]

@@ -25,12 +25,11 @@ def two_node_cluster():
 
 @pytest.mark.slow
 def test_sweep_over_address_uses_both_nodes(two_node_cluster, tmp_path: Path) -> None:
-    # Each node has one CPU and each trial takes one, so two trials run at once only on two nodes.
-    # Trials last a few seconds: shorter ones all finish on the first actor (Tune reuses it)
-    # before a second worker process has even imported torch.
+    # Each node has one CPU and each trial takes one, so two trials run at once only on two nodes;
+    # nagexp keeps as many trials pending as fit (two), so Tune starts a worker on each node.
     proc = subprocess.run(
         [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "4",
-         "--epochs", "40", "--scheduler", "fifo", "--name", "cluster", "--results-dir", str(tmp_path),
+         "--epochs", "8", "--scheduler", "fifo", "--name", "cluster", "--results-dir", str(tmp_path),
          "--address", two_node_cluster.address],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -1,0 +1,80 @@
+"""End-to-end latency of a tiny sweep, beside the floor any Ray-based tool pays.
+
+Each row is a fresh process, timed from its start to its exit (median of `--repeats`):
+1. Ray start-up: `import ray; ray.init(); ray.shutdown()` (local, 2 CPUs, no dashboard).
+2. Plain Ray, the same trial: Ray start-up plus one remote task that imports torch and
+   nagexp's trainer and trains the trial (a 4-epoch CNN on digits), then shutdown.
+3. `nagexp sweep quick.yaml --trials 1 --epochs 4 --no-track`: the CLI's whole job (Optuna,
+   Tune, the result files).
+
+    python -m benchmarks.sweep_latency [--repeats 3]
+Target: row 3 within 1.5x of row 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import write_result
+
+RAY_ONLY = """
+import ray
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+ray.shutdown()
+"""
+PLAIN_RAY_TRIAL = """
+import ray
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+
+@ray.remote(num_cpus=1)
+def trial():
+    from nagexp.config.train import TrainConfig
+    from nagexp.training.data import load_dataset
+    from nagexp.training.trainer import train
+
+    cfg = TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=4, batch_size=64, num_threads=1, device="cpu")
+    return train(cfg, load_dataset("digits")).final["val_acc"]
+
+ray.get(trial.remote())
+ray.shutdown()
+"""
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    nagexp = [sys.executable, "-m", "nagexp", "sweep", "quick.yaml", "--trials", "1", "--epochs", "4", "--no-track"]
+    rows: dict[str, list[float]] = {"ray start-up": [], "plain Ray, same trial": [], "nagexp sweep, 1 trial": []}
+    with tempfile.TemporaryDirectory() as folder:
+        for i in range(args.repeats):  # interleaved, so load on the machine hits every row alike
+            rows["ray start-up"].append(timed([sys.executable, "-c", RAY_ONLY]))
+            rows["plain Ray, same trial"].append(timed([sys.executable, "-c", PLAIN_RAY_TRIAL]))
+            results = Path(folder) / f"r{i}"
+            rows["nagexp sweep, 1 trial"].append(timed([*nagexp, "--results-dir", str(results)]))
+    medians = {k: statistics.median(v) for k, v in rows.items()}
+    floor = medians["plain Ray, same trial"]
+    print(f"{'run':28} {'median s':>9} {'runs':>24} {'x floor':>8}")
+    for name, values in rows.items():
+        runs = " ".join(f"{v:.1f}" for v in values)
+        print(f"{name:28} {medians[name]:>9.2f} {runs:>24} {medians[name] / floor:>8.2f}")
+    print("target: nagexp sweep <= 1.5 x plain Ray running the same trial")
+    payload = {"repeats": args.repeats, "runs_s": rows, "median_s": medians,
+               "ratio_to_floor": medians["nagexp sweep, 1 trial"] / floor}  # fmt: skip
+    print(f"written: {write_result('sweep_latency', payload)}")
+
+
+if __name__ == "__main__":
+    main()
