@@ -7,7 +7,8 @@ import json
 import optuna
 
 from nagexp.config.sweep import SweepSpec
-from nagexp.space import define_by_run, make_sampler
+from nagexp.space.samplers import make_sampler
+from nagexp.space.sampling import define_by_run
 from nagexp.sweeps.plan import plan_dict
 
 __all__ = ["describe_plan", "sample_configs"]

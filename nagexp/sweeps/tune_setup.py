@@ -44,7 +44,8 @@ def restored_tuner(spec: SweepSpec, data: DataBundle, records: dict[int, TrialRe
 def _searcher(spec: SweepSpec) -> Any:
     import optuna
 
-    from nagexp.space import define_by_run, make_sampler
+    from nagexp.space.samplers import make_sampler
+    from nagexp.space.sampling import define_by_run
     from nagexp.sweeps.searcher import PruningAwareOptunaSearch
     from nagexp.sweeps.study import name_objective, storage_url
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from nagexp.config.sweep import SweepOptions
 from nagexp.tracking.store import TrackingStore, check_reachable, resolve_store
@@ -24,11 +25,11 @@ class CheckedStore:
     opened: Tracker | None  # a server, opened while checking; None for a local store
 
 
-def check_store(options: SweepOptions, results_dir: object) -> CheckedStore | None:
+def check_store(options: SweepOptions, results_dir: Path) -> CheckedStore | None:
     """The sweep's store, checked (None when tracking is off)."""
     if not options.track:
         return None
-    store = resolve_store(options.tracking_uri, results_dir, options.experiment)  # type: ignore[arg-type]
+    store = resolve_store(options.tracking_uri, results_dir, options.experiment)
     check_reachable(store)
     return CheckedStore(store, None if store.is_local else Tracker(store))
 

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from nagexp.config.space import SEARCH_SPACES_DIR, load_space
-from nagexp.space import define_by_run
+from nagexp.space.sampling import define_by_run
 from nagexp.sweeps.searcher import PruningAwareOptunaSearch, stopped_early
 
 State = optuna.trial.TrialState

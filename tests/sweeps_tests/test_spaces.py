@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR, load_space, parse_space
 from nagexp.errors import ConfigError
-from nagexp.space import active_params, define_by_run, make_sampler, trial_seed
-from nagexp.space.samplers import SAMPLER_NAMES
+from nagexp.space.samplers import SAMPLER_NAMES, make_sampler
+from nagexp.space.sampling import active_params, define_by_run, trial_seed
 
 SHIPPED = sorted(SEARCH_SPACES_DIR.glob("*.yaml"))
 runner = CliRunner()
