@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RUNNING", "STATES", "TrialRecord", "record_dict"]
+__all__ = ["RUNNING", "STATES", "TrialRecord"]
 
 STATES = ("completed", "pruned", "diverged", "errored")  # how a trial can end
 RUNNING = "running"
@@ -53,10 +53,3 @@ class TrialRecord:
 def _better(a: float, b: float, mode: str) -> bool:
     return a > b if mode == "max" else a < b
 
-
-def record_dict(record: TrialRecord) -> dict[str, Any]:
-    """The record without its per-epoch history and driver-side paths."""
-    out = asdict(record)
-    out.pop("history")
-    out.pop("checkpoint_file")
-    return out

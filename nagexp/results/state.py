@@ -7,18 +7,13 @@ from pathlib import Path
 from nagexp.results.files import read_summary
 from nagexp.results.lock import held_by_live_driver
 
-__all__ = ["SWEEP_STATES", "sweep_state"]
-
-SWEEP_STATES = {
-    "finished": "ran to its end",
-    "interrupted": "stopped with Ctrl-C or SIGTERM; `nagexp sweep --resume` continues it",
-    "running": "a live driver holds its lock",
-    "incomplete": "its driver died before the end; `nagexp sweep --resume` continues it",
-}
+__all__ = ["sweep_state"]
 
 
 def sweep_state(sweep_dir: Path) -> str:
-    """The lock first: a resumed sweep that runs still has the summary of its interruption."""
+    """finished (ran to its end), interrupted (Ctrl-C or SIGTERM), running (a live driver holds
+    its lock) or incomplete (its driver died). The lock first: a resumed sweep that runs still
+    has the summary of its interruption."""
     if held_by_live_driver(sweep_dir):
         return "running"
     state = read_summary(sweep_dir).get("state")

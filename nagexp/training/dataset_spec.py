@@ -11,19 +11,17 @@ __all__ = ["DATASET_KINDS", "DatasetKind", "DatasetSpec", "allowed_specs", "pars
 class DatasetKind(NamedTuple):
     takes: str | None  # what the part after the colon names (None: the kind takes no path)
     reader: str  # import path of `reader(spec, image_size) -> RawData`
-    description: str
 
 
 _SOURCES = "nagexp.training.sources"
 DATASET_KINDS: dict[str, DatasetKind] = {
-    "digits": DatasetKind(None, f"{_SOURCES}:read_digits", "scikit-learn's bundled 8x8 digits (embedded)"),
-    "mnist": DatasetKind("DIR", f"{_SOURCES}:read_mnist", "MNIST IDX files"),
-    "fashion-mnist": DatasetKind("DIR", f"{_SOURCES}:read_mnist", "Fashion-MNIST IDX files"),
-    "cifar10": DatasetKind("DIR", f"{_SOURCES}:read_cifar", "CIFAR-10 python pickle batches"),
-    "cifar100": DatasetKind("DIR", f"{_SOURCES}:read_cifar", "CIFAR-100 python pickle batches"),
-    "imagefolder": DatasetKind("DIR", "nagexp.training.imagefolder:read_imagefolder",
-                               "DIR/<class>/<image> (or train/ and test/)"),
-    "npz": DatasetKind("FILE", f"{_SOURCES}:read_npz", "arrays x, y (optional x_test, y_test)"),
+    "digits": DatasetKind(None, f"{_SOURCES}:read_digits"),
+    "mnist": DatasetKind("DIR", f"{_SOURCES}:read_mnist"),
+    "fashion-mnist": DatasetKind("DIR", f"{_SOURCES}:read_mnist"),
+    "cifar10": DatasetKind("DIR", f"{_SOURCES}:read_cifar"),
+    "cifar100": DatasetKind("DIR", f"{_SOURCES}:read_cifar"),
+    "imagefolder": DatasetKind("DIR", "nagexp.training.imagefolder:read_imagefolder"),  # or train/, test/
+    "npz": DatasetKind("FILE", f"{_SOURCES}:read_npz"),
 }
 
 
