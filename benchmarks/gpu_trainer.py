@@ -68,7 +68,7 @@ def timed_run(cfg: Any, data: Any) -> dict[str, Any]:
 
     events: list[tuple[Any, Any]] = []
     tests: list[float] = []
-    probe = build_model(cfg.model, data.input_shape, data.num_classes, cfg.width).cuda().eval()
+    probe = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments()).cuda().eval()
     probe = probe.to(memory_format=torch.channels_last)
     x_test, y_test = data.x_test.cuda(), data.y_test.cuda()
 

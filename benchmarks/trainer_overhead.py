@@ -37,7 +37,7 @@ def minimal_loop(cfg: TrainConfig, data: DataBundle) -> float:
     """The loop a researcher writes by hand: returns wall seconds."""
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes, cfg.width)
+    model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments())
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay, fused=True)  # fmt: skip
     n, bs = len(data.y_train), cfg.batch_size

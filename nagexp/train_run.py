@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from nagexp.config.loading import USER_CODE_KEY
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError, NagexpError
 from nagexp.io import atomic_write, atomic_write_text, to_yaml
@@ -25,8 +26,10 @@ from nagexp.tracking.store import TrackingStore
 from nagexp.tracking.tracker import Tracker
 from nagexp.tracking.train_tracking import TrainTracking
 from nagexp.training.data import DataBundle, load_dataset_for
+from nagexp.training.model_check import check_model
 from nagexp.training.optim import resolve_device
 from nagexp.training.trainer import TrainResult, train
+from nagexp.user_code import make_importable, snapshot, uses_user_code
 
 __all__ = ["TrainRun", "metrics_csv", "run_training"]
 
@@ -35,9 +38,20 @@ EpochCallback = Callable[[dict[str, float]], None]
 
 @dataclass
 class TrainRun:
-    out_dir: Path
-    result: TrainResult
+    """One training run: where it was written, the trained model and its metrics."""
+
+    out_dir: Path  # config.yaml, metrics.csv, model.pt, summary.json
+    result: TrainResult  # .model, .history, .test_acc, .test_loss, .diverged
     data: DataBundle
+    mlflow: dict[str, str] | None = None  # tracking_uri (credentials masked), experiment, run_id
+
+    @property
+    def mlflow_run_id(self) -> str | None:
+        return self.mlflow["run_id"] if self.mlflow else None
+
+    @property
+    def test_acc(self) -> float | None:
+        return self.result.test_acc
 
 
 def metrics_csv(history: list[dict[str, float]]) -> str:
@@ -73,15 +87,22 @@ def run_training(
     on_epoch: EpochCallback | None = None,
     on_data: Callable[[DataBundle], None] | None = None,
     tracking: TrackingStore | None = None,
+    code_dir: str | Path | None = None,
 ) -> TrainRun:
-    """Train once and write <results_dir>/train/<name>/; log to MLflow when `tracking` is given."""
+    """Train once and write <results_dir>/train/<name>/; log to MLflow when `tracking` is given.
+    `code_dir`: the folder of the user's model/dataset code (default: the current directory)."""
     root = Path(results_dir).resolve() / "train"
-    name = check_name(name) if name else unique_name(f"{cfg.model}-{cfg.optimizer}", root)
+    name = check_name(name) if name else unique_name(_default_name(cfg), root)
     out_dir = root / name
     if out_dir.exists():
         raise ConfigError(f"'{out_dir}' already exists; pick another --name")
     resolve_device(cfg.device)  # an unavailable device fails before anything is written
+    code = None
+    if uses_user_code([cfg.model], [cfg.dataset]):
+        code = snapshot(code_dir or Path.cwd())
+        make_importable(code.root)
     data = load_dataset_for(cfg)  # before creating anything: a bad dataset leaves no empty run
+    check_model(cfg.model, cfg.model_arguments(), data)  # and a model that cannot train on it
     tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
     if on_data:
         on_data(data)
@@ -89,8 +110,10 @@ def run_training(
         out_dir.mkdir(parents=True)
     except OSError as exc:
         raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
-    atomic_write_text(out_dir / "config.yaml", to_yaml(cfg.model_dump(mode="json")))
-    run_log = TrainTracking(tracker, name, cfg) if tracker else None
+    user_code = code.record() if code else None
+    saved = cfg.model_dump(mode="json") | ({USER_CODE_KEY: user_code} if user_code else {})
+    atomic_write_text(out_dir / "config.yaml", to_yaml(saved))
+    run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None
     listeners = [f for f in (on_epoch, run_log.on_epoch if run_log else None) if f is not None]
 
     def report(metrics: dict[str, float], _checkpoint: object) -> None:
@@ -114,6 +137,7 @@ def run_training(
         "data_report": data.report.to_dict(),
         "versions": package_versions(),
         "git_sha": git_sha(),
+        "user_code": user_code,
         "mlflow": None,
     }
     if run_log is not None and tracker is not None:
@@ -122,4 +146,9 @@ def run_training(
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     if run_log is not None:
         run_log.finish(result, data)
-    return TrainRun(out_dir, result, data)
+    return TrainRun(out_dir, result, data, summary["mlflow"])
+
+
+def _default_name(cfg: TrainConfig) -> str:
+    """<model>-<optimizer>; a model given by import path is named by its callable."""
+    return f"{cfg.model.rpartition(':')[2].replace('.', '-')}-{cfg.optimizer}"

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from nagexp.errors import ConfigError
 from nagexp.space.samplers import SAMPLER_NAMES
 from nagexp.space.schedulers import SCHEDULERS
 from nagexp.training.dataset_spec import allowed_specs
@@ -32,6 +31,10 @@ Address = Annotated[str | None, typer.Option(help="Join this Ray cluster (defaul
 ResultsDir = Annotated[Path, typer.Option(help="Output root; on a cluster, storage every node sees.")]
 Track = Annotated[bool, typer.Option("--track/--no-track", help="Log to MLflow.")]
 Experiment = Annotated[str, typer.Option(help="MLflow experiment.")]
+CodeDir = Annotated[
+    Path | None,
+    typer.Option(help="Folder of your own model/dataset code (default: the current directory), shipped to workers."),
+]
 TrackingUri = Annotated[
     str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite in --results-dir).")
 ]
@@ -39,14 +42,9 @@ TrackingUri = Annotated[
 
 def validated(model: type[M], values: dict[str, Any]) -> M:
     """`model(**values)` with None values dropped; errors name the CLI option (`--max-concurrent`)."""
-    try:
-        return model(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as err:
-        parts = []
-        for e in err.errors():
-            option = "--" + str(e["loc"][0]).replace("_", "-") if e["loc"] else "options"
-            parts.append(f"{option}: {e['msg'].removeprefix('Value error, ')} (got {e['input']!r})")
-        raise ConfigError("; ".join(parts)) from None
+    from nagexp.config.loading import validated as validated_as
+
+    return validated_as(model, values, lambda field: "--" + field.replace("_", "-"))
 
 
 def given_options(ctx: typer.Context) -> list[str]:

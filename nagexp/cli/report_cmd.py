@@ -14,20 +14,10 @@ __all__ = ["report_command", "write_report"]
 
 def write_report(sweep_dir: Path, fmt: str, tracking_uri: str | None, results_dir: Path) -> None:
     """Build the report, print where it is, and attach it to the sweep's MLflow run."""
-    from nagexp.errors import NagexpError
-    from nagexp.report.build import build_report, log_report
+    from nagexp.report.build import publish_report
 
-    written = build_report(sweep_dir, fmt)
-    for path in written:
-        if path.name in ("index.html", "report.md"):
-            typer.echo(f"report: {path}")
-    try:
-        run_id = log_report(sweep_dir, tracking_uri, results_dir)
-    except NagexpError as exc:
-        typer.secho(f"warning: report not attached to MLflow ({exc})", fg=typer.colors.YELLOW, err=True)
-        return
-    if run_id:
-        typer.echo(f"report attached to MLflow run {run_id} (artifacts/report)")
+    publish_report(sweep_dir, fmt, tracking_uri, results_dir, say=typer.echo,
+                   warn=lambda line: typer.secho(line, fg=typer.colors.YELLOW, err=True))  # fmt: skip
 
 
 @cli_errors

@@ -22,6 +22,9 @@ def reproduce_command(
         bool, typer.Option("--track/--no-track", help="Log the reruns under the sweep's MLflow run.")
     ] = True,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of the sweep (default as for sweep).")] = None,
+    code_dir: Annotated[
+        Path | None, typer.Option(help="Folder of your own model/dataset code (default: the one sweep.json records).")
+    ] = None,
 ) -> None:
     """Rerun a trial from its stored config with its own seed: on CPU the metric must match exactly."""
     from nagexp.naming import check_name
@@ -38,7 +41,7 @@ def reproduce_command(
         from nagexp.tracking.rerun_tracking import rerun_logger
 
         log = rerun_logger(sweep_dir, results_dir, tracking_uri)
-    rep = reproduce(sweep_dir, trial, seeds, on_run=log)
+    rep = reproduce(sweep_dir, trial, seeds, on_run=log, code_dir=code_dir, warn=typer.echo)
     typer.echo(
         f"trial {rep.trial}: {rep.metric} after {rep.epochs} epochs: original {rep.original:.6f}, rerun {rep.rerun:.6f}"
     )

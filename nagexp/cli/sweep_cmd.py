@@ -12,14 +12,15 @@ from nagexp.cli.errors import cli_errors, fail
 
 __all__ = ["sweep_command"]
 
-# where a sweep runs and logs may change when it is resumed; everything else is as it started
-_RESUMABLE_WITH = {"resume", "address", "results_dir", "tracking_uri", "report"}
+# besides where a sweep runs and logs, --resume takes only what does not change the sweep
+_CLI_ONLY = ("resume", "report")
 
 
 def _refuse_changes_on_resume(given: list[str]) -> None:
+    from nagexp.api import RESUMABLE_WITH
     from nagexp.errors import ConfigError
 
-    changed = [name for name in given if name not in _RESUMABLE_WITH]
+    changed = [name for name in given if name not in (*RESUMABLE_WITH, *_CLI_ONLY)]
     if changed:
         flags = ", ".join("SPACE" if k == "space" else "--" + k.replace("_", "-") for k in changed)
         raise ConfigError(f"--resume continues a sweep with the options it started with; drop {flags}")
@@ -53,6 +54,7 @@ def sweep_command(
         str, typer.Option(help="best | all | none: trial models logged with the PyTorch flavor.")
     ] = "best",
     register_model: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
+    code_dir: o.CodeDir = None,
     report: Annotated[bool, typer.Option("--report", help="Build the HTML/Markdown report at the end.")] = False,
     resume: Annotated[
         str | None,
@@ -60,43 +62,38 @@ def sweep_command(
     ] = None,
 ) -> None:
     """Search learning-rate and momentum schedules: Optuna proposes, Ray Tune runs, ASHA stops early."""
+    from nagexp import api
     from nagexp.cli.options import command_line, given_options, validated
-    from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions, resolve_sweep
+    from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
 
+    values = {
+        "name": name, "trials": trials, "epochs": epochs, "dataset": dataset, "seed": seed, "sampler": sampler,
+        "scheduler": scheduler, "max_concurrent": max_concurrent, "cpus_per_trial": cpus_per_trial,
+        "gpus_per_trial": gpus_per_trial, "time_budget": time_budget, "max_failures": max_failures,
+        "address": address, "results_dir": results_dir, "track": track, "experiment": experiment,
+        "tracking_uri": tracking_uri, "log_models": log_models, "register_model": register_model,
+        "code_dir": code_dir,
+    }  # fmt: skip
     if resume is not None:
-        from nagexp.sweeps.resume import load_resume_spec
-
         _refuse_changes_on_resume(given_options(ctx))
-        spec = load_resume_spec(resume, results_dir, address, tracking_uri)
+        values = {k: values[k] for k in api.RESUMABLE_WITH if values[k] is not None}
     else:
-        spec = resolve_sweep(validated(SweepOptions, {
-            "space": space or DEFAULT_SPACE, "name": name, "trials": trials, "epochs": epochs, "dataset": dataset,
-            "seed": seed, "sampler": sampler, "scheduler": scheduler, "max_concurrent": max_concurrent,
-            "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "time_budget": time_budget,
-            "max_failures": max_failures, "address": address, "results_dir": results_dir, "track": track,
-            "experiment": experiment, "tracking_uri": tracking_uri, "log_models": log_models,
-            "register_model": register_model,
-        }))  # fmt: skip
+        validated(SweepOptions, {"space": space or DEFAULT_SPACE, **values})  # errors name the CLI's options
+        values = {k: v for k, v in values.items() if v is not None}
     if dry_run:
         from nagexp.sweeps.preview import describe_plan
 
-        typer.echo(describe_plan(spec))
+        typer.echo(describe_plan(api.resolve_spec(space, resume, **values)))
         return
 
     from nagexp.cli.sweep_output import print_outcome
-    from nagexp.sweeps.runner import run_sweep
 
-    options = spec.options
-    typer.echo(
-        f"sweep {spec.name}: {options.trials} trials of {spec.space.fixed.get('model', 'cnn')} on "
-        f"{spec.space.fixed.get('dataset', 'digits')}, {options.sampler} + {options.scheduler}, "
-        f"objective {spec.mode} {spec.metric}, seed {options.seed}"
-    )
-    outcome = run_sweep(spec, emit=typer.echo, resume=resume is not None, command=command_line(ctx))
-    print_outcome(outcome)
-    if report and not outcome.interrupted:
+    result = api.sweep(space, resume=resume, echo=typer.echo, command=command_line(ctx), **values)
+    print_outcome(result.outcome)
+    options = result.outcome.spec.options
+    if report and not result.interrupted:
         from nagexp.cli.report_cmd import write_report
 
-        write_report(spec.sweep_dir, "both", options.tracking_uri if options.track else None, options.results_dir)
-    if not outcome.succeeded:
-        raise fail(f"no trial finished; see the reasons in {spec.sweep_dir / 'trials.csv'}", 1)
+        write_report(result.sweep_dir, "both", options.tracking_uri if options.track else None, options.results_dir)
+    if not result.outcome.succeeded:
+        raise fail(f"no trial finished; see the reasons in {result.trials_csv}", 1)

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from nagexp.cli import options as o
 from nagexp.cli.errors import cli_errors
+from nagexp.training.model_registry import MODEL_NAMES
 
 __all__ = ["train_command"]
 
@@ -17,13 +19,10 @@ def train_command(
     config: Annotated[
         Path | None, typer.Argument(help="YAML file of TrainConfig fields (e.g. a sweep's best.yaml).")
     ] = None,
-    dataset: Annotated[
-        str | None,
-        typer.Option(
-            help="digits | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | cifar100:DIR | imagefolder:DIR | npz:FILE"
-        ),
+    dataset: o.Dataset = None,
+    model: Annotated[
+        str | None, typer.Option(help=f"{' | '.join(MODEL_NAMES)}, or your own: package.module:callable")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="mlp | cnn | resnet | fastnet")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
     optimizer: Annotated[str | None, typer.Option(help="nag (Nesterov) | momentum (heavy-ball) | sgd")] = None,
     lr: Annotated[
@@ -45,15 +44,13 @@ def train_command(
     results_dir: Annotated[Path, typer.Option(help="Output root: <dir>/train/<name>/.")] = Path("results"),
     track: Annotated[bool, typer.Option("--track/--no-track", help="Log the run to MLflow.")] = True,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "nagexp",
-    tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite in --results-dir).")
-    ] = None,
+    tracking_uri: o.TrackingUri = None,
+    code_dir: o.CodeDir = None,
 ) -> None:
     """Train one model with Nesterov (or heavy-ball / plain) SGD and print each epoch."""
+    from nagexp import api
     from nagexp.cli.table import EpochTable
-    from nagexp.config.loading import load_train_config, parse_overrides
-    from nagexp.tracking.store import resolve_store
-    from nagexp.train_run import run_training
+    from nagexp.config.loading import parse_overrides
 
     options = {
         "dataset": dataset, "model": model, "epochs": epochs, "optimizer": optimizer, "lr": lr,
@@ -61,21 +58,14 @@ def train_command(
         "batch_size": batch_size, "weight_decay": weight_decay, "seed": seed, "device": device,
     }  # fmt: skip
     overrides = {**parse_overrides(set_ or []), **{k: v for k, v in options.items() if v is not None}}
-    cfg = load_train_config(config, overrides)
-    typer.echo(
-        f"training {cfg.model} on {cfg.dataset} with {cfg.optimizer} "
-        f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "
-        f"{cfg.epochs} epochs, seed {cfg.seed}"
-    )
-    store = resolve_store(tracking_uri, results_dir, experiment) if track else None
-    run = run_training(
-        cfg, results_dir, name, on_epoch=EpochTable(), on_data=lambda d: typer.echo(d.report.summary()), tracking=store
-    )
+    run = api.train(config, results_dir=results_dir, name=name, track=track, experiment=experiment,
+                    tracking_uri=tracking_uri, code_dir=code_dir, echo=typer.echo, on_epoch=EpochTable(),
+                    **overrides)  # fmt: skip
     result = run.result
     if result.diverged:
         typer.secho(f"diverged: {result.diverged_reason}", fg=typer.colors.YELLOW)
     else:
         typer.echo(f"test accuracy {result.test_acc:.4f}  (test loss {result.test_loss:.4f})")
     typer.echo(f"{result.epochs_run} epochs in {result.seconds:.1f} s; results in {run.out_dir}")
-    if store is not None:
-        typer.echo(f"MLflow: run '{run.out_dir.name}' in experiment '{experiment}' at {store.shown}")
+    if run.mlflow is not None:
+        typer.echo(f"MLflow: run '{run.out_dir.name}' in experiment '{experiment}' at {run.mlflow['tracking_uri']}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -12,11 +13,14 @@ from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 
 __all__ = [
+    "USER_CODE_KEY",
     "describe_validation_error",
     "load_train_config",
     "parse_overrides",
     "read_yaml_mapping",
+    "stored_user_code",
     "train_config_from",
+    "validated",
 ]
 
 
@@ -58,6 +62,25 @@ def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> s
     return "; ".join(parts)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], values: dict[str, Any], name_of: Callable[[str], str] = str) -> M:
+    """`model(**values)` with None values dropped; ConfigError naming each bad option by
+    `name_of(field)` (the CLI: `--max-concurrent`; Python: `max_concurrent`)."""
+    try:
+        return model(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as err:
+        parts = []
+        for e in err.errors():
+            option = name_of(str(e["loc"][0])) if e["loc"] else "options"
+            if e["type"] == "extra_forbidden":
+                parts.append(f"unknown option '{option}'")
+            else:
+                parts.append(f"{option}: {e['msg'].removeprefix('Value error, ')} (got {e['input']!r})")
+        raise ConfigError("; ".join(parts)) from None
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """`["lr=0.1", "augment=true"]` -> {"lr": 0.1, "augment": True} (YAML scalars)."""
     out: dict[str, Any] = {}
@@ -79,8 +102,20 @@ def train_config_from(values: dict[str, Any], source: str = "config") -> TrainCo
         raise ConfigError(f"{source}: {describe_validation_error(err, TrainConfig)}") from None
 
 
+# beside the fields of a saved config (best.yaml, a run's config.yaml): the folder and hash of
+# the user's code it ran with, so a rerun can say when that code changed
+USER_CODE_KEY = "user_code"
+
+
+def stored_user_code(path: str | Path) -> dict[str, Any] | None:
+    """The `user_code` record of a saved config file (None when it has none)."""
+    found = read_yaml_mapping(path).get(USER_CODE_KEY)
+    return found if isinstance(found, dict) else None
+
+
 def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """A TrainConfig from an optional YAML file, then overrides (non-None values win)."""
     values = read_yaml_mapping(path) if path else {}
+    values.pop(USER_CODE_KEY, None)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return train_config_from(values, str(path) if path else "config")

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nagexp.config.loading import describe_validation_error, read_yaml_mapping
-from nagexp.config.train import TrainConfig
+from nagexp.config.train import MODEL_ARGS_PREFIX, TrainConfig
 from nagexp.errors import ConfigError
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Objective",
     "SearchSpace",
     "find_space_file",
+    "is_config_key",
     "load_space",
 ]
 
@@ -161,12 +162,17 @@ class SearchSpace(BaseModel):
         return TrainConfig(**{**self.fixed, **values})
 
 
+def is_config_key(name: str) -> bool:
+    """A TrainConfig field, or an entry of its model_args (`model_args.depth`)."""
+    return name in TrainConfig.model_fields or (name.startswith(MODEL_ARGS_PREFIX) and name != MODEL_ARGS_PREFIX)
+
+
 def _field_error(field: str, value: Any, fixed: dict[str, Any]) -> str | None:
     """Why `value` is not allowed for TrainConfig `field` (None when it is)."""
     try:
         TrainConfig.model_validate({**fixed, field: value})
     except ValidationError as err:
-        own = [e for e in err.errors() if e["loc"] and e["loc"][0] == field]
+        own = [e for e in err.errors() if e["loc"] and e["loc"][0] == field.split(".")[0]]
         if own:
             return own[0]["msg"].removeprefix("Value error, ")
     return None
@@ -176,14 +182,15 @@ def _check_against_train_config(space: SearchSpace) -> list[str]:
     problems = []
     fields = TrainConfig.model_fields
     for name in list(space.fixed) + list(space.params):
-        if name not in fields:
-            problems.append(f"param '{name}': unknown TrainConfig field (known: {', '.join(fields)})")
+        if not is_config_key(name):
+            problems.append(f"param '{name}': unknown TrainConfig field (known: {', '.join(fields)}, "
+                            f"{MODEL_ARGS_PREFIX}NAME)")  # fmt: skip
     try:
         TrainConfig(**space.fixed)
     except ValidationError as err:
         problems.append(f"fixed: {describe_validation_error(err, TrainConfig)}")
     for name, p in space.params.items():
-        if name not in fields:
+        if not is_config_key(name):
             continue
         candidates: list[tuple[str, Any]] = []
         if isinstance(p, FloatParam | IntParam):

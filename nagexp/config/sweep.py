@@ -49,6 +49,7 @@ class SweepOptions(BaseModel):
     log_models: Literal["best", "all", "none"] = "best"
     register_model: str | None = None  # register the best model under this name
     mlflow_parent_run: str | None = None  # nest the sweep's run under this one (a comparison's arms)
+    code_dir: Path | None = None  # folder of your own model/dataset code; default: the current directory
 
 
 class SweepSpec(BaseModel):
@@ -66,6 +67,18 @@ class SweepSpec(BaseModel):
     @property
     def epochs(self) -> int:
         return int(self.space.fixed.get("epochs", TrainConfig.model_fields["epochs"].default))
+
+    @property
+    def uses_user_code(self) -> bool:
+        """A model or dataset of the sweep (fixed, or a choice of a searched one) is the user's."""
+        from nagexp.user_code import uses_user_code
+
+        def values(name: str) -> list[str]:
+            param = self.space.params.get(name)
+            found = [self.space.fixed.get(name, TrainConfig.model_fields[name].default)]
+            return found + [str(c) for c in getattr(param, "choices", [getattr(param, "value", found[0])])]
+
+        return uses_user_code(values("model"), values("dataset"))
 
     @property
     def metric(self) -> str:
@@ -97,7 +110,8 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
     return SweepSpec(
         name=name,
-        options=options.model_copy(update={"space": space_path.resolve(), "name": name}),
+        options=options.model_copy(update={"space": space_path.resolve(), "name": name,
+                                           "code_dir": (options.code_dir or Path.cwd()).expanduser().resolve()}),
         space=space,
         space_text=space_path.read_text(),
         results_dir=results_dir,

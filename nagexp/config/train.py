@@ -8,12 +8,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nagexp.training.dataset_spec import parse_dataset_spec
-from nagexp.training.model_registry import MODEL_NAMES, check_model_name
+from nagexp.training.model_registry import MODEL_NAMES, check_model_name, is_builtin_model
 from nagexp.training.optim import OPTIMIZER_NAMES, OPTIMIZERS
 from nagexp.training.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
 
 __all__ = [
     "LR_SCHEDULE_NAMES",
+    "MODEL_ARGS_PREFIX",
     "MODEL_NAMES",
     "MOMENTUM_SCHEDULE_NAMES",
     "OPTIMIZER_NAMES",
@@ -39,6 +40,11 @@ def _one_of(registry: dict[str, Any], what: str, value: str) -> str:
     return value
 
 
+# `model_args.depth: 4` (a search-space param, a `--set` override, a flat mapping) is the
+# entry `depth` of `model_args`
+MODEL_ARGS_PREFIX = "model_args."
+_ARG_NAME = re.compile(r"^[A-Za-z_]\w*$")
+
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -56,8 +62,9 @@ class TrainConfig(BaseModel):
     augment: bool = False  # random crop (4 px padding) + horizontal flip, batched on the device
 
     # -- model --------------------------------------------------------------------------
-    model: str = "cnn"  # a name of the model registry
-    width: float = Field(1.0, gt=0, le=16)  # channel multiplier
+    model: str = "cnn"  # a name of the model registry, or your own: package.module:callable
+    model_args: dict[str, Any] = {}  # keyword arguments of the model's callable (searchable: model_args.NAME)
+    width: float = Field(1.0, gt=0, le=16)  # channel multiplier of the built-in models
 
     # -- optimizer: torch.optim.SGD for all three ----------------------------------------
     optimizer: str = "nag"  # nag: nesterov=True; momentum: heavy-ball; sgd: momentum 0
@@ -92,6 +99,29 @@ class TrainConfig(BaseModel):
     num_threads: int | None = Field(None, ge=1)  # torch CPU threads; None keeps torch's default
     eval_batch_size: int = Field(1024, ge=1)  # samples per evaluation forward pass
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_model_args(cls, values: Any) -> Any:
+        """`{"model_args.depth": 4}` -> `{"model_args": {"depth": 4}}` (dotted names win)."""
+        if not isinstance(values, dict) or not any(str(k).startswith(MODEL_ARGS_PREFIX) for k in values):
+            return values
+        folded = {k: v for k, v in values.items() if not str(k).startswith(MODEL_ARGS_PREFIX)}
+        args = folded.get("model_args") or {}
+        if not isinstance(args, dict):
+            return values  # the field's own validation names the problem
+        args = dict(args)
+        dotted = {k.removeprefix(MODEL_ARGS_PREFIX): v for k, v in values.items() if k.startswith(MODEL_ARGS_PREFIX)}
+        args.update(dotted)
+        return {**folded, "model_args": args}
+
+    @field_validator("model_args")
+    @classmethod
+    def _argument_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in value if not _ARG_NAME.match(str(k))]
+        if bad:
+            raise ValueError(f"model_args names must be Python identifiers (got {bad})")
+        return value
+
     @field_validator("dataset")
     @classmethod
     def _known_dataset_kind(cls, value: str) -> str:
@@ -121,6 +151,23 @@ class TrainConfig(BaseModel):
         if any(not 0 < m < 1 for m in value) or list(value) != sorted(value):
             raise ValueError(f"milestones must be increasing fractions in (0, 1) (got {list(value)})")
         return value
+
+    @field_validator("width")
+    @classmethod
+    def _width_of_builtins(cls, value: float, info: ValidationInfo) -> float:
+        model = info.data.get("model")
+        if value != 1.0 and model and not is_builtin_model(model):
+            raise ValueError(
+                f"width scales the built-in models; give your model '{model}' its own arguments in model_args"
+            )
+        return value
+
+    def model_arguments(self) -> dict[str, Any]:
+        """The keyword arguments the model's callable gets: `model_args`, plus `width` for the
+        built-in models (whose only argument it is)."""
+        if is_builtin_model(self.model):
+            return {"width": self.width, **self.model_args}
+        return dict(self.model_args)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

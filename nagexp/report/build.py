@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from nagexp.io import atomic_write_text
@@ -9,7 +10,7 @@ from nagexp.report.data import collect
 from nagexp.report.figures import render_figures
 from nagexp.report.render import render_html, render_markdown
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "log_report", "publish_report"]
 
 
 def build_report(sweep_dir: Path, fmt: str = "both") -> list[Path]:
@@ -46,3 +47,29 @@ def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> 
     check_reachable(store)
     Tracker(store).client.log_artifacts(run_id, str(Path(sweep_dir) / "report"), "report")
     return run_id
+
+
+def publish_report(
+    sweep_dir: Path,
+    fmt: str,
+    tracking_uri: str | None,
+    results_dir: Path,
+    say: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
+) -> list[Path]:
+    """Build the report, say where it is, and attach it to the sweep's MLflow run (a store
+    that cannot take it is a warning: the report is on disk)."""
+    from nagexp.errors import NagexpError
+
+    written = build_report(sweep_dir, fmt)
+    for path in written:
+        if path.name in ("index.html", "report.md"):
+            say(f"report: {path}")
+    try:
+        run_id = log_report(sweep_dir, tracking_uri, results_dir)
+    except NagexpError as exc:
+        warn(f"warning: report not attached to MLflow ({exc})")
+        return written
+    if run_id:
+        say(f"report attached to MLflow run {run_id} (artifacts/report)")
+    return written

@@ -97,6 +97,7 @@ def learning_curves(d: ReportData, top: int = 5) -> str:
 
 
 def schedules(d: ReportData, top: int = 3) -> str:
+    from nagexp.config.space import is_config_key
     from nagexp.config.train import TrainConfig
     from nagexp.training.schedules import momentum_values, torch_lr_values
 
@@ -107,7 +108,7 @@ def schedules(d: ReportData, top: int = 3) -> str:
     plt = _plt()
     fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4), sharex=True)
     for t in ranked:
-        cfg = TrainConfig(**{k: v for k, v in d.config_of(t).items() if k in TrainConfig.model_fields})
+        cfg = TrainConfig(**{k: v for k, v in d.config_of(t).items() if is_config_key(k)})
         steps = max(1, train_n // min(cfg.batch_size, train_n)) * cfg.epochs
         ax_lr.plot(torch_lr_values(cfg, steps), label=f"trial {t.number}: {cfg.lr_schedule}")
         ax_mu.plot(momentum_values(cfg, steps), label=f"trial {t.number}: {cfg.momentum_schedule}")

@@ -70,11 +70,14 @@ def _float(text: str) -> float | None:
     return None if text == "" else float(text)
 
 
-def write_best_yaml(path: Path, record: TrialRecord, metric: str) -> None:
+def write_best_yaml(path: Path, record: TrialRecord, metric: str, user_code: dict[str, Any] | None = None) -> None:
+    from nagexp.config.loading import USER_CODE_KEY
     from nagexp.config.train import TrainConfig
 
     header = f"# best trial {record.number}: final {metric} {record.final}\n# rerun: nagexp train {path}\n"
     full = TrainConfig(**record.config).model_dump(mode="json")  # every field, defaults included
+    if user_code:
+        full[USER_CODE_KEY] = user_code
     atomic_write_text(path, header + to_yaml(full))
 
 

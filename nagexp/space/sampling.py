@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nagexp.config.space import CategoricalParam, FixedParam, FloatParam, IntParam, Param, SearchSpace
+from nagexp.config.train import MODEL_ARGS_PREFIX, TrainConfig
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["TRIAL_NUMBER_KEY", "active_params", "define_by_run", "suggest", "trial_seed"]
+__all__ = ["TRIAL_NUMBER_KEY", "active_params", "define_by_run", "model_probes", "suggest", "trial_seed"]
 
 TRIAL_NUMBER_KEY = "trial_number"  # carried in each trial's config beside the TrainConfig fields
 
@@ -62,3 +63,26 @@ class define_by_run:
             "seed": trial_seed(self.master_seed, trial.number),
             TRIAL_NUMBER_KEY: trial.number,
         }
+
+
+def model_probes(space: SearchSpace) -> list[TrainConfig]:
+    """One config per model the sweep can train (each choice of a searched `model`), its
+    searched arguments at the low end of their ranges (or first choice): what is checked on
+    the driver before any trial starts."""
+    model_param = space.params.get("model")
+    choices: list[Any] = model_param.choices if isinstance(model_param, CategoricalParam) else [None]
+    probes: dict[str, TrainConfig] = {}
+    for choice in choices:
+
+        def first(name: str, param: Param, choice: Any = choice) -> Any:
+            if name == "model" and choice is not None:
+                return choice
+            if isinstance(param, FloatParam | IntParam):
+                return param.low
+            return param.choices[0] if isinstance(param, CategoricalParam) else param.value
+
+        values = active_params(space, first)
+        model_part = {k: v for k, v in values.items() if k in ("model", "width") or k.startswith(MODEL_ARGS_PREFIX)}
+        cfg = space.train_config(model_part)
+        probes.setdefault(f"{cfg.model}{sorted(cfg.model_arguments().items())}", cfg)
+    return list(probes.values())

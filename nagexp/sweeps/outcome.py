@@ -51,12 +51,19 @@ def summary_dict(outcome: SweepOutcome) -> dict[str, Any]:
     }
 
 
-def write_outcome(spec: SweepSpec, records: list[TrialRecord], seconds: float, interrupted: bool) -> SweepOutcome:
-    """trials.csv and best.yaml; summary.json is written last, by `write_summary_of`."""
+def write_outcome(
+    spec: SweepSpec,
+    records: list[TrialRecord],
+    seconds: float,
+    interrupted: bool,
+    user_code: dict[str, Any] | None = None,
+) -> SweepOutcome:
+    """trials.csv and best.yaml (with the user's code record, when there is one); summary.json
+    is written last, by `write_summary_of`."""
     write_trials_csv(spec.sweep_dir / "trials.csv", records, list(spec.space.params), spec.metric)
     best = best_trial(records, spec.mode)
     if best is not None:
-        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric)
+        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric, user_code)
     return SweepOutcome(spec, records, best, seconds, interrupted)
 
 

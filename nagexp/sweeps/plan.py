@@ -11,9 +11,12 @@ from nagexp.provenance import git_sha, package_versions
 from nagexp.space.sampling import trial_seed
 
 if TYPE_CHECKING:
-    from nagexp.training.data import DataBundle
+    from pathlib import Path
 
-__all__ = ["plan_dict", "write_plan"]
+    from nagexp.training.data import DataBundle
+    from nagexp.user_code import CodeSnapshot
+
+__all__ = ["plan_dict", "stored_user_code", "write_plan"]
 
 
 def _masked(options: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +28,11 @@ def _masked(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan_dict(
-    spec: SweepSpec, data: DataBundle | None, resources: dict[str, float] | None, command: str | None
+    spec: SweepSpec,
+    data: DataBundle | None,
+    resources: dict[str, float] | None,
+    command: str | None,
+    code: CodeSnapshot | None = None,
 ) -> dict:
     o = spec.options
     plan: dict[str, Any] = {
@@ -44,6 +51,8 @@ def plan_dict(
         },
         "versions": package_versions(),
         "git_sha": git_sha(),
+        # the user's model/dataset code: its folder and content hash (None: built-ins only)
+        "user_code": code.record() if code else None,
     }
     if data is not None:
         plan["data"] = {"fingerprint": data.fingerprint, "report": data.report.to_dict(),
@@ -53,6 +62,16 @@ def plan_dict(
     return plan
 
 
-def write_plan(spec: SweepSpec, data: DataBundle, resources: dict[str, float], command: str | None) -> None:
-    text = json.dumps(plan_dict(spec, data, resources, command), indent=2) + "\n"
+def write_plan(
+    spec: SweepSpec, data: DataBundle, resources: dict[str, float], command: str | None, code: CodeSnapshot | None
+) -> None:
+    text = json.dumps(plan_dict(spec, data, resources, command, code), indent=2) + "\n"
     atomic_write_text(spec.sweep_dir / "sweep.json", text)
+
+
+def stored_user_code(sweep_dir: Path) -> dict[str, Any] | None:
+    """sweep.json's record of the user's code (folder and hash), None when it has none."""
+    try:
+        return json.loads((sweep_dir / "sweep.json").read_text()).get("user_code")
+    except (OSError, ValueError):
+        return None

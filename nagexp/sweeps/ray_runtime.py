@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 from nagexp.config.sweep import SweepOptions
@@ -42,8 +43,10 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
-    """Join `address` or start Ray locally; returns True when this call started it."""
+def connect_ray(address: str | None, num_cpus: int | None = None, working_dir: Path | None = None) -> bool:
+    """Join `address` or start Ray locally; returns True when this call connected (False:
+    Ray was already initialized in this process, by its caller). `working_dir` (the user's
+    code) is shipped to every worker on every node through Ray's runtime environment."""
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
     import optuna
@@ -54,6 +57,8 @@ def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}  # fmt: skip
+    if working_dir is not None:
+        kwargs["runtime_env"] = {"working_dir": str(working_dir)}
     try:
         if address:
             _check_reachable(address)

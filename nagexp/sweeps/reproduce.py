@@ -19,6 +19,7 @@ from nagexp.results.records import TrialRecord
 from nagexp.space.sampling import trial_seed
 from nagexp.training.data import DataBundle, load_dataset_for
 from nagexp.training.trainer import TrainResult, train
+from nagexp.user_code import changed_code_warning, make_importable
 
 __all__ = ["Reproduction", "mean_ci95", "reproduce", "trial_to_rerun"]
 
@@ -83,9 +84,18 @@ def reproduce(
     which: str = "best",
     seeds: int = 0,
     on_run: Callable[[str, TrainConfig, TrainResult, DataBundle], None] | None = None,
+    code_dir: Path | None = None,
+    warn: Callable[[str], None] = print,
 ) -> Reproduction:
-    """Rerun the trial with its own seed (for its epochs), then `seeds` fresh seeds."""
+    """Rerun the trial with its own seed (for its epochs), then `seeds` fresh seeds. The
+    user's code (if the sweep had any) is imported from `code_dir`, by default the folder
+    sweep.json recorded; a warning says when its hash is no longer the recorded one."""
     cfg, record, plan = trial_to_rerun(sweep_dir, which)
+    if saved := plan.get("user_code"):
+        folder = code_dir or Path(saved["dir"])
+        if warning := changed_code_warning(saved, folder):
+            warn(warning)
+        make_importable(folder)
     metric = plan["objective"]["metric"]
     on_cpu = float(plan["options"].get("gpus_per_trial", 0)) == 0
     epochs = record.epochs_run

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nagexp.config.sweep import SweepSpec
@@ -21,6 +22,7 @@ from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_plan
 from nagexp.sweeps.ray_runtime import check_resources, connect_ray, shutdown_ray
+from nagexp.user_code import CodeSnapshot, changed_code_warning, make_importable, snapshot, stage_snapshot
 
 if TYPE_CHECKING:
     from nagexp.sweeps.recorder import TrialListener
@@ -40,6 +42,8 @@ class _Sweep:
     emit: Callable[[str], None] | None
     listeners: list[TrialListener]
     started: float  # time.monotonic() at the start
+    code: CodeSnapshot | None  # the user's code, when a model or dataset is theirs
+    code_dir: Path | None  # where workers import it from when Ray could not ship the snapshot
 
 
 def run_sweep(
@@ -57,33 +61,62 @@ def run_sweep(
     epoch and ends."""
     started = time.monotonic()
     say = emit or print
-    # 1. what needs nothing started: the name is free, the MLflow store answers
+    # 1. what needs nothing started: the name is free, the MLflow store answers, the user's
+    # code folder (when a model or dataset is theirs) is importable here and hashed
     if not resume:
         refuse_existing(spec)
     checked = _check_tracking(spec)
+    code = _user_code(spec, say, resume)
     # 2. the data (once per sweep, shared with every trial through Ray's object store) is
     # read while Ray starts: each takes seconds, and Ray's start mostly waits on its processes
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
         loading = pool.submit(_load_data, spec)
-        started_ray = connect_ray(spec.options.address)
+        connected_here = connect_ray(spec.options.address, working_dir=stage_snapshot(code) if code else None)
     lock = SweepLock(spec.sweep_dir)
     try:
         data = loading.result()  # a bad dataset fails here, before anything is written
         say(data.report.summary())
-        # 3. the resources trials ask for
+        # 3. every model the trials can build trains on this data; the resources they ask for
+        _check_models(spec, data)
         resources = check_resources(spec.options)
         # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
         if not resume:
             create_sweep_dir(spec)
         lock.acquire()
         if not resume:
-            write_plan(spec, data, resources, command)
-        # 5. the trials, then the results
-        sweep = _Sweep(spec, data, say, emit, list(listeners or []), started)
+            write_plan(spec, data, resources, command, code)
+        # 5. the trials, then the results. When Ray was already running in this process (a
+        # notebook, tests), its workers cannot be given the code snapshot: they import the
+        # code folder itself, which they see on this machine or a shared file system.
+        code_dir = code.root if code and not connected_here else None
+        sweep = _Sweep(spec, data, say, emit, list(listeners or []), started, code, code_dir)
         return _run_trials(sweep, resume, checked)
     finally:
         lock.release()
-        shutdown_ray(started_ray)
+        shutdown_ray(connected_here)
+
+
+def _user_code(spec: SweepSpec, say: Callable[[str], None], resume: bool) -> CodeSnapshot | None:
+    if not spec.uses_user_code:
+        return None
+    root = spec.options.code_dir or Path.cwd()
+    code = snapshot(root)
+    make_importable(code.root)
+    if resume:
+        from nagexp.sweeps.plan import stored_user_code
+
+        warning = changed_code_warning(stored_user_code(spec.sweep_dir), root)
+        if warning:
+            say(warning)
+    return code
+
+
+def _check_models(spec: SweepSpec, data: DataBundle) -> None:
+    from nagexp.space.sampling import model_probes
+    from nagexp.training.model_check import check_model
+
+    for cfg in model_probes(spec.space):
+        check_model(cfg.model, cfg.model_arguments(), data)
 
 
 def _load_data(spec: SweepSpec) -> DataBundle:
@@ -121,7 +154,8 @@ def _open_tracking(sweep: _Sweep, checked: CheckedStore, resumed: dict[int, Tria
     from nagexp.tracking.opening import open_tracker
     from nagexp.tracking.sweep_tracking import SweepTracking
 
-    tracking = SweepTracking(open_tracker(checked), sweep.spec, sweep.data, warn=sweep.say, resume=resumed)
+    tracking = SweepTracking(open_tracker(checked), sweep.spec, sweep.data, warn=sweep.say, resume=resumed,
+                             user_code=sweep.code.record() if sweep.code else None)  # fmt: skip
     sweep.listeners.append(tracking)
     sweep.say(f"MLflow: experiment '{sweep.spec.options.experiment}' at {checked.store.shown}, "
               f"parent run '{sweep.spec.name}'")  # fmt: skip
@@ -144,7 +178,8 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     with recorder, StopRequest(sweep.say) as stop:
         try:
             restore = resume and can_restore(spec)
-            tuner = restored_tuner(spec, sweep.data, journal) if restore else new_tuner(spec, sweep.data, recorder)
+            tuner = (restored_tuner(spec, sweep.data, journal, sweep.code_dir) if restore
+                     else new_tuner(spec, sweep.data, recorder, sweep.code_dir))  # fmt: skip
             tuner.fit()
         finally:
             view.close()
@@ -152,7 +187,8 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     if not stop.requested:
         _end_unfinished(records, sweep.listeners)
         close_running_trials(spec)
-    outcome = write_outcome(spec, records, time.monotonic() - sweep.started, interrupted=stop.requested)
+    outcome = write_outcome(spec, records, time.monotonic() - sweep.started, interrupted=stop.requested,
+                            user_code=sweep.code.record() if sweep.code else None)  # fmt: skip
     if tracking is not None:
         tracking.interrupt(records) if stop.requested else tracking.finish(records, outcome.seconds)
         outcome.mlflow = {"tracking_uri": checked.store.shown, **tracking.summary(records)}  # type: ignore[union-attr]

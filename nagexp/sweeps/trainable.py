@@ -61,16 +61,22 @@ def _data_on(device: str, data_ref: Any) -> DataBundle:
     return _ON_DEVICE[key]
 
 
-def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[int] = frozenset()) -> None:
+def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[int] = frozenset(),
+              code_dir: str | None = None) -> None:  # fmt: skip
     """Train one trial. `data_ref`: [the object ref of the sweep's DataBundle]. `settled`: trial
     numbers that finished before the sweep was resumed, which Tune's older snapshot may still
-    list as running; they end at once."""
+    list as running; they end at once. `code_dir`: the user's code folder, importable here
+    when Ray's runtime environment did not bring it."""
     from ray import tune
 
     number = config[TRIAL_NUMBER_KEY]
     if number in settled:
         return
     try:
+        if code_dir is not None:
+            from nagexp.user_code import make_importable
+
+            make_importable(code_dir)
         _train_trial(config, data_ref[0])
     except Exception as exc:
         if type(exc).__module__.startswith("ray"):

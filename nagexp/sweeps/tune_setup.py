@@ -3,6 +3,7 @@ searcher with sqlite storage, the scheduler, checkpoints, retries), or Tune's re
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from nagexp.config.sweep import SweepOptions, SweepSpec
@@ -12,7 +13,7 @@ from nagexp.training.data import DataBundle
 __all__ = ["can_restore", "new_tuner", "restored_tuner", "trial_slots"]
 
 
-def _trainable(spec: SweepSpec, data: DataBundle, settled: frozenset[int] = frozenset()) -> Any:
+def _trainable(spec: SweepSpec, data: DataBundle, code_dir: Path | None, settled: frozenset[int] = frozenset()) -> Any:
     import ray
     from ray import tune
 
@@ -21,7 +22,8 @@ def _trainable(spec: SweepSpec, data: DataBundle, settled: frozenset[int] = froz
     resources = {"cpu": spec.options.cpus_per_trial, "gpu": spec.options.gpus_per_trial}
     # the data goes in as a reference inside a list (not resolved for each trial), so a worker
     # that runs several trials fetches and moves it to its device once (see trainable)
-    trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled)
+    trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled,
+                                     code_dir=str(code_dir) if code_dir else None)  # fmt: skip
     return tune.with_resources(trainable, resources)
 
 
@@ -31,13 +33,13 @@ def can_restore(spec: SweepSpec) -> bool:
     return tune.Tuner.can_restore(str(spec.sweep_dir / "ray"))
 
 
-def restored_tuner(spec: SweepSpec, data: DataBundle, records: dict[int, TrialRecord]) -> Any:
+def restored_tuner(spec: SweepSpec, data: DataBundle, records: dict[int, TrialRecord], code_dir: Path | None) -> Any:
     """Tune's restore of the experiment: unfinished and errored trials go on from their last
     checkpoints; trials the journal shows finished end at once (Tune's snapshot can be older)."""
     from ray import tune
 
     settled = frozenset(n for n, r in records.items() if r.state not in ("running", "errored"))
-    return tune.Tuner.restore(str(spec.sweep_dir / "ray"), _trainable(spec, data, settled),
+    return tune.Tuner.restore(str(spec.sweep_dir / "ray"), _trainable(spec, data, code_dir, settled),
                               resume_unfinished=True, resume_errored=True)  # fmt: skip
 
 
@@ -76,14 +78,14 @@ def trial_slots(options: SweepOptions) -> int:
     return max(1, min(slots, options.trials))
 
 
-def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any) -> Any:
+def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path | None) -> Any:
     from ray import tune
 
     from nagexp.space.schedulers import make_scheduler
 
     o = spec.options
     return tune.Tuner(
-        _trainable(spec, data),
+        _trainable(spec, data, code_dir),
         tune_config=tune.TuneConfig(
             search_alg=_searcher(spec),
             scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space.asha),

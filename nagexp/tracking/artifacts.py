@@ -59,7 +59,7 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
 
 
 def model_from_checkpoint(cfg: TrainConfig, data: DataBundle, checkpoint_file: Path) -> torch.nn.Module:
-    model = build_model(cfg.model, data.input_shape, data.num_classes, cfg.width)
+    model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments())
     model.load_state_dict(load_checkpoint(checkpoint_file)["model"])
     return model.eval()
 

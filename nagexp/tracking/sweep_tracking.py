@@ -26,7 +26,7 @@ from nagexp.config.train import TrainConfig
 from nagexp.provenance import git_sha, package_versions
 from nagexp.results.ranking import best_trial, count_states
 from nagexp.results.records import TrialRecord
-from nagexp.tracking.tracker import Tracker, numeric_metrics
+from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
 from nagexp.training.data import DataBundle
 
 __all__ = ["SweepTracking"]
@@ -40,8 +40,10 @@ class SweepTracking:
         data: DataBundle,
         warn: Any = print,
         resume: dict[int, TrialRecord] | None = None,
+        user_code: dict[str, Any] | None = None,
     ) -> None:
         self.pending, self.spec, self.data, self.warn = pending, spec, data, warn
+        self.code_tags = code_tags(user_code)
         # the journal's records when resuming, copied now: the recorder goes on changing its own
         self.resume = None if resume is None else {n: dataclasses.replace(r, history=list(r.history))
                                                    for n, r in resume.items()}  # fmt: skip
@@ -91,6 +93,7 @@ class SweepTracking:
             "objective": f"{spec.mode} {spec.metric}",
             "nagexp.sweep_dir": str(spec.sweep_dir),
             **{f"version.{k}": v for k, v in package_versions().items()},
+            **self.code_tags,
         }
         self.parent_id = self.tracker.start_run(spec.name, tags, parent_id=o.mlflow_parent_run)
         params = {k: v for k, v in o.model_dump(mode="json").items()
@@ -139,7 +142,7 @@ class SweepTracking:
         run_id = self.child_ids.get(rec.number)
         if run_id is None:
             tags = {"nagexp.kind": "trial", "trial_number": str(rec.number), "ray_trial_id": rec.trial_id,
-                    "seed": str(rec.seed), "state": "running"}  # fmt: skip
+                    "seed": str(rec.seed), "state": "running", **self.code_tags}  # fmt: skip
             run_id = self.tracker.start_run(f"trial-{rec.number}", tags, parent_id=self.parent_id)
             self.tracker.log_dataset(run_id, self.data, self.dataset_spec)
             self.child_ids[rec.number] = run_id
@@ -150,7 +153,7 @@ class SweepTracking:
             return {}
         self._params_logged.add(rec.number)
         try:
-            return TrainConfig(**rec.config).model_dump(mode="json")  # every field, defaults included
+            return config_params(TrainConfig(**rec.config).model_dump(mode="json"))  # every field, defaults included
         except Exception:  # an invalid sampled config (the trial errors): log what was sampled
             return dict(rec.config)
 

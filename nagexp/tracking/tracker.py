@@ -29,6 +29,21 @@ EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "moment
                  "samples_per_s", "test_loss", "test_acc")  # fmt: skip
 
 
+def config_params(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dump as MLflow params: `model_args` entries as `model_args.NAME` (searchable
+    and comparable in the UI, like every other field)."""
+    params = {k: v for k, v in config.items() if k != "model_args"}
+    params.update({f"model_args.{k}": v for k, v in (config.get("model_args") or {}).items()})
+    return params
+
+
+def code_tags(user_code: dict[str, Any] | None) -> dict[str, str]:
+    """Tags naming the user's code a run used (its folder and content hash)."""
+    if not user_code:
+        return {}
+    return {"nagexp.code_hash": str(user_code["hash"]), "nagexp.code_dir": str(user_code["dir"])}
+
+
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(metrics[k]) for k in EPOCH_METRICS if k in metrics and metrics[k] is not None}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from nagexp.config.train import TrainConfig
 from nagexp.provenance import git_sha, package_versions
-from nagexp.tracking.tracker import Tracker, numeric_metrics
+from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
 from nagexp.training.data import DataBundle
 from nagexp.training.trainer import TrainResult
 
@@ -21,12 +21,12 @@ __all__ = ["TrainTracking"]
 
 class TrainTracking:
     def __init__(self, tracker: Tracker, name: str, cfg: TrainConfig, parent_id: str | None = None,
-                 kind: str = "train") -> None:  # fmt: skip
+                 kind: str = "train", user_code: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.tracker, self.cfg = tracker, cfg
         tags = {"nagexp.kind": kind, "seed": str(cfg.seed), "git_sha": git_sha() or "",
-                **{f"version.{k}": v for k, v in package_versions().items()}}  # fmt: skip
+                **{f"version.{k}": v for k, v in package_versions().items()}, **code_tags(user_code)}  # fmt: skip
         self.run_id = tracker.start_run(name, tags, parent_id=parent_id)
-        tracker.log(self.run_id, params=cfg.model_dump(mode="json"))
+        tracker.log(self.run_id, params=config_params(cfg.model_dump(mode="json")))
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-mlflow-epochs")
         self._pending: list[Future] = []
 

@@ -1,11 +1,14 @@
-"""Dataset spec strings (`digits`, `mnist:DIR`, `npz:FILE`, ...): the registry of dataset
-kinds and the parser, without I/O (and without torch)."""
+"""Dataset spec strings (`digits`, `mnist:DIR`, `npz:FILE`, `python:pkg.mod:fn?n=500`, ...):
+the registry of dataset kinds and the parser, without I/O (and without torch)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
 
-__all__ = ["DATASET_KINDS", "DatasetKind", "DatasetSpec", "allowed_specs", "parse_dataset_spec"]
+from nagexp.imports import is_import_path
+
+__all__ = ["DATASET_KINDS", "DatasetKind", "DatasetSpec", "allowed_specs", "parse_dataset_spec", "python_source"]
 
 
 class DatasetKind(NamedTuple):
@@ -22,6 +25,8 @@ DATASET_KINDS: dict[str, DatasetKind] = {
     "cifar100": DatasetKind("DIR", f"{_SOURCES}:read_cifar"),
     "imagefolder": DatasetKind("DIR", "nagexp.training.imagefolder:read_imagefolder"),  # or train/, test/
     "npz": DatasetKind("FILE", f"{_SOURCES}:read_npz"),
+    # your own: a callable returning the arrays an .npz file would hold
+    "python": DatasetKind("package.module:callable[?key=value&...]", f"{_SOURCES}:read_python"),
 }
 
 
@@ -46,4 +51,27 @@ def parse_dataset_spec(spec: str) -> DatasetSpec:
         raise ValueError(f"dataset '{kind}' takes no path (got '{spec}')")
     if needs is not None and not path:
         raise ValueError(f"dataset '{kind}' needs a path: '{kind}:{needs}'")
+    if kind == "python":
+        python_source(path)
     return DatasetSpec(kind, path or None)
+
+
+def python_source(path: str) -> tuple[str, dict[str, Any]]:
+    """`pkg.mod:fn?n=500&noise=0.1` -> ("pkg.mod:fn", {"n": 500, "noise": 0.1}): the import
+    path and its keyword arguments (YAML scalars); ValueError for a malformed spec."""
+    import yaml
+
+    target, _, query = path.partition("?")
+    if not is_import_path(target):
+        raise ValueError(f"dataset 'python:{path}': write it as python:package.module:callable[?key=value&...]")
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ValueError(f"dataset 'python:{path}': arguments must be key=value pairs joined by '&'") from None
+    kwargs: dict[str, Any] = {}
+    for key, raw in pairs:
+        try:
+            kwargs[key] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            kwargs[key] = raw
+    return target, kwargs

@@ -1,5 +1,5 @@
 """The built-in architectures. Each takes the data's input shape (C, H, W), its class count
-and a width multiplier; `model_registry` names them."""
+and a width multiplier (the model signature every model has: see `model_registry`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     )
 
 
-def mlp(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
+def mlp(shape: tuple[int, int, int], classes: int, width: float = 1.0) -> nn.Module:
     hidden = _ch(256, width)
     return nn.Sequential(
         nn.Flatten(),
@@ -33,7 +33,7 @@ def mlp(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
     )
 
 
-def cnn(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
+def cnn(shape: tuple[int, int, int], classes: int, width: float = 1.0) -> nn.Module:
     """Three conv stages (pooling between them) and global average pooling: 8x8 to 32x32."""
     c1, c2, c3 = _ch(32, width), _ch(64, width), _ch(128, width)
     return nn.Sequential(
@@ -67,7 +67,7 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
-def resnet(shape: tuple[int, int, int], classes: int, width: float, blocks_per_stage: int = 3) -> nn.Module:
+def resnet(shape: tuple[int, int, int], classes: int, width: float = 1.0, blocks_per_stage: int = 3) -> nn.Module:
     """CIFAR ResNet-20 (He et al. 2016, 3 stages x 3 blocks, 16/32/64 channels x width)."""
     widths = [_ch(16, width), _ch(32, width), _ch(64, width)]
     layers: list[nn.Module] = [conv_bn(shape[0], widths[0])]
@@ -103,7 +103,7 @@ def _fast_block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-def fastnet(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
+def fastnet(shape: tuple[int, int, int], classes: int, width: float = 1.0) -> nn.Module:
     """The airbench94 layout (Keller Jordan's CIFAR-10 speed records): a 2x2 stem conv,
     three conv-pool-BN-GELU blocks (64/256/256 channels x width), global max pool, and a
     scaled linear head. Pools use ceil_mode so small inputs (8x8) still fit."""

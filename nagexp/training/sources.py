@@ -9,18 +9,18 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from nagexp.errors import DataError
 from nagexp.imports import resolve_import_path
-from nagexp.training.dataset_spec import DATASET_KINDS, DatasetSpec
+from nagexp.training.dataset_spec import DATASET_KINDS, DatasetSpec, python_source
 
-__all__ = ["RawData", "existing_dir", "read_source"]
+__all__ = ["RawData", "existing_dir", "raw_from_arrays", "read_source"]
 
 
 @dataclass
@@ -187,7 +187,47 @@ def read_cifar(spec: DatasetSpec, image_size: int) -> RawData:
     return RawData(x_train, y_train, x_test, y_test, classes, names)
 
 
-# ---- npz: arrays x (N x H x W or N x C x H x W) and y ----------------------------------
+# ---- npz and python: arrays x (N x H x W or N x C x H x W) and y ------------------------
+
+
+def raw_from_arrays(arrays: Mapping[str, Any], where: str) -> RawData:
+    """RawData from the keys an .npz file holds: `x`, `y`, optionally `x_test`, `y_test`,
+    `num_classes`, `class_names`. `where` names the source in errors."""
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise DataError(f"{where} must hold 'x' and 'y' (found: {', '.join(map(str, arrays)) or 'none'})")
+
+    def images(name: str) -> np.ndarray:
+        x = np.asarray(arrays[name])
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4:
+            raise DataError(f"{where}: '{name}' has shape {x.shape}, expected N x H x W or N x C x H x W")
+        return x
+
+    def pair(xk: str, yk: str) -> tuple[np.ndarray, np.ndarray]:
+        x, y = images(xk), np.asarray(arrays[yk]).reshape(-1)
+        if len(x) != len(y):
+            raise DataError(f"{where}: '{xk}' has {len(x)} samples but '{yk}' has {len(y)}; give one label per image")
+        return x, y
+
+    x, y = pair("x", "y")
+    x_test = y_test = None
+    if arrays.get("x_test") is not None and arrays.get("y_test") is not None:
+        x_test, y_test = pair("x_test", "y_test")
+    labels = np.concatenate([y, y_test]) if y_test is not None else y
+    if labels.dtype.kind not in "iuf":
+        raise DataError(f"{where}: labels must be numbers (got dtype {labels.dtype})")
+    finite = labels[np.isfinite(labels)] if labels.dtype.kind == "f" else labels
+    valid = finite[(finite >= 0) & (finite == np.round(finite))]
+    num_classes = int(arrays["num_classes"]) if "num_classes" in arrays else int(valid.max()) + 1 if valid.size else 0
+    names = tuple(str(c) for c in range(num_classes))
+    if arrays.get("class_names") is not None:
+        names = tuple(str(c) for c in arrays["class_names"])
+        if len(names) < num_classes:
+            raise DataError(f"{where}: {len(names)} class_names for {num_classes} classes")
+        num_classes = len(names)
+    return RawData(x, y, x_test, y_test, num_classes, names)
 
 
 def read_npz(spec: DatasetSpec, image_size: int) -> RawData:
@@ -195,36 +235,28 @@ def read_npz(spec: DatasetSpec, image_size: int) -> RawData:
     if not path.is_file():
         raise DataError(f"npz file '{path}' does not exist")
     try:
-        arrays = np.load(path, allow_pickle=False)
-        arrays = {k: arrays[k] for k in arrays.files}
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
     except Exception as exc:  # zip or header errors: a corrupt file
         raise DataError(f"'{path}' is not a readable .npz file: {exc}") from None
-    if "x" not in arrays or "y" not in arrays:
-        raise DataError(f"'{path}' must hold arrays 'x' and 'y' (found: {', '.join(arrays) or 'none'})")
+    return raw_from_arrays(arrays, f"'{path}'")
 
-    def images(name: str) -> np.ndarray:
-        x = arrays[name]
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.ndim != 4:
-            raise DataError(f"'{path}': '{name}' has shape {x.shape}, expected N x H x W or N x C x H x W")
-        return x
 
-    def pair(xk: str, yk: str) -> tuple[np.ndarray, np.ndarray]:
-        x, y = images(xk), np.asarray(arrays[yk]).reshape(-1)
-        if len(x) != len(y):
-            raise DataError(f"'{path}': '{xk}' has {len(x)} samples but '{yk}' has {len(y)}")
-        return x, y
-
-    x, y = pair("x", "y")
-    x_test = y_test = None
-    if "x_test" in arrays and "y_test" in arrays:
-        x_test, y_test = pair("x_test", "y_test")
-    labels = np.concatenate([y, y_test]) if y_test is not None else y
-    finite = labels[np.isfinite(labels)] if labels.dtype.kind == "f" else labels
-    valid = finite[(finite >= 0) & (finite == np.round(finite))]
-    num_classes = int(arrays["num_classes"]) if "num_classes" in arrays else int(valid.max()) + 1 if valid.size else 0
-    return RawData(x, y, x_test, y_test, num_classes, tuple(str(c) for c in range(num_classes)))
+def read_python(spec: DatasetSpec, image_size: int) -> RawData:
+    """`python:pkg.mod:fn?key=value`: fn(**kwargs) returns the mapping an .npz file holds."""
+    target, kwargs = python_source(spec.path or "")
+    where = f"dataset 'python:{spec.path}'"
+    function = resolve_import_path(target, "dataset")
+    if not callable(function):
+        raise DataError(f"{where}: '{target}' is a {type(function).__name__}, not a callable returning arrays")
+    try:
+        arrays = function(**kwargs)
+    except Exception as exc:  # the user's function raised: say so in its own words
+        raise DataError(f"{where} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(arrays, Mapping):
+        raise DataError(f"{where} returned a {type(arrays).__name__}; return a mapping with 'x' and 'y' "
+                        "(and optionally 'x_test', 'y_test', 'class_names')")  # fmt: skip
+    return raw_from_arrays(arrays, where)
 
 
 def read_source(spec: DatasetSpec, image_size: int = 32) -> RawData:

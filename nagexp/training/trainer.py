@@ -91,7 +91,7 @@ def _setup(cfg: Any, data: DataBundle) -> _Run:
     if device.type == "cpu" and cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes, cfg.width).to(device)
+    model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments()).to(device)
     on_cuda = device.type == "cuda"
     # On CUDA, convolutions run fastest with NHWC tensors (channels_last) for the weights and
     # every input batch alike, and with cuDNN picking its algorithm for the fixed batch shape.

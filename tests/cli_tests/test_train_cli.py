@@ -86,7 +86,7 @@ EXPECTED = {
     "unknown dataset kind": "unknown dataset kind 'imagenet'",
     "missing path": "does not exist",
     "empty folder": "no class sub-folders",
-    "npz without x/y": "must hold arrays 'x' and 'y'",
+    "npz without x/y": "must hold 'x' and 'y'",
     "npz lengths differ": "'x' has 4 samples but 'y' has 3",
     "unknown model": "field 'model'",
     "unknown lr schedule": "field 'lr_schedule'",

@@ -107,11 +107,12 @@ def test_names_come_from_the_registries(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_config_imports_no_torch() -> None:
-    """`nagexp spaces validate` and config checks stay fast: no torch, Optuna or Ray."""
+    """`nagexp spaces validate`, config checks and `import nagexp` stay fast: no torch, Optuna or Ray."""
     import subprocess
     import sys
 
-    code = "import sys, nagexp.config, nagexp.config.sweep; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    code = ("import sys, nagexp, nagexp.config, nagexp.config.sweep; assert callable(nagexp.sweep); "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")  # the Python API too
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     for heavy in ("torch", "optuna", "ray", "mlflow"):
         assert f"'{heavy}'" not in loaded, heavy

@@ -56,7 +56,7 @@ def sweep_dir(tmp_path: Path, digits) -> Path:
     """A sweep folder written by the real writers from the records above (no Ray)."""
     spec = resolve_sweep(SweepOptions(space=SEARCH_SPACES_DIR / "quick.yaml", name="s", results_dir=tmp_path))
     spec.sweep_dir.mkdir(parents=True)
-    write_plan(spec, digits, {"CPU": 2.0, "GPU": 0.0}, "nagexp sweep quick.yaml --name s")
+    write_plan(spec, digits, {"CPU": 2.0, "GPU": 0.0}, "nagexp sweep quick.yaml --name s", None)
     write_summary_of(write_outcome(spec, [r for r in RECORDS if r.state != "running"], 1.0, interrupted=False))
     return spec.sweep_dir
 
@@ -90,7 +90,7 @@ def test_mlflow_tags_the_same_trial(tmp_path: Path, digits) -> None:
     spec = resolve_sweep(SweepOptions(space=SEARCH_SPACES_DIR / "quick.yaml", name="m", results_dir=tmp_path,
                                       log_models="none"))  # fmt: skip
     spec.sweep_dir.mkdir(parents=True)
-    write_plan(spec, digits, {"CPU": 2.0}, None)
+    write_plan(spec, digits, {"CPU": 2.0}, None, None)
     ready: Future = Future()
     ready.set_result(Tracker(resolve_store(None, tmp_path)))
     tracking = SweepTracking(ready, spec, digits, warn=print)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from nagexp.config.space import SEARCH_SPACES_DIR
 
@@ -23,21 +25,56 @@ def two_node_cluster():
     cluster.shutdown()
 
 
+DRIVER_ONLY_MODEL = """
+import os
+from pathlib import Path
+
+from torch import nn
+
+
+def net(input_shape, num_classes, marker_dir):
+    # where this module was imported from, one file per process
+    Path(marker_dir, f"{os.getpid()}.txt").write_text(__file__)
+    c, h, w = input_shape
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 32), nn.ReLU(), nn.Linear(32, num_classes))
+"""
+
+
 @pytest.mark.slow
-def test_sweep_over_address_uses_both_nodes(two_node_cluster, tmp_path: Path) -> None:
+def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_node_cluster, tmp_path: Path) -> None:
+    # the model's module lives only in a folder of the driver's: not on any path, not the cwd
+    code = tmp_path / "driver_code"
+    code.mkdir()
+    (code / "driver_only_model.py").write_text(DRIVER_ONLY_MODEL)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({
+        "fixed": {"model": "driver_only_model:net", "model_args": {"marker_dir": str(markers)},
+                  "dataset": "digits", "epochs": 8},
+        "params": {"lr": {"type": "float", "low": 0.01, "high": 0.1}},
+    }))  # fmt: skip
     # Each node has one CPU and each trial takes one, so two trials run at once only on two nodes;
     # nagexp keeps as many trials pending as fit (two), so Tune starts a worker on each node.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "4",
-         "--epochs", "8", "--scheduler", "fifo", "--name", "cluster", "--results-dir", str(tmp_path),
-         "--address", two_node_cluster.address],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "nagexp", "sweep", str(space), "--trials", "4", "--scheduler", "fifo", "--no-track",
+         "--name", "cluster", "--results-dir", str(tmp_path / "results"), "--address", two_node_cluster.address,
+         "--code-dir", str(code)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    with (tmp_path / "cluster" / "trials.csv").open() as f:
+    with (tmp_path / "results" / "cluster" / "trials.csv").open() as f:
         table = list(csv.DictReader(f))
     assert len(table) == 4 and all(r["state"] == "completed" for r in table)
     assert len({r["node_id"] for r in table}) == 2
+    # the driver imported the module from its folder (to check it); every worker imported the
+    # copy Ray's runtime environment shipped
+    origins = [p.read_text() for p in markers.iterdir()]
+    original = str(code / "driver_only_model.py")
+    assert origins.count(original) == 1
+    shipped = [o for o in origins if o != original]
+    assert len(shipped) >= 2 and all("runtime_resources" in o and "working_dir_files" in o for o in shipped)
 
 
 def test_unreachable_address_is_one_line(tmp_path: Path) -> None:

@@ -77,19 +77,6 @@ def test_quick_sweep_files_and_exact_rerun(tmp_path: Path) -> None:
     assert rerun.test_acc == float(best_row["test_acc"])
 
 
-def test_same_seed_same_sweep(tmp_path: Path) -> None:
-    def sweep(name: str) -> list[dict[str, str]]:
-        spec = resolve_sweep(SweepOptions(space=QUICK, trials=4, seed=5, max_concurrent=1, name=name,
-                                          results_dir=tmp_path, epochs=2))  # fmt: skip
-        run_sweep(spec, emit=lambda _: None)
-        volatile = {"seconds", "node_id", "trial_id"}
-        return [{k: v for k, v in r.items() if k not in volatile} for r in rows(tmp_path / name)]
-
-    first, second = sweep("a"), sweep("b")
-    assert first == second
-    assert len({r["lr"] for r in first}) == 4  # and the trials differ from one another
-
-
 def test_asha_stops_trials_early(tmp_path: Path) -> None:
     # a wide lr range: poor trials fall behind at the 1-epoch rung and are stopped
     space = write_space(tmp_path / "asha.yaml", {"lr": {"type": "float", "low": 1e-4, "high": 0.5, "log": True}},

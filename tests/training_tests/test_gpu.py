@@ -21,7 +21,7 @@ SEEN: dict[str, list] = {}
 
 def probe_model(shape: tuple[int, int, int], classes: int, width: float) -> nn.Module:
     """The built-in cnn, with hooks recording what its first conv and its head see."""
-    model = model_registry.build_model("cnn", shape, classes, width)
+    model = model_registry.build_model("cnn", shape, classes, width=width)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
 

@@ -19,8 +19,8 @@ def test_forward_shape(name: str, shape: tuple[int, int, int]) -> None:
 
 
 def test_width_multiplier_scales_parameters() -> None:
-    small = sum(p.numel() for p in build_model("resnet", (3, 32, 32), 10, 0.5).parameters())
-    large = sum(p.numel() for p in build_model("resnet", (3, 32, 32), 10, 2.0).parameters())
+    small = sum(p.numel() for p in build_model("resnet", (3, 32, 32), 10, width=0.5).parameters())
+    large = sum(p.numel() for p in build_model("resnet", (3, 32, 32), 10, width=2.0).parameters())
     assert large > 8 * small
 
 
@@ -31,5 +31,5 @@ def test_resnet20_depth() -> None:
 
 
 def test_unknown_model() -> None:
-    with pytest.raises(ValueError, match="allowed: mlp, cnn, resnet, fastnet"):
+    with pytest.raises(ValueError, match="allowed: mlp, cnn, resnet, fastnet, or your own"):
         build_model("vit", (3, 32, 32), 10)

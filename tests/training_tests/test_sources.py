@@ -165,7 +165,7 @@ def test_npz_with_own_test_split(tmp_path: Path, rng: np.random.Generator) -> No
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
-        ({"images": np.zeros((4, 8, 8))}, "must hold arrays 'x' and 'y'"),
+        ({"images": np.zeros((4, 8, 8))}, "must hold 'x' and 'y'"),
         ({"x": np.zeros((4, 8, 8)), "y": np.zeros(3)}, "'x' has 4 samples but 'y' has 3"),
         ({"x": np.zeros((4, 8)), "y": np.zeros(4)}, "expected N x H x W"),
         # every image NaN: one line saying nothing is left, not numpy's reshape error

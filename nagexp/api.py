@@ -1,0 +1,187 @@
+"""The Python API: `nagexp.sweep(...)` and `nagexp.train(...)`, the code path the CLI takes.
+
+A notebook gets the same results folder, files and MLflow runs as `nagexp sweep` and
+`nagexp train`; the CLI commands only turn their options into these calls and print.
+Importing this module loads no torch, Ray, Optuna or MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nagexp.config.sweep import SweepSpec
+    from nagexp.config.train import TrainConfig
+    from nagexp.results.records import TrialRecord
+    from nagexp.sweeps.outcome import SweepOutcome
+    from nagexp.train_run import TrainRun
+
+__all__ = ["RESUMABLE_WITH", "SweepResult", "resolve_spec", "sweep", "train"]
+
+Echo = Callable[[str], None]
+
+# where a sweep runs and logs may change when it is resumed; everything else is as it started
+RESUMABLE_WITH = ("results_dir", "address", "tracking_uri")
+
+
+@dataclass
+class SweepResult:
+    """How a sweep ended, and where everything it wrote is."""
+
+    name: str
+    sweep_dir: Path  # sweep.json, trials.csv, best.yaml, summary.json, optuna.db, ray/
+    best: TrialRecord | None  # by the one ranking rule (completed before pruned, better final value)
+    best_config: TrainConfig | None  # the best trial's full config: `nagexp.train(result.best_config)`
+    counts: dict[str, int]  # trials per state
+    seconds: float
+    interrupted: bool
+    mlflow_run_id: str | None  # the sweep's parent run (None without tracking)
+    tracking_uri: str | None
+    outcome: SweepOutcome
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """trials.csv as a DataFrame: one row per trial (number, state, params, metrics)."""
+        import pandas as pd
+
+        return pd.read_csv(self.sweep_dir / "trials.csv")
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.sweep_dir / "trials.csv"
+
+    @property
+    def best_yaml(self) -> Path:
+        return self.sweep_dir / "best.yaml"
+
+
+def resolve_spec(space: str | Path | None = None, resume: str | None = None, **options: Any) -> SweepSpec:
+    """The checked plan of a sweep (what `--dry-run` prints), or of the sweep `resume` names."""
+    from nagexp.config.loading import validated
+    from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions, resolve_sweep
+    from nagexp.errors import ConfigError
+
+    if resume is not None:
+        from nagexp.sweeps.resume import load_resume_spec
+
+        changed = [k for k in options if k not in RESUMABLE_WITH] + (["space"] if space is not None else [])
+        if changed:
+            names = ", ".join(changed)
+            raise ConfigError(f"resuming continues a sweep with the options it started with; drop {names}")
+        return load_resume_spec(resume, Path(options.get("results_dir", "results")), options.get("address"),
+                                options.get("tracking_uri"))  # fmt: skip
+    return resolve_sweep(validated(SweepOptions, {"space": space or DEFAULT_SPACE, **options}))
+
+
+def sweep(
+    space: str | Path | None = None,
+    *,
+    resume: str | None = None,
+    report: bool = False,
+    echo: Echo | None = print,
+    command: str | None = None,
+    **options: Any,
+) -> SweepResult:
+    """Run a sweep: Optuna proposes schedules, Ray Tune runs the trials, MLflow logs them.
+
+    `space`: a search-space YAML (a shipped one by file name, e.g. "quick.yaml"; default
+    nag_default.yaml). `options` are named like the CLI's: trials, epochs, dataset, seed,
+    sampler, scheduler, max_concurrent, cpus_per_trial, gpus_per_trial, time_budget,
+    max_failures, address, results_dir, track, experiment, tracking_uri, log_models,
+    register_model, code_dir, name (see `nagexp sweep --help`). `resume`: continue the
+    interrupted sweep of that name (only results_dir, address and tracking_uri may be given).
+    `report`: build the HTML/Markdown report at the end. `echo`: where progress lines go
+    (None: nowhere). `command`: recorded in sweep.json as how the sweep was started.
+
+    Raises NagexpError (ConfigError, DataError) with a one-line message for bad input.
+    """
+    from nagexp.sweeps.runner import run_sweep
+
+    say: Echo = echo or (lambda _line: None)
+    spec = resolve_spec(space, resume, **options)
+    o = spec.options
+    say(f"sweep {spec.name}: {o.trials} trials of {spec.space.fixed.get('model', 'cnn')} on "
+        f"{spec.space.fixed.get('dataset', 'digits')}, {o.sampler} + {o.scheduler}, "
+        f"objective {spec.mode} {spec.metric}, seed {o.seed}")  # fmt: skip
+    outcome = run_sweep(spec, emit=say, resume=resume is not None, command=command or _python_call(space, options))
+    if report and not outcome.interrupted:
+        from nagexp.report.build import publish_report
+
+        publish_report(spec.sweep_dir, "both", o.tracking_uri if o.track else None, o.results_dir, say=say, warn=say)
+    return _result_of(outcome)
+
+
+def _result_of(outcome: SweepOutcome) -> SweepResult:
+    from nagexp.config.train import TrainConfig
+
+    spec, best = outcome.spec, outcome.best
+    mlflow = outcome.mlflow or {}
+    return SweepResult(
+        name=spec.name,
+        sweep_dir=spec.sweep_dir,
+        best=best,
+        best_config=TrainConfig(**best.config) if best else None,
+        counts=outcome.counts,
+        seconds=outcome.seconds,
+        interrupted=outcome.interrupted,
+        mlflow_run_id=mlflow.get("parent_run_id"),
+        tracking_uri=mlflow.get("tracking_uri"),
+        outcome=outcome,
+    )
+
+
+def _python_call(space: str | Path | None, options: dict[str, Any]) -> str:
+    """How a sweep started from Python is recorded in sweep.json."""
+    args = ([repr(str(space))] if space is not None else []) + [f"{k}={v!r}" for k, v in options.items()]
+    return f"nagexp.sweep({', '.join(args)})"
+
+
+def train(
+    config: TrainConfig | dict[str, Any] | str | Path | None = None,
+    *,
+    results_dir: str | Path = "results",
+    name: str | None = None,
+    track: bool = True,
+    experiment: str = "nagexp",
+    tracking_uri: str | None = None,
+    code_dir: str | Path | None = None,
+    echo: Echo | None = print,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    **overrides: Any,
+) -> TrainRun:
+    """Train one model and write <results_dir>/train/<name>/ (config.yaml, metrics.csv,
+    model.pt, summary.json), logged to MLflow unless `track=False`.
+
+    `config`: a TrainConfig, a mapping of its fields, or a YAML file (a sweep's best.yaml);
+    `overrides` are TrainConfig fields that win over it (`model_args.depth=4` works too).
+    `code_dir`: the folder of your own model/dataset code (default: the current directory).
+    Returns the run: `.result` (model, history, test_acc), `.out_dir`, `.mlflow_run_id`.
+    """
+    from nagexp.config.loading import load_train_config, stored_user_code, train_config_from
+    from nagexp.config.train import TrainConfig
+    from nagexp.tracking.store import resolve_store
+    from nagexp.train_run import run_training
+    from nagexp.user_code import changed_code_warning
+
+    say: Echo = echo or (lambda _line: None)
+    if isinstance(config, TrainConfig):
+        cfg = train_config_from({**config.model_dump(), **overrides})
+    elif isinstance(config, dict):
+        cfg = train_config_from({**config, **overrides})
+    else:
+        cfg = load_train_config(config, overrides)
+        saved = stored_user_code(config) if config is not None else None
+        warning = changed_code_warning(saved, code_dir or Path.cwd()) if saved else None
+        if warning:
+            say(warning)
+    store = resolve_store(tracking_uri, Path(results_dir), experiment) if track else None
+    say(f"training {cfg.model} on {cfg.dataset} with {cfg.optimizer} "
+        f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "
+        f"{cfg.epochs} epochs, seed {cfg.seed}")  # fmt: skip
+    return run_training(cfg, results_dir, name, on_epoch=on_epoch, on_data=lambda d: say(d.report.summary()),
+                        tracking=store, code_dir=code_dir)  # fmt: skip

@@ -1,0 +1,121 @@
+"""The user's own code (models and datasets named by import path): the folder it lives in,
+importable on the driver and on every Ray worker, and a content hash stored with results.
+
+The folder is the current directory or `--code-dir`. What is hashed is what is shipped: its
+`*.py` files (virtual environments, caches and hidden folders left out), copied to a
+snapshot that Ray's runtime environment (`working_dir`) brings to every node, so trials run
+the code as it was when the sweep started even if the files change meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nagexp.errors import ConfigError
+
+__all__ = ["CodeSnapshot", "changed_code_warning", "make_importable", "snapshot", "stage_snapshot", "uses_user_code"]
+
+MAX_FILES = 2000  # more is a home folder or an environment, not a project
+MAX_BYTES = 50 * 2**20
+_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "build", "dist", "results", "mlruns"}
+
+
+@dataclass(frozen=True)
+class CodeSnapshot:
+    root: Path  # absolute
+    files: tuple[str, ...]  # relative POSIX paths of the *.py files, sorted
+    digest: str  # sha256 (first 16 hex digits) of every file's path and bytes
+
+    def record(self) -> dict[str, Any]:
+        """What results store about the code: where it was and its hash."""
+        return {"dir": str(self.root), "hash": self.digest, "files": len(self.files)}
+
+
+def uses_user_code(models: Iterable[str], datasets: Iterable[str]) -> bool:
+    """True when a model or dataset is named by import path rather than built in."""
+    from nagexp.training.model_registry import is_builtin_model
+
+    return any(not is_builtin_model(m) for m in models) or any(
+        d.strip().lower().startswith("python:") for d in datasets
+    )
+
+
+def _python_files(root: Path) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        # hidden folders, caches, builds and virtual environments (they hold a pyvenv.cfg)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
+                         and not d.endswith(".egg-info") and not (here / d / "pyvenv.cfg").exists())  # fmt: skip
+        yield from (here / f for f in sorted(files) if f.endswith(".py"))
+
+
+def snapshot(root: str | Path) -> CodeSnapshot:
+    """The *.py files under `root` and their hash; ConfigError for a missing folder or one
+    too large to be a project's code."""
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise ConfigError(f"code folder '{root}' does not exist; pass --code-dir with the folder of your code")
+    digest = hashlib.sha256()
+    files: list[str] = []
+    size = 0
+    for path in _python_files(root):
+        rel = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        size += len(data)
+        files.append(rel)
+        if len(files) > MAX_FILES or size > MAX_BYTES:
+            raise ConfigError(
+                f"code folder '{root}' holds more than {MAX_FILES} Python files or {MAX_BYTES // 2**20} MB; "
+                "pass --code-dir with the folder that holds your model and dataset code"
+            )
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+    return CodeSnapshot(root, tuple(files), digest.hexdigest()[:16])
+
+
+def make_importable(root: str | Path) -> None:
+    """Put `root` first on this process's import path (once)."""
+    folder = str(Path(root).resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+        import importlib
+
+        importlib.invalidate_caches()
+
+
+def stage_snapshot(code: CodeSnapshot) -> Path:
+    """A copy of exactly the hashed files, for Ray to ship (`runtime_env={"working_dir": ...}`):
+    the same code reaches every worker on every node, and nothing else (data, environments)."""
+    stage = Path(tempfile.gettempdir()) / f"nagexp-code-{code.digest}"
+    if not stage.exists():
+        partial = Path(tempfile.mkdtemp(prefix="nagexp-code-"))
+        for rel in code.files:
+            target = partial / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(code.root / rel, target)
+        try:
+            partial.rename(stage)
+        except OSError:  # another sweep staged the same code meanwhile
+            shutil.rmtree(partial, ignore_errors=True)
+    return stage
+
+
+def changed_code_warning(saved: dict[str, Any] | None, root: str | Path) -> str | None:
+    """One line when the code in `root` is not the code `saved` recorded (None when it is)."""
+    if not saved or not saved.get("hash"):
+        return None
+    try:
+        now = snapshot(root).digest
+    except ConfigError:
+        now = "missing"
+    if now == saved["hash"]:
+        return None
+    return (f"warning: your code in {Path(root).resolve()} changed since this result was made "
+            f"(code hash {saved['hash']} then, {now} now); the result may not repeat")  # fmt: skip

@@ -1,0 +1,202 @@
+"""Sweeps of your own model and data: checked before anything runs, errors end one trial,
+the shipped example runs as a user would run it, and the Python API matches the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import nagexp
+from nagexp.cli import app
+
+pytestmark = pytest.mark.usefixtures("ray_runtime")
+runner = CliRunner()
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_model"
+
+MODELS = """
+    from torch import nn
+
+    def net(input_shape, num_classes, hidden=16, fail=False):
+        if fail:
+            return Broken()
+        c, h, w = input_shape
+        return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+            self.layer = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+        def forward(self, x):
+            if self.training:  # the driver's check runs in eval mode: this fails in the trial only
+                raise ValueError("user model refuses to train")
+            return self.layer(x)
+
+    VALUE = 3
+
+    def not_a_module(input_shape, num_classes):
+        return "a string"
+
+    def three_logits(input_shape, num_classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+
+    def mismatched(n=50):
+        import numpy as np
+        return {"x": np.zeros((n, 8, 8), np.float32), "y": np.zeros(n - 1)}
+"""
+
+
+def code_folder(tmp_path: Path, module: str) -> Path:
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / f"{module}.py").write_text(textwrap.dedent(MODELS))
+    return folder
+
+
+def write_space(path: Path, fixed: dict, params: dict | None = None) -> Path:
+    data = {"fixed": {"dataset": "digits", "epochs": 1, **fixed},
+            "params": params or {"lr": {"type": "float", "low": 0.01, "high": 0.1}}}  # fmt: skip
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+CATALOGUE = {
+    "module missing": ({"model": "absent_pkg_q.models:net"}, "module 'absent_pkg_q' not found"),
+    "attribute missing": ({"model": "{mod}:nett"}, "module '{mod}' has no attribute 'nett'"),
+    "not callable": ({"model": "{mod}:VALUE"}, "model '{mod}:VALUE' is a int, not a callable"),
+    "not a module": ({"model": "{mod}:not_a_module"}, "returned a str, not a torch.nn.Module"),
+    "wrong logits": ({"model": "{mod}:three_logits"}, "it must return logits of shape [4, 10]"),
+    "dataset lengths": ({"model": "cnn", "dataset": "python:{mod}:mismatched"}, "'x' has 50 samples but 'y' has 49"),
+}
+
+
+@pytest.mark.parametrize("case", list(CATALOGUE))
+def test_bad_user_code_is_one_line_exit_2_nothing_written(case: str, tmp_path: Path) -> None:
+    module = f"catalogue_{case.replace(' ', '_')}"
+    folder = code_folder(tmp_path, module)
+    fixed, message = CATALOGUE[case]
+    space = write_space(tmp_path / "space.yaml", {k: v.format(mod=module) for k, v in fixed.items()})
+    results = tmp_path / "results"
+    result = runner.invoke(app, ["sweep", str(space), "--trials", "2", "--results-dir", str(results),
+                                 "--code-dir", str(folder), "--name", "bad"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message.format(mod=module) in lines[0]
+    assert "Traceback" not in result.output
+    assert not results.exists() or not any(results.iterdir())
+
+
+def test_user_model_error_ends_its_trial_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    folder = code_folder(tmp_path, "sometimes_broken")
+    space = write_space(tmp_path / "space.yaml", {"model": "sometimes_broken:net"},
+                        {"model_args.fail": {"type": "categorical", "choices": [False, True]},
+                         "lr": {"type": "float", "low": 0.01, "high": 0.1}})  # fmt: skip
+    result = nagexp.sweep(space, trials=4, seed=3, name="mixed", results_dir=tmp_path / "results", track=False,
+                          code_dir=folder, scheduler="fifo", echo=None)  # fmt: skip
+    table = result.trials
+    assert set(table["state"]) == {"completed", "errored"}, table[["state", "model_args.fail"]]
+    broken = table[table["state"] == "errored"]
+    assert (broken["model_args.fail"] == True).all()  # noqa: E712
+    assert broken["reason"].str.contains("ValueError: user model refuses to train").all()
+    assert result.best is not None and result.best_config is not None
+    assert result.best_config.model_args["fail"] is False
+    plan = json.loads((result.sweep_dir / "sweep.json").read_text())
+    assert plan["user_code"]["dir"] == str(folder) and len(plan["user_code"]["hash"]) == 16
+
+
+def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the example folder as it is
+    nagexp_bin = [sys.executable, "-m", "nagexp"]
+    sweep = subprocess.run(
+        [*nagexp_bin, "sweep", "space.yaml", "--trials", "2", "--epochs", "1", "--name", "own",
+         "--results-dir", str(tmp_path / "results"), "--seed", "0"],
+        cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    out = tmp_path / "results" / "own"
+    with (out / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["state"] for r in rows] == ["completed", "completed"]
+    assert {"model_args.depth", "model_args.channels"} <= set(rows[0])
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    assert best["model"] == "own_model.networks:ResNet" and set(best["model_args"]) == {"depth", "channels"}
+    assert best["user_code"]["dir"] == str(EXAMPLE)
+    # MLflow: the code's hash and folder as tags, each model argument as a param, the best
+    # model logged (as a torch.export graph: it loads without the example's code)
+    import mlflow
+
+    ended = json.loads((out / "summary.json").read_text())
+    summary = ended["mlflow"]
+    client = mlflow.MlflowClient(summary["tracking_uri"])
+    trial_run = client.get_run(summary["trial_run_ids"]["0"])
+    assert trial_run.data.tags["nagexp.code_hash"] == best["user_code"]["hash"]
+    assert trial_run.data.params["model"] == "own_model.networks:ResNet"
+    assert {"model_args.depth", "model_args.channels"} <= set(trial_run.data.params)
+    experiment = client.get_experiment_by_name("nagexp").experiment_id
+    logged = client.search_logged_models([experiment])
+    assert [m.source_run_id for m in logged] == [summary["trial_run_ids"][str(ended["best_trial"])]]
+
+    # the same best.yaml, trained from a copy of the example whose network changed: one warning
+    copy = tmp_path / "copy"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with (copy / "own_model" / "networks.py").open("a") as f:
+        f.write("\n# changed\n")
+    rerun = subprocess.run(
+        [*nagexp_bin, "train", str(out / "best.yaml"), "--epochs", "1", "--no-track", "--results-dir",
+         str(tmp_path / "results")],
+        cwd=copy, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    warnings = [line for line in rerun.stdout.splitlines() if line.startswith("warning: your code in")]
+    assert len(warnings) == 1 and f"code hash {best['user_code']['hash']} then" in warnings[0]
+    # `nagexp reproduce` imports the code from the folder sweep.json names (or --code-dir)
+    again = subprocess.run(
+        [*nagexp_bin, "reproduce", "own", "--results-dir", str(tmp_path / "results"), "--no-track",
+         "--code-dir", str(copy)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "warning: your code in" in again.stdout and "reproduced exactly" in again.stdout
+
+
+def test_python_api_writes_what_the_cli_writes(tmp_path: Path) -> None:
+    """The same seed gives the same trials.csv from `nagexp sweep` and `nagexp.sweep(...)`."""
+    common = {"trials": 4, "seed": 5, "max_concurrent": 1, "epochs": 2, "track": False}
+    cli = runner.invoke(app, ["sweep", "quick.yaml", "--trials", "4", "--seed", "5", "--max-concurrent", "1",
+                              "--epochs", "2", "--no-track", "--name", "cli",
+                              "--results-dir", str(tmp_path)])  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    result = nagexp.sweep("quick.yaml", name="api", results_dir=tmp_path, echo=None, **common)
+    assert result.sweep_dir == tmp_path / "api" and result.mlflow_run_id is None
+
+    def rows(name: str) -> list[dict[str, str]]:
+        with (tmp_path / name / "trials.csv").open() as f:
+            volatile = {"seconds", "node_id", "trial_id"}
+            return [{k: v for k, v in r.items() if k not in volatile} for r in csv.DictReader(f)]
+
+    assert rows("cli") == rows("api")
+    assert len({r["lr"] for r in rows("api")}) == 4  # and the trials differ from one another
+    assert list(result.trials["number"]) == [0, 1, 2, 3]
+    plan = json.loads((tmp_path / "api" / "sweep.json").read_text())
+    assert plan["command"].startswith("nagexp.sweep('quick.yaml', name='api'")
+    assert plan["user_code"] is None  # built-ins only
+
+
+def test_python_api_refuses_unknown_options(tmp_path: Path) -> None:
+    with pytest.raises(nagexp.ConfigError, match="unknown option 'trails'"):
+        nagexp.sweep("quick.yaml", trails=3, results_dir=tmp_path, echo=None)
+    with pytest.raises(nagexp.ConfigError, match="drop trials"):
+        nagexp.sweep(resume="x", trials=3, results_dir=tmp_path, echo=None)
