@@ -93,10 +93,11 @@ def sweep(
     nag_default.yaml). `options` are named like the CLI's: trials, epochs, dataset, seed,
     sampler, scheduler, max_concurrent, cpus_per_trial, gpus_per_trial, time_budget,
     max_failures, address, results_dir, track, experiment, tracking_uri, log_models,
-    register_model, code_dir, name (see `nagexp sweep --help`). `resume`: continue the
-    interrupted sweep of that name (only results_dir, address and tracking_uri may be given).
-    `report`: build the HTML/Markdown report at the end. `echo`: where progress lines go
-    (None: nowhere). `command`: recorded in sweep.json as how the sweep was started.
+    register_model, code_dir, cache_dir, memory_budget, data_mode, name (see `nagexp sweep
+    --help`). `resume`: continue the interrupted sweep of that name (only results_dir,
+    address and tracking_uri may be given). `report`: build the HTML/Markdown report at the
+    end. `echo`: where progress lines go (None: nowhere). `command`: recorded in sweep.json
+    as how the sweep was started.
 
     Raises NagexpError (ConfigError, DataError) with a one-line message for bad input.
     """
@@ -150,6 +151,8 @@ def train(
     experiment: str = "nagexp",
     tracking_uri: str | None = None,
     code_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    memory_budget: str | None = None,
     echo: Echo | None = print,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     **overrides: Any,
@@ -160,6 +163,8 @@ def train(
     `config`: a TrainConfig, a mapping of its fields, or a YAML file (a sweep's best.yaml);
     `overrides` are TrainConfig fields that win over it (`model_args.depth=4` works too).
     `code_dir`: the folder of your own model/dataset code (default: the current directory).
+    `cache_dir`: where datasets read from files are prepared once (default: results_dir/data-cache).
+    `memory_budget`: with data_mode auto, memory mode when the data fits it (e.g. "4GB").
     Returns the run: `.result` (model, history, test_acc), `.out_dir`, `.mlflow_run_id`.
     """
     from nagexp.config.loading import load_train_config, stored_user_code, train_config_from
@@ -184,4 +189,5 @@ def train(
         f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "
         f"{cfg.epochs} epochs, seed {cfg.seed}")  # fmt: skip
     return run_training(cfg, results_dir, name, on_epoch=on_epoch, on_data=lambda d: say(d.report.summary()),
-                        tracking=store, code_dir=code_dir)  # fmt: skip
+                        tracking=store, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
+                        say=say)  # fmt: skip

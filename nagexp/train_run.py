@@ -21,11 +21,13 @@ from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError, NagexpError
 from nagexp.io import atomic_write, atomic_write_text, to_yaml
 from nagexp.naming import check_name, unique_name
+from nagexp.prepared.modes import load_train_data
+from nagexp.prepared.store import cache_dir_for
 from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.store import TrackingStore
 from nagexp.tracking.tracker import Tracker
 from nagexp.tracking.train_tracking import TrainTracking
-from nagexp.training.data import DataBundle, load_dataset_for
+from nagexp.training.data import DataBundle
 from nagexp.training.model_check import check_model
 from nagexp.training.optim import resolve_device
 from nagexp.training.trainer import TrainResult, train
@@ -88,6 +90,9 @@ def run_training(
     on_data: Callable[[DataBundle], None] | None = None,
     tracking: TrackingStore | None = None,
     code_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    memory_budget: str | None = None,
+    say: Callable[[str], None] = print,
 ) -> TrainRun:
     """Train once and write <results_dir>/train/<name>/; log to MLflow when `tracking` is given.
     `code_dir`: the folder of the user's model/dataset code (default: the current directory)."""
@@ -101,7 +106,10 @@ def run_training(
     if uses_user_code([cfg.model], [cfg.dataset]):
         code = snapshot(code_dir or Path.cwd())
         make_importable(code.root)
-    data = load_dataset_for(cfg)  # before creating anything: a bad dataset leaves no empty run
+    # before creating anything: a bad dataset leaves no empty run
+    cache = cache_dir_for(Path(cache_dir) if cache_dir else None, Path(results_dir))
+    data, mode = load_train_data(cfg, cache, memory_budget, say)
+    cfg = cfg.model_copy(update={"data_mode": mode})  # config.yaml names the mode it trained in
     check_model(cfg.model, cfg.model_arguments(), data)  # and a model that cannot train on it
     tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
     if on_data:

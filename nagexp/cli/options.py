@@ -35,6 +35,17 @@ CodeDir = Annotated[
     Path | None,
     typer.Option(help="Folder of your own model/dataset code (default: the current directory), shipped to workers."),
 ]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(help="Where datasets read from files are prepared once (default: RESULTS_DIR/data-cache)."),
+]
+MemoryBudget = Annotated[
+    str | None,
+    typer.Option(help="With data mode auto: memory mode when the data fits this (e.g. 4GB; default 1/4 of RAM)."),
+]
+DataMode = Annotated[
+    str | None, typer.Option(help="memory | stream (batches from prepared shards, data larger than RAM) | auto.")
+]
 TrackingUri = Annotated[
     str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite in --results-dir).")
 ]

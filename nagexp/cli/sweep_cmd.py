@@ -55,6 +55,9 @@ def sweep_command(
     ] = "best",
     register_model: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
     code_dir: o.CodeDir = None,
+    cache_dir: o.CacheDir = None,
+    data_mode: o.DataMode = None,
+    memory_budget: o.MemoryBudget = None,
     report: Annotated[bool, typer.Option("--report", help="Build the HTML/Markdown report at the end.")] = False,
     resume: Annotated[
         str | None,
@@ -72,7 +75,7 @@ def sweep_command(
         "gpus_per_trial": gpus_per_trial, "time_budget": time_budget, "max_failures": max_failures,
         "address": address, "results_dir": results_dir, "track": track, "experiment": experiment,
         "tracking_uri": tracking_uri, "log_models": log_models, "register_model": register_model,
-        "code_dir": code_dir,
+        "code_dir": code_dir, "cache_dir": cache_dir, "data_mode": data_mode, "memory_budget": memory_budget,
     }  # fmt: skip
     if resume is not None:
         _refuse_changes_on_resume(given_options(ctx))

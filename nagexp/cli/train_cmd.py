@@ -46,6 +46,9 @@ def train_command(
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "nagexp",
     tracking_uri: o.TrackingUri = None,
     code_dir: o.CodeDir = None,
+    cache_dir: o.CacheDir = None,
+    data_mode: o.DataMode = None,
+    memory_budget: o.MemoryBudget = None,
 ) -> None:
     """Train one model with Nesterov (or heavy-ball / plain) SGD and print each epoch."""
     from nagexp import api
@@ -56,11 +59,12 @@ def train_command(
         "dataset": dataset, "model": model, "epochs": epochs, "optimizer": optimizer, "lr": lr,
         "momentum": momentum, "lr_schedule": lr_schedule, "momentum_schedule": momentum_schedule,
         "batch_size": batch_size, "weight_decay": weight_decay, "seed": seed, "device": device,
+        "data_mode": data_mode,
     }  # fmt: skip
     overrides = {**parse_overrides(set_ or []), **{k: v for k, v in options.items() if v is not None}}
     run = api.train(config, results_dir=results_dir, name=name, track=track, experiment=experiment,
-                    tracking_uri=tracking_uri, code_dir=code_dir, echo=typer.echo, on_epoch=EpochTable(),
-                    **overrides)  # fmt: skip
+                    tracking_uri=tracking_uri, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
+                    echo=typer.echo, on_epoch=EpochTable(), **overrides)  # fmt: skip
     result = run.result
     if result.diverged:
         typer.secho(f"diverged: {result.diverged_reason}", fg=typer.colors.YELLOW)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nagexp.config.loading import describe_validation_error
+from nagexp.config.sizes import parse_size
 from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace, find_space_file, load_space
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
@@ -33,6 +34,7 @@ class SweepOptions(BaseModel):
     trials: int = Field(20, ge=1)  # trials to run in total
     epochs: int | None = Field(None, ge=1)  # overrides the space's fixed epochs
     dataset: str | None = None  # overrides the space's fixed dataset
+    data_mode: Literal["memory", "stream", "auto"] | None = None  # overrides the space's fixed data_mode
     seed: int = 0  # master seed: sampler and every trial's seed
     sampler: SamplerName = "tpe"
     scheduler: SchedulerName = "asha"
@@ -50,6 +52,18 @@ class SweepOptions(BaseModel):
     register_model: str | None = None  # register the best model under this name
     mlflow_parent_run: str | None = None  # nest the sweep's run under this one (a comparison's arms)
     code_dir: Path | None = None  # folder of your own model/dataset code; default: the current directory
+    cache_dir: Path | None = None  # prepared datasets (shards); default: <results_dir>/data-cache
+    memory_budget: str | None = None  # data_mode auto: memory mode when the data fits (default: 1/4 of RAM)
+
+    @field_validator("memory_budget")
+    @classmethod
+    def _a_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_size(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class SweepSpec(BaseModel):
@@ -98,6 +112,8 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
         overrides["epochs"] = options.epochs
     if options.dataset is not None:
         overrides["dataset"] = options.dataset
+    if options.data_mode is not None:
+        overrides["data_mode"] = options.data_mode
     # every trial uses as many torch threads as CPUs it holds: reproducible and no oversubscription
     overrides["num_threads"] = max(1, int(options.cpus_per_trial))
     fixed = {**space.fixed, **overrides}

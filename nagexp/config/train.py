@@ -60,6 +60,9 @@ class TrainConfig(BaseModel):
     split_seed: int = 0  # seeds the splits; one value per sweep so all trials see the same data
     image_size: int = Field(32, ge=4, le=512)  # imagefolder: images resized to this square, pixels
     augment: bool = False  # random crop (4 px padding) + horizontal flip, batched on the device
+    # memory: tensors on the trial's device; stream: batches from prepared shards through Ray
+    # Data (data larger than memory); auto: memory when it fits the memory budget
+    data_mode: Literal["memory", "stream", "auto"] = "auto"
 
     # -- model --------------------------------------------------------------------------
     model: str = "cnn"  # a name of the model registry, or your own: package.module:callable

@@ -16,11 +16,12 @@ from nagexp.config.sweep import SweepOptions, resolve_sweep
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 from nagexp.io import atomic_write_text, to_yaml
+from nagexp.prepared.modes import load_train_data
+from nagexp.prepared.store import cache_dir_for
 from nagexp.space.sampling import trial_seed
 from nagexp.sweeps.ray_runtime import connect_ray
 from nagexp.sweeps.reproduce import mean_ci95
 from nagexp.sweeps.runner import run_sweep
-from nagexp.training.data import load_dataset_for
 from nagexp.training.optim import OPTIMIZER_NAMES
 from nagexp.training.trainer import train
 
@@ -150,7 +151,10 @@ def run_comparison(
             raise ConfigError(f"arm '{arm.optimizer}' finished no trial; nothing to compare (see its trials.csv)")
         for seed in paired_seeds:
             cfg = TrainConfig(**{**arm.best_config, "seed": seed})
-            data = data or load_dataset_for(cfg)  # the same data for every arm and seed
+            # the same data for every arm and seed (prepared shards, when the sweeps made them)
+            if data is None:
+                cache = cache_dir_for(base.cache_dir, base.results_dir)
+                data, _ = load_train_data(cfg, cache, base.memory_budget, emit)
             result = train(cfg, data)
             arm.seed_values.append(float(result.final.get(metric, math.nan)))
     paired, verdicts = [], []

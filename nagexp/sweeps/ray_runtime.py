@@ -12,7 +12,7 @@ from typing import Any
 from nagexp.config.sweep import SweepOptions
 from nagexp.errors import ConfigError, NagexpError
 
-__all__ = ["RAY_ENV", "check_resources", "connect_ray", "shutdown_ray"]
+__all__ = ["RAY_ENV", "check_resources", "connect_ray", "data_cpus", "shutdown_ray"]
 
 # Ray Tune settings that cost time per trial and that nagexp replaces: its own result files
 # (trials.csv) instead of Ray's CSV/JSON/TensorBoard loggers, and experiment snapshots
@@ -81,14 +81,26 @@ def shutdown_ray(started_here: bool) -> None:
         ray.shutdown()
 
 
-def check_resources(options: SweepOptions) -> dict[str, float]:
+def data_cpus(mode: str) -> int:
+    """CPUs a trial reserves beside its own for its data pipeline: a streaming trial's Ray
+    Data tasks would otherwise wait for CPUs that running trials hold (ray#24304)."""
+    if mode != "stream":
+        return 0
+    from nagexp.prepared.stream import DATA_CPUS
+
+    return DATA_CPUS
+
+
+def check_resources(options: SweepOptions, extra_cpus: int = 0) -> dict[str, float]:
     """Ray's CPUs and GPUs; ConfigError when one trial asks for more than the cluster has."""
     import ray
 
     total = ray.cluster_resources()
     cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
-    if options.cpus_per_trial > cpus:
-        raise ConfigError(f"--cpus-per-trial {options.cpus_per_trial:g} is more than the {cpus:g} CPUs Ray has")
+    if options.cpus_per_trial + extra_cpus > cpus:
+        stream = f" plus {extra_cpus} for streaming its data" if extra_cpus else ""
+        raise ConfigError(f"--cpus-per-trial {options.cpus_per_trial:g}{stream} is more than the {cpus:g} CPUs "
+                          "Ray has")  # fmt: skip
     if options.gpus_per_trial > gpus:
         raise ConfigError(
             f"--gpus-per-trial {options.gpus_per_trial:g} is more than the {gpus:g} GPUs Ray has"

@@ -13,11 +13,13 @@ from typing import Any
 
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
+from nagexp.prepared.modes import load_train_data
+from nagexp.prepared.store import cache_dir_for
 from nagexp.results.files import read_trials
 from nagexp.results.ranking import RANKED_STATES, best_trial
 from nagexp.results.records import TrialRecord
 from nagexp.space.sampling import trial_seed
-from nagexp.training.data import DataBundle, load_dataset_for
+from nagexp.training.data import DataBundle
 from nagexp.training.trainer import TrainResult, train
 from nagexp.user_code import changed_code_warning, make_importable
 
@@ -100,7 +102,8 @@ def reproduce(
     on_cpu = float(plan["options"].get("gpus_per_trial", 0)) == 0
     epochs = record.epochs_run
     run_cfg = cfg.model_copy(update={"device": "cpu"}) if on_cpu else cfg
-    data = load_dataset_for(run_cfg)  # once, for every rerun
+    cache = cache_dir_for(Path(c) if (c := plan["options"].get("cache_dir")) else None, sweep_dir.parent)
+    data, _ = load_train_data(run_cfg, cache, plan["options"].get("memory_budget"), warn)  # once, for every rerun
 
     # the original ran all its epochs under the full-length schedules: rerun those, read epoch `epochs`
     result = train(run_cfg, data)

@@ -21,7 +21,7 @@ from nagexp.results.records import RUNNING, TrialRecord
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_plan
-from nagexp.sweeps.ray_runtime import check_resources, connect_ray, shutdown_ray
+from nagexp.sweeps.ray_runtime import check_resources, connect_ray, data_cpus, shutdown_ray
 from nagexp.user_code import CodeSnapshot, changed_code_warning, make_importable, snapshot, stage_snapshot
 
 if TYPE_CHECKING:
@@ -70,15 +70,16 @@ def run_sweep(
     # 2. the data (once per sweep, shared with every trial through Ray's object store) is
     # read while Ray starts: each takes seconds, and Ray's start mostly waits on its processes
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
-        loading = pool.submit(_load_data, spec)
+        loading = pool.submit(_load_data, spec, say)
         connected_here = connect_ray(spec.options.address, working_dir=stage_snapshot(code) if code else None)
     lock = SweepLock(spec.sweep_dir)
     try:
-        data = loading.result()  # a bad dataset fails here, before anything is written
+        data, mode = loading.result()  # a bad dataset fails here, before anything is written
+        spec = _with_data_mode(spec, mode)
         say(data.report.summary())
         # 3. every model the trials can build trains on this data; the resources they ask for
         _check_models(spec, data)
-        resources = check_resources(spec.options)
+        resources = check_resources(spec.options, data_cpus(mode))
         # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
         if not resume:
             create_sweep_dir(spec)
@@ -119,10 +120,19 @@ def _check_models(spec: SweepSpec, data: DataBundle) -> None:
         check_model(cfg.model, cfg.model_arguments(), data)
 
 
-def _load_data(spec: SweepSpec) -> DataBundle:
-    from nagexp.training.data import load_dataset_for  # torch: imported here, beside Ray's start
+def _load_data(spec: SweepSpec, say: Callable[[str], None]) -> tuple[DataBundle, str]:
+    """The sweep's data and its mode (memory or stream); torch is imported here, beside Ray's start."""
+    from nagexp.prepared.modes import load_train_data
+    from nagexp.prepared.store import cache_dir_for
 
-    return load_dataset_for(spec.space.train_config({}))
+    cache = cache_dir_for(spec.options.cache_dir, spec.results_dir)
+    return load_train_data(spec.space.train_config({}), cache, spec.options.memory_budget, say)
+
+
+def _with_data_mode(spec: SweepSpec, mode: str) -> SweepSpec:
+    """`auto` resolved: every trial's config (and best.yaml) names the mode it trained in."""
+    fixed = {**spec.space.fixed, "data_mode": mode}
+    return spec.model_copy(update={"space": spec.space.model_copy(update={"fixed": fixed})})
 
 
 def _check_tracking(spec: SweepSpec) -> CheckedStore | None:

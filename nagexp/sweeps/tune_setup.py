@@ -8,6 +8,7 @@ from typing import Any
 
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.results.records import TrialRecord
+from nagexp.sweeps.ray_runtime import data_cpus
 from nagexp.training.data import DataBundle
 
 __all__ = ["can_restore", "new_tuner", "restored_tuner", "trial_slots"]
@@ -19,7 +20,11 @@ def _trainable(spec: SweepSpec, data: DataBundle, code_dir: Path | None, settled
 
     from nagexp.sweeps.trainable import run_trial
 
-    resources = {"cpu": spec.options.cpus_per_trial, "gpu": spec.options.gpus_per_trial}
+    o = spec.options
+    resources: Any = {"cpu": o.cpus_per_trial, "gpu": o.gpus_per_trial}
+    if extra := data_cpus(_data_mode(spec)):
+        # the trial's own bundle, and one its Ray Data tasks run in (Tune captures child tasks)
+        resources = tune.PlacementGroupFactory([{"CPU": o.cpus_per_trial, "GPU": o.gpus_per_trial}, {"CPU": extra}])
     # the data goes in as a reference inside a list (not resolved for each trial), so a worker
     # that runs several trials fetches and moves it to its device once (see trainable)
     trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled,
@@ -65,14 +70,18 @@ def _searcher(spec: SweepSpec) -> Any:
     return searcher
 
 
-def trial_slots(options: SweepOptions) -> int:
+def _data_mode(spec: SweepSpec) -> str:
+    return str(spec.space.fixed.get("data_mode", "memory"))
+
+
+def trial_slots(options: SweepOptions, extra_cpus: int = 0) -> int:
     """How many trials fit on the cluster at once. Passed to Tune as max_concurrent_trials, so
     Tune keeps that many trials pending and starts their workers together: with Tune's default
     for custom searchers (one pending trial), short trials run one after another."""
     import ray
 
     total = ray.cluster_resources()
-    slots = int(total.get("CPU", 1.0) // options.cpus_per_trial)
+    slots = int(total.get("CPU", 1.0) // (options.cpus_per_trial + extra_cpus))
     if options.gpus_per_trial:
         slots = min(slots, int(total.get("GPU", 0.0) // options.gpus_per_trial))
     return max(1, min(slots, options.trials))
@@ -90,7 +99,7 @@ def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path |
             search_alg=_searcher(spec),
             scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space.asha),
             num_samples=o.trials,
-            max_concurrent_trials=o.max_concurrent or trial_slots(o),
+            max_concurrent_trials=o.max_concurrent or trial_slots(o, data_cpus(_data_mode(spec))),
             reuse_actors=True,
             time_budget_s=o.time_budget,
         ),

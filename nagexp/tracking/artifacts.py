@@ -73,7 +73,7 @@ def log_model(tracking_uri: str, run_id: str, model: torch.nn.Module, data: Data
     from mlflow.models import infer_signature
 
     model = model.cpu().eval()
-    example = data.x_val[:4].cpu()
+    example = data.example_batch(4)
     with torch.no_grad():
         logits = model(example)
     signature = infer_signature(example.numpy(), logits.numpy())

@@ -251,5 +251,5 @@ class SweepTracking:
 
                 with using_tracking_uri(self.tracker.store.uri):
                     mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
-            log_schedule_figure(self.tracker.client, best_run, TrainConfig(**best.config), len(self.data.y_train))
+            log_schedule_figure(self.tracker.client, best_run, TrainConfig(**best.config), self.data.train_size)
         self.tracker.end_run(self.parent_id)

@@ -55,5 +55,5 @@ class TrainTracking:
                          step=result.epochs_run, tags=tags)  # fmt: skip
         if log_model:
             log_torch_model(self.tracker.store.uri, self.run_id, result.model, data)
-            log_schedule_figure(self.tracker.client, self.run_id, self.cfg, len(data.y_train))
+            log_schedule_figure(self.tracker.client, self.run_id, self.cfg, data.train_size)
         self.tracker.end_run(self.run_id)

@@ -1,4 +1,5 @@
-"""Seeded batch order and batched on-device augmentation for in-memory tensors.
+"""The batch-source seam of the trainer, the memory-mode source, seeded batch order and
+batched on-device augmentation.
 
 Each epoch's randomness comes from its own generator seeded by (seed, epoch), so a run
 resumed at epoch k draws exactly what an uninterrupted run draws (no RNG state to carry).
@@ -6,9 +7,30 @@ resumed at epoch k draws exactly what an uninterrupted run draws (no RNG state t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
+
 import torch
 
-__all__ = ["augment_batch", "epoch_generator", "epoch_permutation"]
+if TYPE_CHECKING:
+    from nagexp.training.data import DataBundle
+
+__all__ = ["BatchSource", "MemoryBatches", "augment_batch", "epoch_generator", "epoch_permutation"]
+
+
+class BatchSource(Protocol):
+    """What the trainer asks its data for: normalized batches on the trial's device. Memory
+    mode slices tensors held on the device; stream mode reads prepared shards through Ray Data."""
+
+    steps_per_epoch: int  # full training batches per epoch (the partial last one is dropped)
+
+    def train_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This epoch's training batches, in a seeded order (the same for the same seed and epoch)."""
+        ...
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """`val` or `test`, in order."""
+        ...
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -35,3 +57,27 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.
     cropped = padded[batch, chans, rows, cols]
     flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
+
+
+class MemoryBatches:
+    """Batches of a DataBundle held on the trial's device (memory mode): each epoch a seeded
+    permutation, sliced; evaluation in order."""
+
+    def __init__(self, data: DataBundle, device: torch.device, seed: int, batch_size: int,
+                 eval_batch_size: int) -> None:  # fmt: skip
+        self.data = data.to(device)
+        self.device, self.seed = device, seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.steps_per_epoch = len(self.data.y_train) // batch_size  # the partial last batch is dropped
+
+    def train_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        perm = epoch_permutation(len(self.data.y_train), self.seed, epoch, self.device)
+        xs, ys = self.data.x_train[perm], self.data.y_train[perm]
+        bs = self.batch_size
+        for i in range(self.steps_per_epoch):
+            yield xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x, y = getattr(self.data, f"x_{split}"), getattr(self.data, f"y_{split}")
+        for i in range(0, len(y), self.eval_batch_size):
+            yield x[i : i + self.eval_batch_size], y[i : i + self.eval_batch_size]

@@ -8,13 +8,17 @@ Every count lands in a DataReport; a content fingerprint records exactly what wa
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from nagexp.errors import DataError
+from nagexp.training.batching import BatchSource
+from nagexp.training.cleaning import Cleaner, CleaningCounts
 from nagexp.training.dataset_spec import parse_dataset_spec
 from nagexp.training.sources import RawData, read_source
 
@@ -80,6 +84,19 @@ class DataBundle:
     def device(self) -> torch.device:
         return self.x_train.device
 
+    @property
+    def train_size(self) -> int:
+        return len(self.y_train)
+
+    def example_batch(self, n: int) -> torch.Tensor:
+        """The first `n` normalized validation images, on the CPU (model checks, signatures)."""
+        return self.x_val[:n].cpu()
+
+    def batches(self, cfg: Any, device: torch.device) -> BatchSource:
+        from nagexp.training.batching import MemoryBatches
+
+        return MemoryBatches(self, device, cfg.seed, min(cfg.batch_size, self.train_size), cfg.eval_batch_size)
+
     def to(self, device: torch.device | str) -> DataBundle:
         device = torch.device(device)
         if self.x_train.device == device:
@@ -89,39 +106,6 @@ class DataBundle:
             for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
         }
         return replace(self, **moved)
-
-
-# ---- cleaning ---------------------------------------------------------------------------
-
-
-def _valid_mask(x: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(finite pixels, valid label) masks, one entry per sample."""
-    finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.dtype.kind == "f" else np.ones(len(x), bool)
-    yf = y.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        good_label = np.isfinite(yf) & (yf == np.round(yf)) & (yf >= 0) & (yf < num_classes)
-    return finite, good_label
-
-
-def _row_hashes(x: np.ndarray) -> list[bytes]:
-    flat = np.ascontiguousarray(x.reshape(len(x), -1))
-    return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat]
-
-
-def _first_occurrences(hashes: list[bytes]) -> np.ndarray:
-    seen: set[bytes] = set()
-    keep = np.zeros(len(hashes), bool)
-    for i, h in enumerate(hashes):
-        if h not in seen:
-            seen.add(h)
-            keep[i] = True
-    return keep
-
-
-def _drop_invalid(x: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-    finite, good_label = _valid_mask(x, y, num_classes)
-    keep = finite & good_label
-    return x[keep], y[keep].astype(np.int64), int((~finite).sum()), int((finite & ~good_label).sum())
 
 
 # ---- splitting --------------------------------------------------------------------------
@@ -170,6 +154,32 @@ def _normalized(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tenso
 # ---- the pipeline -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Splits:
+    """Which kept samples form each split: rows of the training pool (`pool`) or of the
+    source's own test part (`test`), in the order the arrays take them."""
+
+    train: np.ndarray  # pool rows
+    val: np.ndarray  # pool rows
+    test: np.ndarray  # rows of `test_part`
+    test_part: str  # "test" (the source's own) or "pool" (held out here)
+    stratified: bool
+
+
+def split_rows(pool_y: np.ndarray, test_rows: int | None, val_fraction: float, test_fraction: float,
+               seed: int) -> Splits:  # fmt: skip
+    """Held-out test (when the source has no test part: `test_rows` None), then validation:
+    stratified and seeded."""
+    rows = np.arange(len(pool_y))
+    if test_rows is None:
+        rest, held, stratified = _split(pool_y, test_fraction, seed)
+        test, rows, test_part = rows[held], rows[rest], "pool"
+    else:
+        test, test_part, stratified = np.arange(test_rows), "test", True
+    train_idx, val_idx, val_stratified = _split(pool_y[rows], val_fraction, seed + 1)
+    return Splits(rows[train_idx], rows[val_idx], test, test_part, stratified and val_stratified)
+
+
 def build_bundle(
     raw: RawData,
     dataset: str,
@@ -181,67 +191,83 @@ def build_bundle(
     """Clean, split and normalize arrays already read from a source."""
     if raw.num_classes < 2:
         raise DataError(f"'{dataset}' has {raw.num_classes} classes; at least 2 are needed")
-    read_train, read_test = len(raw.x_train), 0 if raw.x_test is None else len(raw.x_test)
-
-    # 1. invalid samples
-    x, y, nonfinite, bad_label = _drop_invalid(raw.x_train, raw.y_train, raw.num_classes)
-    if len(x) == 0:
-        raise DataError(
-            f"no training sample of '{dataset}' is left after cleaning: all {read_train} were dropped "
-            f"({nonfinite} with non-finite pixels, {bad_label} with a label outside 0..{raw.num_classes - 1}); "
-            "check the data"
-        )
-    # 2. exact duplicates inside the training data (the first copy stays)
-    hashes = _row_hashes(x)
-    keep = _first_occurrences(hashes)
-    duplicates = int((~keep).sum())
-    x, y = x[keep], y[keep]
-    if len(x) == 0:
-        raise DataError(f"no usable training samples left in '{dataset}' after cleaning")
-    # 3. test data: the source's own split without leaks, or a held-out stratified split
-    leaks, stratified = 0, True
+    cleaner = Cleaner(raw.num_classes)
+    x, y = cleaner.train(raw.x_train, raw.y_train)
+    x_test = y_test = None
     if raw.x_test is not None and raw.y_test is not None:
-        x_test, y_test, nf, bl = _drop_invalid(raw.x_test, raw.y_test, raw.num_classes)
-        nonfinite, bad_label = nonfinite + nf, bad_label + bl
-        train_hashes = {h for h, k in zip(hashes, keep, strict=True) if k}
-        fresh = np.array([h not in train_hashes for h in _row_hashes(x_test)], bool)
-        leaks = int((~fresh).sum())
-        x_test, y_test = x_test[fresh], y_test[fresh]
-        test_source = "dataset"
-    else:
-        rest, held, stratified = _split(y, test_fraction, split_seed)
-        x_test, y_test, x, y = x[held], y[held], x[rest], y[rest]
-        test_source = "held-out"
-    if len(x_test) == 0:
+        x_test, y_test = cleaner.test(raw.x_test, raw.y_test)
+    clean = CleanData(x, y, x_test, y_test, cleaner.counts, raw.unreadable, raw.num_classes, raw.class_names)
+    return bundle_from_clean(clean, dataset, val_fraction=val_fraction, test_fraction=test_fraction,
+                             split_seed=split_seed)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CleanData:
+    """A source after cleaning: the kept training pool and test part, and what was dropped."""
+
+    x_pool: np.ndarray
+    y_pool: np.ndarray
+    x_test: np.ndarray | None  # None: the source has no test part
+    y_test: np.ndarray | None
+    counts: CleaningCounts
+    unreadable: int
+    num_classes: int
+    class_names: tuple[str, ...]
+
+
+def check_clean(clean_counts: CleaningCounts, kept_pool: int, dataset: str, num_classes: int) -> None:
+    """One line when cleaning left no training sample."""
+    if kept_pool == 0:
+        c = clean_counts
+        raise DataError(
+            f"no training sample of '{dataset}' is left after cleaning: all {c.read_train} were dropped "
+            f"({c.dropped_nonfinite} with non-finite pixels, {c.dropped_bad_label} with a label outside "
+            f"0..{num_classes - 1}); check the data"
+        )
+
+
+def data_report(dataset: str, clean: CleaningCounts, unreadable: int, splits: Splits) -> DataReport:
+    return DataReport(
+        dataset=dataset,
+        read_train=clean.read_train,
+        read_test=clean.read_test,
+        unreadable_files=unreadable,
+        dropped_nonfinite=clean.dropped_nonfinite,
+        dropped_bad_label=clean.dropped_bad_label,
+        dropped_duplicates=clean.dropped_duplicates,
+        dropped_test_leaks=clean.dropped_test_leaks,
+        train=len(splits.train),
+        val=len(splits.val),
+        test=len(splits.test),
+        test_source="dataset" if splits.test_part == "test" else "held-out",
+        stratified=splits.stratified,
+    )
+
+
+def bundle_from_clean(
+    clean: CleanData, dataset: str, *, val_fraction: float, test_fraction: float, split_seed: int
+) -> DataBundle:
+    """Split and normalize cleaned arrays (read whole, or from prepared shards)."""
+    check_clean(clean.counts, len(clean.x_pool), dataset, clean.num_classes)
+    test_rows = None if clean.x_test is None else len(clean.x_test)
+    splits = split_rows(clean.y_pool, test_rows, val_fraction, test_fraction, split_seed)
+    x_test_part = clean.x_pool if splits.test_part == "pool" else clean.x_test
+    y_test_part = clean.y_pool if splits.test_part == "pool" else clean.y_test
+    assert x_test_part is not None and y_test_part is not None
+    if len(splits.test) == 0:
         raise DataError(f"no usable test samples left in '{dataset}' after cleaning")
-    # 4. validation split of the training data
-    train_idx, val_idx, val_stratified = _split(y, val_fraction, split_seed + 1)
-    x_val, y_val, x, y = x[val_idx], y[val_idx], x[train_idx], y[train_idx]
+    x, y = clean.x_pool[splits.train], clean.y_pool[splits.train]
+    x_val, y_val = clean.x_pool[splits.val], clean.y_pool[splits.val]
+    x_test, y_test = x_test_part[splits.test], y_test_part[splits.test]
 
     fingerprint = _fingerprint([x, y, x_val, y_val, x_test, y_test])
-    # 5. per-channel statistics of the training split only
+    # per-channel statistics of the training split only
     scale = 255.0 if x.dtype == np.uint8 else 1.0
     as_float = x.astype(np.float64) / scale
     mean = as_float.mean(axis=(0, 2, 3))
     std = as_float.std(axis=(0, 2, 3))
     std[std == 0] = 1.0
     mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
-
-    report = DataReport(
-        dataset=dataset,
-        read_train=read_train,
-        read_test=read_test,
-        unreadable_files=raw.unreadable,
-        dropped_nonfinite=nonfinite,
-        dropped_bad_label=bad_label,
-        dropped_duplicates=duplicates,
-        dropped_test_leaks=leaks,
-        train=len(x),
-        val=len(x_val),
-        test=len(x_test),
-        test_source=test_source,
-        stratified=stratified and val_stratified,
-    )
     return DataBundle(
         x_train=_normalized(x, mean32, std32),
         y_train=torch.from_numpy(y),
@@ -249,12 +275,12 @@ def build_bundle(
         y_val=torch.from_numpy(y_val),
         x_test=_normalized(x_test, mean32, std32),
         y_test=torch.from_numpy(y_test),
-        num_classes=raw.num_classes,
-        class_names=raw.class_names,
+        num_classes=clean.num_classes,
+        class_names=clean.class_names,
         mean=tuple(float(m) for m in mean),
         std=tuple(float(s) for s in std),
         fingerprint=fingerprint,
-        report=report,
+        report=data_report(dataset, clean.counts, clean.unreadable, splits),
     )
 
 
@@ -266,21 +292,33 @@ def load_dataset(
     split_seed: int = 0,
     image_size: int = 32,
     device: torch.device | str = "cpu",
+    cache_dir: Path | None = None,
+    say: Callable[[str], None] = print,
 ) -> DataBundle:
-    """Read, clean, split and normalize the dataset named by `spec`; tensors on `device`."""
+    """Read, clean, split and normalize the dataset named by `spec`; tensors on `device`.
+    With `cache_dir`, a source read from files is prepared into shards there once and read
+    back from them afterwards (no decoding); the result is the same either way."""
     try:
         parsed = parse_dataset_spec(spec)
     except ValueError as exc:
         raise DataError(str(exc)) from None
+    fractions = {"val_fraction": val_fraction, "test_fraction": test_fraction, "split_seed": split_seed}
+    from nagexp.prepared.prepare import cacheable
+
+    if cache_dir is not None and cacheable(parsed):
+        from nagexp.prepared.load import load_bundle
+        from nagexp.prepared.prepare import prepare
+
+        return load_bundle(prepare(spec, image_size, cache_dir, say), spec, **fractions).to(device)
     raw = read_source(parsed, image_size)
     if len(raw.x_train) == 0:
         extra = f" ({raw.unreadable} unreadable files)" if raw.unreadable else ""
         raise DataError(f"dataset '{spec}' holds no samples{extra}")
-    bundle = build_bundle(raw, spec, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed)
-    return bundle.to(device)
+    return build_bundle(raw, spec, **fractions).to(device)
 
 
-def load_dataset_for(cfg: Any, device: torch.device | str = "cpu") -> DataBundle:
+def load_dataset_for(cfg: Any, device: torch.device | str = "cpu", cache_dir: Path | None = None,
+                     say: Callable[[str], None] = print) -> DataBundle:  # fmt: skip
     """The bundle a TrainConfig asks for (its data fields only)."""
     return load_dataset(
         cfg.dataset,
@@ -289,4 +327,6 @@ def load_dataset_for(cfg: Any, device: torch.device | str = "cpu") -> DataBundle
         split_seed=cfg.split_seed,
         image_size=cfg.image_size,
         device=device,
+        cache_dir=cache_dir,
+        say=say,
     )

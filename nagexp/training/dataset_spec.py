@@ -14,6 +14,7 @@ __all__ = ["DATASET_KINDS", "DatasetKind", "DatasetSpec", "allowed_specs", "pars
 class DatasetKind(NamedTuple):
     takes: str | None  # what the part after the colon names (None: the kind takes no path)
     reader: str  # import path of `reader(spec, image_size) -> RawData`
+    sized: bool = False  # the reader resizes images to `image_size`
 
 
 _SOURCES = "nagexp.training.sources"
@@ -23,7 +24,7 @@ DATASET_KINDS: dict[str, DatasetKind] = {
     "fashion-mnist": DatasetKind("DIR", f"{_SOURCES}:read_mnist"),
     "cifar10": DatasetKind("DIR", f"{_SOURCES}:read_cifar"),
     "cifar100": DatasetKind("DIR", f"{_SOURCES}:read_cifar"),
-    "imagefolder": DatasetKind("DIR", "nagexp.training.imagefolder:read_imagefolder"),  # or train/, test/
+    "imagefolder": DatasetKind("DIR", "nagexp.training.imagefolder:read_imagefolder", sized=True),  # or train/, test/
     "npz": DatasetKind("FILE", f"{_SOURCES}:read_npz"),
     # your own: a callable returning the arrays an .npz file would hold
     "python": DatasetKind("package.module:callable[?key=value&...]", f"{_SOURCES}:read_python"),

@@ -3,12 +3,17 @@ decoded in parallel over the machine's cores.
 
 Decoding is most of the cost of an image folder (CIFAR-10's 60,000 JPEGs: about 40 s on
 one core here), so files are decoded in chunks by a process pool; the result is the same
-arrays, in the same order, as a one-core loop gives.
+arrays, in the same order, as a one-core loop gives. `ImageFolderChunks` hands the chunks
+out one at a time (preparing a folder larger than memory into shards); `read_imagefolder`
+joins them (the whole folder in memory).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -19,7 +24,7 @@ from nagexp.errors import DataError
 from nagexp.training.dataset_spec import DatasetSpec
 from nagexp.training.sources import RawData, existing_dir
 
-__all__ = ["IMAGE_SUFFIXES", "decode_files", "read_imagefolder"]
+__all__ = ["IMAGE_SUFFIXES", "ImageFolderChunks", "decode_files", "imagefolder_chunks", "read_imagefolder"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 PARALLEL_FROM = 2_000  # files; below this a process pool costs more than it saves
@@ -44,18 +49,35 @@ def decode_files(files: list[str], image_size: int, mode: str) -> tuple[np.ndarr
     return out, ok
 
 
-def _decode_all(files: list[str], image_size: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def _decode_chunks(files: list[str], labels: np.ndarray, image_size: int, mode: str,
+                   unreadable: list[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """(images, labels) of the readable files, chunk by chunk in file order; decoded by a
+    process pool with a bounded window of chunks in flight (memory does not grow with the
+    folder). Unreadable files are counted into `unreadable[0]`."""
+    chunks = [(files[i : i + CHUNK], labels[i : i + CHUNK]) for i in range(0, len(files), CHUNK)]
     workers = min(os.cpu_count() or 1, max(1, len(files) // CHUNK))
     if len(files) < PARALLEL_FROM or workers == 1:
-        return decode_files(files, image_size, mode)
-    chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+        for names, y in chunks:
+            x, ok = decode_files(names, image_size, mode)
+            unreadable[0] += int((~ok).sum())
+            yield x[ok], y[ok]
+        return
     # spawn: the parent may hold CUDA or Ray state that a forked child must not inherit
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        parts = list(pool.map(decode_files, chunks, [image_size] * len(chunks), [mode] * len(chunks)))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        pending: deque = deque()
+        queued = iter(chunks)
+        for names, y in itertools.islice(queued, 2 * workers):
+            pending.append((pool.submit(decode_files, names, image_size, mode), y))
+        while pending:
+            future, y = pending.popleft()
+            x, ok = future.result()
+            for names, y_next in itertools.islice(queued, 1):
+                pending.append((pool.submit(decode_files, names, image_size, mode), y_next))
+            unreadable[0] += int((~ok).sum())
+            yield x[ok], y[ok]
 
 
-def _read_tree(root: Path, classes: list[str], image_size: int, mode: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _listing(root: Path, classes: list[str]) -> tuple[list[str], np.ndarray]:
     files, labels = [], []
     for label, name in enumerate(classes):
         folder = root / name
@@ -63,8 +85,7 @@ def _read_tree(root: Path, classes: list[str], image_size: int, mode: str) -> tu
             found = [str(f) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
             files += found
             labels += [label] * len(found)
-    x, ok = _decode_all(files, image_size, mode)
-    return x[ok], np.asarray(labels, dtype=np.int64)[ok], int((~ok).sum())
+    return files, np.asarray(labels, dtype=np.int64)
 
 
 def _tree_mode(root: Path, classes: list[str]) -> str:
@@ -82,17 +103,56 @@ def _tree_mode(root: Path, classes: list[str]) -> str:
     return "L" if modes and modes <= {"L", "1", "I", "I;16"} else "RGB"
 
 
+class ImageFolderChunks:
+    """An image folder as decoded chunks: its classes, the training part, the test part."""
+
+    def __init__(self, spec: DatasetSpec, image_size: int) -> None:
+        root = existing_dir(spec.path, spec.kind)
+        split_root = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else None
+        self.train_root = split_root or root
+        self.test_root = root / "test" if split_root is not None else None
+        self.classes = tuple(sorted(d.name for d in self.train_root.iterdir() if d.is_dir()
+                                    and not d.name.startswith(".")))  # fmt: skip
+        if not self.classes:
+            raise DataError(
+                f"'{self.train_root}' has no class sub-folders (expected {self.train_root}/<class>/<image>)"
+            )
+        self.image_size = image_size
+        self.mode = _tree_mode(self.train_root, list(self.classes))
+        self._unreadable = [0]
+
+    @property
+    def unreadable(self) -> int:
+        return self._unreadable[0]
+
+    def _chunks(self, root: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        files, labels = _listing(root, list(self.classes))
+        return _decode_chunks(files, labels, self.image_size, self.mode, self._unreadable)
+
+    def train(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return self._chunks(self.train_root)
+
+    def test(self) -> Iterator[tuple[np.ndarray, np.ndarray]] | None:
+        return self._chunks(self.test_root) if self.test_root is not None else None
+
+
+def imagefolder_chunks(spec: DatasetSpec, image_size: int) -> ImageFolderChunks:
+    return ImageFolderChunks(spec, image_size)
+
+
+def _joined(chunks: Iterator[tuple[np.ndarray, np.ndarray]], channels: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = list(chunks)
+    if not parts:
+        return np.zeros((0, channels, size, size), np.uint8), np.zeros(0, np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def read_imagefolder(spec: DatasetSpec, image_size: int) -> RawData:
-    root = existing_dir(spec.path, spec.kind)
-    split_root = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else None
-    train_root = split_root or root
-    classes = sorted(d.name for d in train_root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DataError(f"'{train_root}' has no class sub-folders (expected {train_root}/<class>/<image>)")
-    mode = _tree_mode(train_root, classes)
-    x, y, bad = _read_tree(train_root, classes, image_size, mode)
+    folder = ImageFolderChunks(spec, image_size)
+    channels = 1 if folder.mode == "L" else 3
+    x, y = _joined(folder.train(), channels, image_size)
     x_test = y_test = None
-    if split_root is not None:
-        x_test, y_test, bad_test = _read_tree(root / "test", classes, image_size, mode)
-        bad += bad_test
-    return RawData(x, y, x_test, y_test, len(classes), tuple(classes), unreadable=bad)
+    test = folder.test()
+    if test is not None:
+        x_test, y_test = _joined(test, channels, image_size)
+    return RawData(x, y, x_test, y_test, len(folder.classes), folder.classes, unreadable=folder.unreadable)

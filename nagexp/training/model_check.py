@@ -40,7 +40,7 @@ def check_model(model: str, model_args: dict[str, Any], data: DataBundle) -> Non
                           f"num_classes {classes}, model_args {model_args}") from None  # fmt: skip
     if not isinstance(net, nn.Module):
         raise ConfigError(f"model '{model}' returned a {type(net).__name__}, not a torch.nn.Module")
-    batch = data.x_train[:_BATCH].cpu()
+    batch = data.example_batch(_BATCH)
     was_training = net.training
     try:
         net.eval()  # batch statistics of a tiny batch would be meaningless; eval is enough here

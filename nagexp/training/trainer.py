@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 
-from nagexp.training.batching import augment_batch, epoch_generator, epoch_permutation
-from nagexp.training.data import DataBundle, DataReport
+from nagexp.training.batching import BatchSource, augment_batch, epoch_generator
+from nagexp.training.data import DataReport
 from nagexp.training.model_registry import build_model
 from nagexp.training.optim import build_optimizer, resolve_device
 from nagexp.training.schedules import momentum_values, torch_lr_values
@@ -29,6 +29,24 @@ CHECKPOINT_FORMAT = 1
 NONFINITE_CHECK_EVERY = 50  # steps between cheap NaN checks inside an epoch
 
 Metrics = dict[str, float]
+
+
+class TrainData(Protocol):
+    """A run's data: a DataBundle (memory mode) or a StreamedData (stream mode)."""
+
+    report: DataReport
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+    @property
+    def train_size(self) -> int: ...
+
+    def batches(self, cfg: Any, device: torch.device) -> BatchSource: ...
+
 Report = Callable[[Metrics, "TrainCheckpoint"], None]
 
 
@@ -79,6 +97,7 @@ class _Run:
     opt: torch.optim.SGD
     lrs: list[float]
     mus: list[float]
+    source: BatchSource
     steps_per_epoch: int
     batch_size: int
     device: torch.device
@@ -86,7 +105,7 @@ class _Run:
     memory_format: torch.memory_format  # of every input batch: the model's own layout
 
 
-def _setup(cfg: Any, data: DataBundle) -> _Run:
+def _setup(cfg: Any, data: TrainData) -> _Run:
     device = resolve_device(cfg.device)
     if device.type == "cpu" and cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -100,9 +119,9 @@ def _setup(cfg: Any, data: DataBundle) -> _Run:
         model = model.to(memory_format=memory_format)
         torch.backends.cudnn.benchmark = True
     opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.momentum, cfg.weight_decay, device)
-    n = len(data.y_train)
-    batch_size = min(cfg.batch_size, n)
-    steps_per_epoch = n // batch_size  # the partial last batch is dropped; order changes every epoch
+    source = data.batches(cfg, device)  # memory: tensors on the device; stream: shards through Ray Data
+    batch_size = min(cfg.batch_size, data.train_size)
+    steps_per_epoch = source.steps_per_epoch  # the partial last batch is dropped; order changes every epoch
     total = steps_per_epoch * cfg.epochs
 
     def autocast() -> contextlib.AbstractContextManager:
@@ -110,36 +129,35 @@ def _setup(cfg: Any, data: DataBundle) -> _Run:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    return _Run(model, opt, torch_lr_values(cfg, total), momentum_values(cfg, total),
+    return _Run(model, opt, torch_lr_values(cfg, total), momentum_values(cfg, total), source,
                 steps_per_epoch, batch_size, device, autocast, memory_format)  # fmt: skip
 
 
-def evaluate(run: _Run, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, float]:
-    """(mean loss, accuracy) in eval mode."""
+def evaluate(run: _Run, split: str) -> tuple[float, float]:
+    """(mean loss, accuracy) on `split` (val or test) in eval mode."""
     run.model.eval()
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
+    seen = 0
     with torch.no_grad(), run.autocast():
-        for i in range(0, len(y), batch):
-            out = run.model(x[i : i + batch].contiguous(memory_format=run.memory_format))
-            loss_sum += F.cross_entropy(out.float(), y[i : i + batch], reduction="sum")
-            correct += (out.argmax(1) == y[i : i + batch]).sum()
-    return loss_sum.item() / len(y), correct.item() / len(y)
+        for xb, yb in run.source.eval_batches(split):
+            out = run.model(xb.contiguous(memory_format=run.memory_format))
+            loss_sum += F.cross_entropy(out.float(), yb, reduction="sum")
+            correct += (out.argmax(1) == yb).sum()
+            seen += len(yb)
+    return loss_sum.item() / seen, correct.item() / seen
 
 
-def _train_epoch(run: _Run, data: DataBundle, cfg: Any, epoch: int) -> tuple[float, float, float | None]:
+def _train_epoch(run: _Run, cfg: Any, epoch: int) -> tuple[float, float, float | None]:
     """One pass; returns (mean train loss, train accuracy, first-step loss if epoch 0)."""
     model, opt, groups = run.model, run.opt, run.opt.param_groups
     model.train()
-    perm = epoch_permutation(len(data.y_train), cfg.seed, epoch, run.device)
-    xs, ys = data.x_train[perm], data.y_train[perm]
     gen = epoch_generator(cfg.seed + 1, epoch, run.device) if cfg.augment else None
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     first_loss = None
     bs, base = run.batch_size, epoch * run.steps_per_epoch
-    for i in range(run.steps_per_epoch):
-        xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
+    for i, (xb, yb) in enumerate(run.source.train_epoch(epoch)):
         if gen is not None:
             xb = augment_batch(xb, gen)
         xb = xb.contiguous(memory_format=run.memory_format)
@@ -164,7 +182,7 @@ def _train_epoch(run: _Run, data: DataBundle, cfg: Any, epoch: int) -> tuple[flo
 
 def train(
     cfg: Any,
-    data: DataBundle,
+    data: TrainData,
     report: Report | None = None,
     *,
     resume: dict[str, Any] | None = None,
@@ -177,7 +195,6 @@ def train(
     """
     started = time.perf_counter()
     run = _setup(cfg, data)
-    data = data.to(run.device)
     history: list[Metrics] = []
     initial_loss: float | None = None
     start_epoch = 0
@@ -193,7 +210,7 @@ def train(
     test_loss = test_acc = None
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        train_loss, train_acc, first_loss = _train_epoch(run, data, cfg, epoch)
+        train_loss, train_acc, first_loss = _train_epoch(run, cfg, epoch)
         train_seconds = time.perf_counter() - t0
         if first_loss is not None:
             initial_loss = first_loss
@@ -204,7 +221,7 @@ def train(
                 f"training loss {train_loss:.3g} in epoch {epoch + 1} exceeds "
                 f"{cfg.divergence_factor:g} x the initial loss {initial_loss:.3g}"
             )
-        val_loss, val_acc = evaluate(run, data.x_val, data.y_val, cfg.eval_batch_size)
+        val_loss, val_acc = evaluate(run, "val")
         last_step = (epoch + 1) * run.steps_per_epoch - 1
         metrics: Metrics = {
             "epoch": epoch + 1,
@@ -219,7 +236,7 @@ def train(
         }
         if diverged_reason is None and epoch == cfg.epochs - 1:
             # test once, at the end, and into the last report so tuners record it too
-            test_loss, test_acc = evaluate(run, data.x_test, data.y_test, cfg.eval_batch_size)
+            test_loss, test_acc = evaluate(run, "test")
             metrics.update(test_loss=test_loss, test_acc=test_acc)
         history.append(metrics)
         if report is not None:
@@ -241,7 +258,7 @@ def train(
         last = history[-1]
         test_loss, test_acc = last.get("test_loss"), last.get("test_acc")
         if test_acc is None:
-            test_loss, test_acc = evaluate(run, data.x_test, data.y_test, cfg.eval_batch_size)
+            test_loss, test_acc = evaluate(run, "test")
     return TrainResult(
         history=history,
         epochs_run=len(history),

@@ -1,0 +1,169 @@
+"""Data larger than memory: memory stays flat in stream mode as data grows, and streaming is
+fast enough on real data.
+
+Part 1, flat memory (`--sizes 1 4`): a synthetic uint8 dataset (3 x 32 x 32, no duplicates)
+of BASE_SAMPLES x size samples is written as an .npz, prepared into shards, then swept in
+stream mode (`--memory-budget 64MB`, Ray's object store capped at 256 MB) with 2 trials of
+1 epoch of a small MLP. Reported: the peak of the machine's used memory (MemTotal -
+MemAvailable: driver, trial workers, Ray Data tasks and the object store together, the page
+cache of the shards not included) during the sweep, above the level before it.
+Target: the 4x peak within 20 % of the 1x peak, and under a quarter of the 4x dataset.
+
+Part 2, real CIFAR-10 (`--cifar DIR`, the JPEG folder): prepare time on first use and on
+reuse; a plain one-core `PIL.Image.open` loop over the same files; and one epoch of the
+`cnn` (width 0.5, batch 64, 1 torch thread) in memory mode and in stream mode from the same
+shards (samples/s as the trainer reports it). Target: stream at least 0.8x memory.
+
+    python -m benchmarks.streaming --sizes 1 4 --cifar /tmp/cifar
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import write_result
+
+BASE_SAMPLES = 87_500  # x4 = 350,000 images = 1.07 GB of uint8 pixels
+
+
+def used_memory() -> int:
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, value = line.split(":")
+            info[key] = int(value.split()[0]) * 1024
+    return info["MemTotal"] - info["MemAvailable"]
+
+
+class PeakMemory:
+    """The highest used memory seen while the block runs, sampled every 50 ms."""
+
+    def __enter__(self) -> PeakMemory:
+        self.base = self.peak = used_memory()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, used_memory())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def above_base(self) -> int:
+        return self.peak - self.base
+
+
+def flat_memory(size: int, work: Path) -> dict[str, Any]:
+    import nagexp
+    from nagexp.prepared.prepare import prepare
+
+    n = BASE_SAMPLES * size
+    rng = np.random.default_rng(size)
+    source = work / f"synthetic-{size}x.npz"
+    x = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    np.savez(source, x=x, y=rng.integers(0, 10, n))
+    dataset_bytes = x.nbytes
+    del x
+    cache = work / "cache"
+    t0 = time.perf_counter()
+    prepare(f"npz:{source}", 32, cache, say=lambda _: None)
+    prepare_s = time.perf_counter() - t0
+    space = work / "space.yaml"
+    space.write_text(
+        "fixed: {model: mlp, width: 0.25, batch_size: 256, epochs: 1, eval_batch_size: 1024}\n"
+        "params: {lr: {type: float, low: 0.01, high: 0.1, log: true}}\n"
+    )
+    with PeakMemory() as peak:
+        t0 = time.perf_counter()
+        result = nagexp.sweep(space, dataset=f"npz:{source}", trials=2, seed=0, name=f"stream-{size}x",
+                              results_dir=work, cache_dir=cache, data_mode="stream", memory_budget="64MB",
+                              scheduler="fifo", track=False, echo=None)  # fmt: skip
+        sweep_s = time.perf_counter() - t0
+    source.unlink()
+    shutil.rmtree(cache)
+    return {"size": size, "samples": n, "dataset_mb": round(dataset_bytes / 2**20, 1),
+            "prepare_s": round(prepare_s, 1), "sweep_s": round(sweep_s, 1),
+            "peak_above_base_mb": round(peak.above_base / 2**20, 1), "counts": result.counts}  # fmt: skip
+
+
+def pil_loop(folder: Path) -> float:
+    from PIL import Image
+
+    files = sorted(p for p in folder.rglob("*.jpg"))
+    t0 = time.perf_counter()
+    for f in files:
+        with Image.open(f) as img:
+            np.asarray(img.convert("RGB"))
+    return time.perf_counter() - t0
+
+
+def cifar(folder: Path, work: Path) -> dict[str, Any]:
+    import torch
+
+    from nagexp.config.train import TrainConfig
+    from nagexp.prepared.modes import load_train_data
+    from nagexp.training.trainer import train
+
+    spec = f"imagefolder:{folder}"
+    cache = work / "cifar-cache"
+    out: dict[str, Any] = {"pil_one_core_s": round(pil_loop(folder), 1)}
+    for use in ("first_use", "reuse"):
+        t0 = time.perf_counter()
+        load_train_data(TrainConfig(dataset=spec, data_mode="stream"), cache, say=lambda _: None)
+        out[f"prepare_{use}_s"] = round(time.perf_counter() - t0, 2)
+    torch.set_num_threads(1)
+    for mode in ("memory", "stream"):
+        cfg = TrainConfig(dataset=spec, data_mode=mode, model="cnn", width=0.5, batch_size=64, epochs=1,
+                          device="cpu", num_threads=1)  # fmt: skip
+        data, _ = load_train_data(cfg, cache, say=lambda _: None)
+        result = train(cfg, data)
+        out[f"{mode}_samples_per_s"] = round(result.history[0]["samples_per_s"], 1)
+        out[f"{mode}_val_acc"] = round(result.history[0]["val_acc"], 4)
+    out["stream_over_memory"] = round(out["stream_samples_per_s"] / out["memory_samples_per_s"], 3)
+    shutil.rmtree(cache)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1, 4])
+    parser.add_argument("--cifar", type=Path, default=None, help="the CIFAR-10 JPEG folder (train/, test/)")
+    args = parser.parse_args()
+    import ray
+
+    ray.init(address="local", num_cpus=2, object_store_memory=256 * 2**20, include_dashboard=False,
+             log_to_driver=False)  # fmt: skip
+    payload: dict[str, Any] = {"flat_memory": [], "cifar": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for size in args.sizes:
+            row = flat_memory(size, work)
+            payload["flat_memory"].append(row)
+            print(row, flush=True)
+        if len(payload["flat_memory"]) >= 2:
+            first, last = payload["flat_memory"][0], payload["flat_memory"][-1]
+            payload["peak_ratio"] = round(last["peak_above_base_mb"] / max(first["peak_above_base_mb"], 1e-9), 3)
+            payload["peak_over_dataset"] = round(last["peak_above_base_mb"] / last["dataset_mb"], 3)
+            print(f"peak {last['size']}x / {first['size']}x = {payload['peak_ratio']}, "
+                  f"peak / dataset at {last['size']}x = {payload['peak_over_dataset']}", flush=True)  # fmt: skip
+        if args.cifar:
+            payload["cifar"] = cifar(args.cifar, work)
+            print(payload["cifar"], flush=True)
+    print(f"written: {write_result('streaming', payload)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Which data mode a run uses, and its data: `memory` (tensors, the fast path for data that
+fits), `stream` (batches from prepared shards through Ray Data), or `auto`.
+
+Rule for `auto`: memory mode when the dataset as float32 tensors (what memory mode holds,
+in the driver and in each trial worker) fits within the memory budget, stream mode
+otherwise. The budget is `--memory-budget`, by default a quarter of this machine's RAM.
+Datasets not read from files (the embedded digits, `python:` datasets) are read in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nagexp.config.sizes import format_size, parse_size
+from nagexp.errors import ConfigError
+from nagexp.training.data import DataBundle, load_dataset_for
+from nagexp.training.dataset_spec import parse_dataset_spec
+
+__all__ = ["DEFAULT_BUDGET_FRACTION", "load_train_data", "memory_budget"]
+
+DEFAULT_BUDGET_FRACTION = 0.25  # of the machine's RAM
+def memory_budget(text: str | None) -> int:
+    if text:
+        return parse_size(text)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * DEFAULT_BUDGET_FRACTION)
+
+
+def load_train_data(cfg: Any, cache_dir: Path, budget: str | None = None,
+                    say: Callable[[str], None] = print) -> tuple[Any, str]:  # fmt: skip
+    """(the data, the mode used: memory or stream) for `cfg`; a source read from files is
+    prepared into `cache_dir` once."""
+    from nagexp.prepared.prepare import cacheable, prepare
+
+    spec = parse_dataset_spec(cfg.dataset)
+    if not cacheable(spec):
+        if cfg.data_mode == "stream":
+            raise ConfigError(f"data_mode stream needs a dataset read from files; '{cfg.dataset}' is read in "
+                              "memory (use data_mode memory or auto)")  # fmt: skip
+        return load_dataset_for(cfg, say=say), "memory"
+    prepared = prepare(cfg.dataset, cfg.image_size, cache_dir, say)
+    mode = cfg.data_mode
+    if mode == "auto":
+        parts = prepared.manifest["parts"]
+        samples = sum(int(p["rows"]) for p in parts.values() if p)
+        c, h, w = prepared.shape
+        size, limit = samples * c * h * w * 4, memory_budget(budget)
+        mode = "memory" if size <= limit else "stream"
+        say(f"data mode {mode}: {format_size(size)} as float32 tensors, memory budget {format_size(limit)}")
+    fractions = {"val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction, "split_seed": cfg.split_seed}
+    if mode == "memory":
+        from nagexp.prepared.load import load_bundle
+
+        data: DataBundle | Any = load_bundle(prepared, cfg.dataset, **fractions)
+    else:
+        from nagexp.prepared.stream import stream_data
+
+        data = stream_data(prepared, cfg.dataset, **fractions)
+    return data, mode

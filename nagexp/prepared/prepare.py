@@ -1,0 +1,148 @@
+"""Prepare a dataset once: read (image folders: decoded in parallel, chunk by chunk), clean,
+and write shards into the cache; later runs open the shards instead of reading again.
+
+The cache key is the source's identity (its path, and the name, size and modification time
+of every file in it) with the preprocessing that changes pixels (image size) and the
+layout's format: a source that changes on disk gets a new entry, never a stale one.
+Datasets made by user code (`python:`) are not cached: only their code knows when they change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from nagexp.errors import DataError
+from nagexp.prepared.store import FORMAT, Prepared, ShardWriter, cache_folder, open_prepared, publish
+from nagexp.training.cleaning import Cleaner
+from nagexp.training.data import check_clean
+from nagexp.training.dataset_spec import DATASET_KINDS, DatasetSpec, parse_dataset_spec
+from nagexp.training.sources import RawData, read_source
+
+__all__ = ["CHUNK_ROWS", "cacheable", "prepare", "source_identity"]
+
+CHUNK_ROWS = 4096  # samples cleaned and written at a time from an array source
+
+
+def cacheable(spec: DatasetSpec) -> bool:
+    """Sources read from files are prepared once; the embedded digits cost nothing to read,
+    and datasets made by user code change when their code does."""
+    return spec.kind not in ("digits", "python")
+
+
+def source_identity(spec: DatasetSpec, image_size: int) -> str:
+    """A digest that changes whenever the source's files, or the pixels made from them, do."""
+    parts: list = [FORMAT, spec.kind, image_size if DATASET_KINDS[spec.kind].sized else None]
+    root = Path(spec.path or "").expanduser().resolve()
+    if not root.exists():
+        read_source(spec, image_size)  # its reader says what is missing, in the words of its format
+        raise DataError(f"dataset path '{root}' for '{spec.kind}' does not exist")
+    parts.append(str(root))
+    if root.is_file():
+        st = root.stat()
+        parts.append([root.name, st.st_size, st.st_mtime_ns])
+    else:
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(files):
+                st = os.stat(os.path.join(folder, name))
+                parts.append([os.path.relpath(os.path.join(folder, name), root), st.st_size, st.st_mtime_ns])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
+
+
+class _Chunks:
+    """A source as chunks: the classes, then the training part's chunks, then the test part's."""
+
+    def __init__(self, num_classes: int, class_names: tuple[str, ...], train: Iterator, test: Iterator | None,
+                 unreadable: Callable[[], int]) -> None:  # fmt: skip
+        self.num_classes, self.class_names = num_classes, class_names
+        self.train, self.test, self.unreadable = train, test, unreadable
+
+
+def _array_chunks(raw: RawData) -> _Chunks:
+    def chunks(x: np.ndarray, y: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, len(x), CHUNK_ROWS):
+            yield x[start : start + CHUNK_ROWS], y[start : start + CHUNK_ROWS]
+
+    test = chunks(raw.x_test, raw.y_test) if raw.x_test is not None and raw.y_test is not None else None
+    return _Chunks(raw.num_classes, raw.class_names, chunks(raw.x_train, raw.y_train), test, lambda: raw.unreadable)
+
+
+def _source_chunks(spec: DatasetSpec, image_size: int) -> _Chunks:
+    if spec.kind == "imagefolder":
+        from nagexp.training.imagefolder import imagefolder_chunks
+
+        folder = imagefolder_chunks(spec, image_size)
+        return _Chunks(len(folder.classes), folder.classes, folder.train(), folder.test(),
+                       lambda: folder.unreadable)  # fmt: skip
+    return _array_chunks(read_source(spec, image_size))
+
+
+def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str], None] = print) -> Prepared:
+    """The prepared shards of `dataset`: opened from the cache, or made now (once)."""
+    spec = parse_dataset_spec(dataset)
+    if not cacheable(spec):
+        raise DataError(f"dataset '{dataset}' is made by your code and is not prepared into a cache")
+    key = f"{spec.kind}-{source_identity(spec, image_size)}"
+    final = cache_folder(cache_dir) / key
+    if final.exists():
+        return open_prepared(final)
+    say(f"preparing {dataset} once into {final} (later runs reuse it)")
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
+    try:
+        chunks = _source_chunks(spec, image_size)
+        if chunks.num_classes < 2:
+            raise DataError(f"'{dataset}' has {chunks.num_classes} classes; at least 2 are needed")
+        cleaner = Cleaner(chunks.num_classes)
+        parts = {"pool": _write(staging, "pool", chunks.train, cleaner.train)}
+        if chunks.test is not None:
+            parts["test"] = _write(staging, "test", chunks.test, cleaner.test)
+        counts = cleaner.counts
+        pool = parts["pool"]
+        if pool is None:
+            if counts.read_train:
+                check_clean(counts, 0, dataset, chunks.num_classes)
+            unreadable = f" ({chunks.unreadable()} unreadable files)" if chunks.unreadable() else ""
+            raise DataError(f"dataset '{dataset}' holds no samples{unreadable}")
+        manifest = {
+            "source": dataset,
+            "identity": key,
+            "image_size": image_size,
+            "shape": pool.pop("shape"),
+            "dtype": pool.pop("dtype"),
+            "num_classes": chunks.num_classes,
+            "class_names": list(chunks.class_names),
+            "counts": {**counts.__dict__, "unreadable_files": chunks.unreadable()},
+            "parts": {part: _layout(entry) for part, entry in parts.items()},
+        }
+        return publish(staging, final, manifest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _layout(entry: dict | None) -> dict | None:
+    return None if entry is None else {k: v for k, v in entry.items() if k not in ("shape", "dtype")}
+
+
+def _write(staging: Path, part: str, chunks: Iterator, clean: Callable) -> dict | None:
+    writer: ShardWriter | None = None
+    shape = dtype = None
+    for x, y in chunks:
+        x, y = clean(x, y)
+        if writer is None:
+            if not len(x):
+                continue
+            shape, dtype = list(x.shape[1:]), x.dtype if x.dtype == np.uint8 else np.dtype(np.float32)
+            writer = ShardWriter(staging, part, tuple(shape), dtype)
+        writer.add(x, y)
+    if writer is None:
+        return None
+    return {**writer.close(), "shape": shape, "dtype": str(np.dtype(dtype))}

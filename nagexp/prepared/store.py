@@ -1,0 +1,190 @@
+"""The on-disk layout of a prepared dataset: `manifest.json` plus shards of samples.
+
+    <cache>/<key>/manifest.json           what was read, dropped and kept; the shards
+    <cache>/<key>/pool-00000.npy ...      kept training samples (N x C x H x W), source order
+    <cache>/<key>/test-00000.npy ...      kept test samples, when the source has a test part
+    <cache>/<key>/{pool,test}-labels.npy  one int64 label per kept sample
+    <cache>/<key>/pool-sums.npy           per sample and channel: sum and sum of squares of
+                                          the pixels (scaled to [0, 1]), so any split's
+                                          normalization needs no second pass over pixels
+
+Shards are plain .npy files (memory-mappable), about SHARD_BYTES each: a reader holds one
+shard at a time. Pixels stay uint8 when the source has them (4x smaller than float32);
+float sources (npz, python) keep float32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nagexp import __version__
+from nagexp.errors import DataError, NagexpError
+
+__all__ = ["FORMAT", "SHARD_BYTES", "Prepared", "ShardWriter", "cache_dir_for", "open_prepared", "publish"]
+
+FORMAT = 1  # bump when the layout changes: older caches are then prepared again
+SHARD_BYTES = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class Shard:
+    file: str
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A prepared dataset on disk (see the module doc)."""
+
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        c, h, w = self.manifest["shape"]
+        return (int(c), int(h), int(w))
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.manifest["num_classes"])
+
+    def shards(self, part: str) -> list[Shard]:
+        entry = self.manifest["parts"].get(part)
+        return [Shard(**s) for s in entry["shards"]] if entry else []
+
+    def has_part(self, part: str) -> bool:
+        return bool(self.manifest["parts"].get(part))
+
+    def labels(self, part: str) -> np.ndarray:
+        return np.load(self.folder / f"{part}-labels.npy")
+
+    def pool_sums(self) -> np.ndarray:
+        """N x C x 2: per kept training sample and channel, sum and sum of squares."""
+        return np.load(self.folder / "pool-sums.npy")
+
+    def shard_array(self, shard: Shard, mmap: bool = True) -> np.ndarray:
+        return np.load(self.folder / shard.file, mmap_mode="r" if mmap else None)
+
+    def read_part(self, part: str) -> np.ndarray:
+        """Every sample of `part`, in order (memory mode)."""
+        arrays = [self.shard_array(s, mmap=False) for s in self.shards(part)]
+        return np.concatenate(arrays) if arrays else np.zeros((0, *self.shape), self.manifest["dtype"])
+
+    def iter_rows(self, part: str) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, shard array) for each shard of `part`, one mapped at a time."""
+        start = 0
+        for shard in self.shards(part):
+            yield start, self.shard_array(shard)
+            start += shard.rows
+
+
+class ShardWriter:
+    """Takes chunks of one part in order and writes shards of about SHARD_BYTES."""
+
+    def __init__(self, folder: Path, part: str, sample_shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.folder, self.part, self.dtype = folder, part, np.dtype(dtype)
+        per_sample = max(1, int(np.prod(sample_shape)) * self.dtype.itemsize)
+        self.rows_per_shard = max(64, SHARD_BYTES // per_sample)
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+        self.shards: list[dict[str, Any]] = []
+        self.labels: list[np.ndarray] = []
+        self.sums: list[np.ndarray] = []
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        if not len(x):
+            return
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        self.labels.append(y.astype(np.int64))
+        if self.part == "pool":
+            scaled = x.astype(np.float64) / (255.0 if self.dtype == np.uint8 else 1.0)
+            self.sums.append(np.stack([scaled.sum(axis=(2, 3)), (scaled**2).sum(axis=(2, 3))], axis=-1))
+        self._pending.append(x)
+        self._pending_rows += len(x)
+        while self._pending_rows >= self.rows_per_shard:
+            self._flush(self.rows_per_shard)
+
+    def _flush(self, rows: int) -> None:
+        joined = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        shard, rest = joined[:rows], joined[rows:]
+        name = f"{self.part}-{len(self.shards):05d}.npy"
+        np.save(self.folder / name, shard)
+        self.shards.append({"file": name, "rows": len(shard), "bytes": (self.folder / name).stat().st_size})
+        self._pending = [rest] if len(rest) else []
+        self._pending_rows = len(rest)
+
+    def close(self) -> dict[str, Any]:
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        labels = np.concatenate(self.labels) if self.labels else np.zeros(0, np.int64)
+        np.save(self.folder / f"{self.part}-labels.npy", labels)
+        if self.part == "pool":
+            sums = np.concatenate(self.sums) if self.sums else np.zeros((0, 1, 2))
+            np.save(self.folder / "pool-sums.npy", sums)
+        return {"rows": len(labels), "shards": self.shards}
+
+
+def publish(staging: Path, final: Path, manifest: dict[str, Any]) -> Prepared:
+    """Write the manifest last, then move the finished folder into place (a crash mid-way
+    leaves only a staging folder, never a half-prepared cache entry)."""
+    manifest = {"format": FORMAT, "nagexp": __version__, **manifest}
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    try:
+        staging.rename(final)
+    except OSError:  # prepared by another process meanwhile: keep theirs
+        shutil.rmtree(staging, ignore_errors=True)
+    return open_prepared(final)
+
+
+def open_prepared(folder: Path) -> Prepared:
+    """A prepared dataset, checked: its format, and every shard there at its full size.
+    DataError naming the file and what to do otherwise."""
+    path = folder / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"prepared dataset '{folder}' has no readable manifest ({exc}); "
+                        f"delete that folder to prepare the data again") from None  # fmt: skip
+    if manifest.get("format") != FORMAT:
+        raise DataError(f"prepared dataset '{folder}' has format {manifest.get('format')} (nagexp "
+                        f"{manifest.get('nagexp')}), this nagexp reads format {FORMAT}; delete the folder "
+                        "to prepare the data again")  # fmt: skip
+    prepared = Prepared(folder, manifest)
+    for part in ("pool", "test"):
+        for shard in prepared.shards(part):
+            try:
+                size = os.path.getsize(folder / shard.file)
+            except OSError:
+                size = -1
+            if size != shard.bytes:
+                found = "missing" if size < 0 else f"{size} bytes, expected {shard.bytes}"
+                raise DataError(f"shard '{folder / shard.file}' is truncated or changed ({found}); "
+                                f"delete '{folder}' to prepare the data again")  # fmt: skip
+    return prepared
+
+
+def cache_dir_for(cache_dir: Path | None, results_dir: Path) -> Path:
+    """The data cache: `--cache-dir`, or `data-cache` under the results root."""
+    return (cache_dir or Path(results_dir) / "data-cache").expanduser().resolve()
+
+
+def cache_folder(cache_dir: Path) -> Path:
+    """`cache_dir`, created; one line when it cannot be."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        probe = cache_dir / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise NagexpError(f"cannot write the data cache '{cache_dir}': {exc.strerror or exc}; "
+                          "pass a writable --cache-dir") from None  # fmt: skip
+    return cache_dir

@@ -1,0 +1,37 @@
+"""Sweeps in stream mode: trials read prepared shards through Ray Data, inside the CPUs they
+reserve; a second sweep of the same folder reuses the shards without decoding."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from nagexp.cli import app
+
+pytestmark = pytest.mark.usefixtures("ray_runtime")
+runner = CliRunner()
+SLICE = Path(__file__).resolve().parents[1] / "data" / "cifar10-slice"
+
+
+def test_stream_sweep_on_real_jpegs_then_reuse(tmp_path: Path) -> None:
+    common = ["sweep", "quick.yaml", "--dataset", f"imagefolder:{SLICE}", "--trials", "2", "--epochs", "2",
+              "--scheduler", "fifo", "--no-track", "--results-dir", str(tmp_path)]  # fmt: skip
+    first = runner.invoke(app, [*common, "--name", "first", "--data-mode", "stream"])
+    assert first.exit_code == 0, first.output
+    assert "preparing imagefolder:" in first.stdout
+    with (tmp_path / "first" / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["state"] for r in rows] == ["completed", "completed"]
+    best = yaml.safe_load((tmp_path / "first" / "best.yaml").read_text())
+    assert best["data_mode"] == "stream"
+
+    # auto with a budget smaller than the data: stream mode, from the shards made above
+    second = runner.invoke(app, [*common, "--name", "second", "--memory-budget", "1MB"])
+    assert second.exit_code == 0, second.output
+    assert "preparing" not in second.stdout and "data mode stream: 2.93 MB as float32 tensors" in second.stdout
+    with (tmp_path / "second" / "trials.csv").open() as f:
+        assert [r["state"] for r in csv.DictReader(f)] == ["completed", "completed"]

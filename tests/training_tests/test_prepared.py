@@ -1,0 +1,139 @@
+"""Datasets prepared once into shards: the same data as read straight from the source, reused
+without decoding, streamed in a seeded order; broken caches are one clear line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nagexp.config.sizes import parse_size
+from nagexp.config.train import TrainConfig
+from nagexp.errors import ConfigError, DataError, NagexpError
+from nagexp.prepared import prepare as prepare_module
+from nagexp.prepared import store
+from nagexp.prepared.modes import load_train_data
+from nagexp.prepared.prepare import prepare
+from nagexp.prepared.stream import StreamedData, stream_data
+from nagexp.training.data import DataBundle, load_dataset
+from tests.training_tests.test_data import planted_npz
+
+SLICE = Path(__file__).resolve().parents[1] / "data" / "cifar10-slice"
+FOLDER = f"imagefolder:{SLICE}"
+FRACTIONS = {"val_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0}
+
+
+def test_prepared_data_is_the_data_read_straight(tmp_path: Path) -> None:
+    """Real JPEGs: the shards give the same report, fingerprint and tensors as reading the
+    folder whole, in memory mode and (report, fingerprint, normalization) in stream mode."""
+    direct = load_dataset(FOLDER)
+    cached = load_dataset(FOLDER, cache_dir=tmp_path)
+    assert cached.report == direct.report and cached.fingerprint == direct.fingerprint
+    assert np.array_equal(cached.x_train.numpy(), direct.x_train.numpy()) and cached.mean == direct.mean
+    streamed = stream_data(prepare(FOLDER, 32, tmp_path), FOLDER, **FRACTIONS)
+    assert streamed.report == direct.report and streamed.fingerprint == direct.fingerprint
+    assert np.allclose(streamed.mean, direct.mean, atol=1e-12) and np.allclose(streamed.std, direct.std, atol=1e-12)
+    assert np.allclose(streamed.example_batch(3).numpy(), direct.x_val[:3].numpy(), atol=1e-5)
+
+
+def test_chunked_cleaning_equals_cleaning_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NaNs, bad labels and duplicates spread over many small chunks: the same counts and data."""
+    spec = f"npz:{planted_npz(tmp_path / 'p.npz')}"
+    direct = load_dataset(spec)
+    monkeypatch.setattr(prepare_module, "CHUNK_ROWS", 7)
+    cached = load_dataset(spec, cache_dir=tmp_path / "cache")
+    assert cached.report == direct.report and cached.fingerprint == direct.fingerprint
+    assert cached.report.dropped_duplicates == 5 and cached.report.dropped_nonfinite == 4
+
+
+def test_second_use_reads_shards_without_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nagexp.training import imagefolder
+
+    said: list[str] = []
+    first = load_dataset(FOLDER, cache_dir=tmp_path, say=said.append)
+    assert len(said) == 1 and said[0].startswith(f"preparing {FOLDER} once into {tmp_path}")
+
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(imagefolder, "decode_files", no_decoding)
+    again = load_dataset(FOLDER, cache_dir=tmp_path, say=said.append)
+    assert len(said) == 1 and again.fingerprint == first.fingerprint
+
+
+def test_a_changed_source_is_prepared_again(tmp_path: Path) -> None:
+    source = tmp_path / "data.npz"
+    rng = np.random.default_rng(0)
+    np.savez(source, x=rng.integers(0, 255, (40, 6, 6), dtype=np.uint8), y=np.arange(40) % 2)
+    first = prepare(f"npz:{source}", 32, tmp_path / "cache")
+    np.savez(source, x=rng.integers(0, 255, (41, 6, 6), dtype=np.uint8), y=np.arange(41) % 2)
+    os.utime(source, ns=(1, 1))  # a different modification time, whatever the clock's resolution
+    second = prepare(f"npz:{source}", 32, tmp_path / "cache")
+    assert second.folder != first.folder and second.manifest["counts"]["read_train"] == 41
+
+
+def test_truncated_shard_and_other_format_are_one_line(tmp_path: Path) -> None:
+    prepared = prepare(FOLDER, 32, tmp_path)
+    shard = prepared.folder / prepared.shards("pool")[0].file
+    shard.write_bytes(shard.read_bytes()[:1000])
+    with pytest.raises(DataError, match=r"shard '.*pool-00000\.npy' is truncated or changed .* delete '") as err:
+        prepare(FOLDER, 32, tmp_path)
+    assert "\n" not in str(err.value)
+    manifest = prepared.folder / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"format": 1', '"format": 99'))
+    with pytest.raises(DataError, match=r"has format 99 .* this nagexp reads format 1; delete the folder"):
+        prepare(FOLDER, 32, tmp_path)
+
+
+def test_unwritable_cache_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(NagexpError, match=r"cannot write the data cache .*; pass a writable --cache-dir"):
+        prepare(FOLDER, 32, blocker / "cache")
+
+
+def test_shards_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "SHARD_BYTES", 3072 * 64)  # 64 CIFAR images a shard
+    prepared = prepare(FOLDER, 32, tmp_path)
+    rows = [s.rows for s in prepared.shards("pool")]
+    assert rows == [64, 64, 64, 8] and sum(s.rows for s in prepared.shards("test")) == 50
+
+
+def test_auto_mode_follows_the_budget(tmp_path: Path) -> None:
+    cfg = TrainConfig(dataset=FOLDER)
+    data, mode = load_train_data(cfg, tmp_path, "1MB", say=lambda _: None)  # 250 images: 3 MB as float32
+    assert mode == "stream" and isinstance(data, StreamedData)
+    data, mode = load_train_data(cfg, tmp_path, "1GB", say=lambda _: None)
+    assert mode == "memory" and isinstance(data, DataBundle)
+    with pytest.raises(ConfigError, match="data_mode stream needs a dataset read from files"):
+        load_train_data(TrainConfig(dataset="digits", data_mode="stream"), tmp_path)
+    assert parse_size("64MB") == 64 * 2**20 and parse_size("1.5 gb") == int(1.5 * 2**30)
+    with pytest.raises(ConfigError, match="must be a size like 512MB"):
+        parse_size("lots")
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_stream_mode_is_seeded_and_sees_every_sample_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from nagexp.training.trainer import train
+
+    monkeypatch.setattr(store, "SHARD_BYTES", 3072 * 48)  # several shards: their order is shuffled too
+    streamed = stream_data(prepare(FOLDER, 32, tmp_path), FOLDER, **FRACTIONS)
+    cfg = TrainConfig(dataset=FOLDER, model="cnn", width=0.25, epochs=2, batch_size=20, device="cpu",
+                      data_mode="stream")  # fmt: skip
+    source = streamed.batches(cfg, torch.device("cpu"))
+
+    def image_ids(epoch: int) -> list[float]:  # a number per image (its pixel sum), in batch order
+        return [round(float(s), 3) for x, _ in source.train_epoch(epoch) for s in x.flatten(1).sum(1)]
+
+    first_epoch, second_epoch = image_ids(0), image_ids(1)
+    assert streamed.train_size == 180 and source.steps_per_epoch == 9 and len(first_epoch) == 180
+    assert len(set(first_epoch)) == 180 and set(first_epoch) == set(second_epoch)  # every image once an epoch
+    assert first_epoch != second_epoch  # in another order each epoch
+    assert image_ids(0) == first_epoch  # the same order for the same seed and epoch
+    first, second = train(cfg, streamed), train(cfg, streamed)
+    assert first.history[-1]["val_loss"] == second.history[-1]["val_loss"]
+    assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in second.history]
