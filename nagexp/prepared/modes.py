@@ -16,8 +16,9 @@ from typing import Any
 
 from nagexp.config.sizes import format_size, parse_size
 from nagexp.errors import ConfigError
-from nagexp.training.data import DataBundle, load_dataset_for
+from nagexp.training.data import DataBundle, build_bundle, load_dataset_for
 from nagexp.training.dataset_spec import parse_dataset_spec
+from nagexp.training.sources import call_python_dataset, raw_from_arrays
 
 __all__ = ["DEFAULT_BUDGET_FRACTION", "load_train_data", "memory_budget"]
 
@@ -35,12 +36,20 @@ def load_train_data(cfg: Any, cache_dir: Path, budget: str | None = None,
     from nagexp.prepared.prepare import cacheable, prepare
 
     spec = parse_dataset_spec(cfg.dataset)
-    if not cacheable(spec):
+    python_result = call_python_dataset(spec) if spec.kind == "python" else None
+    chunked = python_result is not None and "train" in python_result
+    if not cacheable(spec) and not chunked:
         if cfg.data_mode == "stream":
-            raise ConfigError(f"data_mode stream needs a dataset read from files; '{cfg.dataset}' is read in "
-                              "memory (use data_mode memory or auto)")  # fmt: skip
+            raise ConfigError(f"data_mode stream needs a dataset read from files, or a python: dataset that "
+                              f"returns chunks; '{cfg.dataset}' is read in memory (use data_mode memory or "
+                              "auto)")  # fmt: skip
+        if python_result is not None:  # its arrays, as returned (the function is not called twice)
+            raw = raw_from_arrays(python_result, f"dataset '{cfg.dataset}'")
+            fractions = {"val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
+                         "split_seed": cfg.split_seed}  # fmt: skip
+            return build_bundle(raw, cfg.dataset, **fractions), "memory"
         return load_dataset_for(cfg, say=say), "memory"
-    prepared = prepare(cfg.dataset, cfg.image_size, cache_dir, say)
+    prepared = prepare(cfg.dataset, cfg.image_size, cache_dir, say, python_result if chunked else None)
     mode = cfg.data_mode
     if mode == "auto":
         parts = prepared.manifest["parts"]

@@ -13,9 +13,11 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +25,8 @@ from nagexp.errors import DataError
 from nagexp.prepared.store import FORMAT, Prepared, ShardWriter, cache_folder, open_prepared, publish
 from nagexp.training.cleaning import Cleaner
 from nagexp.training.data import check_clean
-from nagexp.training.dataset_spec import DATASET_KINDS, DatasetSpec, parse_dataset_spec
-from nagexp.training.sources import RawData, read_source
+from nagexp.training.dataset_spec import DATASET_KINDS, DatasetSpec, parse_dataset_spec, python_source
+from nagexp.training.sources import RawData, python_chunks, read_source
 
 __all__ = ["CHUNK_ROWS", "cacheable", "prepare", "source_identity"]
 
@@ -32,9 +34,24 @@ CHUNK_ROWS = 4096  # samples cleaned and written at a time from an array source
 
 
 def cacheable(spec: DatasetSpec) -> bool:
-    """Sources read from files are prepared once; the embedded digits cost nothing to read,
-    and datasets made by user code change when their code does."""
+    """Sources read from files are prepared once; the embedded digits cost nothing to read.
+    (A `python:` dataset is prepared when it returns chunks: see `prepare`.)"""
     return spec.kind not in ("digits", "python")
+
+
+def python_identity(spec: DatasetSpec, result: Any) -> str:
+    """A chunked python dataset's key: its spec, the source of the function's module, and
+    the `version` it returns (bump it when the data changes but the code does not)."""
+    import inspect
+
+    target, _ = python_source(spec.path or "")
+    module = sys.modules.get(target.partition(":")[0])
+    try:
+        source = inspect.getsource(module) if module else ""
+    except (OSError, TypeError):
+        source = ""
+    text = json.dumps([FORMAT, spec.path, str(result.get("version", "")), hashlib.sha256(source.encode()).hexdigest()])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def source_identity(spec: DatasetSpec, image_size: int) -> str:
@@ -75,7 +92,13 @@ def _array_chunks(raw: RawData) -> _Chunks:
     return _Chunks(raw.num_classes, raw.class_names, chunks(raw.x_train, raw.y_train), test, lambda: raw.unreadable)
 
 
-def _source_chunks(spec: DatasetSpec, image_size: int) -> _Chunks:
+def _source_chunks(spec: DatasetSpec, image_size: int, python_result: Any = None) -> _Chunks:
+    if python_result is not None:
+        names = python_result.get("class_names")
+        classes = int(python_result["num_classes"])
+        class_names = tuple(str(c) for c in names) if names is not None else tuple(map(str, range(classes)))
+        return _Chunks(classes, class_names, python_chunks(python_result, "train"),
+                       python_chunks(python_result, "test"), lambda: 0)  # fmt: skip
     if spec.kind == "imagefolder":
         from nagexp.training.imagefolder import imagefolder_chunks
 
@@ -85,19 +108,24 @@ def _source_chunks(spec: DatasetSpec, image_size: int) -> _Chunks:
     return _array_chunks(read_source(spec, image_size))
 
 
-def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str], None] = print) -> Prepared:
-    """The prepared shards of `dataset`: opened from the cache, or made now (once)."""
+def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str], None] = print,
+            python_result: Any = None) -> Prepared:  # fmt: skip
+    """The prepared shards of `dataset`: opened from the cache, or made now (once).
+    `python_result`: what a chunked `python:` dataset returned."""
     spec = parse_dataset_spec(dataset)
-    if not cacheable(spec):
-        raise DataError(f"dataset '{dataset}' is made by your code and is not prepared into a cache")
-    key = f"{spec.kind}-{source_identity(spec, image_size)}"
+    if python_result is not None:
+        key = f"python-{python_identity(spec, python_result)}"
+    elif cacheable(spec):
+        key = f"{spec.kind}-{source_identity(spec, image_size)}"
+    else:
+        raise DataError(f"dataset '{dataset}' is read in memory, not prepared into a cache")
     final = cache_folder(cache_dir) / key
     if final.exists():
         return open_prepared(final)
     say(f"preparing {dataset} once into {final} (later runs reuse it)")
     staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
     try:
-        chunks = _source_chunks(spec, image_size)
+        chunks = _source_chunks(spec, image_size, python_result)
         if chunks.num_classes < 2:
             raise DataError(f"'{dataset}' has {chunks.num_classes} classes; at least 2 are needed")
         cleaner = Cleaner(chunks.num_classes)

@@ -14,10 +14,10 @@ def dataset_input(data: Any, spec: str, context: str = "training") -> Any:
     """An `mlflow.entities.DatasetInput` for `data` (a DataBundle) read from `spec`."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    _, _, path = spec.partition(":")
-    if path:
+    kind, _, path = spec.partition(":")
+    if path and kind.strip().lower() != "python":
         source_type, source = "local", {"uri": str(Path(path).expanduser().resolve())}
-    else:  # the embedded dataset: read by code, not from a path
+    else:  # the embedded dataset or the user's function: read by code, not from a path
         source_type, source = "code", {"tags": {"mlflow.source.name": f"nagexp dataset '{spec}'"}}
     report = data.report
     profile = {"train": report.train, "val": report.val, "test": report.test, "num_classes": data.num_classes,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +20,7 @@ from nagexp.errors import DataError
 from nagexp.imports import resolve_import_path
 from nagexp.training.dataset_spec import DATASET_KINDS, DatasetSpec, python_source
 
-__all__ = ["RawData", "existing_dir", "raw_from_arrays", "read_source"]
+__all__ = ["RawData", "call_python_dataset", "existing_dir", "python_chunks", "raw_from_arrays", "read_source"]
 
 
 @dataclass
@@ -242,20 +242,50 @@ def read_npz(spec: DatasetSpec, image_size: int) -> RawData:
     return raw_from_arrays(arrays, f"'{path}'")
 
 
-def read_python(spec: DatasetSpec, image_size: int) -> RawData:
-    """`python:pkg.mod:fn?key=value`: fn(**kwargs) returns the mapping an .npz file holds."""
+def call_python_dataset(spec: DatasetSpec) -> Mapping[str, Any]:
+    """What `python:pkg.mod:fn?key=value` returns: fn(**kwargs), checked to be a mapping.
+
+    Either arrays (the keys of an .npz file: `x`, `y`, ...), or chunks for data larger than
+    memory: `train` (and optionally `test`), each an iterable (or a callable returning one)
+    of `(x, y)` array pairs, with `num_classes` and optionally `class_names` and `version`."""
     target, kwargs = python_source(spec.path or "")
     where = f"dataset 'python:{spec.path}'"
     function = resolve_import_path(target, "dataset")
     if not callable(function):
         raise DataError(f"{where}: '{target}' is a {type(function).__name__}, not a callable returning arrays")
     try:
-        arrays = function(**kwargs)
+        result = function(**kwargs)
     except Exception as exc:  # the user's function raised: say so in its own words
         raise DataError(f"{where} raised {type(exc).__name__}: {exc}") from None
-    if not isinstance(arrays, Mapping):
-        raise DataError(f"{where} returned a {type(arrays).__name__}; return a mapping with 'x' and 'y' "
-                        "(and optionally 'x_test', 'y_test', 'class_names')")  # fmt: skip
+    if not isinstance(result, Mapping):
+        raise DataError(f"{where} returned a {type(result).__name__}; return a mapping with 'x' and 'y' "
+                        "(and optionally 'x_test', 'y_test', 'class_names'), or with 'train' chunks")  # fmt: skip
+    if "train" in result and "num_classes" not in result:
+        raise DataError(f"{where} returned 'train' chunks without 'num_classes'")
+    return result
+
+
+def python_chunks(result: Mapping[str, Any], part: str) -> Iterator[tuple[np.ndarray, np.ndarray]] | None:
+    """The `(x, y)` chunks of `part` (train or test) of a chunked python dataset, N x C x H x W."""
+    chunks = result.get(part)
+    if chunks is None:
+        return None
+    for x, y in chunks() if callable(chunks) else chunks:
+        x, y = np.asarray(x), np.asarray(y).reshape(-1)
+        yield (x[:, None] if x.ndim == 3 else x), y
+
+
+def read_python(spec: DatasetSpec, image_size: int) -> RawData:
+    """A python dataset in memory: its arrays, or its chunks joined."""
+    result = call_python_dataset(spec)
+    where = f"dataset 'python:{spec.path}'"
+    if "train" not in result:
+        return raw_from_arrays(result, where)
+    arrays: dict[str, Any] = {"num_classes": result["num_classes"], "class_names": result.get("class_names")}
+    for part, (xk, yk) in (("train", ("x", "y")), ("test", ("x_test", "y_test"))):
+        parts = list(python_chunks(result, part) or [])
+        if parts:
+            arrays[xk], arrays[yk] = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     return raw_from_arrays(arrays, where)
 
 

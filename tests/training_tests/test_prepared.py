@@ -137,3 +137,26 @@ def test_stream_mode_is_seeded_and_sees_every_sample_once(tmp_path: Path, monkey
     first, second = train(cfg, streamed), train(cfg, streamed)
     assert first.history[-1]["val_loss"] == second.history[-1]["val_loss"]
     assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in second.history]
+
+
+def test_python_dataset_of_chunks_is_prepared_and_streamed(tmp_path: Path) -> None:
+    """A `python:` dataset that returns chunks (data larger than memory) is prepared once
+    like a folder; read whole, the same chunks give the same report and fingerprint."""
+    import sys
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "own_model"
+    sys.path.insert(0, str(example))
+    try:
+        spec = "python:own_model.shapes:stream_shapes?n=300&test=60&chunk=64&size=8"
+        said: list[str] = []
+        cfg = TrainConfig(dataset=spec, data_mode="stream")
+        streamed, mode = load_train_data(cfg, tmp_path, say=said.append)
+        whole = load_dataset(spec)  # the chunks joined, read in memory
+        again, _ = load_train_data(cfg, tmp_path, say=said.append)
+    finally:
+        sys.path.remove(str(example))
+    assert mode == "stream" and isinstance(streamed, StreamedData)
+    assert streamed.report == whole.report and streamed.fingerprint == whole.fingerprint
+    assert streamed.report.read_train == 300 and streamed.report.test_source == "dataset"
+    assert [line.split(" once")[0] for line in said] == [f"preparing {spec}"]  # once: the second use reads the shards
+    assert again.fingerprint == streamed.fingerprint and streamed.class_names[0] == "disc"

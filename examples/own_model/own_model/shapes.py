@@ -39,3 +39,23 @@ def make_shapes(n: int = 1200, size: int = 16, seed: int = 0, test: int = 400) -
     images = np.stack([_draw(int(k), size, rng) for k in labels])
     return {"x": images[:n], "y": labels[:n], "x_test": images[n:], "y_test": labels[n:],
             "class_names": np.array(CLASSES)}  # fmt: skip
+
+
+def stream_shapes(n: int = 100_000, size: int = 16, seed: int = 0, test: int = 2_000, chunk: int = 4_096) -> dict:
+    """The same shapes, as chunks for data larger than memory: nagexp prepares them once
+    into shards (in its data cache) and streams them (`--data-mode stream`); no chunk but
+    the one being written is in memory. Bump `version` when the data changes but this code
+    does not: the cache is keyed by this module's source, the arguments and `version`.
+
+        nagexp sweep space.yaml --dataset "python:own_model.shapes:stream_shapes?n=200000" --data-mode stream
+    """
+
+    def chunks(count: int, part_seed: int):  # a fresh iterator each time nagexp reads the part
+        rng = np.random.default_rng([seed, part_seed])
+        for start in range(0, count, chunk):
+            labels = (np.arange(start, min(start + chunk, count)) % len(CLASSES)).astype(np.int64)
+            images = np.stack([_draw(int(k), size, rng) for k in labels])
+            yield (images * 255).astype(np.uint8), labels
+
+    return {"train": lambda: chunks(n, 0), "test": lambda: chunks(test, 1), "num_classes": len(CLASSES),
+            "class_names": list(CLASSES), "version": 1}  # fmt: skip
