@@ -3,7 +3,9 @@ fits), `stream` (batches from prepared shards through Ray Data), or `auto`.
 
 Rule for `auto`: memory mode when the dataset as float32 tensors (what memory mode holds,
 in the driver and in each trial worker) fits within the memory budget, stream mode
-otherwise. The budget is `--memory-budget`, by default a quarter of this machine's RAM.
+otherwise. The budget is `--memory-budget`, by default a quarter of this machine's RAM;
+when trials train on a GPU this machine has, also at most a quarter of that GPU's memory
+(times the share of it a trial gets), since memory mode keeps the data on the device.
 Datasets not read from files (the embedded digits, `python:` datasets) are read in memory.
 """
 
@@ -23,16 +25,29 @@ from nagexp.training.sources import call_python_dataset, raw_from_arrays
 __all__ = ["DEFAULT_BUDGET_FRACTION", "load_train_data", "memory_budget"]
 
 DEFAULT_BUDGET_FRACTION = 0.25  # of the machine's RAM
-def memory_budget(text: str | None) -> int:
+def gpu_memory() -> int | None:
+    """Bytes of the first CUDA device this process sees (None without one)."""
+    import torch
+
+    return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else None
+
+
+def memory_budget(text: str | None, gpu_share: float = 0.0) -> int:
+    """`--memory-budget`, or the default: a quarter of RAM and, for trials on `gpu_share` of
+    a GPU (0: none), a quarter of that share of the GPU's memory."""
     if text:
         return parse_size(text)
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * DEFAULT_BUDGET_FRACTION)
+    budget = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * DEFAULT_BUDGET_FRACTION)
+    device_bytes = gpu_memory() if gpu_share > 0 else None
+    if device_bytes:
+        budget = min(budget, int(device_bytes * min(gpu_share, 1.0) * DEFAULT_BUDGET_FRACTION))
+    return budget
 
 
 def load_train_data(cfg: Any, cache_dir: Path, budget: str | None = None,
-                    say: Callable[[str], None] = print) -> tuple[Any, str]:  # fmt: skip
+                    say: Callable[[str], None] = print, gpu_share: float = 0.0) -> tuple[Any, str]:  # fmt: skip
     """(the data, the mode used: memory or stream) for `cfg`; a source read from files is
-    prepared into `cache_dir` once."""
+    prepared into `cache_dir` once. `gpu_share`: the GPU (fraction) each trial trains on."""
     from nagexp.prepared.prepare import cacheable, prepare
 
     spec = parse_dataset_spec(cfg.dataset)
@@ -55,7 +70,7 @@ def load_train_data(cfg: Any, cache_dir: Path, budget: str | None = None,
         parts = prepared.manifest["parts"]
         samples = sum(int(p["rows"]) for p in parts.values() if p)
         c, h, w = prepared.shape
-        size, limit = samples * c * h * w * 4, memory_budget(budget)
+        size, limit = samples * c * h * w * 4, memory_budget(budget, gpu_share)
         mode = "memory" if size <= limit else "stream"
         say(f"data mode {mode}: {format_size(size)} as float32 tensors, memory budget {format_size(limit)}")
     fractions = {"val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction, "split_seed": cfg.split_seed}

@@ -149,6 +149,9 @@ def open_prepared(folder: Path) -> Prepared:
     """A prepared dataset, checked: its format, and every shard there at its full size.
     DataError naming the file and what to do otherwise."""
     path = folder / "manifest.json"
+    if not folder.exists():
+        raise DataError(f"prepared dataset '{folder}' is gone (deleted while in use?); run again to prepare "
+                        "the data again")  # fmt: skip
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

@@ -126,7 +126,9 @@ def _load_data(spec: SweepSpec, say: Callable[[str], None]) -> tuple[DataBundle,
     from nagexp.prepared.store import cache_dir_for
 
     cache = cache_dir_for(spec.options.cache_dir, spec.results_dir)
-    return load_train_data(spec.space.train_config({}), cache, spec.options.memory_budget, say)
+    cfg = spec.space.train_config({})
+    gpu_share = spec.options.gpus_per_trial if cfg.device != "cpu" else 0.0
+    return load_train_data(cfg, cache, spec.options.memory_budget, say, gpu_share)
 
 
 def _with_data_mode(spec: SweepSpec, mode: str) -> SweepSpec:

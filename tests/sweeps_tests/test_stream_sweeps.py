@@ -35,3 +35,28 @@ def test_stream_sweep_on_real_jpegs_then_reuse(tmp_path: Path) -> None:
     assert "preparing" not in second.stdout and "data mode stream: 2.93 MB as float32 tensors" in second.stdout
     with (tmp_path / "second" / "trials.csv").open() as f:
         assert [r["state"] for r in csv.DictReader(f)] == ["completed", "completed"]
+
+
+def test_cache_deleted_mid_sweep_ends_later_trials_and_keeps_finished_ones(tmp_path: Path) -> None:
+    import shutil
+
+    from nagexp.config.space import SEARCH_SPACES_DIR
+    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.sweeps.runner import run_sweep
+
+    class DeleteTheCache:  # a user cleaning up disk while the sweep runs
+        def on_trial_start(self, rec: object) -> None: ...
+        def on_trial_epoch(self, rec: object, metrics: object) -> None: ...
+        def on_trial_end(self, rec: object) -> None:
+            shutil.rmtree(tmp_path / "data-cache", ignore_errors=True)
+
+    spec = resolve_sweep(SweepOptions(space=SEARCH_SPACES_DIR / "quick.yaml", dataset=f"imagefolder:{SLICE}",
+                                      data_mode="stream", trials=2, epochs=1, max_concurrent=1, scheduler="fifo",
+                                      track=False, name="gone", results_dir=tmp_path))  # fmt: skip
+    outcome = run_sweep(spec, emit=lambda _: None, listeners=[DeleteTheCache()])
+    first, second = outcome.records
+    assert first.state == "completed" and first.final is not None  # finished before: kept
+    assert second.state == "errored" and "is gone (deleted while in use?); run again" in second.reason
+    assert "\n" not in second.reason
+    with (tmp_path / "gone" / "trials.csv").open() as f:
+        assert [r["state"] for r in csv.DictReader(f)] == ["completed", "errored"]

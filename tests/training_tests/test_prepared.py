@@ -160,3 +160,15 @@ def test_python_dataset_of_chunks_is_prepared_and_streamed(tmp_path: Path) -> No
     assert streamed.report.read_train == 300 and streamed.report.test_source == "dataset"
     assert [line.split(" once")[0] for line in said] == [f"preparing {spec}"]  # once: the second use reads the shards
     assert again.fingerprint == streamed.fingerprint and streamed.class_names[0] == "disc"
+
+
+def test_default_budget_counts_the_gpu_memory_data_would_sit_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory mode keeps the data on the trial's GPU: the default budget is then also at most
+    a quarter of that GPU's share (a GPU is mocked: none here)."""
+    from nagexp.prepared import modes
+
+    ram_budget = modes.memory_budget(None)
+    monkeypatch.setattr(modes, "gpu_memory", lambda: 8 * 2**30)
+    assert modes.memory_budget(None, gpu_share=0.5) == min(ram_budget, 2**30)  # 1/4 of half of 8 GiB
+    assert modes.memory_budget(None, gpu_share=0.0) == ram_budget  # CPU trials: RAM only
+    assert modes.memory_budget("3GB", gpu_share=0.5) == 3 * 2**30  # given: as given
