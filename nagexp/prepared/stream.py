@@ -209,7 +209,7 @@ class StreamBatches:
         import ray
 
         if not ray.is_initialized():  # `nagexp train --data-mode stream` outside a sweep
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         self.data, self.device, self.seed = data, device, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.steps_per_epoch = data.train_size // batch_size
@@ -227,7 +227,7 @@ class StreamBatches:
     def _dataset(self, split: str, epoch: int, shuffle: bool) -> Any:
         import ray.data
 
-        logging.getLogger("ray.data").setLevel(logging.WARNING)  # one line per epoch is noise here
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # a line per epoch (and per setting) is noise here
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # the seeded order is the order trials see
         ctx.enable_progress_bars = False
