@@ -101,15 +101,14 @@ def run_training(
     out_dir = root / name
     if out_dir.exists():
         raise ConfigError(f"'{out_dir}' already exists; pick another --name")
-    resolve_device(cfg.device)  # an unavailable device fails before anything is written
+    device = resolve_device(cfg.device)  # an unavailable device fails before anything is written
     code = None
     if uses_user_code([cfg.model], [cfg.dataset]):
         code = snapshot(code_dir or Path.cwd())
         make_importable(code.root)
     # before creating anything: a bad dataset leaves no empty run
     cache = cache_dir_for(Path(cache_dir) if cache_dir else None, Path(results_dir))
-    on_gpu = resolve_device(cfg.device).type == "cuda"
-    data, mode = load_train_data(cfg, cache, memory_budget, say, gpu_share=1.0 if on_gpu else 0.0)
+    data, mode = load_train_data(cfg, cache, memory_budget, say, gpu_share=1.0 if device.type == "cuda" else 0.0)
     cfg = cfg.model_copy(update={"data_mode": mode})  # config.yaml names the mode it trained in
     check_model(cfg.model, cfg.model_arguments(), data)  # and a model that cannot train on it
     tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
