@@ -155,6 +155,9 @@ def train(
     memory_budget: str | None = None,
     echo: Echo | None = print,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float = 0.0,
+    address: str | None = None,
     **overrides: Any,
 ) -> TrainRun:
     """Train one model and write <results_dir>/train/<name>/ (config.yaml, metrics.csv,
@@ -165,6 +168,8 @@ def train(
     `code_dir`: the folder of your own model/dataset code (default: the current directory).
     `cache_dir`: where datasets read from files are prepared once (default: results_dir/data-cache).
     `memory_budget`: with data_mode auto, memory mode when the data fits it (e.g. "4GB").
+    `workers_per_trial=K` (> 1): one Ray Train run of K workers with `cpus_per_worker` and
+    `gpus_per_worker` each, on Ray started here or the cluster at `address`.
     Returns the run: `.result` (model, history, test_acc), `.out_dir`, `.mlflow_run_id`.
     """
     from nagexp.config.loading import load_train_config, stored_user_code, train_config_from
@@ -190,4 +195,5 @@ def train(
         f"{cfg.epochs} epochs, seed {cfg.seed}")  # fmt: skip
     return run_training(cfg, results_dir, name, on_epoch=on_epoch, on_data=lambda d: say(d.report.summary()),
                         tracking=store, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
-                        say=say)  # fmt: skip
+                        say=say, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+                        address=address)  # fmt: skip

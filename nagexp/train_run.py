@@ -21,6 +21,7 @@ from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError, NagexpError
 from nagexp.io import atomic_write, atomic_write_text, to_yaml
 from nagexp.naming import check_name, unique_name
+from nagexp.parallel.placement import WorkerResources
 from nagexp.prepared.modes import load_train_data
 from nagexp.prepared.store import cache_dir_for
 from nagexp.provenance import git_sha, package_versions
@@ -93,9 +94,14 @@ def run_training(
     cache_dir: str | Path | None = None,
     memory_budget: str | None = None,
     say: Callable[[str], None] = print,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float = 0.0,
+    address: str | None = None,
 ) -> TrainRun:
     """Train once and write <results_dir>/train/<name>/; log to MLflow when `tracking` is given.
-    `code_dir`: the folder of the user's model/dataset code (default: the current directory)."""
+    `code_dir`: the folder of the user's model/dataset code (default: the current directory).
+    `cfg.workers_per_trial` > 1: a Ray Train run of that many workers, each with its CPUs and
+    GPUs, on Ray started here or on the cluster at `address`."""
     root = Path(results_dir).resolve() / "train"
     name = check_name(name) if name else unique_name(_default_name(cfg), root)
     out_dir = root / name
@@ -128,7 +134,16 @@ def run_training(
         for listener in listeners:
             listener(metrics)
 
-    result = train(cfg, data, report)
+    if cfg.workers_per_trial > 1:
+        from nagexp.parallel.train_job import train_data_parallel
+
+        resources = WorkerResources(cfg.workers_per_trial, cpus_per_worker, gpus_per_worker)
+        result = train_data_parallel(cfg, data, resources, out_dir / "ray-train", address=address,
+                                     code_dir=code.root if code else None, say=say)  # fmt: skip
+        for metrics in result.history:  # Ray Train's reports end with the run: the epochs, now
+            report(metrics, None)
+    else:
+        result = train(cfg, data, report)
 
     atomic_write_text(out_dir / "metrics.csv", metrics_csv(result.history))
     atomic_write(out_dir / "model.pt", lambda p: torch.save(model_file_state(cfg, data, result.model), p))

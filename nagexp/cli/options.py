@@ -27,6 +27,12 @@ Scheduler = Annotated[str, typer.Option(help=" | ".join(f"{k} ({v.description})"
 MaxConcurrent = Annotated[int | None, typer.Option(help="Trials at once (default: as resources allow).")]
 CpusPerTrial = Annotated[float, typer.Option(help="CPUs per trial (also its torch threads).")]
 GpusPerTrial = Annotated[float, typer.Option(help="GPUs per trial; fractions share a GPU.")]
+WorkersPerTrial = Annotated[
+    int | None,
+    typer.Option(help="Data-parallel workers per trial (Ray Train: gloo on CPUs, NCCL on GPUs). 1: one process."),
+]
+CpusPerWorker = Annotated[float, typer.Option(help="With --workers-per-trial > 1: CPUs per worker (= torch threads).")]
+GpusPerWorker = Annotated[float, typer.Option(help="With --workers-per-trial > 1: GPUs per worker.")]
 Address = Annotated[str | None, typer.Option(help="Join this Ray cluster (default: start Ray locally).")]
 ResultsDir = Annotated[Path, typer.Option(help="Output root; on a cluster, storage every node sees.")]
 Track = Annotated[bool, typer.Option("--track/--no-track", help="Log to MLflow.")]

@@ -49,6 +49,10 @@ def train_command(
     cache_dir: o.CacheDir = None,
     data_mode: o.DataMode = None,
     memory_budget: o.MemoryBudget = None,
+    workers_per_trial: o.WorkersPerTrial = None,
+    cpus_per_worker: o.CpusPerWorker = 1.0,
+    gpus_per_worker: o.GpusPerWorker = 0.0,
+    address: o.Address = None,
 ) -> None:
     """Train one model with Nesterov (or heavy-ball / plain) SGD and print each epoch."""
     from nagexp import api
@@ -59,12 +63,13 @@ def train_command(
         "dataset": dataset, "model": model, "epochs": epochs, "optimizer": optimizer, "lr": lr,
         "momentum": momentum, "lr_schedule": lr_schedule, "momentum_schedule": momentum_schedule,
         "batch_size": batch_size, "weight_decay": weight_decay, "seed": seed, "device": device,
-        "data_mode": data_mode,
+        "data_mode": data_mode, "workers_per_trial": workers_per_trial,
     }  # fmt: skip
     overrides = {**parse_overrides(set_ or []), **{k: v for k, v in options.items() if v is not None}}
     run = api.train(config, results_dir=results_dir, name=name, track=track, experiment=experiment,
                     tracking_uri=tracking_uri, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
-                    echo=typer.echo, on_epoch=EpochTable(), **overrides)  # fmt: skip
+                    echo=typer.echo, on_epoch=EpochTable(), cpus_per_worker=cpus_per_worker,
+                    gpus_per_worker=gpus_per_worker, address=address, **overrides)  # fmt: skip
     result = run.result
     if result.diverged:
         typer.secho(f"diverged: {result.diverged_reason}", fg=typer.colors.YELLOW)

@@ -13,12 +13,15 @@ from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace, find_space_file,
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 from nagexp.naming import check_name, unique_name
+from nagexp.parallel.placement import WorkerResources
 from nagexp.space.samplers import SAMPLER_NAMES
 from nagexp.space.schedulers import SCHEDULER_NAMES
 
-__all__ = ["DEFAULT_SPACE", "SweepOptions", "SweepSpec", "resolve_sweep"]
+__all__ = ["DEFAULT_SPACE", "STREAM_NOT_PARALLEL", "SweepOptions", "SweepSpec", "resolve_sweep"]
 
 DEFAULT_SPACE = SEARCH_SPACES_DIR / "nag_default.yaml"
+STREAM_NOT_PARALLEL = ("data-parallel trials (--workers-per-trial > 1) read in-memory data only for now; "
+                       "use --data-mode memory (the data must fit) or --workers-per-trial 1")  # fmt: skip
 
 SamplerName = Literal[SAMPLER_NAMES]  # type: ignore[valid-type]  # from the registry
 SchedulerName = Literal[SCHEDULER_NAMES]  # type: ignore[valid-type]
@@ -41,6 +44,9 @@ class SweepOptions(BaseModel):
     max_concurrent: int | None = Field(None, ge=1)  # default: as many as resources allow
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)  # fractions share a GPU
+    workers_per_trial: int | None = Field(None, ge=1)  # overrides the space's fixed workers_per_trial
+    cpus_per_worker: float = Field(1.0, gt=0)  # workers_per_trial > 1: each worker's CPUs ...
+    gpus_per_worker: float = Field(0.0, ge=0)  # ... and GPUs (replacing --cpus/gpus-per-trial)
     time_budget: float | None = Field(None, gt=0)  # seconds for the whole sweep
     max_failures: int = Field(2, ge=0)  # retries of a trial whose worker died, from its last checkpoint
     address: str | None = None  # existing Ray cluster; None starts Ray locally
@@ -95,6 +101,14 @@ class SweepSpec(BaseModel):
         return uses_user_code(values("model"), values("dataset"))
 
     @property
+    def workers(self) -> WorkerResources | None:
+        """Each trial's data-parallel workers; None: a trial is one process (K = 1)."""
+        k = int(self.space.fixed.get("workers_per_trial", 1))
+        if k == 1:
+            return None
+        return WorkerResources(k, self.options.cpus_per_worker, self.options.gpus_per_worker)
+
+    @property
     def metric(self) -> str:
         return self.space.objective.metric
 
@@ -114,8 +128,16 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
         overrides["dataset"] = options.dataset
     if options.data_mode is not None:
         overrides["data_mode"] = options.data_mode
-    # every trial uses as many torch threads as CPUs it holds: reproducible and no oversubscription
-    overrides["num_threads"] = max(1, int(options.cpus_per_trial))
+    if options.workers_per_trial is not None:
+        overrides["workers_per_trial"] = options.workers_per_trial
+    if "workers_per_trial" in space.params:
+        raise ConfigError(f"{space_path}: workers_per_trial sets each trial's resources; fix it (`fixed:` or "
+                          "--workers-per-trial) instead of searching it")  # fmt: skip
+    parallel = int({**space.fixed, **overrides}.get("workers_per_trial", 1)) > 1
+    if parallel and {**space.fixed, **overrides}.get("data_mode") == "stream":
+        raise ConfigError(STREAM_NOT_PARALLEL)
+    # every process uses as many torch threads as CPUs it holds: reproducible and no oversubscription
+    overrides["num_threads"] = max(1, int(options.cpus_per_worker if parallel else options.cpus_per_trial))
     fixed = {**space.fixed, **overrides}
     try:
         TrainConfig(**fixed)
@@ -126,8 +148,13 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
     return SweepSpec(
         name=name,
-        options=options.model_copy(update={"space": space_path.resolve(), "name": name,
-                                           "code_dir": (options.code_dir or Path.cwd()).expanduser().resolve()}),
+        options=options.model_copy(
+            update={
+                "space": space_path.resolve(),
+                "name": name,
+                "code_dir": (options.code_dir or Path.cwd()).expanduser().resolve(),
+            }
+        ),
         space=space,
         space_text=space_path.read_text(),
         results_dir=results_dir,

@@ -101,6 +101,9 @@ class TrainConfig(BaseModel):
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     num_threads: int | None = Field(None, ge=1)  # torch CPU threads; None keeps torch's default
     eval_batch_size: int = Field(1024, ge=1)  # samples per evaluation forward pass
+    # data parallelism: K processes, each on its part of every global batch (batch_size stays global)
+    workers_per_trial: int = Field(1, ge=1)
+    sync_batchnorm: bool = False  # K > 1: BatchNorm statistics of the global batch (GPU workers only)
 
     @model_validator(mode="before")
     @classmethod
@@ -180,4 +183,7 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"cyclical momentum needs momentum_min <= momentum (got {self.momentum_min} > {self.momentum})"
             )
+        if self.batch_size < self.workers_per_trial:
+            raise ValueError(f"batch_size {self.batch_size} is smaller than workers_per_trial "
+                             f"{self.workers_per_trial}: every worker needs part of each batch")  # fmt: skip
         return self

@@ -23,6 +23,14 @@ def sample_configs(spec: SweepSpec, count: int = 3) -> list[dict]:
     return [space_fn(study.ask()) for _ in range(count)]
 
 
+def _placement(spec: SweepSpec) -> str:
+    o = spec.options
+    if spec.workers is None:
+        return f"{o.cpus_per_trial:g} CPU, {o.gpus_per_trial:g} GPU per trial"
+    # each trial's workers are one placement group: placed whole or not at all
+    return f"{spec.workers.describe()}; as many trials at once as whole worker groups fit"
+
+
 def describe_plan(spec: SweepSpec, count: int = 3) -> str:
     plan = plan_dict(spec, None, None, None)
     o = spec.options
@@ -34,7 +42,7 @@ def describe_plan(spec: SweepSpec, count: int = 3) -> str:
         f"  results    {spec.sweep_dir}",
         f"  trials     {o.trials}, sampler {o.sampler} (seed {o.seed}), scheduler {o.scheduler}{asha}",
         f"  objective  {spec.mode} {spec.metric}",
-        f"  resources  {o.cpus_per_trial:g} CPU, {o.gpus_per_trial:g} GPU per trial"
+        f"  resources  {_placement(spec)}"
         + (f", at most {o.max_concurrent} at once" if o.max_concurrent else "")
         + (f", time budget {o.time_budget:g} s" if o.time_budget else ""),
         f"  ray        {o.address or 'local'}",

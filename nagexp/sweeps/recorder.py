@@ -14,13 +14,14 @@ from typing import Any, Protocol
 from ray.tune import Callback
 
 from nagexp.errors import NagexpError
+from nagexp.parallel.placement import WORKER_GROUP_KEY, release_worker_group
 from nagexp.results.files import write_trials_csv
 from nagexp.results.records import RUNNING, TrialRecord
 from nagexp.space.sampling import TRIAL_NUMBER_KEY
 from nagexp.sweeps.journal import Journal
 from nagexp.sweeps.progress import LiveView
 from nagexp.sweeps.searcher import stopped_early
-from nagexp.sweeps.trainable import CHECKPOINT_FILE, TRIAL_ERROR_KEY, error_line
+from nagexp.sweeps.trainable import CHECKPOINT_FILE, TRAIN_CHECKPOINT_KEY, TRIAL_ERROR_KEY, error_line
 
 __all__ = ["SweepRecorder", "TrialListener"]
 
@@ -122,9 +123,12 @@ class SweepRecorder(Callback):
         return rec is not None and rec.state not in (RUNNING, "errored")
 
     def _finish(self, rec: TrialRecord, trial: Any) -> None:
+        release_worker_group((trial.last_result or {}).get(WORKER_GROUP_KEY, ""))  # a data-parallel trial's
         checkpoint = getattr(trial, "checkpoint", None)
         if checkpoint is not None and getattr(checkpoint, "path", None):
             rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
+        elif folder := (trial.last_result or {}).get(TRAIN_CHECKPOINT_KEY):  # a data-parallel trial's Ray Train run
+            rec.checkpoint_file = str(Path(folder) / CHECKPOINT_FILE)
         try:
             write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric)
         except NagexpError as exc:  # e.g. a full disk: the sweep goes on, the file is written again at the end
@@ -161,6 +165,7 @@ class SweepRecorder(Callback):
         if self._settled(trial):
             return  # finished before a resume; Tune's stale state of it does not count
         rec = self._record(trial)
+        release_worker_group((trial.last_result or {}).get(WORKER_GROUP_KEY, ""))
         rec.retries += 1  # its worker died; Tune restarts it from its checkpoint
         self.journal.retried(rec)
 

@@ -79,7 +79,7 @@ def run_sweep(
         say(data.report.summary())
         # 3. every model the trials can build trains on this data; the resources they ask for
         _check_models(spec, data)
-        resources = check_resources(spec.options, data_cpus(mode))
+        resources = check_resources(spec.options, data_cpus(mode), spec.workers, spec.space.fixed)
         # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
         if not resume:
             create_sweep_dir(spec)

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.train import TrainConfig
+from nagexp.parallel.placement import WorkerResources
 from nagexp.space.sampling import TRIAL_NUMBER_KEY
+from nagexp.training.checkpoint import CHECKPOINT_FILE, TrainCheckpoint, load_checkpoint
 from nagexp.training.data import DataBundle
-from nagexp.training.trainer import TrainCheckpoint, load_checkpoint, train
+from nagexp.training.trainer import train
 
-__all__ = ["CHECKPOINT_FILE", "TRIAL_ERROR_KEY", "error_line", "run_trial", "train_config_of"]
+__all__ = ["CHECKPOINT_FILE", "TRAIN_CHECKPOINT_KEY", "TRIAL_ERROR_KEY", "error_line", "run_trial", "train_config_of"]
 
-CHECKPOINT_FILE = "state.pt"
 TRIAL_ERROR_KEY = "trial_error"  # in a trial's last result when its own code raised
+TRAIN_CHECKPOINT_KEY = "checkpoint_path"  # a data-parallel trial's checkpoint folder (Ray's TuneReportCallback)
 
 
 def train_config_of(config: dict[str, Any]) -> TrainConfig:
@@ -62,11 +64,13 @@ def _data_on(device: str, data_ref: Any) -> DataBundle:
 
 
 def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[int] = frozenset(),
-              code_dir: str | None = None) -> None:  # fmt: skip
+              code_dir: str | None = None, workers: WorkerResources | None = None,
+              train_storage: str | None = None) -> None:  # fmt: skip
     """Train one trial. `data_ref`: [the object ref of the sweep's DataBundle]. `settled`: trial
     numbers that finished before the sweep was resumed, which Tune's older snapshot may still
     list as running; they end at once. `code_dir`: the user's code folder, importable here
-    when Ray's runtime environment did not bring it."""
+    when Ray's runtime environment did not bring it. `workers`: the resources of each worker
+    of a data-parallel trial, whose Ray Train runs are stored under `train_storage`."""
     from ray import tune
 
     number = config[TRIAL_NUMBER_KEY]
@@ -77,11 +81,39 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
             from nagexp.user_code import make_importable
 
             make_importable(code_dir)
-        _train_trial(config, data_ref[0])
+        cfg = train_config_of(config)
+        if cfg.workers_per_trial > 1 and workers is not None and train_storage is not None:
+            _train_data_parallel(cfg, number, data_ref[0], workers, Path(train_storage), code_dir)
+        else:
+            _train_trial(config, data_ref[0])
     except Exception as exc:
-        if type(exc).__module__.startswith("ray"):
-            raise  # Tune's own control flow and Ray's failures: Tune handles them
-        tune.report({TRIAL_ERROR_KEY: error_line(exc), TRIAL_NUMBER_KEY: number})
+        if (own := _own_error(exc)) is None:
+            raise  # Tune's own control flow and Ray's failures (a dead worker): Tune retries them
+        tune.report({TRIAL_ERROR_KEY: error_line(own), TRIAL_NUMBER_KEY: number})
+
+
+def _own_error(exc: Exception) -> BaseException | None:
+    """The trial's own code's exception inside `exc` (None: Ray's or Tune's failure). A
+    data-parallel run ends in one WorkerGroupError for a worker that died and for a worker
+    whose code raised: only the second is the trial's."""
+    from ray.exceptions import RayError
+    from ray.train import WorkerGroupError
+
+    if isinstance(exc, WorkerGroupError):
+        raised = [e for e in exc.worker_failures.values() if not isinstance(e, RayError)]
+        return raised[0] if raised and len(raised) == len(exc.worker_failures) else None
+    return None if type(exc).__module__.startswith("ray") else exc
+
+
+def _train_data_parallel(cfg: TrainConfig, number: int, data_ref: Any, workers: WorkerResources, storage: Path,
+                         code_dir: str | None) -> None:  # fmt: skip
+    """A Ray Train run of K workers named after the trial: a retried or restored trial's run
+    starts again from its last checkpoint. Rank 0's reports reach Tune epoch by epoch."""
+    from nagexp.parallel.launch import fit_data_parallel
+
+    extra = {"epochs_total": cfg.epochs, TRIAL_NUMBER_KEY: number}
+    fit_data_parallel(cfg, data_ref, workers, storage=storage, name=f"trial-{number:04d}", extra=extra,
+                      code_dir=code_dir, in_tune=True)  # fmt: skip
 
 
 def _train_trial(config: dict[str, Any], data_ref: Any) -> None:

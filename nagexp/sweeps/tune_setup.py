@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.sweep import SweepOptions, SweepSpec
+from nagexp.parallel.placement import TRIAL_DRIVER_BUNDLE, WorkerResources, cluster_nodes, fitting_trials
 from nagexp.results.records import TrialRecord
 from nagexp.sweeps.ray_runtime import data_cpus
 from nagexp.training.data import DataBundle
@@ -22,13 +23,16 @@ def _trainable(spec: SweepSpec, data: DataBundle, code_dir: Path | None, settled
 
     o = spec.options
     resources: Any = {"cpu": o.cpus_per_trial, "gpu": o.gpus_per_trial}
-    if extra := data_cpus(_data_mode(spec)):
+    if spec.workers is not None:  # the trial only starts its Ray Train run; the workers hold the resources
+        resources = tune.PlacementGroupFactory([TRIAL_DRIVER_BUNDLE])
+    elif extra := data_cpus(_data_mode(spec)):
         # the trial's own bundle, and one its Ray Data tasks run in (Tune captures child tasks)
         resources = tune.PlacementGroupFactory([{"CPU": o.cpus_per_trial, "GPU": o.gpus_per_trial}, {"CPU": extra}])
     # the data goes in as a reference inside a list (not resolved for each trial), so a worker
     # that runs several trials fetches and moves it to its device once (see trainable)
     trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled,
-                                     code_dir=str(code_dir) if code_dir else None)  # fmt: skip
+                                     code_dir=str(code_dir) if code_dir else None, workers=spec.workers,
+                                     train_storage=str(spec.sweep_dir / "train"))  # fmt: skip
     return tune.with_resources(trainable, resources)
 
 
@@ -74,12 +78,15 @@ def _data_mode(spec: SweepSpec) -> str:
     return str(spec.space.fixed.get("data_mode", "memory"))
 
 
-def trial_slots(options: SweepOptions, extra_cpus: int = 0) -> int:
+def trial_slots(options: SweepOptions, extra_cpus: int = 0, workers: WorkerResources | None = None) -> int:
     """How many trials fit on the cluster at once. Passed to Tune as max_concurrent_trials, so
     Tune keeps that many trials pending and starts their workers together: with Tune's default
-    for custom searchers (one pending trial), short trials run one after another."""
+    for custom searchers (one pending trial), short trials run one after another. Data-parallel
+    trials: as many as whole worker groups fit, node by node (none waits half-placed)."""
     import ray
 
+    if workers is not None:
+        return max(1, min(fitting_trials(workers, cluster_nodes()), options.trials))
     total = ray.cluster_resources()
     slots = int(total.get("CPU", 1.0) // (options.cpus_per_trial + extra_cpus))
     if options.gpus_per_trial:
@@ -99,8 +106,10 @@ def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path |
             search_alg=_searcher(spec),
             scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space.asha),
             num_samples=o.trials,
-            max_concurrent_trials=o.max_concurrent or trial_slots(o, data_cpus(_data_mode(spec))),
-            reuse_actors=True,
+            max_concurrent_trials=o.max_concurrent or trial_slots(o, data_cpus(_data_mode(spec)), spec.workers),
+            # a data-parallel trial waits inside its Ray Train run, which only ends with the trial's
+            # actor (its owner) when the scheduler stops the trial: such actors cannot be reused
+            reuse_actors=spec.workers is None,
             time_budget_s=o.time_budget,
         ),
         run_config=tune.RunConfig(

@@ -44,18 +44,24 @@ def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> to
     return torch.randperm(n, generator=epoch_generator(seed, epoch, torch.device("cpu"))).to(device)
 
 
-def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop after zero padding by `pad` pixels, and a random horizontal flip."""
-    n, c, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4, rows: slice | None = None) -> torch.Tensor:
+    """Random crop after zero padding by `pad` pixels, and a random horizontal flip.
+
+    `rows`: augment only these rows of the batch, with the draws the whole batch would get
+    (a data-parallel worker's part of a global batch is augmented as one process would)."""
+    n = x.shape[0]
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # n,1,h,1
+    flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
+    if rows is not None:
+        x, dy, dx, flip = x[rows], dy[rows], dx[rows], flip[rows]
+    n, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    rows_at = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # n,1,h,1
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # n,1,1,w
     batch = torch.arange(n, device=x.device)[:, None, None, None]
     chans = torch.arange(c, device=x.device)[None, :, None, None]
-    cropped = padded[batch, chans, rows, cols]
-    flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
+    cropped = padded[batch, chans, rows_at, cols]
     return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
 
 

@@ -1,7 +1,9 @@
-"""`train(cfg, data, report) -> TrainResult`: one Nesterov/heavy-ball/SGD training run.
+"""`train(cfg, data, report, dist) -> TrainResult`: one Nesterov/heavy-ball/SGD training run.
 
 The trainer knows nothing of Ray, Optuna or MLflow; whoever calls it passes a `report`
-callable that receives each epoch's metrics and a checkpoint it may save.
+callable that receives each epoch's metrics and a checkpoint it may save, and, for a
+data-parallel run, the `Distributed` process it is (see training/distributed.py): each
+process trains on its part of every global batch, and metrics are summed across processes.
 """
 
 from __future__ import annotations
@@ -11,21 +13,21 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from nagexp.training.batching import BatchSource, augment_batch, epoch_generator
+from nagexp.training.checkpoint import CHECKPOINT_FORMAT, TrainCheckpoint, load_checkpoint
 from nagexp.training.data import DataReport
+from nagexp.training.distributed import Distributed, SingleProcess, part_of
 from nagexp.training.model_registry import build_model
 from nagexp.training.optim import build_optimizer, resolve_device
 from nagexp.training.schedules import momentum_values, torch_lr_values
 
 __all__ = ["CHECKPOINT_FORMAT", "TrainCheckpoint", "TrainResult", "load_checkpoint", "train"]
 
-CHECKPOINT_FORMAT = 1
 NONFINITE_CHECK_EVERY = 50  # steps between cheap NaN checks inside an epoch
 
 Metrics = dict[str, float]
@@ -47,6 +49,7 @@ class TrainData(Protocol):
 
     def batches(self, cfg: Any, device: torch.device) -> BatchSource: ...
 
+
 Report = Callable[[Metrics, "TrainCheckpoint"], None]
 
 
@@ -67,33 +70,13 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-class TrainCheckpoint:
-    """The state after an epoch. Save it inside the `report` call: it references live tensors."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self._state = state
-
-    @property
-    def epoch(self) -> int:
-        return int(self._state["epoch"])
-
-    def state(self) -> dict[str, Any]:
-        return self._state
-
-    def save(self, path: str | Path) -> None:
-        torch.save(self._state, path)
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint saved by TrainCheckpoint.save, loaded safely (weights_only)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
 @dataclass
 class _Run:
     """What the epoch loop needs, built once."""
 
-    model: torch.nn.Module
+    model: torch.nn.Module  # the plain model: evaluated, checkpointed, returned
+    trained: torch.nn.Module  # what the loop calls: `model`, or `model` wrapped for data parallelism
+    dist: Distributed
     opt: torch.optim.SGD
     lrs: list[float]
     mus: list[float]
@@ -105,8 +88,8 @@ class _Run:
     memory_format: torch.memory_format  # of every input batch: the model's own layout
 
 
-def _setup(cfg: Any, data: TrainData) -> _Run:
-    device = resolve_device(cfg.device)
+def _setup(cfg: Any, data: TrainData, dist: Distributed) -> _Run:
+    device = getattr(dist, "device", None) or resolve_device(cfg.device)  # a worker's own device
     if device.type == "cpu" and cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
@@ -118,6 +101,7 @@ def _setup(cfg: Any, data: TrainData) -> _Run:
     if on_cuda:
         model = model.to(memory_format=memory_format)
         torch.backends.cudnn.benchmark = True
+    trained, model = dist.wrap(model)
     opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.momentum, cfg.weight_decay, device)
     source = data.batches(cfg, device)  # memory: tensors on the device; stream: shards through Ray Data
     batch_size = min(cfg.batch_size, data.train_size)
@@ -129,55 +113,75 @@ def _setup(cfg: Any, data: TrainData) -> _Run:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    return _Run(model, opt, torch_lr_values(cfg, total), momentum_values(cfg, total), source,
+    return _Run(model, trained, dist, opt, torch_lr_values(cfg, total), momentum_values(cfg, total), source,
                 steps_per_epoch, batch_size, device, autocast, memory_format)  # fmt: skip
 
 
 def evaluate(run: _Run, split: str) -> tuple[float, float]:
-    """(mean loss, accuracy) on `split` (val or test) in eval mode."""
+    """(mean loss, accuracy) on `split` (val or test) in eval mode; each process evaluates its
+    part of every batch."""
     run.model.eval()
+    dist = run.dist
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
-    seen = 0
+    seen = torch.zeros((), device=run.device, dtype=torch.long)
     with torch.no_grad(), run.autocast():
         for xb, yb in run.source.eval_batches(split):
+            if dist.world_size > 1:
+                rows = part_of(len(yb), dist.rank, dist.world_size)
+                xb, yb = xb[rows], yb[rows]
+                if not len(yb):
+                    continue
             out = run.model(xb.contiguous(memory_format=run.memory_format))
             loss_sum += F.cross_entropy(out.float(), yb, reduction="sum")
             correct += (out.argmax(1) == yb).sum()
             seen += len(yb)
-    return loss_sum.item() / seen, correct.item() / seen
+    total = dist.sum(seen).item()
+    return dist.sum(loss_sum).item() / total, dist.sum(correct).item() / total
 
 
 def _train_epoch(run: _Run, cfg: Any, epoch: int) -> tuple[float, float, float | None]:
     """One pass; returns (mean train loss, train accuracy, first-step loss if epoch 0)."""
-    model, opt, groups = run.model, run.opt, run.opt.param_groups
+    model, opt, groups, dist = run.trained, run.opt, run.opt.param_groups, run.dist
     model.train()
+    parallel = dist.world_size > 1
     gen = epoch_generator(cfg.seed + 1, epoch, run.device) if cfg.augment else None
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     first_loss = None
     bs, base = run.batch_size, epoch * run.steps_per_epoch
     for i, (xb, yb) in enumerate(run.source.train_epoch(epoch)):
+        rows = part_of(len(yb), dist.rank, dist.world_size) if parallel else None
         if gen is not None:
-            xb = augment_batch(xb, gen)
+            xb = augment_batch(xb, gen, rows=rows)
+        elif rows is not None:
+            xb = xb[rows]
+        if rows is not None:
+            yb = yb[rows]
         xb = xb.contiguous(memory_format=run.memory_format)
         for g in groups:  # both schedules, every step
             g["lr"] = run.lrs[base + i]
             g["momentum"] = run.mus[base + i]
         with run.autocast():
             out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            if parallel:
+                # this part's loss scaled so that DDP's average of the K gradients is the
+                # gradient of the global batch's mean loss, however the batch was split
+                loss = F.cross_entropy(out, yb, reduction="sum") * (dist.world_size / bs)
+            else:
+                loss = F.cross_entropy(out, yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        loss_sum += loss.detach()
+        step_loss = loss.detach() / dist.world_size  # summed over processes: the global batch's mean
+        loss_sum += step_loss
         correct += (out.detach().argmax(1) == yb).sum()
         if first_loss is None and epoch == 0:
-            first_loss = loss.item()
-        if i % NONFINITE_CHECK_EVERY == NONFINITE_CHECK_EVERY - 1 and not torch.isfinite(loss_sum):
-            return math.nan, 0.0, first_loss
+            first_loss = dist.sum(step_loss).item()
+        if i % NONFINITE_CHECK_EVERY == NONFINITE_CHECK_EVERY - 1 and not torch.isfinite(dist.sum(loss_sum)):
+            return math.nan, 0.0, first_loss  # every process sees the same sum: all stop together
     seen = run.steps_per_epoch * bs
-    return loss_sum.item() / run.steps_per_epoch, correct.item() / seen, first_loss
+    return dist.sum(loss_sum).item() / run.steps_per_epoch, dist.sum(correct).item() / seen, first_loss
 
 
 def train(
@@ -186,15 +190,17 @@ def train(
     report: Report | None = None,
     *,
     resume: dict[str, Any] | None = None,
+    dist: Distributed | None = None,
 ) -> TrainResult:
     """Train `cfg.model` on `data` with SGD (nag/momentum/sgd) under the LR and momentum schedules.
 
     `report(metrics, checkpoint)` is called after every epoch. `resume` is a checkpoint
     state (see `load_checkpoint`); training continues after its epoch and ends with the
-    same metrics as an uninterrupted run.
+    same metrics as an uninterrupted run. `dist`: this process of a data-parallel run
+    (default: a single process); `report` is called in every process, the same way.
     """
     started = time.perf_counter()
-    run = _setup(cfg, data)
+    run = _setup(cfg, data, dist or SingleProcess())
     history: list[Metrics] = []
     initial_loss: float | None = None
     start_epoch = 0
@@ -212,6 +218,7 @@ def train(
         t0 = time.perf_counter()
         train_loss, train_acc, first_loss = _train_epoch(run, cfg, epoch)
         train_seconds = time.perf_counter() - t0
+        run.dist.share_buffers(run.model)
         if first_loss is not None:
             initial_loss = first_loss
         if not math.isfinite(train_loss):

@@ -87,3 +87,41 @@ def test_unreachable_address_is_one_line(tmp_path: Path) -> None:
     assert "cannot connect to the Ray cluster at '127.0.0.1:1'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, tmp_path: Path) -> None:
+    # one CPU per node and one per worker: each trial's two workers must be on different
+    # nodes, and only one trial fits at a time (nagexp's default --max-concurrent)
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({
+        "fixed": {"model": "mlp", "dataset": "digits", "epochs": 3, "batch_size": 64},
+        "params": {"lr": {"type": "float", "low": 0.0005, "high": 0.5, "log": True}},
+        "asha": {"grace_period": 1, "reduction_factor": 2},
+    }))  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "nagexp", "sweep", str(space), "--trials", "4", "--workers-per-trial", "2",
+         "--seed", "1", "--name", "dp", "--results-dir", str(tmp_path / "results"),
+         "--address", two_node_cluster.address],
+        capture_output=True, text=True, timeout=400, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with (tmp_path / "results" / "dp" / "trials.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 4
+    for row in table:  # rank 0 reports every worker's node, in rank order
+        assert len(set(row["node_id"].split(","))) == 2, row["node_id"]
+    states = [r["state"] for r in table]
+    assert "pruned" in states and "completed" in states  # ASHA acted on the Ray Train reports
+    # MLflow: the sweep's run with a child run per trial, the best model logged from rank 0's checkpoint
+    import json
+
+    import mlflow
+
+    summary = json.loads((tmp_path / "results" / "dp" / "summary.json").read_text())["mlflow"]
+    client = mlflow.MlflowClient(summary["tracking_uri"])
+    children = client.search_runs([client.get_experiment_by_name("nagexp").experiment_id],
+                                  f"tags.mlflow.parentRunId = '{summary['parent_run_id']}'")  # fmt: skip
+    assert len(children) == 4
+    assert {r.data.params["workers_per_trial"] for r in children} == {"2"}
+    assert client.search_logged_models([client.get_experiment_by_name("nagexp").experiment_id])

@@ -1,0 +1,82 @@
+"""Start one data-parallel run: a Ray Train `TorchTrainer` of K workers (Train V2), from a
+Tune trial (its reports reach Tune through `TuneReportCallback`) or from `nagexp train`.
+
+A run has a fixed name under its storage folder, so a run started again under the same name
+(a retried trial, a resumed sweep) goes on from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nagexp.config.train import TrainConfig
+from nagexp.parallel.placement import WorkerResources
+
+__all__ = ["fit_data_parallel"]
+
+
+def fit_data_parallel(
+    cfg: TrainConfig,
+    data_ref: Any,
+    resources: WorkerResources,
+    *,
+    storage: Path,
+    name: str,
+    extra: dict[str, Any] | None = None,
+    code_dir: str | None = None,
+    max_failures: int = 0,
+    in_tune: bool = False,
+) -> Any:
+    """Train `cfg` on K workers; returns Ray Train's Result (its checkpoint: the last epoch's).
+
+    `max_failures`: restarts of the worker group from the last checkpoint when a worker dies
+    (0 in a sweep: the trial fails, and Tune's retry starts the run again by name, counted
+    in the trial's retries). Raises Ray Train's TrainingFailedError when they run out.
+    """
+    import ray.train
+
+    callbacks = []
+    if in_tune:
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        callbacks.append(TuneReportCallback())  # rank 0's reports -> Tune, epoch by epoch
+    loop_config = {"train": cfg.model_dump(mode="json"), "data_ref": [data_ref], "extra": extra or {},
+                   "code_dir": code_dir}  # fmt: skip
+    trainer = _trainer_class()(
+        _worker_loop,
+        train_loop_config=loop_config,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=resources.workers, use_gpu=resources.gpus > 0, resources_per_worker=resources.bundle
+        ),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=str(storage),
+            callbacks=callbacks,
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+        ),
+    )
+    return trainer.fit()
+
+
+def _trainer_class() -> type:
+    from ray.train.torch import TorchTrainer
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+
+    class Trainer(TorchTrainer):
+        """TorchTrainer without Ray Train's placement-group cleaner: a detached actor per run
+        that asks Ray's state API (a dashboard, which nagexp does not start) whether the run's
+        controller died, and so never ends. nagexp removes a stopped trial's worker group
+        itself (see placement.release_worker_group); Ray removes the rest when the job ends."""
+
+        def _create_default_callbacks(self) -> list:
+            return [c for c in super()._create_default_callbacks() if not isinstance(c, PlacementGroupCleanerCallback)]
+
+    return Trainer
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    from nagexp.parallel.worker import worker_loop
+
+    worker_loop(config)

@@ -1,0 +1,99 @@
+"""Where a data-parallel trial's workers go: K bundles of the per-worker resources, and how
+many such trials a cluster holds at once, node by node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nagexp.errors import ConfigError
+
+__all__ = [
+    "TRIAL_DRIVER_BUNDLE",
+    "WORKER_GROUP_KEY",
+    "WorkerResources",
+    "cluster_nodes",
+    "fitting_trials",
+    "release_worker_group",
+    "worker_group_id",
+]
+
+# The Tune trial of a data-parallel run only starts the Ray Train run and waits; its workers
+# hold the CPUs and GPUs. Tune cannot reserve an empty bundle, so the trial holds 1 MB of memory.
+TRIAL_DRIVER_BUNDLE = {"memory": 1024 * 1024}
+WORKER_GROUP_KEY = "worker_group"  # in a data-parallel trial's results: its workers' placement group
+
+
+@dataclass(frozen=True)
+class WorkerResources:
+    workers: int  # K: processes of one trial
+    cpus: float = 1.0  # per worker
+    gpus: float = 0.0  # per worker
+
+    @property
+    def bundle(self) -> dict[str, float]:
+        return {"CPU": self.cpus} | ({"GPU": self.gpus} if self.gpus else {})
+
+    def describe(self) -> str:
+        gpu = f", {self.gpus:g} GPU" if self.gpus else ""
+        backend = "NCCL" if self.gpus else "gloo"
+        return f"{self.workers} workers x ({self.cpus:g} CPU{gpu}) per trial, {backend}, packed on as few nodes as fit"
+
+
+def _bundles_on(node: dict[str, float], bundle: dict[str, float]) -> int:
+    return int(min(node.get(key, 0.0) // need for key, need in bundle.items() if need))
+
+
+def fitting_trials(resources: WorkerResources, nodes: list[dict[str, float]]) -> int:
+    """How many data-parallel trials the nodes (each node's total resources) hold at once:
+    whole worker bundles counted per node, so no trial waits with part of its workers placed.
+    ConfigError when not even one fits."""
+    bundles = sum(_bundles_on(node, resources.bundle) for node in nodes)
+    if bundles < resources.workers:
+        largest = max((_bundles_on(n, resources.bundle) for n in nodes), default=0)
+        cpus = sum(n.get("CPU", 0.0) for n in nodes)
+        gpus = sum(n.get("GPU", 0.0) for n in nodes)
+        raise ConfigError(
+            f"--workers-per-trial {resources.workers} with {resources.cpus:g} CPU"
+            + (f" and {resources.gpus:g} GPU" if resources.gpus else "")
+            + f" per worker needs {resources.workers} such bundles; the cluster ({cpus:g} CPUs, {gpus:g} GPUs "
+            f"on {len(nodes)} node(s), at most {largest} on one node) holds {bundles}. Lower --workers-per-trial, "
+            "--cpus-per-worker or --gpus-per-worker"
+        )
+    return bundles // resources.workers
+
+
+def check_batchnorm(resources: WorkerResources, sync_batchnorm: bool) -> None:
+    if sync_batchnorm and not resources.gpus:
+        raise ConfigError("sync_batchnorm needs GPU workers (torch's SyncBatchNorm has no CPU kernel): "
+                          "add --gpus-per-worker, or set sync_batchnorm: false")  # fmt: skip
+
+
+def cluster_nodes() -> list[dict[str, Any]]:
+    """Each alive node's total resources."""
+    import ray
+
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+
+
+def worker_group_id() -> str:
+    """The placement group of the calling worker (hex), reported so the driver can release it."""
+    from ray.util import get_current_placement_group
+
+    group = get_current_placement_group()
+    return group.id.hex() if group is not None else ""
+
+
+def release_worker_group(group_hex: str) -> None:
+    """Remove a data-parallel trial's worker placement group (its workers end with it). Ray
+    Train removes it when a run ends by itself; a trial that the scheduler stops (pruned, or
+    stopped at its last epoch) ends its run's controller before that, which would leave the
+    workers' CPUs and GPUs reserved for the rest of the sweep."""
+    if not group_hex:
+        return
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+    group = PlacementGroup(PlacementGroupID(bytes.fromhex(group_hex)))
+    if placement_group_table(group).get("state") not in (None, "REMOVED"):
+        remove_placement_group(group)

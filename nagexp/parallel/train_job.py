@@ -1,0 +1,78 @@
+"""`nagexp train --workers-per-trial K`: one Ray Train run of K workers from this process,
+returned as the single-process trainer's TrainResult (history and weights from its last
+checkpoint)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from nagexp.config.sweep import STREAM_NOT_PARALLEL
+from nagexp.config.train import TrainConfig
+from nagexp.errors import ConfigError, NagexpError
+from nagexp.parallel.placement import WorkerResources, check_batchnorm, cluster_nodes, fitting_trials
+from nagexp.training.data import DataBundle
+from nagexp.training.trainer import TrainResult
+
+__all__ = ["RESTARTS", "train_data_parallel"]
+
+RESTARTS = 2  # worker-group restarts from the last checkpoint when a worker dies
+
+
+def train_data_parallel(
+    cfg: TrainConfig,
+    data: DataBundle,
+    resources: WorkerResources,
+    storage: Path,
+    *,
+    address: str | None = None,
+    code_dir: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train `cfg` on `resources.workers` workers of the Ray cluster at `address` (default: Ray
+    started here); Ray Train's files go under `storage`."""
+    import ray
+
+    from nagexp.parallel.launch import fit_data_parallel
+    from nagexp.sweeps.ray_runtime import connect_ray, shutdown_ray
+    from nagexp.user_code import snapshot, stage_snapshot
+
+    if not isinstance(data, DataBundle):
+        raise ConfigError(STREAM_NOT_PARALLEL)
+    started = time.perf_counter()
+    if cfg.num_threads is None:  # each worker as many torch threads as CPUs it holds: no oversubscription
+        cfg = cfg.model_copy(update={"num_threads": max(1, int(resources.cpus))})
+    shipped = stage_snapshot(snapshot(code_dir)) if code_dir is not None else None
+    connected_here = connect_ray(address, working_dir=shipped)
+    try:
+        check_batchnorm(resources, cfg.sync_batchnorm)
+        fitting_trials(resources, cluster_nodes())  # one line when the workers cannot all be placed
+        say(f"data-parallel: {resources.describe()}")
+        # Ray already running in this process (a notebook): its workers import the code folder itself
+        workers_code = str(code_dir) if code_dir is not None and not connected_here else None
+        try:
+            result = fit_data_parallel(cfg, ray.put(data), resources, storage=storage, name="run",
+                                       max_failures=RESTARTS, code_dir=workers_code)  # fmt: skip
+        except ray.train.TrainingFailedError as exc:
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            raise NagexpError(f"data-parallel training failed: {lines[-1] if lines else exc}") from None
+        return _result_from(cfg, data, result, time.perf_counter() - started)
+    finally:
+        shutdown_ray(connected_here)
+
+
+def _result_from(cfg: TrainConfig, data: DataBundle, result: object, seconds: float) -> TrainResult:
+    from nagexp.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+    from nagexp.training.model_registry import build_model
+
+    with result.checkpoint.as_directory() as folder:  # type: ignore[attr-defined]
+        state = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
+    model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments())
+    model.load_state_dict(state["model"])
+    history = state["history"]
+    last = history[-1] if history else {}
+    reason = state.get("diverged_reason")
+    return TrainResult(history=history, epochs_run=len(history), diverged=reason is not None, diverged_reason=reason,
+                       test_loss=last.get("test_loss"), test_acc=last.get("test_acc"), seconds=seconds,
+                       data_report=data.report, model=model)  # fmt: skip

@@ -1,0 +1,64 @@
+"""One worker of a data-parallel run (runs in a Ray Train worker): the trainer with a
+`TorchProcessGroup`, resumed from the run's last checkpoint, reporting every epoch."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["worker_loop"]
+
+
+def _worker_nodes(node_id: str) -> str:
+    """The node of every worker, in rank order (rank 0 reports them)."""
+    import torch.distributed as dist
+
+    nodes: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(nodes, node_id)
+    return ",".join(nodes)
+
+
+def worker_loop(config: dict[str, Any]) -> None:
+    """`config`: {"train": TrainConfig fields, "data_ref": [object ref of the DataBundle],
+    "extra": constants added to every report, "code_dir": the user's code folder or None}."""
+    import ray
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    from nagexp.config.train import TrainConfig
+    from nagexp.parallel.placement import WORKER_GROUP_KEY, worker_group_id
+    from nagexp.training.checkpoint import CHECKPOINT_FILE, TrainCheckpoint, load_checkpoint
+    from nagexp.training.distributed import TorchProcessGroup
+    from nagexp.training.trainer import train
+
+    if config.get("code_dir"):
+        from nagexp.user_code import make_importable
+
+        make_importable(config["code_dir"])
+    cfg = TrainConfig(**config["train"])
+    on_gpu = torch.cuda.is_available() and cfg.device != "cpu"
+    device = ray.train.torch.get_device() if on_gpu else torch.device("cpu")
+    dist = TorchProcessGroup(device, cfg.sync_batchnorm)
+    data = ray.get(config["data_ref"][0])
+    nodes = _worker_nodes(ray.get_runtime_context().get_node_id())
+    group = worker_group_id()
+    resume = None
+    if (previous := ray.train.get_checkpoint()) is not None:  # a restarted worker group
+        with previous.as_directory() as folder:
+            resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
+
+    def report(metrics: dict[str, float], checkpoint: TrainCheckpoint) -> None:
+        reason = checkpoint.state().get("diverged_reason")
+        row = {**metrics, **config["extra"], "diverged": reason is not None, "diverged_reason": reason or "",
+               "node_id": nodes, "pid": os.getpid(), "workers": dist.world_size, WORKER_GROUP_KEY: group}  # fmt: skip
+        if not dist.is_main:  # every worker reports (Ray Train waits for all); rank 0 writes
+            ray.train.report(row, checkpoint=None)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint.save(Path(folder) / CHECKPOINT_FILE)
+            ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+    train(cfg, data, report, resume=resume, dist=dist)

@@ -1,0 +1,114 @@
+"""Data-parallel trials through Ray Train (gloo on this machine's CPUs): `nagexp train` and
+`nagexp sweep` with --workers-per-trial 2, a worker killed mid-trial, and the one-line refusals."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import nagexp
+from nagexp.cli import app
+from nagexp.config import TrainConfig
+from nagexp.config.sweep import SweepOptions, resolve_sweep
+from nagexp.sweeps.runner import run_sweep
+from nagexp.training.data import load_dataset
+from nagexp.training.trainer import train
+
+pytestmark = pytest.mark.usefixtures("ray_runtime")
+runner = CliRunner()
+TIMING = ("epoch_seconds", "samples_per_s")
+CFG = {"dataset": "digits", "model": "mlp", "batch_size": 50, "lr": 0.1, "device": "cpu", "num_threads": 1}
+
+
+def space_file(tmp_path: Path, epochs: int, params: dict | None = None) -> Path:
+    path = tmp_path / "space.yaml"
+    params = params or {"lr": {"type": "float", "low": 0.05, "high": 0.2, "log": True}}
+    path.write_text(yaml.safe_dump({"fixed": {**CFG, "epochs": epochs}, "params": params}))
+    return path
+
+
+def test_train_with_two_workers_matches_one_process(tmp_path: Path) -> None:
+    run = nagexp.train(dict(CFG, epochs=3), results_dir=tmp_path, name="dp", track=False, echo=None,
+                       workers_per_trial=2)  # fmt: skip
+    single = train(TrainConfig(**CFG, epochs=3), load_dataset("digits"))
+    assert len(run.result.history) == 3
+    for one, two in zip(single.history, run.result.history, strict=True):
+        assert two["val_acc"] == pytest.approx(one["val_acc"], abs=1e-4)
+        assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-4)
+    assert run.test_acc == pytest.approx(single.test_acc, abs=1e-4)
+    # the run is rerunnable as it was: K is in its config; model.pt holds rank 0's weights
+    saved = yaml.safe_load((run.out_dir / "config.yaml").read_text())
+    assert saved["workers_per_trial"] == 2 and saved["sync_batchnorm"] is False
+    assert (run.out_dir / "model.pt").stat().st_size > 0
+    with (run.out_dir / "metrics.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 3
+
+
+class KillRankZeroOnce:
+    """Kills trial 0's rank-0 worker right after it reported `epoch`."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.killed = epoch, False
+
+    def on_trial_start(self, rec) -> None: ...
+    def on_trial_end(self, rec) -> None: ...
+
+    def on_trial_epoch(self, rec, metrics: dict) -> None:
+        if rec.number == 0 and metrics["epoch"] == self.epoch and not self.killed:
+            self.killed = True
+            os.kill(int(metrics["pid"]), signal.SIGKILL)
+
+
+def test_killed_worker_restarts_the_trial_from_its_checkpoint(tmp_path: Path) -> None:
+    options = SweepOptions(space=space_file(tmp_path, epochs=5), trials=1, seed=3, scheduler="fifo",
+                           workers_per_trial=2, name="killed", results_dir=tmp_path, track=False)  # fmt: skip
+    spec = resolve_sweep(options)
+    killer = KillRankZeroOnce(epoch=2)
+    outcome = run_sweep(spec, emit=lambda _: None, listeners=[killer])
+    assert killer.killed
+    (rec,) = outcome.records
+    assert rec.state == "completed" and rec.retries == 1 and rec.epochs_run == 5
+    assert [int(h["epoch"]) for h in rec.history] == [1, 2, 3, 4, 5]  # epochs replayed once
+    # the final metrics of a run never interrupted (here: one process, which K=2 matches)
+    uninterrupted = train(TrainConfig(**{**rec.config, "workers_per_trial": 1}), load_dataset("digits"))
+    assert rec.final == pytest.approx(uninterrupted.final["val_acc"], abs=1e-4)
+    assert rec.test_acc == pytest.approx(uninterrupted.test_acc, abs=1e-4)
+    with (tmp_path / "killed" / "trials.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["retries"] == "1"
+    assert Path(rec.checkpoint_file).is_file()  # the Ray Train run's last checkpoint, for the best model
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers-per-trial", "3"], "--workers-per-trial 3 with 1 CPU per worker needs 3 such bundles"),
+        (["--workers-per-trial", "2", "--data-mode", "stream"], "read in-memory data only for now"),
+    ],
+)
+def test_impossible_data_parallel_sweeps_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["sweep", str(space_file(tmp_path, 1)), "--trials", "1", "--no-track",
+                                 "--results-dir", str(tmp_path / "out"), *args])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_workers_per_trial_cannot_be_searched(tmp_path: Path) -> None:
+    space = space_file(tmp_path, 1, {"workers_per_trial": {"type": "int", "low": 1, "high": 2}})
+    result = runner.invoke(app, ["sweep", str(space), "--dry-run"])
+    assert result.exit_code == 2 and "fix it (`fixed:` or --workers-per-trial)" in result.stderr
+
+
+def test_dry_run_shows_the_placement(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sweep", str(space_file(tmp_path, 1)), "--dry-run", "--workers-per-trial", "4",
+                                 "--gpus-per-worker", "1", "--cpus-per-worker", "8"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "4 workers x (8 CPU, 1 GPU) per trial, NCCL" in result.stdout
+    assert '"num_threads": 8' in result.stdout  # each worker's torch threads
