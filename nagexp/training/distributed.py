@@ -24,6 +24,7 @@ def part_of(n: int, rank: int, world_size: int) -> slice:
 class Distributed(Protocol):
     rank: int
     world_size: int
+    device: torch.device | None  # this process's device (None: the config's `device` decides)
 
     @property
     def is_main(self) -> bool:
@@ -49,6 +50,7 @@ class SingleProcess:
     """One process: its part is the whole batch, nothing to wrap or sum."""
 
     rank, world_size = 0, 1
+    device = None
 
     @property
     def is_main(self) -> bool:

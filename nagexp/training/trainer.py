@@ -89,7 +89,7 @@ class _Run:
 
 
 def _setup(cfg: Any, data: TrainData, dist: Distributed) -> _Run:
-    device = getattr(dist, "device", None) or resolve_device(cfg.device)  # a worker's own device
+    device = dist.device or resolve_device(cfg.device)  # a data-parallel worker's own device
     if device.type == "cpu" and cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)

@@ -112,3 +112,39 @@ def test_dry_run_shows_the_placement(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "4 workers x (8 CPU, 1 GPU) per trial, NCCL" in result.stdout
     assert '"num_threads": 8' in result.stdout  # each worker's torch threads
+
+
+FAILING_MODEL = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        c, h, w = input_shape
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, num_classes))
+
+    def forward(self, x):
+        if self.training and len(x) > 8:
+            raise RuntimeError("this model breaks on training batches")
+        return self.body(x)
+
+
+def net(input_shape, num_classes):
+    return Net(input_shape, num_classes)
+"""
+
+
+def test_own_code_raising_in_the_workers_is_an_errored_trial_not_retried(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "breaking_model.py").write_text(FAILING_MODEL)
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"fixed": {**CFG, "model": "breaking_model:net", "epochs": 2},
+                                     "params": {"lr": {"type": "float", "low": 0.05, "high": 0.2}}}))  # fmt: skip
+    options = SweepOptions(space=space, trials=1, workers_per_trial=2, name="breaks", results_dir=tmp_path,
+                           track=False, code_dir=code)  # fmt: skip
+    outcome = run_sweep(resolve_sweep(options), emit=lambda _: None)
+    (rec,) = outcome.records
+    assert rec.state == "errored" and rec.retries == 0
+    assert "RuntimeError: this model breaks on training batches" in rec.reason
