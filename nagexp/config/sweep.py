@@ -17,11 +17,9 @@ from nagexp.parallel.placement import WorkerResources
 from nagexp.space.samplers import SAMPLER_NAMES
 from nagexp.space.schedulers import SCHEDULER_NAMES
 
-__all__ = ["DEFAULT_SPACE", "STREAM_NOT_PARALLEL", "SweepOptions", "SweepSpec", "resolve_sweep"]
+__all__ = ["DEFAULT_SPACE", "SweepOptions", "SweepSpec", "resolve_sweep"]
 
 DEFAULT_SPACE = SEARCH_SPACES_DIR / "nag_default.yaml"
-STREAM_NOT_PARALLEL = ("data-parallel trials (--workers-per-trial > 1) read in-memory data only for now; "
-                       "use --data-mode memory (the data must fit) or --workers-per-trial 1")  # fmt: skip
 
 SamplerName = Literal[SAMPLER_NAMES]  # type: ignore[valid-type]  # from the registry
 SchedulerName = Literal[SCHEDULER_NAMES]  # type: ignore[valid-type]
@@ -134,8 +132,6 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
         raise ConfigError(f"{space_path}: workers_per_trial sets each trial's resources; fix it (`fixed:` or "
                           "--workers-per-trial) instead of searching it")  # fmt: skip
     parallel = int({**space.fixed, **overrides}.get("workers_per_trial", 1)) > 1
-    if parallel and {**space.fixed, **overrides}.get("data_mode") == "stream":
-        raise ConfigError(STREAM_NOT_PARALLEL)
     # every process uses as many torch threads as CPUs it holds: reproducible and no oversubscription
     overrides["num_threads"] = max(1, int(options.cpus_per_worker if parallel else options.cpus_per_trial))
     fixed = {**space.fixed, **overrides}

@@ -27,12 +27,14 @@ def fit_data_parallel(
     code_dir: str | None = None,
     max_failures: int = 0,
     in_tune: bool = False,
+    data_group: str = "",
 ) -> Any:
     """Train `cfg` on K workers; returns Ray Train's Result (its checkpoint: the last epoch's).
 
     `max_failures`: restarts of the worker group from the last checkpoint when a worker dies
     (0 in a sweep: the trial fails, and Tune's retry starts the run again by name, counted
     in the trial's retries). Raises Ray Train's TrainingFailedError when they run out.
+    `data_group`: the placement group (hex) whose CPUs streaming workers' Ray Data tasks use.
     """
     import ray.train
 
@@ -42,7 +44,7 @@ def fit_data_parallel(
 
         callbacks.append(TuneReportCallback())  # rank 0's reports -> Tune, epoch by epoch
     loop_config = {"train": cfg.model_dump(mode="json"), "data_ref": [data_ref], "extra": extra or {},
-                   "code_dir": code_dir}  # fmt: skip
+                   "code_dir": code_dir, "data_group": data_group}  # fmt: skip
     trainer = _trainer_class()(
         _worker_loop,
         train_loop_config=loop_config,

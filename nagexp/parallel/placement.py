@@ -44,11 +44,19 @@ def _bundles_on(node: dict[str, float], bundle: dict[str, float]) -> int:
     return int(min(node.get(key, 0.0) // need for key, need in bundle.items() if need))
 
 
-def fitting_trials(resources: WorkerResources, nodes: list[dict[str, float]]) -> int:
+def fitting_trials(resources: WorkerResources, nodes: list[dict[str, float]], extra_cpus: float = 0) -> int:
     """How many data-parallel trials the nodes (each node's total resources) hold at once:
-    whole worker bundles counted per node, so no trial waits with part of its workers placed.
-    ConfigError when not even one fits."""
+    whole worker bundles counted per node, so no trial waits with part of its workers placed,
+    and `extra_cpus` per trial beside them (its streaming tasks). ConfigError when not even
+    one fits."""
     bundles = sum(_bundles_on(node, resources.bundle) for node in nodes)
+    total_cpus = sum(n.get("CPU", 0.0) for n in nodes)
+    if extra_cpus and total_cpus < resources.workers * resources.cpus + extra_cpus:
+        raise ConfigError(
+            f"--workers-per-trial {resources.workers} x {resources.cpus:g} CPU plus {extra_cpus:g} for streaming "
+            f"the trial's data is more than the {total_cpus:g} CPUs Ray has; lower --cpus-per-worker "
+            "(fractions are fine) or --workers-per-trial"
+        )
     if bundles < resources.workers:
         largest = max((_bundles_on(n, resources.bundle) for n in nodes), default=0)
         cpus = sum(n.get("CPU", 0.0) for n in nodes)
@@ -60,7 +68,10 @@ def fitting_trials(resources: WorkerResources, nodes: list[dict[str, float]]) ->
             f"on {len(nodes)} node(s), at most {largest} on one node) holds {bundles}. Lower --workers-per-trial, "
             "--cpus-per-worker or --gpus-per-worker"
         )
-    return bundles // resources.workers
+    fitting = bundles // resources.workers
+    if extra_cpus:
+        fitting = min(fitting, int(total_cpus // (resources.workers * resources.cpus + extra_cpus)))
+    return fitting
 
 
 def check_batchnorm(resources: WorkerResources, sync_batchnorm: bool) -> None:

@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from nagexp.config.sweep import STREAM_NOT_PARALLEL
 from nagexp.config.train import TrainConfig
-from nagexp.errors import ConfigError, NagexpError
+from nagexp.errors import NagexpError
 from nagexp.parallel.placement import WorkerResources, check_batchnorm, cluster_nodes, fitting_trials
+from nagexp.prepared.stream import DATA_CPUS, StreamedData
 from nagexp.training.data import DataBundle
 from nagexp.training.trainer import TrainResult
 
@@ -22,7 +22,7 @@ RESTARTS = 2  # worker-group restarts from the last checkpoint when a worker die
 
 def train_data_parallel(
     cfg: TrainConfig,
-    data: DataBundle,
+    data: DataBundle | StreamedData,
     resources: WorkerResources,
     storage: Path,
     *,
@@ -38,8 +38,6 @@ def train_data_parallel(
     from nagexp.sweeps.ray_runtime import connect_ray, shutdown_ray
     from nagexp.user_code import snapshot, stage_snapshot
 
-    if not isinstance(data, DataBundle):
-        raise ConfigError(STREAM_NOT_PARALLEL)
     started = time.perf_counter()
     if cfg.num_threads is None:  # each worker as many torch threads as CPUs it holds: no oversubscription
         cfg = cfg.model_copy(update={"num_threads": max(1, int(resources.cpus))})
@@ -47,22 +45,32 @@ def train_data_parallel(
     connected_here = connect_ray(address, working_dir=shipped)
     try:
         check_batchnorm(resources, cfg.sync_batchnorm)
-        fitting_trials(resources, cluster_nodes())  # one line when the workers cannot all be placed
+        streamed = not isinstance(data, DataBundle)
+        extra = DATA_CPUS if streamed else 0
+        fitting_trials(resources, cluster_nodes(), extra)  # one line when the workers cannot all be placed
         say(f"data-parallel: {resources.describe()}")
         # Ray already running in this process (a notebook): its workers import the code folder itself
         workers_code = str(code_dir) if code_dir is not None and not connected_here else None
+        # streamed data: the workers' Ray Data tasks share CPUs reserved here (as a trial reserves them)
+        group = ray.util.placement_group([{"CPU": extra}]) if extra else None
         try:
+            if group is not None:
+                ray.get(group.ready())
             result = fit_data_parallel(cfg, ray.put(data), resources, storage=storage, name="run",
-                                       max_failures=RESTARTS, code_dir=workers_code)  # fmt: skip
+                                       max_failures=RESTARTS, code_dir=workers_code,
+                                       data_group=group.id.hex() if group else "")  # fmt: skip
         except ray.train.TrainingFailedError as exc:
             lines = [line for line in str(exc).splitlines() if line.strip()]
             raise NagexpError(f"data-parallel training failed: {lines[-1] if lines else exc}") from None
+        finally:
+            if group is not None:
+                ray.util.remove_placement_group(group)
         return _result_from(cfg, data, result, time.perf_counter() - started)
     finally:
         shutdown_ray(connected_here)
 
 
-def _result_from(cfg: TrainConfig, data: DataBundle, result: object, seconds: float) -> TrainResult:
+def _result_from(cfg: TrainConfig, data: DataBundle | StreamedData, result: object, seconds: float) -> TrainResult:
     from nagexp.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
     from nagexp.training.model_registry import build_model
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -43,6 +44,8 @@ def worker_loop(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device() if on_gpu else torch.device("cpu")
     dist = TorchProcessGroup(device, cfg.sync_batchnorm)
     data = ray.get(config["data_ref"][0])
+    if config.get("data_group") and hasattr(data, "data_group"):  # streamed: Ray Data tasks in the trial's CPUs
+        data = dataclasses.replace(data, data_group=config["data_group"])
     nodes = _worker_nodes(ray.get_runtime_context().get_node_id())
     group = worker_group_id()
     resume = None

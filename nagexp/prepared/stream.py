@@ -50,6 +50,7 @@ class StreamedData:
     fingerprint: str
     report: DataReport
     scale: float  # 255 for uint8 pixels, 1 for float ones
+    data_group: str = ""  # data-parallel workers: the placement group (hex) their Ray Data tasks run in
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -79,10 +80,11 @@ class StreamedData:
     def to(self, device: torch.device | str) -> StreamedData:
         return self  # batches move to the device as they are streamed
 
-    def batches(self, cfg: Any, device: torch.device) -> StreamBatches:
+    def batches(self, cfg: Any, device: torch.device, rank: int = 0, world_size: int = 1) -> StreamBatches:
         from nagexp.prepared.stream_batches import StreamBatches
 
-        return StreamBatches(self, device, cfg.seed, min(cfg.batch_size, self.train_size), cfg.eval_batch_size)
+        return StreamBatches(self, device, cfg.seed, min(cfg.batch_size, self.train_size), cfg.eval_batch_size,
+                             rank, world_size)  # fmt: skip
 
 
 def _gather(prepared: Prepared, part: str, rows: np.ndarray) -> np.ndarray:

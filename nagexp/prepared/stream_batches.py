@@ -13,6 +13,7 @@ import torch
 
 from nagexp.prepared.store import Prepared, open_prepared
 from nagexp.prepared.stream import DATA_CPUS, StreamedData
+from nagexp.training.distributed import part_of
 
 __all__ = ["StreamBatches"]
 
@@ -46,7 +47,12 @@ class StreamBatches:
     again in windows of SHUFFLE_ROWS rows (a seeded shuffle buffer) before cutting batches.
     Shards are written in the source's order, which may be sorted by class (image folders
     are): block order and windows give every batch a mix of the whole dataset, with memory
-    bounded by the window, not by the dataset."""
+    bounded by the window, not by the dataset.
+
+    A data-parallel worker (`rank` of `world_size`) reads only its own blocks (block b is
+    worker b mod K's, every epoch, in that worker's seeded order): the data is split across
+    the workers, not read K times. Each yields its part of every global batch
+    (`yields_parts`), the same number of steps in every worker."""
 
     BLOCK_ROWS = 256  # rows a read picks from a shard: the granularity of the epoch's order
     BLOCKS_PER_TASK = 8  # blocks a Ray Data task reads (its overhead shared)
@@ -55,24 +61,46 @@ class StreamBatches:
     BUFFER_BYTES = 256 * 2**20  # Ray Data's read-ahead in the object store (64 MB: 0.66x the throughput)
 
     def __init__(self, data: StreamedData, device: torch.device, seed: int, batch_size: int,
-                 eval_batch_size: int) -> None:  # fmt: skip
+                 eval_batch_size: int, rank: int = 0, world_size: int = 1) -> None:  # fmt: skip
         import ray
 
         if not ray.is_initialized():  # `nagexp train --data-mode stream` outside a sweep
             ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         self.data, self.device, self.seed = data, device, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.steps_per_epoch = data.train_size // batch_size
+        self.rank, self.world_size = rank, world_size
+        self.yields_parts = world_size > 1
         self.prepared = open_prepared(Path(data.folder))
+        self.steps_per_epoch = data.train_size // batch_size
+        if self.yields_parts:  # every worker stops after the steps the one with fewest rows can make
+            blocks = self._blocks(data.part_of("train"))
+            rows = self._rows_per_block(blocks, "train")
+            self.batch_size = len(range(batch_size)[part_of(batch_size, rank, world_size)])
+            self.steps_per_epoch = min(self.steps_per_epoch, *(
+                int(rows[r::world_size].sum()) // len(range(batch_size)[part_of(batch_size, r, world_size)])
+                for r in range(world_size)))  # fmt: skip
+            if self.steps_per_epoch == 0:
+                raise ValueError(f"{world_size} workers: a worker's share of the {data.train_size} training rows "
+                                 f"is less than its part of a batch of {batch_size}; use fewer workers")  # fmt: skip
 
     def _blocks(self, part: str) -> list[dict[str, int]]:
+        shards = self.prepared.shards(part)
+        size = self.BLOCK_ROWS
+        if self.world_size > 1:  # at least 8 blocks per worker, so a small dataset splits evenly too
+            size = max(1, min(size, sum(s.rows for s in shards) // (8 * self.world_size)))
         blocks, start = [], 0
-        for index, shard in enumerate(self.prepared.shards(part)):
-            for lo in range(0, shard.rows, self.BLOCK_ROWS):
-                blocks.append({"shard": index, "start": start, "lo": lo, "hi": min(lo + self.BLOCK_ROWS, shard.rows),
+        for index, shard in enumerate(shards):
+            for lo in range(0, shard.rows, size):
+                blocks.append({"shard": index, "start": start, "lo": lo, "hi": min(lo + size, shard.rows),
                                "block": len(blocks)})  # fmt: skip
             start += shard.rows
         return blocks
+
+    def _rows_per_block(self, blocks: list[dict[str, int]], split: str) -> np.ndarray:
+        rows = self.data.rows(split)
+        starts = [b["start"] + b["lo"] for b in blocks]
+        ends = [b["start"] + b["hi"] for b in blocks]
+        return np.searchsorted(rows, ends) - np.searchsorted(rows, starts)
 
     def _dataset(self, split: str, epoch: int, shuffle: bool) -> Any:
         import ray.data
@@ -84,6 +112,11 @@ class StreamBatches:
         # bounded read-ahead: the blocks in flight, not the dataset, decide the memory used
         limits = {"object_store_memory": self.BUFFER_BYTES}
         group = ray.util.get_current_placement_group()
+        if self.data.data_group:  # a data-parallel worker: its trial reserved the CPUs for data tasks
+            from ray._raylet import PlacementGroupID
+            from ray.util.placement_group import PlacementGroup
+
+            group = PlacementGroup(PlacementGroupID(bytes.fromhex(self.data.data_group)))
         if group is not None:
             # In a Tune trial: read tasks run in the bundle the trial reserved for them (Ray
             # Data's default SPREAD would ask the cluster for CPUs the trials hold: a deadlock).
@@ -93,7 +126,7 @@ class StreamBatches:
             limits["cpu"] = DATA_CPUS
         ctx.execution_options.resource_limits = ray.data.ExecutionResources(**limits)
         part = self.data.part_of(split)
-        blocks = self._blocks(part)
+        blocks = self._blocks(part)[self.rank :: self.world_size]  # this worker's blocks
         if shuffle:
             blocks = [blocks[i] for i in np.random.default_rng([self.seed, epoch]).permutation(len(blocks))]
         where = {"folder": self.data.folder, "split_folder": self.data.split_folder, "part": part, "split": split}
@@ -129,6 +162,8 @@ class StreamBatches:
             order = rng.permutation(held)
             full = held // bs * bs
             for i in range(0, full, bs):
+                if emitted == self.steps_per_epoch:
+                    return
                 yield self._to_device(x_all[order[i : i + bs]], y_all[order[i : i + bs]])
                 emitted += 1
             xs, ys, held = [x_all[order[full:]]], [y_all[order[full:]]], held - full

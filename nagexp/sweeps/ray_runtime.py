@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from nagexp.config.sweep import STREAM_NOT_PARALLEL, SweepOptions
+from nagexp.config.sweep import SweepOptions
 from nagexp.errors import ConfigError, NagexpError
 from nagexp.parallel.placement import WorkerResources, check_batchnorm, cluster_nodes, fitting_trials
 
@@ -108,11 +108,8 @@ def check_resources(options: SweepOptions, extra_cpus: int = 0, workers: WorkerR
     total = ray.cluster_resources()
     cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
     if workers is not None:
-        fixed = fixed or {}
-        check_batchnorm(workers, bool(fixed.get("sync_batchnorm")))
-        if fixed.get("data_mode") == "stream":
-            raise ConfigError(STREAM_NOT_PARALLEL)
-        fitting_trials(workers, cluster_nodes())  # at least one trial's workers fit, or one line why not
+        check_batchnorm(workers, bool((fixed or {}).get("sync_batchnorm")))
+        fitting_trials(workers, cluster_nodes(), extra_cpus)  # at least one trial fits, or one line why not
         return {"CPU": cpus, "GPU": gpus}
     if options.cpus_per_trial + extra_cpus > cpus:
         stream = f" plus {extra_cpus} for streaming its data" if extra_cpus else ""

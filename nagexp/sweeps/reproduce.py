@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +29,6 @@ __all__ = ["Reproduction", "mean_ci95", "reproduce", "trial_to_rerun"]
 FRESH_SEED_OFFSET = 1_000_000  # fresh seeds: trial_seed(master, offset + k), never a sweep trial's
 
 
-# K workers sum gradients in another order than one process: per-epoch values agree to this
-# (tests/parallel_tests), not bit for bit
-DATA_PARALLEL_TOLERANCE = 1e-4
-
-
 @dataclass
 class Reproduction:
     trial: int
@@ -40,9 +36,8 @@ class Reproduction:
     epochs: int  # epochs the original trial ran (ASHA may have stopped it)
     original: float
     rerun: float
-    exact: bool  # equal (within `tolerance`)
+    exact: bool
     on_cpu: bool
-    tolerance: float = 0.0  # a data-parallel trial reruns in one process: equal to 1e-4, not bit for bit
     seed_values: list[float] = field(default_factory=list)
     ci: tuple[float, float, float] | None = None  # mean, low, high (95 %)
 
@@ -105,25 +100,37 @@ def reproduce(
             warn(warning)
         make_importable(folder)
     metric = plan["objective"]["metric"]
-    on_cpu = float(plan["options"].get("gpus_per_trial", 0)) == 0
+    options = plan["options"]
+    on_cpu = float(options.get("gpus_per_trial", 0)) == 0 and float(options.get("gpus_per_worker") or 0) == 0
     epochs = record.epochs_run
     run_cfg = cfg.model_copy(update={"device": "cpu"}) if on_cpu else cfg
     cache = cache_dir_for(Path(c) if (c := plan["options"].get("cache_dir")) else None, sweep_dir.parent)
     data, _ = load_train_data(run_cfg, cache, plan["options"].get("memory_budget"), warn)  # once, for every rerun
 
+    def rerun(cfg: TrainConfig, data: Any) -> TrainResult:
+        """As the trial trained: one process, or (a data-parallel trial) a Ray Train run of as
+        many workers, each with the CPUs it had, so the gradients are summed as they were."""
+        if cfg.workers_per_trial == 1:
+            return train(cfg, data)
+        from nagexp.parallel.placement import WorkerResources
+        from nagexp.parallel.train_job import train_data_parallel
+
+        workers = WorkerResources(cfg.workers_per_trial, float(plan["options"].get("cpus_per_worker", 1.0)))
+        with tempfile.TemporaryDirectory(prefix="nagexp-reproduce-") as storage:
+            return train_data_parallel(cfg, data, workers, Path(storage), say=lambda _: None)
+
     # the original ran all its epochs under the full-length schedules: rerun those, read epoch `epochs`
-    result = train(run_cfg, data)
+    result = rerun(run_cfg, data)
     rerun_value = result.history[min(epochs, len(result.history)) - 1][metric]
     original = float(record.final) if record.final is not None else math.nan
     if on_run:
         on_run(f"trial-{record.number}-rerun", run_cfg, result, data)
-    tolerance = DATA_PARALLEL_TOLERANCE if cfg.workers_per_trial > 1 else 0.0
     rep = Reproduction(record.number, metric, epochs, original, float(rerun_value),
-                       abs(float(rerun_value) - original) <= tolerance, on_cpu, tolerance)  # fmt: skip
+                       float(rerun_value) == original, on_cpu)  # fmt: skip
     master = int(plan["seeds"]["master"])
     for k in range(seeds):
         seed_cfg = run_cfg.model_copy(update={"seed": trial_seed(master, FRESH_SEED_OFFSET + k)})
-        res = train(seed_cfg, data)
+        res = rerun(seed_cfg, data)
         rep.seed_values.append(float(res.history[min(epochs, len(res.history)) - 1][metric]))
         if on_run:
             on_run(f"trial-{record.number}-seed-{seed_cfg.seed}", seed_cfg, res, data)

@@ -109,11 +109,14 @@ def _train_data_parallel(cfg: TrainConfig, number: int, data_ref: Any, workers: 
                          code_dir: str | None) -> None:  # fmt: skip
     """A Ray Train run of K workers named after the trial: a retried or restored trial's run
     starts again from its last checkpoint. Rank 0's reports reach Tune epoch by epoch."""
+    import ray
+
     from nagexp.parallel.launch import fit_data_parallel
 
     extra = {"epochs_total": cfg.epochs, TRIAL_NUMBER_KEY: number}
+    group = ray.util.get_current_placement_group()  # the trial's: streaming workers run their data tasks in it
     fit_data_parallel(cfg, data_ref, workers, storage=storage, name=f"trial-{number:04d}", extra=extra,
-                      code_dir=code_dir, in_tune=True)  # fmt: skip
+                      code_dir=code_dir, in_tune=True, data_group=group.id.hex() if group else "")  # fmt: skip
 
 
 def _train_trial(config: dict[str, Any], data_ref: Any) -> None:

@@ -24,7 +24,10 @@ def _trainable(spec: SweepSpec, data: DataBundle, code_dir: Path | None, settled
     o = spec.options
     resources: Any = {"cpu": o.cpus_per_trial, "gpu": o.gpus_per_trial}
     if spec.workers is not None:  # the trial only starts its Ray Train run; the workers hold the resources
-        resources = tune.PlacementGroupFactory([TRIAL_DRIVER_BUNDLE])
+        # streaming: a second bundle, whose CPUs every worker's Ray Data tasks share (the first
+        # is the trial actor's own)
+        extra = data_cpus(_data_mode(spec))
+        resources = tune.PlacementGroupFactory([TRIAL_DRIVER_BUNDLE] + ([{"CPU": extra}] if extra else []))
     elif extra := data_cpus(_data_mode(spec)):
         # the trial's own bundle, and one its Ray Data tasks run in (Tune captures child tasks)
         resources = tune.PlacementGroupFactory([{"CPU": o.cpus_per_trial, "GPU": o.gpus_per_trial}, {"CPU": extra}])
@@ -86,7 +89,7 @@ def trial_slots(options: SweepOptions, extra_cpus: int = 0, workers: WorkerResou
     import ray
 
     if workers is not None:
-        return max(1, min(fitting_trials(workers, cluster_nodes()), options.trials))
+        return max(1, min(fitting_trials(workers, cluster_nodes(), extra_cpus), options.trials))
     total = ray.cluster_resources()
     slots = int(total.get("CPU", 1.0) // (options.cpus_per_trial + extra_cpus))
     if options.gpus_per_trial:

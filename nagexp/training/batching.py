@@ -23,6 +23,9 @@ class BatchSource(Protocol):
     mode slices tensors held on the device; stream mode reads prepared shards through Ray Data."""
 
     steps_per_epoch: int  # full training batches per epoch (the partial last one is dropped)
+    # True: a data-parallel worker's source that already yields only this worker's part of
+    # each batch (stream mode); False: whole batches, the worker takes its part
+    yields_parts: bool
 
     def train_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This epoch's training batches, in a seeded order (the same for the same seed and epoch)."""
@@ -44,17 +47,21 @@ def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> to
     return torch.randperm(n, generator=epoch_generator(seed, epoch, torch.device("cpu"))).to(device)
 
 
-def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4, rows: slice | None = None) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4, rows: slice | None = None,
+                  total: int | None = None) -> torch.Tensor:  # fmt: skip
     """Random crop after zero padding by `pad` pixels, and a random horizontal flip.
 
-    `rows`: augment only these rows of the batch, with the draws the whole batch would get
-    (a data-parallel worker's part of a global batch is augmented as one process would)."""
-    n = x.shape[0]
+    `rows`: a data-parallel worker's part of a global batch of `total` rows (default: x's
+    rows, of which only `rows` are augmented; else `x` is that part already), augmented with
+    the draws the whole batch would get, as one process would."""
+    n = total or x.shape[0]
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
     flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
     if rows is not None:
-        x, dy, dx, flip = x[rows], dy[rows], dx[rows], flip[rows]
+        dy, dx, flip = dy[rows], dx[rows], flip[rows]
+        if total is None:
+            x = x[rows]
     n, c, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     rows_at = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # n,1,h,1
@@ -75,6 +82,7 @@ class MemoryBatches:
         self.device, self.seed = device, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.steps_per_epoch = len(self.data.y_train) // batch_size  # the partial last batch is dropped
+        self.yields_parts = False
 
     def train_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         perm = epoch_permutation(len(self.data.y_train), self.seed, epoch, self.device)

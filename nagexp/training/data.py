@@ -93,7 +93,9 @@ class DataBundle:
         """The first `n` normalized validation images, on the CPU (model checks, signatures)."""
         return self.x_val[:n].cpu()
 
-    def batches(self, cfg: Any, device: torch.device) -> BatchSource:
+    def batches(self, cfg: Any, device: torch.device, rank: int = 0, world_size: int = 1) -> BatchSource:
+        """Whole global batches in every process (each data-parallel worker holds the data and
+        takes its part of each batch: see trainer)."""
         from nagexp.training.batching import MemoryBatches
 
         return MemoryBatches(self, device, cfg.seed, min(cfg.batch_size, self.train_size), cfg.eval_batch_size)

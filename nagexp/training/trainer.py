@@ -47,7 +47,7 @@ class TrainData(Protocol):
     @property
     def train_size(self) -> int: ...
 
-    def batches(self, cfg: Any, device: torch.device) -> BatchSource: ...
+    def batches(self, cfg: Any, device: torch.device, rank: int = 0, world_size: int = 1) -> BatchSource: ...
 
 
 Report = Callable[[Metrics, "TrainCheckpoint"], None]
@@ -103,7 +103,8 @@ def _setup(cfg: Any, data: TrainData, dist: Distributed) -> _Run:
         torch.backends.cudnn.benchmark = True
     trained, model = dist.wrap(model)
     opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.momentum, cfg.weight_decay, device)
-    source = data.batches(cfg, device)  # memory: tensors on the device; stream: shards through Ray Data
+    # memory: tensors on the device; stream: shards through Ray Data (a worker's own blocks)
+    source = data.batches(cfg, device, dist.rank, dist.world_size)
     batch_size = min(cfg.batch_size, data.train_size)
     steps_per_epoch = source.steps_per_epoch  # the partial last batch is dropped; order changes every epoch
     total = steps_per_epoch * cfg.epochs
@@ -127,7 +128,7 @@ def evaluate(run: _Run, split: str) -> tuple[float, float]:
     seen = torch.zeros((), device=run.device, dtype=torch.long)
     with torch.no_grad(), run.autocast():
         for xb, yb in run.source.eval_batches(split):
-            if dist.world_size > 1:
+            if dist.world_size > 1 and not run.source.yields_parts:
                 rows = part_of(len(yb), dist.rank, dist.world_size)
                 xb, yb = xb[rows], yb[rows]
                 if not len(yb):
@@ -145,18 +146,19 @@ def _train_epoch(run: _Run, cfg: Any, epoch: int) -> tuple[float, float, float |
     model, opt, groups, dist = run.trained, run.opt, run.opt.param_groups, run.dist
     model.train()
     parallel = dist.world_size > 1
+    given = run.source.yields_parts  # a worker's source that yields only its part of each batch
     gen = epoch_generator(cfg.seed + 1, epoch, run.device) if cfg.augment else None
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     first_loss = None
     bs, base = run.batch_size, epoch * run.steps_per_epoch
     for i, (xb, yb) in enumerate(run.source.train_epoch(epoch)):
-        rows = part_of(len(yb), dist.rank, dist.world_size) if parallel else None
+        rows = part_of(run.batch_size if given else len(yb), dist.rank, dist.world_size) if parallel else None
         if gen is not None:
-            xb = augment_batch(xb, gen, rows=rows)
-        elif rows is not None:
+            xb = augment_batch(xb, gen, rows=rows, total=run.batch_size if given else None)
+        elif rows is not None and not given:
             xb = xb[rows]
-        if rows is not None:
+        if rows is not None and not given:
             yb = yb[rows]
         xb = xb.contiguous(memory_format=run.memory_format)
         for g in groups:  # both schedules, every step

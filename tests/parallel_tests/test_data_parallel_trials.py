@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -19,10 +17,12 @@ from nagexp.config.sweep import SweepOptions, resolve_sweep
 from nagexp.sweeps.runner import run_sweep
 from nagexp.training.data import load_dataset
 from nagexp.training.trainer import train
+from tests.listeners import KillWorkerOnce
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
 TIMING = ("epoch_seconds", "samples_per_s")
+SLICE = Path(__file__).resolve().parents[1] / "data" / "cifar10-slice"
 CFG = {"dataset": "digits", "model": "mlp", "batch_size": 50, "lr": 0.1, "device": "cpu", "num_threads": 1}
 
 
@@ -50,26 +50,11 @@ def test_train_with_two_workers_matches_one_process(tmp_path: Path) -> None:
         assert len(list(csv.DictReader(f))) == 3
 
 
-class KillRankZeroOnce:
-    """Kills trial 0's rank-0 worker right after it reported `epoch`."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch, self.killed = epoch, False
-
-    def on_trial_start(self, rec) -> None: ...
-    def on_trial_end(self, rec) -> None: ...
-
-    def on_trial_epoch(self, rec, metrics: dict) -> None:
-        if rec.number == 0 and metrics["epoch"] == self.epoch and not self.killed:
-            self.killed = True
-            os.kill(int(metrics["pid"]), signal.SIGKILL)
-
-
 def test_killed_worker_restarts_the_trial_from_its_checkpoint(tmp_path: Path) -> None:
     options = SweepOptions(space=space_file(tmp_path, epochs=5), trials=1, seed=3, scheduler="fifo",
                            workers_per_trial=2, name="killed", results_dir=tmp_path, track=False)  # fmt: skip
     spec = resolve_sweep(options)
-    killer = KillRankZeroOnce(epoch=2)
+    killer = KillWorkerOnce(epoch=2)
     outcome = run_sweep(spec, emit=lambda _: None, listeners=[killer])
     assert killer.killed
     (rec,) = outcome.records
@@ -89,7 +74,8 @@ def test_killed_worker_restarts_the_trial_from_its_checkpoint(tmp_path: Path) ->
     ("args", "message"),
     [
         (["--workers-per-trial", "3"], "--workers-per-trial 3 with 1 CPU per worker needs 3 such bundles"),
-        (["--workers-per-trial", "2", "--data-mode", "stream"], "read in-memory data only for now"),
+        (["--workers-per-trial", "2", "--data-mode", "stream", "--dataset", f"imagefolder:{SLICE}"],
+         "--workers-per-trial 2 x 1 CPU plus 1 for streaming the trial's data is more than the 2 CPUs Ray has"),
     ],
 )
 def test_impossible_data_parallel_sweeps_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -97,7 +83,8 @@ def test_impossible_data_parallel_sweeps_are_one_line(tmp_path: Path, args: list
                                  "--results-dir", str(tmp_path / "out"), *args])  # fmt: skip
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    out = tmp_path / "out"  # no sweep folder (a streamed dataset's prepared shards may be kept)
+    assert not out.exists() or {p.name for p in out.iterdir()} <= {"data-cache"}
 
 
 def test_workers_per_trial_cannot_be_searched(tmp_path: Path) -> None:
@@ -148,3 +135,47 @@ def test_own_code_raising_in_the_workers_is_an_errored_trial_not_retried(tmp_pat
     (rec,) = outcome.records
     assert rec.state == "errored" and rec.retries == 0
     assert "RuntimeError: this model breaks on training batches" in rec.reason
+
+
+def test_streamed_data_is_split_across_the_workers_not_copied(tmp_path: Path) -> None:
+    import torch
+
+    from nagexp.prepared.modes import load_train_data
+
+    cfg = TrainConfig(dataset=f"imagefolder:{SLICE}", data_mode="stream", batch_size=64, eval_batch_size=16)
+    data, mode = load_train_data(cfg, tmp_path / "cache", say=lambda _: None)
+    assert mode == "stream"
+    cpu = torch.device("cpu")
+
+    def images(batches) -> list[float]:  # an image's pixel sum names it (no two are equal here)
+        return sorted(round(float(v), 3) for x, _ in batches for v in x.sum(dim=(1, 2, 3)))
+
+    whole = data.batches(cfg, cpu)
+    parts = [data.batches(cfg, cpu, rank, 2) for rank in range(2)]
+    assert parts[0].steps_per_epoch == parts[1].steps_per_epoch == whole.steps_per_epoch
+    for split in ("val", "test"):  # every image once, in one worker or the other
+        seen = [images(p.eval_batches(split)) for p in parts]
+        assert seen[0] and seen[1] and sorted(seen[0] + seen[1]) == images(whole.eval_batches(split))
+    trained = [images(p.train_epoch(1)) for p in parts]
+    assert not set(trained[0]) & set(trained[1])  # disjoint: no image read twice in an epoch
+    assert len(trained[0]) == len(trained[1]) == whole.steps_per_epoch * 32  # each its part of every batch
+
+
+def test_stream_sweep_and_train_with_two_workers(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sweep", "quick.yaml", "--dataset", f"imagefolder:{SLICE}", "--data-mode",
+                                 "stream", "--trials", "1", "--epochs", "2", "--workers-per-trial", "2",
+                                 "--cpus-per-worker", "0.5", "--no-track", "--name", "dp-stream", "--results-dir",
+                                 str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "dp-stream" / "trials.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["state"] == "completed" and row["epochs_run"] == "2"
+    run = nagexp.train(tmp_path / "dp-stream" / "best.yaml", results_dir=tmp_path, name="dp-stream-train",
+                       track=False, echo=None, cpus_per_worker=0.5)  # fmt: skip
+    assert run.result.epochs_run == 2 and 0 <= run.test_acc <= 1
+    assert yaml.safe_load((run.out_dir / "config.yaml").read_text())["data_mode"] == "stream"
+    # `nagexp reproduce` reruns a data-parallel trial with as many workers: exactly, on CPU
+    from nagexp.sweeps.reproduce import reproduce
+
+    rep = reproduce(tmp_path / "dp-stream", warn=lambda _: None)
+    assert rep.exact, (rep.original, rep.rerun)

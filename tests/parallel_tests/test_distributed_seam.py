@@ -113,3 +113,32 @@ def test_whole_worker_bundles_are_counted_node_by_node() -> None:
     assert fitting_trials(WorkerResources(3, cpus=4.0, gpus=1.0), gpu_nodes) == 1
     with pytest.raises(ConfigError, match=r"needs 4 such bundles; the cluster .* holds 3"):
         fitting_trials(WorkerResources(4, cpus=4.0, gpus=1.0), gpu_nodes)
+
+
+def _nccl_rank_main(rank: int, world: int, port: int, config: dict, out: str) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world)
+    try:
+        cfg = TrainConfig(**config)
+        group = TorchProcessGroup(torch.device("cuda", rank), cfg.sync_batchnorm)
+        result = train(cfg, load_dataset("digits"), dist=group)
+        torch.save({"history": result.history}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.gpu
+def test_nccl_workers_on_gpus_train_with_sync_batchnorm(tmp_path: Path) -> None:
+    # the GPU path of the seam: NCCL, DDP with device_ids, SyncBatchNorm (as many workers as GPUs)
+    world = torch.cuda.device_count()
+    cfg = TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=2, batch_size=64, device="cuda",
+                      workers_per_trial=world, sync_batchnorm=True)  # fmt: skip
+    mp.spawn(_nccl_rank_main, args=(world, _free_port(), cfg.model_dump(mode="json"), str(tmp_path / "gpu")),
+             nprocs=world)  # fmt: skip
+    histories = [without_timing(torch.load(f"{tmp_path / 'gpu'}.{r}", weights_only=False)["history"])
+                 for r in range(world)]  # fmt: skip
+    assert all(h == histories[0] for h in histories)
+    assert histories[0][-1]["val_acc"] > 0.8

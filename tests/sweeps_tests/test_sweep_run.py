@@ -18,6 +18,7 @@ from nagexp.config.sweep import SweepOptions, resolve_sweep
 from nagexp.sweeps.runner import run_sweep
 from nagexp.training.data import load_dataset_for
 from nagexp.training.trainer import train
+from tests.listeners import KillWorkerOnce
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
@@ -168,24 +169,6 @@ def test_ls_lists_sweeps(tmp_path: Path) -> None:
     assert result.exit_code == 0
     line = next(line for line in result.stdout.splitlines() if line.startswith("listed"))
     assert "finished" in line and "2/2" in line and "val_acc" in line
-
-
-class KillWorkerOnce:
-    """Kills trial 0's worker process right after it reported `epoch` (a dead worker)."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch, self.killed = epoch, False
-
-    def on_trial_start(self, rec) -> None: ...
-    def on_trial_end(self, rec) -> None: ...
-
-    def on_trial_epoch(self, rec, metrics: dict) -> None:
-        import os
-        import signal
-
-        if rec.number == 0 and metrics["epoch"] == self.epoch and not self.killed:
-            self.killed = True
-            os.kill(int(metrics["pid"]), signal.SIGKILL)
 
 
 def test_dead_worker_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
