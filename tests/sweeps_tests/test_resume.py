@@ -39,11 +39,11 @@ def finished(table: list[dict[str, str]]) -> dict[str, dict[str, str]]:
     return {r["number"]: r for r in table if r["state"] != "running"}
 
 
-def start_sweep(results: Path, name: str) -> subprocess.Popen:
+def start_sweep(results: Path, name: str, *extra: str, trials: int = TRIALS) -> subprocess.Popen:
     # 20-epoch trials: long enough that some are mid-training when the signal comes
     return subprocess.Popen(
-        [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(TRIALS),
-         "--epochs", "20", "--name", name, "--results-dir", str(results)],
+        [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(trials),
+         "--epochs", "20", "--name", name, "--results-dir", str(results), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
 
@@ -65,10 +65,11 @@ def stop_group(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_driver(results: Path, name: str, finished_first: int) -> Iterator[subprocess.Popen]:
+def running_driver(results: Path, name: str, finished_first: int, *extra: str,
+                   trials: int = TRIALS) -> Iterator[subprocess.Popen]:  # fmt: skip
     """A sweep's driver in a subprocess, once `finished_first` trials have finished; whatever
     it leaves behind is killed afterwards."""
-    proc = start_sweep(results, name)
+    proc = start_sweep(results, name, *extra, trials=trials)
     try:
         wait_for_finished(proc, results / name, finished_first)
         yield proc
@@ -89,16 +90,16 @@ def resume(name: str, results: Path) -> None:
     assert f"resuming sweep {name}" in result.output
 
 
-def check_exact(sweep_dir: Path, before: dict[str, dict[str, str]]) -> None:
+def check_exact(sweep_dir: Path, before: dict[str, dict[str, str]], trials: int = TRIALS) -> None:
     table = rows(sweep_dir)
-    assert sorted(int(r["number"]) for r in table) == list(range(TRIALS))
+    assert sorted(int(r["number"]) for r in table) == list(range(trials))
     assert all(r["state"] in ("completed", "pruned", "diverged") for r in table)
     after = finished(table)
     for number, row in before.items():  # finished before the interruption: untouched
         assert after[number] == row
 
     study = optuna.load_study(study_name=sweep_dir.name, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
-    assert sorted(t.number for t in study.trials) == list(range(TRIALS))
+    assert sorted(t.number for t in study.trials) == list(range(trials))
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     for t in study.trials:  # every epoch told once: as many values as the trial ran epochs
         assert len(t.intermediate_values) == int(after[str(t.number)]["epochs_run"])
@@ -111,7 +112,7 @@ def check_exact(sweep_dir: Path, before: dict[str, dict[str, str]]) -> None:
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     children = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}'")
     numbers = sorted(int(r.data.tags["trial_number"]) for r in children)
-    assert numbers == list(range(TRIALS))  # one run per trial: continued, never made twice
+    assert numbers == list(range(trials))  # one run per trial: continued, never made twice
     for run in children:
         assert run.info.status == "FINISHED"
         epochs = int(after[run.data.tags["trial_number"]]["epochs_run"])
@@ -132,6 +133,25 @@ def test_sigkilled_driver_resumes_exactly(tmp_path: Path) -> None:
     resume("killed", tmp_path)
     check_exact(sweep_dir, before)
     assert json.loads((sweep_dir / "summary.json").read_text())["state"] == "finished"
+
+
+@pytest.mark.slow
+def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path) -> None:
+    # trials of 2 Ray Train workers (0.5 CPU each, so two fit): the resumed sweep's Tune
+    # restore starts the unfinished trials' Ray Train runs again by name, from their checkpoints
+    sweep_dir = tmp_path / "dp"
+    dp = ("--workers-per-trial", "2", "--cpus-per-worker", "0.5", "--epochs", "6", "--scheduler", "fifo")
+    with running_driver(tmp_path, "dp", 1, *dp, trials=3) as proc:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    before = finished(rows(sweep_dir))
+    assert 1 <= len(before) < 3
+
+    resume("dp", tmp_path)
+    check_exact(sweep_dir, before, trials=3)
+    table = rows(sweep_dir)
+    assert all(r["state"] == "completed" and r["epochs_run"] == "6" for r in table)
+    assert all(len(r["node_id"].split(",")) == 2 for r in table)  # each trial ran on 2 workers
 
 
 @pytest.mark.slow
