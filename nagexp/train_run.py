@@ -120,15 +120,21 @@ def run_training(
     tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
     if on_data:
         on_data(data)
-    try:
-        out_dir.mkdir(parents=True)
-    except OSError as exc:
-        raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
     user_code = code.record() if code else None
-    saved = cfg.model_dump(mode="json") | ({USER_CODE_KEY: user_code} if user_code else {})
-    atomic_write_text(out_dir / "config.yaml", to_yaml(saved))
-    run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None
-    listeners = [f for f in (on_epoch, run_log.on_epoch if run_log else None) if f is not None]
+    run_log: TrainTracking | None = None
+    listeners: list[EpochCallback] = []
+
+    def start() -> None:
+        """The run's folder, config.yaml and MLflow run: once training can start."""
+        nonlocal run_log
+        try:
+            out_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
+        saved = cfg.model_dump(mode="json") | ({USER_CODE_KEY: user_code} if user_code else {})
+        atomic_write_text(out_dir / "config.yaml", to_yaml(saved))
+        run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None
+        listeners.extend(f for f in (on_epoch, run_log.on_epoch if run_log else None) if f is not None)
 
     def report(metrics: dict[str, float], _checkpoint: object) -> None:
         for listener in listeners:
@@ -138,11 +144,13 @@ def run_training(
         from nagexp.parallel.train_job import train_data_parallel
 
         resources = WorkerResources(cfg.workers_per_trial, cpus_per_worker, gpus_per_worker)
+        # started once the workers can be placed: a request the cluster cannot hold leaves no run
         result = train_data_parallel(cfg, data, resources, out_dir / "ray-train", address=address,
-                                     code_dir=code.root if code else None, say=say)  # fmt: skip
+                                     code_dir=code.root if code else None, say=say, before=start)  # fmt: skip
         for metrics in result.history:  # Ray Train's reports end with the run: the epochs, now
             report(metrics, None)
     else:
+        start()
         result = train(cfg, data, report)
 
     atomic_write_text(out_dir / "metrics.csv", metrics_csv(result.history))

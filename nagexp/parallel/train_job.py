@@ -29,9 +29,11 @@ def train_data_parallel(
     address: str | None = None,
     code_dir: Path | None = None,
     say: Callable[[str], None] = print,
+    before: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train `cfg` on `resources.workers` workers of the Ray cluster at `address` (default: Ray
-    started here); Ray Train's files go under `storage`."""
+    started here); Ray Train's files go under `storage`. `before` is called once the workers
+    are known to fit, just before they start."""
     import ray
 
     from nagexp.parallel.launch import fit_data_parallel
@@ -49,6 +51,8 @@ def train_data_parallel(
         extra = DATA_CPUS if streamed else 0
         fitting_trials(resources, cluster_nodes(), extra)  # one line when the workers cannot all be placed
         say(f"data-parallel: {resources.describe()}")
+        if before is not None:
+            before()
         # Ray already running in this process (a notebook): its workers import the code folder itself
         workers_code = str(code_dir) if code_dir is not None and not connected_here else None
         # streamed data: the workers' Ray Data tasks share CPUs reserved here (as a trial reserves them)

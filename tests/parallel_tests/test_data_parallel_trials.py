@@ -179,3 +179,12 @@ def test_stream_sweep_and_train_with_two_workers(tmp_path: Path) -> None:
 
     rep = reproduce(tmp_path / "dp-stream", warn=lambda _: None)
     assert rep.exact, (rep.original, rep.rerun)
+
+
+def test_train_with_more_workers_than_fit_is_one_line_and_leaves_no_run(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--no-track",
+                                 "--workers-per-trial", "3", "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "--workers-per-trial 3 with 1 CPU per worker needs 3 such bundles" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "train").exists() or not any((tmp_path / "train").iterdir())
