@@ -39,7 +39,9 @@ fi
 export PYTHONUNBUFFERED=1
 
 say "CUDA tests (pytest -m gpu)"
-timeout 150 $PY -m pytest -m gpu -q -p no:cacheprovider -rs tests/training_tests/test_gpu.py 2>&1 | tee "$OUT/pytest_gpu.txt"
+# the trainer's CUDA path, and its data-parallel seam with NCCL (as many workers as GPUs; no Ray needed)
+timeout 210 $PY -m pytest -m gpu -q -p no:cacheprovider -rs tests/training_tests/test_gpu.py \
+  tests/parallel_tests/test_distributed_seam.py 2>&1 | tee "$OUT/pytest_gpu.txt"
 [ -n "${SKIP_BENCH:-}" ] && { say "done (benchmark skipped)"; exit 0; }
 say "benchmark"
 timeout ${BENCH_TIMEOUT:-420} $PY -m benchmarks.gpu_trainer --data "$DATA" --out "$OUT" 2>&1 | tee "$OUT/bench.txt"
