@@ -53,15 +53,23 @@ def worker_loop(config: dict[str, Any]) -> None:
         with previous.as_directory() as folder:
             resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
 
-    def report(metrics: dict[str, float], checkpoint: TrainCheckpoint) -> None:
-        reason = checkpoint.state().get("diverged_reason")
+    def report(metrics: dict[str, float], checkpoint: TrainCheckpoint | None, reason: str | None = None) -> None:
+        reason = checkpoint.state().get("diverged_reason") if checkpoint is not None else reason
         row = {**metrics, **config["extra"], "diverged": reason is not None, "diverged_reason": reason or "",
                "node_id": nodes, "pid": os.getpid(), "workers": dist.world_size, WORKER_GROUP_KEY: group}  # fmt: skip
-        if not dist.is_main:  # every worker reports (Ray Train waits for all); rank 0 writes
+        if checkpoint is None or not dist.is_main:  # every worker reports (Ray Train waits for all); rank 0 writes
             ray.train.report(row, checkpoint=None)
             return
         with tempfile.TemporaryDirectory() as folder:
             checkpoint.save(Path(folder) / CHECKPOINT_FILE)
             ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
+    if resume is not None and resume["history"]:
+        # The run's checkpoint can be ahead of what the sweep recorded (its driver died between
+        # the two): report the epochs it holds again, the last one with it; the driver keeps
+        # the epochs it lacks and drops the ones it has.
+        *earlier, last = resume["history"]
+        for metrics in earlier:
+            report(metrics, None)
+        report(last, TrainCheckpoint(resume))
     train(cfg, data, report, resume=resume, dist=dist)
