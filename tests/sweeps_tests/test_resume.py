@@ -150,7 +150,8 @@ def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path
     resume("dp", tmp_path)
     check_exact(sweep_dir, before, trials=3)
     table = rows(sweep_dir)
-    assert all(r["state"] == "completed" and r["epochs_run"] == "6" for r in table), [(r["number"], r["state"], r["epochs_run"], r["retries"], r["reason"]) for r in table]
+    # every trial ran its 6 epochs, recorded (a run's checkpoint may be ahead of the dead driver)
+    assert [(r["state"], r["epochs_run"]) for r in table] == [("completed", "6")] * 3
     assert all(len(r["node_id"].split(",")) == 2 for r in table)  # each trial ran on 2 workers
 
 
