@@ -7,6 +7,7 @@ A run has a fixed name under its storage folder, so a run started again under th
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ def fit_data_parallel(
     return trainer.fit()
 
 
+@functools.cache
 def _trainer_class() -> type:
     from ray.train.torch import TorchTrainer
     from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback

@@ -95,6 +95,14 @@ def worker_group_id() -> str:
     return group.id.hex() if group is not None else ""
 
 
+def placement_group_of(group_hex: str) -> Any:
+    """The placement group a process reported by id (hex): ids, not handles, travel in results."""
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup
+
+    return PlacementGroup(PlacementGroupID(bytes.fromhex(group_hex)))
+
+
 def release_worker_group(group_hex: str) -> None:
     """Remove a data-parallel trial's worker placement group (its workers end with it). Ray
     Train removes it when a run ends by itself; a trial that the scheduler stops (pruned, or
@@ -102,9 +110,8 @@ def release_worker_group(group_hex: str) -> None:
     workers' CPUs and GPUs reserved for the rest of the sweep."""
     if not group_hex:
         return
-    from ray._raylet import PlacementGroupID
-    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+    from ray.util.placement_group import placement_group_table, remove_placement_group
 
-    group = PlacementGroup(PlacementGroupID(bytes.fromhex(group_hex)))
+    group = placement_group_of(group_hex)
     if placement_group_table(group).get("state") not in (None, "REMOVED"):
         remove_placement_group(group)

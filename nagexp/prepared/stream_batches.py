@@ -113,10 +113,9 @@ class StreamBatches:
         limits = {"object_store_memory": self.BUFFER_BYTES}
         group = ray.util.get_current_placement_group()
         if self.data.data_group:  # a data-parallel worker: its trial reserved the CPUs for data tasks
-            from ray._raylet import PlacementGroupID
-            from ray.util.placement_group import PlacementGroup
+            from nagexp.parallel.placement import placement_group_of
 
-            group = PlacementGroup(PlacementGroupID(bytes.fromhex(self.data.data_group)))
+            group = placement_group_of(self.data.data_group)
         if group is not None:
             # In a Tune trial: read tasks run in the bundle the trial reserved for them (Ray
             # Data's default SPREAD would ask the cluster for CPUs the trials hold: a deadlock).

@@ -85,7 +85,7 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
         if cfg.workers_per_trial > 1 and workers is not None and train_storage is not None:
             _train_data_parallel(cfg, number, data_ref[0], workers, Path(train_storage), code_dir)
         else:
-            _train_trial(config, data_ref[0])
+            _train_trial(cfg, number, data_ref[0])
     except Exception as exc:
         if (own := _own_error(exc)) is None:
             raise  # Tune's own control flow and Ray's failures (a dead worker): Tune retries them
@@ -119,11 +119,10 @@ def _train_data_parallel(cfg: TrainConfig, number: int, data_ref: Any, workers: 
                       code_dir=code_dir, in_tune=True, data_group=group.id.hex() if group else "")  # fmt: skip
 
 
-def _train_trial(config: dict[str, Any], data_ref: Any) -> None:
+def _train_trial(cfg: TrainConfig, number: int, data_ref: Any) -> None:
     import ray
     from ray import tune
 
-    cfg = train_config_of(config)
     data = _data_on(cfg.device, data_ref)
     node_id = ray.get_runtime_context().get_node_id()
     pid = os.getpid()
@@ -140,7 +139,7 @@ def _train_trial(config: dict[str, Any], data_ref: Any) -> None:
             "diverged_reason": reason or "",
             "node_id": node_id,
             "pid": pid,
-            TRIAL_NUMBER_KEY: config[TRIAL_NUMBER_KEY],
+            TRIAL_NUMBER_KEY: number,
         }
         with tempfile.TemporaryDirectory() as folder:
             checkpoint.save(Path(folder) / CHECKPOINT_FILE)
