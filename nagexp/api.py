@@ -126,7 +126,7 @@ def _result_of(outcome: SweepOutcome) -> SweepResult:
         name=spec.name,
         sweep_dir=spec.sweep_dir,
         best=best,
-        best_config=TrainConfig(**best.config) if best else None,
+        best_config=TrainConfig(**best.replay_config) if best else None,
         counts=outcome.counts,
         seconds=outcome.seconds,
         interrupted=outcome.interrupted,

@@ -15,6 +15,7 @@ from nagexp.config.train import MODEL_ARGS_PREFIX, TrainConfig
 from nagexp.errors import ConfigError
 
 __all__ = [
+    "MUTABLE_PARAMS",
     "OBJECTIVE_METRICS",
     "SEARCH_SPACES_DIR",
     "AshaSettings",
@@ -22,6 +23,7 @@ __all__ = [
     "FloatParam",
     "IntParam",
     "Objective",
+    "PbtSettings",
     "SearchSpace",
     "find_space_file",
     "is_config_key",
@@ -128,6 +130,29 @@ class AshaSettings(BaseModel):
     reduction_factor: float = Field(3.0, gt=1)  # 1/reduction_factor of trials go on at each rung
 
 
+MUTABLE_PARAMS = ("lr", "momentum", "weight_decay")  # what population-based training may change mid-run
+
+
+class PbtSettings(BaseModel):
+    """Population-based training (`--scheduler pbt|pb2`): the population is `--trials` configs
+    from the space's sampler; every `perturbation_interval` epochs the worst `quantile_fraction`
+    copy the weights of the best and change the `mutate` params within their `params` bounds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    perturbation_interval: int = Field(2, ge=1)  # epochs between exploit/explore rounds
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)  # share of the population copied / copying
+    resample_probability: float = Field(0.25, ge=0, le=1)  # pbt: draw anew instead of x0.8 / x1.2
+    mutate: list[str] = ["lr", "momentum"]  # float params of the space, of MUTABLE_PARAMS
+
+    @field_validator("mutate")
+    @classmethod
+    def _mutable(cls, value: list[str]) -> list[str]:
+        wrong = [v for v in value if v not in MUTABLE_PARAMS]
+        if wrong or not value or len(set(value)) != len(value):
+            raise ValueError(f"mutate: distinct names of {', '.join(MUTABLE_PARAMS)} (got {value})")
+        return value
+
+
 class SearchSpace(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     description: str = ""
@@ -135,6 +160,7 @@ class SearchSpace(BaseModel):
     params: dict[str, Param] = {}
     objective: Objective = Objective()
     asha: AshaSettings = AshaSettings()
+    pbt: PbtSettings = PbtSettings()
 
     @field_validator("params", mode="before")
     @classmethod
@@ -266,7 +292,8 @@ def _describe_space_error(err: ValidationError) -> str:
             else:
                 parts.append(f"param '{name}': {msg}")
         elif e["type"] == "extra_forbidden":
-            parts.append(f"unknown section '{'.'.join(loc)}' (allowed: description, fixed, params, objective, asha)")
+            allowed = "description, fixed, params, objective, asha, pbt"
+            parts.append(f"unknown section '{'.'.join(loc)}' (allowed: {allowed})")
         else:
             parts.append(f"{'.'.join(loc) or 'space'}: {msg}")
     return "; ".join(parts)

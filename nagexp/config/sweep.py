@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nagexp.config.loading import describe_validation_error
 from nagexp.config.sizes import parse_size
-from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace, find_space_file, load_space
+from nagexp.config.space import SEARCH_SPACES_DIR, FloatParam, SearchSpace, find_space_file, load_space
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 from nagexp.naming import check_name, unique_name
 from nagexp.parallel.placement import WorkerResources
 from nagexp.space.samplers import SAMPLER_NAMES
-from nagexp.space.schedulers import SCHEDULER_NAMES
+from nagexp.space.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
 
 __all__ = ["DEFAULT_SPACE", "SweepOptions", "SweepSpec", "resolve_sweep"]
 
@@ -115,6 +115,32 @@ class SweepSpec(BaseModel):
         return self.space.objective.direction
 
 
+def _check_population(space: SearchSpace, scheduler: str, source: Path) -> None:
+    """What population-based training needs of the space, said before anything starts."""
+    fixed, problems = TrainConfig(**space.fixed), []
+    for name in space.pbt.mutate:
+        param = space.params.get(name)
+        if not isinstance(param, FloatParam) or param.when:
+            problems.append(f"pbt.mutate names '{name}': it must be a float param under `params` without `when` "
+                            "(its low and high bound the mutations)")  # fmt: skip
+        schedule = {"lr": fixed.lr_schedule, "momentum": fixed.momentum_schedule}.get(name)
+        if schedule == "piecewise":
+            problems.append(f"pbt.mutate names '{name}', which a piecewise {name}_schedule does not read")
+    if conditional := [n for n, p in space.params.items() if p.when]:
+        # Tune seeds a population from configs of one shape; every member may become any other
+        problems.append(f"params {conditional} have `when` conditions: a population's members share one set "
+                        "of params (fix or drop them)")  # fmt: skip
+    if "momentum" in space.pbt.mutate and fixed.optimizer == "sgd":
+        problems.append("pbt.mutate names 'momentum', which optimizer 'sgd' does not use")
+    if fixed.workers_per_trial > 1:
+        problems.append(f"--scheduler {scheduler} runs one process per trial (workers_per_trial 1)")
+    if fixed.epochs <= space.pbt.perturbation_interval:
+        problems.append(f"epochs {fixed.epochs} <= pbt.perturbation_interval {space.pbt.perturbation_interval}: "
+                        "no trial would ever copy another")  # fmt: skip
+    if problems:
+        raise ConfigError(f"{source}: --scheduler {scheduler}: " + "; ".join(problems))
+
+
 def resolve_sweep(options: SweepOptions) -> SweepSpec:
     """Load and check the space, apply the option overrides, name the sweep."""
     space_path = find_space_file(options.space)  # `quick.yaml` finds the shipped file
@@ -140,6 +166,8 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     except ValidationError as err:
         raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
     space = space.model_copy(update={"fixed": fixed})
+    if options.scheduler in POPULATION_SCHEDULERS:
+        _check_population(space, options.scheduler, space_path)
     results_dir = options.results_dir.expanduser().resolve()
     name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
     return SweepSpec(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from typing import Any, Literal
 
@@ -87,6 +89,9 @@ class TrainConfig(BaseModel):
     onecycle_div_factor: float = Field(25.0, ge=1)  # onecycle: start lr = lr / div_factor
     onecycle_final_div_factor: float = Field(1e4, ge=1)  # onecycle: end lr = start lr / this
     lr_final_fraction: float = Field(0.0, ge=0, le=1)  # linear: end lr = lr * this
+    # piecewise: [[step, value], ...] from step 0 (e.g. a population-based training winner's)
+    lr_knots: tuple[tuple[int, float], ...] = ()
+    knot_interpolation: Literal["constant", "linear"] = "constant"  # piecewise: between two knots
 
     # -- momentum schedule ---------------------------------------------------------------
     momentum_schedule: str = "constant"  # a name of MOMENTUM_SCHEDULES
@@ -94,6 +99,8 @@ class TrainConfig(BaseModel):
     sutskever_period: int = Field(250, ge=1)  # sutskever: steps per ramp stage
     final_momentum: float = Field(0.5, ge=0, lt=1)  # final_drop: momentum in the last phase
     final_drop_fraction: float = Field(0.1, gt=0, lt=1)  # final_drop: share of steps at the end
+    momentum_knots: tuple[tuple[int, float], ...] = ()  # piecewise: [[step, momentum], ...] from step 0
+    weight_decay_knots: tuple[tuple[int, float], ...] = ()  # [[step, weight decay], ...]; empty: weight_decay
 
     # -- guard and runtime ---------------------------------------------------------------
     divergence_factor: float = Field(5.0, gt=1)  # diverged when epoch train loss > this x initial loss
@@ -158,6 +165,16 @@ class TrainConfig(BaseModel):
             raise ValueError(f"milestones must be increasing fractions in (0, 1) (got {list(value)})")
         return value
 
+    @field_validator("lr_knots", "momentum_knots", "weight_decay_knots")
+    @classmethod
+    def _knots_from_step_zero(cls, value: tuple[tuple[int, float], ...]) -> tuple[tuple[int, float], ...]:
+        steps = [s for s, _ in value]
+        if value and (steps[0] != 0 or any(a >= b for a, b in itertools.pairwise(steps))):
+            raise ValueError(f"knots need increasing steps starting at 0 (got steps {steps[:8]})")
+        if any(not math.isfinite(v) or v < 0 for _, v in value):
+            raise ValueError("knot values must be finite and >= 0")
+        return value
+
     @field_validator("width")
     @classmethod
     def _width_of_builtins(cls, value: float, info: ValidationInfo) -> float:
@@ -183,6 +200,14 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"cyclical momentum needs momentum_min <= momentum (got {self.momentum_min} > {self.momentum})"
             )
+        for schedule, knots in (("lr", self.lr_knots), ("momentum", self.momentum_knots)):
+            piecewise = getattr(self, f"{schedule}_schedule") == "piecewise"
+            if piecewise != bool(knots):
+                raise ValueError(f"{schedule}_schedule 'piecewise' and {schedule}_knots go together "
+                                 f"(got {schedule}_schedule '{getattr(self, f'{schedule}_schedule')}' "
+                                 f"with {len(knots)} knots)")  # fmt: skip
+        if any(v == 0 for _, v in self.lr_knots) or any(v >= 1 for _, v in self.momentum_knots):
+            raise ValueError("lr knots must be > 0 and momentum knots < 1")
         if self.batch_size < self.workers_per_trial:
             raise ValueError(f"batch_size {self.batch_size} is smaller than workers_per_trial "
                              f"{self.workers_per_trial}: every worker needs part of each batch")  # fmt: skip

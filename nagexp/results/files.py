@@ -21,15 +21,28 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+# population-based sweeps (JSON cells): when the trial copied whose weights, and the
+# piecewise schedule (knots [[step, value], ...]) its final weights were trained under
+_POPULATION_COLUMNS = ("exploits", "lr_knots", "momentum_knots")
+
+
+def _population_cells(r: TrialRecord) -> list[str]:
+    schedule = r.schedule or {}
+    return [json.dumps(r.exploits), json.dumps(schedule.get("lr_knots", [])),
+            json.dumps(schedule.get("momentum_knots", []))]  # fmt: skip
+
+
 def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str) -> str:
+    population = any(r.schedule or r.exploits for r in records)
     columns = ["number", "state", *param_names, f"final_{metric}", f"best_{metric}", *_FIXED_COLUMNS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow(columns + list(_POPULATION_COLUMNS if population else ()))
     for r in sorted(records, key=lambda r: r.number):
         writer.writerow([r.number, r.state, *(_cell(r.params.get(p)) for p in param_names), _cell(r.final),
                          _cell(r.best), _cell(r.test_acc), r.epochs_run, round(r.seconds, 3), r.node_id,
-                         _cell(r.seed), r.retries, r.reason, r.trial_id])  # fmt: skip
+                         _cell(r.seed), r.retries, r.reason, r.trial_id,
+                         *(_population_cells(r) if population else ())])  # fmt: skip
     return buf.getvalue()
 
 
@@ -61,6 +74,7 @@ def read_trials(path: Path, param_names: list[str], metric: str) -> list[TrialRe
                 seed=seed if isinstance(seed, int) else None,
                 retries=int(row.get("retries") or 0),
                 reason=row.get("reason", ""),
+                exploits=json.loads(row.get("exploits") or "[]"),
             )
         )
     return sorted(records, key=lambda r: r.number)
@@ -75,7 +89,10 @@ def write_best_yaml(path: Path, record: TrialRecord, metric: str, user_code: dic
     from nagexp.config.train import TrainConfig
 
     header = f"# best trial {record.number}: final {metric} {record.final}\n# rerun: nagexp train {path}\n"
-    full = TrainConfig(**record.config).model_dump(mode="json")  # every field, defaults included
+    if record.schedule:
+        header += ("# lr and momentum: the piecewise schedule population-based training gave this trial's weights"
+                   f" (exploits: {record.exploits or 'none of its own'})\n")  # fmt: skip
+    full = TrainConfig(**record.replay_config).model_dump(mode="json")  # every field, defaults included
     if user_code:
         full[USER_CODE_KEY] = user_code
     atomic_write_text(path, header + to_yaml(full))

@@ -190,5 +190,5 @@ def _run_arms(
         emit(f"\n== arm {optimizer}: sweep {spec.name}")
         best = run_sweep(spec, emit=emit, command=command).best
         arms.append(ArmResult(optimizer, spec.name, best.number if best else None, best.final if best else None,
-                              TrainConfig(**best.config).model_dump(mode="json") if best else None))  # fmt: skip
+                              TrainConfig(**best.replay_config).model_dump(mode="json") if best else None))  # fmt: skip
     return arms

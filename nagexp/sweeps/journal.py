@@ -45,6 +45,9 @@ class Journal:
         self._write({"event": "end", "number": rec.number, "trial_id": rec.trial_id, "state": rec.state,
                      "reason": rec.reason, "retries": rec.retries, "checkpoint_file": rec.checkpoint_file})  # fmt: skip
 
+    def reconfigured(self, rec: TrialRecord) -> None:
+        self._write({"event": "config", "number": rec.number, "config": rec.config})
+
     def retried(self, rec: TrialRecord) -> None:
         self._write({"event": "retry", "number": rec.number})
 
@@ -79,6 +82,8 @@ def replay(path: Path, metric: str, mode: str) -> dict[int, TrialRecord]:
         if kind == "epoch":
             metrics = {k: (math.nan if v is None else v) for k, v in event["metrics"].items()}
             rec.observe(metrics, metric, mode)
+        elif kind == "config":
+            rec.config = event["config"]
         elif kind == "retry":
             rec.retries += 1
         elif kind == "end":

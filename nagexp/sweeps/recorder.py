@@ -114,6 +114,9 @@ class SweepRecorder(Callback):
                 listener.on_trial_start(rec)
         elif rec.state == "errored" and rec.trial_id == trial.trial_id and trial.status == "RUNNING":
             rec.state, rec.reason = RUNNING, ""  # an errored trial that a resume runs again
+        elif config != rec.config and rec.state == RUNNING:
+            rec.config = config  # population-based training gave it a perturbed copy of another's
+            self.journal.reconfigured(rec)
         rec.trial_id = trial.trial_id
         return rec
 

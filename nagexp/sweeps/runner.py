@@ -18,6 +18,7 @@ from nagexp.config.sweep import SweepSpec
 from nagexp.errors import NagexpError
 from nagexp.results.lock import SweepLock
 from nagexp.results.records import RUNNING, TrialRecord
+from nagexp.space.schedulers import POPULATION_SCHEDULERS
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_plan
@@ -184,6 +185,10 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     spec = sweep.spec
     journal = _journal_for_resume(sweep) if resume else {}
     tracking = _open_tracking(sweep, checked, journal if resume else None) if checked else None
+    if spec.options.scheduler in POPULATION_SCHEDULERS:
+        from nagexp.sweeps.population import PopulationStudy
+
+        sweep.listeners.append(PopulationStudy(spec))
     view = LiveView(spec.options.trials, spec.metric, spec.mode, sweep.emit)
     recorder = SweepRecorder(spec.sweep_dir / "trials.csv", list(spec.space.params), spec.metric, spec.mode, view,
                              sweep.listeners, journal)  # fmt: skip

@@ -10,6 +10,7 @@ died, which a rerun of the same code cannot fix otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -17,12 +18,15 @@ from typing import Any
 
 from nagexp.config.train import TrainConfig
 from nagexp.parallel.placement import WorkerResources
+from nagexp.results.records import EXPLOIT_KEY, SCHEDULE_KEY
 from nagexp.space.sampling import TRIAL_NUMBER_KEY
 from nagexp.training.checkpoint import CHECKPOINT_FILE, TrainCheckpoint, load_checkpoint
 from nagexp.training.data import DataBundle
+from nagexp.training.lineage import exploits, exported_schedule
 from nagexp.training.trainer import train
 
-__all__ = ["CHECKPOINT_FILE", "TRAIN_CHECKPOINT_KEY", "TRIAL_ERROR_KEY", "error_line", "run_trial", "train_config_of"]
+__all__ = ["CHECKPOINT_FILE", "EXPLOIT_KEY", "SCHEDULE_KEY", "TRAIN_CHECKPOINT_KEY", "TRIAL_ERROR_KEY", "error_line",
+           "run_trial", "train_config_of"]  # fmt: skip
 
 TRIAL_ERROR_KEY = "trial_error"  # in a trial's last result when its own code raised
 TRAIN_CHECKPOINT_KEY = "checkpoint_path"  # a data-parallel trial's checkpoint folder (Ray's TuneReportCallback)
@@ -65,12 +69,14 @@ def _data_on(device: str, data_ref: Any) -> DataBundle:
 
 def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[int] = frozenset(),
               code_dir: str | None = None, workers: WorkerResources | None = None,
-              train_storage: str | None = None) -> None:  # fmt: skip
+              train_storage: str | None = None, population: bool = False) -> None:  # fmt: skip
     """Train one trial. `data_ref`: [the object ref of the sweep's DataBundle]. `settled`: trial
     numbers that finished before the sweep was resumed, which Tune's older snapshot may still
     list as running; they end at once. `code_dir`: the user's code folder, importable here
     when Ray's runtime environment did not bring it. `workers`: the resources of each worker
-    of a data-parallel trial, whose Ray Train runs are stored under `train_storage`."""
+    of a data-parallel trial, whose Ray Train runs are stored under `train_storage`.
+    `population`: a PBT/PB2 member, which reports the trial it continued after an exploit
+    and, with its last epoch, the schedule its weights were trained under (see lineage)."""
     from ray import tune
 
     number = config[TRIAL_NUMBER_KEY]
@@ -85,7 +91,7 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
         if cfg.workers_per_trial > 1 and workers is not None and train_storage is not None:
             _train_data_parallel(cfg, number, data_ref[0], workers, Path(train_storage), code_dir)
         else:
-            _train_trial(cfg, number, data_ref[0])
+            _train_trial(cfg, number, data_ref[0], population)
     except Exception as exc:
         if (own := _own_error(exc)) is None:
             raise  # Tune's own control flow and Ray's failures (a dead worker): Tune retries them
@@ -119,7 +125,19 @@ def _train_data_parallel(cfg: TrainConfig, number: int, data_ref: Any, workers: 
                       code_dir=code_dir, in_tune=True, data_group=group.id.hex() if group else "")  # fmt: skip
 
 
-def _train_trial(cfg: TrainConfig, number: int, data_ref: Any) -> None:
+def _lineage_metrics(state: dict[str, Any], last: bool) -> dict[str, Any]:
+    """A population member's epoch: the trial whose weights it continued (first epoch after an
+    exploit), and with the last epoch, the replayable schedule of its weights (JSON)."""
+    extra: dict[str, Any] = {}
+    events = exploits(state["lineage"])
+    if events and events[-1]["epoch"] == int(state["epoch"]) - 1:
+        extra[EXPLOIT_KEY] = events[-1]["from"]
+    if last:
+        extra[SCHEDULE_KEY] = json.dumps(exported_schedule(state["schedule"]))
+    return extra
+
+
+def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool = False) -> None:
     import ray
     from ray import tune
 
@@ -141,8 +159,10 @@ def _train_trial(cfg: TrainConfig, number: int, data_ref: Any) -> None:
             "pid": pid,
             TRIAL_NUMBER_KEY: number,
         }
+        if population:
+            extra.update(_lineage_metrics(checkpoint.state(), reason is not None or checkpoint.epoch == cfg.epochs))
         with tempfile.TemporaryDirectory() as folder:
             checkpoint.save(Path(folder) / CHECKPOINT_FILE)
             tune.report({**metrics, **extra}, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    train(cfg, data, report, resume=resume)
+    train(cfg, data, report, resume=resume, label=number)

@@ -19,6 +19,7 @@ def _trainable(spec: SweepSpec, data: DataBundle, code_dir: Path | None, settled
     import ray
     from ray import tune
 
+    from nagexp.space.schedulers import POPULATION_SCHEDULERS
     from nagexp.sweeps.trainable import run_trial
 
     o = spec.options
@@ -35,7 +36,8 @@ def _trainable(spec: SweepSpec, data: DataBundle, code_dir: Path | None, settled
     # that runs several trials fetches and moves it to its device once (see trainable)
     trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled,
                                      code_dir=str(code_dir) if code_dir else None, workers=spec.workers,
-                                     train_storage=str(spec.sweep_dir / "train"))  # fmt: skip
+                                     train_storage=str(spec.sweep_dir / "train"),
+                                     population=spec.options.scheduler in POPULATION_SCHEDULERS)  # fmt: skip
     return tune.with_resources(trainable, resources)
 
 
@@ -97,17 +99,39 @@ def trial_slots(options: SweepOptions, extra_cpus: int = 0, workers: WorkerResou
     return max(1, min(slots, options.trials))
 
 
+def _population_search(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
+    """PBT/PB2: the first population from the sampler, in trial-number order, and a param
+    space of the same shape (Tune needs one); PBT's explore step and PB2's draw use Python's
+    and NumPy's global generators, seeded here."""
+    import random
+
+    import numpy as np
+    from ray.tune.search import BasicVariantGenerator
+
+    from nagexp.space.sampling import trial_seed
+    from nagexp.sweeps.population import initial_population
+
+    seed = trial_seed(spec.options.seed, -1)  # not the sampler's own seed: its draws would repeat
+    random.seed(seed)
+    np.random.seed(seed)
+    population = initial_population(spec)
+    return BasicVariantGenerator(points_to_evaluate=population), dict(population[0])
+
+
 def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path | None) -> Any:
     from ray import tune
 
-    from nagexp.space.schedulers import make_scheduler
+    from nagexp.space.schedulers import POPULATION_SCHEDULERS, make_scheduler
 
     o = spec.options
+    population = o.scheduler in POPULATION_SCHEDULERS
+    search, param_space = _population_search(spec) if population else (_searcher(spec), None)
     return tune.Tuner(
         _trainable(spec, data, code_dir),
+        param_space=param_space,
         tune_config=tune.TuneConfig(
-            search_alg=_searcher(spec),
-            scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space.asha),
+            search_alg=search,
+            scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space),
             num_samples=o.trials,
             max_concurrent_trials=o.max_concurrent or trial_slots(o, data_cpus(_data_mode(spec)), spec.workers),
             # a data-parallel trial waits inside its Ray Train run, which only ends with the trial's
@@ -120,7 +144,9 @@ def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path |
             storage_path=str(spec.sweep_dir),
             callbacks=[recorder],
             verbose=0,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # PBT copies a member's checkpoint of the last round into another, which may start
+            # after that member has trained on: keep them all (one per epoch and trial)
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None if population else 1),
             # a trial whose worker dies is retried from its last epoch's checkpoint
             failure_config=tune.FailureConfig(max_failures=o.max_failures),
         ),

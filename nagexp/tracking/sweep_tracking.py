@@ -23,6 +23,7 @@ from typing import Any
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.config.train import TrainConfig
+from nagexp.io import to_yaml
 from nagexp.provenance import git_sha, package_versions
 from nagexp.results.ranking import best_trial, count_states
 from nagexp.results.records import TrialRecord
@@ -188,6 +189,10 @@ class SweepTracking:
                   "epochs_run": float(snapshot.epochs_run), "trial_seconds": snapshot.seconds}  # fmt: skip
         tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id,
                 "retries": str(snapshot.retries)}  # fmt: skip
+        if snapshot.schedule is not None:  # a population member: exploits as a tag, its schedule as a file
+            tags["pbt.exploits"] = "; ".join(f"after epoch {e['epoch']}: copied trial {e['from']}"
+                                             for e in snapshot.exploits) or "none"  # fmt: skip
+            self.tracker.log_text(run_id, to_yaml(snapshot.schedule), "schedule.yaml")
         self.tracker.log(run_id, {k: float(v) for k, v in finals.items() if v is not None},
                          step=snapshot.epochs_run, params=self._params_once(snapshot), tags=tags)  # fmt: skip
         self.tracker.end_run(run_id, failed=snapshot.state == "errored")
@@ -251,5 +256,5 @@ class SweepTracking:
 
                 with using_tracking_uri(self.tracker.store.uri):
                     mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
-            log_schedule_figure(self.tracker.client, best_run, TrainConfig(**best.config), self.data.train_size)
+            log_schedule_figure(self.tracker.client, best_run, TrainConfig(**best.replay_config), self.data.train_size)
         self.tracker.end_run(self.parent_id)

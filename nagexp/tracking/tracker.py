@@ -25,8 +25,10 @@ __all__ = ["Tracker", "numeric_metrics"]
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
-EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "momentum", "epoch_seconds",
-                 "samples_per_s", "test_loss", "test_acc")  # fmt: skip
+# exploit_from: a population-based trial's epoch that continued another trial's weights (its number)
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "momentum", "weight_decay",
+                 "exploit_from", "epoch_seconds", "samples_per_s", "test_loss", "test_acc")  # fmt: skip
+PARAM_CHARS = 500  # longer values (a piecewise schedule's knots) are cut: the full config is an artifact
 
 
 def config_params(config: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def config_params(config: dict[str, Any]) -> dict[str, Any]:
     and comparable in the UI, like every other field)."""
     params = {k: v for k, v in config.items() if k != "model_args"}
     params.update({f"model_args.{k}": v for k, v in (config.get("model_args") or {}).items()})
-    return params
+    return {k: (str(v)[: PARAM_CHARS - 3] + "...") if len(str(v)) > PARAM_CHARS else v for k, v in params.items()}
 
 
 def code_tags(user_code: dict[str, Any] | None) -> dict[str, str]:

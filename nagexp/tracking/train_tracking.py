@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from nagexp.config.train import TrainConfig
+from nagexp.io import to_yaml
 from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
 from nagexp.training.data import DataBundle
@@ -26,7 +27,9 @@ class TrainTracking:
         tags = {"nagexp.kind": kind, "seed": str(cfg.seed), "git_sha": git_sha() or "",
                 **{f"version.{k}": v for k, v in package_versions().items()}, **code_tags(user_code)}  # fmt: skip
         self.run_id = tracker.start_run(name, tags, parent_id=parent_id)
-        tracker.log(self.run_id, params=config_params(cfg.model_dump(mode="json")))
+        config = cfg.model_dump(mode="json")
+        tracker.log(self.run_id, params=config_params(config))
+        tracker.log_text(self.run_id, to_yaml(config), "config.yaml")  # whole, where a param is cut short
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-mlflow-epochs")
         self._pending: list[Future] = []
 

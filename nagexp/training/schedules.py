@@ -9,15 +9,19 @@ so each function is unit-tested without an optimizer. Steps count optimizer upda
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
     "LR_SCHEDULES",
     "MOMENTUM_SCHEDULES",
+    "knots_of",
     "lr_values",
     "momentum_values",
+    "piecewise_value",
     "torch_lr_values",
+    "weight_decay_values",
 ]
 
 Schedule = Callable[[int, int, Any], float]
@@ -76,6 +80,22 @@ def linear_lr(step: int, total: int, p: Any) -> float:
     return p.lr * (1.0 - (1.0 - p.lr_final_fraction) * step / total)
 
 
+def piecewise_value(knots: Sequence[Sequence[float]], step: int, linear: bool = False) -> float:
+    """The value at `step` of (step, value) knots, the first at step 0: the last knot's value
+    (constant), or the straight line to the next knot (linear); the last value holds."""
+    i = bisect_right([k[0] for k in knots], step) - 1
+    start, value = knots[i]
+    if not linear or i + 1 == len(knots):
+        return float(value)
+    end, following = knots[i + 1]
+    return float(value + (following - value) * (step - start) / (end - start))
+
+
+def piecewise_lr(step: int, total: int, p: Any) -> float:
+    # Knots in optimizer steps, e.g. a schedule population-based training found.
+    return piecewise_value(p.lr_knots, step, p.knot_interpolation == "linear")
+
+
 LR_SCHEDULES: dict[str, Schedule] = {
     "constant": constant_lr,
     "step": step_lr,
@@ -83,6 +103,7 @@ LR_SCHEDULES: dict[str, Schedule] = {
     "warmup_cosine": warmup_cosine_lr,
     "onecycle": onecycle_lr,
     "linear": linear_lr,
+    "piecewise": piecewise_lr,
 }
 
 
@@ -114,11 +135,16 @@ def final_drop_momentum(step: int, total: int, p: Any) -> float:
     return p.momentum if step < drop_step else p.final_momentum
 
 
+def piecewise_momentum(step: int, total: int, p: Any) -> float:
+    return piecewise_value(p.momentum_knots, step, p.knot_interpolation == "linear")
+
+
 MOMENTUM_SCHEDULES: dict[str, Schedule] = {
     "constant": constant_momentum,
     "sutskever": sutskever_momentum,
     "cyclical": cyclical_momentum,
     "final_drop": final_drop_momentum,
+    "piecewise": piecewise_momentum,
 }
 
 
@@ -137,6 +163,23 @@ def momentum_values(p: Any, total: int) -> list[float]:
         return [0.0] * total
     schedule = MOMENTUM_SCHEDULES[p.momentum_schedule]
     return [schedule(step, total, p) for step in range(total)]
+
+
+def weight_decay_values(p: Any, total: int) -> list[float]:
+    """Weight decay for every step: `weight_decay`, or its knots when it has them."""
+    if not p.weight_decay_knots:
+        return [p.weight_decay] * total
+    linear = p.knot_interpolation == "linear"
+    return [piecewise_value(p.weight_decay_knots, step, linear) for step in range(total)]
+
+
+def knots_of(values: Sequence[float]) -> list[list[float]]:
+    """Per-step values as the fewest constant knots [[step, value], ...] that give them back."""
+    knots: list[list[float]] = []
+    for step, value in enumerate(values):
+        if not knots or knots[-1][1] != value:
+            knots.append([step, float(value)])
+    return knots
 
 
 def torch_lr_values(p: Any, total: int) -> list[float]:

@@ -22,9 +22,10 @@ from nagexp.training.batching import BatchSource, augment_batch, epoch_generator
 from nagexp.training.checkpoint import CHECKPOINT_FORMAT, TrainCheckpoint, load_checkpoint
 from nagexp.training.data import DataReport
 from nagexp.training.distributed import Distributed, SingleProcess, part_of
+from nagexp.training.lineage import schedule_record
 from nagexp.training.model_registry import build_model
 from nagexp.training.optim import build_optimizer, resolve_device
-from nagexp.training.schedules import momentum_values, torch_lr_values
+from nagexp.training.schedules import momentum_values, torch_lr_values, weight_decay_values
 
 __all__ = ["CHECKPOINT_FORMAT", "TrainCheckpoint", "TrainResult", "load_checkpoint", "train"]
 
@@ -78,8 +79,9 @@ class _Run:
     trained: torch.nn.Module  # what the loop calls: `model`, or `model` wrapped for data parallelism
     dist: Distributed
     opt: torch.optim.SGD
-    lrs: list[float]
+    lrs: list[float]  # torch lr, every step
     mus: list[float]
+    decays: list[float] | None  # weight decay, every step, when it changes (knots); else the optimizer's
     source: BatchSource
     steps_per_epoch: int
     batch_size: int
@@ -114,8 +116,9 @@ def _setup(cfg: Any, data: TrainData, dist: Distributed) -> _Run:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    return _Run(model, trained, dist, opt, torch_lr_values(cfg, total), momentum_values(cfg, total), source,
-                steps_per_epoch, batch_size, device, autocast, memory_format)  # fmt: skip
+    decays = weight_decay_values(cfg, total) if cfg.weight_decay_knots else None
+    return _Run(model, trained, dist, opt, torch_lr_values(cfg, total), momentum_values(cfg, total), decays,
+                source, steps_per_epoch, batch_size, device, autocast, memory_format)  # fmt: skip
 
 
 def evaluate(run: _Run, split: str) -> tuple[float, float]:
@@ -164,6 +167,8 @@ def _train_epoch(run: _Run, cfg: Any, epoch: int) -> tuple[float, float, float |
         for g in groups:  # both schedules, every step
             g["lr"] = run.lrs[base + i]
             g["momentum"] = run.mus[base + i]
+            if run.decays is not None:
+                g["weight_decay"] = run.decays[base + i]
         with run.autocast():
             out = model(xb)
             if parallel:
@@ -193,6 +198,7 @@ def train(
     *,
     resume: dict[str, Any] | None = None,
     dist: Distributed | None = None,
+    label: int | None = None,
 ) -> TrainResult:
     """Train `cfg.model` on `data` with SGD (nag/momentum/sgd) under the LR and momentum schedules.
 
@@ -200,6 +206,11 @@ def train(
     state (see `load_checkpoint`); training continues after its epoch and ends with the
     same metrics as an uninterrupted run. `dist`: this process of a data-parallel run
     (default: a single process); `report` is called in every process, the same way.
+
+    Every checkpoint carries the schedule its weights were trained under, step by step
+    (`schedule`), and who trained them from which epoch (`lineage`, entries of `label`): a
+    run resumed from another run's checkpoint with other lr / momentum / weight decay (as
+    population-based training does) keeps the optimizer's velocity and continues both.
     """
     started = time.perf_counter()
     run = _setup(cfg, data, dist or SingleProcess())
@@ -208,11 +219,14 @@ def train(
     start_epoch = 0
     if resume is not None:
         run.model.load_state_dict(resume["model"])
-        run.opt.load_state_dict(resume["optimizer"])
+        run.opt.load_state_dict(resume["optimizer"])  # the velocity; lr and momentum are set every step
+        for g in run.opt.param_groups:  # ... weight decay too, which the state brought back
+            g["weight_decay"] = cfg.weight_decay
         torch.set_rng_state(resume["torch_rng"])
         history = [dict(h) for h in resume["history"]]
         initial_loss = resume["initial_loss"]
         start_epoch = int(resume["epoch"])
+    schedule, lineage = schedule_record(cfg, run.mus, run.steps_per_epoch, resume, start_epoch, label)
 
     diverged_reason: str | None = resume.get("diverged_reason") if resume else None
     test_loss = test_acc = None
@@ -240,6 +254,7 @@ def train(
             "val_acc": val_acc,
             "lr": run.lrs[last_step],
             "momentum": run.mus[last_step],
+            "weight_decay": schedule["weight_decay"][last_step],
             "epoch_seconds": time.perf_counter() - t0,
             "samples_per_s": run.steps_per_epoch * run.batch_size / train_seconds,
         }
@@ -258,6 +273,8 @@ def train(
                 "history": history,
                 "initial_loss": initial_loss,
                 "diverged_reason": diverged_reason,
+                "schedule": {k: v[: last_step + 1] for k, v in schedule.items()},
+                "lineage": lineage,
             }
             report(metrics, TrainCheckpoint(state))
         if diverged_reason is not None:

@@ -158,3 +158,37 @@ def test_spaces_validate_refuses_an_empty_file_and_loads_no_torch(tmp_path: Path
     out = subprocess.run([sys.executable, "-c", code, str(empty)], capture_output=True, text=True)
     assert "exit 2 False" in out.stdout, out.stdout + out.stderr
     assert "no param to search" in out.stderr
+
+
+def _pbt_space(tmp_path: Path, **changes: object) -> Path:
+    import yaml
+
+    data = yaml.safe_load((SEARCH_SPACES_DIR / "pbt.yaml").read_text())
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"pbt__mutate": ["weight_decay"]}, "'weight_decay': it must be a float param under `params`"),
+    ({"pbt__mutate": ["batch_size"]}, "mutate: distinct names of lr, momentum, weight_decay"),
+    ({"fixed__epochs": 2}, "epochs 2 <= pbt.perturbation_interval 2"),
+    ({"fixed__optimizer": "sgd"}, "'momentum', which optimizer 'sgd' does not use"),
+    ({"fixed__workers_per_trial": 2}, "one process per trial"),
+    ({"params__width": {"type": "categorical", "choices": [0.5, 1.0], "when": {"model": "cnn"}}},
+     "`when` conditions"),
+])  # fmt: skip
+def test_population_sweeps_refuse_what_pbt_cannot_do(tmp_path: Path, changes: dict, message: str) -> None:
+    from nagexp.config.sweep import SweepOptions, resolve_sweep
+
+    if "params__width" in changes:  # `when` needs a categorical parent
+        changes["params__model"] = {"type": "categorical", "choices": ["cnn", "mlp"]}
+    path = _pbt_space(tmp_path, **changes)
+    with pytest.raises(ConfigError) as info:
+        resolve_sweep(SweepOptions(space=path, scheduler="pbt", results_dir=tmp_path))
+    assert message in str(info.value) and str(path) in str(info.value)
+    if "--scheduler pbt" in str(info.value):  # a rule of population-based training only
+        resolve_sweep(SweepOptions(space=path, scheduler="asha", results_dir=tmp_path))

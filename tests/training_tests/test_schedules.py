@@ -9,16 +9,24 @@ from nagexp.config import TrainConfig
 from nagexp.training.schedules import (
     LR_SCHEDULES,
     MOMENTUM_SCHEDULES,
+    knots_of,
     lr_values,
     momentum_values,
+    piecewise_value,
     torch_lr_values,
+    weight_decay_values,
 )
 
 T = 1000
 
 
+# the piecewise schedules read their knots (kept inside the other schedules' bounds)
+KNOTS = {"lr_knots": [[0, 0.05], [300, 0.1], [900, 0.01]], "momentum_knots": [[0, 0.5], [500, 0.9]]}
+
+
 def cfg(**kw: object) -> TrainConfig:
-    return TrainConfig(**{"lr": 0.1, "momentum": 0.9, **kw})
+    knots = {f"{k}_knots": KNOTS[f"{k}_knots"] for k in ("lr", "momentum") if kw.get(f"{k}_schedule") == "piecewise"}
+    return TrainConfig(**{"lr": 0.1, "momentum": 0.9, **knots, **kw})
 
 
 def test_constant_lr() -> None:
@@ -126,6 +134,36 @@ def test_final_drop_momentum() -> None:
     assert f(899, T, p) == 0.9
     assert f(900, T, p) == 0.5
     assert f(T - 1, T, p) == 0.5
+
+
+def test_piecewise_constant_and_linear() -> None:
+    p = cfg(lr_schedule="piecewise", momentum_schedule="piecewise")
+    lrs, mus = lr_values(p, T), momentum_values(p, T)
+    assert lrs[:300] == [0.05] * 300 and lrs[300:900] == [0.1] * 600 and lrs[900:] == [0.01] * 100
+    assert mus[499] == 0.5 and mus[500:] == [0.9] * 500
+    linear = lr_values(p.model_copy(update={"knot_interpolation": "linear"}), T)
+    assert linear[150] == pytest.approx(0.075) and linear[600] == pytest.approx(0.055) and linear[950] == 0.01
+
+
+def test_knots_give_the_values_back() -> None:
+    values = lr_values(cfg(lr_schedule="step"), T)
+    knots = knots_of(values)
+    assert knots == [[0, 0.1], [500, pytest.approx(0.01)], [750, pytest.approx(0.001)]]
+    assert [piecewise_value(knots, s) for s in range(T)] == values
+
+
+def test_weight_decay_knots() -> None:
+    assert weight_decay_values(cfg(weight_decay=1e-4), 3) == [1e-4] * 3
+    assert weight_decay_values(cfg(weight_decay_knots=[[0, 1e-3], [2, 0.0]]), 4) == [1e-3, 1e-3, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("bad", [{"lr_schedule": "piecewise"}, {"lr_knots": [[0, 0.1]]},
+                                 {"lr_schedule": "piecewise", "lr_knots": [[5, 0.1]]},
+                                 {"momentum_schedule": "piecewise", "momentum_knots": [[0, 0.5], [0, 0.6]]},
+                                 {"momentum_schedule": "piecewise", "momentum_knots": [[0, 1.0]]}])  # fmt: skip
+def test_bad_knots_are_refused(bad: dict) -> None:
+    with pytest.raises(ValueError, match="knots"):
+        TrainConfig(**bad)
 
 
 def test_sgd_has_no_momentum() -> None:

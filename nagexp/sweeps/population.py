@@ -1,0 +1,59 @@
+"""A population-based sweep's Optuna side. Ray's PBT and PB2 refuse a search algorithm, so
+the space's sampler (seeded) draws the whole first population up front into the sweep's
+study, and each member's result is told to the study when it ends: optuna.db, the report's
+importance and Optuna's dashboard read it as they read any sweep's."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from nagexp.config.sweep import SweepSpec
+from nagexp.results.records import TrialRecord
+
+__all__ = ["PopulationStudy", "initial_population"]
+
+
+def _study(spec: SweepSpec) -> Any:
+    import optuna
+
+    from nagexp.space.samplers import make_sampler
+    from nagexp.sweeps.study import name_objective, storage_url
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=spec.name, storage=storage_url(spec), load_if_exists=True,
+                                sampler=make_sampler(spec.options.sampler, spec.options.seed),
+                                direction="maximize" if spec.mode == "max" else "minimize")  # fmt: skip
+    name_objective(study, spec)
+    return study
+
+
+def initial_population(spec: SweepSpec) -> list[dict[str, Any]]:
+    """`--trials` trial configs, asked from the study (numbers 0..N-1, seeds from the master seed)."""
+    from nagexp.space.sampling import define_by_run
+
+    study, space = _study(spec), define_by_run(spec.space, spec.options.seed)
+    return [space(study.ask()) for _ in range(spec.options.trials)]
+
+
+class PopulationStudy:
+    """A TrialListener telling the study each member's final value (never an early value: PBT
+    stops no trial; a diverged one is told with its value so the sampler's view stays true)."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        self.spec = spec
+        self._study: Any = None
+
+    def on_trial_start(self, rec: TrialRecord) -> None:
+        pass
+
+    def on_trial_epoch(self, rec: TrialRecord, metrics: dict[str, Any]) -> None:
+        pass
+
+    def on_trial_end(self, rec: TrialRecord) -> None:
+        import optuna
+
+        self._study = self._study or _study(self.spec)
+        usable = rec.state in ("completed", "diverged", "pruned") and rec.final is not None and math.isfinite(rec.final)
+        state = optuna.trial.TrialState.COMPLETE if usable else optuna.trial.TrialState.FAIL
+        self._study.tell(rec.number, rec.final if usable else None, state=state, skip_if_finished=True)

@@ -1,0 +1,55 @@
+"""What a checkpoint's weights were trained under: the schedule step by step and who trained
+them from which epoch. Population-based training copies one trial's checkpoint into another
+and changes its hyperparameters; both records travel with the weights, so the winner's
+schedule can be exported and replayed from scratch."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from nagexp.training.schedules import knots_of, lr_values, weight_decay_values
+
+__all__ = ["exploits", "exported_schedule", "schedule_record"]
+
+
+Schedule = dict[str, list[float]]  # lr, momentum, weight_decay -> a value per step
+
+
+def schedule_record(cfg: Any, momenta: list[float], steps_per_epoch: int, resume: dict[str, Any] | None,
+                    start_epoch: int, label: int | None) -> tuple[Schedule, list[dict[str, Any]]]:  # fmt: skip
+    """The per-step lr (as scheduled), momentum and weight decay of a run's weights: the
+    checkpoint's up to where it ends, this config's from there; and the lineage, with a new
+    entry when the checkpoint came from another run (`label` differs)."""
+    total = steps_per_epoch * cfg.epochs
+    mine = {"lr": lr_values(cfg, total), "momentum": momenta, "weight_decay": weight_decay_values(cfg, total)}
+    done = start_epoch * steps_per_epoch
+    before = (resume or {}).get("schedule") or {}
+    schedule = {k: [*before.get(k, v)[:done], *v[done:]] for k, v in mine.items()}
+    lineage = [dict(e) for e in (resume or {}).get("lineage", [])]
+    if not lineage or lineage[-1]["label"] != label:
+        lineage.append({"epoch": start_epoch, "label": label})
+    return schedule, lineage
+
+
+def exported_schedule(schedule: dict[str, list[float]]) -> dict[str, Any]:
+    """TrainConfig fields that replay `schedule` exactly: piecewise-constant knots for lr and
+    momentum, and weight-decay knots when it changed."""
+    fields: dict[str, Any] = {
+        "lr_schedule": "piecewise",
+        "lr_knots": knots_of(schedule["lr"]),
+        "momentum_schedule": "piecewise",
+        "momentum_knots": knots_of(schedule["momentum"]),
+        "knot_interpolation": "constant",
+    }
+    decay = knots_of(schedule["weight_decay"])
+    if len(decay) > 1:
+        fields["weight_decay_knots"] = decay
+    elif decay:
+        fields["weight_decay"] = decay[0][1]
+    return fields
+
+
+def exploits(lineage: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each time the weights passed from one run to another: at which epoch, from and to whom."""
+    return [{"epoch": int(b["epoch"]), "from": a["label"], "to": b["label"]} for a, b in itertools.pairwise(lineage)]

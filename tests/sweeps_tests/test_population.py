@@ -1,0 +1,128 @@
+"""Population-based training (PBT) sweeps: a real Ray Tune PBT run on digits whose winner's
+schedule is exported piecewise and replayed from scratch, logged to a real MLflow server."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from mlflow import MlflowClient
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+from typer.testing import CliRunner
+
+from nagexp.cli import app
+from nagexp.config.loading import load_train_config
+from nagexp.config.space import SEARCH_SPACES_DIR
+from nagexp.training.schedules import lr_values, momentum_values, piecewise_value
+from nagexp.training.trainer import train
+from tests.tracking_tests.test_sweep_tracking import check_sweep_in_mlflow
+
+pytestmark = pytest.mark.usefixtures("ray_runtime")
+runner = CliRunner()
+PBT = str(SEARCH_SPACES_DIR / "pbt.yaml")
+
+
+class StepRecorder:
+    """What torch's SGD was given at every step (a global optimizer hook: the real values)."""
+
+    def __init__(self) -> None:
+        self.lr: list[float] = []
+        self.momentum: list[float] = []
+
+    def __enter__(self) -> StepRecorder:
+        def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+            self.lr.append(opt.param_groups[0]["lr"])
+            self.momentum.append(opt.param_groups[0]["momentum"])
+
+        self.handle = register_optimizer_step_pre_hook(hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.remove()
+
+
+@pytest.fixture(scope="module")
+def pbt_sweep(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    results = tmp_path_factory.mktemp("pbt")
+    result = runner.invoke(app, ["sweep", PBT, "--scheduler", "pbt", "--trials", "4", "--epochs", "6", "--name",
+                                 "pbt", "--results-dir", str(results), "--tracking-uri", mlflow_server])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return results / "pbt"
+
+
+def _journal(sweep: Path) -> dict[int, list[dict[str, Any]]]:
+    epochs: dict[int, list[dict[str, Any]]] = {}
+    for line in (sweep / "journal.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "epoch":
+            epochs.setdefault(event["number"], []).append(event["metrics"])
+    return epochs
+
+
+def test_pbt_members_copy_the_best_and_export_their_lineage(pbt_sweep: Path) -> None:
+    rows = {int(r["number"]): r for r in csv.DictReader((pbt_sweep / "trials.csv").open())}
+    assert [r["state"] for r in rows.values()] == ["completed"] * 4
+    exploits = {n: json.loads(r["exploits"]) for n, r in rows.items()}
+    # rounds after epochs 2 and 4 (not after the last, 6); the worst quarter (1 of 4) copies each time
+    assert sorted(e["epoch"] for events in exploits.values() for e in events) == [2, 4]
+    epochs = _journal(pbt_sweep)
+    steps = 1295 // 64  # digits' training split, batches of 64
+    for number, events in exploits.items():
+        reported = epochs[number]
+        assert [m["epoch"] for m in reported] == [1, 2, 3, 4, 5, 6]
+        lr_knots = json.loads(rows[number]["lr_knots"])
+        lr_at = [piecewise_value(lr_knots, e * steps) for e in range(6)]
+        # after its last copy, the member's own reported lr; before it, the donor's at that epoch
+        last = events[-1]["epoch"] if events else 0
+        assert lr_at[last:] == [m["lr"] for m in reported[last:]]
+        if events:
+            donor = epochs[events[-1]["from"]]
+            assert lr_at[last - 1] == donor[last - 1]["lr"]
+            assert reported[last]["exploit_from"] == events[-1]["from"]
+
+
+def test_best_yaml_replays_the_exported_schedule_exactly(pbt_sweep: Path, digits: Any) -> None:
+    text = (pbt_sweep / "best.yaml").read_text()
+    assert "population-based training" in text
+    cfg = load_train_config(pbt_sweep / "best.yaml").model_copy(update={"device": "cpu"})
+    assert cfg.lr_schedule == cfg.momentum_schedule == "piecewise"
+    replays = []
+    for _ in range(2):
+        with StepRecorder() as seen:
+            replays.append(train(cfg, digits))
+        total = len(seen.lr)
+        assert total == cfg.epochs * (1295 // 64)
+        # every step's lr and momentum are the exported knots' values
+        assert seen.lr == lr_values(cfg, total) == [piecewise_value(cfg.lr_knots, s) for s in range(total)]
+        assert seen.momentum == momentum_values(cfg, total)
+    first, second = ([{k: v for k, v in h.items() if k not in ("epoch_seconds", "samples_per_s")} for h in r.history]
+                     for r in replays)  # fmt: skip
+    assert first == second  # bit-identical on CPU
+    for a, b in zip(replays[0].model.state_dict().values(), replays[1].model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_mlflow_shows_lr_momentum_curves_and_exploits(pbt_sweep: Path, mlflow_server: str) -> None:
+    check_sweep_in_mlflow(mlflow_server, pbt_sweep)  # the usual layout; params never change
+    client = MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name("nagexp")
+    rows = {r["number"]: r for r in csv.DictReader((pbt_sweep / "trials.csv").open())}
+    parent = client.search_runs([exp.experiment_id], filter_string="attributes.run_name = 'pbt'")[0]
+    children = client.search_runs([exp.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")  # fmt: skip
+    epochs = _journal(pbt_sweep)
+    for child in children:
+        number = child.data.tags["trial_number"]
+        for name in ("lr", "momentum"):
+            curve = sorted((m.step, m.value) for m in client.get_metric_history(child.info.run_id, name))
+            assert curve == [(m["epoch"], m[name]) for m in epochs[int(number)]]
+        events = json.loads(rows[number]["exploits"])
+        copied = sorted((m.step, m.value) for m in client.get_metric_history(child.info.run_id, "exploit_from"))
+        assert copied == [(e["epoch"] + 1, e["from"]) for e in events]
+        assert child.data.tags["pbt.exploits"] == ("; ".join(f"after epoch {e['epoch']}: copied trial {e['from']}"
+                                                             for e in events) or "none")  # fmt: skip
+        assert "schedule.yaml" in {a.path for a in client.list_artifacts(child.info.run_id)}
