@@ -1,4 +1,5 @@
-"""`nagexp compare`: Nesterov vs heavy-ball vs plain SGD at an equal tuning budget."""
+"""`nagexp compare`: Nesterov vs heavy-ball vs plain SGD, or one search method against
+another (e.g. TPE + ASHA against population-based training), at an equal tuning budget."""
 
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ def compare_command(
         Path | None, typer.Argument(help="Search space (default: search_spaces/nag_default.yaml).")
     ] = None,
     optimizers: Annotated[
-        str, typer.Option(help=f"Comma-separated arms: {', '.join(OPTIMIZER_NAMES)}.")
-    ] = ",".join(OPTIMIZER_NAMES),
+        str | None, typer.Option(help=f"Comma-separated arms: {', '.join(OPTIMIZER_NAMES)} (the default: all).")
+    ] = None,
+    methods: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated search methods instead: SAMPLER-SCHEDULER or pbt / pb2 (e.g. tpe-asha,pbt); "
+                     "a population's winner is replayed from scratch under its learned schedule."),
+    ] = None,
     trials: Annotated[int, typer.Option(help="Trials per arm (the same budget for each).")] = 20,
     seeds: Annotated[int, typer.Option(help="Paired seeds each arm's best config is retrained on.")] = 5,
     name: Annotated[str | None, typer.Option(help="Comparison name (default: compare-<date>-<time>).")] = None,
@@ -40,22 +46,21 @@ def compare_command(
     experiment: o.Experiment = "nagexp",
     tracking_uri: o.TrackingUri = None,
 ) -> None:
-    """One sweep per optimizer over the same space and budget, then the arms' best configs
-    retrained on the same seeds: a table, paired differences, a verdict and a report."""
-    from nagexp.cli.options import command_line, validated
+    """One sweep per arm over the same space and budget, then the arms' best configs retrained
+    on the same seeds: a table, paired differences, a verdict and a report."""
+    from nagexp.cli.options import command_line, sweep_values, validated
     from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
+    from nagexp.errors import ConfigError
     from nagexp.naming import check_name, unique_name
     from nagexp.report.compare_report import build_compare_report
     from nagexp.sweeps.compare import run_comparison
 
+    if methods is not None and optimizers is not None:
+        raise ConfigError("--optimizers and --methods are two kinds of comparison: give one")
+    axis, chosen = ("method", methods) if methods else ("optimizer", optimizers or ",".join(OPTIMIZER_NAMES))
     name = check_name(name, "comparison name") if name else unique_name("compare", results_dir.resolve())
-    base = validated(SweepOptions, {
-        "space": space or DEFAULT_SPACE, "name": name, "trials": trials, "epochs": epochs, "dataset": dataset,
-        "seed": seed, "sampler": sampler, "scheduler": scheduler, "max_concurrent": max_concurrent,
-        "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "address": address,
-        "results_dir": results_dir, "track": track, "experiment": experiment, "tracking_uri": tracking_uri,
-    })  # fmt: skip
-    arms = [o.strip() for o in optimizers.split(",") if o.strip()]
+    base = validated(SweepOptions, {**sweep_values(ctx), "space": space or DEFAULT_SPACE, "name": name})
+    arms = [a.strip() for a in chosen.split(",") if a.strip()]
     tracking = None
     if track:
         from nagexp.tracking.compare_tracking import CompareTracking
@@ -64,14 +69,15 @@ def compare_command(
         tracking = CompareTracking(resolve_store(tracking_uri, results_dir, experiment))
     comparison = run_comparison(space or DEFAULT_SPACE, arms, base, seeds, emit=typer.echo,
                                 parent_run=tracking.start if tracking else None,
-                                command=command_line(ctx))  # fmt: skip
+                                command=command_line(ctx), axis=axis)  # fmt: skip
     written = build_compare_report(comparison, base.results_dir.resolve())
 
     typer.echo(f"\ncomparison {comparison.name}: best config of each arm retrained on {seeds} paired seeds")
     for arm in comparison.arms:
         mean, low, high = arm.ci or (float("nan"),) * 3
-        typer.echo(f"  {arm.optimizer:9} {comparison.metric} {mean:.4f}  95 % CI [{low:.4f}, {high:.4f}]  "
-                   f"(sweep {arm.sweep}, best trial {arm.best_trial})")  # fmt: skip
+        typer.echo(f"  {arm.arm:9} {comparison.metric} {mean:.4f}  95 % CI [{low:.4f}, {high:.4f}]  "
+                   f"(sweep {arm.sweep}, best trial {arm.best_trial}, "
+                   f"{arm.epochs_trained} epochs searched)")  # fmt: skip
     for verdict in comparison.verdicts:
         typer.echo(f"verdict: {verdict}")
     typer.echo(f"report: {written[0]}")

@@ -14,7 +14,7 @@ from nagexp.space.samplers import SAMPLER_NAMES
 from nagexp.space.schedulers import SCHEDULERS
 from nagexp.training.dataset_spec import allowed_specs
 
-__all__ = ["command_line", "given_options", "validated"]
+__all__ = ["command_line", "given_options", "sweep_values", "validated"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,6 +33,11 @@ WorkersPerTrial = Annotated[
 ]
 CpusPerWorker = Annotated[float, typer.Option(help="With --workers-per-trial > 1: CPUs per worker (= torch threads).")]
 GpusPerWorker = Annotated[float, typer.Option(help="With --workers-per-trial > 1: GPUs per worker.")]
+EpochBudget = Annotated[
+    int | None,
+    typer.Option(help="End the sweep once its trials have trained this many epochs together (trials still running "
+                 "stop; --trials stays the most trials started)."),
+]
 Address = Annotated[str | None, typer.Option(help="Join this Ray cluster (default: start Ray locally).")]
 ResultsDir = Annotated[Path, typer.Option(help="Output root; on a cluster, storage every node sees.")]
 Track = Annotated[bool, typer.Option("--track/--no-track", help="Log to MLflow.")]
@@ -62,6 +67,14 @@ def validated(model: type[M], values: dict[str, Any]) -> M:
     from nagexp.config.loading import validated as validated_as
 
     return validated_as(model, values, lambda field: "--" + field.replace("_", "-"))
+
+
+def sweep_values(ctx: typer.Context) -> dict[str, Any]:
+    """The command's parameters that are SweepOptions fields (the space argument aside), by name:
+    the one mapping from `nagexp sweep` / `nagexp compare` options to a sweep's options."""
+    from nagexp.config.sweep import SweepOptions
+
+    return {k: v for k, v in ctx.params.items() if k in SweepOptions.model_fields and k != "space"}
 
 
 def given_options(ctx: typer.Context) -> list[str]:

@@ -46,6 +46,7 @@ def sweep_command(
     cpus_per_worker: o.CpusPerWorker = 1.0,
     gpus_per_worker: o.GpusPerWorker = 0.0,
     time_budget: Annotated[float | None, typer.Option(help="Stop the sweep after this many seconds.")] = None,
+    epoch_budget: o.EpochBudget = None,
     max_failures: Annotated[int, typer.Option(help="Retries of a trial whose worker died (from its checkpoint).")] = 2,
     address: o.Address = None,
     results_dir: o.ResultsDir = Path("results"),
@@ -69,21 +70,13 @@ def sweep_command(
 ) -> None:
     """Search learning-rate and momentum schedules: Optuna proposes, Ray Tune runs, ASHA stops early."""
     from nagexp import api
-    from nagexp.cli.options import command_line, given_options, validated
+    from nagexp.cli.options import command_line, given_options, sweep_values, validated
     from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
 
-    values = {
-        "name": name, "trials": trials, "epochs": epochs, "dataset": dataset, "seed": seed, "sampler": sampler,
-        "scheduler": scheduler, "max_concurrent": max_concurrent, "cpus_per_trial": cpus_per_trial,
-        "gpus_per_trial": gpus_per_trial, "workers_per_trial": workers_per_trial, "cpus_per_worker": cpus_per_worker,
-        "gpus_per_worker": gpus_per_worker, "time_budget": time_budget, "max_failures": max_failures,
-        "address": address, "results_dir": results_dir, "track": track, "experiment": experiment,
-        "tracking_uri": tracking_uri, "log_models": log_models, "register_model": register_model,
-        "code_dir": code_dir, "cache_dir": cache_dir, "data_mode": data_mode, "memory_budget": memory_budget,
-    }  # fmt: skip
+    values = sweep_values(ctx)
     if resume is not None:
         _refuse_changes_on_resume(given_options(ctx))
-        values = {k: values[k] for k in api.RESUMABLE_WITH if values[k] is not None}
+        values = {k: values[k] for k in api.RESUMABLE_WITH if values.get(k) is not None}
     else:
         validated(SweepOptions, {"space": space or DEFAULT_SPACE, **values})  # errors name the CLI's options
         values = {k: v for k, v in values.items() if v is not None}

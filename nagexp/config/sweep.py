@@ -46,6 +46,7 @@ class SweepOptions(BaseModel):
     cpus_per_worker: float = Field(1.0, gt=0)  # workers_per_trial > 1: each worker's CPUs ...
     gpus_per_worker: float = Field(0.0, ge=0)  # ... and GPUs (replacing --cpus/gpus-per-trial)
     time_budget: float | None = Field(None, gt=0)  # seconds for the whole sweep
+    epoch_budget: int | None = Field(None, ge=1)  # epochs trained by all trials together; then the sweep ends
     max_failures: int = Field(2, ge=0)  # retries of a trial whose worker died, from its last checkpoint
     address: str | None = None  # existing Ray cluster; None starts Ray locally
     results_dir: Path = Path("results")

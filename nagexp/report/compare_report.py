@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nagexp.io import atomic_write_text
 from nagexp.report.data import collect
-from nagexp.report.figures import _plt, _svg
+from nagexp.report.figures import _plt, _svg, population
 from nagexp.report.render import CSS, _html_table, _inline_svg, _md_table
 from nagexp.sweeps.compare import Comparison
 
@@ -15,11 +15,11 @@ __all__ = ["build_compare_report"]
 
 
 def _arm_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
-    header = ["optimizer", "sweep", "sweep best", f"retrained mean {c.metric}", "95 % CI", "seeds"]
+    header = [c.axis, "sweep", "epochs searched", "sweep best", f"retrained mean {c.metric}", "95 % CI", "seeds"]
     rows = []
     for a in c.arms:
         mean, low, high = a.ci or (float("nan"),) * 3
-        rows.append([a.optimizer, a.sweep, f"{a.best_value:.4f}" if a.best_value is not None else "-",
+        rows.append([a.arm, a.sweep, str(a.epochs_trained), f"{a.best_value:.4f}" if a.best_value is not None else "-",
                      f"{mean:.4f}", f"[{low:.4f}, {high:.4f}]", str(len(a.seed_values))])  # fmt: skip
     return header, rows
 
@@ -42,7 +42,7 @@ def _seeds_figure(c: Comparison) -> str:
             )
     for k in range(len(c.seeds)):  # the pairing: one line per seed across arms
         ax.plot(range(len(c.arms)), [a.seed_values[k] for a in c.arms], color="0.8", lw=0.8, zorder=0)
-    ax.set_xticks(range(len(c.arms)), [a.optimizer for a in c.arms])
+    ax.set_xticks(range(len(c.arms)), [a.arm for a in c.arms])
     ax.set_ylabel(f"{c.metric}, best config retrained")
     return _svg(fig)
 
@@ -52,17 +52,42 @@ def _curves_figure(c: Comparison, results_dir: Path) -> str:
     fig, ax = plt.subplots(figsize=(6, 3))
     for a in c.arms:
         points = collect(results_dir / a.sweep).best_so_far()
-        ax.step([p[0] for p in points], [p[1] for p in points], where="post", label=a.optimizer)
+        ax.step([p[0] for p in points], [p[1] for p in points], where="post", label=a.arm)
     ax.set_xlabel("trial")
     ax.set_ylabel(f"best {c.metric} so far")
     ax.legend(loc="best", frameon=False)
     return _svg(fig)
 
 
+def _schedules_figure(c: Comparison) -> str:
+    """The lr and momentum every step of each arm's retrained config: a population's exported
+    schedule beside the best fixed one."""
+    plt = _plt()
+    fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4), sharex=True)
+    for a in c.arms:
+        if not a.schedule:
+            continue
+        end = a.schedule["steps"]
+        for ax, key in ((ax_lr, "lr"), (ax_mu, "momentum")):
+            knots = a.schedule[key]
+            ax.step([k[0] for k in knots] + [end], [k[1] for k in knots] + [knots[-1][1]], where="post", label=a.arm)
+    ax_lr.set_ylabel("lr (as scheduled)")
+    ax_mu.set_ylabel("momentum")
+    ax_mu.set_xlabel("optimizer step")
+    ax_lr.legend(loc="best", frameon=False, fontsize=7)
+    return _svg(fig)
+
+
 def build_compare_report(c: Comparison, results_dir: Path) -> list[Path]:
     root = results_dir / c.name / "report"
     figures = {"seeds": ("Each arm's best config on the paired seeds", _seeds_figure(c)),
-               "search": ("Search progress of each arm", _curves_figure(c, results_dir))}  # fmt: skip
+               "search": ("Search progress of each arm", _curves_figure(c, results_dir)),
+               "schedules": ("The schedule each arm's best config was retrained under", _schedules_figure(c))}
+    for a in c.arms:  # population-based arms: how the population moved
+        data = collect(results_dir / a.sweep)
+        if data.population:
+            figures[f"population-{a.arm}"] = (f"Arm {a.arm}: each member's lr and momentum "
+                                              "(x: copied another's weights)", population(data))  # fmt: skip
     arm_h, arm_r = _arm_rows(c)
     pair_h, pair_r = _paired_rows(c)
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in c.verdicts)

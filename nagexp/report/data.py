@@ -15,6 +15,7 @@ from nagexp.errors import ConfigError
 from nagexp.results.files import read_summary, read_trials
 from nagexp.results.ranking import RANKED_STATES, best_trial, count_states, ranked_trials
 from nagexp.results.records import RUNNING, TrialRecord
+from nagexp.space.schedulers import POPULATION_SCHEDULERS
 
 __all__ = ["ReportData", "TrialRow", "collect"]
 
@@ -34,6 +35,8 @@ class TrialRow:
     seed: int | None
     reason: str
     curve: tuple[float, ...]  # objective per epoch (Optuna's intermediate values)
+    exploits: tuple[dict[str, int], ...] = ()  # population-based: after which epoch it copied whom
+    schedule: dict[str, Any] | None = None  # population-based: the piecewise schedule of its weights
 
 
 @dataclass
@@ -49,6 +52,8 @@ class ReportData:
     importance: dict[str, float] = field(default_factory=dict)
     importance_note: str = ""
     rungs: list[tuple[int, int]] = field(default_factory=list)  # (epoch, trials that reached it)
+    # population-based sweeps: each member's (epoch, lr, momentum) as it reported them
+    population: dict[int, list[tuple[int, float, float]]] = field(default_factory=dict)
 
     @property
     def finished(self) -> list[TrialRow]:
@@ -81,8 +86,9 @@ class ReportData:
         return points
 
     def config_of(self, trial: TrialRow) -> dict[str, Any]:
-        """The trial's full TrainConfig values: fixed + its params + its seed."""
-        return {**self.fixed, **trial.params, "seed": trial.seed}
+        """The trial's full TrainConfig values: fixed + its params + its seed (+ a population
+        member's exported schedule)."""
+        return {**self.fixed, **trial.params, "seed": trial.seed, **(trial.schedule or {})}
 
     def by_family(self, param: str) -> list[tuple[str, list[float]]]:
         """Objective values of finished trials grouped by a schedule family."""
@@ -124,7 +130,8 @@ def _rungs(plan: dict[str, Any], trials: list[TrialRow]) -> list[tuple[int, int]
 def _row(record: TrialRecord, curve: tuple[float, ...]) -> TrialRow:
     return TrialRow(number=record.number, state=record.state, params=record.params, final=record.final,
                     best=record.best, test_acc=record.test_acc, epochs_run=record.epochs_run,
-                    seconds=record.seconds, seed=record.seed, reason=record.reason, curve=curve)  # fmt: skip
+                    seconds=record.seconds, seed=record.seed, reason=record.reason, curve=curve,
+                    exploits=tuple(record.exploits), schedule=record.schedule)  # fmt: skip
 
 
 def _study(sweep_dir: Path, name: str) -> Any:
@@ -158,4 +165,13 @@ def collect(sweep_dir: Path) -> ReportData:
     data = ReportData(plan["name"], metric, mode, plan, read_summary(sweep_dir), trials, param_names,
                       dict(plan["space"]["fixed"]), importance, note)  # fmt: skip
     data.rungs = _rungs(plan, trials)
+    if plan["options"].get("scheduler") in POPULATION_SCHEDULERS:
+        data.population = _population(sweep_dir / "journal.jsonl", metric, mode)
     return data
+
+
+def _population(journal: Path, metric: str, mode: str) -> dict[int, list[tuple[int, float, float]]]:
+    from nagexp.sweeps.journal import replay
+
+    return {n: [(int(h["epoch"]), float(h["lr"]), float(h["momentum"])) for h in r.history if "lr" in h]
+            for n, r in sorted(replay(journal, metric, mode).items())}  # fmt: skip

@@ -159,6 +159,37 @@ def rungs(d: ReportData) -> str:
     return _svg(fig)
 
 
+def population(d: ReportData) -> str:
+    """Each member's lr and momentum over epochs; a dotted line from the member it copied to
+    itself marks an exploit (it went on with the other's weights and perturbed values)."""
+    if not d.population:
+        return _empty("population", "not a population-based (pbt / pb2) sweep")
+    plt = _plt()
+    fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)
+    colors = {n: f"C{i % 10}" for i, n in enumerate(d.population)}
+    for number, points in d.population.items():
+        epochs = [e for e, _, _ in points]
+        ax_lr.plot(epochs, [lr for _, lr, _ in points], color=colors[number], marker=".", label=f"trial {number}")
+        ax_mu.plot(epochs, [mu for _, _, mu in points], color=colors[number], marker=".")
+    for t in d.trials:
+        own = {e: (lr, mu) for e, lr, mu in d.population.get(t.number, [])}
+        for event in t.exploits:
+            donor = {e: (lr, mu) for e, lr, mu in d.population.get(event["from"], [])}
+            before, after = donor.get(event["epoch"]), own.get(event["epoch"] + 1)
+            if before is None or after is None:
+                continue
+            for ax, k in ((ax_lr, 0), (ax_mu, 1)):
+                ax.plot([event["epoch"], event["epoch"] + 1], [before[k], after[k]], color=colors[t.number],
+                        linestyle=":", linewidth=1.2)  # fmt: skip
+                ax.scatter([event["epoch"] + 1], [after[k]], color=colors[t.number], marker="x", s=30, zorder=3)
+    ax_lr.set_yscale("log")
+    ax_lr.set_ylabel("lr")
+    ax_mu.set_ylabel("momentum")
+    ax_mu.set_xlabel("epoch")
+    ax_lr.legend(loc="best", frameon=False, fontsize=7, ncol=2)
+    return _svg(fig)
+
+
 FIGURES = {  # file stem -> (title, drawing function)
     "best_so_far": ("Best value so far, over trials", best_so_far),
     "lr_momentum": ("Learning rate x momentum (where training breaks down)", lr_momentum_plane),
@@ -167,6 +198,8 @@ FIGURES = {  # file stem -> (title, drawing function)
     "importance": ("Parameter importance", importance),
     "by_family": ("Objective by schedule family", by_family),
     "rungs": ("Trials surviving each ASHA rung", rungs),
+    "population": ("Population-based training: each member's lr and momentum (x: copied another's weights)",
+                   population),
 }
 
 

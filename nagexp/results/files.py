@@ -75,9 +75,18 @@ def read_trials(path: Path, param_names: list[str], metric: str) -> list[TrialRe
                 retries=int(row.get("retries") or 0),
                 reason=row.get("reason", ""),
                 exploits=json.loads(row.get("exploits") or "[]"),
+                schedule=_schedule_cells(row),
             )
         )
     return sorted(records, key=lambda r: r.number)
+
+
+def _schedule_cells(row: dict[str, str]) -> dict[str, Any] | None:
+    """A population member's exported schedule, as far as trials.csv holds it (lr and momentum)."""
+    lr, momentum = json.loads(row.get("lr_knots") or "[]"), json.loads(row.get("momentum_knots") or "[]")
+    if not lr or not momentum:
+        return None
+    return {"lr_schedule": "piecewise", "lr_knots": lr, "momentum_schedule": "piecewise", "momentum_knots": momentum}
 
 
 def _float(text: str) -> float | None:

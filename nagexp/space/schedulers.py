@@ -17,7 +17,7 @@ TIME_ATTR = "epoch"  # the epoch the weights reached (a copied checkpoint brings
 
 class SchedulerEntry(NamedTuple):
     description: str
-    build: Callable[[str, str, int, Any], Any]  # (metric, mode, max epochs, SearchSpace) -> Tune scheduler
+    build: Callable[[str, str, int, Any, int], Any]  # (metric, mode, max epochs, SearchSpace, seed) -> Tune scheduler
 
 
 class ClipToBounds:
@@ -37,7 +37,7 @@ def _bounds(space: Any) -> dict[str, tuple[float, float]]:
     return {name: (space.params[name].low, space.params[name].high) for name in space.pbt.mutate}
 
 
-def _asha(metric: str, mode: str, max_epochs: int, space: Any) -> Any:
+def _asha(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
     asha = space.asha
@@ -46,13 +46,13 @@ def _asha(metric: str, mode: str, max_epochs: int, space: Any) -> Any:
                          reduction_factor=asha.reduction_factor)  # fmt: skip
 
 
-def _fifo(metric: str, mode: str, max_epochs: int, space: Any) -> Any:
+def _fifo(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
     from ray.tune.schedulers import FIFOScheduler
 
     return FIFOScheduler()
 
 
-def _pbt(metric: str, mode: str, max_epochs: int, space: Any) -> Any:
+def _pbt(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
     from ray import tune
 
     from nagexp.space.population_schedulers import OwnIdentityPBT
@@ -67,17 +67,18 @@ def _pbt(metric: str, mode: str, max_epochs: int, space: Any) -> Any:
                           perturbation_interval=pbt.perturbation_interval, hyperparam_mutations=mutations,
                           quantile_fraction=pbt.quantile_fraction, resample_probability=pbt.resample_probability,
                           custom_explore_fn=ClipToBounds(_bounds(space)), require_attrs=False,
-                          synch=True)  # fmt: skip
+                          synch=True, seed=seed)  # fmt: skip
 
 
-def _pb2(metric: str, mode: str, max_epochs: int, space: Any) -> Any:
+def _pb2(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
     from nagexp.space.population_schedulers import OwnIdentityPB2
 
     pbt = space.pbt
     return OwnIdentityPB2(time_attr=TIME_ATTR, metric=metric, mode=mode,
                           perturbation_interval=pbt.perturbation_interval,
                           hyperparam_bounds={k: list(v) for k, v in _bounds(space).items()},
-                          quantile_fraction=pbt.quantile_fraction, require_attrs=False, synch=True)  # fmt: skip
+                          quantile_fraction=pbt.quantile_fraction, require_attrs=False, synch=True,
+                          seed=seed)  # fmt: skip
 
 
 SCHEDULERS: dict[str, SchedulerEntry] = {
@@ -90,7 +91,8 @@ SCHEDULERS: dict[str, SchedulerEntry] = {
 SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
 
 
-def make_scheduler(name: str, metric: str, mode: str, max_epochs: int, space: Any) -> Any:
+def make_scheduler(name: str, metric: str, mode: str, max_epochs: int, space: Any, seed: int = 0) -> Any:
+    """`seed`: the population-based schedulers' draws (whom to copy, how to perturb)."""
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler '{name}'; allowed: {', '.join(SCHEDULERS)}")
-    return SCHEDULERS[name].build(metric, mode, max_epochs, space)
+    return SCHEDULERS[name].build(metric, mode, max_epochs, space, seed)

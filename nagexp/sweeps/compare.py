@@ -1,10 +1,14 @@
-"""`nagexp compare`: is Nesterov worth it here? One sweep per optimizer over the same
-space and budget, then each arm's best config retrained on the same seeds (paired)."""
+"""`nagexp compare`: is Nesterov worth it here, and is a learned schedule better than the best
+fixed one? One sweep per arm (an optimizer, or a search method: sampler + scheduler, e.g.
+tpe-asha against pbt) over the same space and budget, then each arm's best config (for a
+population-based arm: its winner's schedule, replayed from scratch) retrained on the same
+seeds (paired)."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,20 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.space import SearchSpace, find_space_file, load_space
-from nagexp.config.sweep import SweepOptions, resolve_sweep
+from nagexp.config.sweep import SweepOptions, SweepSpec, resolve_sweep
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 from nagexp.io import atomic_write_text, to_yaml
 from nagexp.prepared.modes import load_train_data
 from nagexp.prepared.store import cache_dir_for
+from nagexp.space.samplers import SAMPLER_NAMES
 from nagexp.space.sampling import trial_seed
+from nagexp.space.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
 from nagexp.sweeps.ray_runtime import connect_ray
 from nagexp.sweeps.reproduce import mean_ci95
 from nagexp.sweeps.runner import run_sweep
 from nagexp.training.optim import OPTIMIZER_NAMES
-from nagexp.training.trainer import train
+from nagexp.training.schedules import knots_of
+from nagexp.training.trainer import TrainCheckpoint, train
 
-__all__ = ["ArmResult", "Comparison", "arm_space", "run_comparison"]
+__all__ = ["ArmResult", "Comparison", "arm_space", "parse_method", "run_comparison"]
 
 # params that only mean something with momentum: dropped from the plain-SGD arm
 MOMENTUM_PARAMS = {"momentum", "momentum_schedule", "momentum_min", "sutskever_period", "final_momentum",
@@ -54,14 +61,28 @@ def arm_space(space: SearchSpace, optimizer: str) -> SearchSpace:
     return space.model_copy(update={"fixed": fixed, "params": params})
 
 
+def parse_method(method: str, sampler: str) -> tuple[str, str]:
+    """`tpe-asha` -> (tpe, asha); `pbt` / `pb2` -> (`sampler`, which draws the first population, pbt)."""
+    if method in POPULATION_SCHEDULERS:
+        return sampler, method
+    first, _, second = method.partition("-")
+    if first not in SAMPLER_NAMES or second not in SCHEDULER_NAMES:
+        raise ConfigError(f"unknown method '{method}': use SAMPLER-SCHEDULER (samplers: "
+                          f"{', '.join(SAMPLER_NAMES)}; schedulers: {', '.join(SCHEDULER_NAMES)}) or "
+                          f"{' / '.join(POPULATION_SCHEDULERS)}")  # fmt: skip
+    return first, second
+
+
 @dataclass
 class ArmResult:
-    optimizer: str
+    arm: str  # the optimizer, or the search method, this arm stands for
     sweep: str
     best_trial: int | None
     best_value: float | None  # the arm's sweep's best objective
     best_config: dict[str, Any] | None
     seed_values: list[float] = field(default_factory=list)  # best config, retrained on the paired seeds
+    epochs_trained: int = 0  # by the arm's sweep, over all its trials (the search's cost)
+    schedule: dict[str, list[float]] = field(default_factory=dict)  # lr, momentum per step of the best config
 
     @property
     def ci(self) -> tuple[float, float, float] | None:
@@ -73,6 +94,7 @@ class Comparison:
     name: str
     metric: str
     mode: str
+    axis: str  # what the arms differ in: optimizer | method
     seeds: list[int]
     arms: list[ArmResult]
     paired: list[dict[str, Any]]  # first arm against each other arm
@@ -80,7 +102,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "metric": self.metric, "mode": self.mode, "seeds": self.seeds,
+            "name": self.name, "metric": self.metric, "mode": self.mode, "axis": self.axis, "seeds": self.seeds,
             "arms": [{**a.__dict__, "ci95": a.ci} for a in self.arms],
             "paired": self.paired, "verdicts": self.verdicts,
         }  # fmt: skip
@@ -100,29 +122,44 @@ def _paired(a: ArmResult, b: ArmResult, metric: str, mode: str) -> tuple[dict[st
     half = (high - low) / 2 * scale
     if p < 0.05 and mean != 0:
         winner, loser = (a, b) if better else (b, a)
-        verdict = (f"{winner.optimizer} beats {loser.optimizer} by {abs(mean) * scale:.2f} ± {half:.2f}{unit} "
+        verdict = (f"{winner.arm} beats {loser.arm} by {abs(mean) * scale:.2f} ± {half:.2f}{unit} "
                    f"of {metric} on this task (paired t-test over {len(diffs)} seeds, p = {p:.3g})")  # fmt: skip
     else:
-        verdict = (f"no significant difference between {a.optimizer} and {b.optimizer} "
+        verdict = (f"no significant difference between {a.arm} and {b.arm} "
                    f"({(mean * scale):+.2f} ± {half:.2f}{unit} of {metric}, "
                    f"p = {p:.3g}, {len(diffs)} seeds)")  # fmt: skip
-    return {"a": a.optimizer, "b": b.optimizer, "mean_diff": mean, "ci95": [low, high], "p_value": p}, verdict
+    return {"a": a.arm, "b": b.arm, "mean_diff": mean, "ci95": [low, high], "p_value": p}, verdict
+
+
+AXES = ("optimizer", "method")  # what a comparison's arms differ in
+
+
+def _check_arms(axis: str, arms: list[str], sampler: str) -> None:
+    if axis == "optimizer":
+        if any(a not in OPTIMIZER_NAMES for a in arms) or len(arms) < 2 or len(set(arms)) != len(arms):
+            raise ConfigError(f"--optimizers needs two or more distinct of {', '.join(OPTIMIZER_NAMES)} (got {arms})")
+        return
+    for method in arms:
+        parse_method(method, sampler)
+    if len(arms) < 2 or len({parse_method(m, sampler) for m in arms}) != len(arms):
+        raise ConfigError(f"--methods needs two or more distinct methods, e.g. tpe-asha,pbt (got {arms})")
 
 
 def run_comparison(
     space_path: Path,
-    optimizers: list[str],
+    arms: list[str],
     base: SweepOptions,
     seeds: int,
     emit: Callable[[str], None] = print,
     parent_run: Callable[[str, int, list[str]], str | None] | None = None,
     command: str | None = None,
+    axis: str = "optimizer",
 ) -> Comparison:
-    """Run one sweep per optimizer (same trials, epochs, sampler seed and data), then retrain
-    each arm's best config on the same `seeds` seeds and compare them pairwise."""
-    unknown = [o for o in optimizers if o not in OPTIMIZER_NAMES]
-    if unknown or len(optimizers) < 2 or len(set(optimizers)) != len(optimizers):
-        raise ConfigError(f"--optimizers needs two or more distinct of {', '.join(OPTIMIZER_NAMES)} (got {optimizers})")
+    """Run one sweep per arm (same trials, epochs, sampler seed and data), then retrain each
+    arm's best config on the same `seeds` seeds and compare them pairwise. `axis`: the arms
+    are optimizers (each arm's space fixes its optimizer) or search methods (sampler-scheduler
+    pairs over the same space)."""
+    _check_arms(axis, arms, base.sampler)
     if seeds < 2:
         raise ConfigError(f"--seeds must be at least 2 for a paired comparison (got {seeds})")
     name = base.name
@@ -132,11 +169,12 @@ def run_comparison(
         raise ConfigError(f"'{root}' already exists; pick another --name")
     space_path = find_space_file(space_path)
     space = load_space(space_path)
-    parent_id = parent_run(name, base.seed, optimizers) if parent_run else None
+    specs = _arm_specs(space, space_path, arms, axis, base, root)  # every arm checked before any runs
+    parent_id = parent_run(name, base.seed, arms) if parent_run else None
 
     started_ray = connect_ray(base.address)  # one Ray runtime for every arm
     try:
-        arms = _run_arms(space, space_path, optimizers, base, root, parent_id, emit, command)
+        results = _run_arms(specs, parent_id, emit, command)
     finally:
         if started_ray:
             import ray
@@ -145,50 +183,80 @@ def run_comparison(
     metric, mode = space.objective.metric, space.objective.direction
     paired_seeds = [trial_seed(base.seed, PAIRED_SEED_OFFSET + k) for k in range(seeds)]
     emit(f"\nretraining each arm's best config on {seeds} paired seeds")
-    data = None
-    for arm in arms:
-        if arm.best_config is None:
-            raise ConfigError(f"arm '{arm.optimizer}' finished no trial; nothing to compare (see its trials.csv)")
-        for seed in paired_seeds:
-            cfg = TrainConfig(**{**arm.best_config, "seed": seed})
-            # the same data for every arm and seed (prepared shards, when the sweeps made them)
-            if data is None:
-                cache = cache_dir_for(base.cache_dir, base.results_dir)
-                data, _ = load_train_data(cfg, cache, base.memory_budget, emit)
-            result = train(cfg, data)
-            arm.seed_values.append(float(result.final.get(metric, math.nan)))
+    _retrain(results, paired_seeds, base, metric, emit)
     paired, verdicts = [], []
-    for other in arms[1:]:
-        stats_row, verdict = _paired(arms[0], other, metric, mode)
+    for other in results[1:]:
+        stats_row, verdict = _paired(results[0], other, metric, mode)
         paired.append(stats_row)
         verdicts.append(verdict)
-    comparison = Comparison(name, metric, mode, paired_seeds, arms, paired, verdicts)
+    comparison = Comparison(name, metric, mode, axis, paired_seeds, results, paired, verdicts)
     atomic_write_text(root / "compare.json", json.dumps(comparison.to_dict(), indent=2, default=str) + "\n")
     return comparison
 
 
-def _run_arms(
-    space: SearchSpace,
-    space_path: Path,
-    optimizers: list[str],
-    base: SweepOptions,
-    root: Path,
-    parent_id: str | None,
-    emit: Callable[[str], None],
-    command: str | None,
-) -> list[ArmResult]:
-    """One sweep per optimizer: the same options (trials, epochs, sampler seed, data)."""
-    arms, name = [], root.name
-    for optimizer in optimizers:
-        arm_file = root / "spaces" / f"{optimizer}.yaml"
-        header = f"# arm '{optimizer}' of comparison {name}, derived from {space_path}\n"
-        atomic_write_text(arm_file, header + to_yaml(json.loads(arm_space(space, optimizer).model_dump_json())))
-        options = base.model_copy(
-            update={"space": arm_file, "name": f"{name}-{optimizer}", "mlflow_parent_run": parent_id}
-        )
-        spec = resolve_sweep(options)
-        emit(f"\n== arm {optimizer}: sweep {spec.name}")
-        best = run_sweep(spec, emit=emit, command=command).best
-        arms.append(ArmResult(optimizer, spec.name, best.number if best else None, best.final if best else None,
-                              TrainConfig(**best.replay_config).model_dump(mode="json") if best else None))  # fmt: skip
+def _retrain(arms: list[ArmResult], seeds: list[int], base: SweepOptions, metric: str,
+             emit: Callable[[str], None]) -> None:  # fmt: skip
+    """Each arm's best config from scratch on every paired seed (the same data for all); the
+    schedule its first run was given is kept for the report."""
+    data = None
+    for arm in arms:
+        if arm.best_config is None:
+            raise ConfigError(f"arm '{arm.arm}' finished no trial; nothing to compare (see its trials.csv)")
+        for seed in seeds:
+            cfg = TrainConfig(**{**arm.best_config, "seed": seed})
+            if data is None:  # prepared shards, when the sweeps made them
+                cache = cache_dir_for(base.cache_dir, base.results_dir)
+                data, _ = load_train_data(cfg, cache, base.memory_budget, emit)
+
+            def keep(metrics: dict[str, float], checkpoint: TrainCheckpoint, arm: ArmResult = arm) -> None:
+                steps = checkpoint.state()["schedule"]
+                arm.schedule = {"steps": len(steps["lr"]), "lr": knots_of(steps["lr"]),
+                                "momentum": knots_of(steps["momentum"])}  # fmt: skip
+
+            result = train(cfg, data, keep if not arm.schedule else None)
+            arm.seed_values.append(float(result.final.get(metric, math.nan)))
+
+
+def _arm_specs(space: SearchSpace, space_path: Path, arms: list[str], axis: str, base: SweepOptions,
+               root: Path) -> list[tuple[str, SweepSpec]]:  # fmt: skip
+    """Each arm's resolved sweep: the same options (trials, epochs, sampler seed, data); its
+    space file written under <comparison>/spaces/. An arm that cannot run stops the
+    comparison before any arm has run, and leaves nothing behind."""
+    specs = []
+    try:
+        for arm in arms:
+            arm_file = root / "spaces" / f"{arm}.yaml"
+            header = f"# arm '{arm}' of comparison {root.name}, derived from {space_path}\n"
+            derived = arm_space(space, arm) if axis == "optimizer" else space
+            atomic_write_text(arm_file, header + to_yaml(json.loads(derived.model_dump_json())))
+            update: dict[str, Any] = {"space": arm_file, "name": f"{root.name}-{arm}"}
+            if axis == "method":
+                update["sampler"], update["scheduler"] = parse_method(arm, base.sampler)
+            try:
+                spec = resolve_sweep(base.model_copy(update=update))
+                if axis == "method" and spec.options.scheduler not in POPULATION_SCHEDULERS:
+                    # the same cost as a population of --trials members that each train every epoch:
+                    # as many trials as that many epochs allow (early-stopped ones cost less)
+                    budget = base.trials * spec.epochs
+                    spec = resolve_sweep(base.model_copy(update={**update, "trials": budget, "epoch_budget": budget}))
+                specs.append((arm, spec))
+            except ConfigError as exc:
+                raise ConfigError(f"arm '{arm}': {exc}") from None
+    except ConfigError:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return specs
+
+
+def _run_arms(specs: list[tuple[str, SweepSpec]], parent_id: str | None, emit: Callable[[str], None],
+              command: str | None) -> list[ArmResult]:  # fmt: skip
+    arms = []
+    for arm, spec in specs:
+        spec = spec.model_copy(update={"options": spec.options.model_copy(update={"mlflow_parent_run": parent_id})})
+        emit(f"\n== arm {arm}: sweep {spec.name} ({spec.options.sampler} + {spec.options.scheduler})")
+        outcome = run_sweep(spec, emit=emit, command=command)
+        best = outcome.best
+        arms.append(ArmResult(arm, spec.name, best.number if best else None, best.final if best else None,
+                              TrainConfig(**best.replay_config).model_dump(mode="json") if best else None,
+                              epochs_trained=sum(r.epochs_run for r in outcome.records)))  # fmt: skip
     return arms

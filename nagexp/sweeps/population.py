@@ -37,23 +37,42 @@ def initial_population(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 class PopulationStudy:
-    """A TrialListener telling the study each member's final value (never an early value: PBT
-    stops no trial; a diverged one is told with its value so the sampler's view stays true)."""
+    """A TrialListener telling the study each member's objective every epoch (its learning
+    curve, once per epoch) and its final value (PBT stops no trial; a diverged one is told
+    with its value so the sampler's view stays true)."""
 
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
         self._study: Any = None
+        self._told: dict[int, tuple[int, set[int]]] = {}  # number -> (storage id, epochs told)
+
+    def _trial(self, number: int) -> tuple[int, set[int]]:
+        if self._study is None:
+            self._study = _study(self.spec)
+            self._told = {t.number: (t._trial_id, set(t.intermediate_values))
+                          for t in self._study.get_trials(deepcopy=False)}  # fmt: skip
+        return self._told[number]
 
     def on_trial_start(self, rec: TrialRecord) -> None:
         pass
 
     def on_trial_epoch(self, rec: TrialRecord, metrics: dict[str, Any]) -> None:
-        pass
+        import optuna
+
+        value, epoch = metrics.get(self.spec.metric), int(metrics.get("epoch", 0))
+        trial_id, told = self._trial(rec.number)
+        if value is None or not math.isfinite(float(value)) or epoch in told:
+            return
+        try:
+            optuna.Trial(self._study, trial_id).report(float(value), epoch)
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            return  # already finished in the storage
+        told.add(epoch)
 
     def on_trial_end(self, rec: TrialRecord) -> None:
         import optuna
 
-        self._study = self._study or _study(self.spec)
+        self._trial(rec.number)
         usable = rec.state in ("completed", "diverged", "pruned") and rec.final is not None and math.isfinite(rec.final)
         state = optuna.trial.TrialState.COMPLETE if usable else optuna.trial.TrialState.FAIL
         self._study.tell(rec.number, rec.final if usable else None, state=state, skip_if_finished=True)

@@ -44,7 +44,8 @@ def describe_plan(spec: SweepSpec, count: int = 3) -> str:
         f"  objective  {spec.mode} {spec.metric}",
         f"  resources  {_placement(spec)}"
         + (f", at most {o.max_concurrent} at once" if o.max_concurrent else "")
-        + (f", time budget {o.time_budget:g} s" if o.time_budget else ""),
+        + (f", time budget {o.time_budget:g} s" if o.time_budget else "")
+        + (f", epoch budget {o.epoch_budget}" if o.epoch_budget else ""),
         f"  ray        {o.address or 'local'}",
         f"  fixed      {json.dumps(plan['space']['fixed'])}",
         f"first {count} sampled configurations:",

@@ -101,19 +101,11 @@ def trial_slots(options: SweepOptions, extra_cpus: int = 0, workers: WorkerResou
 
 def _population_search(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
     """PBT/PB2: the first population from the sampler, in trial-number order, and a param
-    space of the same shape (Tune needs one); PBT's explore step and PB2's draw use Python's
-    and NumPy's global generators, seeded here."""
-    import random
-
-    import numpy as np
+    space of the same shape (Tune needs one)."""
     from ray.tune.search import BasicVariantGenerator
 
-    from nagexp.space.sampling import trial_seed
     from nagexp.sweeps.population import initial_population
 
-    seed = trial_seed(spec.options.seed, -1)  # not the sampler's own seed: its draws would repeat
-    random.seed(seed)
-    np.random.seed(seed)
     population = initial_population(spec)
     return BasicVariantGenerator(points_to_evaluate=population), dict(population[0])
 
@@ -121,7 +113,9 @@ def _population_search(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
 def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path | None) -> Any:
     from ray import tune
 
+    from nagexp.space.sampling import trial_seed
     from nagexp.space.schedulers import POPULATION_SCHEDULERS, make_scheduler
+    from nagexp.sweeps.epoch_budget import EpochBudget
 
     o = spec.options
     population = o.scheduler in POPULATION_SCHEDULERS
@@ -131,7 +125,9 @@ def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path |
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search,
-            scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space),
+            # the schedulers' own draws: not the sampler's seed, whose draws would repeat
+            scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space,
+                                     seed=trial_seed(o.seed, -1)),
             num_samples=o.trials,
             max_concurrent_trials=o.max_concurrent or trial_slots(o, data_cpus(_data_mode(spec)), spec.workers),
             # a data-parallel trial waits inside its Ray Train run, which only ends with the trial's
@@ -143,6 +139,7 @@ def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path |
             name="ray",
             storage_path=str(spec.sweep_dir),
             callbacks=[recorder],
+            stop=EpochBudget(o.epoch_budget) if o.epoch_budget else None,
             verbose=0,
             # PBT copies a member's checkpoint of the last round into another, which may start
             # after that member has trained on: keep them all (one per epoch and trial)

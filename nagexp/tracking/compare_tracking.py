@@ -17,9 +17,9 @@ class CompareTracking:
         self.tracker = Tracker(store)  # opened now: an unusable store fails before any arm runs
         self.run_id: str | None = None
 
-    def start(self, name: str, seed: int, optimizers: list[str]) -> str:
+    def start(self, name: str, seed: int, arms: list[str]) -> str:
         """The comparison's parent run (the arms' sweep runs nest under it)."""
-        tags = {"nagexp.kind": "compare", "seed": str(seed), "optimizers": ",".join(optimizers)}
+        tags = {"nagexp.kind": "compare", "seed": str(seed), "arms": ",".join(arms)}
         self.run_id = self.tracker.start_run(name, tags)
         return self.run_id
 
@@ -27,7 +27,7 @@ class CompareTracking:
         """Each arm's retrained mean, the verdicts and the report, then the run ends."""
         if self.run_id is None:
             return
-        metrics = {f"{a.optimizer}_mean_{comparison.metric}": a.ci[0] for a in comparison.arms if a.ci}
+        metrics = {f"{a.arm}_mean_{comparison.metric}": a.ci[0] for a in comparison.arms if a.ci}
         self.tracker.log(self.run_id, metrics, tags={f"verdict_{i}": v for i, v in enumerate(comparison.verdicts)})
         self.tracker.client.log_artifacts(self.run_id, str(report_dir), "report")
         self.tracker.end_run(self.run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -83,13 +84,13 @@ def test_three_arm_comparison(tmp_path: Path) -> None:
     assert result.stdout.count("verdict: ") == 2
     data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     for pair in data["paired"]:  # the stored statistics are those of the stored seed values
-        a = next(x for x in data["arms"] if x["optimizer"] == pair["a"])["seed_values"]
-        b = next(x for x in data["arms"] if x["optimizer"] == pair["b"])["seed_values"]
+        a = next(x for x in data["arms"] if x["arm"] == pair["a"])["seed_values"]
+        b = next(x for x in data["arms"] if x["arm"] == pair["b"])["seed_values"]
         expected, verdict = _paired(arm(pair["a"], a), arm(pair["b"], b), "val_acc", "max")
         assert pair["p_value"] == pytest.approx(expected["p_value"]) and f"verdict: {verdict}" in result.stdout
         assert pair["ci95"] == pytest.approx(expected["ci95"]) and pair["mean_diff"] == pytest.approx(
             expected["mean_diff"])
-    assert [a["optimizer"] for a in data["arms"]] == ["nag", "momentum", "sgd"]
+    assert data["axis"] == "optimizer" and [a["arm"] for a in data["arms"]] == ["nag", "momentum", "sgd"]
     assert all(len(a["seed_values"]) == 3 for a in data["arms"])
     assert len(set(data["seeds"])) == 3
     for name in ("nag", "momentum", "sgd"):
@@ -111,9 +112,47 @@ def test_three_arm_comparison(tmp_path: Path) -> None:
     assert "verdict_0" in parent.data.tags
 
 
+@pytest.mark.usefixtures("ray_runtime")
+def test_search_methods_at_equal_epochs_replay_the_pbt_winner(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", str(SEARCH_SPACES_DIR / "pbt.yaml"), "--methods", "tpe-asha,pbt",
+                                 "--trials", "4", "--epochs", "4", "--seeds", "2", "--name", "m", "--no-track",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "m" / "compare.json").read_text())
+    assert data["axis"] == "method" and [a["arm"] for a in data["arms"]] == ["tpe-asha", "pbt"]
+    tpe, pbt = data["arms"]
+    # the same cost: the population's 4 x 4 epochs, spent by TPE + ASHA on as many trials as it
+    # takes (an epoch of the second concurrent trial may land as the budget runs out)
+    assert pbt["epochs_trained"] == 16 and 16 <= tpe["epochs_trained"] <= 17
+    tpe_rows = list(csv.DictReader((tmp_path / "m-tpe-asha" / "trials.csv").open()))
+    assert sum(int(r["epochs_run"]) for r in tpe_rows) == tpe["epochs_trained"] and len(tpe_rows) > 4
+    plans = {arm: json.loads((tmp_path / f"m-{arm}" / "sweep.json").read_text())["options"]
+             for arm in ("tpe-asha", "pbt")}
+    assert (plans["tpe-asha"]["sampler"], plans["tpe-asha"]["scheduler"]) == ("tpe", "asha")
+    assert (plans["pbt"]["sampler"], plans["pbt"]["scheduler"]) == ("tpe", "pbt")
+    # the PBT arm's best config is its winner's exported schedule, replayed from scratch
+    best = pbt["best_config"]
+    assert best["lr_schedule"] == "piecewise" and best["lr_knots"] == pbt["schedule"]["lr"]
+    assert tpe["best_config"]["lr_schedule"] == "constant" and len(tpe["schedule"]["lr"]) == 1
+    assert "verdict: " in result.stdout and f"p = {data['paired'][0]['p_value']:.3g}" in result.stdout
+    figures = {p.name for p in (tmp_path / "m" / "report" / "figures").iterdir()}
+    assert {"schedules.svg", "population-pbt.svg"} <= figures
+
+
 def test_compare_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", "quick.yaml", "--optimizers", "nag,adam", "--no-track",
                                  "--results-dir", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 2 and "--optimizers needs two or more distinct" in result.stderr
     result = runner.invoke(app, ["compare", "quick.yaml", "--seeds", "1", "--no-track", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--seeds must be at least 2" in result.stderr
+    result = runner.invoke(app, ["compare", "quick.yaml", "--methods", "tpe-asha,gradient", "--no-track",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "unknown method 'gradient': use SAMPLER-SCHEDULER" in result.stderr
+    result = runner.invoke(app, ["compare", "quick.yaml", "--methods", "tpe-asha,pbt", "--optimizers", "nag,sgd",
+                                 "--no-track", "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "give one" in result.stderr
+    # an arm that cannot run stops the comparison before any arm ran, and leaves nothing behind
+    result = runner.invoke(app, ["compare", "quick.yaml", "--methods", "tpe-asha,pbt", "--name", "bad", "--no-track",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "arm 'pbt':" in result.stderr and "`when` conditions" in result.stderr
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad-tpe-asha").exists()

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +131,60 @@ def test_mlflow_shows_lr_momentum_curves_and_exploits(pbt_sweep: Path, mlflow_se
         assert child.data.tags["pbt.exploits"] == ("; ".join(f"after epoch {e['epoch']}: copied trial {e['from']}"
                                                              for e in events) or "none")  # fmt: skip
         assert "schedule.yaml" in {a.path for a in client.list_artifacts(child.info.run_id)}
+
+
+def test_a_dead_member_is_retried_and_the_sweep_repeats_itself(tmp_path: Path, pbt_sweep: Path) -> None:
+    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.sweeps.runner import run_sweep
+    from tests.listeners import KillWorkerOnce
+
+    spec = resolve_sweep(SweepOptions(space=PBT, scheduler="pbt", trials=4, epochs=6, name="retry",
+                                      results_dir=tmp_path, track=False))  # fmt: skip
+    killer = KillWorkerOnce(epoch=3)  # between two rounds (after epochs 2 and 4)
+    outcome = run_sweep(spec, emit=lambda _: None, listeners=[killer])
+    assert killer.killed
+    assert [(r.state, r.epochs_run) for r in outcome.records] == [("completed", 6)] * 4
+    first = outcome.records[0]
+    assert first.retries == 1 and [int(h["epoch"]) for h in first.history] == [1, 2, 3, 4, 5, 6]
+    assert sorted(e["epoch"] for r in outcome.records for e in r.exploits) == [2, 4]
+    # the same seed, the same sweep: every member's result, copies and schedule (CPU)
+    rows = {int(r["number"]): r for r in csv.DictReader((pbt_sweep / "trials.csv").open())}
+    for r in outcome.records:
+        assert r.final == float(rows[r.number]["final_val_acc"])
+        assert r.exploits == json.loads(rows[r.number]["exploits"])
+        assert r.schedule["lr_knots"] == json.loads(rows[r.number]["lr_knots"])
+
+
+@pytest.mark.slow
+def test_a_killed_pbt_driver_resumes(tmp_path: Path) -> None:
+    import optuna
+
+    from tests.sweeps_tests.test_resume import resume, stop_group
+
+    sweep = tmp_path / "pbt"
+    command = [sys.executable, "-m", "nagexp", "sweep", PBT, "--scheduler", "pbt", "--trials", "4", "--epochs", "12",
+               "--name", "pbt", "--results-dir", str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(_journal(sweep) if (sweep / "journal.jsonl").exists() else {}) < 4 or \
+                sum(map(len, _journal(sweep).values())) < 18:  # fmt: skip
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        stop_group(proc)
+    assert not (sweep / "summary.json").exists()
+
+    resume("pbt", tmp_path)
+    rows = {int(r["number"]): r for r in csv.DictReader((sweep / "trials.csv").open())}
+    assert [(r["state"], r["epochs_run"]) for r in rows.values()] == [("completed", "12")] * 4
+    epochs = _journal(sweep)
+    for number, row in rows.items():  # every epoch recorded once; the exported schedule covers all steps
+        assert sorted({int(m["epoch"]) for m in epochs[number]}) == list(range(1, 13))
+        assert json.loads(row["lr_knots"])[0][0] == 0
+        assert len({e["epoch"] for e in json.loads(row["exploits"])}) == len(json.loads(row["exploits"]))
+    study = optuna.load_study(study_name="pbt", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert [t.value for t in study.trials] == [float(rows[n]["final_val_acc"]) for n in range(4)]
