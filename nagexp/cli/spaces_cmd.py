@@ -39,6 +39,10 @@ def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shi
     typer.echo(params_table(space))
     typer.echo(f"objective: {space.objective.direction} {space.objective.metric}")
     typer.echo(f"asha: grace_period {space.asha.grace_period}, reduction_factor {space.asha.reduction_factor:g}")
+    p = space.pbt
+    typer.echo(f"pbt (--scheduler pbt|pb2): perturbation_interval {p.perturbation_interval}, quantile_fraction "
+               f"{p.quantile_fraction:g}, resample_probability {p.resample_probability:g}, "
+               f"mutate {', '.join(p.mutate)}")
 
 
 @spaces_app.command("validate")

@@ -78,6 +78,7 @@ def _pb2(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
                           perturbation_interval=pbt.perturbation_interval,
                           hyperparam_bounds={k: list(v) for k, v in _bounds(space).items()},
                           quantile_fraction=pbt.quantile_fraction, require_attrs=False, synch=True,
+                          custom_explore_fn=ClipToBounds(_bounds(space)),  # its GP works in float32
                           seed=seed)  # fmt: skip
 
 

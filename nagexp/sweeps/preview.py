@@ -9,6 +9,7 @@ import optuna
 from nagexp.config.sweep import SweepSpec
 from nagexp.space.samplers import make_sampler
 from nagexp.space.sampling import define_by_run
+from nagexp.space.schedulers import POPULATION_SCHEDULERS
 from nagexp.sweeps.plan import plan_dict
 
 __all__ = ["describe_plan", "sample_configs"]
@@ -36,6 +37,10 @@ def describe_plan(spec: SweepSpec, count: int = 3) -> str:
     o = spec.options
     a = spec.space.asha
     asha = f" (grace {a.grace_period}, reduction {a.reduction_factor:g})" if o.scheduler == "asha" else ""
+    if o.scheduler in POPULATION_SCHEDULERS:
+        p = spec.space.pbt
+        asha = (f" (population {o.trials}, a round every {p.perturbation_interval} epochs, quantile "
+                f"{p.quantile_fraction:g}, mutating {', '.join(p.mutate)})")  # fmt: skip
     lines = [
         f"sweep {spec.name} (dry run: nothing is started or written)",
         f"  space      {o.space}",

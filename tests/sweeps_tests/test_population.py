@@ -188,3 +188,27 @@ def test_a_killed_pbt_driver_resumes(tmp_path: Path) -> None:
     study = optuna.load_study(study_name="pbt", storage=f"sqlite:///{sweep / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
     assert [t.value for t in study.trials] == [float(rows[n]["final_val_acc"]) for n in range(4)]
+
+
+def _within_bounds(rows: dict[int, dict[str, str]]) -> None:
+    """Every value a member trained with stays inside its param's bounds (pbt.yaml)."""
+    for row in rows.values():
+        assert all(0.003 <= v <= 1.0 for _, v in json.loads(row["lr_knots"]))
+        assert all(0.5 <= v <= 0.99 for _, v in json.loads(row["momentum_knots"]))
+
+
+def test_pbt_mutations_stay_inside_the_bounds(pbt_sweep: Path) -> None:
+    _within_bounds({int(r["number"]): r for r in csv.DictReader((pbt_sweep / "trials.csv").open())})
+
+
+def test_pb2_sweep_exports_a_replayable_schedule(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sweep", PBT, "--scheduler", "pb2", "--trials", "4", "--epochs", "6", "--name",
+                                 "pb2", "--results-dir", str(tmp_path), "--no-track"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {int(r["number"]): r for r in csv.DictReader((tmp_path / "pb2" / "trials.csv").open())}
+    assert [r["state"] for r in rows.values()] == ["completed"] * 4
+    assert sorted(e["epoch"] for r in rows.values() for e in json.loads(r["exploits"])) == [2, 4]
+    _within_bounds(rows)
+    cfg = load_train_config(tmp_path / "pb2" / "best.yaml")
+    best = json.loads((tmp_path / "pb2" / "summary.json").read_text())["best_trial"]
+    assert [list(k) for k in cfg.lr_knots] == json.loads(rows[best]["lr_knots"])
