@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -125,3 +126,24 @@ def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, 
     assert len(children) == 4
     assert {r.data.params["workers_per_trial"] for r in children} == {"2"}
     assert client.search_logged_models([client.get_experiment_by_name("nagexp").experiment_id])
+
+
+@pytest.mark.slow
+def test_pbt_sweep_on_two_nodes_copies_across_them(two_node_cluster, tmp_path: Path) -> None:
+    # one CPU per node: the first round trains two members at once, one on each node; later a
+    # member copies a checkpoint another node wrote (storage both nodes see: one file system here)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "pbt.yaml"), "--scheduler", "pbt",
+         "--trials", "4", "--epochs", "6", "--no-track", "--name", "pbt", "--results-dir", str(tmp_path / "results"),
+         "--address", two_node_cluster.address],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with (tmp_path / "results" / "pbt" / "trials.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [(r["state"], r["epochs_run"]) for r in table] == [("completed", "6")] * 4
+    journal = [json.loads(line) for line in (tmp_path / "results" / "pbt" / "journal.jsonl").read_text().splitlines()]
+    assert len({e["metrics"]["node_id"] for e in journal if e["event"] == "epoch"}) == 2
+    assert sorted(e["epoch"] for r in table for e in json.loads(r["exploits"])) == [2, 4]
+    best = yaml.safe_load((tmp_path / "results" / "pbt" / "best.yaml").read_text())
+    assert best["lr_schedule"] == "piecewise" and best["lr_knots"][0][0] == 0

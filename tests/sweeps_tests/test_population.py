@@ -150,7 +150,7 @@ def test_a_dead_member_is_retried_and_the_sweep_repeats_itself(tmp_path: Path, p
     # the same seed, the same sweep: every member's result, copies and schedule (CPU)
     rows = {int(r["number"]): r for r in csv.DictReader((pbt_sweep / "trials.csv").open())}
     for r in outcome.records:
-        assert r.final == float(rows[r.number]["final_val_acc"])
+        assert r.final == float(rows[r.number]["final_val_loss"])
         assert r.exploits == json.loads(rows[r.number]["exploits"])
         assert r.schedule["lr_knots"] == json.loads(rows[r.number]["lr_knots"])
 
@@ -187,7 +187,7 @@ def test_a_killed_pbt_driver_resumes(tmp_path: Path) -> None:
         assert len({e["epoch"] for e in json.loads(row["exploits"])}) == len(json.loads(row["exploits"]))
     study = optuna.load_study(study_name="pbt", storage=f"sqlite:///{sweep / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
-    assert [t.value for t in study.trials] == [float(rows[n]["final_val_acc"]) for n in range(4)]
+    assert [t.value for t in study.trials] == [float(rows[n]["final_val_loss"]) for n in range(4)]
 
 
 def _within_bounds(rows: dict[int, dict[str, str]]) -> None:
