@@ -212,3 +212,22 @@ def test_pb2_sweep_exports_a_replayable_schedule(tmp_path: Path) -> None:
     cfg = load_train_config(tmp_path / "pb2" / "best.yaml")
     best = json.loads((tmp_path / "pb2" / "summary.json").read_text())["best_trial"]
     assert [list(k) for k in cfg.lr_knots] == json.loads(rows[best]["lr_knots"])
+
+
+def test_the_report_draws_the_population_and_the_exported_schedules(pbt_sweep: Path) -> None:
+    from nagexp.report.build import build_report
+    from nagexp.report.data import collect
+
+    data = collect(pbt_sweep)
+    rows = {int(r["number"]): r for r in csv.DictReader((pbt_sweep / "trials.csv").open())}
+    epochs = _journal(pbt_sweep)
+    # the population as the members reported it, and their copies
+    assert data.population == {n: [(m["epoch"], m["lr"], m["momentum"]) for m in epochs[n]] for n in rows}
+    assert {t.number: list(t.exploits) for t in data.trials} == {n: json.loads(r["exploits"]) for n, r in rows.items()}
+    best = data.best
+    assert best is not None and data.config_of(best)["lr_knots"] == json.loads(rows[best.number]["lr_knots"])
+    assert all(t.curve for t in data.trials)  # learning curves from the study, epoch by epoch
+    build_report(pbt_sweep)
+    figure = (pbt_sweep / "report" / "figures" / "population.svg").read_text()
+    assert "not a population-based" not in figure and figure.count("<path") > 8
+    assert "population-based training" in (pbt_sweep / "report" / "report.md").read_text().lower()
