@@ -1,0 +1,59 @@
+"""The sections of a search-space file besides its params: what a sweep optimizes
+(`objective`), how ASHA stops trials early (`asha`) and how population-based training
+perturbs them (`pbt`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["MUTABLE_PARAMS", "OBJECTIVE_METRICS", "AshaSettings", "Objective", "PbtSettings"]
+
+# metric -> its natural direction
+OBJECTIVE_METRICS: dict[str, str] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
+
+class Objective(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    metric: str = "val_acc"
+    mode: Literal["max", "min"] | None = None  # default: the metric's natural direction
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in OBJECTIVE_METRICS:
+            raise ValueError(f"unknown objective metric '{value}'; allowed: {', '.join(OBJECTIVE_METRICS)}")
+        return value
+
+    @property
+    def direction(self) -> str:
+        return self.mode or OBJECTIVE_METRICS[self.metric]
+
+
+class AshaSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    grace_period: int = Field(1, ge=1)  # epochs every trial runs before it can be stopped
+    reduction_factor: float = Field(3.0, gt=1)  # 1/reduction_factor of trials go on at each rung
+
+
+MUTABLE_PARAMS = ("lr", "momentum", "weight_decay")  # what population-based training may change mid-run
+
+
+class PbtSettings(BaseModel):
+    """Population-based training (`--scheduler pbt|pb2`): the population is `--trials` configs
+    from the space's sampler; every `perturbation_interval` epochs the worst `quantile_fraction`
+    copy the weights of the best and change the `mutate` params within their `params` bounds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    perturbation_interval: int = Field(2, ge=1)  # epochs between exploit/explore rounds
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)  # share of the population copied / copying
+    resample_probability: float = Field(0.25, ge=0, le=1)  # pbt: draw anew instead of x0.8 / x1.2
+    mutate: list[str] = ["lr", "momentum"]  # float params of the space, of MUTABLE_PARAMS
+
+    @field_validator("mutate")
+    @classmethod
+    def _mutable(cls, value: list[str]) -> list[str]:
+        wrong = [v for v in value if v not in MUTABLE_PARAMS]
+        if wrong or not value or len(set(value)) != len(value):
+            raise ValueError(f"mutate: distinct names of {', '.join(MUTABLE_PARAMS)} (got {value})")
+        return value
