@@ -90,6 +90,18 @@ def test_unreachable_address_is_one_line(tmp_path: Path) -> None:
     assert not any(tmp_path.iterdir())
 
 
+def _sweep_on(cluster, tmp_path: Path, name: str, *args: str) -> list[dict[str, str]]:
+    """`nagexp sweep ARGS --address CLUSTER` as a user runs it; its trials.csv rows."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "nagexp", "sweep", *args, "--name", name, "--results-dir", str(tmp_path / "results"),
+         "--address", cluster.address],
+        capture_output=True, text=True, timeout=400, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with (tmp_path / "results" / name / "trials.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
 @pytest.mark.slow
 def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, tmp_path: Path) -> None:
     # one CPU per node and one per worker: each trial's two workers must be on different
@@ -100,15 +112,8 @@ def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, 
         "params": {"lr": {"type": "float", "low": 0.0005, "high": 0.5, "log": True}},
         "asha": {"grace_period": 1, "reduction_factor": 2},
     }))  # fmt: skip
-    proc = subprocess.run(
-        [sys.executable, "-m", "nagexp", "sweep", str(space), "--trials", "4", "--workers-per-trial", "2",
-         "--seed", "1", "--name", "dp", "--results-dir", str(tmp_path / "results"),
-         "--address", two_node_cluster.address],
-        capture_output=True, text=True, timeout=400, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    with (tmp_path / "results" / "dp" / "trials.csv").open() as f:
-        table = list(csv.DictReader(f))
+    table = _sweep_on(two_node_cluster, tmp_path, "dp", str(space), "--trials", "4", "--workers-per-trial", "2",
+                      "--seed", "1")  # fmt: skip
     assert len(table) == 4
     for row in table:  # rank 0 reports every worker's node, in rank order
         assert len(set(row["node_id"].split(","))) == 2, row["node_id"]
@@ -132,15 +137,8 @@ def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, 
 def test_pbt_sweep_on_two_nodes_copies_across_them(two_node_cluster, tmp_path: Path) -> None:
     # one CPU per node: the first round trains two members at once, one on each node; later a
     # member copies a checkpoint another node wrote (storage both nodes see: one file system here)
-    proc = subprocess.run(
-        [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "pbt.yaml"), "--scheduler", "pbt",
-         "--trials", "4", "--epochs", "6", "--no-track", "--name", "pbt", "--results-dir", str(tmp_path / "results"),
-         "--address", two_node_cluster.address],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    with (tmp_path / "results" / "pbt" / "trials.csv").open() as f:
-        table = list(csv.DictReader(f))
+    table = _sweep_on(two_node_cluster, tmp_path, "pbt", str(SEARCH_SPACES_DIR / "pbt.yaml"), "--scheduler", "pbt",
+                      "--trials", "4", "--epochs", "6", "--no-track")  # fmt: skip
     assert [(r["state"], r["epochs_run"]) for r in table] == [("completed", "6")] * 4
     journal = [json.loads(line) for line in (tmp_path / "results" / "pbt" / "journal.jsonl").read_text().splitlines()]
     assert len({e["metrics"]["node_id"] for e in journal if e["event"] == "epoch"}) == 2
