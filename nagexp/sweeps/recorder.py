@@ -60,6 +60,22 @@ def _error_message(trial: Any) -> str:
     return error_line(cause)
 
 
+def _missed_epochs(trial: Any, recorded: int, epoch: int) -> list[dict[str, Any]]:
+    """Epochs between the last recorded one and `epoch`: a driver killed while it took in a
+    result can leave a checkpoint newer than its journal, and a resumed trial goes on after
+    that checkpoint. Its history (in the checkpoint Tune resumed it from) holds them."""
+    checkpoint = getattr(trial, "checkpoint", None)
+    if epoch <= recorded + 1 or checkpoint is None or not getattr(checkpoint, "path", None):
+        return []
+    try:
+        from nagexp.training.checkpoint import load_checkpoint
+
+        history = load_checkpoint(Path(checkpoint.path) / CHECKPOINT_FILE)["history"]
+    except (OSError, KeyError, RuntimeError):
+        return []
+    return [dict(h) for h in history if recorded < int(h["epoch"]) < epoch]
+
+
 class SweepRecorder(Callback):
     def __init__(
         self,
@@ -156,13 +172,19 @@ class SweepRecorder(Callback):
         if TRIAL_ERROR_KEY in result:
             rec.reason = str(result[TRIAL_ERROR_KEY])  # the trial's own code raised; it ends now
             return
-        if rec.history and int(result.get("epoch", 0)) <= rec.epochs_run:
+        epoch = int(result.get("epoch", 0))
+        if rec.history and epoch <= rec.epochs_run:
             return  # a retried trial replays epochs after its last checkpoint: already recorded
+        for missed in _missed_epochs(trial, rec.epochs_run, epoch) if rec.history else []:
+            self._epoch(rec, missed)
+        self._epoch(rec, result)
+        self.view.update(list(self.records.values()), trial_ended=False)
+
+    def _epoch(self, rec: TrialRecord, result: dict[str, Any]) -> None:
         rec.observe(result, self.metric, self.mode)
         self.journal.epoch(rec, result)
         for listener in self.listeners:
             listener.on_trial_epoch(rec, result)
-        self.view.update(list(self.records.values()), trial_ended=False)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self._settled(trial):
