@@ -18,6 +18,7 @@ from nagexp.parallel.placement import WORKER_GROUP_KEY, release_worker_group
 from nagexp.results.files import write_trials_csv
 from nagexp.results.records import RUNNING, TrialRecord
 from nagexp.space.sampling import TRIAL_NUMBER_KEY
+from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
 from nagexp.sweeps.journal import Journal
 from nagexp.sweeps.progress import LiveView
 from nagexp.sweeps.searcher import stopped_early
@@ -86,6 +87,7 @@ class SweepRecorder(Callback):
         view: LiveView,
         listeners: list[TrialListener] | None = None,
         records: dict[int, TrialRecord] | None = None,
+        pruner: CheckpointPruner | None = None,
     ) -> None:
         self.trials_csv, self.param_names, self.metric, self.mode = trials_csv, param_names, metric, mode
         self.view = view
@@ -93,6 +95,7 @@ class SweepRecorder(Callback):
         self.records: dict[int, TrialRecord] = records or {}  # from the journal when resuming
         self.journal = Journal(trials_csv.parent / "journal.jsonl")
         self.write_error: str | None = None
+        self.pruner = pruner  # deletes checkpoints Tune's snapshot no longer names (None: keep all)
 
     def __enter__(self) -> SweepRecorder:
         global _LIVE
@@ -185,6 +188,10 @@ class SweepRecorder(Callback):
         self.journal.epoch(rec, result)
         for listener in self.listeners:
             listener.on_trial_epoch(rec, result)
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        if self.pruner is not None and getattr(checkpoint, "path", None):
+            self.pruner.registered(trial.trial_id, checkpoint.path)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self._settled(trial):

@@ -176,6 +176,7 @@ def _open_tracking(sweep: _Sweep, checked: CheckedStore, resumed: dict[int, Tria
 
 
 def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> SweepOutcome:
+    from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
     from nagexp.sweeps.interrupt import StopRequest
     from nagexp.sweeps.progress import LiveView
     from nagexp.sweeps.recorder import SweepRecorder
@@ -185,13 +186,16 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     spec = sweep.spec
     journal = _journal_for_resume(sweep) if resume else {}
     tracking = _open_tracking(sweep, checked, journal if resume else None) if checked else None
-    if spec.options.scheduler in POPULATION_SCHEDULERS:
+    population = spec.options.scheduler in POPULATION_SCHEDULERS
+    if population:
         from nagexp.sweeps.population import PopulationStudy
 
         sweep.listeners.append(PopulationStudy(spec))
     view = LiveView(spec.options.trials, spec.metric, spec.mode, sweep.emit)
+    # PBT copies a member's checkpoint of the last round into another: population sweeps keep them all
+    pruner = None if population else CheckpointPruner(spec.sweep_dir / "ray")
     recorder = SweepRecorder(spec.sweep_dir / "trials.csv", list(spec.space.params), spec.metric, spec.mode, view,
-                             sweep.listeners, journal)  # fmt: skip
+                             sweep.listeners, journal, pruner)  # fmt: skip
     with recorder, StopRequest(sweep.say) as stop:
         try:
             restore = resume and can_restore(spec)
@@ -200,6 +204,8 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
             tuner.fit()
         finally:
             view.close()
+    if pruner is not None:
+        pruner.finish(interrupted=stop.requested)
     records = sorted(recorder.records.values(), key=lambda r: r.number)
     if not stop.requested:
         _end_unfinished(records, sweep.listeners)

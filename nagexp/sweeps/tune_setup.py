@@ -141,9 +141,9 @@ def new_tuner(spec: SweepSpec, data: DataBundle, recorder: Any, code_dir: Path |
             callbacks=[recorder],
             stop=EpochBudget(o.epoch_budget) if o.epoch_budget else None,
             verbose=0,
-            # PBT copies a member's checkpoint of the last round into another, which may start
-            # after that member has trained on: keep them all (one per epoch and trial)
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=None if population else 1),
+            # Tune keeps every checkpoint: its own num_to_keep deletes one before the snapshot
+            # naming the next is written (sweeps/checkpoint_pruning.py deletes them safely)
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             # a trial whose worker dies is retried from its last epoch's checkpoint
             failure_config=tune.FailureConfig(max_failures=o.max_failures),
         ),

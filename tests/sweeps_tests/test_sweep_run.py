@@ -62,6 +62,9 @@ def test_quick_sweep_files_and_exact_rerun(tmp_path: Path) -> None:
     assert [int(r["number"]) for r in table] == list(range(6))
     assert all(r["state"] in ("completed", "pruned") for r in table)
     assert all(r["seed"] and r["node_id"] for r in table)
+    # a finished sweep keeps each trial's last checkpoint only (sweeps/checkpoint_pruning.py)
+    kept = {t.name: sorted(c.name for c in t.glob("checkpoint_*")) for t in (out / "ray").glob("run_trial_*")}
+    assert len(kept) == 6 and all(len(c) == 1 for c in kept.values()), kept
     # Optuna holds the same trials, with pruned ones told as PRUNED
     trials = study(out).trials
     assert len(trials) == 6
