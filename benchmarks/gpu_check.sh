@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks, in one call of the device tool (a bare machine with a GPU and no network):
 # install what its image lacks from carried files, run the CUDA tests, then the GPU benchmark
-# (sweeps with fractional GPUs, fastnet's time to accuracy on real CIFAR-10).
+# (sweeps with fractional GPUs, fastnet's time to accuracy on real CIFAR-10; with STREAM=1 instead
+# the stream-vs-memory throughput of benchmarks/streaming.py on real CIFAR-10 on the GPU).
 #
 # Carried folder .gpu/ (git-ignored; 55 MB, under the 64 MiB a call may carry), built by
 # benchmarks/gpu_pack.sh:
@@ -9,7 +10,7 @@
 #   .gpu/ray-site.tar.xz      Ray 2.60 unpacked for CPython 3.12 without ray/jars, rllib, serve,
 #                             llm and the dashboard's web client: 29 MB (the wheel is 79 MB)
 #   .gpu/cifar10-jpeg.tar.gz  CIFAR-10 as JPEG q75, ImageFolder layout: 19 MB
-# Results: $OUT/ (gpu.txt, pytest_gpu.txt, bench.txt, gpu_trainer.json).
+# Results: $OUT/ (gpu.txt, pytest_gpu.txt, bench.txt, gpu_trainer.json or streaming.json).
 #
 #   run(command="bash benchmarks/gpu_check.sh", carry=[".gpu"], timeout_s=600)
 # CPU dry run here (the CUDA tests and measurements skip with one line each):
@@ -39,10 +40,18 @@ fi
 export PYTHONUNBUFFERED=1
 
 say "CUDA tests (pytest -m gpu)"
-# the trainer's CUDA path, and its data-parallel seam with NCCL (as many workers as GPUs; no Ray needed)
-timeout 210 $PY -m pytest -m gpu -q -p no:cacheprovider -rs tests/training_tests/test_gpu.py \
-  tests/parallel_tests/test_distributed_seam.py 2>&1 | tee "$OUT/pytest_gpu.txt"
+# the trainer's CUDA path, its data-parallel seam with NCCL (as many workers as GPUs; no Ray
+# needed), and streamed / population sweeps on fractional GPUs (Ray)
+timeout 300 $PY -m pytest -m gpu -q -p no:cacheprovider -rs tests/training_tests/test_gpu.py \
+  tests/parallel_tests/test_distributed_seam.py tests/sweeps_tests/test_gpu_sweeps.py 2>&1 | tee "$OUT/pytest_gpu.txt"
 [ -n "${SKIP_BENCH:-}" ] && { say "done (benchmark skipped)"; exit 0; }
+if [ -n "${STREAM:-}" ]; then
+  say "benchmark: stream vs memory on the GPU"
+  timeout ${BENCH_TIMEOUT:-240} $PY -m benchmarks.streaming --sizes --cifar "$DATA" --device cuda --batch-size 512 \
+    --epochs 3 --ray-cpus "$(nproc)" --no-pil 2>&1 | tee "$OUT/bench.txt"
+  cp benchmarks/results/streaming.json "$OUT/" 2>/dev/null
+  say "done"; exit 0
+fi
 say "benchmark"
 timeout ${BENCH_TIMEOUT:-420} $PY -m benchmarks.gpu_trainer --data "$DATA" --out "$OUT" 2>&1 | tee "$OUT/bench.txt"
 say "done"

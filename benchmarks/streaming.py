@@ -120,7 +120,8 @@ def pil_loop(folder: Path) -> float:
     return time.perf_counter() - t0
 
 
-def cifar(folder: Path, work: Path) -> dict[str, Any]:
+def cifar(folder: Path, work: Path, device: str = "cpu", batch_size: int = 64, pil: bool = True,
+          epochs: int = 2) -> dict[str, Any]:
     import torch
 
     from nagexp.config.train import TrainConfig
@@ -129,20 +130,24 @@ def cifar(folder: Path, work: Path) -> dict[str, Any]:
 
     spec = f"imagefolder:{folder}"
     cache = work / "cifar-cache"
-    out: dict[str, Any] = {"pil_one_core_s": round(pil_loop(folder), 1)}
+    out: dict[str, Any] = {"device": device, "batch_size": batch_size}
+    if pil:
+        out["pil_one_core_s"] = round(pil_loop(folder), 1)
     for use in ("first_use", "reuse"):
         t0 = time.perf_counter()
         load_train_data(TrainConfig(dataset=spec, data_mode="stream"), cache, say=lambda _: None)
         out[f"prepare_{use}_s"] = round(time.perf_counter() - t0, 2)
-    torch.set_num_threads(1)
+    threads = 1 if device == "cpu" else None  # on 2 cores: one for torch, one for Ray Data
+    if threads:
+        torch.set_num_threads(threads)
     for mode in ("stream", "memory"):
-        cfg = TrainConfig(dataset=spec, data_mode=mode, model="cnn", width=0.5, batch_size=64, epochs=2,
-                          device="cpu", num_threads=1)  # fmt: skip
+        cfg = TrainConfig(dataset=spec, data_mode=mode, model="cnn", width=0.5, batch_size=batch_size, epochs=epochs,
+                          device=device, num_threads=threads)  # fmt: skip
         data, _ = load_train_data(cfg, cache, say=lambda _: None)
         result = train(cfg, data)
         out[f"{mode}_samples_per_s"] = [round(h["samples_per_s"], 1) for h in result.history]
         out[f"{mode}_val_acc"] = [round(h["val_acc"], 4) for h in result.history]
-    for epoch in (0, 1):  # the first epoch of the first stream run includes Ray Data's worker start
+    for epoch in range(epochs):  # the first epoch of the first stream run includes Ray Data's worker start
         ratio = out["stream_samples_per_s"][epoch] / out["memory_samples_per_s"][epoch]
         out[f"stream_over_memory_epoch{epoch + 1}"] = round(ratio, 3)
     shutil.rmtree(cache)
@@ -154,16 +159,22 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--base-samples", type=int, default=BASE_SAMPLES, help="samples at size 1")
     parser.add_argument("--cifar", type=Path, default=None, help="the CIFAR-10 JPEG folder (train/, test/)")
+    parser.add_argument("--device", default="cpu", help="CIFAR part: the trainer's device (cpu, cuda)")
+    parser.add_argument("--batch-size", type=int, default=64, help="CIFAR part: batch size")
+    parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs Ray may use")
+    parser.add_argument("--epochs", type=int, default=2, help="CIFAR part: epochs per mode")
+    parser.add_argument("--no-pil", action="store_true", help="CIFAR part: skip the one-core PIL loop")
     args = parser.parse_args()
     import ray
 
     payload: dict[str, Any] = {"flat_memory": [], "cifar": None}
-    ray_args = {"address": "local", "num_cpus": 2, "include_dashboard": False, "log_to_driver": False}
+    ray_args = {"address": "local", "num_cpus": args.ray_cpus, "include_dashboard": False, "log_to_driver": False}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.cifar:  # first, on a fresh Ray with its default object store
             ray.init(**ray_args)
-            payload["cifar"] = cifar(args.cifar, work)
+            payload["cifar"] = cifar(args.cifar, work, args.device, args.batch_size, pil=not args.no_pil,
+                                   epochs=args.epochs)
             print(payload["cifar"], flush=True)
             ray.shutdown()
         ray.init(**ray_args, object_store_memory=256 * 2**20)
