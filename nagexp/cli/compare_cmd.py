@@ -4,7 +4,7 @@ another (e.g. TPE + ASHA against population-based training), at an equal tuning 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,6 +16,7 @@ __all__ = ["compare_command"]
 
 
 @cli_errors
+@o.shared_options(o.SEARCH, o.USER_DATA, o.TRACKING)
 def compare_command(
     ctx: typer.Context,
     space: Annotated[
@@ -32,19 +33,7 @@ def compare_command(
     trials: Annotated[int, typer.Option(help="Trials per arm (the same budget for each).")] = 20,
     seeds: Annotated[int, typer.Option(help="Paired seeds each arm's best config is retrained on.")] = 5,
     name: Annotated[str | None, typer.Option(help="Comparison name (default: compare-<date>-<time>).")] = None,
-    epochs: o.Epochs = None,
-    dataset: o.Dataset = None,
-    seed: o.Seed = 0,
-    sampler: o.Sampler = "tpe",
-    scheduler: o.Scheduler = "asha",
-    max_concurrent: o.MaxConcurrent = None,
-    cpus_per_trial: o.CpusPerTrial = 1.0,
-    gpus_per_trial: o.GpusPerTrial = 0.0,
-    address: o.Address = None,
-    results_dir: o.ResultsDir = Path("results"),
-    track: o.Track = True,
-    experiment: o.Experiment = "nagexp",
-    tracking_uri: o.TrackingUri = None,
+    **options: Any,  # o.SEARCH, o.USER_DATA, o.TRACKING
 ) -> None:
     """One sweep per arm over the same space and budget, then the arms' best configs retrained
     on the same seeds: a table, paired differences, a verdict and a report."""
@@ -57,16 +46,17 @@ def compare_command(
 
     if methods is not None and optimizers is not None:
         raise ConfigError("--optimizers and --methods are two kinds of comparison: give one")
+    results_dir: Path = options["results_dir"]
     axis, chosen = ("method", methods) if methods else ("optimizer", optimizers or ",".join(OPTIMIZER_NAMES))
     name = check_name(name, "comparison name") if name else unique_name("compare", results_dir.resolve())
     base = validated(SweepOptions, {**sweep_values(ctx), "space": space or DEFAULT_SPACE, "name": name})
     arms = [a.strip() for a in chosen.split(",") if a.strip()]
     tracking = None
-    if track:
+    if options["track"]:
         from nagexp.tracking.compare_tracking import CompareTracking
         from nagexp.tracking.store import resolve_store
 
-        tracking = CompareTracking(resolve_store(tracking_uri, results_dir, experiment))
+        tracking = CompareTracking(resolve_store(options["tracking_uri"], results_dir, options["experiment"]))
     comparison = run_comparison(space or DEFAULT_SPACE, arms, base, seeds, emit=typer.echo,
                                 parent_run=tracking.start if tracking else None,
                                 command=command_line(ctx), axis=axis)  # fmt: skip

@@ -3,7 +3,9 @@ their validation into pydantic models with option names in errors."""
 
 from __future__ import annotations
 
+import inspect
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -14,9 +16,11 @@ from nagexp.space.samplers import SAMPLER_NAMES
 from nagexp.space.schedulers import SCHEDULERS
 from nagexp.training.dataset_spec import allowed_specs
 
-__all__ = ["command_line", "given_options", "sweep_values", "validated"]
+__all__ = ["SEARCH", "TRACKING", "USER_DATA", "command_line", "given_options", "shared_options", "sweep_values",
+           "validated"]  # fmt: skip
 
 M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
 
 Trials = Annotated[int, typer.Option(help="Trials to run.")]
 Epochs = Annotated[int | None, typer.Option(help="Override the space's epochs per trial.")]
@@ -60,6 +64,32 @@ DataMode = Annotated[
 TrackingUri = Annotated[
     str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite in --results-dir).")
 ]
+
+
+# Groups of options that `nagexp sweep` and `nagexp compare` both take: (name, declaration, default)
+SEARCH = (("epochs", Epochs, None), ("dataset", Dataset, None), ("seed", Seed, 0), ("sampler", Sampler, "tpe"),
+          ("scheduler", Scheduler, "asha"), ("max_concurrent", MaxConcurrent, None),
+          ("cpus_per_trial", CpusPerTrial, 1.0), ("gpus_per_trial", GpusPerTrial, 0.0))  # fmt: skip
+USER_DATA = (("code_dir", CodeDir, None), ("cache_dir", CacheDir, None), ("data_mode", DataMode, None),
+             ("memory_budget", MemoryBudget, None))  # fmt: skip
+TRACKING = (("address", Address, None), ("results_dir", ResultsDir, Path("results")), ("track", Track, True),
+            ("experiment", Experiment, "nagexp"), ("tracking_uri", TrackingUri, None))  # fmt: skip
+
+
+def shared_options(*groups: tuple[tuple[str, Any, Any], ...]) -> Callable[[F], F]:
+    """Declare the options of `groups` once for several commands: they are added to the
+    command's signature after its own parameters (Typer reads `__signature__`), and the command
+    receives them in its `**options`."""
+
+    def add(command: F) -> F:
+        signature = inspect.signature(command, eval_str=True)  # the module's annotations are strings
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=declaration)
+                  for group in groups for name, declaration, default in group]  # fmt: skip
+        command.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+        return command
+
+    return add
 
 
 def validated(model: type[M], values: dict[str, Any]) -> M:

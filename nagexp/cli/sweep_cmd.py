@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,6 +27,7 @@ def _refuse_changes_on_resume(given: list[str]) -> None:
 
 
 @cli_errors
+@o.shared_options(o.SEARCH, o.USER_DATA, o.TRACKING)
 def sweep_command(
     ctx: typer.Context,
     space: Annotated[
@@ -34,39 +35,23 @@ def sweep_command(
     ] = None,
     name: Annotated[str | None, typer.Option(help="Sweep name (default: <space>-<date>-<time>).")] = None,
     trials: o.Trials = 20,
-    epochs: o.Epochs = None,
-    dataset: o.Dataset = None,
-    seed: o.Seed = 0,
-    sampler: o.Sampler = "tpe",
-    scheduler: o.Scheduler = "asha",
-    max_concurrent: o.MaxConcurrent = None,
-    cpus_per_trial: o.CpusPerTrial = 1.0,
-    gpus_per_trial: o.GpusPerTrial = 0.0,
     workers_per_trial: o.WorkersPerTrial = None,
     cpus_per_worker: o.CpusPerWorker = 1.0,
     gpus_per_worker: o.GpusPerWorker = 0.0,
     time_budget: Annotated[float | None, typer.Option(help="Stop the sweep after this many seconds.")] = None,
     epoch_budget: o.EpochBudget = None,
     max_failures: Annotated[int, typer.Option(help="Retries of a trial whose worker died (from its checkpoint).")] = 2,
-    address: o.Address = None,
-    results_dir: o.ResultsDir = Path("results"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and sample configs; run nothing.")] = False,
-    track: o.Track = True,
-    experiment: o.Experiment = "nagexp",
-    tracking_uri: o.TrackingUri = None,
     log_models: Annotated[
         str, typer.Option(help="best | all | none: trial models logged with the PyTorch flavor.")
     ] = "best",
     register_model: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
-    code_dir: o.CodeDir = None,
-    cache_dir: o.CacheDir = None,
-    data_mode: o.DataMode = None,
-    memory_budget: o.MemoryBudget = None,
     report: Annotated[bool, typer.Option("--report", help="Build the HTML/Markdown report at the end.")] = False,
     resume: Annotated[
         str | None,
         typer.Option(help="Continue the interrupted sweep NAME in --results-dir, with the options it started with."),
     ] = None,
+    **options: Any,  # o.SEARCH, o.USER_DATA, o.TRACKING
 ) -> None:
     """Search learning-rate and momentum schedules: Optuna proposes, Ray Tune runs, ASHA stops early."""
     from nagexp import api

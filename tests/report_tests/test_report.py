@@ -58,7 +58,7 @@ def test_html_is_self_contained(swept: Path) -> None:
     plan = json.loads((swept / "rep" / "sweep.json").read_text())
     quick = SEARCH_SPACES_DIR / "quick.yaml"
     # the command as given (rebuilt from the parsed options), and the space file as written
-    assert plan["command"] == f"nagexp sweep {quick} --name rep --trials 6 --seed 3 --results-dir {swept} --report"
+    assert plan["command"] == f"nagexp sweep {quick} --name rep --trials 6 --report --seed 3 --results-dir {swept}"
     assert html.escape(plan["command"]) in page
     assert html.escape(quick.read_text()) in page
 

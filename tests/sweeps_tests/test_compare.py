@@ -156,3 +156,7 @@ def test_compare_bad_input(tmp_path: Path) -> None:
                                  "--results-dir", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 2 and "arm 'pbt':" in result.stderr and "`when` conditions" in result.stderr
     assert not (tmp_path / "bad").exists() and not (tmp_path / "bad-tpe-asha").exists()
+    # the data options `nagexp sweep` takes reach every arm's sweep options (declared once for both)
+    result = runner.invoke(app, ["compare", "quick.yaml", "--data-mode", "disk", "--no-track",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "--data-mode" in result.stderr and "'disk'" in result.stderr, result.stderr
