@@ -16,7 +16,17 @@ reuse; a plain one-core `PIL.Image.open` loop over the same files; and two epoch
 same shards (samples/s per epoch as the trainer reports it; stream mode's first epoch
 includes starting Ray Data's workers). Target: stream at least 0.8x memory.
 
+Part 3, larger than RAM (`--larger-than-ram GB`, GB = 10^9 bytes of uint8 pixels; checks the
+free disk first and deletes the shards after): a `python:` dataset generated chunk by chunk
+(benchmarks/big_source.py) is prepared in a child process, then swept for one epoch of one
+trial in stream mode; reported: times and the peak used memory of each step. Target: under
+4 GB with more pixels than this machine's 24 GiB of RAM.
+
+`--cifar DIR --device cuda --batch-size 512 --ray-cpus N --no-pil` measures part 2 on a GPU
+(benchmarks/gpu_check.sh with STREAM=1).
+
     python -m benchmarks.streaming --sizes 1 4 --cifar /tmp/cifar
+    python -m benchmarks.streaming --sizes --larger-than-ram 26 --result streaming-larger-than-ram
 """
 
 from __future__ import annotations
@@ -109,6 +119,48 @@ def flat_memory(size: float, work: Path, base_samples: int = BASE_SAMPLES) -> di
             "peak_above_base_mb": round(peak.above_base / 2**20, 1), "counts": result.counts}  # fmt: skip
 
 
+PREPARE_PYTHON = """
+import sys
+from pathlib import Path
+from nagexp.config.train import TrainConfig
+from nagexp.prepared.modes import load_train_data
+load_train_data(TrainConfig(dataset=sys.argv[1], data_mode="stream"), Path(sys.argv[2]), say=print)
+"""
+
+
+def larger_than_ram(gigabytes: float, work: Path) -> dict[str, Any]:
+    """`gigabytes` (10^9 bytes) of uint8 pixels made chunk by chunk by a `python:` dataset,
+    prepared into shards (in a child process), then one 1-epoch stream-mode trial over them;
+    the peak used memory of each step above the level before it."""
+    import nagexp
+
+    n = int(gigabytes * 1e9 / (3 * 32 * 32))
+    spec = f"python:benchmarks.big_source:random_images?n={n}"
+    cache = work / "big-cache"
+    with PeakMemory() as prepare_peak:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", PREPARE_PYTHON, spec, str(cache)], check=True)
+        prepare_s = time.perf_counter() - t0
+    shard_bytes = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+    space = work / "big.yaml"
+    space.write_text(
+        "fixed: {model: mlp, width: 0.25, batch_size: 512, epochs: 1, eval_batch_size: 4096}\n"
+        "params: {lr: {type: float, low: 0.01, high: 0.1, log: true}}\n"
+    )
+    with PeakMemory() as sweep_peak:
+        t0 = time.perf_counter()
+        result = nagexp.sweep(space, dataset=spec, trials=1, seed=0, name="larger-than-ram", results_dir=work,
+                              cache_dir=cache, data_mode="stream", memory_budget="64MB", scheduler="fifo",
+                              track=False, echo=None)  # fmt: skip
+        sweep_s = time.perf_counter() - t0
+    row = result.trials.iloc[0]
+    shutil.rmtree(cache)
+    return {"samples": n, "pixels_gb": round(n * 3072 / 1e9, 2), "shards_on_disk_gb": round(shard_bytes / 1e9, 2),
+            "prepare_s": round(prepare_s, 1), "prepare_peak_above_base_mb": round(prepare_peak.above_base / 2**20, 1),
+            "sweep_s": round(sweep_s, 1), "sweep_peak_above_base_mb": round(sweep_peak.above_base / 2**20, 1),
+            "state": row["state"], "final_val_acc": float(row["final_val_acc"])}  # fmt: skip
+
+
 def pil_loop(folder: Path) -> float:
     from PIL import Image
 
@@ -163,6 +215,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="CIFAR part: batch size")
     parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs Ray may use")
     parser.add_argument("--epochs", type=int, default=2, help="CIFAR part: epochs per mode")
+    parser.add_argument("--larger-than-ram", type=float, default=None, metavar="GB",
+                        help="also prepare and sweep GB of generated pixels (needs that much free disk)")
+    parser.add_argument("--result", default="streaming", help="name of the result file in benchmarks/results/")
     parser.add_argument("--no-pil", action="store_true", help="CIFAR part: skip the one-core PIL loop")
     args = parser.parse_args()
     import ray
@@ -184,13 +239,21 @@ def main() -> None:
             row = flat_memory(size, work, args.base_samples)
             payload["flat_memory"].append(row)
             print(row, flush=True)
+        if args.larger_than_ram:
+            free = shutil.disk_usage(work).free
+            if free < args.larger_than_ram * 1e9 * 1.1:
+                sys.exit(f"--larger-than-ram {args.larger_than_ram:g}: {free / 1e9:.0f} GB free in {work}, too little")
+            if not args.sizes:  # the driver's one-time imports are not the run's peak
+                flat_memory(0.02, work, args.base_samples)
+            payload["larger_than_ram"] = larger_than_ram(args.larger_than_ram, work)
+            print(payload["larger_than_ram"], flush=True)
         if len(payload["flat_memory"]) >= 2:
             first, last = payload["flat_memory"][0], payload["flat_memory"][-1]
             payload["peak_ratio"] = round(last["peak_above_base_mb"] / max(first["peak_above_base_mb"], 1e-9), 3)
             payload["peak_over_dataset"] = round(last["peak_above_base_mb"] / last["dataset_mb"], 3)
             print(f"peak {last['size']}x / {first['size']}x = {payload['peak_ratio']}, "
                   f"peak / dataset at {last['size']}x = {payload['peak_over_dataset']}", flush=True)  # fmt: skip
-    print(f"written: {write_result('streaming', payload)}")
+    print(f"written: {write_result(args.result, payload)}")
 
 
 if __name__ == "__main__":
