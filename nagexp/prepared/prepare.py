@@ -28,9 +28,16 @@ from nagexp.training.data import check_clean
 from nagexp.training.dataset_spec import DATASET_KINDS, DatasetSpec, parse_dataset_spec, python_source
 from nagexp.training.sources import RawData, python_chunks, read_source
 
-__all__ = ["CHUNK_ROWS", "cacheable", "prepare", "source_identity"]
+__all__ = ["CHUNK_ROWS", "ENCODED_RATIO", "cacheable", "prepare", "source_identity"]
 
 CHUNK_ROWS = 4096  # samples cleaned and written at a time from an array source
+# An image folder's shards keep the images' files instead of their pixels when the pixels
+# take this many times the files' bytes or more (measured on the first chunk). Small images
+# (CIFAR-10's 32 px JPEGs: 3.0x) keep pixels: reading 3 KB is cheaper than decoding every
+# epoch on the CPUs that train. Large ones (224 px photos: 5-10x) keep their files: the cache,
+# the page cache and the disk reads shrink by that factor, and the trial's Ray Data tasks
+# decode the rows they read.
+ENCODED_RATIO = 4.0
 
 
 def cacheable(spec: DatasetSpec) -> bool:
@@ -78,9 +85,10 @@ class _Chunks:
     """A source as chunks: the classes, then the training part's chunks, then the test part's."""
 
     def __init__(self, num_classes: int, class_names: tuple[str, ...], train: Iterator, test: Iterator | None,
-                 unreadable: Callable[[], int]) -> None:  # fmt: skip
+                 unreadable: Callable[[], int], mode: str | None = None) -> None:  # fmt: skip
         self.num_classes, self.class_names = num_classes, class_names
         self.train, self.test, self.unreadable = train, test, unreadable
+        self.mode = mode  # an image folder's: how its files decode (RGB or L)
 
 
 def _array_chunks(raw: RawData) -> _Chunks:
@@ -104,7 +112,7 @@ def _source_chunks(spec: DatasetSpec, image_size: int, python_result: Any = None
 
         folder = imagefolder_chunks(spec, image_size)
         return _Chunks(len(folder.classes), folder.classes, folder.train(), folder.test(),
-                       lambda: folder.unreadable)  # fmt: skip
+                       lambda: folder.unreadable, folder.mode)  # fmt: skip
     return _array_chunks(read_source(spec, image_size))
 
 
@@ -129,9 +137,10 @@ def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str],
         if chunks.num_classes < 2:
             raise DataError(f"'{dataset}' has {chunks.num_classes} classes; at least 2 are needed")
         cleaner = Cleaner(chunks.num_classes)
-        parts = {"pool": _write(staging, "pool", chunks.train, cleaner.train)}
+        parts = {"pool": _write(staging, "pool", chunks.train, cleaner.train_kept)}
+        encoded = bool(parts["pool"] and parts["pool"]["encoded"])
         if chunks.test is not None:
-            parts["test"] = _write(staging, "test", chunks.test, cleaner.test)
+            parts["test"] = _write(staging, "test", chunks.test, cleaner.test_kept, encoded)
         counts = cleaner.counts
         pool = parts["pool"]
         if pool is None:
@@ -145,6 +154,8 @@ def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str],
             "image_size": image_size,
             "shape": pool.pop("shape"),
             "dtype": pool.pop("dtype"),
+            "encoding": "files" if encoded else "pixels",
+            "mode": chunks.mode,
             "num_classes": chunks.num_classes,
             "class_names": list(chunks.class_names),
             "counts": {**counts.__dict__, "unreadable_files": chunks.unreadable()},
@@ -157,20 +168,31 @@ def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str],
 
 
 def _layout(entry: dict | None) -> dict | None:
-    return None if entry is None else {k: v for k, v in entry.items() if k not in ("shape", "dtype")}
+    return None if entry is None else {k: v for k, v in entry.items() if k not in ("shape", "dtype", "encoded")}
 
 
-def _write(staging: Path, part: str, chunks: Iterator, clean: Callable) -> dict | None:
+def _keeps_files(x: np.ndarray, files: np.ndarray | None) -> bool:
+    """The ENCODED_RATIO rule, on a chunk of decoded images and their files."""
+    if files is None or x.dtype != np.uint8:
+        return False
+    return x.nbytes >= ENCODED_RATIO * sum(os.path.getsize(f) for f in files)
+
+
+def _write(staging: Path, part: str, chunks: Iterator, kept: Callable, encoded: bool | None = None) -> dict | None:
+    """Clean and write one part; `encoded` None: decided on its first chunk (the pool's)."""
     writer: ShardWriter | None = None
     shape = dtype = None
-    for x, y in chunks:
-        x, y = clean(x, y)
+    for chunk in chunks:
+        x, y, files = chunk if len(chunk) == 3 else (*chunk, None)  # image folders give their files' paths
+        keep = kept(x, y)
+        x, y, files = x[keep], y[keep].astype(np.int64), files[keep] if files is not None else None
         if writer is None:
             if not len(x):
                 continue
             shape, dtype = list(x.shape[1:]), x.dtype if x.dtype == np.uint8 else np.dtype(np.float32)
-            writer = ShardWriter(staging, part, tuple(shape), dtype)
-        writer.add(x, y)
+            encoded = _keeps_files(x, files) if encoded is None else encoded
+            writer = ShardWriter(staging, part, tuple(shape), dtype, encoded=encoded)
+        writer.add(x, y, files)
     if writer is None:
         return None
-    return {**writer.close(), "shape": shape, "dtype": str(np.dtype(dtype))}
+    return {**writer.close(), "shape": shape, "dtype": str(np.dtype(dtype)), "encoded": bool(encoded)}

@@ -11,6 +11,15 @@
 Shards are plain .npy files (memory-mappable), about SHARD_BYTES each: a reader holds one
 shard at a time. Pixels stay uint8 when the source has them (4x smaller than float32);
 float sources (npz, python) keep float32.
+
+Encoded shards (`"encoding": "files"`, image folders whose pixels would take ENCODED_RATIO x
+their files' bytes or more, see prepare.py) keep the kept images' files instead:
+
+    <cache>/<key>/pool-00000.bin          the files' bytes, one after another
+    <cache>/<key>/pool-00000.offsets.npy  N + 1 byte offsets into it
+
+and readers decode the rows they pick, with the same decoding as preparing used: the same
+pixels as a pixel shard, in a fraction of the disk and page cache.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from nagexp.errors import DataError, NagexpError
 
 __all__ = ["FORMAT", "SHARD_BYTES", "Prepared", "ShardWriter", "cache_dir_for", "open_prepared", "publish"]
 
-FORMAT = 1  # bump when the layout changes: older caches are then prepared again
+FORMAT = 2  # bump when the layout changes: older caches are then prepared again (2: encoded shards)
 SHARD_BYTES = 16 * 2**20
 
 
@@ -39,6 +48,7 @@ class Shard:
     file: str
     rows: int
     bytes: int
+    offsets: str = ""  # encoded shards: the .npy of byte offsets of the rows in `file`
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,30 @@ class Prepared:
         """N x C x 2: per kept training sample and channel, sum and sum of squares."""
         return np.load(self.folder / "pool-sums.npy")
 
+    @property
+    def encoded(self) -> bool:
+        return self.manifest.get("encoding") == "files"
+
     def shard_array(self, shard: Shard, mmap: bool = True) -> np.ndarray:
+        """The shard's samples: memory-mapped pixels, or an encoded shard's decoded."""
+        if self.encoded:
+            return self.shard_rows(shard, np.arange(shard.rows))
         return np.load(self.folder / shard.file, mmap_mode="r" if mmap else None)
+
+    def shard_rows(self, shard: Shard, rows: np.ndarray) -> np.ndarray:
+        """The samples at `rows` of the shard (only those are read, or decoded)."""
+        if not self.encoded:
+            return np.asarray(self.shard_array(shard)[rows])
+        from nagexp.training.imagefolder import decode_files
+
+        offsets = np.load(self.folder / shard.offsets, mmap_mode="r")
+        data = np.memmap(self.folder / shard.file, np.uint8, "r")
+        blobs = [data[offsets[r] : offsets[r + 1]].tobytes() for r in rows]
+        pixels, ok = decode_files(blobs, int(self.manifest["image_size"]), self.manifest["mode"])
+        if not ok.all():
+            raise DataError(f"shard '{self.folder / shard.file}' holds an image that no longer decodes; "
+                            f"delete '{self.folder}' to prepare the data again")  # fmt: skip
+        return pixels
 
     def read_part(self, part: str) -> np.ndarray:
         """Every sample of `part`, in order (memory mode)."""
@@ -88,19 +120,24 @@ class Prepared:
 
 
 class ShardWriter:
-    """Takes chunks of one part in order and writes shards of about SHARD_BYTES."""
+    """Takes chunks of one part in order and writes shards of about SHARD_BYTES (of pixels,
+    or with `encoded`, of the images' files)."""
 
-    def __init__(self, folder: Path, part: str, sample_shape: tuple[int, ...], dtype: np.dtype) -> None:
-        self.folder, self.part, self.dtype = folder, part, np.dtype(dtype)
+    def __init__(self, folder: Path, part: str, sample_shape: tuple[int, ...], dtype: np.dtype,
+                 encoded: bool = False) -> None:  # fmt: skip
+        self.folder, self.part, self.dtype, self.encoded = folder, part, np.dtype(dtype), encoded
         per_sample = max(1, int(np.prod(sample_shape)) * self.dtype.itemsize)
         self.rows_per_shard = max(64, SHARD_BYTES // per_sample)
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
+        self._files: list[bytes] = []  # encoded: the pending rows' files
+        self._file_bytes = 0
         self.shards: list[dict[str, Any]] = []
         self.labels: list[np.ndarray] = []
         self.sums: list[np.ndarray] = []
 
-    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+    def add(self, x: np.ndarray, y: np.ndarray, files: np.ndarray | None = None) -> None:
+        """Decoded samples `x` with labels `y`; an encoded writer also takes their files' paths."""
         if not len(x):
             return
         x = np.ascontiguousarray(x, dtype=self.dtype)
@@ -108,10 +145,27 @@ class ShardWriter:
         if self.part == "pool":
             scaled = x.astype(np.float64) / (255.0 if self.dtype == np.uint8 else 1.0)
             self.sums.append(np.stack([scaled.sum(axis=(2, 3)), (scaled**2).sum(axis=(2, 3))], axis=-1))
+        if self.encoded:
+            assert files is not None and len(files) == len(x)
+            for path in files:
+                self._files.append(Path(path).read_bytes())
+                self._file_bytes += len(self._files[-1])
+                if self._file_bytes >= SHARD_BYTES:
+                    self._flush_files()
+            return
         self._pending.append(x)
         self._pending_rows += len(x)
         while self._pending_rows >= self.rows_per_shard:
             self._flush(self.rows_per_shard)
+
+    def _flush_files(self) -> None:
+        name = f"{self.part}-{len(self.shards):05d}"
+        offsets = np.concatenate([[0], np.cumsum([len(b) for b in self._files])]).astype(np.int64)
+        (self.folder / f"{name}.bin").write_bytes(b"".join(self._files))
+        np.save(self.folder / f"{name}.offsets.npy", offsets)
+        self.shards.append({"file": f"{name}.bin", "rows": len(self._files), "bytes": int(offsets[-1]),
+                            "offsets": f"{name}.offsets.npy"})  # fmt: skip
+        self._files, self._file_bytes = [], 0
 
     def _flush(self, rows: int) -> None:
         joined = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
@@ -125,6 +179,8 @@ class ShardWriter:
     def close(self) -> dict[str, Any]:
         if self._pending_rows:
             self._flush(self._pending_rows)
+        if self._files:
+            self._flush_files()
         labels = np.concatenate(self.labels) if self.labels else np.zeros(0, np.int64)
         np.save(self.folder / f"{self.part}-labels.npy", labels)
         if self.part == "pool":

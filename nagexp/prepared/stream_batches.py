@@ -31,9 +31,9 @@ def _read_blocks(batch: dict[str, np.ndarray], folder: str, split_folder: str, p
     local = np.asarray(rows[first:last]) - start
     if shuffle:
         local = np.random.default_rng([seed, epoch, block]).permutation(local)
-    pixels = prepared.shard_array(shard)  # memory-mapped: only the picked rows are read
+    pixels = prepared.shard_rows(shard, local)  # only the picked rows are read (and decoded, if encoded)
     labels = np.load(prepared.folder / f"{part}-labels.npy", mmap_mode="r")
-    return {"x": np.ascontiguousarray(pixels[local]), "y": np.asarray(labels[start + local], dtype=np.int64)}
+    return {"x": np.ascontiguousarray(pixels), "y": np.asarray(labels[start + local], dtype=np.int64)}
 
 
 _OPENED: dict[str, Prepared] = {}  # per Ray worker: manifests already checked

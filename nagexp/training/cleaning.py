@@ -50,29 +50,40 @@ class Cleaner:
         self.counts = CleaningCounts()
         self._train_hashes: set[bytes] = set()
 
-    def _valid(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _valid(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         finite, good_label = _valid_mask(x, y, self.num_classes)
         self.counts.dropped_nonfinite += int((~finite).sum())
         self.counts.dropped_bad_label += int((finite & ~good_label).sum())
-        keep = finite & good_label
-        return x[keep], y[keep].astype(np.int64)
+        return finite & good_label
+
+    def train_kept(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Which training samples of this chunk are kept (a mask)."""
+        self.counts.read_train += len(x)
+        keep = self._valid(x, y)
+        for i, h in zip(np.flatnonzero(keep), row_hashes(x[keep]), strict=True):
+            if h in self._train_hashes:
+                keep[i] = False
+                self.counts.dropped_duplicates += 1
+            else:
+                self._train_hashes.add(h)
+        return keep
+
+    def test_kept(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Which test samples of this chunk are kept (call after every training chunk)."""
+        self.counts.read_test += len(x)
+        keep = self._valid(x, y)
+        for i, h in zip(np.flatnonzero(keep), row_hashes(x[keep]), strict=True):
+            if h in self._train_hashes:
+                keep[i] = False
+                self.counts.dropped_test_leaks += 1
+        return keep
 
     def train(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The kept training samples of this chunk."""
-        self.counts.read_train += len(x)
-        x, y = self._valid(x, y)
-        keep = np.zeros(len(x), bool)
-        for i, h in enumerate(row_hashes(x)):
-            if h not in self._train_hashes:
-                self._train_hashes.add(h)
-                keep[i] = True
-        self.counts.dropped_duplicates += int((~keep).sum())
-        return x[keep], y[keep]
+        keep = self.train_kept(x, y)
+        return x[keep], y[keep].astype(np.int64)
 
     def test(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The kept test samples of this chunk (call after every training chunk)."""
-        self.counts.read_test += len(x)
-        x, y = self._valid(x, y)
-        fresh = np.array([h not in self._train_hashes for h in row_hashes(x)], bool)
-        self.counts.dropped_test_leaks += int((~fresh).sum())
-        return x[fresh], y[fresh]
+        """The kept test samples of this chunk."""
+        keep = self.test_kept(x, y)
+        return x[keep], y[keep].astype(np.int64)

@@ -4,12 +4,14 @@ decoded in parallel over the machine's cores.
 Decoding is most of the cost of an image folder (CIFAR-10's 60,000 JPEGs: about 40 s on
 one core here), so files are decoded in chunks by a process pool; the result is the same
 arrays, in the same order, as a one-core loop gives. `ImageFolderChunks` hands the chunks
-out one at a time (preparing a folder larger than memory into shards); `read_imagefolder`
-joins them (the whole folder in memory).
+out one at a time, with the paths of the images in them (preparing a folder larger than
+memory into shards, which may keep the files themselves); `read_imagefolder` joins them
+(the whole folder in memory).
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 from collections import deque
@@ -31,8 +33,9 @@ PARALLEL_FROM = 2_000  # files; below this a process pool costs more than it sav
 CHUNK = 1_000  # files per task
 
 
-def decode_files(files: list[str], image_size: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(images N x C x size x size uint8, readable mask) for `files`, in order."""
+def decode_files(files: list[str] | list[bytes], image_size: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images N x C x size x size uint8, readable mask) for `files` (paths, or the files'
+    bytes as prepared shards keep them: the same pixels either way), in order."""
     from PIL import Image, UnidentifiedImageError
 
     channels = 1 if mode == "L" else 3
@@ -40,7 +43,7 @@ def decode_files(files: list[str], image_size: int, mode: str) -> tuple[np.ndarr
     ok = np.zeros(len(files), bool)
     for i, f in enumerate(files):
         try:
-            with Image.open(f) as img:
+            with Image.open(io.BytesIO(f) if isinstance(f, bytes) else f) as img:
                 arr = np.asarray(img.convert(mode).resize((image_size, image_size), Image.BILINEAR), dtype=np.uint8)
         except (OSError, UnidentifiedImageError, ValueError):
             continue
@@ -49,10 +52,13 @@ def decode_files(files: list[str], image_size: int, mode: str) -> tuple[np.ndarr
     return out, ok
 
 
+Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, labels, their files' paths
+
+
 def _decode_chunks(files: list[str], labels: np.ndarray, image_size: int, mode: str,
-                   unreadable: list[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
-    """(images, labels) of the readable files, chunk by chunk in file order; decoded by a
-    process pool with a bounded window of chunks in flight (memory does not grow with the
+                   unreadable: list[int]) -> Iterator[Chunk]:  # fmt: skip
+    """(images, labels, paths) of the readable files, chunk by chunk in file order; decoded by
+    a process pool with a bounded window of chunks in flight (memory does not grow with the
     folder). Unreadable files are counted into `unreadable[0]`."""
     chunks = [(files[i : i + CHUNK], labels[i : i + CHUNK]) for i in range(0, len(files), CHUNK)]
     workers = min(os.cpu_count() or 1, max(1, len(files) // CHUNK))
@@ -60,21 +66,21 @@ def _decode_chunks(files: list[str], labels: np.ndarray, image_size: int, mode: 
         for names, y in chunks:
             x, ok = decode_files(names, image_size, mode)
             unreadable[0] += int((~ok).sum())
-            yield x[ok], y[ok]
+            yield x[ok], y[ok], np.asarray(names)[ok]
         return
     # spawn: the parent may hold CUDA or Ray state that a forked child must not inherit
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         pending: deque = deque()
         queued = iter(chunks)
         for names, y in itertools.islice(queued, 2 * workers):
-            pending.append((pool.submit(decode_files, names, image_size, mode), y))
+            pending.append((pool.submit(decode_files, names, image_size, mode), y, names))
         while pending:
-            future, y = pending.popleft()
+            future, y, names = pending.popleft()
             x, ok = future.result()
-            for names, y_next in itertools.islice(queued, 1):
-                pending.append((pool.submit(decode_files, names, image_size, mode), y_next))
+            for names_next, y_next in itertools.islice(queued, 1):
+                pending.append((pool.submit(decode_files, names_next, image_size, mode), y_next, names_next))
             unreadable[0] += int((~ok).sum())
-            yield x[ok], y[ok]
+            yield x[ok], y[ok], np.asarray(names)[ok]
 
 
 def _listing(root: Path, classes: list[str]) -> tuple[list[str], np.ndarray]:
@@ -125,14 +131,14 @@ class ImageFolderChunks:
     def unreadable(self) -> int:
         return self._unreadable[0]
 
-    def _chunks(self, root: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _chunks(self, root: Path) -> Iterator[Chunk]:
         files, labels = _listing(root, list(self.classes))
         return _decode_chunks(files, labels, self.image_size, self.mode, self._unreadable)
 
-    def train(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def train(self) -> Iterator[Chunk]:
         return self._chunks(self.train_root)
 
-    def test(self) -> Iterator[tuple[np.ndarray, np.ndarray]] | None:
+    def test(self) -> Iterator[Chunk] | None:
         return self._chunks(self.test_root) if self.test_root is not None else None
 
 
@@ -140,7 +146,7 @@ def imagefolder_chunks(spec: DatasetSpec, image_size: int) -> ImageFolderChunks:
     return ImageFolderChunks(spec, image_size)
 
 
-def _joined(chunks: Iterator[tuple[np.ndarray, np.ndarray]], channels: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _joined(chunks: Iterator[Chunk], channels: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     parts = list(chunks)
     if not parts:
         return np.zeros((0, channels, size, size), np.uint8), np.zeros(0, np.int64)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pytest import MonkeyPatch
 
 from nagexp.config.sizes import parse_size
 from nagexp.config.train import TrainConfig
@@ -82,9 +83,49 @@ def test_truncated_shard_and_other_format_are_one_line(tmp_path: Path) -> None:
         prepare(FOLDER, 32, tmp_path)
     assert "\n" not in str(err.value)
     manifest = prepared.folder / "manifest.json"
-    manifest.write_text(manifest.read_text().replace('"format": 1', '"format": 99'))
-    with pytest.raises(DataError, match=r"has format 99 .* this nagexp reads format 1; delete the folder"):
+    manifest.write_text(manifest.read_text().replace(f'"format": {store.FORMAT}', '"format": 99'))
+    with pytest.raises(DataError, match=rf"has format 99 .* this nagexp reads format {store.FORMAT}; delete the"):
         prepare(FOLDER, 32, tmp_path)
+
+
+def test_large_images_keep_their_files_decoded_to_the_same_pixels(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    """The ENCODED_RATIO rule: the slice's 32 px JPEGs (about 3x) keep pixels; at a ratio they
+    meet, the shards keep the files, and every reader decodes them into the same pixels."""
+    pixels = prepare(FOLDER, 32, tmp_path / "pixels")
+    assert pixels.manifest["encoding"] == "pixels" and pixels.shards("pool")[0].file.endswith(".npy")
+    monkeypatch.setattr(prepare_module, "ENCODED_RATIO", 2.0)
+    files = prepare(FOLDER, 32, tmp_path / "files")
+    assert files.manifest["encoding"] == "files" and files.shards("pool")[0].file.endswith(".bin")
+    stored = sum(s.bytes for part in ("pool", "test") for s in files.shards(part))
+    as_pixels = sum(s.bytes for part in ("pool", "test") for s in pixels.shards(part))
+    assert stored < as_pixels / 2  # the files, not their pixels
+    for part in ("pool", "test"):
+        assert np.array_equal(files.read_part(part), pixels.read_part(part))
+        assert np.array_equal(files.labels(part), pixels.labels(part))
+    assert np.array_equal(files.pool_sums(), pixels.pool_sums())
+    rows = np.array([7, 0, 3])
+    assert np.array_equal(files.shard_rows(files.shards("pool")[0], rows), pixels.read_part("pool")[rows])
+    from_files, from_pixels = (stream_data(p, FOLDER, **FRACTIONS) for p in (files, pixels))
+    assert from_files.report == from_pixels.report and from_files.fingerprint == from_pixels.fingerprint
+    bin_file = files.folder / files.shards("pool")[0].file
+    bin_file.write_bytes(bin_file.read_bytes()[:100])
+    with pytest.raises(DataError, match=r"shard '.*pool-00000\.bin' is truncated or changed"):
+        prepare(FOLDER, 32, tmp_path / "files")
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_streamed_batches_from_encoded_shards_are_the_pixel_batches(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    import torch
+
+    pixels = stream_data(prepare(FOLDER, 32, tmp_path / "pixels"), FOLDER, **FRACTIONS)
+    monkeypatch.setattr(prepare_module, "ENCODED_RATIO", 2.0)
+    files = stream_data(prepare(FOLDER, 32, tmp_path / "files"), FOLDER, **FRACTIONS)
+    cfg = TrainConfig(dataset=FOLDER, batch_size=20, data_mode="stream")
+    decoded_in_ray_data = list(files.batches(cfg, torch.device("cpu")).train_epoch(1))
+    read_as_pixels = list(pixels.batches(cfg, torch.device("cpu")).train_epoch(1))
+    assert len(decoded_in_ray_data) == len(read_as_pixels) == 9
+    for (xf, yf), (xp, yp) in zip(decoded_in_ray_data, read_as_pixels, strict=True):
+        assert torch.equal(xf, xp) and torch.equal(yf, yp)
 
 
 def test_unwritable_cache_is_one_line(tmp_path: Path) -> None:
