@@ -2,7 +2,8 @@
 # The GPU checks, in one call of the device tool (a bare machine with a GPU and no network):
 # install what its image lacks from carried files, run the CUDA tests, then the GPU benchmark
 # (sweeps with fractional GPUs, fastnet's time to accuracy on real CIFAR-10; with STREAM=1 instead
-# the stream-vs-memory throughput of benchmarks/streaming.py on real CIFAR-10 on the GPU).
+# the stream-vs-memory throughput of benchmarks/streaming.py on real CIFAR-10 on the GPU and
+# benchmarks/encoded_shards.py; SKIP_TESTS=1 skips the CUDA tests).
 #
 # Carried folder .gpu/ (git-ignored; 55 MB, under the 64 MiB a call may carry), built by
 # benchmarks/gpu_pack.sh:
@@ -10,7 +11,7 @@
 #   .gpu/ray-site.tar.xz      Ray 2.60 unpacked for CPython 3.12 without ray/jars, rllib, serve,
 #                             llm and the dashboard's web client: 29 MB (the wheel is 79 MB)
 #   .gpu/cifar10-jpeg.tar.gz  CIFAR-10 as JPEG q75, ImageFolder layout: 19 MB
-# Results: $OUT/ (gpu.txt, pytest_gpu.txt, bench.txt, gpu_trainer.json or streaming.json).
+# Results: $OUT/ (gpu.txt, pytest_gpu.txt, bench.txt, gpu_trainer.json or streaming.json + encoded_shards.json).
 #
 #   run(command="bash benchmarks/gpu_check.sh", carry=[".gpu"], timeout_s=600)
 # CPU dry run here (the CUDA tests and measurements skip with one line each):
@@ -52,6 +53,10 @@ if [ -n "${STREAM:-}" ]; then
   timeout ${BENCH_TIMEOUT:-240} $PY -m benchmarks.streaming --sizes --cifar "$DATA" --device cuda --batch-size 512 \
     --epochs 3 --ray-cpus "$(nproc)" --no-pil 2>&1 | tee "$OUT/bench.txt"
   cp benchmarks/results/streaming.json "$OUT/" 2>/dev/null
+  say "benchmark: encoded vs pixel shards on the GPU"
+  timeout ${BENCH_TIMEOUT:-240} $PY -m benchmarks.encoded_shards --data "$DATA" --size 128 --limit 20000 \
+    --epochs 3 --device cuda --ray-cpus "$(nproc)" 2>&1 | tee -a "$OUT/bench.txt"
+  cp benchmarks/results/encoded_shards.json "$OUT/" 2>/dev/null
   say "done"; exit 0
 fi
 say "benchmark"
