@@ -50,6 +50,15 @@ class CheckpointPruner:
             del saved[: named[-1]]
 
     def finish(self, interrupted: bool) -> None:
-        """After the sweep: a finished sweep's last snapshot names each trial's newest
-        checkpoint, so only that one stays; an interrupted sweep keeps what a resume needs."""
-        self.prune(float("inf") if not interrupted else self._snapshot_time())
+        """After the sweep: an interrupted sweep keeps what a resume needs. A finished sweep's
+        last snapshot names each trial's newest checkpoint (the highest-numbered; Tune numbers
+        them on across retries and resumes), so only that one stays, also of the trials an
+        earlier driver of a resumed sweep checkpointed."""
+        if interrupted:
+            self.prune(self._snapshot_time())
+            return
+        for trial in self.experiment_dir.iterdir():
+            checkpoints = sorted(trial.glob("checkpoint_*")) if trial.is_dir() else []
+            for older in checkpoints[:-1]:
+                shutil.rmtree(older, ignore_errors=True)
+        self.saved.clear()

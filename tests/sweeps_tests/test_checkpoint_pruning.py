@@ -83,5 +83,8 @@ def test_trials_are_pruned_apart_and_a_finished_sweep_keeps_each_newest(tmp_path
 
     pruner.finish(interrupted=True)  # a resume may restore b from 0 (the snapshot's): nothing goes
     assert left(b) == ["checkpoint_000000", "checkpoint_000001"]
+    checkpoint(tmp_path / "trial_c", 3)  # a trial an earlier driver of a resumed sweep checkpointed
+    checkpoint(tmp_path / "trial_c", 4)
     pruner.finish(interrupted=False)
     assert left(a) == ["checkpoint_000001"] and left(b) == ["checkpoint_000001"]
+    assert left(tmp_path / "trial_c") == ["checkpoint_000004"]
