@@ -4,7 +4,10 @@ number and seed: without this, the copy would report as the trial it copied. A r
 trial's last epoch is skipped: a copy made then would have nothing left to train. And their
 draws (whom to copy, how to perturb) come from the scheduler's own seeded generators: Ray
 draws from Python's and NumPy's global ones, which other driver code also draws from, so a
-sweep would not repeat itself."""
+sweep would not repeat itself. And a resumed sweep's members take up the rounds where their
+restored epochs are: Tune does not save the scheduler's bookkeeping, and Ray's synchronous
+PBT starting afresh with members restored at different epochs could pause them all, each
+waiting for a round that never came (seen: a resumed PBT test hung)."""
 
 from __future__ import annotations
 
@@ -33,7 +36,8 @@ def _last_epoch(result: dict[str, Any]) -> bool:
 
 
 class _Seeded:
-    """The parts both schedulers share: identity kept, last round skipped, own generators."""
+    """The parts both schedulers share: identity kept, last round skipped, own generators,
+    restored members placed in the rounds."""
 
     def _seed(self, seed: int) -> None:
         self._own_random = random.Random(seed).getstate()
@@ -63,6 +67,25 @@ class _Seeded:
         if _last_epoch(result):
             return TrialScheduler.CONTINUE
         return super().on_trial_result(tune_controller, trial, result)  # type: ignore[misc]
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        super().on_trial_add(tune_controller, trial)  # type: ignore[misc]
+        result = trial.last_result or {}
+        if trial.is_finished() or self._time_attr not in result or self._metric not in result:  # type: ignore[attr-defined]
+            return  # a new member (or one that ended before the resume)
+        # a member restored by --resume: its last result as if the scheduler had seen it
+        state = self._trial_state[trial]  # type: ignore[attr-defined]
+        state.last_train_time = int(result[self._time_attr])  # type: ignore[attr-defined]
+        state.last_score = self._metric_op * result[self._metric]  # type: ignore[attr-defined]
+        state.last_result = result
+        restored = self.__dict__.setdefault("_restored", {})
+        restored[trial] = state.last_train_time
+        # rounds up to the last boundary every restored member reached are done; the next is due
+        interval = self._perturbation_interval  # type: ignore[attr-defined]
+        done = interval * (min(restored.values()) // interval)
+        for member in restored:
+            self._trial_state[member].last_perturbation_time = done  # type: ignore[attr-defined]
+        self._next_perturbation_sync = done + interval
 
 
 class OwnIdentityPBT(_Seeded, PopulationBasedTraining):
