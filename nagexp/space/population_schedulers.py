@@ -69,10 +69,11 @@ class _Seeded:
         return super().on_trial_result(tune_controller, trial, result)  # type: ignore[misc]
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        retried = trial in self._trial_state  # type: ignore[attr-defined]  # Tune adds a retried member again
         super().on_trial_add(tune_controller, trial)  # type: ignore[misc]
         result = trial.last_result or {}
-        if trial.is_finished() or self._time_attr not in result or self._metric not in result:  # type: ignore[attr-defined]
-            return  # a new member (or one that ended before the resume)
+        if retried or trial.is_finished() or self._time_attr not in result or self._metric not in result:  # type: ignore[attr-defined]
+            return  # a new or retried member (or one that ended before the resume)
         # a member restored by --resume: its last result as if the scheduler had seen it
         state = self._trial_state[trial]  # type: ignore[attr-defined]
         state.last_train_time = int(result[self._time_attr])  # type: ignore[attr-defined]

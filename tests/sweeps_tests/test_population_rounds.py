@@ -37,8 +37,9 @@ def member(number: int, epoch: int) -> Trial:
     return trial
 
 
-def play(restored_epochs: list[int]) -> list[tuple[int, int]]:
-    """Run the members to the end; the rounds as (epoch, members in the round)."""
+def play(restored_epochs: list[int], retry_at: int | None = None) -> list[tuple[int, int]]:
+    """Run the members to the end; the rounds as (epoch, members in the round). With
+    `retry_at`, member 0's worker dies after that epoch and Tune adds it again (a retry)."""
     scheduler = OwnIdentityPBT(time_attr="epoch", metric="val_loss", mode="min", perturbation_interval=INTERVAL,
                                hyperparam_mutations={"lr": [0.01, 0.1]}, synch=True, seed=0)  # fmt: skip
     rounds: list[tuple[int, Trial]] = []
@@ -64,6 +65,12 @@ def play(restored_epochs: list[int]) -> list[tuple[int, int]]:
             if epoch[trial] == EPOCHS:
                 trial.set_status(Trial.TERMINATED)
                 break
+            if number == 0 and epoch[trial] == retry_at:
+                retry_at = None
+                trial.run_metadata.last_result = result
+                trial.set_status(Trial.PENDING)
+                scheduler.on_trial_add(controller, trial)  # what Tune's requeue of a failed trial does
+                break
             if decision in (TrialScheduler.PAUSE, TrialScheduler.NOOP):
                 trial.set_status(Trial.PAUSED)
                 break
@@ -81,3 +88,7 @@ def test_resumed_members_take_up_the_rounds(restored: list[int]) -> None:
 
 def test_a_fresh_population_has_a_round_every_interval() -> None:
     assert play([0, 0, 0, 0]) == [(at, 4) for at in range(INTERVAL, EPOCHS, INTERVAL)]
+
+
+def test_a_retried_member_keeps_the_rounds() -> None:
+    assert play([0, 0, 0, 0], retry_at=3) == [(at, 4) for at in range(INTERVAL, EPOCHS, INTERVAL)]
