@@ -90,9 +90,26 @@ class PeakMemory:
         return self.peak - self.base
 
 
-def flat_memory(size: float, work: Path, base_samples: int = BASE_SAMPLES) -> dict[str, Any]:
+def stream_sweep(work: Path, name: str, dataset: str, cache: Path, trials: int,
+                 batch_size: int) -> tuple[Any, float, PeakMemory]:  # fmt: skip
+    """A 1-epoch stream-mode sweep of a small MLP (FIFO, 64 MB budget): (result, seconds, peak)."""
     import nagexp
 
+    space = work / f"{name}.yaml"
+    space.write_text(
+        f"fixed: {{model: mlp, width: 0.25, batch_size: {batch_size}, epochs: 1, eval_batch_size: {4 * batch_size}}}\n"
+        "params: {lr: {type: float, low: 0.01, high: 0.1, log: true}}\n"
+    )
+    with PeakMemory() as peak:
+        t0 = time.perf_counter()
+        result = nagexp.sweep(space, dataset=dataset, trials=trials, seed=0, name=name, results_dir=work,
+                              cache_dir=cache, data_mode="stream", memory_budget="64MB", scheduler="fifo",
+                              track=False, echo=None)  # fmt: skip
+        seconds = time.perf_counter() - t0
+    return result, seconds, peak
+
+
+def flat_memory(size: float, work: Path, base_samples: int = BASE_SAMPLES) -> dict[str, Any]:
     n = int(base_samples * size)
     source = work / f"synthetic-{size}x.npz"
     cache = work / "cache"
@@ -101,17 +118,7 @@ def flat_memory(size: float, work: Path, base_samples: int = BASE_SAMPLES) -> di
     subprocess.run([sys.executable, "-c", MAKE_AND_PREPARE, str(n), str(source), str(cache)], check=True)
     prepare_s = time.perf_counter() - t0
     dataset_bytes = n * 3 * 32 * 32
-    space = work / "space.yaml"
-    space.write_text(
-        "fixed: {model: mlp, width: 0.25, batch_size: 256, epochs: 1, eval_batch_size: 1024}\n"
-        "params: {lr: {type: float, low: 0.01, high: 0.1, log: true}}\n"
-    )
-    with PeakMemory() as peak:
-        t0 = time.perf_counter()
-        result = nagexp.sweep(space, dataset=f"npz:{source}", trials=2, seed=0, name=f"stream-{size}x",
-                              results_dir=work, cache_dir=cache, data_mode="stream", memory_budget="64MB",
-                              scheduler="fifo", track=False, echo=None)  # fmt: skip
-        sweep_s = time.perf_counter() - t0
+    result, sweep_s, peak = stream_sweep(work, f"stream-{size}x", f"npz:{source}", cache, trials=2, batch_size=256)
     source.unlink()
     shutil.rmtree(cache)
     return {"size": size, "samples": n, "dataset_mb": round(dataset_bytes / 2**20, 1),
@@ -132,8 +139,6 @@ def larger_than_ram(gigabytes: float, work: Path) -> dict[str, Any]:
     """`gigabytes` (10^9 bytes) of uint8 pixels made chunk by chunk by a `python:` dataset,
     prepared into shards (in a child process), then one 1-epoch stream-mode trial over them;
     the peak used memory of each step above the level before it."""
-    import nagexp
-
     n = int(gigabytes * 1e9 / (3 * 32 * 32))
     spec = f"python:benchmarks.big_source:random_images?n={n}"
     cache = work / "big-cache"
@@ -142,17 +147,7 @@ def larger_than_ram(gigabytes: float, work: Path) -> dict[str, Any]:
         subprocess.run([sys.executable, "-c", PREPARE_PYTHON, spec, str(cache)], check=True)
         prepare_s = time.perf_counter() - t0
     shard_bytes = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
-    space = work / "big.yaml"
-    space.write_text(
-        "fixed: {model: mlp, width: 0.25, batch_size: 512, epochs: 1, eval_batch_size: 4096}\n"
-        "params: {lr: {type: float, low: 0.01, high: 0.1, log: true}}\n"
-    )
-    with PeakMemory() as sweep_peak:
-        t0 = time.perf_counter()
-        result = nagexp.sweep(space, dataset=spec, trials=1, seed=0, name="larger-than-ram", results_dir=work,
-                              cache_dir=cache, data_mode="stream", memory_budget="64MB", scheduler="fifo",
-                              track=False, echo=None)  # fmt: skip
-        sweep_s = time.perf_counter() - t0
+    result, sweep_s, sweep_peak = stream_sweep(work, "larger-than-ram", spec, cache, trials=1, batch_size=512)
     row = result.trials.iloc[0]
     shutil.rmtree(cache)
     return {"samples": n, "pixels_gb": round(n * 3072 / 1e9, 2), "shards_on_disk_gb": round(shard_bytes / 1e9, 2),
