@@ -33,8 +33,8 @@ __all__ = ["CHUNK_ROWS", "ENCODED_RATIO", "cacheable", "prepare", "source_identi
 CHUNK_ROWS = 4096  # samples cleaned and written at a time from an array source
 # An image folder's shards keep the images' files instead of their pixels when the pixels
 # take this many times the files' bytes or more (measured on the first chunk). Small images
-# (CIFAR-10's 32 px JPEGs: 3.0x) keep pixels: reading 3 KB is cheaper than decoding every
-# epoch on the CPUs that train. Large ones (224 px photos: 5-10x) keep their files: the cache,
+# (CIFAR-10's 32 px JPEGs: 3.3x) keep pixels: reading 3 KB is cheaper than decoding every
+# epoch on the CPUs that train. Large ones (often 5x or more at 128 px and up) keep their files: the cache,
 # the page cache and the disk reads shrink by that factor, and the trial's Ray Data tasks
 # decode the rows they read.
 ENCODED_RATIO = 4.0
