@@ -113,7 +113,7 @@ def run_training(
         code = snapshot(code_dir or Path.cwd())
         make_importable(code.root)
     # before creating anything: a bad dataset leaves no empty run
-    cache = cache_dir_for(Path(cache_dir) if cache_dir else None, Path(results_dir))
+    cache = cache_dir_for(cache_dir, Path(results_dir))
     data, mode = load_train_data(cfg, cache, memory_budget, say, gpu_share=1.0 if device.type == "cuda" else 0.0)
     cfg = cfg.model_copy(update={"data_mode": mode})  # config.yaml names the mode it trained in
     check_model(cfg.model, cfg.model_arguments(), data)  # and a model that cannot train on it

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from nagexp.config import TrainConfig
 from nagexp.training.data import DataBundle, load_dataset
+
+# Stand-in credentials for the local S3 server (`s3_cache`), set before any Ray runtime starts
+# so its workers have them too; never a real account's.
+for _key, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
+    os.environ.setdefault(_key, _value)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -90,3 +98,32 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     proc.terminate()
     proc.wait(timeout=30)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> str:
+    """A real S3-compatible server (moto) on 127.0.0.1; its endpoint as pyarrow's URI query."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    port = server._server.server_address[1]  # port 0: the one the OS picked
+    yield f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
+    server.stop()
+
+
+@pytest.fixture
+def s3_cache(s3_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh bucket on the S3 server, as a --cache-dir URI."""
+    import re
+    import uuid
+
+    import pyarrow.fs
+
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + f"-{uuid.uuid4().hex[:8]}"
+    fs, _ = pyarrow.fs.FileSystem.from_uri(f"s3://{bucket}?{s3_server}&allow_bucket_creation=true")
+    fs.create_dir(bucket)
+    return f"s3://{bucket}/cache?{s3_server}"

@@ -51,8 +51,10 @@ CodeDir = Annotated[
     typer.Option(help="Folder of your own model/dataset code (default: the current directory), shipped to workers."),
 ]
 CacheDir = Annotated[
-    Path | None,
-    typer.Option(help="Where datasets read from files are prepared once (default: RESULTS_DIR/data-cache)."),
+    str | None,
+    typer.Option(help="Where datasets read from files are prepared once: a folder, or a URI such as "
+                 "s3://bucket/prefix (credentials and endpoint from the environment; default: "
+                 "RESULTS_DIR/data-cache)."),
 ]
 MemoryBudget = Annotated[
     str | None,

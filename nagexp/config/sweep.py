@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -57,8 +57,13 @@ class SweepOptions(BaseModel):
     register_model: str | None = None  # register the best model under this name
     mlflow_parent_run: str | None = None  # nest the sweep's run under this one (a comparison's arms)
     code_dir: Path | None = None  # folder of your own model/dataset code; default: the current directory
-    cache_dir: Path | None = None  # prepared datasets (shards); default: <results_dir>/data-cache
+    cache_dir: str | None = None  # prepared datasets (a folder or a URI: s3://...); default: <results_dir>/data-cache
     memory_budget: str | None = None  # data_mode auto: memory mode when the data fits (default: 1/4 of RAM)
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _a_folder_or_uri(cls, value: object) -> object:
+        return str(value) if isinstance(value, PurePath) else value  # a Path from Python callers
 
     @field_validator("memory_budget")
     @classmethod

@@ -18,6 +18,7 @@ from typing import Any
 
 from nagexp.config.sizes import format_size, parse_size
 from nagexp.errors import ConfigError
+from nagexp.prepared.location import Location
 from nagexp.training.data import DataBundle, build_bundle, load_dataset_for
 from nagexp.training.dataset_spec import parse_dataset_spec
 from nagexp.training.sources import call_python_dataset, raw_from_arrays
@@ -44,7 +45,7 @@ def memory_budget(text: str | None, gpu_share: float = 0.0) -> int:
     return budget
 
 
-def load_train_data(cfg: Any, cache_dir: Path, budget: str | None = None,
+def load_train_data(cfg: Any, cache_dir: Location | str | Path, budget: str | None = None,
                     say: Callable[[str], None] = print, gpu_share: float = 0.0) -> tuple[Any, str]:  # fmt: skip
     """(the data, the mode used: memory or stream) for `cfg`; a source read from files is
     prepared into `cache_dir` once. `gpu_share`: the GPU (fraction) each trial trains on."""

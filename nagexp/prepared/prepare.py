@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nagexp.errors import DataError
+from nagexp.prepared.location import Location, location_of
 from nagexp.prepared.store import FORMAT, Prepared, ShardWriter, cache_folder, open_prepared, publish
 from nagexp.training.cleaning import Cleaner
 from nagexp.training.data import check_clean
@@ -116,7 +116,7 @@ def _source_chunks(spec: DatasetSpec, image_size: int, python_result: Any = None
     return _array_chunks(read_source(spec, image_size))
 
 
-def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str], None] = print,
+def prepare(dataset: str, image_size: int, cache_dir: Location | str | Path, say: Callable[[str], None] = print,
             python_result: Any = None) -> Prepared:  # fmt: skip
     """The prepared shards of `dataset`: opened from the cache, or made now (once).
     `python_result`: what a chunked `python:` dataset returned."""
@@ -127,11 +127,12 @@ def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str],
         key = f"{spec.kind}-{source_identity(spec, image_size)}"
     else:
         raise DataError(f"dataset '{dataset}' is read in memory, not prepared into a cache")
-    final = cache_folder(cache_dir) / key
-    if final.exists():
+    cache_dir = location_of(cache_dir)
+    final = cache_folder(cache_dir).child(key)
+    if final.exists() if final.local else final.exists("manifest.json"):  # remote: written in place, manifest last
         return open_prepared(final)
-    say(f"preparing {dataset} once into {final} (later runs reuse it)")
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
+    say(f"preparing {dataset} once into {final.show()} (later runs reuse it)")
+    staging = Location(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir.local)) if cache_dir.local else final
     try:
         chunks = _source_chunks(spec, image_size, python_result)
         if chunks.num_classes < 2:
@@ -163,7 +164,7 @@ def prepare(dataset: str, image_size: int, cache_dir: Path, say: Callable[[str],
         }
         return publish(staging, final, manifest)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        staging.remove()
         raise
 
 
@@ -178,7 +179,7 @@ def _keeps_files(x: np.ndarray, files: np.ndarray | None) -> bool:
     return x.nbytes >= ENCODED_RATIO * sum(os.path.getsize(f) for f in files)
 
 
-def _write(staging: Path, part: str, chunks: Iterator, kept: Callable, encoded: bool | None = None) -> dict | None:
+def _write(staging: Location, part: str, chunks: Iterator, kept: Callable, encoded: bool | None = None) -> dict | None:
     """Clean and write one part; `encoded` None: decided on its first chunk (the pool's)."""
     writer: ShardWriter | None = None
     shape = dtype = None

@@ -9,7 +9,9 @@
                                           normalization needs no second pass over pixels
 
 Shards are plain .npy files (memory-mappable), about SHARD_BYTES each: a reader holds one
-shard at a time. Pixels stay uint8 when the source has them (4x smaller than float32);
+shard at a time. The cache may be a local folder or a URI (`s3://bucket/prefix`, see
+location.py): a remote entry is written object by object, the manifest last, and read by
+byte range. Pixels stay uint8 when the source has them (4x smaller than float32);
 float sources (npz, python) keep float32.
 
 Encoded shards (`"encoding": "files"`, image folders whose pixels would take ENCODED_RATIO x
@@ -25,7 +27,6 @@ pixels as a pixel shard, in a fraction of the disk and page cache.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from nagexp import __version__
-from nagexp.errors import DataError, NagexpError
+from nagexp.errors import DataError
+from nagexp.prepared.location import Location, is_uri
 
 __all__ = ["FORMAT", "SHARD_BYTES", "Prepared", "ShardWriter", "cache_dir_for", "open_prepared", "publish"]
 
@@ -55,7 +57,7 @@ class Shard:
 class Prepared:
     """A prepared dataset on disk (see the module doc)."""
 
-    folder: Path
+    folder: Location
     manifest: dict[str, Any]
 
     @property
@@ -75,11 +77,11 @@ class Prepared:
         return bool(self.manifest["parts"].get(part))
 
     def labels(self, part: str) -> np.ndarray:
-        return np.load(self.folder / f"{part}-labels.npy")
+        return self.folder.load_npy(f"{part}-labels.npy")
 
     def pool_sums(self) -> np.ndarray:
         """N x C x 2: per kept training sample and channel, sum and sum of squares."""
-        return np.load(self.folder / "pool-sums.npy")
+        return self.folder.load_npy("pool-sums.npy")
 
     @property
     def encoded(self) -> bool:
@@ -89,21 +91,27 @@ class Prepared:
         """The shard's samples: memory-mapped pixels, or an encoded shard's decoded."""
         if self.encoded:
             return self.shard_rows(shard, np.arange(shard.rows))
-        return np.load(self.folder / shard.file, mmap_mode="r" if mmap else None)
+        return self.folder.load_npy(shard.file, mmap=mmap)
 
     def shard_rows(self, shard: Shard, rows: np.ndarray) -> np.ndarray:
-        """The samples at `rows` of the shard (only those are read, or decoded)."""
+        """The samples at `rows` of the shard: only the span of rows they cover is read (and
+        only they are decoded, if encoded)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return np.zeros((0, *self.shape), self.manifest["dtype"])
+        lo, hi = int(rows.min()), int(rows.max()) + 1
         if not self.encoded:
-            return np.asarray(self.shard_array(shard)[rows])
+            return np.asarray(self.folder.npy_rows(shard.file, lo, hi)[rows - lo])
         from nagexp.training.imagefolder import decode_files
 
-        offsets = np.load(self.folder / shard.offsets, mmap_mode="r")
-        data = np.memmap(self.folder / shard.file, np.uint8, "r")
-        blobs = [data[offsets[r] : offsets[r + 1]].tobytes() for r in rows]
+        offsets = np.asarray(self.folder.npy_rows(shard.offsets, lo, hi + 1))
+        data = self.folder.read_range(shard.file, int(offsets[0]), int(offsets[-1] - offsets[0]))
+        start = offsets - offsets[0]
+        blobs = [data[start[r - lo] : start[r - lo + 1]] for r in rows]
         pixels, ok = decode_files(blobs, int(self.manifest["image_size"]), self.manifest["mode"])
         if not ok.all():
-            raise DataError(f"shard '{self.folder / shard.file}' holds an image that no longer decodes; "
-                            f"delete '{self.folder}' to prepare the data again")  # fmt: skip
+            raise DataError(f"shard '{self.folder.show(shard.file)}' holds an image that no longer decodes; "
+                            f"delete '{self.folder.show()}' to prepare the data again")  # fmt: skip
         return pixels
 
     def read_part(self, part: str) -> np.ndarray:
@@ -123,7 +131,7 @@ class ShardWriter:
     """Takes chunks of one part in order and writes shards of about SHARD_BYTES (of pixels,
     or with `encoded`, of the images' files)."""
 
-    def __init__(self, folder: Path, part: str, sample_shape: tuple[int, ...], dtype: np.dtype,
+    def __init__(self, folder: Location, part: str, sample_shape: tuple[int, ...], dtype: np.dtype,
                  encoded: bool = False) -> None:  # fmt: skip
         self.folder, self.part, self.dtype, self.encoded = folder, part, np.dtype(dtype), encoded
         per_sample = max(1, int(np.prod(sample_shape)) * self.dtype.itemsize)
@@ -161,8 +169,8 @@ class ShardWriter:
     def _flush_files(self) -> None:
         name = f"{self.part}-{len(self.shards):05d}"
         offsets = np.concatenate([[0], np.cumsum([len(b) for b in self._files])]).astype(np.int64)
-        (self.folder / f"{name}.bin").write_bytes(b"".join(self._files))
-        np.save(self.folder / f"{name}.offsets.npy", offsets)
+        self.folder.write_bytes(f"{name}.bin", b"".join(self._files))
+        self.folder.save_npy(f"{name}.offsets.npy", offsets)
         self.shards.append({"file": f"{name}.bin", "rows": len(self._files), "bytes": int(offsets[-1]),
                             "offsets": f"{name}.offsets.npy"})  # fmt: skip
         self._files, self._file_bytes = [], 0
@@ -171,8 +179,7 @@ class ShardWriter:
         joined = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
         shard, rest = joined[:rows], joined[rows:]
         name = f"{self.part}-{len(self.shards):05d}.npy"
-        np.save(self.folder / name, shard)
-        self.shards.append({"file": name, "rows": len(shard), "bytes": (self.folder / name).stat().st_size})
+        self.shards.append({"file": name, "rows": len(shard), "bytes": self.folder.save_npy(name, shard)})
         self._pending = [rest] if len(rest) else []
         self._pending_rows = len(rest)
 
@@ -182,68 +189,67 @@ class ShardWriter:
         if self._files:
             self._flush_files()
         labels = np.concatenate(self.labels) if self.labels else np.zeros(0, np.int64)
-        np.save(self.folder / f"{self.part}-labels.npy", labels)
+        self.folder.save_npy(f"{self.part}-labels.npy", labels)
         if self.part == "pool":
             sums = np.concatenate(self.sums) if self.sums else np.zeros((0, 1, 2))
-            np.save(self.folder / "pool-sums.npy", sums)
+            self.folder.save_npy("pool-sums.npy", sums)
         return {"rows": len(labels), "shards": self.shards}
 
 
-def publish(staging: Path, final: Path, manifest: dict[str, Any]) -> Prepared:
-    """Write the manifest last, then move the finished folder into place (a crash mid-way
-    leaves only a staging folder, never a half-prepared cache entry)."""
+def publish(staging: Location, final: Location, manifest: dict[str, Any]) -> Prepared:
+    """Write the manifest last, then (local) move the finished folder into place: a crash
+    mid-way leaves only a staging folder, or (remote, written in place) an entry without a
+    manifest, which is prepared again; never a half-prepared entry that opens."""
     manifest = {"format": FORMAT, "nagexp": __version__, **manifest}
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    try:
-        staging.rename(final)
-    except OSError:  # prepared by another process meanwhile: keep theirs
-        shutil.rmtree(staging, ignore_errors=True)
+    staging.write_bytes("manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    if staging.local is not None and final.local is not None and staging != final:
+        try:
+            staging.local.rename(final.local)
+        except OSError:  # prepared by another process meanwhile: keep theirs
+            shutil.rmtree(staging.local, ignore_errors=True)
     return open_prepared(final)
 
 
-def open_prepared(folder: Path) -> Prepared:
+def open_prepared(folder: Location | str | Path) -> Prepared:
     """A prepared dataset, checked: its format, and every shard there at its full size.
     DataError naming the file and what to do otherwise."""
-    path = folder / "manifest.json"
-    if not folder.exists():
-        raise DataError(f"prepared dataset '{folder}' is gone (deleted while in use?); run again to prepare "
-                        "the data again")  # fmt: skip
+    folder = folder if isinstance(folder, Location) else Location(folder)
     try:
-        manifest = json.loads(path.read_text())
+        exists = folder.exists()
+    except OSError as exc:
+        raise DataError(f"cannot reach the prepared dataset '{folder.show()}': {str(exc).splitlines()[0]}") from None
+    if not exists:
+        raise DataError(f"prepared dataset '{folder.show()}' is gone (deleted while in use?); run again to "
+                        "prepare the data again")  # fmt: skip
+    try:
+        manifest = json.loads(folder.read_text("manifest.json"))
     except (OSError, ValueError) as exc:
-        raise DataError(f"prepared dataset '{folder}' has no readable manifest ({exc}); "
+        raise DataError(f"prepared dataset '{folder.show()}' has no readable manifest ({exc}); "
                         f"delete that folder to prepare the data again") from None  # fmt: skip
     if manifest.get("format") != FORMAT:
-        raise DataError(f"prepared dataset '{folder}' has format {manifest.get('format')} (nagexp "
+        raise DataError(f"prepared dataset '{folder.show()}' has format {manifest.get('format')} (nagexp "
                         f"{manifest.get('nagexp')}), this nagexp reads format {FORMAT}; delete the folder "
                         "to prepare the data again")  # fmt: skip
     prepared = Prepared(folder, manifest)
+    sizes = folder.sizes()  # one listing, not a request per shard
     for part in ("pool", "test"):
         for shard in prepared.shards(part):
-            try:
-                size = os.path.getsize(folder / shard.file)
-            except OSError:
-                size = -1
+            size = sizes.get(shard.file, -1)
             if size != shard.bytes:
                 found = "missing" if size < 0 else f"{size} bytes, expected {shard.bytes}"
-                raise DataError(f"shard '{folder / shard.file}' is truncated or changed ({found}); "
-                                f"delete '{folder}' to prepare the data again")  # fmt: skip
+                raise DataError(f"shard '{folder.show(shard.file)}' is truncated or changed ({found}); "
+                                f"delete '{folder.show()}' to prepare the data again")  # fmt: skip
     return prepared
 
 
-def cache_dir_for(cache_dir: Path | None, results_dir: Path) -> Path:
-    """The data cache: `--cache-dir`, or `data-cache` under the results root."""
-    return (cache_dir or Path(results_dir) / "data-cache").expanduser().resolve()
+def cache_dir_for(cache_dir: str | Path | None, results_dir: Path) -> Location:
+    """The data cache: `--cache-dir` (a folder or a URI), or `data-cache` under the results root."""
+    if cache_dir is not None and is_uri(cache_dir):
+        return Location(str(cache_dir))
+    return Location(Path(cache_dir or Path(results_dir) / "data-cache").expanduser().resolve())
 
 
-def cache_folder(cache_dir: Path) -> Path:
-    """`cache_dir`, created; one line when it cannot be."""
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        probe = cache_dir / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise NagexpError(f"cannot write the data cache '{cache_dir}': {exc.strerror or exc}; "
-                          "pass a writable --cache-dir") from None  # fmt: skip
+def cache_folder(cache_dir: Location) -> Location:
+    """`cache_dir`, created and writable; one line when it is not."""
+    cache_dir.check_writable()
     return cache_dir

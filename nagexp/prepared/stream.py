@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from nagexp.io import atomic_write, atomic_write_text
 from nagexp.prepared.load import clean_counts
+from nagexp.prepared.location import Location
 from nagexp.prepared.store import Prepared, open_prepared
 from nagexp.training.data import DataReport, check_clean, data_report
 from nagexp.training.splits import Splits, split_rows
@@ -64,7 +63,7 @@ class StreamedData:
         return self.test_part if split == "test" else "pool"
 
     def rows(self, split: str) -> np.ndarray:
-        return np.load(Path(self.split_folder) / f"{split}.npy", mmap_mode="r")
+        return Location(self.split_folder).load_npy(f"{split}.npy", mmap=True)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device)[None, :, None, None]
@@ -73,7 +72,7 @@ class StreamedData:
 
     def example_batch(self, n: int) -> torch.Tensor:
         """The first `n` normalized validation images, on the CPU (model checks, signatures)."""
-        prepared = open_prepared(Path(self.folder))
+        prepared = open_prepared(self.folder)
         rows = np.asarray(self.rows("val")[:n])
         return self.normalize(torch.from_numpy(_gather(prepared, "pool", rows)))
 
@@ -115,13 +114,12 @@ def stream_data(prepared: Prepared, dataset: str, *, val_fraction: float, test_f
         from nagexp.errors import DataError
 
         raise DataError(f"no usable test samples left in '{dataset}' after cleaning")
-    folder = prepared.folder / "splits" / _settings_key(val_fraction, test_fraction, split_seed)
-    stats_file = folder / "stats.json"
-    if not stats_file.exists():
+    folder = prepared.folder.child(f"splits/{_settings_key(val_fraction, test_fraction, split_seed)}")
+    if not folder.exists("stats.json"):  # written last
         for name, rows in zip(SPLITS, (splits.train, splits.val, splits.test), strict=True):
-            atomic_write(folder / f"{name}.npy", lambda p, rows=rows: _save(p, rows.astype(np.int64)))
-        atomic_write_text(stats_file, json.dumps(_stats(prepared, splits, pool_y)) + "\n")
-    stats = json.loads(stats_file.read_text())
+            folder.save_npy(f"{name}.npy", rows.astype(np.int64))
+        folder.write_bytes("stats.json", (json.dumps(_stats(prepared, splits, pool_y)) + "\n").encode())
+    stats = json.loads(folder.read_text("stats.json"))
     return StreamedData(
         folder=str(prepared.folder),
         split_folder=str(folder),
@@ -135,11 +133,6 @@ def stream_data(prepared: Prepared, dataset: str, *, val_fraction: float, test_f
         report=data_report(dataset, counts, unreadable, splits),
         scale=255.0 if prepared.manifest["dtype"] == "uint8" else 1.0,
     )
-
-
-def _save(path: Path, array: np.ndarray) -> None:
-    with path.open("wb") as f:
-        np.save(f, array)
 
 
 def _stats(prepared: Prepared, splits: Splits, pool_y: np.ndarray) -> dict[str, Any]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from nagexp.prepared.location import Location
 from nagexp.prepared.store import Prepared, open_prepared
 from nagexp.prepared.stream import DATA_CPUS, StreamedData
 from nagexp.training.distributed import part_of
@@ -22,21 +22,35 @@ def _read_blocks(batch: dict[str, np.ndarray], folder: str, split_folder: str, p
                  seed: int, epoch: int, shuffle: bool) -> dict[str, np.ndarray]:  # fmt: skip
     """A Ray Data task: the rows of `split` in one block (a run of BLOCK_ROWS rows of a
     shard), permuted by (seed, epoch, block) when shuffling."""
-    prepared = _OPENED.get(folder) or _OPENED.setdefault(folder, open_prepared(Path(folder)))
+    prepared = _OPENED.get(folder) or _OPENED.setdefault(folder, open_prepared(folder))
     shard_index, lo, hi, block = (int(batch[k][0]) for k in ("shard", "lo", "hi", "block"))
     shard = prepared.shards(part)[shard_index]
     start = int(batch["start"][0])  # the shard's first row in the part
-    rows = np.load(Path(split_folder) / f"{split}.npy", mmap_mode="r")
+    rows = _small_file(Location(split_folder), f"{split}.npy")
     first, last = np.searchsorted(rows, [start + lo, start + hi])
     local = np.asarray(rows[first:last]) - start
     if shuffle:
         local = np.random.default_rng([seed, epoch, block]).permutation(local)
     pixels = prepared.shard_rows(shard, local)  # only the picked rows are read (and decoded, if encoded)
-    labels = np.load(prepared.folder / f"{part}-labels.npy", mmap_mode="r")
+    labels = _small_file(prepared.folder, f"{part}-labels.npy")
     return {"x": np.ascontiguousarray(pixels), "y": np.asarray(labels[start + local], dtype=np.int64)}
 
 
 _OPENED: dict[str, Prepared] = {}  # per Ray worker: manifests already checked
+_SMALL: dict[tuple[str, str], np.ndarray] = {}  # per Ray worker: a remote cache's row and label files
+
+
+def _small_file(folder: Location, name: str) -> np.ndarray:
+    """A split's rows or a part's labels (8 bytes a sample): mapped when local; a remote
+    one is fetched once per worker, not once per read task."""
+    if folder.local is not None:
+        return folder.load_npy(name, mmap=True)
+    key = (str(folder), name)
+    if key not in _SMALL:
+        if len(_SMALL) >= 8:  # a worker serves one sweep's few splits at a time
+            _SMALL.clear()
+        _SMALL[key] = folder.load_npy(name)
+    return _SMALL[key]
 
 
 class StreamBatches:
@@ -73,7 +87,7 @@ class StreamBatches:
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.rank, self.world_size = rank, world_size
         self.yields_parts = world_size > 1
-        self.prepared = open_prepared(Path(data.folder))
+        self.prepared = open_prepared(data.folder)
         self.steps_per_epoch = data.train_size // batch_size
         if self.yields_parts:  # every worker stops after the steps the one with fewest rows can make
             blocks = self._blocks(data.part_of("train"))

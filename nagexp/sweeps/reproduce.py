@@ -104,7 +104,7 @@ def reproduce(
     on_cpu = float(options.get("gpus_per_trial", 0)) == 0 and float(options.get("gpus_per_worker") or 0) == 0
     epochs = record.epochs_run
     run_cfg = cfg.model_copy(update={"device": "cpu"}) if on_cpu else cfg
-    cache = cache_dir_for(Path(c) if (c := plan["options"].get("cache_dir")) else None, sweep_dir.parent)
+    cache = cache_dir_for(plan["options"].get("cache_dir"), sweep_dir.parent)
     data, _ = load_train_data(run_cfg, cache, plan["options"].get("memory_budget"), warn)  # once, for every rerun
 
     def rerun(cfg: TrainConfig, data: Any) -> TrainResult:

@@ -242,7 +242,7 @@ def load_dataset(
     split_seed: int = 0,
     image_size: int = 32,
     device: torch.device | str = "cpu",
-    cache_dir: Path | None = None,
+    cache_dir: str | Path | None = None,
     say: Callable[[str], None] = print,
 ) -> DataBundle:
     """Read, clean, split and normalize the dataset named by `spec`; tensors on `device`.

@@ -77,12 +77,12 @@ def test_a_changed_source_is_prepared_again(tmp_path: Path) -> None:
 
 def test_truncated_shard_and_other_format_are_one_line(tmp_path: Path) -> None:
     prepared = prepare(FOLDER, 32, tmp_path)
-    shard = prepared.folder / prepared.shards("pool")[0].file
+    shard = prepared.folder.local / prepared.shards("pool")[0].file
     shard.write_bytes(shard.read_bytes()[:1000])
     with pytest.raises(DataError, match=r"shard '.*pool-00000\.npy' is truncated or changed .* delete '") as err:
         prepare(FOLDER, 32, tmp_path)
     assert "\n" not in str(err.value)
-    manifest = prepared.folder / "manifest.json"
+    manifest = prepared.folder.local / "manifest.json"
     manifest.write_text(manifest.read_text().replace(f'"format": {store.FORMAT}', '"format": 99'))
     with pytest.raises(DataError, match=rf"has format 99 .* this nagexp reads format {store.FORMAT}; delete the"):
         prepare(FOLDER, 32, tmp_path)
@@ -107,7 +107,7 @@ def test_large_images_keep_their_files_decoded_to_the_same_pixels(tmp_path: Path
     assert np.array_equal(files.shard_rows(files.shards("pool")[0], rows), pixels.read_part("pool")[rows])
     from_files, from_pixels = (stream_data(p, FOLDER, **FRACTIONS) for p in (files, pixels))
     assert from_files.report == from_pixels.report and from_files.fingerprint == from_pixels.fingerprint
-    bin_file = files.folder / files.shards("pool")[0].file
+    bin_file = files.folder.local / files.shards("pool")[0].file
     bin_file.write_bytes(bin_file.read_bytes()[:100])
     with pytest.raises(DataError, match=r"shard '.*pool-00000\.bin' is truncated or changed"):
         prepare(FOLDER, 32, tmp_path / "files")
