@@ -47,8 +47,13 @@ def tiny_fixed(dataset: str) -> dict:
 def run_nagexp(trials: int, folder: Path, track: bool = False, sweeps: int = 1) -> list[dict]:
     """`sweeps` sweeps one after another in one results dir (the MLflow store is created by
     the first and reused by the next, as for a user's second sweep)."""
+    # what the plain script imports before its timer starts (Ray Tune, Optuna's searcher,
+    # torch and the trainer): both arms time the sweep, not the first import of its libraries
+    import ray.tune
+    import ray.tune.search.optuna  # noqa: F401
     import yaml
 
+    import nagexp.training.trainer  # noqa: F401
     from nagexp.config.sweep import SweepOptions, resolve_sweep
     from nagexp.sweeps.ray_runtime import connect_ray
     from nagexp.sweeps.runner import run_sweep
