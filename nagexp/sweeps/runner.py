@@ -220,10 +220,13 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
 
 
 def _end_unfinished(records: list[TrialRecord], listeners: list[TrialListener]) -> None:
-    """Trials Tune never finished (e.g. the time budget ran out as they started)."""
+    """Trials Tune never finished (the time or epoch budget ran out while they trained, or
+    as they started): stopped early, like a trial ASHA stops; one with no epoch has no
+    result to rank, but nothing went wrong in it."""
     for r in records:
         if r.state == RUNNING:
-            r.state = "pruned" if r.epochs_run else "errored"
-            r.reason = r.reason or "stopped when the sweep ended"
+            r.state = "pruned"
+            r.reason = r.reason or ("stopped when the sweep ended" if r.epochs_run
+                                    else "stopped when the sweep ended, before its first epoch")  # fmt: skip
             for listener in listeners:
                 listener.on_trial_end(r)

@@ -105,3 +105,25 @@ def test_mlflow_tags_the_same_trial(tmp_path: Path, digits) -> None:
     tagged = client.search_runs([exp.experiment_id], "tags.best = 'true'")
     assert [r.data.tags["trial_number"] for r in tagged] == [str(BEST)]
     assert client.get_run(tracking.parent_id).data.tags["best_trial"] == str(BEST)
+
+
+def test_trials_a_budget_stopped_end_as_stopped_early_not_errored() -> None:
+    """The time/epoch budget ran out: a trial with epochs ranks as pruned; one that had not
+    trained an epoch is pruned too (nothing went wrong in it), with no result to rank."""
+    from nagexp.sweeps.runner import _end_unfinished
+
+    ended: list[int] = []
+
+    class Listener:
+        def on_trial_end(self, rec: TrialRecord) -> None:
+            ended.append(rec.number)
+
+    trained = TrialRecord(0, "a", final=0.7, epochs_run=2)
+    starting = TrialRecord(1, "b")
+    done = TrialRecord(2, "c", state="completed", final=0.6, epochs_run=3)
+    _end_unfinished([trained, starting, done], [Listener()])  # type: ignore[list-item]
+    assert (trained.state, starting.state, done.state) == ("pruned", "pruned", "completed")
+    assert starting.reason == "stopped when the sweep ended, before its first epoch"
+    assert ended == [0, 1]
+    assert best_trial([trained, starting, done], "max") is done
+    assert best_trial([trained, starting], "max") is trained and best_trial([starting], "max") is None
