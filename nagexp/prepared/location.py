@@ -158,6 +158,13 @@ class Location:
 
     def save_npy(self, name: str, array: np.ndarray) -> int:
         """Write `array` as .npy; its size in bytes."""
+        if self.local is not None:  # straight to the file, no copy in memory
+
+            def write(tmp: Path) -> None:
+                with tmp.open("wb") as f:
+                    np.save(f, array)
+
+            return atomic_write(self.local / name, write).stat().st_size
         buffer = io.BytesIO()
         np.save(buffer, array)
         self.write_bytes(name, buffer.getbuffer())

@@ -113,19 +113,25 @@ def test_large_images_keep_their_files_decoded_to_the_same_pixels(tmp_path: Path
         prepare(FOLDER, 32, tmp_path / "files")
 
 
-@pytest.mark.usefixtures("ray_runtime")
-def test_streamed_batches_from_encoded_shards_are_the_pixel_batches(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+def assert_same_streamed_batches(a: StreamedData, b: StreamedData) -> None:
+    """The same training batches (an epoch of the slice: 9 of 20) in the same order, and the
+    same validation batches."""
     import torch
 
+    cfg, cpu = TrainConfig(dataset=FOLDER, batch_size=20, data_mode="stream"), torch.device("cpu")
+    train_a, train_b = (list(d.batches(cfg, cpu).train_epoch(1)) for d in (a, b))
+    assert len(train_a) == len(train_b) == 9
+    val_a, val_b = (list(d.batches(cfg, cpu).eval_batches("val")) for d in (a, b))
+    for (xa, ya), (xb, yb) in zip(train_a + val_a, train_b + val_b, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_streamed_batches_from_encoded_shards_are_the_pixel_batches(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     pixels = stream_data(prepare(FOLDER, 32, tmp_path / "pixels"), FOLDER, **FRACTIONS)
     monkeypatch.setattr(prepare_module, "ENCODED_RATIO", 2.0)
-    files = stream_data(prepare(FOLDER, 32, tmp_path / "files"), FOLDER, **FRACTIONS)
-    cfg = TrainConfig(dataset=FOLDER, batch_size=20, data_mode="stream")
-    decoded_in_ray_data = list(files.batches(cfg, torch.device("cpu")).train_epoch(1))
-    read_as_pixels = list(pixels.batches(cfg, torch.device("cpu")).train_epoch(1))
-    assert len(decoded_in_ray_data) == len(read_as_pixels) == 9
-    for (xf, yf), (xp, yp) in zip(decoded_in_ray_data, read_as_pixels, strict=True):
-        assert torch.equal(xf, xp) and torch.equal(yf, yp)
+    decoded_in_ray_data = stream_data(prepare(FOLDER, 32, tmp_path / "files"), FOLDER, **FRACTIONS)
+    assert_same_streamed_batches(decoded_in_ray_data, pixels)
 
 
 def test_unwritable_cache_is_one_line(tmp_path: Path) -> None:

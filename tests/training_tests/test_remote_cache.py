@@ -14,14 +14,13 @@ from pytest import MonkeyPatch
 from typer.testing import CliRunner
 
 from nagexp.cli import app
-from nagexp.config.train import TrainConfig
 from nagexp.errors import DataError, NagexpError
 from nagexp.prepared import prepare as prepare_module
 from nagexp.prepared.load import load_bundle
 from nagexp.prepared.location import Location
 from nagexp.prepared.prepare import prepare
 from nagexp.prepared.stream import stream_data
-from tests.training_tests.test_prepared import FOLDER, FRACTIONS
+from tests.training_tests.test_prepared import FOLDER, FRACTIONS, assert_same_streamed_batches
 
 
 def remote_file(prepared_folder: Location, name: str) -> tuple[pyarrow.fs.FileSystem, str]:
@@ -83,18 +82,9 @@ def test_an_unreachable_storage_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("ray_runtime")
 def test_streamed_batches_from_s3_are_the_local_batches(tmp_path: Path, s3_cache: str) -> None:
     """Ray Data's read tasks fetch byte ranges from the server: the same batches, in the same order."""
-    import torch
-
     remote = stream_data(prepare(FOLDER, 32, s3_cache, say=lambda _: None), FOLDER, **FRACTIONS)
     local = stream_data(prepare(FOLDER, 32, tmp_path, say=lambda _: None), FOLDER, **FRACTIONS)
-    cfg = TrainConfig(dataset=FOLDER, batch_size=20, data_mode="stream")
-    from_s3 = list(remote.batches(cfg, torch.device("cpu")).train_epoch(1))
-    from_disk = list(local.batches(cfg, torch.device("cpu")).train_epoch(1))
-    assert len(from_s3) == len(from_disk) == 9
-    for (xr, yr), (xl, yl) in zip(from_s3, from_disk, strict=True):
-        assert torch.equal(xr, xl) and torch.equal(yr, yl)
-    assert [len(y) for _, y in remote.batches(cfg, torch.device("cpu")).eval_batches("val")] == [
-        len(y) for _, y in local.batches(cfg, torch.device("cpu")).eval_batches("val")]  # fmt: skip
+    assert_same_streamed_batches(remote, local)
 
 
 @pytest.mark.usefixtures("ray_runtime")
