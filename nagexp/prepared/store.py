@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from nagexp import __version__
-from nagexp.errors import DataError
+from nagexp.errors import ConfigError, DataError
 from nagexp.prepared.location import Location, is_uri
 
 __all__ = ["FORMAT", "SHARD_BYTES", "Prepared", "ShardWriter", "cache_dir_for", "open_prepared", "publish"]
@@ -243,9 +243,15 @@ def open_prepared(folder: Location | str | Path) -> Prepared:
 
 
 def cache_dir_for(cache_dir: str | Path | None, results_dir: Path) -> Location:
-    """The data cache: `--cache-dir` (a folder or a URI), or `data-cache` under the results root."""
+    """The data cache: `--cache-dir` (a folder or a URI), or `data-cache` under the results root.
+    A URI with credentials in it is refused: it is recorded in sweep.json and MLflow."""
     if cache_dir is not None and is_uri(cache_dir):
-        return Location(str(cache_dir))
+        location = Location(str(cache_dir))
+        if location.show() != location.uri:
+            raise ConfigError(f"--cache-dir '{location.show()}' has credentials in it, and it is recorded with the "
+                              "sweep; give them in the environment instead (for S3: AWS_ACCESS_KEY_ID, "
+                              "AWS_SECRET_ACCESS_KEY)")  # fmt: skip
+        return location
     return Location(Path(cache_dir or Path(results_dir) / "data-cache").expanduser().resolve())
 
 

@@ -14,11 +14,12 @@ from pytest import MonkeyPatch
 from typer.testing import CliRunner
 
 from nagexp.cli import app
-from nagexp.errors import DataError, NagexpError
+from nagexp.errors import ConfigError, DataError, NagexpError
 from nagexp.prepared import prepare as prepare_module
 from nagexp.prepared.load import load_bundle
 from nagexp.prepared.location import Location
 from nagexp.prepared.prepare import prepare
+from nagexp.prepared.store import cache_dir_for
 from nagexp.prepared.stream import stream_data
 from tests.training_tests.test_prepared import FOLDER, FRACTIONS, assert_same_streamed_batches
 
@@ -70,13 +71,17 @@ def test_a_truncated_remote_shard_and_an_unfinished_upload(s3_cache: str) -> Non
 
 
 def test_an_unreachable_storage_is_one_line(tmp_path: Path) -> None:
-    unreachable = "s3://KEY:SECRET@nobucket/cache?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1"
+    unreachable = "s3://KEY:hunter2@nobucket/cache?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1"
     unwritable = r"^cannot write the data cache 's3://nobucket/cache': .*pass a writable"
     with pytest.raises(NagexpError, match=unwritable) as e:
         prepare(FOLDER, 32, unreachable, say=lambda _: None)
     with pytest.raises(NagexpError, match=r"^cannot open 's3://nobucket\?nonsense=1': .*'nonsense'") as f:
-        prepare(FOLDER, 32, "s3://KEY:SECRET@nobucket?nonsense=1", say=lambda _: None)
-    assert "SECRET" not in str(e.value) + str(f.value) and "\n" not in str(e.value) + str(f.value)
+        prepare(FOLDER, 32, "s3://KEY:hunter2@nobucket?nonsense=1", say=lambda _: None)
+    assert "hunter2" not in str(e.value) + str(f.value) and "\n" not in str(e.value) + str(f.value)
+    # a sweep records its --cache-dir: credentials written into it are refused before anything runs
+    with pytest.raises(ConfigError, match=r"^--cache-dir 's3://nobucket/cache' has credentials in it") as g:
+        cache_dir_for(unreachable, tmp_path)
+    assert "hunter2" not in str(g.value)
 
 
 @pytest.mark.usefixtures("ray_runtime")
