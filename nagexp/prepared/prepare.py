@@ -22,7 +22,7 @@ import numpy as np
 
 from nagexp.errors import DataError
 from nagexp.prepared.location import Location, location_of
-from nagexp.prepared.store import FORMAT, Prepared, ShardWriter, cache_folder, open_prepared, publish
+from nagexp.prepared.store import FORMAT, Prepared, ShardWriter, open_prepared, publish
 from nagexp.training.cleaning import Cleaner
 from nagexp.training.data import check_clean
 from nagexp.training.dataset_spec import DATASET_KINDS, DatasetSpec, parse_dataset_spec, python_source
@@ -128,7 +128,8 @@ def prepare(dataset: str, image_size: int, cache_dir: Location | str | Path, say
     else:
         raise DataError(f"dataset '{dataset}' is read in memory, not prepared into a cache")
     cache_dir = location_of(cache_dir)
-    final = cache_folder(cache_dir).child(key)
+    cache_dir.check_writable()  # created, or one line saying what to do
+    final = cache_dir.child(key)
     if final.exists() if final.local else final.exists("manifest.json"):  # remote: written in place, manifest last
         return open_prepared(final)
     say(f"preparing {dataset} once into {final.show()} (later runs reuse it)")

@@ -37,7 +37,7 @@ import numpy as np
 
 from nagexp import __version__
 from nagexp.errors import ConfigError, DataError
-from nagexp.prepared.location import Location, is_uri
+from nagexp.prepared.location import Location, is_uri, location_of
 
 __all__ = ["FORMAT", "SHARD_BYTES", "Prepared", "ShardWriter", "cache_dir_for", "open_prepared", "publish"]
 
@@ -213,7 +213,7 @@ def publish(staging: Location, final: Location, manifest: dict[str, Any]) -> Pre
 def open_prepared(folder: Location | str | Path) -> Prepared:
     """A prepared dataset, checked: its format, and every shard there at its full size.
     DataError naming the file and what to do otherwise."""
-    folder = folder if isinstance(folder, Location) else Location(folder)
+    folder = location_of(folder)
     try:
         exists = folder.exists()
     except OSError as exc:
@@ -253,9 +253,3 @@ def cache_dir_for(cache_dir: str | Path | None, results_dir: Path) -> Location:
                               "AWS_SECRET_ACCESS_KEY)")  # fmt: skip
         return location
     return Location(Path(cache_dir or Path(results_dir) / "data-cache").expanduser().resolve())
-
-
-def cache_folder(cache_dir: Location) -> Location:
-    """`cache_dir`, created and writable; one line when it is not."""
-    cache_dir.check_writable()
-    return cache_dir
