@@ -53,7 +53,9 @@ def _count_callbacks_without_importing_mlflow() -> None:
     from ray.tune import Callback
     from ray.tune.logger import LoggerCallback
 
-    count_with_imports = usage._count_callbacks
+    count_with_imports = getattr(usage, "_count_callbacks", None)
+    if count_with_imports is None:  # a Ray that counts another way: leave it as it is
+        return
 
     def count(callbacks: list | None) -> dict[str, int]:
         ours = [c for c in callbacks or [] if type(c).__module__.startswith("nagexp.")]
