@@ -151,13 +151,15 @@ class SweepRecorder(Callback):
             rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
         elif folder := (trial.last_result or {}).get(TRAIN_CHECKPOINT_KEY):  # a data-parallel trial's Ray Train run
             rec.checkpoint_file = str(Path(folder) / CHECKPOINT_FILE)
+        # the journal first: it is what a resume replays, so a driver killed between the two
+        # writes leaves trials.csv behind the journal (rewritten at the end), never ahead of it
+        self.journal.ended(rec)
         try:
             write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric)
         except NagexpError as exc:  # e.g. a full disk: the sweep goes on, the file is written again at the end
             if not self.write_error:
                 self.view.emit_line(f"warning: {exc}")
             self.write_error = str(exc)
-        self.journal.ended(rec)
         self.view.update(list(self.records.values()), trial_ended=True)
         for listener in self.listeners:
             listener.on_trial_end(rec)
