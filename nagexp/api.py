@@ -166,13 +166,14 @@ def train(
     `config`: a TrainConfig, a mapping of its fields, or a YAML file (a sweep's best.yaml);
     `overrides` are TrainConfig fields that win over it (`model_args.depth=4` works too).
     `code_dir`: the folder of your own model/dataset code (default: the current directory).
-    `cache_dir`: where datasets read from files are prepared once (default: results_dir/data-cache).
+    `cache_dir`: where datasets read from files are prepared once (default: the cache a saved
+    config records, given to its sweep or run; else results_dir/data-cache).
     `memory_budget`: with data_mode auto, memory mode when the data fits it (e.g. "4GB").
     `workers_per_trial=K` (> 1): one Ray Train run of K workers with `cpus_per_worker` and
     `gpus_per_worker` each, on Ray started here or the cluster at `address`.
     Returns the run: `.result` (model, history, test_acc), `.out_dir`, `.mlflow_run_id`.
     """
-    from nagexp.config.loading import load_train_config, stored_user_code, train_config_from
+    from nagexp.config.loading import load_train_config, stored_data_cache, stored_user_code, train_config_from
     from nagexp.config.train import TrainConfig
     from nagexp.tracking.store import resolve_store
     from nagexp.train_run import run_training
@@ -189,6 +190,8 @@ def train(
         warning = changed_code_warning(saved, code_dir or Path.cwd()) if saved else None
         if warning:
             say(warning)
+        if cache_dir is None and config is not None and (cache_dir := stored_data_cache(config)):
+            say(f"data cache: {cache_dir} (recorded in {Path(config).name}; --cache-dir to use another)")
     store = resolve_store(tracking_uri, Path(results_dir), experiment) if track else None
     say(f"training {cfg.model} on {cfg.dataset} with {cfg.optimizer} "
         f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from nagexp.config.loading import USER_CODE_KEY
+from nagexp.config.loading import rerun_extras
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError, NagexpError
 from nagexp.io import atomic_write, atomic_write_text, to_yaml
@@ -131,7 +131,7 @@ def run_training(
             out_dir.mkdir(parents=True)
         except OSError as exc:
             raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
-        saved = cfg.model_dump(mode="json") | ({USER_CODE_KEY: user_code} if user_code else {})
+        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, str(cache) if cache_dir is not None else None)
         atomic_write_text(out_dir / "config.yaml", to_yaml(saved))
         run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None
         listeners.extend(f for f in (on_epoch, run_log.on_epoch if run_log else None) if f is not None)

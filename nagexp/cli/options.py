@@ -54,7 +54,7 @@ CacheDir = Annotated[
     str | None,
     typer.Option(help="Where datasets read from files are prepared once: a folder, or a URI such as "
                  "s3://bucket/prefix (credentials and endpoint from the environment; default: "
-                 "RESULTS_DIR/data-cache)."),
+                 "the one a best.yaml/config.yaml records, else RESULTS_DIR/data-cache)."),
 ]
 MemoryBudget = Annotated[
     str | None,

@@ -13,11 +13,14 @@ from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 
 __all__ = [
+    "DATA_CACHE_KEY",
     "USER_CODE_KEY",
     "describe_validation_error",
     "load_train_config",
     "parse_overrides",
     "read_yaml_mapping",
+    "rerun_extras",
+    "stored_data_cache",
     "stored_user_code",
     "train_config_from",
     "validated",
@@ -105,6 +108,9 @@ def train_config_from(values: dict[str, Any], source: str = "config") -> TrainCo
 # beside the fields of a saved config (best.yaml, a run's config.yaml): the folder and hash of
 # the user's code it ran with, so a rerun can say when that code changed
 USER_CODE_KEY = "user_code"
+# ... and the data cache it read its prepared data from, when one was given (--cache-dir), so a
+# rerun reads the same prepared data instead of preparing it again under its own results dir
+DATA_CACHE_KEY = "data_cache"
 
 
 def stored_user_code(path: str | Path) -> dict[str, Any] | None:
@@ -113,9 +119,21 @@ def stored_user_code(path: str | Path) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def rerun_extras(user_code: dict[str, Any] | None, data_cache: str | None) -> dict[str, Any]:
+    """What a saved config (best.yaml, a run's config.yaml) carries beside its fields."""
+    return {k: v for k, v in ((USER_CODE_KEY, user_code), (DATA_CACHE_KEY, data_cache)) if v}
+
+
+def stored_data_cache(path: str | Path) -> str | None:
+    """The `data_cache` of a saved config file (None when the run used the default cache)."""
+    found = read_yaml_mapping(path).get(DATA_CACHE_KEY)
+    return found if isinstance(found, str) else None
+
+
 def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """A TrainConfig from an optional YAML file, then overrides (non-None values win)."""
     values = read_yaml_mapping(path) if path else {}
     values.pop(USER_CODE_KEY, None)
+    values.pop(DATA_CACHE_KEY, None)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return train_config_from(values, str(path) if path else "config")

@@ -93,8 +93,8 @@ def _float(text: str) -> float | None:
     return None if text == "" else float(text)
 
 
-def write_best_yaml(path: Path, record: TrialRecord, metric: str, user_code: dict[str, Any] | None = None) -> None:
-    from nagexp.config.loading import USER_CODE_KEY
+def write_best_yaml(path: Path, record: TrialRecord, metric: str, extras: dict[str, Any] | None = None) -> None:
+    """`extras`: what a rerun needs beside the config (`config.loading.rerun_extras`)."""
     from nagexp.config.train import TrainConfig
 
     header = f"# best trial {record.number}: final {metric} {record.final}\n# rerun: nagexp train {path}\n"
@@ -102,9 +102,7 @@ def write_best_yaml(path: Path, record: TrialRecord, metric: str, user_code: dic
         header += ("# lr and momentum: the piecewise schedule population-based training gave this trial's weights"
                    f" (exploits: {record.exploits or 'none of its own'})\n")  # fmt: skip
     full = TrainConfig(**record.replay_config).model_dump(mode="json")  # every field, defaults included
-    if user_code:
-        full[USER_CODE_KEY] = user_code
-    atomic_write_text(path, header + to_yaml(full))
+    atomic_write_text(path, header + to_yaml(full | (extras or {})))
 
 
 def write_summary(path: Path, payload: dict[str, Any]) -> None:

@@ -58,12 +58,17 @@ def write_outcome(
     interrupted: bool,
     user_code: dict[str, Any] | None = None,
 ) -> SweepOutcome:
-    """trials.csv and best.yaml (with the user's code record, when there is one); summary.json
-    is written last, by `write_summary_of`."""
+    """trials.csv and best.yaml (with the user's code record and the data cache given, when
+    there are); summary.json is written last, by `write_summary_of`."""
+    from nagexp.config.loading import rerun_extras
+    from nagexp.prepared.store import cache_dir_for
+
     write_trials_csv(spec.sweep_dir / "trials.csv", records, list(spec.space.params), spec.metric)
     best = best_trial(records, spec.mode)
     if best is not None:
-        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric, user_code)
+        given = spec.options.cache_dir
+        cache = str(cache_dir_for(given, spec.results_dir)) if given is not None else None
+        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric, rerun_extras(user_code, cache))
     return SweepOutcome(spec, records, best, seconds, interrupted)
 
 

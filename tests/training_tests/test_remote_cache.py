@@ -104,3 +104,13 @@ def test_stream_sweep_with_its_cache_on_s3(tmp_path: Path, s3_cache: str) -> Non
         assert [r["state"] for r in csv.DictReader(f)] == ["completed", "completed"]
     plan = yaml.safe_load((tmp_path / "on-s3" / "sweep.json").read_text())
     assert plan["options"]["cache_dir"] == s3_cache  # recorded as given: `nagexp reproduce` reads the same cache
+    # best.yaml records it too: `nagexp train best.yaml` reads the prepared data there, and so
+    # does a rerun of that run's config.yaml
+    best = tmp_path / "on-s3" / "best.yaml"
+    assert yaml.safe_load(best.read_text())["data_cache"] == s3_cache
+    for config, name in ((best, "again"), (tmp_path / "train" / "again" / "config.yaml", "once-more")):
+        rerun = CliRunner().invoke(app, ["train", str(config), "--data-mode", "memory", "--epochs", "1", "--no-track",
+                                         "--results-dir", str(tmp_path), "--name", name])  # fmt: skip
+        assert rerun.exit_code == 0, rerun.output
+        assert f"data cache: {s3_cache} (recorded in {config.name}" in rerun.stdout and "preparing" not in rerun.stdout
+    assert not (tmp_path / "data-cache").exists()  # nothing prepared under the results dir
