@@ -23,7 +23,7 @@ from nagexp.io import atomic_write, atomic_write_text, to_yaml
 from nagexp.naming import check_name, unique_name
 from nagexp.parallel.placement import WorkerResources
 from nagexp.prepared.modes import load_train_data
-from nagexp.prepared.store import cache_dir_for
+from nagexp.prepared.store import cache_dir_for, given_cache
 from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.store import TrackingStore
 from nagexp.tracking.tracker import Tracker
@@ -131,7 +131,7 @@ def run_training(
             out_dir.mkdir(parents=True)
         except OSError as exc:
             raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
-        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, str(cache) if cache_dir is not None else None)
+        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(cache_dir, Path(results_dir)))
         atomic_write_text(out_dir / "config.yaml", to_yaml(saved))
         run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None
         listeners.extend(f for f in (on_epoch, run_log.on_epoch if run_log else None) if f is not None)

@@ -39,7 +39,8 @@ from nagexp import __version__
 from nagexp.errors import ConfigError, DataError
 from nagexp.prepared.location import Location, is_uri, location_of
 
-__all__ = ["FORMAT", "SHARD_BYTES", "Prepared", "ShardWriter", "cache_dir_for", "open_prepared", "publish"]
+__all__ = ["FORMAT", "SHARD_BYTES", "Prepared", "ShardWriter", "cache_dir_for", "given_cache", "open_prepared",
+           "publish"]
 
 FORMAT = 2  # bump when the layout changes: older caches are then prepared again (2: encoded shards)
 SHARD_BYTES = 16 * 2**20
@@ -253,3 +254,9 @@ def cache_dir_for(cache_dir: str | Path | None, results_dir: Path) -> Location:
                               "AWS_SECRET_ACCESS_KEY)")  # fmt: skip
         return location
     return Location(Path(cache_dir or Path(results_dir) / "data-cache").expanduser().resolve())
+
+
+def given_cache(cache_dir: str | Path | None, results_dir: Path) -> str | None:
+    """The cache a run records for its reruns (best.yaml, config.yaml): the one it was given, as
+    `cache_dir_for` resolves it; None for the default, which follows the rerun's results dir."""
+    return None if cache_dir is None else str(cache_dir_for(cache_dir, results_dir))

@@ -61,13 +61,12 @@ def write_outcome(
     """trials.csv and best.yaml (with the user's code record and the data cache given, when
     there are); summary.json is written last, by `write_summary_of`."""
     from nagexp.config.loading import rerun_extras
-    from nagexp.prepared.store import cache_dir_for
+    from nagexp.prepared.store import given_cache
 
     write_trials_csv(spec.sweep_dir / "trials.csv", records, list(spec.space.params), spec.metric)
     best = best_trial(records, spec.mode)
     if best is not None:
-        given = spec.options.cache_dir
-        cache = str(cache_dir_for(given, spec.results_dir)) if given is not None else None
+        cache = given_cache(spec.options.cache_dir, spec.results_dir)
         write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric, rerun_extras(user_code, cache))
     return SweepOutcome(spec, records, best, seconds, interrupted)
 
