@@ -6,22 +6,24 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # CPU machines take the CPU build of torch first; a bare `torch` would pull CUDA (GBs).
 TORCH_PIN ?= torch==2.13.0
+# the exact versions the suite passed on (pyproject.toml bounds the ranges)
+CONSTRAINTS := constraints.txt
 
-.PHONY: install install-test sweep train ui test lint bench clean
+.PHONY: install install-test sweep train ui test test-fast test-latest lint bench clean
 SWEEP_ARGS ?= search_spaces/quick.yaml --trials 16 --seed 0 --report
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	@if command -v nvidia-smi >/dev/null 2>&1; then echo "GPU found: torch from the index"; \
 	 else $(BIN)/pip install -q "$(TORCH_PIN)"; fi
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,12 +41,34 @@ sweep: install
 ui: install
 	$(BIN)/nagexp ui
 
+# The full suite (what .ci/run calls): lint, the import layers, every test.
 test: install-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+
+# While working: the logic tests and a few smoke sweeps (no cluster, servers or subprocess drivers).
+test-fast: install-test
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -m "fast or smoke"
+
+# The newest versions pyproject.toml allows (not constraints.txt), in a venv of their own, on the
+# fast tier: what a user installing nagexp without the constraints would get. Green here is the
+# sign that constraints.txt can move up to them.
+LATEST := .venv-latest
+test-latest:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(LATEST)
+	@if command -v nvidia-smi >/dev/null 2>&1; then echo "GPU found: torch from the index"; \
+	 else $(LATEST)/bin/pip install -q "$(TORCH_PIN)"; fi
+	$(LATEST)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[test]"
+	$(LATEST)/bin/pip freeze --exclude-editable | grep -iE "^(ray|optuna|mlflow|torch)=="
+	$(LATEST)/bin/python -m pytest -q -m "fast or smoke"
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python -m benchmarks.trainer_overhead
@@ -55,4 +79,4 @@ bench: install
 	$(BIN)/python -m benchmarks.gpu_trainer
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache .import_linter_cache

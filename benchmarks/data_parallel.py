@@ -35,8 +35,9 @@ TINY = {"dataset": "digits", "model": "mlp", "epochs": 3, "batch_size": 64, "dev
 
 
 def startup_per_trial(root: Path) -> dict[str, Any]:
-    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.config.sweep import SweepOptions
     from nagexp.sweeps.runner import run_sweep
+    from nagexp.sweeps.spec import resolve_sweep
 
     space = root / "tiny.yaml"
     space.write_text(yaml.safe_dump({"fixed": TINY, "params": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}}))
@@ -66,15 +67,15 @@ def _epochs(name: str, history: list[dict], wall: float) -> dict[str, Any]:
 def throughput(dataset: str, epochs: int, root: Path) -> dict[str, Any]:
     import torch
 
+    from nagexp.config.resources import WorkerResources
     from nagexp.config.train import TrainConfig
-    from nagexp.parallel.placement import WorkerResources
+    from nagexp.data.loading import load_train_data
     from nagexp.parallel.train_job import train_data_parallel
-    from nagexp.prepared.modes import load_train_data
     from nagexp.training.trainer import train
 
     base = TrainConfig(dataset=dataset, model="cnn", width=0.5, epochs=epochs, batch_size=128, device="cpu",
                        data_mode="memory", augment=False)  # fmt: skip
-    data, _ = load_train_data(base, root / "cache", say=lambda _: None)
+    data = load_train_data(base, root / "cache", say=lambda _: None)
     print(f"data: {data.report.summary()}", flush=True)
     rows: dict[str, Any] = {}
     for name, threads in (("single", 1), ("single-2t", 2)):
@@ -104,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = args.dataset or (f"imagefolder:{args.cifar}" if args.cifar else "digits")
 
-    from nagexp.sweeps.ray_runtime import connect_ray
+    from nagexp.ray_runtime import connect_ray
 
     connect_ray(None, num_cpus=2)
     payload: dict[str, Any] = {"dataset": dataset, "epochs": args.epochs}

@@ -47,9 +47,10 @@ def larger_folder(data: Path, out: Path, size: int, limit: int) -> Path:
 
 
 def measure(folder: Path, size: int, cache: Path, encoded: bool, device: str, epochs: int) -> dict[str, Any]:
-    from nagexp.config.train import TrainConfig
     from nagexp.prepared import prepare as prepare_module
-    from nagexp.prepared.modes import load_train_data
+
+    from nagexp.config.train import TrainConfig
+    from nagexp.data.loading import load_train_data
     from nagexp.training.trainer import train
 
     spec = f"imagefolder:{folder}"
@@ -57,7 +58,7 @@ def measure(folder: Path, size: int, cache: Path, encoded: bool, device: str, ep
     cfg = TrainConfig(dataset=spec, data_mode="stream", model="cnn", width=0.5, batch_size=256, epochs=epochs,
                       image_size=size, device=device)  # fmt: skip
     t0 = time.perf_counter()
-    data, _ = load_train_data(cfg, cache, say=lambda _: None)
+    data = load_train_data(cfg, cache, say=lambda _: None)
     prepare_s = time.perf_counter() - t0
     prepared = next(cache.iterdir())
     result = train(cfg, data)

@@ -35,12 +35,13 @@ import numpy as np
 from benchmarks.common import write_result
 
 TARGETS = (0.90, 0.92, 0.93)
+CACHE = Path(tempfile.gettempdir()) / "nagexp-gpu-bench-cache"  # datasets read from files, prepared once
 
 
 def prepare(data_dir: Path, folder: Path) -> tuple[str, float]:
     """Decode the image folder once into an npz (same arrays as `imagefolder:`); (spec, seconds)."""
-    from nagexp.training.dataset_spec import parse_dataset_spec
-    from nagexp.training.imagefolder import read_imagefolder
+    from nagexp.data.imagefolder import read_imagefolder
+    from nagexp.registries.datasets import parse_dataset_spec
 
     start = time.perf_counter()
     raw = read_imagefolder(parse_dataset_spec(f"imagefolder:{data_dir}"), 32)
@@ -63,7 +64,7 @@ def timed_run(cfg: Any, data: Any) -> dict[str, Any]:
     """One training run; per epoch: training seconds (CUDA events) and test accuracy."""
     import torch
 
-    from nagexp.training.model_registry import build_model
+    from nagexp.registries.models import build_model
     from nagexp.training.trainer import train
 
     events: list[tuple[Any, Any]] = []
@@ -112,9 +113,9 @@ def time_to(run: dict[str, Any], target: float) -> float | None:
 
 
 def time_to_accuracy(dataset: str, params: dict[str, Any], seeds: int) -> dict[str, Any]:
-    from nagexp.training.data import load_dataset_for
+    from nagexp.data.loading import load_train_data
 
-    data = load_dataset_for(recipe(dataset, "cuda", 10), device="cuda")
+    data = load_train_data(recipe(dataset, "cuda", 10), CACHE).to("cuda")
     timed_run(recipe(dataset, "cuda", 2, **params), data)  # warm-up: kernels, cuDNN autotuning, allocator
     runs = []
     for seed in range(seeds):
@@ -142,11 +143,11 @@ def sync_probe() -> list[str]:
     import torch
 
     from nagexp.config.train import TrainConfig
-    from nagexp.training.data import load_dataset_for
+    from nagexp.data.loading import load_train_data
     from nagexp.training.trainer import train
 
     cfg = TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=1, batch_size=16, device="cuda")
-    data = load_dataset_for(cfg, device="cuda")
+    data = load_train_data(cfg, CACHE).to("cuda")
     train(cfg, data)  # warm-up
     seen: list[str] = []
     torch.cuda.set_sync_debug_mode("error")
@@ -182,8 +183,9 @@ def sweep_throughput(dataset: str, trials: int, gpus_per_trial: float, folder: P
                      params: dict | None = None) -> dict[str, Any]:  # fmt: skip
     import yaml
 
-    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.config.sweep import SweepOptions
     from nagexp.sweeps.runner import run_sweep
+    from nagexp.sweeps.spec import resolve_sweep
 
     params = params or LR_ONLY
     name = f"gpu-{gpus_per_trial:g}-{epochs}ep"
@@ -224,13 +226,13 @@ def main() -> None:
         folder = Path(tmp)
         if not torch.cuda.is_available():
             print("CUDA is not available here: GPU measurements skipped; checking the code path on CPU")
-            from nagexp.training.data import load_dataset_for
+            from nagexp.data.loading import load_train_data
             from nagexp.training.trainer import train
 
             x = np.random.default_rng(0).integers(0, 256, (2200, 3, 32, 32), dtype=np.uint8)
             np.savez(folder / "r.npz", x=x[:2000], y=np.arange(2000) % 10, x_test=x[2000:], y_test=np.arange(200) % 10)
             cfg = recipe(f"npz:{folder / 'r.npz'}", "cpu", 1)
-            result = train(cfg, load_dataset_for(cfg))
+            result = train(cfg, load_train_data(cfg, CACHE))
             print(f"CPU check: fastnet, 1 epoch: {result.final['samples_per_s']:.0f} samples/s (a CPU figure)")
             print("skipped: time to accuracy on CIFAR-10 (needs CUDA)")
             print("skipped: sweep throughput with fractional GPUs (needs CUDA)")
@@ -243,7 +245,7 @@ def main() -> None:
         payload["prepare_s"] = round(prep_s, 1)
         print(f"{payload['gpu']}: CIFAR-10 decoded in {prep_s:.1f} s", flush=True)
 
-        from nagexp.sweeps.ray_runtime import connect_ray
+        from nagexp.ray_runtime import connect_ray
 
         connect_ray(None)
         rows = []

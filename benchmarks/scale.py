@@ -48,9 +48,10 @@ def main() -> None:
 
     import yaml
 
-    from nagexp.config.sweep import SweepOptions, resolve_sweep
-    from nagexp.sweeps.ray_runtime import connect_ray
+    from nagexp.config.sweep import SweepOptions
+    from nagexp.ray_runtime import connect_ray
     from nagexp.sweeps.runner import run_sweep
+    from nagexp.sweeps.spec import resolve_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

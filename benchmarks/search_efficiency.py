@@ -64,8 +64,9 @@ class EpochTrace:
 
 
 def run_arm(space: Path, sampler: str, scheduler: str, seed: int, trials: int, folder: Path, epochs: int | None):
-    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.config.sweep import SweepOptions
     from nagexp.sweeps.runner import run_sweep
+    from nagexp.sweeps.spec import resolve_sweep
 
     name = f"{sampler}-{scheduler}-{seed}"
     spec = resolve_sweep(SweepOptions(space=space, trials=trials, seed=seed, sampler=sampler, scheduler=scheduler,
@@ -92,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from nagexp.config.sweep import DEFAULT_SPACE
-    from nagexp.sweeps.ray_runtime import connect_ray
+    from nagexp.ray_runtime import connect_ray
 
     space = (args.space or DEFAULT_SPACE).resolve()
     budgets = [int(b) for b in args.budgets.split(",")]

@@ -50,7 +50,7 @@ MAKE_AND_PREPARE = """
 import sys
 from pathlib import Path
 import numpy as np
-from nagexp.prepared.prepare import prepare
+from nagexp.data.prepared.prepare import prepare
 n, source, cache = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 rng = np.random.default_rng(n)
 np.savez(source, x=rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), y=rng.integers(0, 10, n))
@@ -130,7 +130,7 @@ PREPARE_PYTHON = """
 import sys
 from pathlib import Path
 from nagexp.config.train import TrainConfig
-from nagexp.prepared.modes import load_train_data
+from nagexp.data.loading import load_train_data
 load_train_data(TrainConfig(dataset=sys.argv[1], data_mode="stream"), Path(sys.argv[2]), say=print)
 """
 
@@ -172,7 +172,7 @@ def cifar(folder: Path, work: Path, device: str = "cpu", batch_size: int = 64, p
     import torch
 
     from nagexp.config.train import TrainConfig
-    from nagexp.prepared.modes import load_train_data
+    from nagexp.data.loading import load_train_data
     from nagexp.training.trainer import train
 
     spec = f"imagefolder:{folder}"
@@ -190,7 +190,7 @@ def cifar(folder: Path, work: Path, device: str = "cpu", batch_size: int = 64, p
     for mode in ("stream", "memory"):
         cfg = TrainConfig(dataset=spec, data_mode=mode, model="cnn", width=0.5, batch_size=batch_size, epochs=epochs,
                           device=device, num_threads=threads)  # fmt: skip
-        data, _ = load_train_data(cfg, cache, say=lambda _: None)
+        data = load_train_data(cfg, cache, say=lambda _: None)
         result = train(cfg, data)
         out[f"{mode}_samples_per_s"] = [round(h["samples_per_s"], 1) for h in result.history]
         out[f"{mode}_val_acc"] = [round(h["val_acc"], 4) for h in result.history]

@@ -35,11 +35,11 @@ ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=Fal
 @ray.remote(num_cpus=1)
 def trial():
     from nagexp.config.train import TrainConfig
-    from nagexp.training.data import load_dataset
+    from nagexp.data.loading import load_train_data
     from nagexp.training.trainer import train
 
     cfg = TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=4, batch_size=64, num_threads=1, device="cpu")
-    return train(cfg, load_dataset("digits")).final["val_acc"]
+    return train(cfg, load_train_data(cfg, None)).final["val_acc"]
 
 ray.get(trial.remote())
 ray.shutdown()

@@ -54,9 +54,10 @@ def run_nagexp(trials: int, folder: Path, track: bool = False, sweeps: int = 1) 
     import yaml
 
     import nagexp.training.trainer  # noqa: F401
-    from nagexp.config.sweep import SweepOptions, resolve_sweep
-    from nagexp.sweeps.ray_runtime import connect_ray
+    from nagexp.config.sweep import SweepOptions
+    from nagexp.ray_runtime import connect_ray
     from nagexp.sweeps.runner import run_sweep
+    from nagexp.sweeps.spec import resolve_sweep
 
     space = folder / "tiny.yaml"
     lr = {"type": "float", "low": 0.01, "high": 0.5, "log": True}
@@ -78,11 +79,11 @@ def run_plain(trials: int, folder: Path) -> dict:
     from ray.tune.search.optuna import OptunaSearch
 
     from nagexp.config.train import TrainConfig
-    from nagexp.training.data import load_dataset
+    from nagexp.data.loading import load_train_data
     from nagexp.training.trainer import train
 
     fixed = tiny_fixed(tiny_dataset(folder))
-    data = load_dataset(fixed["dataset"])
+    data = load_train_data(TrainConfig(dataset=fixed["dataset"]), None)
 
     def trainable(config: dict, data: object) -> None:
         cfg = TrainConfig(**fixed, lr=config["lr"])

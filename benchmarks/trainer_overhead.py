@@ -26,10 +26,11 @@ import torch.nn.functional as F
 
 from benchmarks.common import write_result
 from nagexp.config import TrainConfig
-from nagexp.training.data import DataBundle, build_bundle, load_dataset
-from nagexp.training.model_registry import build_model
+from nagexp.data.bundle import DataBundle, build_bundle
+from nagexp.data.loading import load_train_data
+from nagexp.data.sources import RawData
+from nagexp.registries.models import build_model
 from nagexp.training.schedules import torch_lr_values
-from nagexp.training.sources import RawData
 from nagexp.training.trainer import train
 
 
@@ -139,7 +140,8 @@ def main() -> None:
 
     base = {"device": "cpu", "num_threads": args.threads, "lr_schedule": "cosine"}
     workloads = [
-        ("digits 8x8, cnn, batch 64", TrainConfig(**base, epochs=10, batch_size=64), load_dataset("digits")),
+        ("digits 8x8, cnn, batch 64", TrainConfig(**base, epochs=10, batch_size=64),
+         load_train_data(TrainConfig(dataset="digits"), None)),
         ("CIFAR-shaped 32x32, cnn, batch 128", TrainConfig(**base, epochs=2, batch_size=128), cifar_shaped()),
     ]
     with tempfile.TemporaryDirectory() as folder:

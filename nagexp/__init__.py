@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from nagexp.api import SweepResult, sweep, train
 from nagexp.errors import ConfigError, DataError, NagexpError
-
-__version__ = "0.1.0"
+from nagexp.version import __version__
 
 __all__ = ["ConfigError", "DataError", "NagexpError", "SweepResult", "__version__", "sweep", "train"]

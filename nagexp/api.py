@@ -21,12 +21,9 @@ if TYPE_CHECKING:
     from nagexp.sweeps.outcome import SweepOutcome
     from nagexp.train_run import TrainRun
 
-__all__ = ["RESUMABLE_WITH", "SweepResult", "resolve_spec", "sweep", "train"]
+__all__ = ["SweepResult", "publish_sweep_report", "resolve_spec", "sweep", "train"]
 
 Echo = Callable[[str], None]
-
-# where a sweep runs and logs may change when it is resumed; everything else is as it started
-RESUMABLE_WITH = ("results_dir", "address", "tracking_uri")
 
 
 @dataclass
@@ -60,19 +57,17 @@ class SweepResult:
         return self.sweep_dir / "best.yaml"
 
 
-def resolve_spec(space: str | Path | None = None, resume: str | None = None, **options: Any) -> SweepSpec:
-    """The checked plan of a sweep (what `--dry-run` prints), or of the sweep `resume` names."""
+def resolve_spec(space: str | Path | None = None, resume: str | Path | None = None, **options: Any) -> SweepSpec:
+    """The checked plan of a sweep (what `--dry-run` prints), or of the sweep `resume` names
+    (its name in `results_dir`, or its folder)."""
     from nagexp.config.loading import validated
-    from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions, resolve_sweep
-    from nagexp.errors import ConfigError
+    from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
+    from nagexp.sweeps.spec import resolve_sweep
 
     if resume is not None:
-        from nagexp.sweeps.resume import load_resume_spec
+        from nagexp.sweeps.resume import check_resume_options, load_resume_spec
 
-        changed = [k for k in options if k not in RESUMABLE_WITH] + (["space"] if space is not None else [])
-        if changed:
-            names = ", ".join(changed)
-            raise ConfigError(f"resuming continues a sweep with the options it started with; drop {names}")
+        check_resume_options([*options, *(["space"] if space is not None else [])])
         return load_resume_spec(resume, Path(options.get("results_dir", "results")), options.get("address"),
                                 options.get("tracking_uri"))  # fmt: skip
     return resolve_sweep(validated(SweepOptions, {"space": space or DEFAULT_SPACE, **options}))
@@ -81,7 +76,7 @@ def resolve_spec(space: str | Path | None = None, resume: str | None = None, **o
 def sweep(
     space: str | Path | None = None,
     *,
-    resume: str | None = None,
+    resume: str | Path | None = None,
     report: bool = False,
     echo: Echo | None = print,
     command: str | None = None,
@@ -95,7 +90,7 @@ def sweep(
     epoch_budget, max_failures, address, results_dir, track, experiment, tracking_uri, log_models,
     register_model, code_dir, cache_dir, memory_budget, data_mode, name (see `nagexp sweep
     --help`). `resume`: continue the interrupted sweep of that name (only results_dir,
-    address and tracking_uri may be given). `report`: build the HTML/Markdown report at the
+    address and tracking_uri may be given; a sweep's folder works too). `report`: build the HTML/Markdown report at the
     end. `echo`: where progress lines go (None: nowhere). `command`: recorded in sweep.json
     as how the sweep was started.
 
@@ -110,23 +105,32 @@ def sweep(
         f"{spec.space.fixed.get('dataset', 'digits')}, {o.sampler} + {o.scheduler}, "
         f"objective {spec.mode} {spec.metric}, seed {o.seed}")  # fmt: skip
     outcome = run_sweep(spec, emit=say, resume=resume is not None, command=command or _python_call(space, options))
-    if report and not outcome.interrupted:
-        from nagexp.report.build import publish_report
+    result = _result_of(outcome)
+    if report:
+        publish_sweep_report(result, say=say, warn=say)
+    return result
 
-        publish_report(spec.sweep_dir, "both", o.tracking_uri if o.track else None, o.results_dir, say=say, warn=say)
-    return _result_of(outcome)
+
+def publish_sweep_report(result: SweepResult, say: Echo = print, warn: Echo = print) -> list[Path]:
+    """A finished sweep's report (HTML and Markdown), attached to its MLflow run when tracked:
+    what `report=True` and `nagexp sweep --report` do. Nothing for an interrupted sweep."""
+    from nagexp.report.build import publish_report
+
+    if result.interrupted:
+        return []
+    o = result.outcome.spec.options
+    return publish_report(result.sweep_dir, "both", o.tracking_uri if o.track else None, o.results_dir, say=say,
+                          warn=warn)  # fmt: skip
 
 
 def _result_of(outcome: SweepOutcome) -> SweepResult:
-    from nagexp.config.train import TrainConfig
-
     spec, best = outcome.spec, outcome.best
     mlflow = outcome.mlflow or {}
     return SweepResult(
         name=spec.name,
         sweep_dir=spec.sweep_dir,
         best=best,
-        best_config=TrainConfig(**best.replay_config) if best else None,
+        best_config=outcome.best_config,
         counts=outcome.counts,
         seconds=outcome.seconds,
         interrupted=outcome.interrupted,

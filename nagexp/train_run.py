@@ -16,19 +16,20 @@ from pathlib import Path
 
 import torch
 
-from nagexp.config.loading import rerun_extras
+from nagexp.config.loading import rerun_extras, saved_config_text
+from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
+from nagexp.data.batches import TrainData
+from nagexp.data.loading import load_train_data
+from nagexp.data.prepared.store import cache_dir_for, given_cache
 from nagexp.errors import ConfigError, NagexpError
-from nagexp.io import atomic_write, atomic_write_text, to_yaml
+from nagexp.io import atomic_write, atomic_write_text
 from nagexp.naming import check_name, unique_name
-from nagexp.parallel.placement import WorkerResources
-from nagexp.prepared.modes import load_train_data
-from nagexp.prepared.store import cache_dir_for, given_cache
+from nagexp.process_settings import restored_process_settings
 from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.store import TrackingStore
 from nagexp.tracking.tracker import Tracker
 from nagexp.tracking.train_tracking import TrainTracking
-from nagexp.training.data import DataBundle
 from nagexp.training.model_check import check_model
 from nagexp.training.optim import resolve_device
 from nagexp.training.trainer import TrainResult, train
@@ -45,7 +46,7 @@ class TrainRun:
 
     out_dir: Path  # config.yaml, metrics.csv, model.pt, summary.json
     result: TrainResult  # .model, .history, .test_acc, .test_loss, .diverged
-    data: DataBundle
+    data: TrainData
     mlflow: dict[str, str] | None = None  # tracking_uri (credentials masked), experiment, run_id
 
     @property
@@ -68,7 +69,7 @@ def metrics_csv(history: list[dict[str, float]]) -> str:
     return buf.getvalue()
 
 
-def model_file_state(cfg: TrainConfig, data: DataBundle, model: torch.nn.Module) -> dict:
+def model_file_state(cfg: TrainConfig, data: TrainData, model: torch.nn.Module) -> dict:
     """model.pt contents: loadable with torch.load(weights_only=True)."""
     return {
         "format": 1,
@@ -88,7 +89,7 @@ def run_training(
     results_dir: str | Path = "results",
     name: str | None = None,
     on_epoch: EpochCallback | None = None,
-    on_data: Callable[[DataBundle], None] | None = None,
+    on_data: Callable[[TrainData], None] | None = None,
     tracking: TrackingStore | None = None,
     code_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
@@ -101,7 +102,18 @@ def run_training(
     """Train once and write <results_dir>/train/<name>/; log to MLflow when `tracking` is given.
     `code_dir`: the folder of the user's model/dataset code (default: the current directory).
     `cfg.workers_per_trial` > 1: a Ray Train run of that many workers, each with its CPUs and
-    GPUs, on Ray started here or on the cluster at `address`."""
+    GPUs, on Ray started here or on the cluster at `address`. The process's settings (torch's
+    threads, environment, logging levels) are as before when it returns."""
+    with restored_process_settings():
+        return _run_training(cfg, results_dir, name, on_epoch, on_data, tracking, code_dir, cache_dir, memory_budget,
+                             say, cpus_per_worker, gpus_per_worker, address)  # fmt: skip
+
+
+def _run_training(cfg: TrainConfig, results_dir: str | Path, name: str | None, on_epoch: EpochCallback | None,
+                  on_data: Callable[[TrainData], None] | None, tracking: TrackingStore | None,
+                  code_dir: str | Path | None, cache_dir: str | Path | None, memory_budget: str | None,
+                  say: Callable[[str], None], cpus_per_worker: float, gpus_per_worker: float,
+                  address: str | None) -> TrainRun:  # fmt: skip
     root = Path(results_dir).resolve() / "train"
     name = check_name(name) if name else unique_name(_default_name(cfg), root)
     out_dir = root / name
@@ -114,8 +126,8 @@ def run_training(
         make_importable(code.root)
     # before creating anything: a bad dataset leaves no empty run
     cache = cache_dir_for(cache_dir, Path(results_dir))
-    data, mode = load_train_data(cfg, cache, memory_budget, say, gpu_share=1.0 if device.type == "cuda" else 0.0)
-    cfg = cfg.model_copy(update={"data_mode": mode})  # config.yaml names the mode it trained in
+    data = load_train_data(cfg, cache, memory_budget, say, gpu_share=1.0 if device.type == "cuda" else 0.0)
+    cfg = cfg.model_copy(update={"data_mode": data.mode})  # config.yaml names the mode it trained in
     check_model(cfg.model, cfg.model_arguments(), data)  # and a model that cannot train on it
     tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
     if on_data:
@@ -132,7 +144,8 @@ def run_training(
         except OSError as exc:
             raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
         saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(cache_dir, Path(results_dir)))
-        atomic_write_text(out_dir / "config.yaml", to_yaml(saved))
+        atomic_write_text(out_dir / "config.yaml", saved_config_text(f"train config of run {name}\nrerun: nagexp "
+                                                                     f"train {out_dir / 'config.yaml'}", saved))
         run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None
         listeners.extend(f for f in (on_epoch, run_log.on_epoch if run_log else None) if f is not None)
 
@@ -151,7 +164,7 @@ def run_training(
             report(metrics, None)
     else:
         start()
-        result = train(cfg, data, report)
+        result = _train_here(cfg, data, report, address)
 
     atomic_write_text(out_dir / "metrics.csv", metrics_csv(result.history))
     atomic_write(out_dir / "model.pt", lambda p: torch.save(model_file_state(cfg, data, result.model), p))
@@ -178,6 +191,21 @@ def run_training(
     if run_log is not None:
         run_log.finish(result, data)
     return TrainRun(out_dir, result, data, summary["mlflow"])
+
+
+def _train_here(cfg: TrainConfig, data: TrainData, report: Callable, address: str | None) -> TrainResult:
+    """One process; stream mode reads its batches through Ray Data (Ray joined or started
+    here for the run, and stopped after it when started here)."""
+    if data.mode != "stream":
+        return train(cfg, data, report)
+    from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
+
+    with ray_settings():
+        started = connect_ray(address)
+        try:
+            return train(cfg, data, report)
+        finally:
+            shutdown_ray(started)
 
 
 def _default_name(cfg: TrainConfig) -> str:

@@ -41,11 +41,10 @@ class CodeSnapshot:
 
 def uses_user_code(models: Iterable[str], datasets: Iterable[str]) -> bool:
     """True when a model or dataset is named by import path rather than built in."""
-    from nagexp.training.model_registry import is_builtin_model
+    from nagexp.registries.datasets import made_by_user_code
+    from nagexp.registries.models import is_builtin_model
 
-    return any(not is_builtin_model(m) for m in models) or any(
-        d.strip().lower().startswith("python:") for d in datasets
-    )
+    return any(not is_builtin_model(m) for m in models) or any(made_by_user_code(d) for d in datasets)
 
 
 def _python_files(root: Path) -> Iterator[Path]:

@@ -1,14 +1,30 @@
-"""Shared fixtures: the digits bundle is loaded once per session; configs are shrunk."""
+"""Shared fixtures and helpers: one Ray runtime, one digits bundle, real servers, the CLI as a
+subprocess; and the test tiers.
+
+Tiers: a test is marked from the fixtures it uses (`ray`: the shared Ray runtime; `cluster`: a
+real multi-node Ray cluster; `server`: a real MLflow or S3 server; `driver`: nagexp run as its
+own process). `make test-fast` runs the logic tests and the few sweeps marked `smoke`
+(`-m "fast or smoke"`); `make test` runs everything.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from nagexp.config import TrainConfig
-from nagexp.training.data import DataBundle, load_dataset
+from nagexp.data.bundle import DataBundle
 
 # Stand-in credentials for the local S3 server (`s3_cache`), set before any Ray runtime starts
 # so its workers have them too; never a real account's.
@@ -16,14 +32,26 @@ for _key, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
                      "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
     os.environ.setdefault(_key, _value)
 
+ROOT = Path(__file__).resolve().parents[1]
+CIFAR_SLICE = ROOT / "tests" / "data" / "cifar10-slice"  # real CIFAR-10 JPEGs: 200 train, 100 test
+
+# fixture -> the tier marker a test using it gets
+TIER_OF_FIXTURE = {"ray_runtime": "ray", "two_node_cluster": "cluster", "mlflow_server": "server",
+                   "s3_server": "server", "s3_cache": "server", "nagexp_process": "driver"}  # fmt: skip
+TIERS = ("ray", "cluster", "server", "driver")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`gpu` tests run only where CUDA is; elsewhere each skips with one line."""
-    if torch.cuda.is_available():
-        return
+    """Tier markers from the fixtures each test uses (`fast`: none of them, and not `slow`);
+    `gpu` tests run only where CUDA is, elsewhere each skips with one line."""
     skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False here")
     for item in items:
-        if "gpu" in item.keywords:
+        tiers = {TIER_OF_FIXTURE[f] for f in getattr(item, "fixturenames", ()) if f in TIER_OF_FIXTURE}
+        for tier in sorted(tiers):
+            item.add_marker(tier)
+        if not tiers and "slow" not in item.keywords:
+            item.add_marker("fast")
+        if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip)
 
 
@@ -32,9 +60,42 @@ def _two_threads() -> None:
     torch.set_num_threads(2)
 
 
+# ---- data ------------------------------------------------------------------------------------
+
+
+def load_bundle(spec: str, cache_dir: str | Path | None = None, say: Callable[[str], None] = print,
+                **fields: Any) -> DataBundle:  # fmt: skip
+    """A dataset in memory mode through the one entry point (`load_train_data`); a source read
+    from files is prepared into `cache_dir` (default: a fresh temporary folder)."""
+    from nagexp.data.loading import load_train_data
+
+    cache = cache_dir if cache_dir is not None else tempfile.mkdtemp(prefix="nagexp-test-cache-")
+    data = load_train_data(TrainConfig(dataset=spec, data_mode="memory", **fields), cache, say=say)
+    assert isinstance(data, DataBundle)
+    return data
+
+
+def read_bundle(spec: str, image_size: int = 32, **fractions: Any) -> DataBundle:
+    """A dataset read straight from its source (readers, cleaning, splits; no cache): what the
+    prepared shards must give back."""
+    from nagexp.data.bundle import build_bundle
+    from nagexp.data.sources import read_source
+    from nagexp.errors import DataError
+    from nagexp.registries.datasets import parse_dataset_spec
+
+    try:
+        parsed = parse_dataset_spec(spec)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    raw = read_source(parsed, image_size)
+    if len(raw.x_train) == 0:
+        raise DataError(f"dataset '{spec}' holds no samples ({raw.unreadable} unreadable files)")
+    return build_bundle(raw, spec, **fractions)
+
+
 @pytest.fixture(scope="session")
 def digits() -> DataBundle:
-    return load_dataset("digits")
+    return load_bundle("digits")
 
 
 @pytest.fixture
@@ -43,65 +104,140 @@ def small_cfg() -> TrainConfig:
     return TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=3, batch_size=64, device="cpu", lr=0.05)
 
 
+TIMING_KEYS = ("epoch_seconds", "samples_per_s", "time_total_s", "time_this_iter_s", "seconds")
+
+
+def without_timing(history: list[dict]) -> list[dict]:
+    """Per-epoch metrics without the wall-clock ones (which differ between two equal runs)."""
+    return [{k: v for k, v in h.items() if k not in TIMING_KEYS} for h in history]
+
+
+# ---- Ray -------------------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
-def ray_runtime():
+def ray_runtime() -> Iterator[None]:
     """One local Ray runtime (2 CPUs, no dashboard) shared by every sweep test."""
     import ray
 
-    from nagexp.sweeps.ray_runtime import connect_ray
+    from nagexp.ray_runtime import connect_ray, ray_settings
 
-    connect_ray(None, num_cpus=2)
+    with ray_settings():
+        connect_ray(None, num_cpus=2)
     yield
     ray.shutdown()
 
 
-def _free_port() -> int:
-    import socket
+@pytest.fixture(scope="module")
+def two_node_cluster() -> Iterator[Any]:
+    """A real two-node Ray cluster on this machine (one CPU each), for one module's sweeps:
+    each sweep is its own driver (a subprocess), whose actors Ray removes when it exits."""
+    from ray.cluster_utils import Cluster
 
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()
+
+
+# ---- nagexp as its own process -------------------------------------------------------------
+
+
+class NagexpProcess:
+    """`python -m nagexp ...` as a user runs it: to completion (`run`), or in the background in
+    its own process group (`start`, ended with `stop`)."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen] = []
+
+    def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None,
+            cwd: str | Path | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "nagexp", *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=cwd)  # fmt: skip
+
+    def start(self, *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "nagexp", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True, env=env,
+                                cwd=cwd)  # fmt: skip
+        self.started.append(proc)
+        return proc
+
+    @staticmethod
+    def stop(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        """Signal the process's whole group (its Ray runtime too) and reap it."""
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.fixture
+def nagexp_process() -> Iterator[NagexpProcess]:
+    """nagexp as its own process; whatever a test started is ended with it."""
+    runner = NagexpProcess()
+    yield runner
+    for proc in runner.started:
+        runner.stop(proc)
+
+
+# ---- servers ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real `mlflow server` on 127.0.0.1 (free port, temporary sqlite and artifact dirs)."""
-    import subprocess
-    import sys
+def wait_for_http(url: str, proc: subprocess.Popen | None = None, timeout_s: float = 120) -> None:
+    """Until `url` answers 200 (the process, if given, still alive), or RuntimeError."""
     import time
     import urllib.request
 
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}) before {url} answered")
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 (free port, temporary sqlite and artifact dirs)."""
     root = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
+    port = free_port()
     log = (root / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
          "--workers", "1"],  # one server process: on 2 cores, more only slow its start
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its uvicorn and job runner end with it
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(1)
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
-    else:
-        proc.kill()
-        raise RuntimeError("mlflow server did not answer /health within 120 s")
+    try:
+        wait_for_http(f"{url}/health", proc)
+    except RuntimeError as exc:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise RuntimeError(f"{exc}: {(root / 'server.log').read_text()[-2000:]}") from None
     yield url
-    proc.terminate()
+    os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=30)
     log.close()
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> str:
+def s3_server() -> Iterator[str]:
     """A real S3-compatible server (moto) on 127.0.0.1; its endpoint as pyarrow's URI query."""
     import logging
 

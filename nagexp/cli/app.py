@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from nagexp import __version__
 from nagexp.cli.compare_cmd import compare_command
 from nagexp.cli.ls_cmd import ls_command
 from nagexp.cli.report_cmd import report_command
@@ -18,6 +17,7 @@ from nagexp.cli.spaces_cmd import spaces_app
 from nagexp.cli.sweep_cmd import sweep_command
 from nagexp.cli.train_cmd import train_command
 from nagexp.cli.ui_cmd import ui_command
+from nagexp.version import __version__
 
 __all__ = ["app", "main"]
 

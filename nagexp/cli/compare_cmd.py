@@ -10,7 +10,7 @@ import typer
 
 from nagexp.cli import options as o
 from nagexp.cli.errors import cli_errors
-from nagexp.training.optim import OPTIMIZER_NAMES
+from nagexp.registries.optimizers import OPTIMIZER_NAMES
 
 __all__ = ["compare_command"]
 

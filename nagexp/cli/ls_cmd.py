@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nagexp.cli.errors import cli_errors
+from nagexp.cli.errors import cli_errors, fail
 
 __all__ = ["ls_command"]
 
@@ -17,19 +17,25 @@ def ls_command(
     results_dir: Annotated[Path, typer.Option(help="Results root to list.")] = Path("results"),
 ) -> None:
     """List sweeps with their state (finished, interrupted, running, incomplete), trial
-    counts and best trial."""
+    counts and best trial; a sweep whose files are damaged is one line on stderr (exit 2)."""
     from nagexp.results.listing import list_sweeps
+    from nagexp.results.records import STATES
 
-    rows = list_sweeps(results_dir)
-    if not rows:
+    listing = list_sweeps(results_dir)
+    rows = listing.sweeps
+    if not rows and not listing.damaged:
         typer.echo(f"no sweeps in {results_dir.resolve()}")
         return
-    header = ("sweep", "state", "trials", "completed", "pruned", "diverged", "errored", "best")
+    header = ("sweep", "state", "trials", *STATES, "best")
     table = [header]
     for r in rows:
-        counts = [str(r.counts.get(state, 0)) for state in ("completed", "pruned", "diverged", "errored")]
+        counts = [str(r.counts.get(state, 0)) for state in STATES]
         best = f"{r.metric} {r.best:.4f} (trial {r.best_number})" if r.best is not None else "-"
         table.append((r.name, r.state, f"{r.finished}/{r.planned}", *counts, best))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
+    for row in table if rows else []:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for line in listing.damaged[:-1]:
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+    if listing.damaged:
+        raise fail(listing.damaged[-1], 2)

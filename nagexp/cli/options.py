@@ -12,9 +12,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel
 
-from nagexp.space.samplers import SAMPLER_NAMES
-from nagexp.space.schedulers import SCHEDULERS
-from nagexp.training.dataset_spec import allowed_specs
+from nagexp.registries.datasets import allowed_specs
+from nagexp.registries.samplers import SAMPLER_NAMES
+from nagexp.registries.schedulers import SCHEDULERS
 
 __all__ = ["SEARCH", "TRACKING", "USER_DATA", "command_line", "given_options", "shared_options", "sweep_values",
            "validated"]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -9,15 +10,12 @@ import typer
 
 from nagexp.cli.errors import cli_errors, fail
 
-__all__ = ["report_command", "write_report"]
+__all__ = ["report_command", "report_echoes"]
 
 
-def write_report(sweep_dir: Path, fmt: str, tracking_uri: str | None, results_dir: Path) -> None:
-    """Build the report, print where it is, and attach it to the sweep's MLflow run."""
-    from nagexp.report.build import publish_report
-
-    publish_report(sweep_dir, fmt, tracking_uri, results_dir, say=typer.echo,
-                   warn=lambda line: typer.secho(line, fg=typer.colors.YELLOW, err=True))  # fmt: skip
+def report_echoes() -> tuple[Callable[[str], None], Callable[[str], None]]:
+    """Where the report's lines go: what it wrote (stdout), a warning (yellow, stderr)."""
+    return typer.echo, lambda line: typer.secho(line, fg=typer.colors.YELLOW, err=True)
 
 
 @cli_errors
@@ -28,12 +26,10 @@ def report_command(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of the sweep (default as for sweep).")] = None,
 ) -> None:
     """Build results/<sweep>/report/index.html (self-contained) and report.md (SVG figures beside it)."""
-    from nagexp.naming import check_name
+    from nagexp.report.build import publish_report
+    from nagexp.results.folders import sweep_dir_of
 
     if format not in ("html", "md", "both"):
         raise fail(f"--format must be html, md or both (got '{format}')", 2)
-    path = Path(sweep)
-    sweep_dir = path if path.is_dir() else results_dir / check_name(sweep, "sweep name")
-    if not (sweep_dir / "sweep.json").exists():
-        raise fail(f"no sweep '{sweep}' in {results_dir.resolve()}; `nagexp ls` lists the sweeps", 2)
-    write_report(sweep_dir, format, tracking_uri, results_dir)
+    say, warn = report_echoes()
+    publish_report(sweep_dir_of(sweep, results_dir), format, tracking_uri, results_dir, say=say, warn=warn)

@@ -27,24 +27,21 @@ def reproduce_command(
     ] = None,
 ) -> None:
     """Rerun a trial from its stored config with its own seed: on CPU the metric must match exactly."""
-    from nagexp.naming import check_name
+    from nagexp.results.folders import sweep_dir_of
     from nagexp.sweeps.reproduce import reproduce
 
     if seeds < 0:
         raise fail(f"--seeds must be >= 0 (got {seeds})", 2)
-    path = Path(sweep)
-    sweep_dir = path if path.is_dir() else results_dir / check_name(sweep, "sweep name")
-    if not (sweep_dir / "sweep.json").exists():
-        raise fail(f"no sweep '{sweep}' in {results_dir.resolve()}; `nagexp ls` lists the sweeps", 2)
+    sweep_dir = sweep_dir_of(sweep, results_dir)
     log = None
     if track:
         from nagexp.tracking.rerun_tracking import rerun_logger
 
         log = rerun_logger(sweep_dir, results_dir, tracking_uri)
     rep = reproduce(sweep_dir, trial, seeds, on_run=log, code_dir=code_dir, warn=typer.echo)
-    typer.echo(
-        f"trial {rep.trial}: {rep.metric} after {rep.epochs} epochs: original {rep.original:.6f}, rerun {rep.rerun:.6f}"
-    )
+    replayed = f" (its weights' lineage replayed in {rep.segments} segments)" if rep.segments > 1 else ""
+    typer.echo(f"trial {rep.trial}: {rep.metric} after {rep.epochs} epochs: original {rep.original:.6f}, rerun "
+               f"{rep.rerun:.6f}{replayed}")  # fmt: skip
     if rep.ci is not None:
         mean, low, high = rep.ci
         verdict = "outside it: a lucky seed" if rep.lucky else "inside it"

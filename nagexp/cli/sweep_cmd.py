@@ -12,18 +12,13 @@ from nagexp.cli.errors import cli_errors, fail
 
 __all__ = ["sweep_command"]
 
-# besides where a sweep runs and logs, --resume takes only what does not change the sweep
-_CLI_ONLY = ("resume", "report")
+# besides where a sweep runs and logs (sweeps.resume.RESUMABLE_WITH), --resume takes what
+# does not change the sweep: how it is shown
+_CLI_ONLY = ("resume", "report", "dry_run")
 
 
-def _refuse_changes_on_resume(given: list[str]) -> None:
-    from nagexp.api import RESUMABLE_WITH
-    from nagexp.errors import ConfigError
-
-    changed = [name for name in given if name not in (*RESUMABLE_WITH, *_CLI_ONLY)]
-    if changed:
-        flags = ", ".join("SPACE" if k == "space" else "--" + k.replace("_", "-") for k in changed)
-        raise ConfigError(f"--resume continues a sweep with the options it started with; drop {flags}")
+def _flag(name: str) -> str:
+    return "SPACE" if name == "space" else "--" + name.replace("_", "-")
 
 
 @cli_errors
@@ -49,7 +44,8 @@ def sweep_command(
     report: Annotated[bool, typer.Option("--report", help="Build the HTML/Markdown report at the end.")] = False,
     resume: Annotated[
         str | None,
-        typer.Option(help="Continue the interrupted sweep NAME in --results-dir, with the options it started with."),
+        typer.Option(help="Continue the interrupted sweep NAME in --results-dir (or the sweep folder PATH), with "
+                     "the options it started with."),
     ] = None,
     **options: Any,  # o.SEARCH, o.USER_DATA, o.TRACKING
 ) -> None:
@@ -57,28 +53,27 @@ def sweep_command(
     from nagexp import api
     from nagexp.cli.options import command_line, given_options, sweep_values, validated
     from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
+    from nagexp.sweeps.resume import RESUMABLE_WITH, check_resume_options
 
     values = sweep_values(ctx)
     if resume is not None:
-        _refuse_changes_on_resume(given_options(ctx))
-        values = {k: values[k] for k in api.RESUMABLE_WITH if values.get(k) is not None}
+        check_resume_options([k for k in given_options(ctx) if k not in _CLI_ONLY], _flag)
+        values = {k: values[k] for k in RESUMABLE_WITH if values.get(k) is not None}
     else:
         validated(SweepOptions, {"space": space or DEFAULT_SPACE, **values})  # errors name the CLI's options
         values = {k: v for k, v in values.items() if v is not None}
     if dry_run:
-        from nagexp.sweeps.preview import describe_plan
+        from nagexp.sweeps.preview import preview
 
-        typer.echo(describe_plan(api.resolve_spec(space, resume, **values)))
+        typer.echo(preview(api.resolve_spec(space, resume, **values), resume=resume is not None))
         return
 
+    from nagexp.cli.report_cmd import report_echoes
     from nagexp.cli.sweep_output import print_outcome
 
     result = api.sweep(space, resume=resume, echo=typer.echo, command=command_line(ctx), **values)
     print_outcome(result.outcome)
-    options = result.outcome.spec.options
-    if report and not result.interrupted:
-        from nagexp.cli.report_cmd import write_report
-
-        write_report(result.sweep_dir, "both", options.tracking_uri if options.track else None, options.results_dir)
+    if report:
+        api.publish_sweep_report(result, *report_echoes())
     if not result.outcome.succeeded:
         raise fail(f"no trial finished; see the reasons in {result.trials_csv}", 1)

@@ -9,7 +9,9 @@ import typer
 
 from nagexp.cli import options as o
 from nagexp.cli.errors import cli_errors
-from nagexp.training.model_registry import MODEL_NAMES
+from nagexp.registries.models import MODEL_NAMES
+from nagexp.registries.optimizers import OPTIMIZERS
+from nagexp.registries.schedules import LR_SCHEDULE_NAMES, MOMENTUM_SCHEDULE_NAMES
 
 __all__ = ["train_command"]
 
@@ -24,15 +26,15 @@ def train_command(
         str | None, typer.Option(help=f"{' | '.join(MODEL_NAMES)}, or your own: package.module:callable")
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
-    optimizer: Annotated[str | None, typer.Option(help="nag (Nesterov) | momentum (heavy-ball) | sgd")] = None,
+    optimizer: Annotated[
+        str | None, typer.Option(help=" | ".join(f"{k} ({v})" for k, v in OPTIMIZERS.items()))
+    ] = None,
     lr: Annotated[
         float | None, typer.Option(help="Peak learning rate (effective lr/(1-mu) with --set lr_mode=effective).")
     ] = None,
     momentum: Annotated[float | None, typer.Option(help="Peak momentum mu in [0, 1).")] = None,
-    lr_schedule: Annotated[
-        str | None, typer.Option(help="constant | step | cosine | warmup_cosine | onecycle | linear")
-    ] = None,
-    momentum_schedule: Annotated[str | None, typer.Option(help="constant | sutskever | cyclical | final_drop")] = None,
+    lr_schedule: Annotated[str | None, typer.Option(help=" | ".join(LR_SCHEDULE_NAMES))] = None,
+    momentum_schedule: Annotated[str | None, typer.Option(help=" | ".join(MOMENTUM_SCHEDULE_NAMES))] = None,
     batch_size: Annotated[int | None, typer.Option(help="Samples per step.")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="L2 weight decay.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for init, batch order and augmentation.")] = None,

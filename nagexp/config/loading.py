@@ -11,15 +11,19 @@ from pydantic import BaseModel, ValidationError
 
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
+from nagexp.io import to_yaml
 
 __all__ = [
     "DATA_CACHE_KEY",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
     "USER_CODE_KEY",
     "describe_validation_error",
     "load_train_config",
     "parse_overrides",
     "read_yaml_mapping",
     "rerun_extras",
+    "saved_config_text",
     "stored_data_cache",
     "stored_user_code",
     "train_config_from",
@@ -27,16 +31,64 @@ __all__ = [
 ]
 
 
+MAX_YAML_BYTES = 16 * 2**20  # a space or a saved config is kilobytes; a PBT winner's knots, a few MB at most
+MAX_YAML_DEPTH = 32  # nesting of mappings and lists (configs use three or four levels)
+
+# the first and last lines of a config file nagexp writes (best.yaml, a run's config.yaml): a
+# file that starts with the first but lacks the last was cut short
+SAVED_HEADER = "# nagexp "
+SAVED_END = "# end of file (nagexp)"
+
+
+def saved_config_text(comment: str, values: dict[str, Any]) -> str:
+    """A config file nagexp writes: `comment` lines, the values, and the end line."""
+    lines = [f"{SAVED_HEADER}{line}" for line in comment.strip().splitlines()]
+    return "\n".join(lines) + "\n" + to_yaml(values) + SAVED_END + "\n"
+
+
+MAX_YAML_ALIASES = 64  # `*anchor` references: a few are handy, thousands expand into a "billion laughs"
+
+
+def _shape(text: str) -> tuple[int, int]:
+    """(the deepest nesting of collections, the number of alias references) of a YAML text,
+    from its event stream: no recursion and no expansion, so a hostile file is refused before
+    it can exhaust the stack or the memory."""
+    depth = deepest = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+        if deepest > MAX_YAML_DEPTH or aliases > MAX_YAML_ALIASES:
+            break  # refused: the rest is not read (the scanner slows down with every open level)
+    return deepest, aliases
+
+
 def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """A YAML file that must hold a mapping; `yaml.safe_load` only."""
+    """A YAML file that must hold a mapping; `yaml.safe_load` only, after checking its size
+    and nesting, and (for a file nagexp wrote) that it is whole."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(f"{what} '{path}' is {path.stat().st_size / 2**20:.0f} MB; a {what} is at most "
+                              f"{MAX_YAML_BYTES // 2**20} MB")  # fmt: skip
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{what} '{path}' not found") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{what} '{path}' cannot be read: {exc.__class__.__name__}") from None
+    if text.startswith(SAVED_HEADER) and text.rstrip().splitlines()[-1] != SAVED_END:
+        raise ConfigError(f"{what} '{path}' is cut short (the line '{SAVED_END}' nagexp ends it with is missing); "
+                          "restore it from a copy")  # fmt: skip
     try:
+        depth, aliases = _shape(text)
+        if depth > MAX_YAML_DEPTH or aliases > MAX_YAML_ALIASES:
+            too = (f"nested more than {MAX_YAML_DEPTH} levels deep" if depth > MAX_YAML_DEPTH
+                   else f"holds more than {MAX_YAML_ALIASES} alias references")  # fmt: skip
+            raise ConfigError(f"{path}: {too}; a {what} is a mapping of fields a few levels deep")
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

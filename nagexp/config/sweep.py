@@ -1,23 +1,22 @@
-"""SweepOptions (what the user asked) + SearchSpace -> SweepSpec (what will run)."""
+"""SweepOptions (what the user asked) and SweepSpec (what will run: the options with defaults
+filled and the space with the options' overrides applied; see `nagexp.sweeps.spec`)."""
 
 from __future__ import annotations
 
 from pathlib import Path, PurePath
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nagexp.config.loading import describe_validation_error
+from nagexp.config.resources import WorkerResources
 from nagexp.config.sizes import parse_size
-from nagexp.config.space import SEARCH_SPACES_DIR, FloatParam, SearchSpace, find_space_file, load_space
+from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
-from nagexp.naming import check_name, unique_name
-from nagexp.parallel.placement import WorkerResources
-from nagexp.space.samplers import SAMPLER_NAMES
-from nagexp.space.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
+from nagexp.registries.samplers import SAMPLER_NAMES
+from nagexp.registries.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
 
-__all__ = ["DEFAULT_SPACE", "SweepOptions", "SweepSpec", "resolve_sweep"]
+__all__ = ["DEFAULT_SPACE", "SweepOptions", "SweepSpec"]
 
 DEFAULT_SPACE = SEARCH_SPACES_DIR / "nag_default.yaml"
 
@@ -120,73 +119,12 @@ class SweepSpec(BaseModel):
     def mode(self) -> str:
         return self.space.objective.direction
 
+    @property
+    def population(self) -> bool:
+        """Population-based training (PBT / PB2): the trials are one population."""
+        return self.options.scheduler in POPULATION_SCHEDULERS
 
-def _check_population(space: SearchSpace, scheduler: str, source: Path) -> None:
-    """What population-based training needs of the space, said before anything starts."""
-    fixed, problems = TrainConfig(**space.fixed), []
-    for name in space.pbt.mutate:
-        param = space.params.get(name)
-        if not isinstance(param, FloatParam) or param.when:
-            problems.append(f"pbt.mutate names '{name}': it must be a float param under `params` without `when` "
-                            "(its low and high bound the mutations)")  # fmt: skip
-        schedule = {"lr": fixed.lr_schedule, "momentum": fixed.momentum_schedule}.get(name)
-        if schedule == "piecewise":
-            problems.append(f"pbt.mutate names '{name}', which a piecewise {name}_schedule does not read")
-    if conditional := [n for n, p in space.params.items() if p.when]:
-        # Tune seeds a population from configs of one shape; every member may become any other
-        problems.append(f"params {conditional} have `when` conditions: a population's members share one set "
-                        "of params (fix or drop them)")  # fmt: skip
-    if "momentum" in space.pbt.mutate and fixed.optimizer == "sgd":
-        problems.append("pbt.mutate names 'momentum', which optimizer 'sgd' does not use")
-    if fixed.workers_per_trial > 1:
-        problems.append(f"--scheduler {scheduler} runs one process per trial (workers_per_trial 1)")
-    if fixed.epochs <= space.pbt.perturbation_interval:
-        problems.append(f"epochs {fixed.epochs} <= pbt.perturbation_interval {space.pbt.perturbation_interval}: "
-                        "no trial would ever copy another")  # fmt: skip
-    if problems:
-        raise ConfigError(f"{source}: --scheduler {scheduler}: " + "; ".join(problems))
-
-
-def resolve_sweep(options: SweepOptions) -> SweepSpec:
-    """Load and check the space, apply the option overrides, name the sweep."""
-    space_path = find_space_file(options.space)  # `quick.yaml` finds the shipped file
-    space = load_space(space_path)
-    overrides: dict[str, Any] = {}
-    if options.epochs is not None:
-        overrides["epochs"] = options.epochs
-    if options.dataset is not None:
-        overrides["dataset"] = options.dataset
-    if options.data_mode is not None:
-        overrides["data_mode"] = options.data_mode
-    if options.workers_per_trial is not None:
-        overrides["workers_per_trial"] = options.workers_per_trial
-    if "workers_per_trial" in space.params:
-        raise ConfigError(f"{space_path}: workers_per_trial sets each trial's resources; fix it (`fixed:` or "
-                          "--workers-per-trial) instead of searching it")  # fmt: skip
-    parallel = int({**space.fixed, **overrides}.get("workers_per_trial", 1)) > 1
-    # every process uses as many torch threads as CPUs it holds: reproducible and no oversubscription
-    overrides["num_threads"] = max(1, int(options.cpus_per_worker if parallel else options.cpus_per_trial))
-    fixed = {**space.fixed, **overrides}
-    try:
-        TrainConfig(**fixed)
-    except ValidationError as err:
-        raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
-    space = space.model_copy(update={"fixed": fixed})
-    if options.scheduler in POPULATION_SCHEDULERS:
-        _check_population(space, options.scheduler, space_path)
-    results_dir = options.results_dir.expanduser().resolve()
-    name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
-    return SweepSpec(
-        name=name,
-        options=options.model_copy(
-            update={
-                "space": space_path.resolve(),
-                "name": name,
-                "code_dir": (options.code_dir or Path.cwd()).expanduser().resolve(),
-            }
-        ),
-        space=space,
-        space_text=space_path.read_text(),
-        results_dir=results_dir,
-        sweep_dir=results_dir / name,
-    )
+    @property
+    def data_mode(self) -> str:
+        """memory | stream once the sweep's data is loaded (auto before)."""
+        return str(self.space.fixed.get("data_mode", TrainConfig.model_fields["data_mode"].default))

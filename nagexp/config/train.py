@@ -9,26 +9,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from nagexp.training.dataset_spec import parse_dataset_spec
-from nagexp.training.model_registry import MODEL_NAMES, check_model_name, is_builtin_model
-from nagexp.training.optim import OPTIMIZER_NAMES, OPTIMIZERS
-from nagexp.training.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
+from nagexp.registries.datasets import parse_dataset_spec
+from nagexp.registries.models import check_model_name, is_builtin_model
+from nagexp.registries.optimizers import OPTIMIZERS
+from nagexp.registries.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
 
-__all__ = [
-    "LR_SCHEDULE_NAMES",
-    "MODEL_ARGS_PREFIX",
-    "MODEL_NAMES",
-    "MOMENTUM_SCHEDULE_NAMES",
-    "OPTIMIZER_NAMES",
-    "TrainConfig",
-]
+__all__ = ["MODEL_ARGS_PREFIX", "TrainConfig"]
 
-# Names are checked against their registries (torch-free modules) when a config is made: a
+# Names are checked against their registries (nagexp.registries) when a config is made: a
 # model or schedule added there is accepted here, listed in help and named in errors.
-LR_SCHEDULE_NAMES: tuple[str, ...] = tuple(LR_SCHEDULES)
-MOMENTUM_SCHEDULE_NAMES: tuple[str, ...] = tuple(MOMENTUM_SCHEDULES)
-
-
 _REGISTRIES: dict[str, dict[str, Any]] = {
     "optimizer": OPTIMIZERS,
     "lr_schedule": LR_SCHEDULES,

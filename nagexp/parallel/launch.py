@@ -7,12 +7,11 @@ A run has a fixed name under its storage folder, so a run started again under th
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
+from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
-from nagexp.parallel.placement import WorkerResources
 
 __all__ = ["fit_data_parallel"]
 
@@ -24,13 +23,14 @@ def fit_data_parallel(
     *,
     storage: Path,
     name: str,
-    extra: dict[str, Any] | None = None,
+    trial_number: int | None = None,
     code_dir: str | None = None,
     max_failures: int = 0,
     in_tune: bool = False,
     data_group: str = "",
 ) -> Any:
     """Train `cfg` on K workers; returns Ray Train's Result (its checkpoint: the last epoch's).
+    `trial_number`: the sweep trial it is (its reports say so), or None for `nagexp train`.
 
     `max_failures`: restarts of the worker group from the last checkpoint when a worker dies
     (0 in a sweep: the trial fails, and Tune's retry starts the run again by name, counted
@@ -44,9 +44,12 @@ def fit_data_parallel(
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks.append(TuneReportCallback())  # rank 0's reports -> Tune, epoch by epoch
-    loop_config = {"train": cfg.model_dump(mode="json"), "data_ref": [data_ref], "extra": extra or {},
-                   "code_dir": code_dir, "data_group": data_group}  # fmt: skip
-    trainer = _trainer_class()(
+    from nagexp.integrations.ray_train import trainer_class
+    from nagexp.parallel.worker import WorkerConfig
+
+    loop_config = WorkerConfig(train=cfg.model_dump(mode="json"), data_ref=[data_ref], trial_number=trial_number,
+                               code_dir=code_dir, data_group=data_group)  # fmt: skip
+    trainer = trainer_class()(
         _worker_loop,
         train_loop_config=loop_config,
         scaling_config=ray.train.ScalingConfig(
@@ -61,23 +64,6 @@ def fit_data_parallel(
         ),
     )
     return trainer.fit()
-
-
-@functools.cache
-def _trainer_class() -> type:
-    from ray.train.torch import TorchTrainer
-    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
-
-    class Trainer(TorchTrainer):
-        """TorchTrainer without Ray Train's placement-group cleaner: a detached actor per run
-        that asks Ray's state API (a dashboard, which nagexp does not start) whether the run's
-        controller died, and so never ends. nagexp removes a stopped trial's worker group
-        itself (see placement.release_worker_group); Ray removes the rest when the job ends."""
-
-        def _create_default_callbacks(self) -> list:
-            return [c for c in super()._create_default_callbacks() if not isinstance(c, PlacementGroupCleanerCallback)]
-
-    return Trainer
 
 
 def _worker_loop(config: dict[str, Any]) -> None:

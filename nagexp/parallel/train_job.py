@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from nagexp.config.resources import WorkerResources, check_batchnorm, fitting_trials
 from nagexp.config.train import TrainConfig
+from nagexp.data.batches import TrainData
+from nagexp.data.prepared.stream import DATA_CPUS
 from nagexp.errors import NagexpError
-from nagexp.parallel.placement import WorkerResources, check_batchnorm, cluster_nodes, fitting_trials
-from nagexp.prepared.stream import DATA_CPUS, StreamedData
-from nagexp.training.data import DataBundle
+from nagexp.ray_runtime import cluster_nodes, connect_ray, ray_settings, shutdown_ray
 from nagexp.training.trainer import TrainResult
 
 __all__ = ["RESTARTS", "train_data_parallel"]
@@ -22,7 +23,7 @@ RESTARTS = 2  # worker-group restarts from the last checkpoint when a worker die
 
 def train_data_parallel(
     cfg: TrainConfig,
-    data: DataBundle | StreamedData,
+    data: TrainData,
     resources: WorkerResources,
     storage: Path,
     *,
@@ -34,49 +35,55 @@ def train_data_parallel(
     """Train `cfg` on `resources.workers` workers of the Ray cluster at `address` (default: Ray
     started here); Ray Train's files go under `storage`. `before` is called once the workers
     are known to fit, just before they start."""
-    import ray
-
-    from nagexp.parallel.launch import fit_data_parallel
-    from nagexp.sweeps.ray_runtime import connect_ray, shutdown_ray
     from nagexp.user_code import snapshot, stage_snapshot
 
     started = time.perf_counter()
     if cfg.num_threads is None:  # each worker as many torch threads as CPUs it holds: no oversubscription
         cfg = cfg.model_copy(update={"num_threads": max(1, int(resources.cpus))})
     shipped = stage_snapshot(snapshot(code_dir)) if code_dir is not None else None
-    connected_here = connect_ray(address, working_dir=shipped)
-    try:
-        check_batchnorm(resources, cfg.sync_batchnorm)
-        streamed = not isinstance(data, DataBundle)
-        extra = DATA_CPUS if streamed else 0
-        fitting_trials(resources, cluster_nodes(), extra)  # one line when the workers cannot all be placed
-        say(f"data-parallel: {resources.describe()}")
-        if before is not None:
-            before()
-        # Ray already running in this process (a notebook): its workers import the code folder itself
-        workers_code = str(code_dir) if code_dir is not None and not connected_here else None
-        # streamed data: the workers' Ray Data tasks share CPUs reserved here (as a trial reserves them)
-        group = ray.util.placement_group([{"CPU": extra}]) if extra else None
+    with ray_settings():
+        connected_here = connect_ray(address, working_dir=shipped)
         try:
-            if group is not None:
-                ray.get(group.ready())
-            result = fit_data_parallel(cfg, ray.put(data), resources, storage=storage, name="run",
-                                       max_failures=RESTARTS, code_dir=workers_code,
-                                       data_group=group.id.hex() if group else "")  # fmt: skip
-        except ray.train.TrainingFailedError as exc:
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            raise NagexpError(f"data-parallel training failed: {lines[-1] if lines else exc}") from None
+            return _fit(cfg, data, resources, storage, started, connected_here, code_dir, say, before)
         finally:
-            if group is not None:
-                ray.util.remove_placement_group(group)
-        return _result_from(cfg, data, result, time.perf_counter() - started)
+            shutdown_ray(connected_here)
+
+
+def _fit(cfg: TrainConfig, data: TrainData, resources: WorkerResources, storage: Path, started: float,
+         connected_here: bool, code_dir: Path | None, say: Callable[[str], None],
+         before: Callable[[], None] | None) -> TrainResult:  # fmt: skip
+    import ray
+
+    from nagexp.parallel.launch import fit_data_parallel
+
+    check_batchnorm(resources, cfg.sync_batchnorm)
+    extra = DATA_CPUS if data.mode == "stream" else 0
+    fitting_trials(resources, cluster_nodes(), extra)  # one line when the workers cannot all be placed
+    say(f"data-parallel: {resources.describe()}")
+    if before is not None:
+        before()
+    # Ray already running in this process (a notebook): its workers import the code folder itself
+    workers_code = str(code_dir) if code_dir is not None and not connected_here else None
+    # streamed data: the workers' Ray Data tasks share CPUs reserved here (as a trial reserves them)
+    group = ray.util.placement_group([{"CPU": extra}]) if extra else None
+    try:
+        if group is not None:
+            ray.get(group.ready())
+        result = fit_data_parallel(cfg, ray.put(data), resources, storage=storage, name="run",
+                                   max_failures=RESTARTS, code_dir=workers_code,
+                                   data_group=group.id.hex() if group else "")  # fmt: skip
+    except ray.train.TrainingFailedError as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise NagexpError(f"data-parallel training failed: {lines[-1] if lines else exc}") from None
     finally:
-        shutdown_ray(connected_here)
+        if group is not None:
+            ray.util.remove_placement_group(group)
+    return _result_from(cfg, data, result, time.perf_counter() - started)
 
 
-def _result_from(cfg: TrainConfig, data: DataBundle | StreamedData, result: object, seconds: float) -> TrainResult:
+def _result_from(cfg: TrainConfig, data: TrainData, result: object, seconds: float) -> TrainResult:
+    from nagexp.registries.models import build_model
     from nagexp.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
-    from nagexp.training.model_registry import build_model
 
     with result.checkpoint.as_directory() as folder:  # type: ignore[attr-defined]
         state = load_checkpoint(Path(folder) / CHECKPOINT_FILE)

@@ -7,9 +7,19 @@ import dataclasses
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["worker_loop"]
+__all__ = ["WorkerConfig", "worker_loop"]
+
+
+class WorkerConfig(TypedDict):
+    """What every worker of a run gets (Ray Train's `train_loop_config`)."""
+
+    train: dict[str, Any]  # TrainConfig fields
+    data_ref: list[Any]  # [the object ref of the run's data]: in a list, so Ray does not resolve it
+    trial_number: int | None  # the sweep trial it is; None: `nagexp train`
+    code_dir: str | None  # the user's code folder, when Ray's runtime environment did not ship it
+    data_group: str  # streamed data: the placement group (hex) whose CPUs the Ray Data tasks use
 
 
 def _worker_nodes(node_id: str) -> str:
@@ -21,16 +31,15 @@ def _worker_nodes(node_id: str) -> str:
     return ",".join(nodes)
 
 
-def worker_loop(config: dict[str, Any]) -> None:
-    """`config`: {"train": TrainConfig fields, "data_ref": [object ref of the DataBundle],
-    "extra": constants added to every report, "code_dir": the user's code folder or None}."""
+def worker_loop(config: WorkerConfig) -> None:
     import ray
     import ray.train
     import ray.train.torch
     import torch
 
     from nagexp.config.train import TrainConfig
-    from nagexp.parallel.placement import WORKER_GROUP_KEY, worker_group_id
+    from nagexp.ray_runtime import worker_group_id
+    from nagexp.results.trial_report import trial_report
     from nagexp.training.checkpoint import CHECKPOINT_FILE, TrainCheckpoint, load_checkpoint
     from nagexp.training.distributed import TorchProcessGroup
     from nagexp.training.trainer import train
@@ -44,7 +53,7 @@ def worker_loop(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device() if on_gpu else torch.device("cpu")
     dist = TorchProcessGroup(device, cfg.sync_batchnorm)
     data = ray.get(config["data_ref"][0])
-    if config.get("data_group") and hasattr(data, "data_group"):  # streamed: Ray Data tasks in the trial's CPUs
+    if config.get("data_group") and data.mode == "stream":  # Ray Data tasks in the CPUs the trial reserved
         data = dataclasses.replace(data, data_group=config["data_group"])
     nodes = _worker_nodes(ray.get_runtime_context().get_node_id())
     group = worker_group_id()
@@ -55,14 +64,14 @@ def worker_loop(config: dict[str, Any]) -> None:
 
     def report(metrics: dict[str, float], checkpoint: TrainCheckpoint | None, reason: str | None = None) -> None:
         reason = checkpoint.state().get("diverged_reason") if checkpoint is not None else reason
-        row = {**metrics, **config["extra"], "diverged": reason is not None, "diverged_reason": reason or "",
-               "node_id": nodes, "pid": os.getpid(), "workers": dist.world_size, WORKER_GROUP_KEY: group}  # fmt: skip
+        row = trial_report(metrics, number=config["trial_number"], epochs_total=cfg.epochs, diverged_reason=reason,
+                           node_id=nodes, pid=os.getpid(), workers=dist.world_size, worker_group=group)  # fmt: skip
         if checkpoint is None or not dist.is_main:  # every worker reports (Ray Train waits for all); rank 0 writes
-            ray.train.report(row, checkpoint=None)
+            ray.train.report(dict(row), checkpoint=None)
             return
         with tempfile.TemporaryDirectory() as folder:
             checkpoint.save(Path(folder) / CHECKPOINT_FILE)
-            ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(folder))
+            ray.train.report(dict(row), checkpoint=ray.train.Checkpoint.from_directory(folder))
 
     if resume is not None and resume["history"]:
         # The run's checkpoint can be ahead of what the sweep recorded (its driver died between

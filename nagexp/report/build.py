@@ -31,12 +31,9 @@ def build_report(sweep_dir: Path, fmt: str = "both") -> list[Path]:
 
 def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> str | None:
     """Attach the report folder to the sweep's MLflow parent run; returns its run id or None."""
-    import json
+    from nagexp.results.files import read_summary
 
-    summary_path = Path(sweep_dir) / "summary.json"
-    if not summary_path.exists():
-        return None
-    mlflow_info = json.loads(summary_path.read_text()).get("mlflow") or {}
+    mlflow_info = read_summary(Path(sweep_dir)).get("mlflow") or {}
     run_id = mlflow_info.get("parent_run_id")
     if not run_id:
         return None

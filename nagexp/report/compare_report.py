@@ -7,9 +7,9 @@ from pathlib import Path
 
 from nagexp.io import atomic_write_text
 from nagexp.report.data import collect
-from nagexp.report.figures import _plt, _svg, population
+from nagexp.report.figures import drawing, new_figure, population, svg_of
 from nagexp.report.render import CSS, _html_table, _inline_svg, _md_table
-from nagexp.sweeps.compare import Comparison
+from nagexp.results.comparison import Comparison
 
 __all__ = ["build_compare_report"]
 
@@ -32,7 +32,7 @@ def _paired_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
 
 
 def _seeds_figure(c: Comparison) -> str:
-    plt = _plt()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(5, 3))
     for i, a in enumerate(c.arms):
         ax.scatter([i] * len(a.seed_values), a.seed_values, s=18, alpha=0.8)
@@ -44,11 +44,11 @@ def _seeds_figure(c: Comparison) -> str:
         ax.plot(range(len(c.arms)), [a.seed_values[k] for a in c.arms], color="0.8", lw=0.8, zorder=0)
     ax.set_xticks(range(len(c.arms)), [a.arm for a in c.arms])
     ax.set_ylabel(f"{c.metric}, best config retrained")
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def _curves_figure(c: Comparison, results_dir: Path) -> str:
-    plt = _plt()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(6, 3))
     for a in c.arms:
         points = collect(results_dir / a.sweep).best_so_far()
@@ -56,13 +56,13 @@ def _curves_figure(c: Comparison, results_dir: Path) -> str:
     ax.set_xlabel("trial")
     ax.set_ylabel(f"best {c.metric} so far")
     ax.legend(loc="best", frameon=False)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def _schedules_figure(c: Comparison) -> str:
     """The lr and momentum every step of each arm's retrained config: a population's exported
     schedule beside the best fixed one."""
-    plt = _plt()
+    plt = new_figure()
     fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4), sharex=True)
     for a in c.arms:
         if not a.schedule:
@@ -75,19 +75,20 @@ def _schedules_figure(c: Comparison) -> str:
     ax_mu.set_ylabel("momentum")
     ax_mu.set_xlabel("optimizer step")
     ax_lr.legend(loc="best", frameon=False, fontsize=7)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def build_compare_report(c: Comparison, results_dir: Path) -> list[Path]:
     root = results_dir / c.name / "report"
-    figures = {"seeds": ("Each arm's best config on the paired seeds", _seeds_figure(c)),
-               "search": ("Search progress of each arm", _curves_figure(c, results_dir)),
-               "schedules": ("The schedule each arm's best config was retrained under", _schedules_figure(c))}
-    for a in c.arms:  # population-based arms: how the population moved
-        data = collect(results_dir / a.sweep)
-        if data.population:
-            figures[f"population-{a.arm}"] = (f"Arm {a.arm}: each member's lr and momentum "
-                                              "(x: copied another's weights)", population(data))  # fmt: skip
+    with drawing():
+        figures = {"seeds": ("Each arm's best config on the paired seeds", _seeds_figure(c)),
+                   "search": ("Search progress of each arm", _curves_figure(c, results_dir)),
+                   "schedules": ("The schedule each arm's best config was retrained under", _schedules_figure(c))}
+        for a in c.arms:  # population-based arms: how the population moved
+            data = collect(results_dir / a.sweep)
+            if data.population:
+                figures[f"population-{a.arm}"] = (f"Arm {a.arm}: each member's lr and momentum "
+                                                  "(x: copied another's weights)", population(data))  # fmt: skip
     arm_h, arm_r = _arm_rows(c)
     pair_h, pair_r = _paired_rows(c)
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in c.verdicts)

@@ -5,17 +5,18 @@ Sorted and rounded so the same results always give the same report.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
-from nagexp.results.files import read_summary, read_trials
-from nagexp.results.ranking import RANKED_STATES, best_trial, count_states, ranked_trials
-from nagexp.results.records import RUNNING, TrialRecord
-from nagexp.space.schedulers import POPULATION_SCHEDULERS
+from nagexp.registries.schedulers import POPULATION_SCHEDULERS
+from nagexp.results.files import TRIALS_FILE, read_summary, read_trials
+from nagexp.results.plan import SweepPlan, read_plan
+from nagexp.results.ranking import best_trial, can_rank, count_states, ranked_trials
+from nagexp.results.records import RUNNING, TrialRecord, trial_config
+from nagexp.results.state import sweep_state
 
 __all__ = ["ReportData", "TrialRow", "collect"]
 
@@ -44,7 +45,7 @@ class ReportData:
     name: str
     metric: str
     mode: str
-    plan: dict[str, Any]
+    plan: SweepPlan
     summary: dict[str, Any]
     trials: list[TrialRow]  # by trial number
     param_names: list[str]
@@ -58,7 +59,7 @@ class ReportData:
     @property
     def finished(self) -> list[TrialRow]:
         """Trials with a usable result, by trial number."""
-        return [t for t in self.trials if t.state in RANKED_STATES and t.final is not None]
+        return [t for t in self.trials if can_rank(t)]
 
     def ranked(self) -> list[TrialRow]:
         """By the one ranking rule (nagexp.results.ranking), best first."""
@@ -78,17 +79,16 @@ class ReportData:
         """(trial number, best finished objective up to it)."""
         points, best = [], None
         for t in self.trials:
-            if t.state in ("completed", "pruned") and t.final is not None and math.isfinite(t.final):
+            if can_rank(t) and t.final is not None:
                 better = best is None or (t.final > best if self.mode == "max" else t.final < best)
                 best = t.final if better else best
             if best is not None:
                 points.append((t.number, best))
         return points
 
-    def config_of(self, trial: TrialRow) -> dict[str, Any]:
-        """The trial's full TrainConfig values: fixed + its params + its seed (+ a population
-        member's exported schedule)."""
-        return {**self.fixed, **trial.params, "seed": trial.seed, **(trial.schedule or {})}
+    def config_of(self, trial: TrialRow) -> TrainConfig:
+        """The trial's config (the one rule: `results.records.trial_config`)."""
+        return trial_config(self.fixed, trial.params, trial.seed, trial.schedule)
 
     def by_family(self, param: str) -> list[tuple[str, list[float]]]:
         """Objective values of finished trials grouped by a schedule family."""
@@ -113,12 +113,11 @@ def _importance(study: Any, note_params: list[str]) -> tuple[dict[str, float], s
     return {k: round(float(v), 4) for k, v in sorted(values.items())}, IMPORTANCE_EVALUATOR
 
 
-def _rungs(plan: dict[str, Any], trials: list[TrialRow]) -> list[tuple[int, int]]:
-    if plan["options"].get("scheduler") != "asha":
+def _rungs(plan: SweepPlan, trials: list[TrialRow]) -> list[tuple[int, int]]:
+    if plan.options.scheduler != "asha":
         return []
-    asha = plan["space"].get("asha", {})
-    grace, factor = int(asha.get("grace_period", 1)), float(asha.get("reduction_factor", 3))
-    max_t = int(plan["space"]["fixed"].get("epochs", 1))
+    grace, factor = plan.space.asha.grace_period, plan.space.asha.reduction_factor
+    max_t = int(plan.space.fixed.get("epochs", 1))
     rungs, epoch = [], grace
     while epoch < max_t:
         rungs.append(epoch)
@@ -135,43 +134,61 @@ def _row(record: TrialRecord, curve: tuple[float, ...]) -> TrialRow:
 
 
 def _study(sweep_dir: Path, name: str) -> Any:
-    """The sweep's Optuna study, or None when the sweep has no optuna.db."""
-    if not (sweep_dir / "optuna.db").exists():
+    """The sweep's Optuna study, or None when the sweep has no optuna.db; ConfigError naming
+    the file when it is damaged."""
+    path = sweep_dir / "optuna.db"
+    if not path.exists():
         return None
     import optuna
 
+    damaged = f"'{path}' is damaged ({{}}); restore it from a copy (the report reads the trials' curves from it)"
+    with path.open("rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise ConfigError(damaged.format("not an SQLite database"))
+    verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    try:
+        return optuna.load_study(study_name=name, storage=f"sqlite:///{path}")
+    except KeyError:
+        raise ConfigError(damaged.format(f"no study named '{name}'")) from None
+    except Exception as exc:  # sqlalchemy's errors for a database cut short or garbled
+        raise ConfigError(damaged.format(type(exc).__name__)) from None
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def collect(sweep_dir: Path) -> ReportData:
-    """Read a finished (or interrupted) sweep's files into report data."""
+    """Read a finished (or interrupted) sweep's files into report data; ConfigError in one line
+    naming a file that is missing or damaged."""
     sweep_dir = Path(sweep_dir)
-    plan_path = sweep_dir / "sweep.json"
-    if not plan_path.exists():
-        raise ConfigError(f"no sweep at '{sweep_dir}' (sweep.json missing); `nagexp ls` lists the sweeps")
-    plan = json.loads(plan_path.read_text())
-    metric, mode = plan["objective"]["metric"], plan["objective"]["mode"]
-    param_names = list(plan["space"]["params"])
-    study = _study(sweep_dir, plan["name"])
+    plan = read_plan(sweep_dir)
+    finished = sweep_state(sweep_dir) == "finished"
+    if finished and not (sweep_dir / "optuna.db").exists():
+        raise ConfigError(f"'{sweep_dir / 'optuna.db'}' is missing: the sweep ended with it (deleted?); the report "
+                          "reads the trials' curves from it: restore it from a copy")  # fmt: skip
+    study = _study(sweep_dir, plan.name)
     curves: dict[int, tuple[float, ...]] = {}
     importance, note = {}, "no Optuna study (optuna.db) beside the results"
     if study is not None:
-        curves = {t.number: tuple(round(v, 6) for _, v in sorted(t.intermediate_values.items()))
-                  for t in study.trials}  # fmt: skip
-        importance, note = _importance(study, param_names)
-    records = read_trials(sweep_dir / "trials.csv", param_names, metric)
+        try:
+            curves = {t.number: tuple(round(v, 6) for _, v in sorted(t.intermediate_values.items()))
+                      for t in study.trials}  # fmt: skip
+        except Exception as exc:  # a database whose tables are damaged reads as a study, then fails
+            raise ConfigError(f"'{sweep_dir / 'optuna.db'}' is damaged ({type(exc).__name__}); restore it from "
+                              "a copy") from None  # fmt: skip
+        importance, note = _importance(study, plan.param_names)
+    records = read_trials(sweep_dir / TRIALS_FILE, plan.param_names, plan.metric, must_exist=finished)
     trials = [_row(r, curves.get(r.number, ())) for r in records]
-    data = ReportData(plan["name"], metric, mode, plan, read_summary(sweep_dir), trials, param_names,
-                      dict(plan["space"]["fixed"]), importance, note)  # fmt: skip
+    data = ReportData(plan.name, plan.metric, plan.mode, plan, read_summary(sweep_dir), trials, plan.param_names,
+                      dict(plan.space.fixed), importance, note)  # fmt: skip
     data.rungs = _rungs(plan, trials)
-    if plan["options"].get("scheduler") in POPULATION_SCHEDULERS:
-        data.population = _population(sweep_dir / "journal.jsonl", metric, mode)
+    if plan.options.scheduler in POPULATION_SCHEDULERS:
+        data.population = _population(sweep_dir / "journal.jsonl", plan.metric, plan.mode)
     return data
 
 
 def _population(journal: Path, metric: str, mode: str) -> dict[int, list[tuple[int, float, float]]]:
-    from nagexp.sweeps.journal import replay
+    from nagexp.results.journal import replay
 
     return {n: [(int(h["epoch"]), float(h["lr"]), float(h["momentum"])) for h in r.history if "lr" in h]
             for n, r in sorted(replay(journal, metric, mode).items())}  # fmt: skip

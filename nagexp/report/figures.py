@@ -1,46 +1,68 @@
-"""Report figures drawn from ReportData, as SVG text with fixed metadata (byte-stable)."""
+"""Report figures drawn from ReportData, as SVG text with fixed metadata (byte-stable).
+
+Figures are matplotlib `Figure` objects drawn without pyplot, under `drawing()`'s settings:
+neither the process's backend nor its rcParams change (a notebook keeps its own)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 from typing import Any
 
 from nagexp.report.data import ReportData
+from nagexp.results.ranking import can_rank
 
-__all__ = ["FIGURES", "render_figures"]
+__all__ = ["FIGURES", "drawing", "new_figure", "render_figures", "svg_of"]
+
+_STYLE = {"svg.hashsalt": "nagexp", "svg.fonttype": "path", "figure.dpi": 100, "axes.spines.top": False,
+          "axes.spines.right": False, "font.size": 9}  # fmt: skip
 
 
-def _plt() -> Any:
+@contextlib.contextmanager
+def drawing() -> Iterator[None]:
+    """The report's style while its figures are drawn and saved."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.hashsalt": "nagexp", "svg.fonttype": "path", "figure.dpi": 100,
-                         "axes.spines.top": False, "axes.spines.right": False, "font.size": 9})  # fmt: skip
-    return plt
+    with matplotlib.rc_context(_STYLE):
+        yield
 
 
-def _svg(fig: Any) -> str:
+class _Canvas:
+    """What the figure functions ask for: `subplots` as pyplot's, on a Figure of its own."""
+
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None,
+                 **kwargs: Any) -> tuple[Any, Any]:  # fmt: skip
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def new_figure() -> type[_Canvas]:
+    return _Canvas
+
+
+def svg_of(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "nagexp"}, bbox_inches="tight")
-    _plt().close(fig)
     return buf.getvalue()
 
 
 def _empty(title: str, why: str) -> str:
-    plt = _plt()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(5, 1.2))
     ax.axis("off")
     ax.text(0.5, 0.5, f"{title}: {why}", ha="center", va="center")
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def best_so_far(d: ReportData) -> str:
     points = d.best_so_far()
     if not points:
         return _empty("best so far", "no finished trial")
-    plt = _plt()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(6, 3))
     xs = [t.number for t in d.finished]
     ax.scatter(xs, [t.final for t in d.finished], s=12, color="0.6", label="each finished trial")
@@ -48,21 +70,21 @@ def best_so_far(d: ReportData) -> str:
     ax.set_xlabel("trial")
     ax.set_ylabel(d.metric)
     ax.legend(loc="best", frameon=False)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def lr_momentum_plane(d: ReportData) -> str:
     have = d.trials
     if not have:
         return _empty("lr x momentum", "no trials")
-    plt = _plt()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(6, 4))
 
     def lr_mu(t: Any) -> tuple[float, float]:
         cfg = {**d.fixed, **t.params}
         return float(cfg.get("lr", 0.05)), float(cfg.get("momentum", 0.9))
 
-    finished = [t for t in have if t.state in ("completed", "pruned") and t.final is not None]
+    finished = [t for t in have if can_rank(t)]
     if finished:
         xy = [lr_mu(t) for t in finished]
         sizes = [36 if t.state == "completed" else 16 for t in finished]
@@ -79,36 +101,34 @@ def lr_momentum_plane(d: ReportData) -> str:
     ax.set_title("large dots: ran all epochs; small: stopped early by ASHA", fontsize=8)
     if any(t.state in ("diverged", "errored") for t in have):
         ax.legend(loc="best", frameon=False)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def learning_curves(d: ReportData, top: int = 5) -> str:
     ranked = [t for t in d.ranked() if t.curve][:top]
     if not ranked:
         return _empty("learning curves", "no per-epoch values")
-    plt = _plt()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for t in ranked:
         ax.plot(range(1, len(t.curve) + 1), t.curve, marker="o", ms=3, label=f"trial {t.number}")
     ax.set_xlabel("epoch")
     ax.set_ylabel(d.metric)
     ax.legend(loc="best", frameon=False)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def schedules(d: ReportData, top: int = 3) -> str:
-    from nagexp.config.space import is_config_key
-    from nagexp.config.train import TrainConfig
     from nagexp.training.schedules import momentum_values, torch_lr_values
 
     ranked = d.ranked()[:top]
-    train_n = int(d.plan.get("data", {}).get("report", {}).get("train", 0))
+    train_n = int(d.plan.data.report.get("train", 0)) if d.plan.data else 0
     if not ranked or not train_n:
         return _empty("schedules", "no finished trial")
-    plt = _plt()
+    plt = new_figure()
     fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4), sharex=True)
     for t in ranked:
-        cfg = TrainConfig(**{k: v for k, v in d.config_of(t).items() if is_config_key(k)})
+        cfg = d.config_of(t)
         steps = max(1, train_n // min(cfg.batch_size, train_n)) * cfg.epochs
         ax_lr.plot(torch_lr_values(cfg, steps), label=f"trial {t.number}: {cfg.lr_schedule}")
         ax_mu.plot(momentum_values(cfg, steps), label=f"trial {t.number}: {cfg.momentum_schedule}")
@@ -117,26 +137,26 @@ def schedules(d: ReportData, top: int = 3) -> str:
     ax_mu.set_xlabel("optimizer step")
     ax_lr.legend(loc="best", frameon=False, fontsize=7)
     ax_mu.legend(loc="best", frameon=False, fontsize=7)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def importance(d: ReportData) -> str:
     if not d.importance:
         return _empty("parameter importance", d.importance_note or "not available")
-    plt = _plt()
+    plt = new_figure()
     items = sorted(d.importance.items(), key=lambda kv: (kv[1], kv[0]))
     fig, ax = plt.subplots(figsize=(6, 0.4 * len(items) + 1))
     ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
     ax.set_xlabel(f"importance for {d.metric}")
     ax.set_title(d.importance_note, fontsize=8)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def by_family(d: ReportData) -> str:
     families = [p for p in ("lr_schedule", "momentum_schedule") if p in d.param_names or p in d.fixed]
     if not d.finished or not families:
         return _empty("objective by schedule", "no finished trial")
-    plt = _plt()
+    plt = new_figure()
     fig, axes = plt.subplots(1, len(families), figsize=(3.2 * len(families), 3), squeeze=False)
     for ax, family in zip(axes[0], families, strict=True):
         groups = d.by_family(family)
@@ -145,18 +165,18 @@ def by_family(d: ReportData) -> str:
         ax.set_xticks(range(len(groups)), [g for g, _ in groups], rotation=20)
         ax.set_title(family)
         ax.set_ylabel(d.metric)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def rungs(d: ReportData) -> str:
     if not d.rungs:
         return _empty("ASHA rungs", "the sweep did not use ASHA")
-    plt = _plt()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(5, 2.6))
     ax.bar([str(e) for e, _ in d.rungs], [n for _, n in d.rungs], color="tab:green")
     ax.set_xlabel("epoch (rung)")
     ax.set_ylabel("trials reaching it")
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def population(d: ReportData) -> str:
@@ -164,7 +184,7 @@ def population(d: ReportData) -> str:
     itself marks an exploit (it went on with the other's weights and perturbed values)."""
     if not d.population:
         return _empty("population", "not a population-based (pbt / pb2) sweep")
-    plt = _plt()
+    plt = new_figure()
     fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)
     colors = {n: f"C{i % 10}" for i, n in enumerate(d.population)}
     for number, points in d.population.items():
@@ -187,7 +207,7 @@ def population(d: ReportData) -> str:
     ax_mu.set_ylabel("momentum")
     ax_mu.set_xlabel("epoch")
     ax_lr.legend(loc="best", frameon=False, fontsize=7, ncol=2)
-    return _svg(fig)
+    return svg_of(fig)
 
 
 FIGURES = {  # file stem -> (title, drawing function)
@@ -204,4 +224,5 @@ FIGURES = {  # file stem -> (title, drawing function)
 
 
 def render_figures(d: ReportData) -> dict[str, str]:
-    return {stem: draw(d) for stem, (_, draw) in FIGURES.items()}
+    with drawing():
+        return {stem: draw(d) for stem, (_, draw) in FIGURES.items()}

@@ -19,34 +19,34 @@ figcaption{font-weight:600;margin-bottom:.3em}svg{max-width:100%;height:auto}cod
 
 
 def _summary_rows(d: ReportData) -> list[tuple[str, str]]:
-    best, counts, o = d.best, d.counts(), d.plan["options"]
-    versions = d.plan.get("versions", {})
-    res = d.plan.get("ray_resources", {})
+    best, counts, o = d.best, d.counts(), d.plan.options
+    versions = d.plan.versions
+    res = d.plan.ray_resources or {}
     return [
         ("objective", f"{d.mode} {d.metric}"),
         ("best value", f"{short_value(best.final)} (trial {best.number})" if best else "-"),
         ("best config's test accuracy", short_value(best.test_acc) if best else "-"),
         ("best config", ", ".join(f"{k}={short_value(v)}" for k, v in sorted(best.params.items())) if best else "-"),
-        ("trials", ", ".join(f"{v} {k}" for k, v in counts.items()) + f" (of {o['trials']} planned)"),
+        ("trials", ", ".join(f"{v} {k}" for k, v in counts.items()) + f" (of {o.trials} planned)"),
         ("wall time", f"{d.summary['seconds']:.1f} s" if "seconds" in d.summary else "-"),
-        ("sampler / scheduler", f"{o['sampler']} / {o['scheduler']}"),
+        ("sampler / scheduler", f"{o.sampler} / {o.scheduler}"),
         (
             "hardware",
             f"Ray: {short_value(res.get('CPU'))} CPUs, {short_value(res.get('GPU'))} GPUs; "
-            f"{o['cpus_per_trial']:g} CPU, {o['gpus_per_trial']:g} GPU per trial",
+            f"{o.cpus_per_trial:g} CPU, {o.gpus_per_trial:g} GPU per trial",
         ),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
     ]
 
 
 def _reproduce_rows(d: ReportData) -> list[tuple[str, str]]:
-    seeds = d.plan.get("seeds", {})
+    plan = d.plan
     return [
-        ("command", d.plan.get("command") or "-"),
-        ("master seed", short_value(seeds.get("master"))),
-        ("trial seeds", seeds.get("trial_seed_rule", "-")),
-        ("git SHA", d.plan.get("git_sha") or "not in a git checkout"),
-        ("data fingerprint", d.plan.get("data", {}).get("fingerprint", "-")),
+        ("command", plan.command or "-"),
+        ("master seed", short_value(plan.seeds.master)),
+        ("trial seeds", plan.seeds.trial_seed_rule),
+        ("git SHA", plan.git_sha or "not in a git checkout"),
+        ("data fingerprint", plan.data.fingerprint if plan.data else "-"),
         ("rerun the best trial", f"nagexp train results/{d.name}/best.yaml"),
     ]
 
@@ -86,7 +86,7 @@ def render_html(d: ReportData, figures: dict[str, str]) -> str:
         f"<figure><figcaption>{html.escape(title)}</figcaption>{_inline_svg(figures[stem])}</figure>"
         for stem, (title, _) in FIGURES.items()
     )
-    space = html.escape(d.plan.get("space_text", ""))
+    space = html.escape(d.plan.space_text)
     fixed = html.escape(json.dumps(d.fixed, sort_keys=True))
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>nagexp sweep {html.escape(d.name)}'
@@ -124,7 +124,7 @@ def render_markdown(d: ReportData, figure_dir: str = "figures") -> str:
         _md_table(["", ""], [[k, v] for k, v in _reproduce_rows(d)]),
         f"Fixed values: `{json.dumps(d.fixed, sort_keys=True)}`",
         "Search space file:",
-        "```yaml\n" + d.plan.get("space_text", "").rstrip() + "\n```",
+        "```yaml\n" + d.plan.space_text.rstrip() + "\n```",
         "## Top trials",
         _md_table(top_header, top_rows),
         f"## All {len(d.trials)} trials",

@@ -5,14 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nagexp.io import atomic_write_text, to_yaml
+from nagexp.config.loading import saved_config_text
+from nagexp.errors import ConfigError
+from nagexp.io import atomic_write_text
 from nagexp.results.cells import parse_cell
-from nagexp.results.records import TrialRecord
+from nagexp.results.records import RUNNING, STATES, TrialRecord
 
-__all__ = ["read_summary", "read_trials", "trials_csv", "write_best_yaml", "write_summary", "write_trials_csv"]
+__all__ = ["TRIALS_FILE", "read_summary", "read_trials", "trials_csv", "write_best_yaml", "write_summary",
+           "write_trials_csv"]  # fmt: skip
+
+TRIALS_FILE = "trials.csv"
 
 _FIXED_COLUMNS = ("test_acc", "epochs_run", "seconds", "node_id", "seed", "retries", "reason", "trial_id")
 
@@ -21,15 +27,18 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-# population-based sweeps (JSON cells): when the trial copied whose weights, and the
-# piecewise schedule (knots [[step, value], ...]) its final weights were trained under
-_POPULATION_COLUMNS = ("exploits", "lr_knots", "momentum_knots")
+# population-based sweeps (JSON cells): when the trial copied whose weights, the piecewise
+# schedule (knots [[step, value], ...]) its final weights were trained under, and their lineage
+# (who trained them from which epoch, with which config: what `nagexp reproduce` replays)
+_POPULATION_COLUMNS = ("exploits", "lr_knots", "momentum_knots", "weight_decay_knots", "lineage")
 
 
 def _population_cells(r: TrialRecord) -> list[str]:
     schedule = r.schedule or {}
+    decay = schedule.get("weight_decay_knots") or ([[0, schedule["weight_decay"]]] if "weight_decay" in schedule
+                                                   else [])  # fmt: skip
     return [json.dumps(r.exploits), json.dumps(schedule.get("lr_knots", [])),
-            json.dumps(schedule.get("momentum_knots", []))]  # fmt: skip
+            json.dumps(schedule.get("momentum_knots", [])), json.dumps(decay), json.dumps(r.lineage or [])]
 
 
 def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str) -> str:
@@ -50,59 +59,93 @@ def write_trials_csv(path: Path, records: list[TrialRecord], param_names: list[s
     atomic_write_text(path, trials_csv(records, param_names, metric))
 
 
-def read_trials(path: Path, param_names: list[str], metric: str) -> list[TrialRecord]:
-    """trials.csv back into records (without per-epoch history), by trial number; [] when absent."""
+def read_trials(path: Path, param_names: list[str], metric: str, must_exist: bool = False) -> list[TrialRecord]:
+    """trials.csv back into records (without per-epoch history), by trial number; [] when absent
+    (a sweep whose first trial has not ended), unless `must_exist`. ConfigError naming the file
+    and the row when it is garbled or cut short."""
     if not path.exists():
+        if must_exist:
+            raise ConfigError(f"'{path}' is missing: the sweep ended without it (deleted?); restore it from a copy")
         return []
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    damaged = f"'{path}' is damaged ({{}}); restore it from a copy (a sweep that has not finished rewrites it " \
+              "from journal.jsonl when it is resumed)"
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(damaged.format(type(exc).__name__)) from None
+    if "number" not in header or "state" not in header:
+        raise ConfigError(damaged.format("empty" if not header else "no header of trial columns"))
     records = []
-    for row in rows:
-        seed = parse_cell(row.get("seed", ""))
-        records.append(
-            TrialRecord(
-                number=int(row["number"]),
-                trial_id=row.get("trial_id", ""),
-                state=row["state"],
-                params={p: parse_cell(row[p]) for p in param_names if row.get(p, "") != ""},
-                final=_float(row.get(f"final_{metric}", "")),
-                best=_float(row.get(f"best_{metric}", "")),
-                test_acc=_float(row.get("test_acc", "")),
-                epochs_run=int(row.get("epochs_run") or 0),
-                seconds=float(row.get("seconds") or 0.0),
-                node_id=row.get("node_id", ""),
-                seed=seed if isinstance(seed, int) else None,
-                retries=int(row.get("retries") or 0),
-                reason=row.get("reason", ""),
-                exploits=json.loads(row.get("exploits") or "[]"),
-                schedule=_schedule_cells(row),
-            )
-        )
+    for line, row in enumerate(rows, start=2):
+        try:
+            records.append(_record(row, param_names, metric))
+        except (KeyError, ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            why = f"no column {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:120]
+            raise ConfigError(damaged.format(f"line {line}: {why}")) from None
     return sorted(records, key=lambda r: r.number)
 
 
-def _schedule_cells(row: dict[str, str]) -> dict[str, Any] | None:
-    """A population member's exported schedule, as far as trials.csv holds it (lr and momentum)."""
+def _record(row: Mapping[str, str | None], param_names: list[str], metric: str) -> TrialRecord:
+    """One row of trials.csv; ValueError/KeyError for a row that is not one."""
+    if None in row.values() or None in row:  # a row cut short, or with more cells than the header
+        raise ValueError("its number of cells differs from the header's")
+    cells: dict[str, str] = {k: v for k, v in row.items() if k is not None and v is not None}
+    state = cells["state"]
+    if state not in (*STATES, RUNNING):
+        raise ValueError(f"unknown state {state!r}")
+    seed = parse_cell(cells.get("seed", ""))
+    return TrialRecord(
+        number=int(cells["number"]),
+        trial_id=cells.get("trial_id", ""),
+        state=state,
+        params={p: parse_cell(cells[p]) for p in param_names if cells.get(p, "") != ""},
+        final=_float(cells.get(f"final_{metric}", "")),
+        best=_float(cells.get(f"best_{metric}", "")),
+        test_acc=_float(cells.get("test_acc", "")),
+        epochs_run=int(cells.get("epochs_run") or 0),
+        seconds=float(cells.get("seconds") or 0.0),
+        node_id=cells.get("node_id", ""),
+        seed=seed if isinstance(seed, int) else None,
+        retries=int(cells.get("retries") or 0),
+        reason=cells.get("reason", ""),
+        exploits=json.loads(cells.get("exploits") or "[]"),
+        schedule=_schedule_cells(cells),
+        lineage=json.loads(cells.get("lineage") or "null") or None,
+    )
+
+
+def _schedule_cells(row: Mapping[str, str]) -> dict[str, Any] | None:
+    """A population member's exported schedule, as trials.csv holds it."""
     lr, momentum = json.loads(row.get("lr_knots") or "[]"), json.loads(row.get("momentum_knots") or "[]")
     if not lr or not momentum:
         return None
-    return {"lr_schedule": "piecewise", "lr_knots": lr, "momentum_schedule": "piecewise", "momentum_knots": momentum}
+    schedule: dict[str, Any] = {"lr_schedule": "piecewise", "lr_knots": lr, "momentum_schedule": "piecewise",
+                                "momentum_knots": momentum, "knot_interpolation": "constant"}  # fmt: skip
+    decay = json.loads(row.get("weight_decay_knots") or "[]")
+    if len(decay) > 1:
+        schedule["weight_decay_knots"] = decay
+    elif decay:
+        schedule["weight_decay"] = decay[0][1]
+    return schedule
 
 
 def _float(text: str) -> float | None:
     return None if text == "" else float(text)
 
 
-def write_best_yaml(path: Path, record: TrialRecord, metric: str, extras: dict[str, Any] | None = None) -> None:
-    """`extras`: what a rerun needs beside the config (`config.loading.rerun_extras`)."""
-    from nagexp.config.train import TrainConfig
-
-    header = f"# best trial {record.number}: final {metric} {record.final}\n# rerun: nagexp train {path}\n"
+def write_best_yaml(path: Path, record: TrialRecord, metric: str, fixed: Mapping[str, Any],
+                    extras: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """The best trial's config (`fixed`: the sweep's fixed values); `extras`: what a rerun needs
+    beside it (`config.loading.rerun_extras`)."""
+    header = f"best trial {record.number}: final {metric} {record.final}\nrerun: nagexp train {path}\n"
     if record.schedule:
-        header += ("# lr and momentum: the piecewise schedule population-based training gave this trial's weights"
+        header += ("lr and momentum: the piecewise schedule population-based training gave this trial's weights"
                    f" (exploits: {record.exploits or 'none of its own'})\n")  # fmt: skip
-    full = TrainConfig(**record.replay_config).model_dump(mode="json")  # every field, defaults included
-    atomic_write_text(path, header + to_yaml(full | (extras or {})))
+    full = record.train_config(fixed).model_dump(mode="json")  # every field, defaults included
+    atomic_write_text(path, saved_config_text(header, full | (extras or {})))
 
 
 def write_summary(path: Path, payload: dict[str, Any]) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from nagexp.results.files import read_trials
+from nagexp.errors import ConfigError
+from nagexp.results.files import TRIALS_FILE, read_trials
+from nagexp.results.plan import PLAN_FILE, read_plan
 from nagexp.results.ranking import best_trial, count_states, finished_count
 from nagexp.results.state import sweep_state
 
-__all__ = ["SweepListing", "list_sweeps"]
+__all__ = ["Listing", "SweepListing", "list_sweeps"]
 
 
 @dataclass
@@ -25,28 +26,29 @@ class SweepListing:
     best_number: int | None
 
 
-def list_sweeps(results_dir: Path) -> list[SweepListing]:
-    out = []
-    for plan_path in sorted(Path(results_dir).glob("*/sweep.json")):
+@dataclass
+class Listing:
+    sweeps: list[SweepListing] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)  # one line per sweep folder whose files are damaged
+
+
+def list_sweeps(results_dir: Path) -> Listing:
+    """Every folder with a sweep.json under `results_dir`; a damaged one is a line in `damaged`
+    (the others are still listed)."""
+    out = Listing()
+    for plan_path in sorted(Path(results_dir).glob(f"*/{PLAN_FILE}")):
         folder = plan_path.parent
         try:
-            plan = json.loads(plan_path.read_text())
-            metric, mode = plan["objective"]["metric"], plan["objective"]["mode"]
-            records = read_trials(folder / "trials.csv", list(plan["space"]["params"]), metric)
-        except (OSError, ValueError, KeyError):  # not a sweep folder nagexp can read: skip it
+            plan = read_plan(folder)
+            state = sweep_state(folder)
+            records = read_trials(folder / TRIALS_FILE, plan.param_names, plan.metric, must_exist=state == "finished")
+        except ConfigError as exc:
+            out.damaged.append(str(exc))
             continue
         counts = count_states(records)
-        best = best_trial(records, mode)
-        out.append(
-            SweepListing(
-                name=plan["name"],
-                state=sweep_state(folder),
-                planned=int(plan["options"]["trials"]),
-                finished=finished_count(counts),
-                counts=counts,
-                metric=metric,
-                best=best.final if best else None,
-                best_number=best.number if best else None,
-            )
-        )
+        best = best_trial(records, plan.mode)
+        out.sweeps.append(SweepListing(name=plan.name, state=state, planned=plan.options.trials,
+                                       finished=finished_count(counts), counts=counts, metric=plan.metric,
+                                       best=best.final if best else None,
+                                       best_number=best.number if best else None))  # fmt: skip
     return out

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from nagexp.results.records import RUNNING, STATES
 
-__all__ = ["RANKED_STATES", "Ranked", "best_trial", "count_states", "finished_count", "ranked_trials"]
+__all__ = ["RANKED_STATES", "Ranked", "best_trial", "can_rank", "count_states", "finished_count", "ranked_trials"]
 
 RANKED_STATES = ("completed", "pruned")  # in rank order: a completed trial beats any pruned one
 
@@ -33,11 +33,16 @@ class Ranked(Protocol):
 T = TypeVar("T", bound=Ranked)
 
 
+def can_rank(trial: Ranked) -> bool:
+    """A trial with a usable result: it ran every epoch or was stopped early, with a finite objective."""
+    return trial.state in RANKED_STATES and trial.final is not None and math.isfinite(trial.final)
+
+
 def ranked_trials(trials: Iterable[T], mode: str) -> list[T]:
     """The trials that can be best, best first."""
     group = {state: i for i, state in enumerate(RANKED_STATES)}
     sign = -1.0 if mode == "max" else 1.0
-    pool = [t for t in trials if t.state in group and t.final is not None and math.isfinite(t.final)]
+    pool = [t for t in trials if can_rank(t)]
     return sorted(pool, key=lambda t: (group[t.state], sign * float(t.final or 0.0), t.number))
 
 

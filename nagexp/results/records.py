@@ -1,21 +1,37 @@
-"""TrialRecord: what the driver knows about one trial, as plain data."""
+"""TrialRecord: what the driver knows about one trial, as plain data; and the one rule that
+rebuilds a trial's TrainConfig from what a sweep stores."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EXPLOIT_KEY", "RUNNING", "SCHEDULE_KEY", "STATES", "TrialRecord"]
+from nagexp.config.train import TrainConfig
+from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, SCHEDULE_KEY
 
-# in a population-based (PBT/PB2) trial's results: the epoch after it copied another trial's
-# weights names that trial; its last epoch carries the piecewise schedule of its weights (JSON)
-EXPLOIT_KEY = "exploit_from"
-SCHEDULE_KEY = "exported_schedule"
+__all__ = ["RUNNING", "STATES", "TrialRecord", "is_settled", "trial_config"]
 
 STATES = ("completed", "pruned", "diverged", "errored")  # how a trial can end
 RUNNING = "running"
+
+
+def is_settled(state: str) -> bool:
+    """A trial that ended for good: a resumed sweep neither reruns nor retells it (an errored
+    trial is run again by a resume)."""
+    return state not in (RUNNING, "errored")
+
+
+def trial_config(fixed: Mapping[str, Any], params: Mapping[str, Any], seed: int | None,
+                 schedule: Mapping[str, Any] | None = None) -> TrainConfig:  # fmt: skip
+    """The one rule that rebuilds a trial's config: the sweep's fixed values, the trial's
+    searched params, its seed and, for a population member, the schedule its final weights were
+    trained under (piecewise lr / momentum / weight decay, replacing the values it started
+    with). best.yaml, `nagexp reproduce`, the report and the trainable all ask it."""
+    values = {**fixed, **params, **({"seed": seed} if seed is not None else {}), **(schedule or {})}
+    return TrainConfig(**values)
 
 
 @dataclass
@@ -38,12 +54,12 @@ class TrialRecord:
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
     exploits: list[dict[str, int]] = field(default_factory=list)  # PBT: {"epoch": after it, "from": trial}
     schedule: dict[str, Any] | None = None  # PBT: TrainConfig fields replaying its weights' schedule
+    lineage: list[dict[str, Any]] | None = None  # PBT: who trained its final weights from which epoch, how
 
-    @property
-    def replay_config(self) -> dict[str, Any]:
-        """The config that retrains this trial's result from scratch: its own, or for a
-        population member, with the schedule its weights were trained under."""
-        return {**self.config, **(self.schedule or {})}
+    def train_config(self, fixed: Mapping[str, Any]) -> TrainConfig:
+        """This trial's config under a sweep's `fixed` values (see `trial_config`): a population
+        member's replays the schedule its weights were trained under, from scratch."""
+        return trial_config(fixed, self.params, self.seed, self.schedule)
 
     def observe(self, metrics: dict[str, Any], metric: str, mode: str) -> None:
         """Take one epoch's result."""
@@ -51,7 +67,7 @@ class TrialRecord:
         self.history.append(
             {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         )
-        self.epochs_run = int(metrics.get("epoch", self.epochs_run + 1))
+        self.epochs_run = int(metrics.get(EPOCH_KEY, self.epochs_run + 1))
         self.seconds = float(metrics.get("time_total_s", self.seconds))
         self.node_id = str(metrics.get("node_id", self.node_id))
         if value is not None:
@@ -62,6 +78,8 @@ class TrialRecord:
             self.exploits.append({"epoch": self.epochs_run - 1, "from": int(metrics[EXPLOIT_KEY])})
         if metrics.get(SCHEDULE_KEY):
             self.schedule = json.loads(metrics[SCHEDULE_KEY])
+        if metrics.get(LINEAGE_KEY):
+            self.lineage = json.loads(metrics[LINEAGE_KEY])
         if "test_acc" in metrics:
             self.test_acc = float(metrics["test_acc"])
         if metrics.get("diverged"):

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nagexp.config.space import CategoricalParam, FixedParam, FloatParam, IntParam, Param, SearchSpace
 from nagexp.config.train import MODEL_ARGS_PREFIX, TrainConfig
+from nagexp.results.trial_report import TRIAL_NUMBER_KEY
+from nagexp.seeds import trial_seed
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["TRIAL_NUMBER_KEY", "active_params", "define_by_run", "model_probes", "suggest", "trial_seed"]
-
-TRIAL_NUMBER_KEY = "trial_number"  # carried in each trial's config beside the TrainConfig fields
-
-
-def trial_seed(master_seed: int, trial_number: int) -> int:
-    """A trial's training seed: a stable hash of (master seed, trial number), 31 bits."""
-    digest = hashlib.blake2b(f"nagexp:{master_seed}:{trial_number}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % (2**31 - 1)
+__all__ = ["active_params", "define_by_run", "model_probes", "suggest"]
 
 
 def _is_active(param: Param, values: dict[str, Any]) -> bool:

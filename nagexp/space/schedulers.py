@@ -1,23 +1,18 @@
-"""Ray Tune trial schedulers by name: who stops trials early (asha), or who changes their
-hyperparameters while they train (pbt, pb2). Ray is imported only when a scheduler is built,
-so the names can be checked (and listed in help) without it."""
+"""The Ray Tune trial schedulers the registry (`nagexp.registries.schedulers`) names: who
+stops trials early (asha), or who changes their hyperparameters while they train (pbt, pb2).
+Each builder: (metric, mode, max epochs, SearchSpace, seed) -> a Tune scheduler."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-__all__ = ["POPULATION_SCHEDULERS", "SCHEDULERS", "SCHEDULER_NAMES", "ClipToBounds", "make_scheduler"]
+from nagexp.imports import resolve_import_path
+from nagexp.registries.schedulers import SCHEDULERS
+from nagexp.results.trial_report import EPOCH_KEY, IDENTITY_KEYS, is_last_epoch
 
-# population-based: the trials are a population the scheduler copies and perturbs; no search
-# algorithm (Ray refuses one), the sampler draws the first population
-POPULATION_SCHEDULERS = ("pbt", "pb2")
-TIME_ATTR = "epoch"  # the epoch the weights reached (a copied checkpoint brings its own)
+__all__ = ["ClipToBounds", "asha", "fifo", "make_scheduler", "pb2", "pbt"]
 
-
-class SchedulerEntry(NamedTuple):
-    description: str
-    build: Callable[[str, str, int, Any, int], Any]  # (metric, mode, max epochs, SearchSpace, seed) -> Tune scheduler
+TIME_ATTR = EPOCH_KEY  # PBT's clock: the epoch the weights reached (a copied checkpoint brings its own)
 
 
 class ClipToBounds:
@@ -37,7 +32,7 @@ def _bounds(space: Any) -> dict[str, tuple[float, float]]:
     return {name: (space.params[name].low, space.params[name].high) for name in space.pbt.mutate}
 
 
-def _asha(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
+def asha(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
     asha = space.asha
@@ -46,16 +41,16 @@ def _asha(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any
                          reduction_factor=asha.reduction_factor)  # fmt: skip
 
 
-def _fifo(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
+def fifo(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
     from ray.tune.schedulers import FIFOScheduler
 
     return FIFOScheduler()
 
 
-def _pbt(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
+def pbt(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
     from ray import tune
 
-    from nagexp.space.population_schedulers import OwnIdentityPBT
+    from nagexp.integrations.ray_pbt import OwnIdentityPBT
 
     pbt = space.pbt
     mutations = {name: (tune.loguniform if space.params[name].log else tune.uniform)(low, high)
@@ -67,11 +62,12 @@ def _pbt(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
                           perturbation_interval=pbt.perturbation_interval, hyperparam_mutations=mutations,
                           quantile_fraction=pbt.quantile_fraction, resample_probability=pbt.resample_probability,
                           custom_explore_fn=ClipToBounds(_bounds(space)), require_attrs=False,
-                          synch=True, seed=seed)  # fmt: skip
+                          synch=True, seed=seed, identity_keys=IDENTITY_KEYS,
+                          is_last_epoch=is_last_epoch)  # fmt: skip
 
 
-def _pb2(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
-    from nagexp.space.population_schedulers import OwnIdentityPB2
+def pb2(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
+    from nagexp.integrations.ray_pbt import OwnIdentityPB2
 
     pbt = space.pbt
     return OwnIdentityPB2(time_attr=TIME_ATTR, metric=metric, mode=mode,
@@ -79,21 +75,13 @@ def _pb2(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
                           hyperparam_bounds={k: list(v) for k, v in _bounds(space).items()},
                           quantile_fraction=pbt.quantile_fraction, require_attrs=False, synch=True,
                           custom_explore_fn=ClipToBounds(_bounds(space)),  # its GP works in float32
-                          seed=seed)  # fmt: skip
+                          seed=seed, identity_keys=IDENTITY_KEYS, is_last_epoch=is_last_epoch)  # fmt: skip
 
 
-SCHEDULERS: dict[str, SchedulerEntry] = {
-    "asha": SchedulerEntry("early stopping on epochs (grace period and reduction factor from the space)", _asha),
-    "fifo": SchedulerEntry("every trial runs all its epochs", _fifo),
-    "pbt": SchedulerEntry("population-based training: the worst trials copy the best and perturb "
-                          "lr/momentum (`pbt:` in the space)", _pbt),
-    "pb2": SchedulerEntry("PBT whose new values come from a GP bandit (PB2)", _pb2),
-}
-SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
 
 
 def make_scheduler(name: str, metric: str, mode: str, max_epochs: int, space: Any, seed: int = 0) -> Any:
     """`seed`: the population-based schedulers' draws (whom to copy, how to perturb)."""
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler '{name}'; allowed: {', '.join(SCHEDULERS)}")
-    return SCHEDULERS[name].build(metric, mode, max_epochs, space, seed)
+    return resolve_import_path(SCHEDULERS[name].build, "scheduler")(metric, mode, max_epochs, space, seed)

@@ -14,9 +14,10 @@ import shutil
 import time
 from pathlib import Path
 
+from nagexp.integrations.ray_tune import CHECKPOINT_GLOB, EXPERIMENT_STATE_GLOB
+
 __all__ = ["CheckpointPruner"]
 
-SNAPSHOT_GLOB = "experiment_state-*.json"  # Tune's experiment snapshot, rewritten every TUNE_GLOBAL_CHECKPOINT_S
 MARGIN_S = 1.0  # a checkpoint registered this close to a snapshot's write may not be in it
 EVERY_S = 2.0  # how often the snapshot's time is looked at
 
@@ -35,7 +36,7 @@ class CheckpointPruner:
             self.prune(self._snapshot_time())
 
     def _snapshot_time(self) -> float:
-        times = [p.stat().st_mtime for p in self.experiment_dir.glob(SNAPSHOT_GLOB)]
+        times = [p.stat().st_mtime for p in self.experiment_dir.glob(EXPERIMENT_STATE_GLOB)]
         return max(times, default=0.0)
 
     def prune(self, snapshot_time: float) -> None:
@@ -58,7 +59,7 @@ class CheckpointPruner:
             self.prune(self._snapshot_time())
             return
         for trial in self.experiment_dir.iterdir():
-            checkpoints = sorted(trial.glob("checkpoint_*")) if trial.is_dir() else []
+            checkpoints = sorted(trial.glob(CHECKPOINT_GLOB)) if trial.is_dir() else []
             for older in checkpoints[:-1]:
                 shutil.rmtree(older, ignore_errors=True)
         self.saved.clear()

@@ -9,30 +9,31 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nagexp.config.space import SearchSpace, find_space_file, load_space
-from nagexp.config.sweep import SweepOptions, SweepSpec, resolve_sweep
+from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.config.train import TrainConfig
+from nagexp.data.loading import load_train_data
+from nagexp.data.prepared.store import cache_dir_for
 from nagexp.errors import ConfigError
 from nagexp.io import atomic_write_text, to_yaml
-from nagexp.prepared.modes import load_train_data
-from nagexp.prepared.store import cache_dir_for
-from nagexp.space.samplers import SAMPLER_NAMES
-from nagexp.space.sampling import trial_seed
-from nagexp.space.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
-from nagexp.sweeps.ray_runtime import connect_ray
-from nagexp.sweeps.reproduce import mean_ci95
+from nagexp.process_settings import restored_process_settings
+from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
+from nagexp.registries.optimizers import OPTIMIZER_NAMES
+from nagexp.registries.samplers import SAMPLER_NAMES
+from nagexp.registries.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
+from nagexp.results.comparison import ArmResult, Comparison, paired_verdict
+from nagexp.seeds import trial_seed
 from nagexp.sweeps.runner import run_sweep
-from nagexp.training.optim import OPTIMIZER_NAMES
+from nagexp.sweeps.spec import resolve_sweep
+from nagexp.training.checkpoint import TrainCheckpoint
 from nagexp.training.schedules import knots_of
-from nagexp.training.trainer import TrainCheckpoint, train
+from nagexp.training.trainer import train
 
-__all__ = ["ArmResult", "Comparison", "arm_space", "parse_method", "run_comparison"]
+__all__ = ["arm_space", "parse_method", "run_comparison"]
 
 # params that only mean something with momentum: dropped from the plain-SGD arm
 MOMENTUM_PARAMS = {"momentum", "momentum_schedule", "momentum_min", "sutskever_period", "final_momentum",
@@ -71,64 +72,6 @@ def parse_method(method: str, sampler: str) -> tuple[str, str]:
                           f"{', '.join(SAMPLER_NAMES)}; schedulers: {', '.join(SCHEDULER_NAMES)}) or "
                           f"{' / '.join(POPULATION_SCHEDULERS)}")  # fmt: skip
     return first, second
-
-
-@dataclass
-class ArmResult:
-    arm: str  # the optimizer, or the search method, this arm stands for
-    sweep: str
-    best_trial: int | None
-    best_value: float | None  # the arm's sweep's best objective
-    best_config: dict[str, Any] | None
-    seed_values: list[float] = field(default_factory=list)  # best config, retrained on the paired seeds
-    epochs_trained: int = 0  # by the arm's sweep, over all its trials (the search's cost)
-    schedule: dict[str, list[float]] = field(default_factory=dict)  # lr, momentum per step of the best config
-
-    @property
-    def ci(self) -> tuple[float, float, float] | None:
-        return mean_ci95(self.seed_values) if self.seed_values else None
-
-
-@dataclass
-class Comparison:
-    name: str
-    metric: str
-    mode: str
-    axis: str  # what the arms differ in: optimizer | method
-    seeds: list[int]
-    arms: list[ArmResult]
-    paired: list[dict[str, Any]]  # first arm against each other arm
-    verdicts: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "metric": self.metric, "mode": self.mode, "axis": self.axis, "seeds": self.seeds,
-            "arms": [{**a.__dict__, "ci95": a.ci} for a in self.arms],
-            "paired": self.paired, "verdicts": self.verdicts,
-        }  # fmt: skip
-
-
-def _paired(a: ArmResult, b: ArmResult, metric: str, mode: str) -> tuple[dict[str, Any], str]:
-    from scipy import stats
-
-    diffs = [x - y for x, y in zip(a.seed_values, b.seed_values, strict=True)]
-    mean, low, high = mean_ci95(diffs)
-    if len(diffs) < 2 or statistics.pstdev(diffs) == 0:
-        p = 1.0 if mean == 0 else 0.0
-    else:
-        p = float(stats.ttest_rel(a.seed_values, b.seed_values).pvalue)
-    scale, unit = (100.0, " points") if metric.endswith("acc") else (1.0, "")
-    better = mean > 0 if mode == "max" else mean < 0
-    half = (high - low) / 2 * scale
-    if p < 0.05 and mean != 0:
-        winner, loser = (a, b) if better else (b, a)
-        verdict = (f"{winner.arm} beats {loser.arm} by {abs(mean) * scale:.2f} ± {half:.2f}{unit} "
-                   f"of {metric} on this task (paired t-test over {len(diffs)} seeds, p = {p:.3g})")  # fmt: skip
-    else:
-        verdict = (f"no significant difference between {a.arm} and {b.arm} "
-                   f"({(mean * scale):+.2f} ± {half:.2f}{unit} of {metric}, "
-                   f"p = {p:.3g}, {len(diffs)} seeds)")  # fmt: skip
-    return {"a": a.arm, "b": b.arm, "mean_diff": mean, "ci95": [low, high], "p_value": p}, verdict
 
 
 AXES = ("optimizer", "method")  # what a comparison's arms differ in
@@ -171,22 +114,19 @@ def run_comparison(
     space = load_space(space_path)
     specs = _arm_specs(space, space_path, arms, axis, base, root)  # every arm checked before any runs
     parent_id = parent_run(name, base.seed, arms) if parent_run else None
-
-    started_ray = connect_ray(base.address)  # one Ray runtime for every arm
-    try:
-        results = _run_arms(specs, parent_id, emit, command)
-    finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
     metric, mode = space.objective.metric, space.objective.direction
     paired_seeds = [trial_seed(base.seed, PAIRED_SEED_OFFSET + k) for k in range(seeds)]
-    emit(f"\nretraining each arm's best config on {seeds} paired seeds")
-    _retrain(results, paired_seeds, base, metric, emit)
+    with restored_process_settings(), ray_settings():
+        started_ray = connect_ray(base.address)  # one Ray runtime for every arm (and stream-mode retraining)
+        try:
+            results = _run_arms(specs, parent_id, emit, command)
+            emit(f"\nretraining each arm's best config on {seeds} paired seeds")
+            _retrain(results, paired_seeds, base, metric, emit)
+        finally:
+            shutdown_ray(started_ray)
     paired, verdicts = [], []
     for other in results[1:]:
-        stats_row, verdict = _paired(results[0], other, metric, mode)
+        stats_row, verdict = paired_verdict(results[0], other, metric, mode)
         paired.append(stats_row)
         verdicts.append(verdict)
     comparison = Comparison(name, metric, mode, axis, paired_seeds, results, paired, verdicts)
@@ -206,7 +146,7 @@ def _retrain(arms: list[ArmResult], seeds: list[int], base: SweepOptions, metric
             cfg = TrainConfig(**{**arm.best_config, "seed": seed})
             if data is None:  # prepared shards, when the sweeps made them
                 cache = cache_dir_for(base.cache_dir, base.results_dir)
-                data, _ = load_train_data(cfg, cache, base.memory_budget, emit)
+                data = load_train_data(cfg, cache, base.memory_budget, emit)
 
             def keep(metrics: dict[str, float], checkpoint: TrainCheckpoint, arm: ArmResult = arm) -> None:
                 steps = checkpoint.state()["schedule"]
@@ -255,8 +195,8 @@ def _run_arms(specs: list[tuple[str, SweepSpec]], parent_id: str | None, emit: C
         spec = spec.model_copy(update={"options": spec.options.model_copy(update={"mlflow_parent_run": parent_id})})
         emit(f"\n== arm {arm}: sweep {spec.name} ({spec.options.sampler} + {spec.options.scheduler})")
         outcome = run_sweep(spec, emit=emit, command=command)
-        best = outcome.best
+        best, best_config = outcome.best, outcome.best_config
         arms.append(ArmResult(arm, spec.name, best.number if best else None, best.final if best else None,
-                              TrainConfig(**best.replay_config).model_dump(mode="json") if best else None,
+                              best_config.model_dump(mode="json") if best_config else None,
                               epochs_trained=sum(r.epochs_run for r in outcome.records)))  # fmt: skip
     return arms

@@ -3,11 +3,13 @@ Ctrl-C quits at once."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from nagexp.integrations.ray_tune import request_stop, stop_signal_handled, tune_stop_handling
 
 __all__ = ["StopRequest"]
 
@@ -17,18 +19,18 @@ class StopRequest:
         self.say = say
         self.requested = False
         self._previous: dict[int, Any] = {}
+        self._tune = contextlib.ExitStack()
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
+        if self.requested or not stop_signal_handled():
             raise KeyboardInterrupt  # a second Ctrl-C, or Tune's loop has not started: quit now
         self.requested = True
         self.say("\nstopping: saving the sweep's state (Ctrl-C again to quit at once)")
-        # Tune's own stop signal: it ends the loop, snapshots the experiment, stops the trials
-        os.kill(os.getpid(), signal.SIGUSR1)
+        request_stop()  # Tune ends the loop, snapshots the experiment, stops the trials
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours asks Tune to stop through SIGUSR1
+            self._tune.enter_context(tune_stop_handling())  # ours asks Tune to stop (request_stop)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
@@ -36,3 +38,4 @@ class StopRequest:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self._tune.close()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nagexp.config.sweep import SweepSpec
+from nagexp.config.train import TrainConfig
 from nagexp.results.files import write_best_yaml, write_summary, write_trials_csv
 from nagexp.results.ranking import best_trial, count_states
 from nagexp.results.records import TrialRecord
@@ -26,6 +27,11 @@ class SweepOutcome:
     @property
     def counts(self) -> dict[str, int]:
         return count_states(self.records)
+
+    @property
+    def best_config(self) -> TrainConfig | None:
+        """The best trial's config (what best.yaml holds)."""
+        return self.best.train_config(self.spec.space.fixed) if self.best else None
 
     @property
     def succeeded(self) -> bool:
@@ -61,13 +67,14 @@ def write_outcome(
     """trials.csv and best.yaml (with the user's code record and the data cache given, when
     there are); summary.json is written last, by `write_summary_of`."""
     from nagexp.config.loading import rerun_extras
-    from nagexp.prepared.store import given_cache
+    from nagexp.data.prepared.store import given_cache
 
     write_trials_csv(spec.sweep_dir / "trials.csv", records, list(spec.space.params), spec.metric)
     best = best_trial(records, spec.mode)
     if best is not None:
         cache = given_cache(spec.options.cache_dir, spec.results_dir)
-        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric, rerun_extras(user_code, cache))
+        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric, spec.space.fixed,
+                        rerun_extras(user_code, cache))  # fmt: skip
     return SweepOutcome(spec, records, best, seconds, interrupted)
 
 

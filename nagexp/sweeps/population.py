@@ -9,7 +9,9 @@ import math
 from typing import Any
 
 from nagexp.config.sweep import SweepSpec
+from nagexp.integrations.optuna_search import storage_id, trial_handle
 from nagexp.results.records import TrialRecord
+from nagexp.results.trial_report import EPOCH_KEY
 
 __all__ = ["PopulationStudy", "initial_population"]
 
@@ -49,7 +51,7 @@ class PopulationStudy:
     def _trial(self, number: int) -> tuple[int, set[int]]:
         if self._study is None:
             self._study = _study(self.spec)
-            self._told = {t.number: (t._trial_id, set(t.intermediate_values))
+            self._told = {t.number: (storage_id(t), set(t.intermediate_values))
                           for t in self._study.get_trials(deepcopy=False)}  # fmt: skip
         return self._told[number]
 
@@ -59,12 +61,12 @@ class PopulationStudy:
     def on_trial_epoch(self, rec: TrialRecord, metrics: dict[str, Any]) -> None:
         import optuna
 
-        value, epoch = metrics.get(self.spec.metric), int(metrics.get("epoch", 0))
+        value, epoch = metrics.get(self.spec.metric), int(metrics.get(EPOCH_KEY, 0))
         trial_id, told = self._trial(rec.number)
         if value is None or not math.isfinite(float(value)) or epoch in told:
             return
         try:
-            optuna.Trial(self._study, trial_id).report(float(value), epoch)
+            trial_handle(self._study, trial_id).report(float(value), epoch)
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             return  # already finished in the storage
         told.add(epoch)
@@ -73,6 +75,7 @@ class PopulationStudy:
         import optuna
 
         self._trial(rec.number)
+        # a diverged member is told with its poor value too: the sampler learns where training breaks down
         usable = rec.state in ("completed", "diverged", "pruned") and rec.final is not None and math.isfinite(rec.final)
         state = optuna.trial.TrialState.COMPLETE if usable else optuna.trial.TrialState.FAIL
         self._study.tell(rec.number, rec.final if usable else None, state=state, skip_if_finished=True)

@@ -1,27 +1,36 @@
-"""`--dry-run`: the resolved plan and a few configurations the sampler would propose."""
+"""`--dry-run`: the driver's checks a sweep runs before it starts anything, the resolved plan,
+and every configuration the sampler proposes first (`--trials` of them), written nowhere."""
 
 from __future__ import annotations
 
 import json
 
-import optuna
-
 from nagexp.config.sweep import SweepSpec
-from nagexp.space.samplers import make_sampler
-from nagexp.space.sampling import define_by_run
-from nagexp.space.schedulers import POPULATION_SCHEDULERS
-from nagexp.sweeps.plan import plan_dict
+from nagexp.sweeps.checks import check_tracking, check_user_code_imports, user_code
+from nagexp.sweeps.folder import refuse_existing
+from nagexp.sweeps.plan import make_plan
 
-__all__ = ["describe_plan", "sample_configs"]
+__all__ = ["describe_plan", "preview", "sample_configs"]
 
 
-def sample_configs(spec: SweepSpec, count: int = 3) -> list[dict]:
-    """The first `count` configs the sweep's sampler proposes (in memory; nothing is stored)."""
+def sample_configs(spec: SweepSpec, count: int) -> list[dict]:
+    """The first `count` configs the sweep's sampler proposes (in memory; nothing is stored).
+    With trials still to report, the sampler proposes them as it would while the first trials
+    run (a population's first members are drawn exactly so)."""
+    import optuna
+
+    from nagexp.space.samplers import make_sampler
+    from nagexp.space.sampling import define_by_run
+
+    verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=make_sampler(spec.options.sampler, spec.options.seed),
-                                direction="maximize" if spec.mode == "max" else "minimize")  # fmt: skip
-    space_fn = define_by_run(spec.space, spec.options.seed)
-    return [space_fn(study.ask()) for _ in range(count)]
+    try:
+        study = optuna.create_study(sampler=make_sampler(spec.options.sampler, spec.options.seed),
+                                    direction="maximize" if spec.mode == "max" else "minimize")  # fmt: skip
+        space_fn = define_by_run(spec.space, spec.options.seed)
+        return [space_fn(study.ask()) for _ in range(count)]
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def _placement(spec: SweepSpec) -> str:
@@ -32,31 +41,44 @@ def _placement(spec: SweepSpec) -> str:
     return f"{spec.workers.describe()}; as many trials at once as whole worker groups fit"
 
 
-def describe_plan(spec: SweepSpec, count: int = 3) -> str:
-    plan = plan_dict(spec, None, None, None)
+def describe_plan(spec: SweepSpec) -> str:
+    plan = make_plan(spec, None, None, None)
     o = spec.options
     a = spec.space.asha
-    asha = f" (grace {a.grace_period}, reduction {a.reduction_factor:g})" if o.scheduler == "asha" else ""
-    if o.scheduler in POPULATION_SCHEDULERS:
+    settings = f" (grace {a.grace_period}, reduction {a.reduction_factor:g})" if o.scheduler == "asha" else ""
+    if spec.population:
         p = spec.space.pbt
-        asha = (f" (population {o.trials}, a round every {p.perturbation_interval} epochs, quantile "
-                f"{p.quantile_fraction:g}, mutating {', '.join(p.mutate)})")  # fmt: skip
+        settings = (f" (population {o.trials}, a round every {p.perturbation_interval} epochs, quantile "
+                    f"{p.quantile_fraction:g}, mutating {', '.join(p.mutate)})")  # fmt: skip
+    configs = sample_configs(spec, o.trials)
     lines = [
         f"sweep {spec.name} (dry run: nothing is started or written)",
         f"  space      {o.space}",
         f"  results    {spec.sweep_dir}",
-        f"  trials     {o.trials}, sampler {o.sampler} (seed {o.seed}), scheduler {o.scheduler}{asha}",
+        f"  trials     {o.trials}, sampler {o.sampler} (seed {o.seed}), scheduler {o.scheduler}{settings}",
         f"  objective  {spec.mode} {spec.metric}",
         f"  resources  {_placement(spec)}"
         + (f", at most {o.max_concurrent} at once" if o.max_concurrent else "")
         + (f", time budget {o.time_budget:g} s" if o.time_budget else "")
         + (f", epoch budget {o.epoch_budget}" if o.epoch_budget else ""),
         f"  ray        {o.address or 'local'}",
-        f"  fixed      {json.dumps(plan['space']['fixed'])}",
-        f"first {count} sampled configurations:",
+        f"  fixed      {json.dumps(plan.space.fixed)}",
+        f"the {len(configs)} configuration{'s' if len(configs) != 1 else ''} the sampler proposes first:",
     ]
     searched = list(spec.space.params)
-    for cfg in sample_configs(spec, count):
+    for cfg in configs:
         shown = {k: round(v, 6) if isinstance(v, float) else v for k, v in cfg.items() if k in searched}
         lines.append(f"  trial {cfg['trial_number']}: seed {cfg['seed']} {json.dumps(shown)}")
     return "\n".join(lines)
+
+
+def preview(spec: SweepSpec, resume: bool = False) -> str:
+    """What `--dry-run` prints, after the checks a sweep runs before it starts anything (the
+    name is free, the MLflow store answers, the user's code imports): one that fails raises as
+    the sweep would."""
+    if not resume:
+        refuse_existing(spec)
+    check_tracking(spec, dry_run=True)
+    user_code(spec, lambda _line: None, resume)
+    check_user_code_imports(spec)
+    return describe_plan(spec)

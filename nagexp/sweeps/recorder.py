@@ -13,16 +13,18 @@ from typing import Any, Protocol
 
 from ray.tune import Callback
 
-from nagexp.errors import NagexpError
-from nagexp.parallel.placement import WORKER_GROUP_KEY, release_worker_group
+from nagexp.errors import DataError, NagexpError
+from nagexp.integrations.ray_train import CHECKPOINT_PATH_KEY
+from nagexp.integrations.ray_tune import pickled_trial_error
+from nagexp.ray_runtime import release_worker_group
 from nagexp.results.files import write_trials_csv
-from nagexp.results.records import RUNNING, TrialRecord
-from nagexp.space.sampling import TRIAL_NUMBER_KEY
+from nagexp.results.journal import Journal
+from nagexp.results.records import RUNNING, TrialRecord, is_settled
+from nagexp.results.trial_report import EPOCH_KEY, TRIAL_ERROR_KEY, TRIAL_NUMBER_KEY, WORKER_GROUP_KEY, stopped_early
 from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
-from nagexp.sweeps.journal import Journal
 from nagexp.sweeps.progress import LiveView
-from nagexp.sweeps.searcher import stopped_early
-from nagexp.sweeps.trainable import CHECKPOINT_FILE, TRAIN_CHECKPOINT_KEY, TRIAL_ERROR_KEY, error_line
+from nagexp.sweeps.trainable import error_line
+from nagexp.training.checkpoint import CHECKPOINT_FILE
 
 __all__ = ["SweepRecorder", "TrialListener"]
 
@@ -45,17 +47,7 @@ class TrialListener(Protocol):
 
 def _error_message(trial: Any) -> str:
     """One line naming what a failed trial raised (from the error Tune pickled beside it)."""
-    exc = None
-    path = getattr(trial, "pickled_error_file", None)
-    if path and Path(path).exists():  # written locally before on_trial_error; storage lags
-        try:
-            import cloudpickle
-
-            with open(path, "rb") as f:
-                exc = cloudpickle.load(f)
-        except Exception:  # an unreadable pickle: fall back to the generic line
-            exc = None
-    cause = getattr(exc, "cause", None) or exc
+    cause = pickled_trial_error(trial)
     if cause is None:
         return "trial raised an error (see error.txt in its folder under ray/)"
     return error_line(cause)
@@ -72,9 +64,9 @@ def _missed_epochs(trial: Any, recorded: int, epoch: int) -> list[dict[str, Any]
         from nagexp.training.checkpoint import load_checkpoint
 
         history = load_checkpoint(Path(checkpoint.path) / CHECKPOINT_FILE)["history"]
-    except (OSError, KeyError, RuntimeError):
+    except DataError:
         return []
-    return [dict(h) for h in history if recorded < int(h["epoch"]) < epoch]
+    return [dict(h) for h in history if recorded < int(h[EPOCH_KEY]) < epoch]
 
 
 class SweepRecorder(Callback):
@@ -142,14 +134,14 @@ class SweepRecorder(Callback):
     def _settled(self, trial: Any) -> bool:
         """A trial that ended before the driver was restarted: its record is final."""
         rec = self.records.get(int(trial.config[TRIAL_NUMBER_KEY]))
-        return rec is not None and rec.state not in (RUNNING, "errored")
+        return rec is not None and is_settled(rec.state)
 
     def _finish(self, rec: TrialRecord, trial: Any) -> None:
         release_worker_group((trial.last_result or {}).get(WORKER_GROUP_KEY, ""))  # a data-parallel trial's
         checkpoint = getattr(trial, "checkpoint", None)
         if checkpoint is not None and getattr(checkpoint, "path", None):
             rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
-        elif folder := (trial.last_result or {}).get(TRAIN_CHECKPOINT_KEY):  # a data-parallel trial's Ray Train run
+        elif folder := (trial.last_result or {}).get(CHECKPOINT_PATH_KEY):  # a data-parallel trial's Ray Train run
             rec.checkpoint_file = str(Path(folder) / CHECKPOINT_FILE)
         # the journal first: it is what a resume replays, so a driver killed between the two
         # writes leaves trials.csv behind the journal (rewritten at the end), never ahead of it
@@ -177,7 +169,7 @@ class SweepRecorder(Callback):
         if TRIAL_ERROR_KEY in result:
             rec.reason = str(result[TRIAL_ERROR_KEY])  # the trial's own code raised; it ends now
             return
-        epoch = int(result.get("epoch", 0))
+        epoch = int(result.get(EPOCH_KEY, 0))
         if rec.history and epoch <= rec.epochs_run:
             return  # a retried trial replays epochs after its last checkpoint: already recorded
         for missed in _missed_epochs(trial, rec.epochs_run, epoch) if rec.history else []:

@@ -1,32 +1,40 @@
 """`nagexp reproduce`: rerun a trial from its stored config and check it, optionally over
-fresh seeds (is the result a lucky seed?)."""
+fresh seeds (is the result a lucky seed?).
+
+A population (PBT / PB2) member's final weights are a lineage: a donor's epochs under the
+donor's seed, data order and config, then its own. Its rerun replays that lineage segment by
+segment, each under the schedule the weights were trained under, and so matches exactly on
+CPU. (best.yaml holds the schedule-only replay from scratch, which `nagexp train` runs: the
+member's own config under the whole schedule, a different run.)"""
 
 from __future__ import annotations
 
-import json
+import copy
 import math
-import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
+from nagexp.data.batches import TrainData
 from nagexp.errors import ConfigError
-from nagexp.prepared.modes import load_train_data
-from nagexp.prepared.store import cache_dir_for
-from nagexp.results.files import read_trials
-from nagexp.results.ranking import RANKED_STATES, best_trial
+from nagexp.results.files import TRIALS_FILE, read_trials
+from nagexp.results.plan import SweepPlan, read_plan
+from nagexp.results.ranking import best_trial, can_rank
 from nagexp.results.records import TrialRecord
-from nagexp.space.sampling import trial_seed
-from nagexp.training.data import DataBundle
+from nagexp.results.statistics import mean_ci95
+from nagexp.seeds import trial_seed
+from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint
+from nagexp.training.lineage import lineage_segments
 from nagexp.training.trainer import TrainResult, train
 from nagexp.user_code import changed_code_warning, make_importable
 
-__all__ = ["Reproduction", "mean_ci95", "reproduce", "trial_to_rerun"]
+__all__ = ["Reproduction", "reproduce", "trial_to_rerun"]
 
 FRESH_SEED_OFFSET = 1_000_000  # fresh seeds: trial_seed(master, offset + k), never a sweep trial's
+RunLogger = Callable[[str, TrainConfig, TrainResult, TrainData], None]
 
 
 @dataclass
@@ -40,6 +48,7 @@ class Reproduction:
     on_cpu: bool
     seed_values: list[float] = field(default_factory=list)
     ci: tuple[float, float, float] | None = None  # mean, low, high (95 %)
+    segments: int = 1  # stretches of training replayed (a population member's lineage)
 
     @property
     def lucky(self) -> bool | None:
@@ -49,91 +58,117 @@ class Reproduction:
         return not self.ci[1] <= self.original <= self.ci[2]
 
 
-def mean_ci95(values: list[float]) -> tuple[float, float, float]:
-    """Mean and Student-t 95 % interval of the mean."""
-    from scipy import stats
-
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, mean, mean
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
-
-
-def trial_to_rerun(sweep_dir: Path, which: str) -> tuple[TrainConfig, TrialRecord, dict[str, Any]]:
-    """(config, its record from trials.csv, the plan) for `best` or a trial number."""
-    plan_path = sweep_dir / "sweep.json"
-    if not plan_path.exists():
-        raise ConfigError(f"no sweep at '{sweep_dir}' (sweep.json missing); `nagexp ls` lists the sweeps")
-    plan = json.loads(plan_path.read_text())
-    metric, mode = plan["objective"]["metric"], plan["objective"]["mode"]
-    records = {r.number: r for r in read_trials(sweep_dir / "trials.csv", list(plan["space"]["params"]), metric)}
+def trial_to_rerun(sweep_dir: Path, which: str) -> tuple[TrialRecord, SweepPlan]:
+    """(its record from trials.csv, the plan) for `best` or a trial number."""
+    plan = read_plan(sweep_dir)
+    trials = read_trials(sweep_dir / TRIALS_FILE, plan.param_names, plan.metric, must_exist=True)
+    records = {r.number: r for r in trials}
     if which == "best":
-        best = best_trial(records.values(), mode)
+        best = best_trial(records.values(), plan.mode)
         if best is None:
             raise ConfigError(f"sweep '{sweep_dir.name}' has no best trial to reproduce")
         which = str(best.number)
     if not which.isdigit() or int(which) not in records:
         raise ConfigError(f"sweep '{sweep_dir.name}' has no trial '{which}' (trials: 0..{len(records) - 1}, or best)")
     record = records[int(which)]
-    if record.state not in RANKED_STATES:
+    if not can_rank(record):
         raise ConfigError(f"trial {which} {record.state} ({record.reason}); only finished trials reproduce")
-    cfg = TrainConfig(**{**plan["space"]["fixed"], **record.params, "seed": record.seed})
-    return cfg, record, plan
+    return record, plan
 
 
 def reproduce(
     sweep_dir: Path,
     which: str = "best",
     seeds: int = 0,
-    on_run: Callable[[str, TrainConfig, TrainResult, DataBundle], None] | None = None,
+    on_run: RunLogger | None = None,
     code_dir: Path | None = None,
     warn: Callable[[str], None] = print,
 ) -> Reproduction:
     """Rerun the trial with its own seed (for its epochs), then `seeds` fresh seeds. The
     user's code (if the sweep had any) is imported from `code_dir`, by default the folder
     sweep.json recorded; a warning says when its hash is no longer the recorded one."""
-    cfg, record, plan = trial_to_rerun(sweep_dir, which)
-    if saved := plan.get("user_code"):
+    from nagexp.data.loading import load_train_data
+    from nagexp.data.prepared.store import cache_dir_for
+    from nagexp.process_settings import restored_process_settings
+    from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
+
+    record, plan = trial_to_rerun(sweep_dir, which)
+    if saved := plan.user_code:
         folder = code_dir or Path(saved["dir"])
         if warning := changed_code_warning(saved, folder):
             warn(warning)
         make_importable(folder)
-    metric = plan["objective"]["metric"]
-    options = plan["options"]
-    on_cpu = float(options.get("gpus_per_trial", 0)) == 0 and float(options.get("gpus_per_worker") or 0) == 0
-    epochs = record.epochs_run
+    o = plan.options
+    on_cpu = o.gpus_per_trial == 0 and o.gpus_per_worker == 0
+    cfg = record.train_config(plan.space.fixed)
     run_cfg = cfg.model_copy(update={"device": "cpu"}) if on_cpu else cfg
-    cache = cache_dir_for(plan["options"].get("cache_dir"), sweep_dir.parent)
-    data, _ = load_train_data(run_cfg, cache, plan["options"].get("memory_budget"), warn)  # once, for every rerun
+    with restored_process_settings(), ray_settings():
+        cache = cache_dir_for(o.cache_dir, sweep_dir.parent)
+        data = load_train_data(run_cfg, cache, o.memory_budget, warn)  # once, for every rerun
+        started = connect_ray(None) if data.mode == "stream" else False  # stream mode reads through Ray Data
+        try:
+            return _reproduce(record, plan, run_cfg, data, seeds, on_run, on_cpu)
+        finally:
+            shutdown_ray(started)
 
-    def rerun(cfg: TrainConfig, data: Any) -> TrainResult:
-        """As the trial trained: one process, or (a data-parallel trial) a Ray Train run of as
-        many workers, each with the CPUs it had, so the gradients are summed as they were."""
-        if cfg.workers_per_trial == 1:
-            return train(cfg, data)
-        from nagexp.parallel.placement import WorkerResources
-        from nagexp.parallel.train_job import train_data_parallel
 
-        workers = WorkerResources(cfg.workers_per_trial, float(plan["options"].get("cpus_per_worker", 1.0)))
-        with tempfile.TemporaryDirectory(prefix="nagexp-reproduce-") as storage:
-            return train_data_parallel(cfg, data, workers, Path(storage), say=lambda _: None)
-
-    # the original ran all its epochs under the full-length schedules: rerun those, read epoch `epochs`
-    result = rerun(run_cfg, data)
-    rerun_value = result.history[min(epochs, len(result.history)) - 1][metric]
+def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data: TrainData, seeds: int,
+               on_run: RunLogger | None, on_cpu: bool) -> Reproduction:  # fmt: skip
+    metric, epochs = plan.metric, record.epochs_run
+    segments = lineage_segments(record.lineage, epochs) if record.lineage else []
+    if len(segments) > 1:  # a population member whose weights passed through other members
+        result = _replay_lineage(record, segments, data, on_cpu)
+    else:
+        # the original ran all its epochs under the full-length schedules: rerun those, read epoch `epochs`
+        result = _rerun(run_cfg, data, plan.options.cpus_per_worker)
+    rerun_value = float(result.history[min(epochs, len(result.history)) - 1][metric])
     original = float(record.final) if record.final is not None else math.nan
     if on_run:
         on_run(f"trial-{record.number}-rerun", run_cfg, result, data)
-    rep = Reproduction(record.number, metric, epochs, original, float(rerun_value),
-                       float(rerun_value) == original, on_cpu)  # fmt: skip
-    master = int(plan["seeds"]["master"])
-    for k in range(seeds):
-        seed_cfg = run_cfg.model_copy(update={"seed": trial_seed(master, FRESH_SEED_OFFSET + k)})
-        res = rerun(seed_cfg, data)
+    rep = Reproduction(record.number, metric, epochs, original, rerun_value, rerun_value == original, on_cpu,
+                       segments=max(1, len(segments)))  # fmt: skip
+    for k in range(seeds):  # fresh seeds of the trial's config (a member's: its schedule from scratch)
+        seed_cfg = run_cfg.model_copy(update={"seed": trial_seed(plan.seeds.master, FRESH_SEED_OFFSET + k)})
+        res = _rerun(seed_cfg, data, plan.options.cpus_per_worker)
         rep.seed_values.append(float(res.history[min(epochs, len(res.history)) - 1][metric]))
         if on_run:
             on_run(f"trial-{record.number}-seed-{seed_cfg.seed}", seed_cfg, res, data)
     if rep.seed_values:
         rep.ci = mean_ci95(rep.seed_values)
     return rep
+
+
+def _rerun(cfg: TrainConfig, data: TrainData, cpus_per_worker: float) -> TrainResult:
+    """As the trial trained: one process, or (a data-parallel trial) a Ray Train run of as
+    many workers, each with the CPUs it had, so the gradients are summed as they were."""
+    if cfg.workers_per_trial == 1:
+        return train(cfg, data)
+    from nagexp.parallel.train_job import train_data_parallel
+
+    workers = WorkerResources(cfg.workers_per_trial, cpus_per_worker)
+    with tempfile.TemporaryDirectory(prefix="nagexp-reproduce-") as storage:
+        return train_data_parallel(cfg, data, workers, Path(storage), say=lambda _: None)
+
+
+def _replay_lineage(record: TrialRecord, segments: list, data: TrainData, on_cpu: bool) -> TrainResult:
+    """The member's final weights trained again as they were: each stretch under the config of
+    the member that trained it (its seed, its data order), the weights' own schedule step by
+    step, from the previous stretch's state (weights, velocity, generator)."""
+    schedule = record.schedule or {}
+    state: CheckpointState | None = None
+    result: TrainResult | None = None
+    for _first, end, entry in segments:
+        if "config" not in entry:
+            raise ConfigError(f"trial {record.number}'s lineage has no configs (a sweep of an older nagexp): it "
+                              "cannot be replayed; `nagexp train` its best.yaml replays its schedule instead")
+        values = {**entry["config"], **schedule, "epochs": end} | ({"device": "cpu"} if on_cpu else {})
+        cfg = TrainConfig(**values)
+        kept: list[CheckpointState] = []
+
+        def keep(metrics: dict[str, float], checkpoint: TrainCheckpoint, kept: list = kept) -> None:
+            kept[:] = [copy.deepcopy(checkpoint.state())]  # the live tensors move on with training
+
+        result = train(cfg, data, keep, resume=state, label=entry["label"])
+        state = kept[-1]
+    assert result is not None
+    return result

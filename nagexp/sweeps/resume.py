@@ -1,51 +1,61 @@
-"""`nagexp sweep --resume NAME`: the sweep's plan as it was started, read back from sweep.json.
+"""`nagexp sweep --resume NAME|PATH`: the sweep's plan as it was started, read back from
+sweep.json.
 
 The space comes from sweep.json, not from the space file, which may have changed since.
-Only where things run and log may change: the Ray address and the tracking URI.
+Only where things run and log may change: the Ray address and the tracking URI (and where the
+results are, which a path names).
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
-from nagexp.config.space import SearchSpace
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.errors import ConfigError
 from nagexp.naming import check_name
+from nagexp.results.folders import sweep_dir_of
+from nagexp.results.plan import read_plan
 from nagexp.results.state import sweep_state
 
-__all__ = ["ResumeError", "load_resume_spec"]
+__all__ = ["RESUMABLE_WITH", "ResumeError", "check_resumable", "check_resume_options", "load_resume_spec"]
 
 MASK = "***@"
+# where a sweep runs and logs may change when it is resumed; everything else is as it started
+RESUMABLE_WITH = ("results_dir", "address", "tracking_uri")
 
 
 class ResumeError(ConfigError):
     pass
 
 
+def check_resume_options(given: Iterable[str], name_of: Callable[[str], str] = str) -> None:
+    """ConfigError naming the options (by `name_of`) a resume cannot take: the sweep continues
+    with the options it started with."""
+    changed = [name for name in given if name not in RESUMABLE_WITH]
+    if changed:
+        names = ", ".join(name_of(k) for k in changed)
+        raise ResumeError(f"resuming continues a sweep with the options it started with; drop {names}")
+
+
 def load_resume_spec(
-    name: str, results_dir: Path, address: str | None = None, tracking_uri: str | None = None
+    sweep: str | Path, results_dir: Path, address: str | None = None, tracking_uri: str | None = None
 ) -> SweepSpec:
-    check_name(name, "sweep name")
+    """The spec of the sweep `sweep` names (a name in `results_dir`, or the sweep's folder)."""
     results_dir = results_dir.expanduser().resolve()
-    sweep_dir = results_dir / name
-    plan_file = sweep_dir / "sweep.json"
-    if not plan_file.exists():
-        raise ResumeError(f"no sweep '{name}' in {results_dir} to resume; see `nagexp ls --results-dir {results_dir}`")
+    if not Path(sweep).expanduser().is_dir() and not (results_dir / check_name(str(sweep), "sweep name")).is_dir():
+        raise ResumeError(f"no sweep '{sweep}' in {results_dir} to resume; see `nagexp ls --results-dir "
+                          f"{results_dir}`")  # fmt: skip
+    sweep_dir = sweep_dir_of(sweep, results_dir)
+    name, results_dir = sweep_dir.name, sweep_dir.parent
     if sweep_state(sweep_dir) == "finished":
         raise ResumeError(
             f"sweep '{name}' has finished; nothing to resume (report it with `nagexp report {name}`, "
             "or start a new sweep under another --name)"
         )
-    try:
-        plan: dict[str, Any] = json.loads(plan_file.read_text())
-        stored = dict(plan["options"])
-        space = SearchSpace.model_validate(plan["space"])
-        space_text = str(plan["space_text"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ResumeError(f"cannot resume '{name}': {plan_file} is unreadable ({exc}); start a new sweep") from None
+    plan = read_plan(sweep_dir)
+    name = plan.name  # the study's and the MLflow runs' name (the folder may have been renamed)
+    stored = plan.options.model_dump()
     if tracking_uri is not None:
         stored["tracking_uri"] = tracking_uri
     elif MASK in (stored.get("tracking_uri") or ""):
@@ -54,7 +64,21 @@ def load_resume_spec(
             "pass --tracking-uri again to resume it"
         )
     stored["address"] = address
-    stored["results_dir"] = str(results_dir)
+    stored["results_dir"] = results_dir
     options = SweepOptions.model_validate(stored)
-    return SweepSpec(name=name, options=options, space=space, space_text=space_text,
+    spec = SweepSpec(name=name, options=options, space=plan.space, space_text=plan.space_text,
                      results_dir=results_dir, sweep_dir=sweep_dir)  # fmt: skip
+    check_resumable(spec)
+    return spec
+
+
+def check_resumable(spec: SweepSpec) -> None:
+    """The files a resume continues from read back (the journal, the Optuna study, trials.csv):
+    one line naming a damaged one before anything starts or is written."""
+    from nagexp.results.files import TRIALS_FILE, read_trials
+    from nagexp.results.journal import replay
+    from nagexp.sweeps.study import check_study
+
+    replay(spec.sweep_dir / "journal.jsonl", spec.metric, spec.mode)
+    check_study(spec)
+    read_trials(spec.sweep_dir / TRIALS_FILE, list(spec.space.params), spec.metric)

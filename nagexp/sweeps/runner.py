@@ -16,19 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.errors import NagexpError
+from nagexp.process_settings import restored_process_settings
+from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
 from nagexp.results.lock import SweepLock
 from nagexp.results.records import RUNNING, TrialRecord
-from nagexp.space.schedulers import POPULATION_SCHEDULERS
+from nagexp.sweeps.checks import check_models, check_tracking, user_code
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
-from nagexp.sweeps.plan import write_plan
-from nagexp.sweeps.ray_runtime import check_resources, connect_ray, data_cpus, shutdown_ray
-from nagexp.user_code import CodeSnapshot, changed_code_warning, make_importable, snapshot, stage_snapshot
+from nagexp.sweeps.plan import write_sweep_plan
+from nagexp.sweeps.resources import check_resources, data_cpus
+from nagexp.user_code import CodeSnapshot, stage_snapshot
 
 if TYPE_CHECKING:
+    from nagexp.data.batches import TrainData
     from nagexp.sweeps.recorder import TrialListener
     from nagexp.tracking.opening import CheckedStore
-    from nagexp.training.data import DataBundle
 
 __all__ = ["SweepOutcome", "run_sweep"]
 
@@ -38,7 +40,7 @@ class _Sweep:
     """What the steps after start-up share."""
 
     spec: SweepSpec
-    data: DataBundle
+    data: TrainData
     say: Callable[[str], None]
     emit: Callable[[str], None] | None
     listeners: list[TrialListener]
@@ -59,15 +61,22 @@ def run_sweep(
 
     `command` is recorded in sweep.json as the way the sweep was started (the CLI passes
     its command line). `listeners` are told about every trial as it starts, reports an
-    epoch and ends."""
+    epoch and ends. The process's settings (environment, logging levels, signal handlers)
+    are as before when it returns, however it ends."""
+    with restored_process_settings(), ray_settings():
+        return _run(spec, emit, listeners, resume, command)
+
+
+def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[TrialListener] | None, resume: bool,
+         command: str | None) -> SweepOutcome:  # fmt: skip
     started = time.monotonic()
     say = emit or print
-    # 1. what needs nothing started: the name is free, the MLflow store answers, the user's
-    # code folder (when a model or dataset is theirs) is importable here and hashed
+    # 1. what needs nothing started (see checks.py; `--dry-run` runs the same): the name is
+    # free, the MLflow store answers, the user's code folder is importable here and hashed
     if not resume:
         refuse_existing(spec)
-    checked = _check_tracking(spec)
-    code = _user_code(spec, say, resume)
+    checked = check_tracking(spec)
+    code = user_code(spec, say, resume)
     # 2. the data (once per sweep, shared with every trial through Ray's object store) is
     # read while Ray starts: each takes seconds, and Ray's start mostly waits on its processes
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
@@ -75,18 +84,18 @@ def run_sweep(
         connected_here = connect_ray(spec.options.address, working_dir=stage_snapshot(code) if code else None)
     lock = SweepLock(spec.sweep_dir)
     try:
-        data, mode = loading.result()  # a bad dataset fails here, before anything is written
-        spec = _with_data_mode(spec, mode)
+        data = loading.result()  # a bad dataset fails here, before anything is written
+        spec = _with_data_mode(spec, data.mode)
         say(data.report.summary())
         # 3. every model the trials can build trains on this data; the resources they ask for
-        _check_models(spec, data)
-        resources = check_resources(spec.options, data_cpus(mode), spec.workers, spec.space.fixed)
+        check_models(spec, data)
+        resources = check_resources(spec.options, data_cpus(data.mode), spec.workers, spec.space.fixed)
         # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
         if not resume:
             create_sweep_dir(spec)
         lock.acquire()
         if not resume:
-            write_plan(spec, data, resources, command, code)
+            write_sweep_plan(spec, data, resources, command, code)
         # 5. the trials, then the results. When Ray was already running in this process (a
         # notebook, tests), its workers cannot be given the code snapshot: they import the
         # code folder itself, which they see on this machine or a shared file system.
@@ -98,33 +107,10 @@ def run_sweep(
         shutdown_ray(connected_here)
 
 
-def _user_code(spec: SweepSpec, say: Callable[[str], None], resume: bool) -> CodeSnapshot | None:
-    if not spec.uses_user_code:
-        return None
-    root = spec.options.code_dir or Path.cwd()
-    code = snapshot(root)
-    make_importable(code.root)
-    if resume:
-        from nagexp.sweeps.plan import stored_user_code
-
-        warning = changed_code_warning(stored_user_code(spec.sweep_dir), root)
-        if warning:
-            say(warning)
-    return code
-
-
-def _check_models(spec: SweepSpec, data: DataBundle) -> None:
-    from nagexp.space.sampling import model_probes
-    from nagexp.training.model_check import check_model
-
-    for cfg in model_probes(spec.space):
-        check_model(cfg.model, cfg.model_arguments(), data)
-
-
-def _load_data(spec: SweepSpec, say: Callable[[str], None]) -> tuple[DataBundle, str]:
-    """The sweep's data and its mode (memory or stream); torch is imported here, beside Ray's start."""
-    from nagexp.prepared.modes import load_train_data
-    from nagexp.prepared.store import cache_dir_for
+def _load_data(spec: SweepSpec, say: Callable[[str], None]) -> TrainData:
+    """The sweep's data in its mode (memory or stream); torch is imported here, beside Ray's start."""
+    from nagexp.data.loading import load_train_data
+    from nagexp.data.prepared.store import cache_dir_for
 
     cache = cache_dir_for(spec.options.cache_dir, spec.results_dir)
     cfg = spec.space.train_config({})
@@ -138,20 +124,14 @@ def _with_data_mode(spec: SweepSpec, mode: str) -> SweepSpec:
     return spec.model_copy(update={"space": spec.space.model_copy(update={"fixed": fixed})})
 
 
-def _check_tracking(spec: SweepSpec) -> CheckedStore | None:
-    if not spec.options.track:
-        return None
-    from nagexp.tracking.opening import check_store
-
-    return check_store(spec.options, spec.results_dir)
-
-
 def _journal_for_resume(sweep: _Sweep) -> dict[int, TrialRecord]:
     """The journal's records of an interrupted sweep; refuses one Tune cannot restore."""
-    from nagexp.sweeps.journal import replay
+    from nagexp.results.journal import replay
+    from nagexp.sweeps.study import check_study as _check_study
     from nagexp.sweeps.tune_setup import can_restore
 
     spec = sweep.spec
+    _check_study(spec)
     records = replay(spec.sweep_dir / "journal.jsonl", spec.metric, spec.mode)
     done = sum(r.state != RUNNING for r in records.values())
     sweep.say(f"resuming sweep {spec.name}: {done} of {spec.options.trials} trials finished before")
@@ -176,6 +156,7 @@ def _open_tracking(sweep: _Sweep, checked: CheckedStore, resumed: dict[int, Tria
 
 
 def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> SweepOutcome:
+    from nagexp.integrations.ray_tune import callbacks_counted_without_mlflow
     from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
     from nagexp.sweeps.interrupt import StopRequest
     from nagexp.sweeps.progress import LiveView
@@ -186,14 +167,13 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     spec = sweep.spec
     journal = _journal_for_resume(sweep) if resume else {}
     tracking = _open_tracking(sweep, checked, journal if resume else None) if checked else None
-    population = spec.options.scheduler in POPULATION_SCHEDULERS
-    if population:
+    if spec.population:
         from nagexp.sweeps.population import PopulationStudy
 
         sweep.listeners.append(PopulationStudy(spec))
     view = LiveView(spec.options.trials, spec.metric, spec.mode, sweep.emit)
     # PBT copies a member's checkpoint of the last round into another: population sweeps keep them all
-    pruner = None if population else CheckpointPruner(spec.sweep_dir / "ray")
+    pruner = None if spec.population else CheckpointPruner(spec.sweep_dir / "ray")
     recorder = SweepRecorder(spec.sweep_dir / "trials.csv", list(spec.space.params), spec.metric, spec.mode, view,
                              sweep.listeners, journal, pruner)  # fmt: skip
     with recorder, StopRequest(sweep.say) as stop:
@@ -201,7 +181,8 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
             restore = resume and can_restore(spec)
             tuner = (restored_tuner(spec, sweep.data, journal, sweep.code_dir) if restore
                      else new_tuner(spec, sweep.data, recorder, sweep.code_dir))  # fmt: skip
-            tuner.fit()
+            with callbacks_counted_without_mlflow():
+                tuner.fit()
         finally:
             view.close()
     if pruner is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from nagexp.config.sweep import SweepSpec
 
-__all__ = ["close_running_trials", "name_objective", "storage_url"]
+__all__ = ["check_study", "close_running_trials", "name_objective", "storage_url"]
 
 
 def storage_url(spec: SweepSpec) -> str:
@@ -25,6 +25,32 @@ def name_objective(study: Any, spec: SweepSpec) -> None:
         with warnings.catch_warnings():  # "experimental since 3.2": stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([spec.metric])
+
+
+def check_study(spec: SweepSpec) -> None:
+    """The sweep's optuna.db opens and holds its study (what a resume continues); ConfigError
+    naming the file when it is missing, damaged or holds another study."""
+    from nagexp.errors import ConfigError
+
+    path = spec.sweep_dir / "optuna.db"
+    if not path.exists():
+        if spec.population or not (spec.sweep_dir / "journal.jsonl").exists():
+            return  # a population's study is made when it starts; a sweep with no trial had none yet
+        raise ConfigError(f"'{path}' is missing; the sweep cannot resume without its Optuna study: restore it "
+                          "from a copy, or start a new sweep")  # fmt: skip
+    damaged = f"'{path}' is damaged ({{}}); restore it from a copy, or start a new sweep"
+    with path.open("rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":  # checked before sqlite opens (and writes) it
+            raise ConfigError(damaged.format("not an SQLite database"))
+    import optuna
+
+    try:
+        optuna.load_study(study_name=spec.name, storage=storage_url(spec))
+    except KeyError:
+        raise ConfigError(f"'{path}' holds no study named '{spec.name}'; restore it from a copy, or start a new "
+                          "sweep") from None  # fmt: skip
+    except Exception as exc:  # sqlalchemy's errors for a database cut short or garbled
+        raise ConfigError(damaged.format(type(exc).__name__)) from None
 
 
 def close_running_trials(spec: SweepSpec) -> int:

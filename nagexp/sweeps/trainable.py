@@ -1,7 +1,8 @@
 """The Ray Tune trainable: a trial's config dict -> TrainConfig -> trainer.train().
 
-Runs in Ray worker processes. It only reports to Tune (metrics + a checkpoint per epoch);
-the driver is the single writer of every store.
+Runs in Ray worker processes. It only reports to Tune (the typed report of
+`nagexp.results.trial_report` and a checkpoint per epoch); the driver is the single writer of
+every store.
 
 A trial that fails in its own code (an invalid sampled config, a model that raises)
 reports the error as its last result and ends: Tune retries only trials whose *worker*
@@ -16,25 +17,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
-from nagexp.parallel.placement import WorkerResources
-from nagexp.results.records import EXPLOIT_KEY, SCHEDULE_KEY
-from nagexp.space.sampling import TRIAL_NUMBER_KEY
-from nagexp.training.checkpoint import CHECKPOINT_FILE, TrainCheckpoint, load_checkpoint
-from nagexp.training.data import DataBundle
+from nagexp.data.batches import TrainData
+from nagexp.results.records import trial_config
+from nagexp.results.trial_report import TRIAL_NUMBER_KEY, error_report, trial_report
+from nagexp.training.checkpoint import CHECKPOINT_FILE, CheckpointState, TrainCheckpoint, load_checkpoint
 from nagexp.training.lineage import exploits, exported_schedule
 from nagexp.training.trainer import train
 
-__all__ = ["CHECKPOINT_FILE", "EXPLOIT_KEY", "SCHEDULE_KEY", "TRAIN_CHECKPOINT_KEY", "TRIAL_ERROR_KEY", "error_line",
-           "run_trial", "train_config_of"]  # fmt: skip
-
-TRIAL_ERROR_KEY = "trial_error"  # in a trial's last result when its own code raised
-TRAIN_CHECKPOINT_KEY = "checkpoint_path"  # a data-parallel trial's checkpoint folder (Ray's TuneReportCallback)
+__all__ = ["error_line", "run_trial", "train_config_of"]
 
 
 def train_config_of(config: dict[str, Any]) -> TrainConfig:
-    """The TrainConfig inside a trial's config (which also carries the trial number)."""
-    return TrainConfig(**{k: v for k, v in config.items() if k != TRIAL_NUMBER_KEY})
+    """The TrainConfig of a trial's Tune config (its fields, its seed, and the trial number)."""
+    fields = {k: v for k, v in config.items() if k not in (TRIAL_NUMBER_KEY, "seed")}
+    return trial_config(fields, {}, config.get("seed"))
 
 
 def error_line(exc: BaseException) -> str:
@@ -49,10 +47,10 @@ def error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500]
 
 
-_ON_DEVICE: dict[tuple[str, str], DataBundle] = {}  # this worker's copy of the sweep's data
+_ON_DEVICE: dict[tuple[str, str], TrainData] = {}  # this worker's copy of the sweep's data
 
 
-def _data_on(device: str, data_ref: Any) -> DataBundle:
+def _data_on(device: str, data_ref: Any) -> TrainData:
     """The sweep's data on `device`, fetched from the object store and moved once per worker
     (Tune reuses a worker for the next trials): on a GPU, each trial would otherwise copy the
     whole dataset from host memory again."""
@@ -70,13 +68,13 @@ def _data_on(device: str, data_ref: Any) -> DataBundle:
 def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[int] = frozenset(),
               code_dir: str | None = None, workers: WorkerResources | None = None,
               train_storage: str | None = None, population: bool = False) -> None:  # fmt: skip
-    """Train one trial. `data_ref`: [the object ref of the sweep's DataBundle]. `settled`: trial
+    """Train one trial. `data_ref`: [the object ref of the sweep's data]. `settled`: trial
     numbers that finished before the sweep was resumed, which Tune's older snapshot may still
     list as running; they end at once. `code_dir`: the user's code folder, importable here
     when Ray's runtime environment did not bring it. `workers`: the resources of each worker
     of a data-parallel trial, whose Ray Train runs are stored under `train_storage`.
     `population`: a PBT/PB2 member, which reports the trial it continued after an exploit
-    and, with its last epoch, the schedule its weights were trained under (see lineage)."""
+    and, with its last epoch, the schedule and lineage of its weights (see lineage)."""
     from ray import tune
 
     number = config[TRIAL_NUMBER_KEY]
@@ -95,7 +93,7 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
     except Exception as exc:
         if (own := _own_error(exc)) is None:
             raise  # Tune's own control flow and Ray's failures (a dead worker): Tune retries them
-        tune.report({TRIAL_ERROR_KEY: error_line(own), TRIAL_NUMBER_KEY: number})
+        tune.report(dict(error_report(number, error_line(own))))
 
 
 def _own_error(exc: Exception) -> BaseException | None:
@@ -119,21 +117,21 @@ def _train_data_parallel(cfg: TrainConfig, number: int, data_ref: Any, workers: 
 
     from nagexp.parallel.launch import fit_data_parallel
 
-    extra = {"epochs_total": cfg.epochs, TRIAL_NUMBER_KEY: number}
     group = ray.util.get_current_placement_group()  # the trial's: streaming workers run their data tasks in it
-    fit_data_parallel(cfg, data_ref, workers, storage=storage, name=f"trial-{number:04d}", extra=extra,
+    fit_data_parallel(cfg, data_ref, workers, storage=storage, name=f"trial-{number:04d}", trial_number=number,
                       code_dir=code_dir, in_tune=True, data_group=group.id.hex() if group else "")  # fmt: skip
 
 
-def _lineage_metrics(state: dict[str, Any], last: bool) -> dict[str, Any]:
+def _lineage_fields(state: CheckpointState, last: bool) -> dict[str, Any]:
     """A population member's epoch: the trial whose weights it continued (first epoch after an
-    exploit), and with the last epoch, the replayable schedule of its weights (JSON)."""
+    exploit), and with the last epoch, the replayable schedule and lineage of its weights (JSON)."""
     extra: dict[str, Any] = {}
-    events = exploits(state["lineage"])
+    events = exploits(state.get("lineage", []))
     if events and events[-1]["epoch"] == int(state["epoch"]) - 1:
-        extra[EXPLOIT_KEY] = events[-1]["from"]
+        extra["exploit_from"] = events[-1]["from"]
     if last:
-        extra[SCHEDULE_KEY] = json.dumps(exported_schedule(state["schedule"]))
+        extra["exported_schedule"] = json.dumps(exported_schedule(state["schedule"]))
+        extra["exported_lineage"] = json.dumps(state.get("lineage", []))
     return extra
 
 
@@ -150,19 +148,13 @@ def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool 
             resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
 
     def report(metrics: dict[str, float], checkpoint: TrainCheckpoint) -> None:
-        reason = checkpoint.state().get("diverged_reason")
-        extra = {
-            "epochs_total": cfg.epochs,
-            "diverged": reason is not None,
-            "diverged_reason": reason or "",
-            "node_id": node_id,
-            "pid": pid,
-            TRIAL_NUMBER_KEY: number,
-        }
-        if population:
-            extra.update(_lineage_metrics(checkpoint.state(), reason is not None or checkpoint.epoch == cfg.epochs))
+        state = checkpoint.state()
+        reason = state.get("diverged_reason")
+        last = reason is not None or checkpoint.epoch == cfg.epochs
+        row = trial_report(metrics, number=number, epochs_total=cfg.epochs, diverged_reason=reason, node_id=node_id,
+                           pid=pid, **(_lineage_fields(state, last) if population else {}))  # fmt: skip
         with tempfile.TemporaryDirectory() as folder:
             checkpoint.save(Path(folder) / CHECKPOINT_FILE)
-            tune.report({**metrics, **extra}, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report(dict(row), checkpoint=tune.Checkpoint.from_directory(folder))
 
     train(cfg, data, report, resume=resume, label=number)

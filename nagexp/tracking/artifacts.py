@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
-from nagexp import __version__
 from nagexp.config.train import TrainConfig
-from nagexp.training.data import DataBundle
-from nagexp.training.model_registry import build_model
+from nagexp.data.batches import TrainData
+from nagexp.registries.models import build_model
+from nagexp.training.checkpoint import load_checkpoint
 from nagexp.training.schedules import momentum_values, torch_lr_values
-from nagexp.training.trainer import load_checkpoint
+from nagexp.version import __version__
 
 __all__ = ["log_model", "log_schedule_figure", "model_from_checkpoint", "schedule_figure", "using_tracking_uri",
            "warm_up"]
@@ -29,11 +29,8 @@ def warm_up() -> threading.Thread:
     driver mostly waits on Ray meanwhile, so the sweep's end does not pay for it."""
 
     def imports() -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
         # torch.export._trace pulls in torch._dynamo: about 2 s
-        for module in ("matplotlib.pyplot", "mlflow.models", "mlflow.pytorch", "torch.export._trace"):
+        for module in ("matplotlib.figure", "mlflow.models", "mlflow.pytorch", "torch.export._trace"):
             importlib.import_module(module)
 
     thread = threading.Thread(target=imports, name="nagexp-mlflow-warm-up", daemon=True)
@@ -58,13 +55,13 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
-def model_from_checkpoint(cfg: TrainConfig, data: DataBundle, checkpoint_file: Path) -> torch.nn.Module:
+def model_from_checkpoint(cfg: TrainConfig, data: TrainData, checkpoint_file: Path) -> torch.nn.Module:
     model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments())
     model.load_state_dict(load_checkpoint(checkpoint_file)["model"])
     return model.eval()
 
 
-def log_model(tracking_uri: str, run_id: str, model: torch.nn.Module, data: DataBundle,
+def log_model(tracking_uri: str, run_id: str, model: torch.nn.Module, data: TrainData,
               registered_name: str | None = None) -> Any:  # fmt: skip
     """Log `model` (CPU, eval mode) under `model` in the run, with a signature and an input
     example taken from the normalized validation images it was scored on."""
@@ -92,14 +89,13 @@ def log_model(tracking_uri: str, run_id: str, model: torch.nn.Module, data: Data
 
 
 def schedule_figure(cfg: TrainConfig, train_samples: int) -> Any:
-    """The torch lr and the momentum written at every step of this config's training."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The torch lr and the momentum written at every step of this config's training (a
+    Figure of its own: no pyplot, so the process's backend and open figures are untouched)."""
+    from matplotlib.figure import Figure
 
     steps = max(1, train_samples // min(cfg.batch_size, train_samples)) * cfg.epochs
-    fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)
+    fig = Figure(figsize=(6, 4.5))
+    ax_lr, ax_mu = fig.subplots(2, 1, sharex=True)
     ax_lr.plot(torch_lr_values(cfg, steps), color="tab:blue")
     ax_lr.set_ylabel("torch lr")
     ax_lr.set_title(f"{cfg.optimizer}: lr {cfg.lr_schedule} ({cfg.lr_mode}), momentum {cfg.momentum_schedule}")
@@ -111,11 +107,5 @@ def schedule_figure(cfg: TrainConfig, train_samples: int) -> Any:
 
 
 def log_schedule_figure(client: Any, run_id: str, cfg: TrainConfig, train_samples: int) -> None:
-    """Log `schedules.png` and close the figure (pyplot keeps every open figure alive)."""
-    import matplotlib.pyplot as plt
-
-    fig = schedule_figure(cfg, train_samples)
-    try:
-        client.log_figure(run_id, fig, "schedules.png")
-    finally:
-        plt.close(fig)
+    """Log `schedules.png`."""
+    client.log_figure(run_id, schedule_figure(cfg, train_samples), "schedules.png")

@@ -11,11 +11,14 @@ __all__ = ["dataset_input"]
 
 
 def dataset_input(data: Any, spec: str, context: str = "training") -> Any:
-    """An `mlflow.entities.DatasetInput` for `data` (a DataBundle) read from `spec`."""
+    """An `mlflow.entities.DatasetInput` for `data` (nagexp.data.batches.TrainData) read from `spec`."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    kind, _, path = spec.partition(":")
-    if path and kind.strip().lower() != "python":
+    from nagexp.registries.datasets import parse_dataset_spec
+
+    parsed = parse_dataset_spec(spec)
+    path = parsed.path
+    if path and parsed.facts.from_files:
         source_type, source = "local", {"uri": str(Path(path).expanduser().resolve())}
     else:  # the embedded dataset or the user's function: read by code, not from a path
         source_type, source = "code", {"tags": {"mlflow.source.name": f"nagexp dataset '{spec}'"}}

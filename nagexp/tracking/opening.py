@@ -25,13 +25,14 @@ class CheckedStore:
     opened: Tracker | None  # a server, opened while checking; None for a local store
 
 
-def check_store(options: SweepOptions, results_dir: Path) -> CheckedStore | None:
-    """The sweep's store, checked (None when tracking is off)."""
+def check_store(options: SweepOptions, results_dir: Path, open_server: bool = True) -> CheckedStore | None:
+    """The sweep's store, checked (None when tracking is off). `open_server` False: a server is
+    only asked whether it answers, and nothing is created (`--dry-run`)."""
     if not options.track:
         return None
     store = resolve_store(options.tracking_uri, results_dir, options.experiment)
-    check_reachable(store)
-    return CheckedStore(store, None if store.is_local else Tracker(store))
+    check_reachable(store, create=open_server)
+    return CheckedStore(store, None if store.is_local or not open_server else Tracker(store))
 
 
 def open_tracker(checked: CheckedStore) -> Future[Tracker]:

@@ -59,8 +59,9 @@ def resolve_store(tracking_uri: str | None, results_dir: Path, experiment: str =
     return TrackingStore(uri, artifacts, experiment)
 
 
-def check_reachable(store: TrackingStore, timeout_s: float = 5.0) -> None:
-    """Fail fast (one line, credentials masked) on a server that does not answer."""
+def check_reachable(store: TrackingStore, timeout_s: float = 5.0, create: bool = True) -> None:
+    """Fail fast (one line, credentials masked) on a server that does not answer, or a local
+    store that cannot be written (`create`: make its folder; otherwise only look)."""
     parts = urlsplit(store.uri)
     if parts.scheme in ("http", "https"):
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -73,9 +74,14 @@ def check_reachable(store: TrackingStore, timeout_s: float = 5.0) -> None:
             ) from None
     elif parts.scheme == "sqlite":
         db = Path(store.uri.removeprefix("sqlite:///"))
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise NagexpError(f"cannot create '{db.parent}' for the MLflow store: {exc.strerror}") from None
-        if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+        folder = db.parent
+        if create:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise NagexpError(f"cannot create '{db.parent}' for the MLflow store: {exc.strerror}") from None
+        else:
+            while not folder.exists() and folder != folder.parent:  # the folder that would hold it
+                folder = folder.parent
+        if not os.access(folder, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
             raise NagexpError(f"the MLflow store {db} is not writable; fix its permissions or pass --tracking-uri")

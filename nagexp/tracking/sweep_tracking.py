@@ -23,12 +23,12 @@ from typing import Any
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.config.train import TrainConfig
+from nagexp.data.batches import TrainData
 from nagexp.io import to_yaml
 from nagexp.provenance import git_sha, package_versions
 from nagexp.results.ranking import best_trial, count_states
 from nagexp.results.records import TrialRecord
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
-from nagexp.training.data import DataBundle
 
 __all__ = ["SweepTracking"]
 
@@ -38,7 +38,7 @@ class SweepTracking:
         self,
         pending: Future[Tracker],
         spec: SweepSpec,
-        data: DataBundle,
+        data: TrainData,
         warn: Any = print,
         resume: dict[int, TrialRecord] | None = None,
         user_code: dict[str, Any] | None = None,
@@ -256,5 +256,6 @@ class SweepTracking:
 
                 with using_tracking_uri(self.tracker.store.uri):
                     mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
-            log_schedule_figure(self.tracker.client, best_run, TrainConfig(**best.replay_config), self.data.train_size)
+            log_schedule_figure(self.tracker.client, best_run, best.train_config(self.spec.space.fixed),
+                                self.data.train_size)  # fmt: skip
         self.tracker.end_run(self.parent_id)

@@ -15,15 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.errors import NagexpError
+from nagexp.integrations.mlflow_store import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, remember_new_store, seed_new_store
 from nagexp.tracking.store import TrackingStore, check_reachable
-from nagexp.tracking.store_template import remember_new_store, seed_new_store
 
 __all__ = ["Tracker", "numeric_metrics"]
-
-# MLflow 3's UI opens an experiment on the view its kind names; without the tag it guesses and
-# can show the GenAI overview (traces, tokens) instead of the training runs.
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-EXPERIMENT_KIND = "custom_model_development"
 
 # exploit_from: a population-based trial's epoch that continued another trial's weights (its number)
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "momentum", "weight_decay",

@@ -11,10 +11,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from nagexp.config.train import TrainConfig
+from nagexp.data.batches import TrainData
 from nagexp.io import to_yaml
 from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
-from nagexp.training.data import DataBundle
 from nagexp.training.trainer import TrainResult
 
 __all__ = ["TrainTracking"]
@@ -43,7 +43,7 @@ class TrainTracking:
         for future in pending:
             future.result()
 
-    def finish(self, result: TrainResult, data: DataBundle, log_model: bool = True,
+    def finish(self, result: TrainResult, data: TrainData, log_model: bool = True,
                tags: dict[str, str] | None = None) -> None:  # fmt: skip
         from nagexp.tracking.artifacts import log_model as log_torch_model
         from nagexp.tracking.artifacts import log_schedule_figure

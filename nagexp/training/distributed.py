@@ -12,13 +12,7 @@ from typing import Protocol
 
 import torch
 
-__all__ = ["Distributed", "SingleProcess", "TorchProcessGroup", "part_of"]
-
-
-def part_of(n: int, rank: int, world_size: int) -> slice:
-    """Rank `rank`'s rows of a global batch of `n`: contiguous, sizes differing by at most one,
-    so any global batch size splits (the loss is scaled to the global batch, see trainer)."""
-    return slice(n * rank // world_size, n * (rank + 1) // world_size)
+__all__ = ["Distributed", "SingleProcess", "TorchProcessGroup"]
 
 
 class Distributed(Protocol):

@@ -1,34 +1,39 @@
-"""What a checkpoint's weights were trained under: the schedule step by step and who trained
-them from which epoch. Population-based training copies one trial's checkpoint into another
-and changes its hyperparameters; both records travel with the weights, so the winner's
-schedule can be exported and replayed from scratch."""
+"""What a checkpoint's weights were trained under: the schedule step by step, and who trained
+them from which epoch with which config (the lineage). Population-based training copies one
+trial's checkpoint into another and changes its hyperparameters; both records travel with the
+weights, so a member's schedule can be exported and replayed from scratch (best.yaml), and its
+lineage replayed segment by segment (`nagexp reproduce`, which matches exactly on CPU)."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
+from nagexp.config.train import TrainConfig
+from nagexp.training.checkpoint import CheckpointState, LineageEntry
 from nagexp.training.schedules import knots_of, lr_values, weight_decay_values
 
-__all__ = ["exploits", "exported_schedule", "schedule_record"]
+__all__ = ["exploits", "exported_schedule", "lineage_segments", "schedule_record"]
 
 
 Schedule = dict[str, list[float]]  # lr, momentum, weight_decay -> a value per step
 
 
-def schedule_record(cfg: Any, momenta: list[float], steps_per_epoch: int, resume: dict[str, Any] | None,
-                    start_epoch: int, label: int | None) -> tuple[Schedule, list[dict[str, Any]]]:  # fmt: skip
+def schedule_record(cfg: TrainConfig, momenta: list[float], steps_per_epoch: int, resume: CheckpointState | None,
+                    start_epoch: int, label: int | None) -> tuple[Schedule, list[LineageEntry]]:  # fmt: skip
     """The per-step lr (as scheduled), momentum and weight decay of a run's weights: the
     checkpoint's up to where it ends, this config's from there; and the lineage, with a new
-    entry when the checkpoint came from another run (`label` differs)."""
+    entry when the checkpoint came from another run (`label` differs) or goes on under another
+    config (a population member's perturbed one)."""
     total = steps_per_epoch * cfg.epochs
     mine = {"lr": lr_values(cfg, total), "momentum": momenta, "weight_decay": weight_decay_values(cfg, total)}
     done = start_epoch * steps_per_epoch
     before = (resume or {}).get("schedule") or {}
     schedule = {k: [*before.get(k, v)[:done], *v[done:]] for k, v in mine.items()}
-    lineage = [dict(e) for e in (resume or {}).get("lineage", [])]
-    if not lineage or lineage[-1]["label"] != label:
-        lineage.append({"epoch": start_epoch, "label": label})
+    lineage = [LineageEntry(**e) for e in (resume or {}).get("lineage", [])]  # type: ignore[typeddict-item]
+    config = cfg.model_dump(mode="json")
+    if not lineage or lineage[-1]["label"] != label or lineage[-1].get("config", config) != config:
+        lineage.append(LineageEntry(epoch=start_epoch, label=label, config=config))
     return schedule, lineage
 
 
@@ -50,6 +55,14 @@ def exported_schedule(schedule: dict[str, list[float]]) -> dict[str, Any]:
     return fields
 
 
-def exploits(lineage: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def exploits(lineage: list[LineageEntry]) -> list[dict[str, Any]]:
     """Each time the weights passed from one run to another: at which epoch, from and to whom."""
-    return [{"epoch": int(b["epoch"]), "from": a["label"], "to": b["label"]} for a, b in itertools.pairwise(lineage)]
+    return [{"epoch": int(b["epoch"]), "from": a["label"], "to": b["label"]}
+            for a, b in itertools.pairwise(lineage) if a["label"] != b["label"]]  # fmt: skip
+
+
+def lineage_segments(lineage: list[LineageEntry], epochs: int) -> list[tuple[int, int, LineageEntry]]:
+    """(first epoch, end epoch, entry) of each stretch of training one config did, in order,
+    up to `epochs`: what replaying the weights' history runs."""
+    ends = [int(e["epoch"]) for e in lineage[1:]] + [epochs]
+    return [(int(e["epoch"]), end, e) for e, end in zip(lineage, ends, strict=True) if end > int(e["epoch"])]

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from nagexp.data.batches import TrainData
 from nagexp.errors import ConfigError
-from nagexp.training.data import DataBundle
-from nagexp.training.model_registry import model_factory
+from nagexp.registries.models import model_factory
 
 __all__ = ["check_model"]
 
@@ -26,7 +26,7 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
 
 
-def check_model(model: str, model_args: dict[str, Any], data: DataBundle) -> None:
+def check_model(model: str, model_args: dict[str, Any], data: TrainData) -> None:
     """ConfigError naming `model` and what to fix, when it cannot train on `data`."""
     factory = model_factory(model)  # module and attribute: resolve_import_path's errors
     if not callable(factory):

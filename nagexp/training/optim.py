@@ -1,4 +1,5 @@
-"""The three optimizers under comparison, all torch.optim.SGD on one code path."""
+"""The optimizers under comparison (named in `nagexp.registries.optimizers`), all
+torch.optim.SGD on one code path, and the device a run trains on."""
 
 from __future__ import annotations
 
@@ -6,19 +7,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from nagexp.errors import ConfigError
+from nagexp.registries.optimizers import OPTIMIZERS
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["OPTIMIZERS", "OPTIMIZER_NAMES", "build_optimizer", "resolve_device"]
-
-# name -> what it is (torch is imported only when one is built)
-OPTIMIZERS: dict[str, str] = {
-    "nag": "Nesterov: SGD(nesterov=True)",
-    "momentum": "heavy-ball SGD",
-    "sgd": "plain SGD (momentum 0)",
-}
-OPTIMIZER_NAMES: tuple[str, ...] = tuple(OPTIMIZERS)
+__all__ = ["build_optimizer", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,9 +1,9 @@
-"""Learning-rate and momentum schedules: pure functions of (step, total steps, params).
+"""Learning-rate and momentum schedules: pure functions of (step, total steps, config).
 
-`params` is any object with the attributes a schedule reads (a TrainConfig in practice),
-so each function is unit-tested without an optimizer. Steps count optimizer updates from
-0 to total-1. The trainer evaluates each schedule once for every step before training
-(`lr_values`, `momentum_values`) so the step loop only indexes a list.
+Each reads the fields of a TrainConfig it needs, so it is unit-tested without an optimizer.
+Steps count optimizer updates from 0 to total-1. The registry (`nagexp.registries.schedules`)
+names them by import path; the trainer evaluates the config's schedules once for every step
+before training (`lr_values`, `momentum_values`) so the step loop only indexes a list.
 """
 
 from __future__ import annotations
@@ -11,20 +11,26 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+from nagexp.imports import resolve_import_path
+from nagexp.registries.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
+
+if TYPE_CHECKING:
+    from nagexp.config.train import TrainConfig
 
 __all__ = [
-    "LR_SCHEDULES",
-    "MOMENTUM_SCHEDULES",
     "knots_of",
+    "lr_schedule",
     "lr_values",
+    "momentum_schedule",
     "momentum_values",
     "piecewise_value",
     "torch_lr_values",
     "weight_decay_values",
 ]
 
-Schedule = Callable[[int, int, Any], float]
+Schedule = Callable[[int, int, "TrainConfig"], float]
 
 
 def _cosine_between(start: float, end: float, fraction: float) -> float:
@@ -35,21 +41,21 @@ def _cosine_between(start: float, end: float, fraction: float) -> float:
 # ---- learning rate: peak value `p.lr` ------------------------------------------------
 
 
-def constant_lr(step: int, total: int, p: Any) -> float:
+def constant_lr(step: int, total: int, p: TrainConfig) -> float:
     return p.lr
 
 
-def step_lr(step: int, total: int, p: Any) -> float:
+def step_lr(step: int, total: int, p: TrainConfig) -> float:
     # Multiply by gamma at each milestone (a fraction of training).
     passed = sum(step >= round(m * total) for m in p.lr_milestones)
     return p.lr * p.lr_gamma**passed
 
 
-def cosine_lr(step: int, total: int, p: Any) -> float:
+def cosine_lr(step: int, total: int, p: TrainConfig) -> float:
     return _cosine_between(p.lr, 0.0, step / total)
 
 
-def warmup_cosine_lr(step: int, total: int, p: Any) -> float:
+def warmup_cosine_lr(step: int, total: int, p: TrainConfig) -> float:
     warmup = round(p.warmup_fraction * total)
     # 1. linear warmup to the peak, reached on the last warmup step
     if step < warmup:
@@ -58,12 +64,12 @@ def warmup_cosine_lr(step: int, total: int, p: Any) -> float:
     return _cosine_between(p.lr, 0.0, (step - warmup) / max(1, total - warmup))
 
 
-def _onecycle_peak(total: int, p: Any) -> int:
+def _onecycle_peak(total: int, p: TrainConfig) -> int:
     # The step where one-cycle LR peaks (torch's OneCycleLR: pct_start * total - 1).
     return max(1, min(total - 2, round(p.onecycle_pct_start * total) - 1))
 
 
-def onecycle_lr(step: int, total: int, p: Any) -> float:
+def onecycle_lr(step: int, total: int, p: TrainConfig) -> float:
     # As torch's OneCycleLR with cosine annealing.
     start = p.lr / p.onecycle_div_factor
     final = start / p.onecycle_final_div_factor
@@ -75,7 +81,7 @@ def onecycle_lr(step: int, total: int, p: Any) -> float:
     return _cosine_between(p.lr, final, (step - peak_step) / max(1, total - 1 - peak_step))
 
 
-def linear_lr(step: int, total: int, p: Any) -> float:
+def linear_lr(step: int, total: int, p: TrainConfig) -> float:
     # Straight line from the peak to lr * lr_final_fraction at the end of training.
     return p.lr * (1.0 - (1.0 - p.lr_final_fraction) * step / total)
 
@@ -91,37 +97,28 @@ def piecewise_value(knots: Sequence[Sequence[float]], step: int, linear: bool = 
     return float(value + (following - value) * (step - start) / (end - start))
 
 
-def piecewise_lr(step: int, total: int, p: Any) -> float:
+def piecewise_lr(step: int, total: int, p: TrainConfig) -> float:
     # Knots in optimizer steps, e.g. a schedule population-based training found.
     return piecewise_value(p.lr_knots, step, p.knot_interpolation == "linear")
 
 
-LR_SCHEDULES: dict[str, Schedule] = {
-    "constant": constant_lr,
-    "step": step_lr,
-    "cosine": cosine_lr,
-    "warmup_cosine": warmup_cosine_lr,
-    "onecycle": onecycle_lr,
-    "linear": linear_lr,
-    "piecewise": piecewise_lr,
-}
 
 
 # ---- momentum: peak value `p.momentum` (mu_max) --------------------------------------
 
 
-def constant_momentum(step: int, total: int, p: Any) -> float:
+def constant_momentum(step: int, total: int, p: TrainConfig) -> float:
     return p.momentum
 
 
-def sutskever_momentum(step: int, total: int, p: Any) -> float:
+def sutskever_momentum(step: int, total: int, p: TrainConfig) -> float:
     # Sutskever et al. 2013: mu_t = min(1 - 2^(-1 - log2(floor(t / period) + 1)), mu_max);
     # 0.5 for the first period, then 0.75, 0.833, ... capped at mu_max.
     stage = math.floor(step / p.sutskever_period) + 1
     return min(1.0 - 2.0 ** (-1.0 - math.log2(stage)), p.momentum)
 
 
-def cyclical_momentum(step: int, total: int, p: Any) -> float:
+def cyclical_momentum(step: int, total: int, p: TrainConfig) -> float:
     # Inverse of the one-cycle LR: mu_max -> mu_min while LR rises, back while it falls.
     peak_step = _onecycle_peak(total, p)
     if step <= peak_step:
@@ -129,43 +126,46 @@ def cyclical_momentum(step: int, total: int, p: Any) -> float:
     return _cosine_between(p.momentum_min, p.momentum, (step - peak_step) / max(1, total - 1 - peak_step))
 
 
-def final_drop_momentum(step: int, total: int, p: Any) -> float:
+def final_drop_momentum(step: int, total: int, p: TrainConfig) -> float:
     # 1. mu_max for most of training; 2. final_momentum for the last final_drop_fraction.
     drop_step = round((1.0 - p.final_drop_fraction) * total)
     return p.momentum if step < drop_step else p.final_momentum
 
 
-def piecewise_momentum(step: int, total: int, p: Any) -> float:
+def piecewise_momentum(step: int, total: int, p: TrainConfig) -> float:
     return piecewise_value(p.momentum_knots, step, p.knot_interpolation == "linear")
 
 
-MOMENTUM_SCHEDULES: dict[str, Schedule] = {
-    "constant": constant_momentum,
-    "sutskever": sutskever_momentum,
-    "cyclical": cyclical_momentum,
-    "final_drop": final_drop_momentum,
-    "piecewise": piecewise_momentum,
-}
 
 
 # ---- whole-run tables used by the trainer --------------------------------------------
 
 
-def lr_values(p: Any, total: int) -> list[float]:
+def lr_schedule(name: str) -> Schedule:
+    """The learning-rate schedule the registry names."""
+    return resolve_import_path(LR_SCHEDULES[name], "lr_schedule")
+
+
+def momentum_schedule(name: str) -> Schedule:
+    """The momentum schedule the registry names."""
+    return resolve_import_path(MOMENTUM_SCHEDULES[name], "momentum_schedule")
+
+
+def lr_values(p: TrainConfig, total: int) -> list[float]:
     """The scheduled (searched) learning rate for every step."""
-    schedule = LR_SCHEDULES[p.lr_schedule]
+    schedule = lr_schedule(p.lr_schedule)
     return [schedule(step, total, p) for step in range(total)]
 
 
-def momentum_values(p: Any, total: int) -> list[float]:
+def momentum_values(p: TrainConfig, total: int) -> list[float]:
     """Momentum for every step; 0 throughout for plain SGD."""
     if p.optimizer == "sgd":
         return [0.0] * total
-    schedule = MOMENTUM_SCHEDULES[p.momentum_schedule]
+    schedule = momentum_schedule(p.momentum_schedule)
     return [schedule(step, total, p) for step in range(total)]
 
 
-def weight_decay_values(p: Any, total: int) -> list[float]:
+def weight_decay_values(p: TrainConfig, total: int) -> list[float]:
     """Weight decay for every step: `weight_decay`, or its knots when it has them."""
     if not p.weight_decay_knots:
         return [p.weight_decay] * total
@@ -182,7 +182,7 @@ def knots_of(values: Sequence[float]) -> list[list[float]]:
     return knots
 
 
-def torch_lr_values(p: Any, total: int) -> list[float]:
+def torch_lr_values(p: TrainConfig, total: int) -> list[float]:
     """The lr written into torch's param groups for every step.
 
     In `raw` mode this is the scheduled lr. In `effective` mode the scheduled value is the

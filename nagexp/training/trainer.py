@@ -11,44 +11,28 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 
-from nagexp.training.batching import BatchSource, augment_batch, epoch_generator
-from nagexp.training.checkpoint import CHECKPOINT_FORMAT, TrainCheckpoint, load_checkpoint
-from nagexp.training.data import DataReport
-from nagexp.training.distributed import Distributed, SingleProcess, part_of
+from nagexp.config.train import TrainConfig
+from nagexp.data.batches import BatchSource, TrainData, epoch_generator, part_of
+from nagexp.data.bundle import DataReport
+from nagexp.registries.models import build_model
+from nagexp.training.augment import augment_batch
+from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint, checkpoint_state
+from nagexp.training.distributed import Distributed, SingleProcess
 from nagexp.training.lineage import schedule_record
-from nagexp.training.model_registry import build_model
 from nagexp.training.optim import build_optimizer, resolve_device
 from nagexp.training.schedules import momentum_values, torch_lr_values, weight_decay_values
 
-__all__ = ["CHECKPOINT_FORMAT", "TrainCheckpoint", "TrainResult", "load_checkpoint", "train"]
+__all__ = ["Metrics", "Report", "TrainResult", "train"]
 
 NONFINITE_CHECK_EVERY = 50  # steps between cheap NaN checks inside an epoch
 
-Metrics = dict[str, float]
-
-
-class TrainData(Protocol):
-    """A run's data: a DataBundle (memory mode) or a StreamedData (stream mode)."""
-
-    report: DataReport
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]: ...
-
-    @property
-    def num_classes(self) -> int: ...
-
-    @property
-    def train_size(self) -> int: ...
-
-    def batches(self, cfg: Any, device: torch.device, rank: int = 0, world_size: int = 1) -> BatchSource: ...
+Metrics = dict[str, float]  # one epoch: see nagexp.results.trial_report.TrialReport for the keys
 
 
 Report = Callable[[Metrics, "TrainCheckpoint"], None]
@@ -90,23 +74,35 @@ class _Run:
     memory_format: torch.memory_format  # of every input batch: the model's own layout
 
 
-def _setup(cfg: Any, data: TrainData, dist: Distributed) -> _Run:
-    device = dist.device or resolve_device(cfg.device)  # a data-parallel worker's own device
+@contextlib.contextmanager
+def _torch_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
+    """torch's process-wide settings for this run (its CPU threads; cuDNN picking algorithms
+    for the fixed batch shape on CUDA), as they were before once it ends."""
+    threads, benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
     if device.type == "cpu" and cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def _setup(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.device) -> _Run:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments()).to(device)
     on_cuda = device.type == "cuda"
     # On CUDA, convolutions run fastest with NHWC tensors (channels_last) for the weights and
-    # every input batch alike, and with cuDNN picking its algorithm for the fixed batch shape.
+    # every input batch alike.
     memory_format = torch.channels_last if on_cuda else torch.contiguous_format
     if on_cuda:
         model = model.to(memory_format=memory_format)
-        torch.backends.cudnn.benchmark = True
     trained, model = dist.wrap(model)
     opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.momentum, cfg.weight_decay, device)
     # memory: tensors on the device; stream: shards through Ray Data (a worker's own blocks)
-    source = data.batches(cfg, device, dist.rank, dist.world_size)
+    source = data.batches(cfg.seed, cfg.batch_size, cfg.eval_batch_size, device, dist.rank, dist.world_size)
     batch_size = min(cfg.batch_size, data.train_size)
     steps_per_epoch = source.steps_per_epoch  # the partial last batch is dropped; order changes every epoch
     total = steps_per_epoch * cfg.epochs
@@ -144,7 +140,7 @@ def evaluate(run: _Run, split: str) -> tuple[float, float]:
     return dist.sum(loss_sum).item() / total, dist.sum(correct).item() / total
 
 
-def _train_epoch(run: _Run, cfg: Any, epoch: int) -> tuple[float, float, float | None]:
+def _train_epoch(run: _Run, cfg: TrainConfig, epoch: int) -> tuple[float, float, float | None]:
     """One pass; returns (mean train loss, train accuracy, first-step loss if epoch 0)."""
     model, opt, groups, dist = run.trained, run.opt, run.opt.param_groups, run.dist
     model.train()
@@ -192,11 +188,11 @@ def _train_epoch(run: _Run, cfg: Any, epoch: int) -> tuple[float, float, float |
 
 
 def train(
-    cfg: Any,
+    cfg: TrainConfig,
     data: TrainData,
     report: Report | None = None,
     *,
-    resume: dict[str, Any] | None = None,
+    resume: CheckpointState | None = None,
     dist: Distributed | None = None,
     label: int | None = None,
 ) -> TrainResult:
@@ -212,8 +208,16 @@ def train(
     run resumed from another run's checkpoint with other lr / momentum / weight decay (as
     population-based training does) keeps the optimizer's velocity and continues both.
     """
+    dist = dist or SingleProcess()
+    device = dist.device or resolve_device(cfg.device)  # a data-parallel worker's own device
+    with _torch_settings(cfg, device):
+        return _train(cfg, data, report, resume, dist, device, label)
+
+
+def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: CheckpointState | None,
+           dist: Distributed, device: torch.device, label: int | None) -> TrainResult:  # fmt: skip
     started = time.perf_counter()
-    run = _setup(cfg, data, dist or SingleProcess())
+    run = _setup(cfg, data, dist, device)
     history: list[Metrics] = []
     initial_loss: float | None = None
     start_epoch = 0
@@ -228,7 +232,7 @@ def train(
         start_epoch = int(resume["epoch"])
     schedule, lineage = schedule_record(cfg, run.mus, run.steps_per_epoch, resume, start_epoch, label)
 
-    diverged_reason: str | None = resume.get("diverged_reason") if resume else None
+    diverged_reason = resume.get("diverged_reason") if resume else None
     test_loss = test_acc = None
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -264,18 +268,10 @@ def train(
             metrics.update(test_loss=test_loss, test_acc=test_acc)
         history.append(metrics)
         if report is not None:
-            state = {
-                "format": CHECKPOINT_FORMAT,
-                "epoch": epoch + 1,
-                "model": run.model.state_dict(),
-                "optimizer": run.opt.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "history": history,
-                "initial_loss": initial_loss,
-                "diverged_reason": diverged_reason,
-                "schedule": {k: v[: last_step + 1] for k, v in schedule.items()},
-                "lineage": lineage,
-            }
+            state = checkpoint_state(epoch=epoch + 1, model=run.model, optimizer=run.opt, history=history,
+                                     initial_loss=initial_loss, diverged_reason=diverged_reason,
+                                     schedule={k: v[: last_step + 1] for k, v in schedule.items()},
+                                     lineage=lineage)  # fmt: skip
             report(metrics, TrainCheckpoint(state))
         if diverged_reason is not None:
             break

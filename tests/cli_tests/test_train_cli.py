@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +13,11 @@ import yaml
 from typer.testing import CliRunner
 
 from nagexp.cli import app
+from tests.conftest import NagexpProcess
 
 runner = CliRunner()
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nagexp", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_version() -> None:
@@ -114,20 +111,19 @@ def test_bad_input_one_line_exit_2(case: str, bad_inputs: dict[str, list[str]], 
     assert not (tmp_path / "out" / "train").exists() or not any((tmp_path / "out" / "train").iterdir())
 
 
-def test_real_process_bad_input_has_no_traceback(tmp_path: Path) -> None:
-    proc = run_cli("train", "--dataset", "npz:/no/such.npz", "--results-dir", str(tmp_path))
+def test_real_process_bad_input_has_no_traceback(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
+    proc = nagexp_process.run("train", "--dataset", "npz:/no/such.npz", "--results-dir", str(tmp_path))
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: npz file '/no/such.npz' does not exist"
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
 @pytest.mark.slow
-def test_default_train_reaches_98_percent(tmp_path: Path) -> None:
-    proc = run_cli("train", "--results-dir", str(tmp_path), "--name", "default")
+def test_default_train_reaches_98_percent(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
+    proc = nagexp_process.run("train", "--results-dir", str(tmp_path), "--name", "default")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "train" / "default" / "summary.json").read_text())
-    assert summary["test_acc"] >= 0.98
-    assert summary["seconds"] < 60
+    assert summary["test_acc"] >= 0.98  # its time is a benchmark's figure (benchmarks.trainer_overhead), not a test's
 
 
 def test_disk_full_while_writing_is_one_line_and_keeps_nothing_half_written(

@@ -6,9 +6,9 @@ import pytest
 
 from nagexp.config import TrainConfig, load_train_config, parse_overrides
 from nagexp.errors import ConfigError
-from nagexp.training.model_registry import MODEL_NAMES
-from nagexp.training.optim import OPTIMIZERS
-from nagexp.training.schedules import LR_SCHEDULES
+from nagexp.registries.models import MODEL_NAMES
+from nagexp.registries.optimizers import OPTIMIZERS
+from nagexp.registries.schedules import LR_SCHEDULES
 
 
 def test_defaults_are_the_documented_job() -> None:
@@ -110,14 +110,16 @@ def test_parse_overrides_types() -> None:
 
 def test_names_come_from_the_registries(monkeypatch: pytest.MonkeyPatch) -> None:
     """One list per concept: a model or schedule registered once is accepted by the config."""
-    from nagexp.training import model_registry, schedules
+    from nagexp.registries import models, schedules
+    from nagexp.training.schedules import lr_values
 
     with pytest.raises(ConfigError, match="unknown model 'tiny'"):
         load_train_config(None, {"model": "tiny"})
-    monkeypatch.setitem(model_registry.MODELS, "tiny", "nagexp.training.models:mlp")
-    monkeypatch.setitem(schedules.LR_SCHEDULES, "flat", schedules.constant_lr)
-    cfg = load_train_config(None, {"model": "tiny", "lr_schedule": "flat"})
+    monkeypatch.setitem(models.MODELS, "tiny", "nagexp.training.models:mlp")
+    monkeypatch.setitem(schedules.LR_SCHEDULES, "flat", "nagexp.training.schedules:constant_lr")
+    cfg = load_train_config(None, {"model": "tiny", "lr_schedule": "flat", "lr": 0.3})
     assert (cfg.model, cfg.lr_schedule) == ("tiny", "flat")
+    assert lr_values(cfg, 5) == [0.3] * 5  # the trainer finds it by the same registry
 
 
 def test_config_imports_no_torch() -> None:

@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 import nagexp
 from nagexp.cli import app
 from nagexp.config import TrainConfig
-from nagexp.config.sweep import SweepOptions, resolve_sweep
+from nagexp.config.sweep import SweepOptions
 from nagexp.sweeps.runner import run_sweep
-from nagexp.training.data import load_dataset
+from nagexp.sweeps.spec import resolve_sweep
 from nagexp.training.trainer import train
+from tests.conftest import load_bundle
 from tests.listeners import KillWorkerOnce
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -36,7 +37,7 @@ def space_file(tmp_path: Path, epochs: int, params: dict | None = None) -> Path:
 def test_train_with_two_workers_matches_one_process(tmp_path: Path) -> None:
     run = nagexp.train(dict(CFG, epochs=3), results_dir=tmp_path, name="dp", track=False, echo=None,
                        workers_per_trial=2)  # fmt: skip
-    single = train(TrainConfig(**CFG, epochs=3), load_dataset("digits"))
+    single = train(TrainConfig(**CFG, epochs=3), load_bundle("digits"))
     assert len(run.result.history) == 3
     for one, two in zip(single.history, run.result.history, strict=True):
         assert two["val_acc"] == pytest.approx(one["val_acc"], abs=1e-4)
@@ -61,7 +62,7 @@ def test_killed_worker_restarts_the_trial_from_its_checkpoint(tmp_path: Path) ->
     assert rec.state == "completed" and rec.retries == 1 and rec.epochs_run == 5
     assert [int(h["epoch"]) for h in rec.history] == [1, 2, 3, 4, 5]  # epochs replayed once
     # the final metrics of a run never interrupted (here: one process, which K=2 matches)
-    uninterrupted = train(TrainConfig(**{**rec.config, "workers_per_trial": 1}), load_dataset("digits"))
+    uninterrupted = train(TrainConfig(**{**rec.config, "workers_per_trial": 1}), load_bundle("digits"))
     assert rec.final == pytest.approx(uninterrupted.final["val_acc"], abs=1e-4)
     assert rec.test_acc == pytest.approx(uninterrupted.test_acc, abs=1e-4)
     with (tmp_path / "killed" / "trials.csv").open() as f:
@@ -140,18 +141,19 @@ def test_own_code_raising_in_the_workers_is_an_errored_trial_not_retried(tmp_pat
 def test_streamed_data_is_split_across_the_workers_not_copied(tmp_path: Path) -> None:
     import torch
 
-    from nagexp.prepared.modes import load_train_data
+    from nagexp.data.loading import load_train_data
 
     cfg = TrainConfig(dataset=f"imagefolder:{SLICE}", data_mode="stream", batch_size=64, eval_batch_size=16)
-    data, mode = load_train_data(cfg, tmp_path / "cache", say=lambda _: None)
-    assert mode == "stream"
+    data = load_train_data(cfg, tmp_path / "cache", say=lambda _: None)
+    assert data.mode == "stream"
     cpu = torch.device("cpu")
 
     def images(batches) -> list[float]:  # an image's pixel sum names it (no two are equal here)
         return sorted(round(float(v), 3) for x, _ in batches for v in x.sum(dim=(1, 2, 3)))
 
-    whole = data.batches(cfg, cpu)
-    parts = [data.batches(cfg, cpu, rank, 2) for rank in range(2)]
+    sizes = (cfg.seed, cfg.batch_size, cfg.eval_batch_size)
+    whole = data.batches(*sizes, cpu)
+    parts = [data.batches(*sizes, cpu, rank, 2) for rank in range(2)]
     assert parts[0].steps_per_epoch == parts[1].steps_per_epoch == whole.steps_per_epoch
     for split in ("val", "test"):  # every image once, in one worker or the other
         seen = [images(p.eval_batches(split)) for p in parts]

@@ -150,7 +150,7 @@ def test_every_surface_names_the_same_best_trial(swept: Path) -> None:
     """summary.json, best.yaml, `nagexp ls`, the report and MLflow's best=true on a real sweep."""
     summary = json.loads((swept / "rep" / "summary.json").read_text())
     best = summary["best_trial"]
-    assert (swept / "rep" / "best.yaml").read_text().startswith(f"# best trial {best}:")
+    assert (swept / "rep" / "best.yaml").read_text().startswith(f"# nagexp best trial {best}:")
     listed = runner.invoke(app, ["ls", "--results-dir", str(swept)])
     assert f"(trial {best})" in listed.stdout and " finished " in listed.stdout
     assert collect(swept / "rep").best.number == best

@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 
 from nagexp.config.space import SEARCH_SPACES_DIR
-from nagexp.config.sweep import SweepOptions, resolve_sweep
+from nagexp.config.sweep import SweepOptions
 from nagexp.report.data import collect
 from nagexp.results.listing import list_sweeps
 from nagexp.results.ranking import best_trial, count_states, ranked_trials
 from nagexp.results.records import TrialRecord
 from nagexp.sweeps.outcome import write_outcome, write_summary_of
-from nagexp.sweeps.plan import write_plan
+from nagexp.sweeps.plan import write_sweep_plan
 from nagexp.sweeps.progress import LiveView, top_table
 from nagexp.sweeps.reproduce import trial_to_rerun
+from nagexp.sweeps.spec import resolve_sweep
 
 
 def record(number: int, state: str, final: float | None, **config: float) -> TrialRecord:
@@ -56,20 +57,23 @@ def sweep_dir(tmp_path: Path, digits) -> Path:
     """A sweep folder written by the real writers from the records above (no Ray)."""
     spec = resolve_sweep(SweepOptions(space=SEARCH_SPACES_DIR / "quick.yaml", name="s", results_dir=tmp_path))
     spec.sweep_dir.mkdir(parents=True)
-    write_plan(spec, digits, {"CPU": 2.0, "GPU": 0.0}, "nagexp sweep quick.yaml --name s", None)
+    write_sweep_plan(spec, digits, {"CPU": 2.0, "GPU": 0.0}, "nagexp sweep quick.yaml --name s", None)
     write_summary_of(write_outcome(spec, [r for r in RECORDS if r.state != "running"], 1.0, interrupted=False))
+    import optuna
+
+    optuna.create_study(study_name="s", storage=f"sqlite:///{spec.sweep_dir / 'optuna.db'}")  # the sweep's study
     return spec.sweep_dir
 
 
 def test_every_file_surface_names_the_same_trial(sweep_dir: Path) -> None:
     assert json.loads((sweep_dir / "summary.json").read_text())["best_trial"] == BEST
-    assert (sweep_dir / "best.yaml").read_text().startswith(f"# best trial {BEST}:")
-    (listing,) = list_sweeps(sweep_dir.parent)
+    assert (sweep_dir / "best.yaml").read_text().startswith(f"# nagexp best trial {BEST}:")
+    (listing,) = list_sweeps(sweep_dir.parent).sweeps
     assert (listing.best_number, listing.best, listing.state) == (BEST, 0.90, "finished")
     data = collect(sweep_dir)
     assert data.best.number == BEST and [t.number for t in data.ranked()] == [0, 3, 1]
     assert data.counts() == {"completed": 2, "pruned": 1, "diverged": 1, "errored": 1}
-    _, rerun, _ = trial_to_rerun(sweep_dir, "best")
+    rerun, _ = trial_to_rerun(sweep_dir, "best")
     assert rerun.number == BEST
 
 
@@ -90,7 +94,7 @@ def test_mlflow_tags_the_same_trial(tmp_path: Path, digits) -> None:
     spec = resolve_sweep(SweepOptions(space=SEARCH_SPACES_DIR / "quick.yaml", name="m", results_dir=tmp_path,
                                       log_models="none"))  # fmt: skip
     spec.sweep_dir.mkdir(parents=True)
-    write_plan(spec, digits, {"CPU": 2.0}, None, None)
+    write_sweep_plan(spec, digits, {"CPU": 2.0}, None, None)
     ready: Future = Future()
     ready.set_result(Tracker(resolve_store(None, tmp_path)))
     tracking = SweepTracking(ready, spec, digits, warn=print)

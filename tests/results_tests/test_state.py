@@ -16,11 +16,17 @@ runner = CliRunner()
 
 
 def make_sweep(results: Path, name: str, summary_state: str | None) -> Path:
-    folder = results / name
+    """A sweep folder as a sweep writes it: its plan (the real writer), one trial, a summary."""
+    from nagexp.config.space import SEARCH_SPACES_DIR
+    from nagexp.config.sweep import SweepOptions
+    from nagexp.results.plan import write_plan
+    from nagexp.sweeps.plan import make_plan
+    from nagexp.sweeps.spec import resolve_sweep
+
+    spec = resolve_sweep(SweepOptions(space=SEARCH_SPACES_DIR / "quick.yaml", name=name, trials=3, results_dir=results))
+    folder = spec.sweep_dir
     folder.mkdir(parents=True)
-    plan = {"name": name, "objective": {"metric": "val_acc", "mode": "max"}, "options": {"trials": 3},
-            "space": {"params": {"lr": {}}}}  # fmt: skip
-    (folder / "sweep.json").write_text(json.dumps(plan))
+    write_plan(folder, make_plan(spec, None, None, None))
     (folder / "trials.csv").write_text("number,state,lr,final_val_acc,best_val_acc,test_acc,epochs_run,seconds,"
                                        "node_id,seed,retries,reason,trial_id\n0,completed,0.1,0.5,0.5,,2,1.0,n,1,0,,a\n")
     if summary_state:

@@ -5,28 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from nagexp.config.space import SEARCH_SPACES_DIR
-
-
-@pytest.fixture(scope="module")
-def two_node_cluster():
-    """One cluster for this module's sweeps: each sweep is its own driver (a subprocess), whose
-    actors and placement groups Ray removes when it exits."""
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    yield cluster
-    cluster.shutdown()
-
+from tests.conftest import NagexpProcess
 
 DRIVER_ONLY_MODEL = """
 import os
@@ -44,7 +29,8 @@ def net(input_shape, num_classes, marker_dir):
 
 
 @pytest.mark.slow
-def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_node_cluster, tmp_path: Path) -> None:
+def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_node_cluster, tmp_path: Path,
+                                                                         nagexp_process: NagexpProcess) -> None:
     # the model's module lives only in a folder of the driver's: not on any path, not the cwd
     code = tmp_path / "driver_code"
     code.mkdir()
@@ -60,12 +46,10 @@ def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_no
     # Each node has one CPU and each trial takes one, so two trials run at once only on two nodes;
     # nagexp keeps as many trials pending as fit (two), so Tune starts a worker on each node.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "nagexp", "sweep", str(space), "--trials", "4", "--scheduler", "fifo", "--no-track",
-         "--name", "cluster", "--results-dir", str(tmp_path / "results"), "--address", two_node_cluster.address,
-         "--code-dir", str(code)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
-    )  # fmt: skip
+    proc = nagexp_process.run("sweep", str(space), "--trials", "4", "--scheduler", "fifo", "--no-track", "--name",
+                              "cluster", "--results-dir", str(tmp_path / "results"), "--address",
+                              two_node_cluster.address, "--code-dir", str(code), timeout=300, cwd=tmp_path,
+                              env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with (tmp_path / "results" / "cluster" / "trials.csv").open() as f:
         table = list(csv.DictReader(f))
@@ -80,32 +64,28 @@ def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_no
     assert len(shipped) >= 2 and all("runtime_resources" in o and "working_dir_files" in o for o in shipped)
 
 
-def test_unreachable_address_is_one_line(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "1",
-         "--address", "127.0.0.1:1", "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def test_unreachable_address_is_one_line(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
+    proc = nagexp_process.run("sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "1", "--address",
+                              "127.0.0.1:1", "--results-dir", str(tmp_path), timeout=300)  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cannot connect to the Ray cluster at '127.0.0.1:1'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())
 
 
-def _sweep_on(cluster, tmp_path: Path, name: str, *args: str) -> list[dict[str, str]]:
+def _sweep_on(nagexp_process: NagexpProcess, cluster, tmp_path: Path, name: str,
+              *args: str) -> list[dict[str, str]]:  # fmt: skip
     """`nagexp sweep ARGS --address CLUSTER` as a user runs it; its trials.csv rows."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "nagexp", "sweep", *args, "--name", name, "--results-dir", str(tmp_path / "results"),
-         "--address", cluster.address],
-        capture_output=True, text=True, timeout=400, cwd=tmp_path,
-    )  # fmt: skip
+    proc = nagexp_process.run("sweep", *args, "--name", name, "--results-dir", str(tmp_path / "results"), "--address",
+                              cluster.address, timeout=400, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with (tmp_path / "results" / name / "trials.csv").open() as f:
         return list(csv.DictReader(f))
 
 
 @pytest.mark.slow
-def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, tmp_path: Path) -> None:
+def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, tmp_path: Path,
+                                                              nagexp_process: NagexpProcess) -> None:
     # one CPU per node and one per worker: each trial's two workers must be on different
     # nodes, and only one trial fits at a time (nagexp's default --max-concurrent)
     space = tmp_path / "space.yaml"
@@ -114,8 +94,8 @@ def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, 
         "params": {"lr": {"type": "float", "low": 0.0005, "high": 0.5, "log": True}},
         "asha": {"grace_period": 1, "reduction_factor": 2},
     }))  # fmt: skip
-    table = _sweep_on(two_node_cluster, tmp_path, "dp", str(space), "--trials", "3", "--workers-per-trial", "2",
-                      "--seed", "1")  # fmt: skip
+    table = _sweep_on(nagexp_process, two_node_cluster, tmp_path, "dp", str(space), "--trials", "3",
+                      "--workers-per-trial", "2", "--seed", "1")  # fmt: skip
     assert len(table) == 3
     for row in table:  # rank 0 reports every worker's node, in rank order
         assert len(set(row["node_id"].split(","))) == 2, row["node_id"]
@@ -136,11 +116,12 @@ def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, 
 
 
 @pytest.mark.slow
-def test_pbt_sweep_on_two_nodes_copies_across_them(two_node_cluster, tmp_path: Path) -> None:
+def test_pbt_sweep_on_two_nodes_copies_across_them(two_node_cluster, tmp_path: Path,
+                                                   nagexp_process: NagexpProcess) -> None:
     # one CPU per node: the first round trains two members at once, one on each node; later a
     # member copies a checkpoint another node wrote (storage both nodes see: one file system here)
-    table = _sweep_on(two_node_cluster, tmp_path, "pbt", str(SEARCH_SPACES_DIR / "pbt.yaml"), "--scheduler", "pbt",
-                      "--trials", "4", "--epochs", "6", "--no-track")  # fmt: skip
+    table = _sweep_on(nagexp_process, two_node_cluster, tmp_path, "pbt", str(SEARCH_SPACES_DIR / "pbt.yaml"),
+                      "--scheduler", "pbt", "--trials", "4", "--epochs", "6", "--no-track")  # fmt: skip
     assert [(r["state"], r["epochs_run"]) for r in table] == [("completed", "6")] * 4
     journal = [json.loads(line) for line in (tmp_path / "results" / "pbt" / "journal.jsonl").read_text().splitlines()]
     assert len({e["metrics"]["node_id"] for e in journal if e["event"] == "epoch"}) == 2

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR, load_space
-from nagexp.sweeps.compare import MOMENTUM_PARAMS, ArmResult, _paired, arm_space
+from nagexp.results.comparison import ArmResult
+from nagexp.results.comparison import paired_verdict as _paired
+from nagexp.sweeps.compare import MOMENTUM_PARAMS, arm_space
 
 runner = CliRunner()
 

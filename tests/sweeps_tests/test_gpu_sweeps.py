@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 from nagexp.config.train import TrainConfig
-from nagexp.prepared.prepare import prepare
-from nagexp.prepared.stream import stream_data
+from nagexp.data.prepared.prepare import prepare
+from nagexp.data.prepared.stream import stream_data
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("ray_runtime")]
 runner = CliRunner()
@@ -69,8 +69,9 @@ def states(sweep: Path) -> list[str]:
 def test_streamed_batches_on_the_gpu_are_the_cpu_batches(tmp_path: Path) -> None:
     streamed = stream_data(prepare(FOLDER, 32, tmp_path), FOLDER, val_fraction=0.1, test_fraction=0.2, split_seed=0)
     cfg = TrainConfig(dataset=FOLDER, model="cnn", width=0.25, epochs=1, batch_size=20, data_mode="stream")
-    on_gpu = list(streamed.batches(cfg, torch.device("cuda")).train_epoch(0))
-    on_cpu = list(streamed.batches(cfg, torch.device("cpu")).train_epoch(0))
+    sizes = (cfg.seed, cfg.batch_size, cfg.eval_batch_size)
+    on_gpu = list(streamed.batches(*sizes, torch.device("cuda")).train_epoch(0))
+    on_cpu = list(streamed.batches(*sizes, torch.device("cpu")).train_epoch(0))
     assert len(on_gpu) == len(on_cpu) == 9
     for (xg, yg), (xc, yc) in zip(on_gpu, on_cpu, strict=True):
         assert xg.is_cuda and yg.is_cuda and xg.dtype == torch.float32

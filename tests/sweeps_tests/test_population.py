@@ -7,8 +7,6 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from nagexp.config.loading import load_train_config
 from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.training.schedules import lr_values, momentum_values, piecewise_value
 from nagexp.training.trainer import train
+from tests.conftest import NagexpProcess
 from tests.tracking_tests.test_sweep_tracking import check_sweep_in_mlflow
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -111,6 +110,20 @@ def test_best_yaml_replays_the_exported_schedule_exactly(pbt_sweep: Path, digits
         assert torch.equal(a, b)
 
 
+def test_reproduce_replays_every_member_exactly(pbt_sweep: Path) -> None:
+    """A member's weights are a lineage: a donor's epochs (its seed, data order, config), then
+    its own. `nagexp reproduce` replays it segment by segment and matches exactly on CPU, for
+    the members that copied a donor as for the one that never did."""
+    rows = {int(r["number"]): r for r in csv.DictReader((pbt_sweep / "trials.csv").open())}
+    copied = {n for n, r in rows.items() if len({e["label"] for e in json.loads(r["lineage"])}) > 1}
+    assert copied and len(copied) < 4  # some members' weights came from another member, not all
+    for number in rows:
+        result = runner.invoke(app, ["reproduce", str(pbt_sweep), "--trial", str(number), "--no-track"])
+        assert result.exit_code == 0, result.output
+        assert "reproduced exactly" in result.stdout
+        assert ("lineage replayed" in result.stdout) == (number in copied)
+
+
 def test_mlflow_shows_lr_momentum_curves_and_exploits(pbt_sweep: Path, mlflow_server: str) -> None:
     check_sweep_in_mlflow(mlflow_server, pbt_sweep)  # the usual layout; params never change
     client = MlflowClient(mlflow_server)
@@ -134,8 +147,9 @@ def test_mlflow_shows_lr_momentum_curves_and_exploits(pbt_sweep: Path, mlflow_se
 
 
 def test_a_dead_member_is_retried_and_the_sweep_repeats_itself(tmp_path: Path, pbt_sweep: Path) -> None:
-    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.config.sweep import SweepOptions
     from nagexp.sweeps.runner import run_sweep
+    from nagexp.sweeps.spec import resolve_sweep
     from tests.listeners import KillWorkerOnce
 
     spec = resolve_sweep(SweepOptions(space=PBT, scheduler="pbt", trials=4, epochs=6, name="retry",
@@ -156,15 +170,14 @@ def test_a_dead_member_is_retried_and_the_sweep_repeats_itself(tmp_path: Path, p
 
 
 @pytest.mark.slow
-def test_a_killed_pbt_driver_resumes(tmp_path: Path) -> None:
+def test_a_killed_pbt_driver_resumes(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     import optuna
 
     from tests.sweeps_tests.test_resume import resume, stop_group
 
     sweep = tmp_path / "pbt"
-    command = [sys.executable, "-m", "nagexp", "sweep", PBT, "--scheduler", "pbt", "--trials", "4", "--epochs", "8",
-               "--name", "pbt", "--results-dir", str(tmp_path)]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = nagexp_process.start("sweep", PBT, "--scheduler", "pbt", "--trials", "4", "--epochs", "8", "--name", "pbt",
+                                "--results-dir", str(tmp_path))  # fmt: skip
     try:
         deadline = time.monotonic() + 240
         while len(_journal(sweep) if (sweep / "journal.jsonl").exists() else {}) < 4 or \
@@ -225,7 +238,8 @@ def test_the_report_draws_the_population_and_the_exported_schedules(pbt_sweep: P
     assert data.population == {n: [(m["epoch"], m["lr"], m["momentum"]) for m in epochs[n]] for n in rows}
     assert {t.number: list(t.exploits) for t in data.trials} == {n: json.loads(r["exploits"]) for n, r in rows.items()}
     best = data.best
-    assert best is not None and data.config_of(best)["lr_knots"] == json.loads(rows[best.number]["lr_knots"])
+    assert best is not None
+    assert [list(k) for k in data.config_of(best).lr_knots] == json.loads(rows[best.number]["lr_knots"])
     assert all(t.curve for t in data.trials)  # learning curves from the study, epoch by epoch
     build_report(pbt_sweep)
     figure = (pbt_sweep / "report" / "figures" / "population.svg").read_text()

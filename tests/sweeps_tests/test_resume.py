@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
+from tests.conftest import NagexpProcess
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
@@ -39,13 +39,11 @@ def finished(table: list[dict[str, str]]) -> dict[str, dict[str, str]]:
     return {r["number"]: r for r in table if r["state"] != "running"}
 
 
-def start_sweep(results: Path, name: str, *extra: str, trials: int = TRIALS) -> subprocess.Popen:
+def start_sweep(nagexp_process: NagexpProcess, results: Path, name: str, *extra: str,
+                trials: int = TRIALS) -> subprocess.Popen:  # fmt: skip
     # 20-epoch trials: long enough that some are mid-training when the signal comes
-    return subprocess.Popen(
-        [sys.executable, "-m", "nagexp", "sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(trials),
-         "--epochs", "20", "--name", name, "--results-dir", str(results), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+    return nagexp_process.start("sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(trials), "--epochs",
+                                "20", "--name", name, "--results-dir", str(results), *extra)  # fmt: skip
 
 
 def wait_for_finished(proc: subprocess.Popen, sweep_dir: Path, count: int) -> None:
@@ -65,11 +63,11 @@ def stop_group(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_driver(results: Path, name: str, finished_first: int, *extra: str,
+def running_driver(nagexp_process: NagexpProcess, results: Path, name: str, finished_first: int, *extra: str,
                    trials: int = TRIALS) -> Iterator[subprocess.Popen]:  # fmt: skip
     """A sweep's driver in a subprocess, once `finished_first` trials have finished; whatever
     it leaves behind is killed afterwards."""
-    proc = start_sweep(results, name, *extra, trials=trials)
+    proc = start_sweep(nagexp_process, results, name, *extra, trials=trials)
     try:
         wait_for_finished(proc, results / name, finished_first)
         yield proc
@@ -120,9 +118,9 @@ def check_exact(sweep_dir: Path, before: dict[str, dict[str, str]], trials: int 
 
 
 @pytest.mark.slow
-def test_sigkilled_driver_resumes_exactly(tmp_path: Path) -> None:
+def test_sigkilled_driver_resumes_exactly(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     sweep_dir = tmp_path / "killed"
-    with running_driver(tmp_path, "killed", finished_first=3) as proc:
+    with running_driver(nagexp_process, tmp_path, "killed", finished_first=3) as proc:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     before = finished(rows(sweep_dir))
@@ -136,12 +134,13 @@ def test_sigkilled_driver_resumes_exactly(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path) -> None:
+def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path,
+                                                                 nagexp_process: NagexpProcess) -> None:  # fmt: skip
     # trials of 2 Ray Train workers (0.5 CPU each, so two fit): the resumed sweep's Tune
     # restore starts the unfinished trials' Ray Train runs again by name, from their checkpoints
     sweep_dir = tmp_path / "dp"
     dp = ("--workers-per-trial", "2", "--cpus-per-worker", "0.5", "--epochs", "6", "--scheduler", "fifo")
-    with running_driver(tmp_path, "dp", 1, *dp, trials=3) as proc:
+    with running_driver(nagexp_process, tmp_path, "dp", 1, *dp, trials=3) as proc:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     before = finished(rows(sweep_dir))
@@ -156,9 +155,9 @@ def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_state_refuses_a_second_driver_and_resumes(tmp_path: Path) -> None:
+def test_ctrl_c_saves_state_refuses_a_second_driver_and_resumes(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     sweep_dir = tmp_path / "stopped"
-    with running_driver(tmp_path, "stopped", finished_first=2) as proc:
+    with running_driver(nagexp_process, tmp_path, "stopped", finished_first=2) as proc:
         # a second driver on the same sweep is refused while the first one lives
         second = runner.invoke(app, ["sweep", "--resume", "stopped", "--results-dir", str(tmp_path)])
         assert second.exit_code == 1, second.output
@@ -196,7 +195,7 @@ def test_resume_errors_are_one_line(tmp_path: Path) -> None:
     assert "drop --trials, --seed" in fails("--resume", "half", "--trials", "3", "--seed", "4")
     # an option given at its default value is still a change the resume would ignore
     assert "drop --trials" in fails("--resume", "half", "--trials", "20")
-    assert "is unreadable" in fails("--resume", "half")
+    assert "half/sweep.json' is damaged (no 'name'" in fails("--resume", "half")
     (sweep_dir / "summary.json").write_text(json.dumps({"state": "finished"}))
     assert "sweep 'half' has finished; nothing to resume" in fails("--resume", "half")
     out = fails(str(SEARCH_SPACES_DIR / "quick.yaml"), "--name", "half")

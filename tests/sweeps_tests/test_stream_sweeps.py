@@ -41,8 +41,9 @@ def test_cache_deleted_mid_sweep_ends_later_trials_and_keeps_finished_ones(tmp_p
     import shutil
 
     from nagexp.config.space import SEARCH_SPACES_DIR
-    from nagexp.config.sweep import SweepOptions, resolve_sweep
+    from nagexp.config.sweep import SweepOptions
     from nagexp.sweeps.runner import run_sweep
+    from nagexp.sweeps.spec import resolve_sweep
 
     class DeleteTheCache:  # a user cleaning up disk while the sweep runs
         def on_trial_start(self, rec: object) -> None: ...

@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 from nagexp.cli import app
 from nagexp.config.loading import load_train_config
 from nagexp.config.space import SEARCH_SPACES_DIR
-from nagexp.config.sweep import SweepOptions, resolve_sweep
+from nagexp.config.sweep import SweepOptions
 from nagexp.sweeps.runner import run_sweep
-from nagexp.training.data import load_dataset_for
+from nagexp.sweeps.spec import resolve_sweep
 from nagexp.training.trainer import train
+from tests.conftest import load_bundle
 from tests.listeners import KillWorkerOnce
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -41,6 +42,7 @@ def write_space(path: Path, params: dict, fixed: dict | None = None, asha: dict 
     return path
 
 
+@pytest.mark.smoke
 def test_quick_sweep_files_and_exact_rerun(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", str(QUICK), "--trials", "6", "--seed", "1", "--name", "t1",
                                  "--results-dir", str(tmp_path)])  # fmt: skip
@@ -76,18 +78,33 @@ def test_quick_sweep_files_and_exact_rerun(tmp_path: Path) -> None:
     best_number = json.loads((out / "summary.json").read_text())["best_trial"]
     best_row = next(r for r in table if int(r["number"]) == best_number)
     cfg = load_train_config(out / "best.yaml")
-    rerun = train(cfg, load_dataset_for(cfg))
+    rerun = train(cfg, load_bundle(cfg.dataset))
     assert rerun.final["val_acc"] == float(best_row["final_val_acc"])
     assert rerun.test_acc == float(best_row["test_acc"])
 
 
-def test_asha_stops_trials_early(tmp_path: Path) -> None:
-    # a wide lr range: poor trials fall behind at the 1-epoch rung and are stopped
+@pytest.mark.smoke
+def test_asha_stops_trials_early_and_the_process_is_left_as_it_was(tmp_path: Path) -> None:
+    """A wide lr range: poor trials fall behind at the 1-epoch rung and are stopped. And the
+    sweep (tracked: MLflow, its figures, Tune's stop signal) leaves the process's settings as
+    they were: a notebook runs several."""
+    import matplotlib
+    from ray.air._internal import usage
+
+    from nagexp.process_settings import snapshot
+
     space = write_space(tmp_path / "asha.yaml", {"lr": {"type": "float", "low": 1e-4, "high": 0.5, "log": True}},
                         fixed={"epochs": 4})  # fmt: skip
     spec = resolve_sweep(SweepOptions(space=space, trials=8, seed=0, max_concurrent=1, name="asha",
                                       results_dir=tmp_path, sampler="random"))  # fmt: skip
+    before, count_callbacks = snapshot(), usage._count_callbacks
+    backend, style = matplotlib.get_backend(), dict(matplotlib.rcParams)
     outcome = run_sweep(spec, emit=lambda _: None)
+    after = snapshot()
+    assert after["environ"] == before["environ"] and after["loggers"] == before["loggers"]
+    assert after == before  # signal handlers, Optuna's verbosity, torch's threads too
+    assert usage._count_callbacks is count_callbacks
+    assert matplotlib.get_backend() == backend and dict(matplotlib.rcParams) == style
     pruned = [r for r in outcome.records if r.state == "pruned"]
     assert pruned and all(r.epochs_run < 4 for r in pruned)
     assert any(r.state == "completed" and r.epochs_run == 4 for r in outcome.records)
@@ -184,7 +201,7 @@ def test_dead_worker_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
     assert first.state == "completed" and first.epochs_run == 8 and first.retries == 1
     # the same metrics as a run that was never interrupted (CPU, same seed and threads)
     cfg = load_train_config(None, first.config)
-    uninterrupted = train(cfg, load_dataset_for(cfg))
+    uninterrupted = train(cfg, load_bundle(cfg.dataset))
     assert first.final == uninterrupted.final["val_acc"]
     assert first.test_acc == uninterrupted.test_acc
     # epochs replayed after the checkpoint are recorded once, here and in Optuna

@@ -18,7 +18,7 @@ from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.tracking.artifacts import using_tracking_uri
 from nagexp.tracking.tracker import Tracker
-from nagexp.training.data import load_dataset
+from tests.conftest import load_bundle
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
@@ -69,7 +69,7 @@ def check_sweep_in_mlflow(tracking_uri: str, sweep_dir: Path) -> None:
     assert int(best_row["number"]) == json.loads((sweep_dir / "summary.json").read_text())["best_trial"]
     with using_tracking_uri(tracking_uri):
         model = mlflow.pytorch.load_model(f"runs:/{best.info.run_id}/model")
-    data = load_dataset("digits")
+    data = load_bundle("digits")
     with torch.no_grad():
         out = model(data.x_val)
     if "final_val_acc" in best_row:

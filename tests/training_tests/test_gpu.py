@@ -12,8 +12,9 @@ from torch import nn
 from typer.testing import CliRunner
 
 from nagexp.config import TrainConfig
-from nagexp.training import model_registry
-from nagexp.training.trainer import load_checkpoint, train
+from nagexp.registries import models as model_registry
+from nagexp.training.checkpoint import load_checkpoint
+from nagexp.training.trainer import train
 
 pytestmark = pytest.mark.gpu
 SEEN: dict[str, list] = {}

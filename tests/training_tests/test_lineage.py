@@ -11,8 +11,9 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from nagexp.config import TrainConfig
+from nagexp.training.checkpoint import TrainCheckpoint
 from nagexp.training.lineage import exploits, exported_schedule
-from nagexp.training.trainer import TrainCheckpoint, train
+from nagexp.training.trainer import train
 
 
 def _checkpoints(cfg: TrainConfig, data: Any, label: int, resume: dict | None = None) -> list[dict]:
@@ -55,7 +56,8 @@ def test_a_copy_keeps_the_velocity_and_takes_the_new_values(small_cfg: TrainConf
     steps = len(last["schedule"]["lr"]) // 4
     assert last["schedule"]["lr"] == [0.05] * (2 * steps) + [0.02] * (2 * steps)
     assert last["schedule"]["momentum"] == [0.9] * (2 * steps) + [0.6] * (2 * steps)
-    assert last["lineage"] == [{"epoch": 0, "label": 7}, {"epoch": 2, "label": 9}]
+    assert last["lineage"] == [{"epoch": 0, "label": 7, "config": donor.model_dump(mode="json")},
+                               {"epoch": 2, "label": 9, "config": new.model_dump(mode="json")}]  # fmt: skip
     assert exploits(last["lineage"]) == [{"epoch": 2, "from": 7, "to": 9}]
     exported = exported_schedule(last["schedule"])
     assert exported["lr_knots"] == [[0, 0.05], [2 * steps, 0.02]]
@@ -66,6 +68,6 @@ def test_a_copy_keeps_the_velocity_and_takes_the_new_values(small_cfg: TrainConf
 def test_a_retry_of_the_same_run_adds_no_lineage(small_cfg: TrainConfig, digits: Any) -> None:
     saved = _checkpoints(small_cfg, digits, label=1)
     again = _checkpoints(small_cfg, digits, label=1, resume=saved[0])
-    assert again[-1]["lineage"] == [{"epoch": 0, "label": 1}]
+    assert again[-1]["lineage"] == [{"epoch": 0, "label": 1, "config": small_cfg.model_dump(mode="json")}]
     assert again[-1]["schedule"] == saved[-1]["schedule"]
     assert again[-1]["history"][-1]["val_acc"] == pytest.approx(saved[-1]["history"][-1]["val_acc"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nagexp.training.model_registry import MODELS, build_model
+from nagexp.registries.models import MODELS, build_model
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 16, 16)]
 

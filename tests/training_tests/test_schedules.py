@@ -6,11 +6,12 @@ import math
 import pytest
 
 from nagexp.config import TrainConfig
+from nagexp.registries.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
 from nagexp.training.schedules import (
-    LR_SCHEDULES,
-    MOMENTUM_SCHEDULES,
     knots_of,
+    lr_schedule,
     lr_values,
+    momentum_schedule,
     momentum_values,
     piecewise_value,
     torch_lr_values,
@@ -36,7 +37,7 @@ def test_constant_lr() -> None:
 
 def test_step_lr_boundaries() -> None:
     p = cfg(lr_schedule="step", lr_milestones=(0.5, 0.75), lr_gamma=0.1)
-    f = LR_SCHEDULES["step"]
+    f = lr_schedule("step")
     assert f(0, T, p) == pytest.approx(0.1)
     assert f(499, T, p) == pytest.approx(0.1)
     assert f(500, T, p) == pytest.approx(0.01)
@@ -47,7 +48,7 @@ def test_step_lr_boundaries() -> None:
 
 def test_cosine_lr() -> None:
     p = cfg(lr_schedule="cosine")
-    f = LR_SCHEDULES["cosine"]
+    f = lr_schedule("cosine")
     assert f(0, T, p) == pytest.approx(0.1)
     assert f(T // 2, T, p) == pytest.approx(0.05)
     assert 0 < f(T - 1, T, p) < 1e-5
@@ -57,7 +58,7 @@ def test_cosine_lr() -> None:
 
 def test_warmup_cosine_lr() -> None:
     p = cfg(lr_schedule="warmup_cosine", warmup_fraction=0.1)
-    f = LR_SCHEDULES["warmup_cosine"]
+    f = lr_schedule("warmup_cosine")
     assert f(0, T, p) == pytest.approx(0.1 / 100)
     assert f(49, T, p) == pytest.approx(0.05)
     assert f(99, T, p) == pytest.approx(0.1)  # peak reached on the last warmup step
@@ -70,7 +71,7 @@ def test_onecycle_lr_matches_torch() -> None:
     import torch
 
     p = cfg(lr_schedule="onecycle", onecycle_pct_start=0.25, onecycle_div_factor=25, onecycle_final_div_factor=1e4)
-    f = LR_SCHEDULES["onecycle"]
+    f = lr_schedule("onecycle")
     assert f(0, T, p) == pytest.approx(0.1 / 25)
     assert f(249, T, p) == pytest.approx(0.1)
     assert f(T - 1, T, p) == pytest.approx(0.1 / 25 / 1e4)
@@ -91,7 +92,7 @@ def test_onecycle_lr_matches_torch() -> None:
 
 def test_linear_lr() -> None:
     p = cfg(lr_schedule="linear", lr_final_fraction=0.1)
-    f = LR_SCHEDULES["linear"]
+    f = lr_schedule("linear")
     assert f(0, T, p) == pytest.approx(0.1)
     assert f(T // 2, T, p) == pytest.approx(0.055)
     assert f(T, T, p) == pytest.approx(0.01)
@@ -103,7 +104,7 @@ def test_constant_momentum() -> None:
 
 def test_sutskever_ramp() -> None:
     p = cfg(momentum_schedule="sutskever", momentum=0.99, sutskever_period=250)
-    f = MOMENTUM_SCHEDULES["sutskever"]
+    f = momentum_schedule("sutskever")
     assert f(0, T, p) == pytest.approx(0.5)
     assert f(249, T, p) == pytest.approx(0.5)
     assert f(250, T, p) == pytest.approx(0.75)
@@ -118,7 +119,7 @@ def test_sutskever_ramp() -> None:
 
 def test_cyclical_momentum_is_inverse_of_onecycle() -> None:
     p = cfg(momentum_schedule="cyclical", momentum=0.95, momentum_min=0.85, onecycle_pct_start=0.25)
-    f = MOMENTUM_SCHEDULES["cyclical"]
+    f = momentum_schedule("cyclical")
     assert f(0, T, p) == pytest.approx(0.95)
     assert f(249, T, p) == pytest.approx(0.85)
     assert f(T - 1, T, p) == pytest.approx(0.95)
@@ -129,7 +130,7 @@ def test_cyclical_momentum_is_inverse_of_onecycle() -> None:
 
 def test_final_drop_momentum() -> None:
     p = cfg(momentum_schedule="final_drop", final_momentum=0.5, final_drop_fraction=0.1)
-    f = MOMENTUM_SCHEDULES["final_drop"]
+    f = momentum_schedule("final_drop")
     assert f(0, T, p) == 0.9
     assert f(899, T, p) == 0.9
     assert f(900, T, p) == 0.5

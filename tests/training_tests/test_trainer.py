@@ -8,14 +8,10 @@ import pytest
 import torch
 
 from nagexp.config import TrainConfig
+from nagexp.training.checkpoint import load_checkpoint
 from nagexp.training.optim import build_optimizer
-from nagexp.training.trainer import load_checkpoint, train
-
-TIMING = {"epoch_seconds", "samples_per_s"}
-
-
-def without_timing(history: list[dict]) -> list[dict]:
-    return [{k: v for k, v in h.items() if k not in TIMING} for h in history]
+from nagexp.training.trainer import train
+from tests.conftest import without_timing
 
 
 def test_nag_step_equals_hand_computed_nesterov() -> None:
@@ -108,9 +104,14 @@ def test_same_seed_bit_identical(digits, small_cfg: TrainConfig) -> None:
     assert without_timing(c.history) != without_timing(a.history)
 
 
-def test_augmented_run_is_deterministic(digits, small_cfg: TrainConfig) -> None:
+def test_augmented_run_is_deterministic_and_augments(digits, small_cfg: TrainConfig) -> None:
+    """The same augmented run twice is the same run; and augmentation changes what is trained
+    (the crops and flips themselves: test_augment.py)."""
     cfg = small_cfg.model_copy(update={"augment": True, "epochs": 2})
-    assert without_timing(train(cfg, digits).history) == without_timing(train(cfg, digits).history)
+    augmented = without_timing(train(cfg, digits).history)
+    assert augmented == without_timing(train(cfg, digits).history)
+    plain = without_timing(train(cfg.model_copy(update={"augment": False}), digits).history)
+    assert [h["train_loss"] for h in augmented] != [h["train_loss"] for h in plain]
 
 
 def test_checkpoint_resume_matches_uninterrupted(digits, small_cfg: TrainConfig, tmp_path: Path) -> None:

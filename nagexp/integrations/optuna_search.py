@@ -1,0 +1,132 @@
+"""Ray Tune's OptunaSearch and Optuna's trials by storage id (tested on Ray 2.60 and Optuna 5.0).
+
+`PruningAwareOptunaSearch`: an OptunaSearch that tells Optuna the truth about early-stopped
+trials, and survives a restore without losing or duplicating a trial. It reads and writes
+OptunaSearch's private state (`_ot_study`, `_ot_trials`, `_completed_trials`) and makes
+`optuna.Trial(study, storage_id)` handles, which Optuna's API does not offer.
+
+Plain OptunaSearch (Ray 2.60) tells a trial that ASHA stopped after one epoch as COMPLETE
+with that one-epoch value, so TPE compares 1-epoch values with full-length ones. Here a
+trial that ended before its last epoch without diverging is told PRUNED (Optuna keeps its
+intermediate values and ranks it accordingly); a diverged trial is told COMPLETE with its
+poor value when that value is finite, so the sampler learns where training breaks down.
+
+On `Tuner.restore` the searcher comes back from Tune's last experiment snapshot, which can
+be older than the Optuna storage (a driver killed between snapshots). The storage is the
+truth: trials it holds as finished are never told again, trials it holds as RUNNING that
+the snapshot never saw (orphans of the dead driver) are handed to the next new Tune trials
+(same number, same params, same seed), and no more trials are asked than the sweep's total.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from nagexp.integrations.versions import Tested
+
+__all__ = ["TESTED_OPTUNA", "TESTED_RAY", "PruningAwareOptunaSearch", "storage_id", "study_of", "trial_handle"]
+
+TESTED_RAY = Tested("ray", "2.60", "2.61", "OptunaSearch's private study and trial bookkeeping (_ot_study, "
+                    "_ot_trials, _completed_trials)")  # fmt: skip
+TESTED_OPTUNA = Tested("optuna", "5.0", "5.1", "optuna.Trial(study, storage id) handles and FrozenTrial._trial_id")
+TESTED_RAY.check()
+TESTED_OPTUNA.check()
+
+_RUNNING = optuna.trial.TrialState.RUNNING
+
+
+def storage_id(trial: optuna.trial.FrozenTrial) -> int:
+    """The trial's id in its storage (its number counts within the study; this, across studies)."""
+    return trial._trial_id
+
+
+def trial_handle(study: optuna.Study, trial_storage_id: int) -> optuna.Trial:
+    """A live handle on a stored trial (to report to it or tell it), as `study.ask()` gives."""
+    return optuna.Trial(study, trial_storage_id)
+
+
+def study_of(searcher: OptunaSearch) -> optuna.Study:
+    """The Optuna study an OptunaSearch made (or loaded from its storage)."""
+    return searcher._ot_study
+
+
+class PruningAwareOptunaSearch(OptunaSearch):
+    """`stopped_early(result)`: whether a trial's last result says a scheduler stopped it."""
+
+    def __init__(self, *args: Any, stopped_early: Callable[[dict[str, Any] | None], bool],
+                 total_trials: int | None = None, **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)
+        self.stopped_early = stopped_early
+        self.total_trials = total_trials
+        self._last_step: dict[str, int] = {}  # trial id -> last step told to Optuna
+        self._closed: set[str] = set()  # trial ids whose Optuna trial the storage holds as finished
+        self._orphans: list[int] = []  # storage ids of RUNNING trials no Tune trial owns
+        self._asks_left: int | None = None  # set after a restore: new trials the storage still lacks
+
+    # -- restore ----------------------------------------------------------------------------
+
+    def restore(self, checkpoint_path: str) -> None:
+        # `restore`, not `restore_from_dir`: Tune's ConcurrencyLimiter (which wraps this searcher
+        # whenever max_concurrent_trials is set) restores the searcher it wraps through it
+        super().restore(checkpoint_path)
+        stored = self._ot_study.get_trials(deepcopy=False)
+        state_of = {storage_id(t): t.state for t in stored}
+        owned = {ot._trial_id for ot in self._ot_trials.values()}
+        self._closed = {tid for tid, ot in self._ot_trials.items() if state_of.get(ot._trial_id, _RUNNING) != _RUNNING}
+        self._orphans = sorted(storage_id(t) for t in stored if t.state == _RUNNING and storage_id(t) not in owned)
+        if self.total_trials is not None:
+            self._asks_left = max(0, self.total_trials - len(stored))
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if trial_id not in self._ot_trials:
+            if self._orphans:  # continue a trial the dead driver had started: same number and params
+                self._ot_trials[trial_id] = trial_handle(self._ot_study, self._orphans.pop(0))
+            elif self._asks_left is not None:
+                if self._asks_left <= 0:
+                    return Searcher.FINISHED
+                self._asks_left -= 1
+        return super().suggest(trial_id)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        step = int(result.get("training_iteration", 0))
+        if self.metric not in result:
+            return  # a trial reporting its own error: told as FAIL when it completes
+        if trial_id in self._closed or step <= self._last_step.get(trial_id, 0):
+            return  # finished in the storage already, or a retried trial replaying epochs
+        try:
+            super().on_trial_result(trial_id, result)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self._closed.add(trial_id)
+        self._last_step[trial_id] = step
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        self._completed_trials.add(trial_id)
+        if trial_id in self._closed:
+            return  # told before the driver that ran it died
+        ot_trial = self._ot_trials[trial_id]
+        value = (result or {}).get(self.metric)
+        # Tune hands a trial's last result only to on_trial_complete; record it as an
+        # intermediate value too, so Optuna holds every epoch (ASHA-stopped ones included).
+        step = (result or {}).get("training_iteration")
+        try:
+            if value is not None and step is not None and self._last_step.get(trial_id) != step:
+                ot_trial.report(float(value), int(step))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return
+        if not error and self.stopped_early(result):
+            state, values = optuna.trial.TrialState.PRUNED, None
+        elif error or value is None or not math.isfinite(float(value)):
+            state, values = optuna.trial.TrialState.FAIL, None
+        else:
+            state, values = optuna.trial.TrialState.COMPLETE, float(value)
+        self._ot_study.tell(ot_trial, values, state=state, skip_if_finished=True)

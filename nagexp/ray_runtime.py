@@ -1,0 +1,129 @@
+"""Ray for a sweep or a run: joined (`--address`) or started locally with the settings nagexp
+runs Tune and Train under, the cluster's nodes, and the placement groups of data-parallel
+trials' workers. Below `sweeps/` and `parallel/`, which both use it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from nagexp.errors import NagexpError
+
+__all__ = ["cluster_nodes", "connect_ray", "ray_settings", "release_worker_group", "shutdown_ray",
+           "worker_group_id"]  # fmt: skip
+
+
+def _settings() -> dict[str, str]:
+    from nagexp.integrations.ray_train import TRAIN_SETTINGS
+    from nagexp.integrations.ray_tune import TUNE_SETTINGS
+
+    return {**TUNE_SETTINGS, **TRAIN_SETTINGS}
+
+
+@contextlib.contextmanager
+def ray_settings() -> Iterator[None]:
+    """The environment Tune and Train read, for the block (a value the user set wins); the
+    variables are as before afterwards. Optuna's per-trial INFO lines are off meanwhile."""
+    added = {k: v for k, v in _settings().items() if k not in os.environ}
+    os.environ.update(added)
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a dead `host:port` (ray.init would retry for minutes)."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or address == "auto":
+        return  # "auto" and other forms: let Ray resolve them
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise NagexpError(
+            f"cannot connect to the Ray cluster at '{address}': {exc.strerror or exc}; "
+            "check --address and that the cluster is up (`ray status` on its head node)"
+        ) from None
+
+
+def connect_ray(address: str | None, num_cpus: int | None = None, working_dir: Path | None = None) -> bool:
+    """Join `address` or start Ray locally; returns True when this call connected (False:
+    Ray was already initialized in this process, by its caller). `working_dir` (the user's
+    code) is shipped to every worker on every node through Ray's runtime environment."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+                              "configure_logging": True}  # fmt: skip
+    # on a cluster joined by address, Ray Train's controller sees this process's settings only
+    # through the job's runtime environment
+    from nagexp.integrations.ray_train import TRAIN_SETTINGS
+
+    runtime_env: dict[str, Any] = {"env_vars": {k: os.environ.get(k, v) for k, v in TRAIN_SETTINGS.items()}}
+    if working_dir is not None:
+        runtime_env["working_dir"] = str(working_dir)
+    kwargs["runtime_env"] = runtime_env
+    try:
+        if address:
+            _check_reachable(address)
+            ray.init(address=address, **kwargs)
+        else:
+            # "local" always starts a fresh runtime; a bare ray.init() would join any cluster
+            # that `ray start` left running on this machine.
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at '{address}'" if address else "a local Ray runtime"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NagexpError(f"cannot connect to {where}: {first}; check --address and that the cluster is up") from None
+    return True
+
+
+def shutdown_ray(started_here: bool) -> None:
+    if started_here:
+        import ray
+
+        ray.shutdown()
+
+
+def cluster_nodes() -> list[dict[str, Any]]:
+    """Each alive node's total resources."""
+    import ray
+
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+
+
+def worker_group_id() -> str:
+    """The placement group of the calling worker (hex), reported so the driver can release it."""
+    from ray.util import get_current_placement_group
+
+    group = get_current_placement_group()
+    return group.id.hex() if group is not None else ""
+
+
+def release_worker_group(group_hex: str) -> None:
+    """Remove a data-parallel trial's worker placement group (its workers end with it). Ray
+    Train removes it when a run ends by itself; a trial that the scheduler stops (pruned, or
+    stopped at its last epoch) ends its run's controller before that, which would leave the
+    workers' CPUs and GPUs reserved for the rest of the sweep."""
+    if not group_hex:
+        return
+    from ray.util.placement_group import placement_group_table, remove_placement_group
+
+    from nagexp.integrations.ray_placement import placement_group_of
+
+    group = placement_group_of(group_hex)
+    if placement_group_table(group).get("state") not in (None, "REMOVED"):
+        remove_placement_group(group)

@@ -1,0 +1,70 @@
+"""What a sweep's driver checks before it starts anything: the MLflow store answers, the
+user's code (when a model or dataset is theirs) imports here and is hashed, and every model the
+trials can build trains on the data. `--dry-run` runs the same checks (but the last, which
+needs the data) and the real sweep runs them first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nagexp.config.sweep import SweepSpec
+from nagexp.user_code import CodeSnapshot, changed_code_warning, make_importable, snapshot
+
+if TYPE_CHECKING:
+    from nagexp.data.batches import TrainData
+    from nagexp.tracking.opening import CheckedStore
+
+__all__ = ["check_models", "check_tracking", "check_user_code_imports", "user_code"]
+
+
+def check_tracking(spec: SweepSpec, dry_run: bool = False) -> CheckedStore | None:
+    """The sweep's MLflow store, reachable and writable (None when tracking is off); a dry run
+    creates nothing (no folder, no experiment on a server)."""
+    if not spec.options.track:
+        return None
+    from nagexp.tracking.opening import check_store
+
+    return check_store(spec.options, spec.results_dir, open_server=not dry_run)
+
+
+def user_code(spec: SweepSpec, say: Callable[[str], None], resume: bool) -> CodeSnapshot | None:
+    """The user's code folder, hashed and importable here (None: built-ins only); a resumed
+    sweep says when the code changed since it started."""
+    if not spec.uses_user_code:
+        return None
+    root = spec.options.code_dir or Path.cwd()
+    code = snapshot(root)
+    make_importable(code.root)
+    if resume:
+        from nagexp.results.plan import read_plan
+
+        warning = changed_code_warning(read_plan(spec.sweep_dir).user_code, root)
+        if warning:
+            say(warning)
+    return code
+
+
+def check_user_code_imports(spec: SweepSpec) -> None:
+    """Every model the trials can build, and a `python:` dataset, import here (ConfigError in
+    one line otherwise): what a sweep would find out on the driver before any trial."""
+    from nagexp.data.sources import python_dataset_function
+    from nagexp.registries.datasets import parse_dataset_spec
+    from nagexp.registries.models import model_factory
+    from nagexp.space.sampling import model_probes
+
+    for cfg in model_probes(spec.space):
+        model_factory(cfg.model)
+    dataset = parse_dataset_spec(str(spec.space.train_config({}).dataset))
+    if dataset.facts.user_code:
+        python_dataset_function(dataset)
+
+
+def check_models(spec: SweepSpec, data: TrainData) -> None:
+    """Every model the trials can build trains on `data` (one forward pass each)."""
+    from nagexp.space.sampling import model_probes
+    from nagexp.training.model_check import check_model
+
+    for cfg in model_probes(spec.space):
+        check_model(cfg.model, cfg.model_arguments(), data)

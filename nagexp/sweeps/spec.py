@@ -1,0 +1,90 @@
+"""Resolving a sweep: SweepOptions (what the user asked) + its space file -> the SweepSpec
+that will run (the space checked, the options' overrides applied, the sweep named)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nagexp.config.loading import describe_validation_error
+from nagexp.config.space import FloatParam, SearchSpace, find_space_file, load_space
+from nagexp.config.sweep import SweepOptions, SweepSpec
+from nagexp.config.train import TrainConfig
+from nagexp.errors import ConfigError
+from nagexp.naming import check_name, unique_name
+from nagexp.registries.schedulers import POPULATION_SCHEDULERS
+
+__all__ = ["resolve_sweep"]
+
+
+def _check_population(space: SearchSpace, scheduler: str, source: Path) -> None:
+    """What population-based training needs of the space, said before anything starts."""
+    fixed, problems = TrainConfig(**space.fixed), []
+    for name in space.pbt.mutate:
+        param = space.params.get(name)
+        if not isinstance(param, FloatParam) or param.when:
+            problems.append(f"pbt.mutate names '{name}': it must be a float param under `params` without `when` "
+                            "(its low and high bound the mutations)")  # fmt: skip
+        schedule = {"lr": fixed.lr_schedule, "momentum": fixed.momentum_schedule}.get(name)
+        if schedule == "piecewise":
+            problems.append(f"pbt.mutate names '{name}', which a piecewise {name}_schedule does not read")
+    if conditional := [n for n, p in space.params.items() if p.when]:
+        # Tune seeds a population from configs of one shape; every member may become any other
+        problems.append(f"params {conditional} have `when` conditions: a population's members share one set "
+                        "of params (fix or drop them)")  # fmt: skip
+    if "momentum" in space.pbt.mutate and fixed.optimizer == "sgd":
+        problems.append("pbt.mutate names 'momentum', which optimizer 'sgd' does not use")
+    if fixed.workers_per_trial > 1:
+        problems.append(f"--scheduler {scheduler} runs one process per trial (workers_per_trial 1)")
+    if fixed.epochs <= space.pbt.perturbation_interval:
+        problems.append(f"epochs {fixed.epochs} <= pbt.perturbation_interval {space.pbt.perturbation_interval}: "
+                        "no trial would ever copy another")  # fmt: skip
+    if problems:
+        raise ConfigError(f"{source}: --scheduler {scheduler}: " + "; ".join(problems))
+
+
+def resolve_sweep(options: SweepOptions) -> SweepSpec:
+    """Load and check the space, apply the option overrides, name the sweep."""
+    space_path = find_space_file(options.space)  # `quick.yaml` finds the shipped file
+    space = load_space(space_path)
+    overrides: dict[str, Any] = {}
+    if options.epochs is not None:
+        overrides["epochs"] = options.epochs
+    if options.dataset is not None:
+        overrides["dataset"] = options.dataset
+    if options.data_mode is not None:
+        overrides["data_mode"] = options.data_mode
+    if options.workers_per_trial is not None:
+        overrides["workers_per_trial"] = options.workers_per_trial
+    if "workers_per_trial" in space.params:
+        raise ConfigError(f"{space_path}: workers_per_trial sets each trial's resources; fix it (`fixed:` or "
+                          "--workers-per-trial) instead of searching it")  # fmt: skip
+    parallel = int({**space.fixed, **overrides}.get("workers_per_trial", 1)) > 1
+    # every process uses as many torch threads as CPUs it holds: reproducible and no oversubscription
+    overrides["num_threads"] = max(1, int(options.cpus_per_worker if parallel else options.cpus_per_trial))
+    fixed = {**space.fixed, **overrides}
+    try:
+        TrainConfig(**fixed)
+    except ValidationError as err:
+        raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
+    space = space.model_copy(update={"fixed": fixed})
+    if options.scheduler in POPULATION_SCHEDULERS:
+        _check_population(space, options.scheduler, space_path)
+    results_dir = options.results_dir.expanduser().resolve()
+    name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
+    return SweepSpec(
+        name=name,
+        options=options.model_copy(
+            update={
+                "space": space_path.resolve(),
+                "name": name,
+                "code_dir": (options.code_dir or Path.cwd()).expanduser().resolve(),
+            }
+        ),
+        space=space,
+        space_text=space_path.read_text(),
+        results_dir=results_dir,
+        sweep_dir=results_dir / name,
+    )

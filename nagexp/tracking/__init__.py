@@ -1,0 +1,1 @@
+"""MLflow: the store, runs for sweeps, trials and trainings, models, datasets."""

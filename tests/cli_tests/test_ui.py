@@ -1,0 +1,79 @@
+"""`nagexp ui`: a real MLflow server on a free port, the link it prints (the experiment's
+training runs), and its end on SIGTERM, SIGINT or SIGHUP: the server, its uvicorn and its
+job runner all gone, the port free."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NagexpProcess, free_port
+
+
+def _group(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(name))
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _line_with(proc, text: str, timeout_s: float = 180) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        if ready:
+            line = proc.stdout.readline()
+            if text in line:
+                return line
+            if not line and proc.poll() is not None:
+                break
+    raise AssertionError(f"no line with {text!r}: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["TERM", "INT", "HUP"])
+def test_ui_links_to_the_runs_and_ends_its_whole_server(sig: int, tmp_path: Path,
+                                                       nagexp_process: NagexpProcess) -> None:  # fmt: skip
+    from nagexp.tracking.store import resolve_store
+    from nagexp.tracking.tracker import Tracker
+
+    experiment = Tracker(resolve_store(None, tmp_path)).experiment_id  # a store with nagexp's experiment
+    port = free_port()
+    proc = nagexp_process.start("ui", "--port", str(port), "--results-dir", str(tmp_path), "--no-open")
+    line = _line_with(proc, "MLflow UI:")
+    assert f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs" in line
+    (server,) = _children(proc.pid)  # `mlflow server`, the leader of its own process group
+    members = _group(server)
+    assert server in members and len(members) >= 3  # the server, its uvicorn and its job runner at least
+    os.kill(proc.pid, sig)  # `nagexp ui` alone, as a terminal closing or a service manager would
+    assert proc.wait(timeout=60) == 0
+    assert _group(server) == []
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing serves the port any more
+
+
+def test_ui_without_a_store_is_one_line(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
+    done = nagexp_process.run("ui", "--results-dir", str(tmp_path / "none"), "--no-open", timeout=120)
+    assert done.returncode == 1 and "no MLflow store at" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,56 @@
+"""Batched augmentation on its own: every output image is a crop of the zero-padded input,
+flipped or not; the draws come from the generator (same seed, same batch); and a data-parallel
+worker's part is exactly its rows of the whole batch's augmentation."""
+
+from __future__ import annotations
+
+import torch
+
+from nagexp.training.augment import augment_batch
+
+PAD = 4
+
+
+def _batch(n: int = 64, c: int = 3, size: int = 8) -> torch.Tensor:
+    return torch.arange(n * c * size * size, dtype=torch.float32).reshape(n, c, size, size) + 1.0  # no zeros
+
+
+def _candidates(image: torch.Tensor) -> list[torch.Tensor]:
+    """Every crop of the padded image, and its mirror."""
+    _, h, w = image.shape
+    padded = torch.nn.functional.pad(image, (PAD, PAD, PAD, PAD))
+    crops = [padded[:, dy : dy + h, dx : dx + w] for dy in range(2 * PAD + 1) for dx in range(2 * PAD + 1)]
+    return crops + [crop.flip(2) for crop in crops]
+
+
+def _gen(seed: int) -> torch.Generator:
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def test_each_image_is_a_padded_crop_flipped_or_not() -> None:
+    x = _batch()
+    out = augment_batch(x, _gen(0), pad=PAD)
+    assert out.shape == x.shape
+    for image, augmented in zip(x, out, strict=True):
+        assert any(torch.equal(augmented, crop) for crop in _candidates(image))
+    unchanged = sum(torch.equal(a, b) for a, b in zip(x, out, strict=True))
+    assert unchanged < len(x) // 4  # crops and flips happen (1 in 162 draws is the identity)
+    mirrored = sum(torch.equal(a, b.flip(2)) for a, b in zip(out, x, strict=True))
+    shifted = sum(bool((a == 0).any()) for a in out)  # a shifted crop brings in padding
+    assert mirrored > 0 and shifted > len(x) // 2
+
+
+def test_the_generator_decides_the_draws() -> None:
+    x = _batch()
+    assert torch.equal(augment_batch(x, _gen(7)), augment_batch(x, _gen(7)))
+    assert not torch.equal(augment_batch(x, _gen(7)), augment_batch(x, _gen(8)))
+
+
+def test_a_workers_part_is_its_rows_of_the_whole_batch() -> None:
+    x = _batch(n=30)
+    whole = augment_batch(x, _gen(3))
+    rows = slice(10, 20)
+    assert torch.equal(augment_batch(x, _gen(3), rows=rows), whole[rows])  # the worker holds the whole batch
+    assert torch.equal(augment_batch(x[rows], _gen(3), rows=rows, total=30), whole[rows])  # ... or only its part
