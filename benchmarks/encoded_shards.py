@@ -47,10 +47,9 @@ def larger_folder(data: Path, out: Path, size: int, limit: int) -> Path:
 
 
 def measure(folder: Path, size: int, cache: Path, encoded: bool, device: str, epochs: int) -> dict[str, Any]:
-    from nagexp.prepared import prepare as prepare_module
-
     from nagexp.config.train import TrainConfig
     from nagexp.data.loading import load_train_data
+    from nagexp.data.prepared import prepare as prepare_module
     from nagexp.training.trainer import train
 
     spec = f"imagefolder:{folder}"

@@ -96,6 +96,14 @@ def sweep(
 
     Raises NagexpError (ConfigError, DataError) with a one-line message for bad input.
     """
+    from nagexp.process_settings import restored_process_settings
+
+    with restored_process_settings():  # a notebook's settings as they were, the report's MLflow calls too
+        return _sweep(space, resume, report, echo, command, options)
+
+
+def _sweep(space: str | Path | None, resume: str | Path | None, report: bool, echo: Echo | None,
+           command: str | None, options: dict[str, Any]) -> SweepResult:  # fmt: skip
     from nagexp.sweeps.runner import run_sweep
 
     say: Echo = echo or (lambda _line: None)

@@ -1,7 +1,9 @@
 """Process-wide settings a sweep or a run changes, put back when it ends: a notebook runs
 several, and the libraries underneath set environment variables, logging levels and signal
 handlers as they start (Tune leaves its SIGUSR1 handler installed, MLflow and nagexp set their
-variables, torch takes a thread count)."""
+variables, torch takes a thread count, the user's code folder joins the import path). What is
+not put back: modules imported meanwhile stay imported (the user's among them: a notebook that
+edits its model's file reloads it itself)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ def snapshot() -> dict[str, Any]:
     """What `restored_process_settings` puts back (also what its tests compare)."""
     state: dict[str, Any] = {
         "environ": dict(os.environ),
+        "sys_path": list(sys.path),  # the user's code folder goes first while it runs
         "loggers": {name: logging.getLogger(name).level for name in LOGGERS},
         "signals": {sig: signal.getsignal(sig) for sig in SIGNALS},
     }
@@ -45,6 +48,7 @@ def _restore(state: dict[str, Any]) -> None:
     for key, value in state["environ"].items():
         if os.environ.get(key) != value:
             os.environ[key] = value
+    sys.path[:] = state["sys_path"]
     for name, level in state["loggers"].items():
         logging.getLogger(name).setLevel(level)
     if threading.current_thread() is threading.main_thread():

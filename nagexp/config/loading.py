@@ -80,9 +80,9 @@ def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, 
         raise ConfigError(f"{what} '{path}' not found") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{what} '{path}' cannot be read: {exc.__class__.__name__}") from None
-    if text.startswith(SAVED_HEADER) and text.rstrip().splitlines()[-1] != SAVED_END:
-        raise ConfigError(f"{what} '{path}' is cut short (the line '{SAVED_END}' nagexp ends it with is missing); "
-                          "restore it from a copy")  # fmt: skip
+    if text.startswith(SAVED_HEADER) and SAVED_END not in text.splitlines():
+        raise ConfigError(f"{what} '{path}' is cut short: nagexp wrote it with a last line '{SAVED_END}', which is "
+                          "gone; restore it from a copy (a file of your own: remove its first line)")  # fmt: skip
     try:
         depth, aliases = _shape(text)
         if depth > MAX_YAML_DEPTH or aliases > MAX_YAML_ALIASES:

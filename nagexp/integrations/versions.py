@@ -50,7 +50,7 @@ class Tested:
         found = installed_version(self.package) if version is None else version
         if self.covers(found):
             return True
-        key = f"{self}:{found}"
+        key = f"{self}:{found}:{self.relies_on}"
         if key not in _warned:
             _warned.add(key)
             _log.warning(f"warning: nagexp was tested with {self}, found {self.package} {found}: "

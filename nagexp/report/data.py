@@ -38,6 +38,7 @@ class TrialRow:
     curve: tuple[float, ...]  # objective per epoch (Optuna's intermediate values)
     exploits: tuple[dict[str, int], ...] = ()  # population-based: after which epoch it copied whom
     schedule: dict[str, Any] | None = None  # population-based: the piecewise schedule of its weights
+    lineage: tuple[dict[str, Any], ...] = ()  # population-based: who trained its weights from which epoch, how
 
 
 @dataclass
@@ -88,7 +89,7 @@ class ReportData:
 
     def config_of(self, trial: TrialRow) -> TrainConfig:
         """The trial's config (the one rule: `results.records.trial_config`)."""
-        return trial_config(self.fixed, trial.params, trial.seed, trial.schedule)
+        return trial_config(self.fixed, trial.params, trial.seed, trial.schedule, trial.lineage)
 
     def by_family(self, param: str) -> list[tuple[str, list[float]]]:
         """Objective values of finished trials grouped by a schedule family."""
@@ -130,7 +131,8 @@ def _row(record: TrialRecord, curve: tuple[float, ...]) -> TrialRow:
     return TrialRow(number=record.number, state=record.state, params=record.params, final=record.final,
                     best=record.best, test_acc=record.test_acc, epochs_run=record.epochs_run,
                     seconds=record.seconds, seed=record.seed, reason=record.reason, curve=curve,
-                    exploits=tuple(record.exploits), schedule=record.schedule)  # fmt: skip
+                    exploits=tuple(record.exploits), schedule=record.schedule,
+                    lineage=tuple(record.lineage or ()))  # fmt: skip
 
 
 def _study(sweep_dir: Path, name: str) -> Any:
@@ -148,7 +150,8 @@ def _study(sweep_dir: Path, name: str) -> Any:
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.load_study(study_name=name, storage=f"sqlite:///{path}")
+        storage = optuna.storages.RDBStorage(f"sqlite:///{path}", skip_table_creation=True)  # reads only
+        return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         raise ConfigError(damaged.format(f"no study named '{name}'")) from None
     except Exception as exc:  # sqlalchemy's errors for a database cut short or garbled
@@ -179,6 +182,13 @@ def collect(sweep_dir: Path) -> ReportData:
         importance, note = _importance(study, plan.param_names)
     records = read_trials(sweep_dir / TRIALS_FILE, plan.param_names, plan.metric, must_exist=finished)
     trials = [_row(r, curves.get(r.number, ())) for r in records]
+    for r in records:  # every finished trial's config rebuilds (the figures and tables draw them)
+        if can_rank(r):
+            try:
+                r.train_config(plan.space.fixed)
+            except ConfigError as exc:
+                raise ConfigError(f"'{sweep_dir / TRIALS_FILE}' is damaged (trial {r.number}: {exc}); restore it "
+                                  "from a copy") from None  # fmt: skip
     data = ReportData(plan.name, plan.metric, plan.mode, plan, read_summary(sweep_dir), trials, plan.param_names,
                       dict(plan.space.fixed), importance, note)  # fmt: skip
     data.rungs = _rungs(plan, trials)

@@ -28,7 +28,7 @@ def _summary_rows(d: ReportData) -> list[tuple[str, str]]:
         ("best config's test accuracy", short_value(best.test_acc) if best else "-"),
         ("best config", ", ".join(f"{k}={short_value(v)}" for k, v in sorted(best.params.items())) if best else "-"),
         ("trials", ", ".join(f"{v} {k}" for k, v in counts.items()) + f" (of {o.trials} planned)"),
-        ("wall time", f"{d.summary['seconds']:.1f} s" if "seconds" in d.summary else "-"),
+        ("wall time", f"{d.summary['seconds']:.1f} s" if isinstance(d.summary.get("seconds"), int | float) else "-"),
         ("sampler / scheduler", f"{o.sampler} / {o.scheduler}"),
         (
             "hardware",

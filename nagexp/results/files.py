@@ -152,9 +152,23 @@ def write_summary(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
+SUMMARY_FILE = "summary.json"
+
+
 def read_summary(sweep_dir: Path) -> dict[str, Any]:
-    """summary.json, or {} while the sweep runs (or when its driver died before writing it)."""
+    """summary.json, or {} while the sweep runs (or when its driver died before writing it);
+    ConfigError naming the file when it is there but cut short or garbled."""
+    path = Path(sweep_dir) / SUMMARY_FILE
     try:
-        return json.loads((sweep_dir / "summary.json").read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except FileNotFoundError:
         return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"'{path}' cannot be read ({type(exc).__name__}); restore it from a copy") from None
+    try:
+        summary = json.loads(text)
+    except json.JSONDecodeError:
+        summary = None
+    if not isinstance(summary, dict) or not isinstance(summary.get("state", ""), str):
+        raise ConfigError(f"'{path}' is damaged (not the summary a sweep writes); restore it from a copy")
+    return summary

@@ -24,6 +24,20 @@ def _finite(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in metrics.items()}
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """A killed driver can leave a last line without its newline: cut it off before appending,
+    or the next event would be written onto it (replay reads past a torn *last* line only)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as f:
+        f.seek(-1, 2)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -31,6 +45,7 @@ class Journal:
 
     def _write(self, event: dict[str, Any]) -> None:
         if self._file is None:
+            _drop_torn_tail(self.path)
             self._file = self.path.open("a", encoding="utf-8")
         self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
         self._file.flush()  # in the OS before the next event: survives the driver being killed

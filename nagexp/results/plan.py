@@ -108,6 +108,11 @@ def _problems(err: ValidationError, shown: int = 3) -> str:
     for e in err.errors()[:shown]:
         field = ".".join(str(p) for p in e["loc"]) or "the plan"
         msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"no '{field}'" if e["type"] == "missing" else f"'{field}': {msg}")
+        if e["type"] == "missing":
+            parts.append(f"no '{field}'")
+        elif e["type"] == "extra_forbidden":
+            parts.append(f"'{field}' is not known to this nagexp (written by another version?)")
+        else:
+            parts.append(f"'{field}': {msg}")
     more = len(err.errors()) - shown
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
+from nagexp.config.loading import describe_validation_error
 from nagexp.config.train import TrainConfig
+from nagexp.errors import ConfigError
 from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, SCHEDULE_KEY
 
 __all__ = ["RUNNING", "STATES", "TrialRecord", "is_settled", "trial_config"]
@@ -25,13 +29,20 @@ def is_settled(state: str) -> bool:
 
 
 def trial_config(fixed: Mapping[str, Any], params: Mapping[str, Any], seed: int | None,
-                 schedule: Mapping[str, Any] | None = None) -> TrainConfig:  # fmt: skip
+                 schedule: Mapping[str, Any] | None = None,
+                 lineage: Sequence[Mapping[str, Any]] | None = None) -> TrainConfig:  # fmt: skip
     """The one rule that rebuilds a trial's config: the sweep's fixed values, the trial's
-    searched params, its seed and, for a population member, the schedule its final weights were
-    trained under (piecewise lr / momentum / weight decay, replacing the values it started
-    with). best.yaml, `nagexp reproduce`, the report and the trainable all ask it."""
-    values = {**fixed, **params, **({"seed": seed} if seed is not None else {}), **(schedule or {})}
-    return TrainConfig(**values)
+    searched params and its seed; for a population member, the config it ended with (the last
+    entry of its `lineage`: a copy of a donor's takes the donor's other params too) under the
+    `schedule` its final weights were trained under (piecewise lr / momentum / weight decay,
+    replacing the values it started with). best.yaml, `nagexp reproduce`, the report, MLflow
+    and the trainable all ask it. ConfigError naming the field for values that are no config."""
+    last = (lineage[-1].get("config") if lineage else None) or None
+    base = dict(last) if last else {**fixed, **params, **({"seed": seed} if seed is not None else {})}
+    try:
+        return TrainConfig(**{**base, **(schedule or {})})
+    except ValidationError as err:
+        raise ConfigError(f"trial config: {describe_validation_error(err, TrainConfig)}") from None
 
 
 @dataclass
@@ -59,7 +70,7 @@ class TrialRecord:
     def train_config(self, fixed: Mapping[str, Any]) -> TrainConfig:
         """This trial's config under a sweep's `fixed` values (see `trial_config`): a population
         member's replays the schedule its weights were trained under, from scratch."""
-        return trial_config(fixed, self.params, self.seed, self.schedule)
+        return trial_config(fixed, self.params, self.seed, self.schedule, self.lineage)
 
     def observe(self, metrics: dict[str, Any], metric: str, mode: str) -> None:
         """Take one epoch's result."""

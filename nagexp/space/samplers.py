@@ -51,8 +51,6 @@ def qmc(seed: int) -> Any:
     return _quiet(optuna.samplers.QMCSampler, seed=seed, warn_independent_sampling=False)
 
 
-
-
 def make_sampler(name: str, seed: int) -> Any:
     """A seeded `optuna.samplers.BaseSampler`."""
     if name not in SAMPLERS:

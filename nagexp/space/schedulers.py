@@ -78,8 +78,6 @@ def pb2(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
                           seed=seed, identity_keys=IDENTITY_KEYS, is_last_epoch=is_last_epoch)  # fmt: skip
 
 
-
-
 def make_scheduler(name: str, metric: str, mode: str, max_epochs: int, space: Any, seed: int = 0) -> Any:
     """`seed`: the population-based schedulers' draws (whom to copy, how to perturb)."""
     if name not in SCHEDULERS:

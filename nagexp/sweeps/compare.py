@@ -74,9 +74,6 @@ def parse_method(method: str, sampler: str) -> tuple[str, str]:
     return first, second
 
 
-AXES = ("optimizer", "method")  # what a comparison's arms differ in
-
-
 def _check_arms(axis: str, arms: list[str], sampler: str) -> None:
     if axis == "optimizer":
         if any(a not in OPTIMIZER_NAMES for a in arms) or len(arms) < 2 or len(set(arms)) != len(arms):

@@ -6,6 +6,8 @@ from typing import Any
 
 from ray.tune import Stopper
 
+from nagexp.results.trial_report import EPOCH_KEY
+
 __all__ = ["EpochBudget"]
 
 
@@ -18,7 +20,7 @@ class EpochBudget(Stopper):
         self.budget, self.spent = budget, 0
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        self.spent += "epoch" in result  # not a trial's report of its own error
+        self.spent += EPOCH_KEY in result  # not a trial's report of its own error
         return False
 
     def stop_all(self) -> bool:

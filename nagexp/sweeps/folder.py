@@ -12,6 +12,8 @@ __all__ = ["create_sweep_dir", "refuse_existing", "resume_command"]
 
 
 def resume_command(spec: SweepSpec) -> str:
+    if spec.sweep_dir.name != spec.name:  # a folder renamed since: its path names it
+        return f"nagexp sweep --resume {spec.sweep_dir}"
     where = "" if spec.results_dir == Path("results").resolve() else f" --results-dir {spec.results_dir}"
     return f"nagexp sweep --resume {spec.name}{where}"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from nagexp.config.sweep import SweepSpec
+from nagexp.results.trial_report import TRIAL_NUMBER_KEY
 from nagexp.sweeps.checks import check_tracking, check_user_code_imports, user_code
 from nagexp.sweeps.folder import refuse_existing
 from nagexp.sweeps.plan import make_plan
@@ -68,7 +69,7 @@ def describe_plan(spec: SweepSpec) -> str:
     searched = list(spec.space.params)
     for cfg in configs:
         shown = {k: round(v, 6) if isinstance(v, float) else v for k, v in cfg.items() if k in searched}
-        lines.append(f"  trial {cfg['trial_number']}: seed {cfg['seed']} {json.dumps(shown)}")
+        lines.append(f"  trial {cfg[TRIAL_NUMBER_KEY]}: seed {cfg['seed']} {json.dumps(shown)}")
     return "\n".join(lines)
 
 

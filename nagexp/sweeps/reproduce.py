@@ -73,6 +73,15 @@ def trial_to_rerun(sweep_dir: Path, which: str) -> tuple[TrialRecord, SweepPlan]
     record = records[int(which)]
     if not can_rank(record):
         raise ConfigError(f"trial {which} {record.state} ({record.reason}); only finished trials reproduce")
+    try:
+        record.train_config(plan.space.fixed)
+    except ConfigError as exc:
+        raise ConfigError(f"'{sweep_dir / TRIALS_FILE}' is damaged (trial {which}: {exc}); restore it from a "
+                          "copy") from None  # fmt: skip
+    if record.exploits and not record.lineage:
+        raise ConfigError(f"trial {which} copied another member's weights, and its sweep (an older nagexp) "
+                          "recorded no lineage to replay; `nagexp train` its best.yaml replays its schedule from "
+                          "scratch instead")  # fmt: skip
     return record, plan
 
 

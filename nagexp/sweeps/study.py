@@ -45,7 +45,8 @@ def check_study(spec: SweepSpec) -> None:
     import optuna
 
     try:
-        optuna.load_study(study_name=spec.name, storage=storage_url(spec))
+        storage = optuna.storages.RDBStorage(storage_url(spec), skip_table_creation=True)  # reads only
+        optuna.load_study(study_name=spec.name, storage=storage)
     except KeyError:
         raise ConfigError(f"'{path}' holds no study named '{spec.name}'; restore it from a copy, or start a new "
                           "sweep") from None  # fmt: skip

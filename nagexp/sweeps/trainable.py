@@ -36,13 +36,11 @@ def train_config_of(config: dict[str, Any]) -> TrainConfig:
 
 
 def error_line(exc: BaseException) -> str:
-    """One line naming what a trial raised."""
-    from pydantic import ValidationError
+    """One line naming what a trial raised (an invalid sampled config: which field, and why)."""
+    from nagexp.errors import NagexpError
 
-    if isinstance(exc, ValidationError):
-        from nagexp.config.loading import describe_validation_error
-
-        return f"invalid trial config: {describe_validation_error(exc, TrainConfig)}"[:500]
+    if isinstance(exc, NagexpError):
+        return str(exc).replace("trial config: ", "invalid trial config: ", 1)[:500]
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500]
 
@@ -132,7 +130,7 @@ def _lineage_fields(state: CheckpointState, last: bool) -> dict[str, Any]:
     if last:
         extra["exported_schedule"] = json.dumps(exported_schedule(state["schedule"]))
         extra["exported_lineage"] = json.dumps(state.get("lineage", []))
-    return extra
+    return extra  # the keyword arguments of trial_report
 
 
 def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool = False) -> None:

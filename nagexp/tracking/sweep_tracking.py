@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.sweep import SweepSpec
-from nagexp.config.train import TrainConfig
 from nagexp.data.batches import TrainData
 from nagexp.io import to_yaml
 from nagexp.provenance import git_sha, package_versions
 from nagexp.results.ranking import best_trial, count_states
 from nagexp.results.records import TrialRecord
+from nagexp.results.trial_report import EPOCH_KEY, TRIAL_NUMBER_KEY
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
 
 __all__ = ["SweepTracking"]
@@ -133,7 +133,7 @@ class SweepTracking:
         run_id = self._child(rec)
         logged = {m.step for m in self.tracker.client.get_metric_history(run_id, self.spec.metric)}
         for metrics in rec.history:
-            step = int(metrics.get("epoch", 0))
+            step = int(metrics.get(EPOCH_KEY, 0))
             if step not in logged:
                 self.tracker.log(run_id, numeric_metrics(metrics), step=step, params=self._params_once(rec))
         if rec.state != "running" and status in ("RUNNING", "KILLED"):
@@ -142,7 +142,7 @@ class SweepTracking:
     def _child(self, rec: TrialRecord) -> str:
         run_id = self.child_ids.get(rec.number)
         if run_id is None:
-            tags = {"nagexp.kind": "trial", "trial_number": str(rec.number), "ray_trial_id": rec.trial_id,
+            tags = {"nagexp.kind": "trial", TRIAL_NUMBER_KEY: str(rec.number), "ray_trial_id": rec.trial_id,
                     "seed": str(rec.seed), "state": "running", **self.code_tags}  # fmt: skip
             run_id = self.tracker.start_run(f"trial-{rec.number}", tags, parent_id=self.parent_id)
             self.tracker.log_dataset(run_id, self.data, self.dataset_spec)
@@ -154,14 +154,15 @@ class SweepTracking:
             return {}
         self._params_logged.add(rec.number)
         try:
-            return config_params(TrainConfig(**rec.config).model_dump(mode="json"))  # every field, defaults included
+            # every field, defaults included (the trial's config as it started: params are logged once)
+            return config_params(rec.train_config(self.spec.space.fixed).model_dump(mode="json"))
         except Exception:  # an invalid sampled config (the trial errors): log what was sampled
             return dict(rec.config)
 
     def _log_model(self, rec: TrialRecord, run_id: str, registered: str | None) -> None:
         from nagexp.tracking.artifacts import log_model, model_from_checkpoint
 
-        model = model_from_checkpoint(TrainConfig(**rec.config), self.data, Path(rec.checkpoint_file))
+        model = model_from_checkpoint(rec.train_config(self.spec.space.fixed), self.data, Path(rec.checkpoint_file))
         log_model(self.tracker.store.uri, run_id, model, self.data, registered)
 
     # -- TrialListener (Tune loop): queue only ------------------------------------------------
@@ -172,7 +173,7 @@ class SweepTracking:
 
     def on_trial_epoch(self, rec: TrialRecord, metrics: dict[str, Any]) -> None:
         snapshot, values = dataclasses.replace(rec, history=[]), numeric_metrics(metrics)
-        step = int(metrics.get("epoch", rec.epochs_run))
+        step = int(metrics.get(EPOCH_KEY, rec.epochs_run))
 
         def write() -> None:  # one store write per trial per epoch
             self.tracker.log(self._child(snapshot), values, step=step, params=self._params_once(snapshot))

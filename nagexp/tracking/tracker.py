@@ -16,13 +16,14 @@ from typing import Any
 
 from nagexp.errors import NagexpError
 from nagexp.integrations.mlflow_store import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, remember_new_store, seed_new_store
+from nagexp.results.trial_report import EXPLOIT_KEY, TRIAL_NUMBER_KEY
 from nagexp.tracking.store import TrackingStore, check_reachable
 
 __all__ = ["Tracker", "numeric_metrics"]
 
-# exploit_from: a population-based trial's epoch that continued another trial's weights (its number)
+# EXPLOIT_KEY: a population-based trial's epoch that continued another trial's weights (its number)
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "momentum", "weight_decay",
-                 "exploit_from", "epoch_seconds", "samples_per_s", "test_loss", "test_acc")  # fmt: skip
+                 EXPLOIT_KEY, "epoch_seconds", "samples_per_s", "test_loss", "test_acc")  # fmt: skip
 PARAM_CHARS = 500  # longer values (a piecewise schedule's knots) are cut: the full config is an artifact
 
 
@@ -147,7 +148,7 @@ class Tracker:
             page = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
                                            max_results=1000, page_token=token)  # fmt: skip
             for run in page:
-                number = run.data.tags.get("trial_number")
+                number = run.data.tags.get(TRIAL_NUMBER_KEY)
                 if number is not None and number.isdigit():
                     children.setdefault(int(number), (run.info.run_id, run.info.status, bool(run.data.params)))
             token = page.token

@@ -19,10 +19,14 @@ __all__ = ["UiServer", "experiment_id"]
 
 
 def experiment_id(store: TrackingStore) -> str | None:
-    """The id of the store's experiment (None when it has none of that name)."""
+    """The id of the store's experiment (None when it has none of that name, or the store cannot
+    say: the server started on it says why)."""
     from mlflow import MlflowClient
 
-    found = MlflowClient(tracking_uri=store.uri).get_experiment_by_name(store.experiment)
+    try:
+        found = MlflowClient(tracking_uri=store.uri).get_experiment_by_name(store.experiment)
+    except Exception:  # a store MLflow must migrate, or a damaged one
+        return None
     return found.experiment_id if found is not None else None
 
 

@@ -1,5 +1,5 @@
 """The built-in architectures. Each takes the data's input shape (C, H, W), its class count
-and a width multiplier (the model signature every model has: see `model_registry`)."""
+and a width multiplier (the model signature every model has: see `nagexp.registries.models`)."""
 
 from __future__ import annotations
 

@@ -102,8 +102,6 @@ def piecewise_lr(step: int, total: int, p: TrainConfig) -> float:
     return piecewise_value(p.lr_knots, step, p.knot_interpolation == "linear")
 
 
-
-
 # ---- momentum: peak value `p.momentum` (mu_max) --------------------------------------
 
 
@@ -134,8 +132,6 @@ def final_drop_momentum(step: int, total: int, p: TrainConfig) -> float:
 
 def piecewise_momentum(step: int, total: int, p: TrainConfig) -> float:
     return piecewise_value(p.momentum_knots, step, p.knot_interpolation == "linear")
-
-
 
 
 # ---- whole-run tables used by the trainer --------------------------------------------

@@ -77,8 +77,10 @@ class _Run:
 @contextlib.contextmanager
 def _torch_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
     """torch's process-wide settings for this run (its CPU threads; cuDNN picking algorithms
-    for the fixed batch shape on CUDA), as they were before once it ends."""
-    threads, benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    for the fixed batch shape on CUDA; the global generator the run seeds), as they were
+    before once it ends."""
+    threads, benchmark, generator = torch.get_num_threads(), torch.backends.cudnn.benchmark, torch.get_rng_state()
+    cuda_generators = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     if device.type == "cpu" and cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     if device.type == "cuda":
@@ -88,6 +90,9 @@ def _torch_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
     finally:
         torch.set_num_threads(threads)
         torch.backends.cudnn.benchmark = benchmark
+        torch.set_rng_state(generator)
+        if cuda_generators is not None:
+            torch.cuda.set_rng_state_all(cuda_generators)
 
 
 def _setup(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.device) -> _Run:

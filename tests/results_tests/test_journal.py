@@ -37,3 +37,21 @@ def test_replay_rebuilds_records_and_ignores_a_torn_last_line(tmp_path: Path) ->
 
 def test_no_journal_no_records(tmp_path: Path) -> None:
     assert replay(tmp_path / "journal.jsonl", "val_acc", "max") == {}
+
+
+def test_a_resumed_driver_appends_after_the_torn_line_not_onto_it(tmp_path: Path) -> None:
+    """The torn line of a killed driver is cut off before the next driver appends: the journal
+    reads again after it (otherwise the new event lands on the torn line: damage forever)."""
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    a = TrialRecord(number=0, trial_id="x0", params={"lr": 0.1}, config={"lr": 0.1, "seed": 11})
+    journal.started(a)
+    journal.close()
+    with path.open("a") as f:
+        f.write('{"event": "epoch", "number": 0, "metr')  # a driver killed mid-write
+    resumed = Journal(path)
+    resumed.epoch(a, {"epoch": 1, "val_acc": 0.5})
+    resumed.close()
+    records = replay(path, "val_acc", "max")
+    assert records[0].epochs_run == 1 and records[0].final == 0.5
+    assert path.read_text().count("\n") == 2

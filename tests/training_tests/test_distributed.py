@@ -29,6 +29,7 @@ def _rank_main(rank: int, world: int, port: int, config: dict, out: str) -> None
         cfg = TrainConfig(**config)
         result = train(cfg, load_bundle("digits"), dist=TorchProcessGroup(torch.device("cpu"), cfg.sync_batchnorm))
         torch.save({"history": result.history, "test_acc": result.test_acc}, f"{out}.{rank}")
+        dist.barrier()  # no rank tears the group down while another still talks to it (gloo aborts then)
     finally:
         dist.destroy_process_group()
 
@@ -114,6 +115,7 @@ def _nccl_rank_main(rank: int, world: int, port: int, config: dict, out: str) ->
         group = TorchProcessGroup(torch.device("cuda", rank), cfg.sync_batchnorm)
         result = train(cfg, load_bundle("digits"), dist=group)
         torch.save({"history": result.history}, f"{out}.{rank}")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
