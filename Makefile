@@ -10,7 +10,7 @@ TORCH_PIN ?= torch==2.13.0
 CONSTRAINTS := constraints.txt
 
 .PHONY: install install-test sweep train ui test test-fast test-latest lint bench clean
-SWEEP_ARGS ?= search_spaces/quick.yaml --trials 16 --seed 0 --report
+SWEEP_ARGS ?= search_spaces/quick.yaml --trials 16 --seed 0 --deterministic --report
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }

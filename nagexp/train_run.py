@@ -32,6 +32,7 @@ from nagexp.tracking.tracker import Tracker
 from nagexp.tracking.train_tracking import TrainTracking
 from nagexp.training.model_check import check_model
 from nagexp.training.optim import resolve_device
+from nagexp.training.schedules import check_schedules
 from nagexp.training.trainer import TrainResult, train
 from nagexp.user_code import make_importable, snapshot, uses_user_code
 
@@ -121,7 +122,7 @@ def _run_training(cfg: TrainConfig, results_dir: str | Path, name: str | None, o
         raise ConfigError(f"'{out_dir}' already exists; pick another --name")
     device = resolve_device(cfg.device)  # an unavailable device fails before anything is written
     code = None
-    if uses_user_code([cfg.model], [cfg.dataset]):
+    if uses_user_code([cfg.model], [cfg.dataset], [cfg.lr_schedule], [cfg.momentum_schedule]):
         code = snapshot(code_dir or Path.cwd())
         make_importable(code.root)
     # before creating anything: a bad dataset leaves no empty run
@@ -129,6 +130,7 @@ def _run_training(cfg: TrainConfig, results_dir: str | Path, name: str | None, o
     data = load_train_data(cfg, cache, memory_budget, say, gpu_share=1.0 if device.type == "cuda" else 0.0)
     cfg = cfg.model_copy(update={"data_mode": data.mode})  # config.yaml names the mode it trained in
     check_model(cfg.model, cfg.model_arguments(), data)  # and a model that cannot train on it
+    check_schedules(cfg, data.train_size)  # or a schedule of the user's that gives bad values
     tracker = Tracker(tracking) if tracking else None  # an unusable store fails before training
     if on_data:
         on_data(data)

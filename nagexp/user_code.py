@@ -1,4 +1,4 @@
-"""The user's own code (models and datasets named by import path): the folder it lives in,
+"""The user's own code (models, datasets and schedules named by import path): the folder it lives in,
 importable on the driver and on every Ray worker, and a content hash stored with results.
 
 The folder is the current directory or `--code-dir`. What is hashed is what is shipped: its
@@ -39,12 +39,16 @@ class CodeSnapshot:
         return {"dir": str(self.root), "hash": self.digest, "files": len(self.files)}
 
 
-def uses_user_code(models: Iterable[str], datasets: Iterable[str]) -> bool:
-    """True when a model or dataset is named by import path rather than built in."""
+def uses_user_code(models: Iterable[str], datasets: Iterable[str], lr_schedules: Iterable[str] = (),
+                   momentum_schedules: Iterable[str] = ()) -> bool:  # fmt: skip
+    """True when a model, dataset or schedule is named by import path rather than built in."""
     from nagexp.registries.datasets import made_by_user_code
     from nagexp.registries.models import is_builtin_model
+    from nagexp.registries.schedules import is_builtin_schedule
 
-    return any(not is_builtin_model(m) for m in models) or any(made_by_user_code(d) for d in datasets)
+    return (any(not is_builtin_model(m) for m in models) or any(made_by_user_code(d) for d in datasets)
+            or any(not is_builtin_schedule("lr", s) for s in lr_schedules)
+            or any(not is_builtin_schedule("momentum", s) for s in momentum_schedules))  # fmt: skip
 
 
 def _python_files(root: Path) -> Iterator[Path]:

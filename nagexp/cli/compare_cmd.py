@@ -10,7 +10,7 @@ import typer
 
 from nagexp.cli import options as o
 from nagexp.cli.errors import cli_errors
-from nagexp.registries.optimizers import OPTIMIZER_NAMES
+from nagexp.registries.optimizers import COMPARED_BY_DEFAULT, OPTIMIZER_NAMES
 
 __all__ = ["compare_command"]
 
@@ -23,7 +23,8 @@ def compare_command(
         Path | None, typer.Argument(help="Search space (default: search_spaces/nag_default.yaml).")
     ] = None,
     optimizers: Annotated[
-        str | None, typer.Option(help=f"Comma-separated arms: {', '.join(OPTIMIZER_NAMES)} (the default: all).")
+        str | None, typer.Option(help=f"Comma-separated arms: {', '.join(OPTIMIZER_NAMES)} (the default: "
+                                       f"{','.join(COMPARED_BY_DEFAULT)}).")
     ] = None,
     methods: Annotated[
         str | None,
@@ -47,7 +48,7 @@ def compare_command(
     if methods is not None and optimizers is not None:
         raise ConfigError("--optimizers and --methods are two kinds of comparison: give one")
     results_dir: Path = options["results_dir"]
-    axis, chosen = ("method", methods) if methods else ("optimizer", optimizers or ",".join(OPTIMIZER_NAMES))
+    axis, chosen = ("method", methods) if methods else ("optimizer", optimizers or ",".join(COMPARED_BY_DEFAULT))
     name = check_name(name, "comparison name") if name else unique_name("compare", results_dir.resolve())
     base = validated(SweepOptions, {**sweep_values(ctx), "space": space or DEFAULT_SPACE, "name": name})
     arms = [a.strip() for a in chosen.split(",") if a.strip()]

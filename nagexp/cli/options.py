@@ -29,6 +29,12 @@ Seed = Annotated[int, typer.Option(help="Master seed: the sampler and every tria
 Sampler = Annotated[str, typer.Option(help=" | ".join(SAMPLER_NAMES))]
 Scheduler = Annotated[str, typer.Option(help=" | ".join(f"{k} ({v.description})" for k, v in SCHEDULERS.items()))]
 MaxConcurrent = Annotated[int | None, typer.Option(help="Trials at once (default: as resources allow).")]
+Deterministic = Annotated[
+    bool,
+    typer.Option("--deterministic", help="Trials, states and metrics depend on --seed and the space only, not on "
+                 "timing or trials at once: trials asked in batches, ASHA decided on complete rungs."),
+]
+TrialsPerBatch = Annotated[int, typer.Option(help="With --deterministic: trials asked (and halved) together.")]
 CpusPerTrial = Annotated[float, typer.Option(help="CPUs per trial (also its torch threads).")]
 GpusPerTrial = Annotated[float, typer.Option(help="GPUs per trial; fractions share a GPU.")]
 WorkersPerTrial = Annotated[
@@ -71,7 +77,8 @@ TrackingUri = Annotated[
 # Groups of options that `nagexp sweep` and `nagexp compare` both take: (name, declaration, default)
 SEARCH = (("epochs", Epochs, None), ("dataset", Dataset, None), ("seed", Seed, 0), ("sampler", Sampler, "tpe"),
           ("scheduler", Scheduler, "asha"), ("max_concurrent", MaxConcurrent, None),
-          ("cpus_per_trial", CpusPerTrial, 1.0), ("gpus_per_trial", GpusPerTrial, 0.0))  # fmt: skip
+          ("cpus_per_trial", CpusPerTrial, 1.0), ("gpus_per_trial", GpusPerTrial, 0.0),
+          ("deterministic", Deterministic, False), ("trials_per_batch", TrialsPerBatch, 4))  # fmt: skip
 USER_DATA = (("code_dir", CodeDir, None), ("cache_dir", CacheDir, None), ("data_mode", DataMode, None),
              ("memory_budget", MemoryBudget, None))  # fmt: skip
 TRACKING = (("address", Address, None), ("results_dir", ResultsDir, Path("results")), ("track", Track, True),

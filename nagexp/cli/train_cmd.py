@@ -33,8 +33,11 @@ def train_command(
         float | None, typer.Option(help="Peak learning rate (effective lr/(1-mu) with --set lr_mode=effective).")
     ] = None,
     momentum: Annotated[float | None, typer.Option(help="Peak momentum mu in [0, 1).")] = None,
-    lr_schedule: Annotated[str | None, typer.Option(help=" | ".join(LR_SCHEDULE_NAMES))] = None,
-    momentum_schedule: Annotated[str | None, typer.Option(help=" | ".join(MOMENTUM_SCHEDULE_NAMES))] = None,
+    lr_schedule: Annotated[str | None, typer.Option(
+        help=" | ".join(LR_SCHEDULE_NAMES) + " | your own: package.module:fn (its arguments: --set "
+        "lr_schedule_args.NAME=VALUE)")] = None,
+    momentum_schedule: Annotated[str | None, typer.Option(
+        help=" | ".join(MOMENTUM_SCHEDULE_NAMES) + " | your own: package.module:fn")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Samples per step.")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="L2 weight decay.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for init, batch order and augmentation.")] = None,

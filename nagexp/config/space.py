@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nagexp.config.loading import describe_validation_error, read_yaml_mapping
 from nagexp.config.space_sections import MUTABLE_PARAMS, OBJECTIVE_METRICS, AshaSettings, Objective, PbtSettings
-from nagexp.config.train import MODEL_ARGS_PREFIX, TrainConfig
+from nagexp.config.train import TrainConfig, args_entry
 from nagexp.errors import ConfigError
 
 __all__ = [
@@ -142,8 +142,9 @@ class SearchSpace(BaseModel):
 
 
 def is_config_key(name: str) -> bool:
-    """A TrainConfig field, or an entry of its model_args (`model_args.depth`)."""
-    return name in TrainConfig.model_fields or (name.startswith(MODEL_ARGS_PREFIX) and name != MODEL_ARGS_PREFIX)
+    """A TrainConfig field, or an entry of its model_args (`model_args.depth`) or a schedule's
+    arguments (`lr_schedule_args.warm`)."""
+    return name in TrainConfig.model_fields or args_entry(name) is not None
 
 
 def _field_error(field: str, value: Any, fixed: dict[str, Any]) -> str | None:
@@ -163,7 +164,7 @@ def _check_against_train_config(space: SearchSpace) -> list[str]:
     for name in list(space.fixed) + list(space.params):
         if not is_config_key(name):
             problems.append(f"param '{name}': unknown TrainConfig field (known: {', '.join(fields)}, "
-                            f"{MODEL_ARGS_PREFIX}NAME)")  # fmt: skip
+                            "model_args.NAME, lr_schedule_args.NAME, momentum_schedule_args.NAME)")  # fmt: skip
     try:
         TrainConfig(**space.fixed)
     except ValidationError as err:

@@ -35,6 +35,15 @@ class AshaSettings(BaseModel):
     grace_period: int = Field(1, ge=1)  # epochs every trial runs before it can be stopped
     reduction_factor: float = Field(3.0, gt=1)  # 1/reduction_factor of trials go on at each rung
 
+    def milestones(self, max_epochs: int) -> list[int]:
+        """The epochs at which successive halving decides, below the last: grace period, then
+        x reduction_factor each (rounded, at least one epoch apart)."""
+        rungs, epoch = [], min(self.grace_period, max_epochs)
+        while epoch < max_epochs:
+            rungs.append(epoch)
+            epoch = max(epoch + 1, round(epoch * self.reduction_factor))
+        return rungs
+
 
 MUTABLE_PARAMS = ("lr", "momentum", "weight_decay")  # what population-based training may change mid-run
 

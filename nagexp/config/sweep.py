@@ -47,6 +47,10 @@ class SweepOptions(BaseModel):
     time_budget: float | None = Field(None, gt=0)  # seconds for the whole sweep
     epoch_budget: int | None = Field(None, ge=1)  # epochs trained by all trials together; then the sweep ends
     max_failures: int = Field(2, ge=0)  # retries of a trial whose worker died, from its last checkpoint
+    # the sweep's trials, states and metrics depend on the seed and the space only, not on timing
+    # or on how many trials run at once: trials asked in batches, halving on complete rungs
+    deterministic: bool = False
+    trials_per_batch: int = Field(4, ge=1)  # deterministic: trials asked (and halved) together
     address: str | None = None  # existing Ray cluster; None starts Ray locally
     results_dir: Path = Path("results")
     track: bool = True  # MLflow tracking of the sweep and its trials
@@ -93,7 +97,7 @@ class SweepSpec(BaseModel):
 
     @property
     def uses_user_code(self) -> bool:
-        """A model or dataset of the sweep (fixed, or a choice of a searched one) is the user's."""
+        """A model, dataset or schedule of the sweep (fixed, or a choice of a searched one) is the user's."""
         from nagexp.user_code import uses_user_code
 
         def values(name: str) -> list[str]:
@@ -101,7 +105,7 @@ class SweepSpec(BaseModel):
             found = [self.space.fixed.get(name, TrainConfig.model_fields[name].default)]
             return found + [str(c) for c in getattr(param, "choices", [getattr(param, "value", found[0])])]
 
-        return uses_user_code(values("model"), values("dataset"))
+        return uses_user_code(values("model"), values("dataset"), values("lr_schedule"), values("momentum_schedule"))
 
     @property
     def workers(self) -> WorkerResources | None:

@@ -11,18 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from nagexp.registries.datasets import parse_dataset_spec
 from nagexp.registries.models import check_model_name, is_builtin_model
-from nagexp.registries.optimizers import OPTIMIZERS
-from nagexp.registries.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
+from nagexp.registries.optimizers import OPTIMIZERS, SCHEDULE_FREE
+from nagexp.registries.schedules import check_schedule_name, is_builtin_schedule
 
-__all__ = ["MODEL_ARGS_PREFIX", "TrainConfig"]
-
-# Names are checked against their registries (nagexp.registries) when a config is made: a
-# model or schedule added there is accepted here, listed in help and named in errors.
-_REGISTRIES: dict[str, dict[str, Any]] = {
-    "optimizer": OPTIMIZERS,
-    "lr_schedule": LR_SCHEDULES,
-    "momentum_schedule": MOMENTUM_SCHEDULES,
-}
+__all__ = ["ARGS_FIELDS", "MODEL_ARGS_PREFIX", "TrainConfig", "args_entry"]
 
 
 def _one_of(registry: dict[str, Any], what: str, value: str) -> str:
@@ -32,9 +24,16 @@ def _one_of(registry: dict[str, Any], what: str, value: str) -> str:
 
 
 # `model_args.depth: 4` (a search-space param, a `--set` override, a flat mapping) is the
-# entry `depth` of `model_args`
+# entry `depth` of `model_args`; the same for the arguments of a schedule of the user's
+ARGS_FIELDS = ("model_args", "lr_schedule_args", "momentum_schedule_args")
 MODEL_ARGS_PREFIX = "model_args."
 _ARG_NAME = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def args_entry(name: str) -> tuple[str, str] | None:
+    """`("lr_schedule_args", "warm")` for `lr_schedule_args.warm`; None for any other name."""
+    field, dot, entry = name.partition(".")
+    return (field, entry) if dot and entry and field in ARGS_FIELDS else None
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -60,8 +59,9 @@ class TrainConfig(BaseModel):
     model_args: dict[str, Any] = {}  # keyword arguments of the model's callable (searchable: model_args.NAME)
     width: float = Field(1.0, gt=0, le=16)  # channel multiplier of the built-in models
 
-    # -- optimizer: torch.optim.SGD for all three ----------------------------------------
-    optimizer: str = "nag"  # nag: nesterov=True; momentum: heavy-ball; sgd: momentum 0
+    # -- optimizer: torch.optim.SGD for the first three ----------------------------------
+    # nag: nesterov=True; momentum: heavy-ball; sgd: momentum 0; sgd_schedulefree: schedule-free SGD
+    optimizer: str = "nag"
     lr: float = Field(0.05, gt=0)  # peak lr per mean-loss step; effective mode: lr / (1 - momentum)
     lr_mode: Literal["raw", "effective"] = "raw"
     momentum: float = Field(0.9, ge=0, lt=1)  # peak momentum mu (mu_max of momentum schedules)
@@ -70,10 +70,11 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(64, ge=1)  # samples per optimizer step
 
     # -- learning-rate schedule ----------------------------------------------------------
-    lr_schedule: str = "cosine"  # a name of LR_SCHEDULES
+    lr_schedule: str = "cosine"  # a name of LR_SCHEDULES, or your own: package.module:fn
+    lr_schedule_args: dict[str, Any] = {}  # your schedule's keyword arguments (searchable: lr_schedule_args.NAME)
     lr_milestones: tuple[float, ...] = (0.5, 0.75)  # step: fractions of training
     lr_gamma: float = Field(0.1, gt=0, le=1)  # step: lr multiplier at each milestone
-    warmup_fraction: float = Field(0.1, gt=0, lt=1)  # warmup_cosine: share of steps warming up
+    warmup_fraction: float = Field(0.1, gt=0, lt=1)  # warmup_cosine, sgd_schedulefree: share of steps warming up
     onecycle_pct_start: float = Field(0.25, gt=0, lt=1)  # onecycle/cyclical: share of steps rising
     onecycle_div_factor: float = Field(25.0, ge=1)  # onecycle: start lr = lr / div_factor
     onecycle_final_div_factor: float = Field(1e4, ge=1)  # onecycle: end lr = start lr / this
@@ -83,7 +84,8 @@ class TrainConfig(BaseModel):
     knot_interpolation: Literal["constant", "linear"] = "constant"  # piecewise: between two knots
 
     # -- momentum schedule ---------------------------------------------------------------
-    momentum_schedule: str = "constant"  # a name of MOMENTUM_SCHEDULES
+    momentum_schedule: str = "constant"  # a name of MOMENTUM_SCHEDULES, or your own: package.module:fn
+    momentum_schedule_args: dict[str, Any] = {}  # your schedule's keyword arguments
     momentum_min: float = Field(0.85, ge=0, lt=1)  # cyclical: momentum at the LR peak
     sutskever_period: int = Field(250, ge=1)  # sutskever: steps per ramp stage
     final_momentum: float = Field(0.5, ge=0, lt=1)  # final_drop: momentum in the last phase
@@ -103,25 +105,36 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _fold_model_args(cls, values: Any) -> Any:
-        """`{"model_args.depth": 4}` -> `{"model_args": {"depth": 4}}` (dotted names win)."""
-        if not isinstance(values, dict) or not any(str(k).startswith(MODEL_ARGS_PREFIX) for k in values):
+    def _fold_args(cls, values: Any) -> Any:
+        """`{"model_args.depth": 4}` -> `{"model_args": {"depth": 4}}` (dotted names win); the
+        same for `lr_schedule_args.NAME` and `momentum_schedule_args.NAME`."""
+        if not isinstance(values, dict) or not any(args_entry(str(k)) for k in values):
             return values
-        folded = {k: v for k, v in values.items() if not str(k).startswith(MODEL_ARGS_PREFIX)}
-        args = folded.get("model_args") or {}
-        if not isinstance(args, dict):
-            return values  # the field's own validation names the problem
-        args = dict(args)
-        dotted = {k.removeprefix(MODEL_ARGS_PREFIX): v for k, v in values.items() if k.startswith(MODEL_ARGS_PREFIX)}
-        args.update(dotted)
-        return {**folded, "model_args": args}
+        folded = {k: v for k, v in values.items() if not args_entry(str(k))}
+        for field in ARGS_FIELDS:
+            dotted = {e[1]: v for k, v in values.items() if (e := args_entry(str(k))) and e[0] == field}
+            if not dotted:
+                continue
+            args = folded.get(field) or {}
+            if not isinstance(args, dict):
+                return values  # the field's own validation names the problem
+            folded[field] = {**args, **dotted}
+        return folded
 
-    @field_validator("model_args")
+    @model_validator(mode="before")
     @classmethod
-    def _argument_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _no_schedule_by_default(cls, values: Any) -> Any:
+        """Schedule-free SGD's schedules are constant unless named (another is refused below)."""
+        if isinstance(values, dict) and values.get("optimizer") in SCHEDULE_FREE:
+            return {"lr_schedule": "constant", "momentum_schedule": "constant", **values}
+        return values
+
+    @field_validator(*ARGS_FIELDS)
+    @classmethod
+    def _argument_names(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         bad = [k for k in value if not _ARG_NAME.match(str(k))]
         if bad:
-            raise ValueError(f"model_args names must be Python identifiers (got {bad})")
+            raise ValueError(f"{info.field_name} names must be Python identifiers (got {bad})")
         return value
 
     @field_validator("dataset")
@@ -135,10 +148,15 @@ class TrainConfig(BaseModel):
     def _known_model(cls, value: str) -> str:
         return check_model_name(value)
 
-    @field_validator("optimizer", "lr_schedule", "momentum_schedule")
+    @field_validator("optimizer")
     @classmethod
-    def _registered(cls, value: str, info: ValidationInfo) -> str:
-        return _one_of(_REGISTRIES[info.field_name], info.field_name, value)
+    def _registered(cls, value: str) -> str:
+        return _one_of(OPTIMIZERS, "optimizer", value)
+
+    @field_validator("lr_schedule", "momentum_schedule")
+    @classmethod
+    def _known_schedule(cls, value: str, info: ValidationInfo) -> str:
+        return check_schedule_name(info.field_name.removesuffix("_schedule"), value)
 
     @field_validator("device")
     @classmethod
@@ -185,10 +203,23 @@ class TrainConfig(BaseModel):
     def _consistent(self) -> TrainConfig:
         if self.optimizer == "nag" and self.momentum == 0:
             raise ValueError("optimizer 'nag' (Nesterov) needs momentum > 0; use optimizer 'sgd' for plain SGD")
+        if self.optimizer in SCHEDULE_FREE:
+            wrong = {"lr_schedule": self.lr_schedule, "momentum_schedule": self.momentum_schedule,
+                     "lr_mode": self.lr_mode, "momentum": self.momentum}  # fmt: skip
+            wrong = {k: v for k, v in wrong.items() if v not in ("constant", "raw") and (k != "momentum" or v == 0)}
+            if wrong:
+                raise ValueError(f"optimizer '{self.optimizer}' takes no schedule: it needs lr_schedule and "
+                                 "momentum_schedule 'constant', lr_mode 'raw' and momentum > 0 (its warmup is "
+                                 f"warmup_fraction; got {wrong})")  # fmt: skip
         if self.momentum_schedule == "cyclical" and self.momentum_min > self.momentum:
             raise ValueError(
                 f"cyclical momentum needs momentum_min <= momentum (got {self.momentum_min} > {self.momentum})"
             )
+        for kind in ("lr", "momentum"):
+            name, args = getattr(self, f"{kind}_schedule"), getattr(self, f"{kind}_schedule_args")
+            if args and is_builtin_schedule(kind, name):
+                raise ValueError(f"{kind}_schedule_args go with a schedule of your own (package.module:fn); "
+                                 f"the built-in '{name}' takes its settings from config fields")  # fmt: skip
         for schedule, knots in (("lr", self.lr_knots), ("momentum", self.momentum_knots)):
             piecewise = getattr(self, f"{schedule}_schedule") == "piecewise"
             if piecewise != bool(knots):

@@ -27,6 +27,7 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.utils.util import unflatten_dict
 
 from nagexp.integrations.versions import Tested
 
@@ -34,7 +35,8 @@ __all__ = ["TESTED_OPTUNA", "TESTED_RAY", "PruningAwareOptunaSearch", "storage_i
 
 TESTED_RAY = Tested("ray", "2.60", "2.61", "OptunaSearch's private study and trial bookkeeping (_ot_study, "
                     "_ot_trials, _completed_trials)")  # fmt: skip
-TESTED_OPTUNA = Tested("optuna", "5.0", "5.1", "optuna.Trial(study, storage id) handles and FrozenTrial._trial_id")
+TESTED_OPTUNA = Tested("optuna", "5.0", "5.1", "optuna.Trial(study, storage id) handles, Trial._trial_id and "
+                       "FrozenTrial._trial_id")  # fmt: skip
 TESTED_RAY.check()
 TESTED_OPTUNA.check()
 
@@ -57,16 +59,30 @@ def study_of(searcher: OptunaSearch) -> optuna.Study:
 
 
 class PruningAwareOptunaSearch(OptunaSearch):
-    """`stopped_early(result)`: whether a trial's last result says a scheduler stopped it."""
+    """`stopped_early(result)`: whether a trial's last result says a scheduler stopped it.
+    `step_key`: the result's count of epochs (a paused and resumed trial keeps counting it).
+
+    `batch_size` (deterministic mode): trials are asked in batches of that many, every one
+    sampled at once (the define-by-run function run for each, in trial order), and the next
+    batch only once no trial of the study is running: every proposal then depends on the seed
+    and the results of whole earlier batches, not on which trial finished first or how many
+    ran at once. Tune hears "nothing yet" meanwhile."""
 
     def __init__(self, *args: Any, stopped_early: Callable[[dict[str, Any] | None], bool],
-                 total_trials: int | None = None, **kwargs: Any) -> None:  # fmt: skip
+                 total_trials: int | None = None, batch_size: int | None = None, step_key: str = "epoch",
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.stopped_early = stopped_early
         self.total_trials = total_trials
+        self.batch_size = batch_size
+        self.step_key = step_key
+        self._queue: list[tuple[optuna.Trial, dict[str, Any]]] = []  # a batch's trials not yet handed out
+        self._unfinished: set[int] = set()  # storage ids of the batch's trials not yet told
+        self._last_result: dict[str, dict[str, Any]] = {}  # trial id -> its last result (see complete)
         self._last_step: dict[str, int] = {}  # trial id -> last step told to Optuna
         self._closed: set[str] = set()  # trial ids whose Optuna trial the storage holds as finished
         self._orphans: list[int] = []  # storage ids of RUNNING trials no Tune trial owns
+        self._orphan_steps: dict[int, int] = {}  # storage id -> the last step it told Optuna
         self._asks_left: int | None = None  # set after a restore: new trials the storage still lacks
 
     # -- restore ----------------------------------------------------------------------------
@@ -79,30 +95,65 @@ class PruningAwareOptunaSearch(OptunaSearch):
         state_of = {storage_id(t): t.state for t in stored}
         owned = {ot._trial_id for ot in self._ot_trials.values()}
         self._closed = {tid for tid, ot in self._ot_trials.items() if state_of.get(ot._trial_id, _RUNNING) != _RUNNING}
-        self._orphans = sorted(storage_id(t) for t in stored if t.state == _RUNNING and storage_id(t) not in owned)
+        orphans = {storage_id(t): t for t in stored if t.state == _RUNNING and storage_id(t) not in owned}
+        self._orphans = sorted(orphans)
+        # the epochs an orphan told Optuna before: not told again when it trains them anew
+        self._orphan_steps = {sid: max(t.intermediate_values, default=0) for sid, t in orphans.items()}
         if self.total_trials is not None:
             self._asks_left = max(0, self.total_trials - len(stored))
+        self._queue = []  # a batch's trials not handed out before the snapshot: orphans now, in order
+        self._unfinished = {storage_id(t) for t in stored if t.state == _RUNNING}
 
     def suggest(self, trial_id: str) -> dict | str | None:
+        if self.batch_size is not None:
+            return self._suggest_in_batches(trial_id)
         if trial_id not in self._ot_trials:
             if self._orphans:  # continue a trial the dead driver had started: same number and params
-                self._ot_trials[trial_id] = trial_handle(self._ot_study, self._orphans.pop(0))
+                self._adopt_orphan(trial_id)
             elif self._asks_left is not None:
                 if self._asks_left <= 0:
                     return Searcher.FINISHED
                 self._asks_left -= 1
         return super().suggest(trial_id)
 
+    def _adopt_orphan(self, trial_id: str) -> optuna.Trial:
+        sid = self._orphans.pop(0)
+        self._ot_trials[trial_id] = trial_handle(self._ot_study, sid)
+        self._last_step[trial_id] = self._orphan_steps.pop(sid, 0)
+        return self._ot_trials[trial_id]
+
+    def _suggest_in_batches(self, trial_id: str) -> dict | str | None:
+        if trial_id in self._ot_trials:
+            return unflatten_dict(self._ot_trials[trial_id].params)
+        if self._orphans:  # the dead driver's batch: its unstarted and unfinished trials, in order
+            ot_trial = self._adopt_orphan(trial_id)
+            return unflatten_dict(self._suggest_from_define_by_run_func(self._space, ot_trial))
+        if not self._queue:
+            if self._unfinished:
+                return None  # the batch is still running: the next one waits for its results
+            asked = len(self._ot_study.get_trials(deepcopy=False))
+            left = (self.total_trials if self.total_trials is not None else asked + self.batch_size) - asked
+            if left <= 0:
+                return Searcher.FINISHED
+            for _ in range(min(self.batch_size, left)):  # the whole batch sampled now, in trial order
+                ot_trial = self._ot_study.ask()
+                self._unfinished.add(ot_trial._trial_id)
+                self._queue.append((ot_trial, self._suggest_from_define_by_run_func(self._space, ot_trial)))
+        ot_trial, params = self._queue.pop(0)
+        self._ot_trials[trial_id] = ot_trial
+        return unflatten_dict(params)
+
     # -- results ------------------------------------------------------------------------------
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        step = int(result.get("training_iteration", 0))
+        step = int(result.get(self.step_key, result.get("training_iteration", 0)))
         if self.metric not in result:
             return  # a trial reporting its own error: told as FAIL when it completes
-        if trial_id in self._closed or step <= self._last_step.get(trial_id, 0):
+        if trial_id in self._closed or trial_id in self._completed_trials or step <= self._last_step.get(trial_id, 0):
             return  # finished in the storage already, or a retried trial replaying epochs
-        try:
-            super().on_trial_result(trial_id, result)
+        self._last_result[trial_id] = result
+        try:  # at the epoch, not Tune's iteration count (Ray's own on_trial_result uses that)
+            self._ot_trials[trial_id].report(float(result[self.metric]), step)
         except optuna.exceptions.UpdateFinishedTrialError:
             self._closed.add(trial_id)
         self._last_step[trial_id] = step
@@ -111,13 +162,17 @@ class PruningAwareOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
         self._completed_trials.add(trial_id)
+        ot_trial = self._ot_trials[trial_id]
+        self._unfinished.discard(ot_trial._trial_id)
+        last = self._last_result.pop(trial_id, None)
         if trial_id in self._closed:
             return  # told before the driver that ran it died
-        ot_trial = self._ot_trials[trial_id]
+        # a paused trial a scheduler stops comes without its result (Tune's stop_trial)
+        result = result if result is not None or error else last
         value = (result or {}).get(self.metric)
         # Tune hands a trial's last result only to on_trial_complete; record it as an
         # intermediate value too, so Optuna holds every epoch (ASHA-stopped ones included).
-        step = (result or {}).get("training_iteration")
+        step = (result or {}).get(self.step_key, (result or {}).get("training_iteration"))
         try:
             if value is not None and step is not None and self._last_step.get(trial_id) != step:
                 ot_trial.report(float(value), int(step))

@@ -117,13 +117,8 @@ def _importance(study: Any, note_params: list[str]) -> tuple[dict[str, float], s
 def _rungs(plan: SweepPlan, trials: list[TrialRow]) -> list[tuple[int, int]]:
     if plan.options.scheduler != "asha":
         return []
-    grace, factor = plan.space.asha.grace_period, plan.space.asha.reduction_factor
     max_t = int(plan.space.fixed.get("epochs", 1))
-    rungs, epoch = [], grace
-    while epoch < max_t:
-        rungs.append(epoch)
-        epoch = max(epoch + 1, round(epoch * factor))
-    rungs.append(max_t)
+    rungs = [*plan.space.asha.milestones(max_t), max_t]
     return [(r, sum(t.epochs_run >= r for t in trials)) for r in rungs]
 
 

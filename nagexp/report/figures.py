@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from nagexp.report.data import ReportData
@@ -118,25 +119,44 @@ def learning_curves(d: ReportData, top: int = 5) -> str:
     return svg_of(fig)
 
 
-def schedules(d: ReportData, top: int = 3) -> str:
-    from nagexp.training.schedules import momentum_values, torch_lr_values
+def schedule_curves(d: ReportData, top: int = 3) -> list[tuple[str, list[float], list[float]]] | str:
+    """(label, torch lr per step, momentum per step) of the top trials; a sentence when there
+    is nothing to draw. A schedule of the user's is run from the sweep's code folder."""
+    from nagexp.errors import ConfigError
+    from nagexp.training.schedules import momentum_values, steps_in_run, torch_lr_values
+    from nagexp.user_code import make_importable
 
     ranked = d.ranked()[:top]
     train_n = int(d.plan.data.report.get("train", 0)) if d.plan.data else 0
     if not ranked or not train_n:
-        return _empty("schedules", "no finished trial")
-    plt = new_figure()
-    fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4), sharex=True)
+        return "no finished trial"
+    if d.plan.user_code and Path(d.plan.user_code["dir"]).is_dir():
+        make_importable(d.plan.user_code["dir"])
+    curves = []
     for t in ranked:
         cfg = d.config_of(t)
-        steps = max(1, train_n // min(cfg.batch_size, train_n)) * cfg.epochs
-        ax_lr.plot(torch_lr_values(cfg, steps), label=f"trial {t.number}: {cfg.lr_schedule}")
-        ax_mu.plot(momentum_values(cfg, steps), label=f"trial {t.number}: {cfg.momentum_schedule}")
+        steps = steps_in_run(cfg, train_n)
+        try:
+            curves.append((f"trial {t.number}: {cfg.lr_schedule} / {cfg.momentum_schedule}",
+                           torch_lr_values(cfg, steps), momentum_values(cfg, steps)))  # fmt: skip
+        except ConfigError as exc:  # the user's schedule does not import here
+            return str(exc)
+    return curves
+
+
+def schedules(d: ReportData, top: int = 3) -> str:
+    curves = schedule_curves(d, top)
+    if isinstance(curves, str):
+        return _empty("schedules", curves[:90])
+    plt = new_figure()
+    fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4), sharex=True)
+    for label, lrs, mus in curves:
+        ax_lr.plot(lrs, label=label)
+        ax_mu.plot(mus)
     ax_lr.set_ylabel("torch lr")
     ax_mu.set_ylabel("momentum")
     ax_mu.set_xlabel("optimizer step")
     ax_lr.legend(loc="best", frameon=False, fontsize=7)
-    ax_mu.legend(loc="best", frameon=False, fontsize=7)
     return svg_of(fig)
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nagexp.config.space import CategoricalParam, FixedParam, FloatParam, IntParam, Param, SearchSpace
-from nagexp.config.train import MODEL_ARGS_PREFIX, TrainConfig
+from nagexp.config.train import MODEL_ARGS_PREFIX, TrainConfig, args_entry
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
 from nagexp.seeds import trial_seed
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["active_params", "define_by_run", "model_probes", "suggest"]
+__all__ = ["active_params", "define_by_run", "model_probes", "schedule_probes", "suggest"]
 
 
 def _is_active(param: Param, values: dict[str, Any]) -> bool:
@@ -78,4 +79,41 @@ def model_probes(space: SearchSpace) -> list[TrainConfig]:
         model_part = {k: v for k, v in values.items() if k in ("model", "width") or k.startswith(MODEL_ARGS_PREFIX)}
         cfg = space.train_config(model_part)
         probes.setdefault(f"{cfg.model}{sorted(cfg.model_arguments().items())}", cfg)
+    return list(probes.values())
+
+
+_SCHEDULE_KEYS = ("lr", "momentum", "optimizer", "epochs", "batch_size", "lr_schedule", "momentum_schedule")
+
+
+def schedule_probes(space: SearchSpace) -> list[TrainConfig]:
+    """Configs for the schedules of the user's a sweep can use: each choice of a searched
+    schedule, its searched arguments (and lr, momentum) all at the low ends of their ranges,
+    then all at the high ends. Only what the schedules read is taken from the space (other
+    params at an end might not combine into a valid config)."""
+    from pydantic import ValidationError
+
+    from nagexp.registries.schedules import is_builtin_schedule
+
+    probes: dict[str, TrainConfig] = {}
+    for kind in ("lr", "momentum"):
+        param = space.params.get(f"{kind}_schedule")
+        choices: list[Any] = param.choices if isinstance(param, CategoricalParam) else [None]
+        for choice, end in itertools.product(choices, ("low", "high")):
+
+            def pick(name: str, param: Param, choice: Any = choice, end: str = end, kind: str = kind) -> Any:
+                if name == f"{kind}_schedule" and choice is not None:
+                    return choice
+                if isinstance(param, FloatParam | IntParam):
+                    return getattr(param, end)
+                return param.choices[0] if isinstance(param, CategoricalParam) else param.value
+
+            values = active_params(space, pick)
+            part = {k: v for k, v in values.items() if k in _SCHEDULE_KEYS or (args_entry(k) or ("",))[0]
+                    in ("lr_schedule_args", "momentum_schedule_args")}  # fmt: skip
+            try:
+                cfg = space.train_config(part)
+            except ValidationError:
+                continue  # not a config any trial gets: the space's own checks name the problem
+            if not is_builtin_schedule(kind, getattr(cfg, f"{kind}_schedule")):  # type: ignore[arg-type]
+                probes.setdefault(repr(sorted(part.items())), cfg)
     return list(probes.values())

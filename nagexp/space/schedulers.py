@@ -10,7 +10,7 @@ from nagexp.imports import resolve_import_path
 from nagexp.registries.schedulers import SCHEDULERS
 from nagexp.results.trial_report import EPOCH_KEY, IDENTITY_KEYS, is_last_epoch
 
-__all__ = ["ClipToBounds", "asha", "fifo", "make_scheduler", "pb2", "pbt"]
+__all__ = ["ClipToBounds", "asha", "fifo", "make_scheduler", "pb2", "pbt", "synchronous_halving"]
 
 TIME_ATTR = EPOCH_KEY  # PBT's clock: the epoch the weights reached (a copied checkpoint brings its own)
 
@@ -83,3 +83,16 @@ def make_scheduler(name: str, metric: str, mode: str, max_epochs: int, space: An
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler '{name}'; allowed: {', '.join(SCHEDULERS)}")
     return resolve_import_path(SCHEDULERS[name].build, "scheduler")(metric, mode, max_epochs, space, seed)
+
+
+def synchronous_halving(name: str, metric: str, mode: str, max_epochs: int, space: Any, *, batch_size: int,
+                        total_trials: int, max_running: int, number_of: Any, history: Any) -> Any:  # fmt: skip
+    """Deterministic mode's scheduler: asha's rungs (fifo: none) decided on complete batches
+    (see integrations/ray_halving.py), at most `max_running` trials at once."""
+    from nagexp.integrations.ray_halving import SynchronousHalving
+
+    milestones = space.asha.milestones(max_epochs) if name == "asha" else []
+    return SynchronousHalving(metric=metric, mode=mode, milestones=milestones,
+                              reduction_factor=space.asha.reduction_factor, batch_size=batch_size,
+                              total_trials=total_trials, max_running=max_running, number_of=number_of,
+                              time_attr=EPOCH_KEY, history=history)  # fmt: skip

@@ -1,7 +1,8 @@
 """What a sweep's driver checks before it starts anything: the MLflow store answers, the
-user's code (when a model or dataset is theirs) imports here and is hashed, and every model the
-trials can build trains on the data. `--dry-run` runs the same checks (but the last, which
-needs the data) and the real sweep runs them first."""
+user's code (when a model, dataset or schedule is theirs) imports here and is hashed, every model
+the trials can build trains on the data, and the user's schedules give allowed values over a run.
+`--dry-run` runs the same checks (but the last two, which need the data) and the real sweep runs
+them first."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
     from nagexp.tracking.opening import CheckedStore
 
-__all__ = ["check_models", "check_tracking", "check_user_code_imports", "user_code"]
+__all__ = ["check_models", "check_schedules", "check_tracking", "check_user_code_imports", "user_code"]
 
 
 def check_tracking(spec: SweepSpec, dry_run: bool = False) -> CheckedStore | None:
@@ -47,15 +48,19 @@ def user_code(spec: SweepSpec, say: Callable[[str], None], resume: bool) -> Code
 
 
 def check_user_code_imports(spec: SweepSpec) -> None:
-    """Every model the trials can build, and a `python:` dataset, import here (ConfigError in
+    """Every model and schedule the trials can use, and a `python:` dataset, import here (ConfigError in
     one line otherwise): what a sweep would find out on the driver before any trial."""
     from nagexp.data.sources import python_dataset_function
     from nagexp.registries.datasets import parse_dataset_spec
     from nagexp.registries.models import model_factory
-    from nagexp.space.sampling import model_probes
+    from nagexp.registries.schedules import schedule_function
+    from nagexp.space.sampling import model_probes, schedule_probes
 
     for cfg in model_probes(spec.space):
         model_factory(cfg.model)
+    for cfg in schedule_probes(spec.space):
+        schedule_function("lr", cfg.lr_schedule)
+        schedule_function("momentum", cfg.momentum_schedule)
     dataset = parse_dataset_spec(str(spec.space.train_config({}).dataset))
     if dataset.facts.user_code:
         python_dataset_function(dataset)
@@ -68,3 +73,13 @@ def check_models(spec: SweepSpec, data: TrainData) -> None:
 
     for cfg in model_probes(spec.space):
         check_model(cfg.model, cfg.model_arguments(), data)
+
+
+def check_schedules(spec: SweepSpec, data: TrainData) -> None:
+    """Every schedule of the user's the trials can use gives allowed values over a whole run on
+    `data`, its searched arguments at both ends of their ranges."""
+    from nagexp.space.sampling import schedule_probes
+    from nagexp.training.schedules import check_schedules as check_config
+
+    for cfg in schedule_probes(spec.space):
+        check_config(cfg, data.train_size)

@@ -22,7 +22,7 @@ from nagexp.errors import ConfigError
 from nagexp.io import atomic_write_text, to_yaml
 from nagexp.process_settings import restored_process_settings
 from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
-from nagexp.registries.optimizers import OPTIMIZER_NAMES
+from nagexp.registries.optimizers import OPTIMIZER_NAMES, SCHEDULE_FREE
 from nagexp.registries.samplers import SAMPLER_NAMES
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
 from nagexp.results.comparison import ArmResult, Comparison, paired_verdict
@@ -38,16 +38,28 @@ __all__ = ["arm_space", "parse_method", "run_comparison"]
 # params that only mean something with momentum: dropped from the plain-SGD arm
 MOMENTUM_PARAMS = {"momentum", "momentum_schedule", "momentum_min", "sutskever_period", "final_momentum",
                    "final_drop_fraction"}  # fmt: skip
+# what schedules read: dropped from a schedule-free arm, whose schedules are constant
+SCHEDULE_PARAMS = {"lr_schedule", "momentum_schedule", "lr_schedule_args", "momentum_schedule_args", "lr_milestones",
+                   "lr_gamma", "onecycle_pct_start", "onecycle_div_factor", "onecycle_final_div_factor",
+                   "lr_final_fraction", "lr_knots", "knot_interpolation", "momentum_min", "sutskever_period",
+                   "final_momentum", "final_drop_fraction", "momentum_knots", "lr_mode"}  # fmt: skip
 PAIRED_SEED_OFFSET = 2_000_000  # the seeds every arm's best config is retrained on
 
 
+def _not_applying(optimizer: str) -> set[str]:
+    if optimizer == "sgd":
+        return set(MOMENTUM_PARAMS)
+    return set(SCHEDULE_PARAMS) if optimizer in SCHEDULE_FREE else set()
+
+
 def arm_space(space: SearchSpace, optimizer: str) -> SearchSpace:
-    """The space for one arm: `optimizer` fixed; params that do not apply dropped;
-    `when` conditions on the optimizer resolved for this arm."""
-    dropped = {"optimizer"} | (MOMENTUM_PARAMS if optimizer == "sgd" else set())
+    """The space for one arm: `optimizer` fixed; params that do not apply dropped (a
+    schedule-free arm's schedules: constant); `when` conditions on the optimizer resolved for
+    this arm."""
+    dropped = {"optimizer"} | _not_applying(optimizer)
     params: dict[str, Any] = {}
     for name, param in space.ordered_params():  # parents first, so a dropped parent drops its children
-        if name in dropped:
+        if name in dropped or name.split(".")[0] in dropped:  # `lr_schedule_args.NAME` too
             continue
         conditions = param.conditions()
         if "optimizer" in conditions and optimizer not in conditions["optimizer"]:
@@ -59,6 +71,9 @@ def arm_space(space: SearchSpace, optimizer: str) -> SearchSpace:
         when = {k: v for k, v in conditions.items() if k != "optimizer"} or None
         params[name] = param.model_copy(update={"when": when})
     fixed = {**space.fixed, "optimizer": optimizer}
+    if optimizer in SCHEDULE_FREE:
+        fixed = {k: v for k, v in fixed.items() if k.split(".")[0] not in SCHEDULE_PARAMS}
+        fixed.update(lr_schedule="constant", momentum_schedule="constant")
     return space.model_copy(update={"fixed": fixed, "params": params})
 
 

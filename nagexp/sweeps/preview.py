@@ -56,7 +56,8 @@ def describe_plan(spec: SweepSpec) -> str:
         f"sweep {spec.name} (dry run: nothing is started or written)",
         f"  space      {o.space}",
         f"  results    {spec.sweep_dir}",
-        f"  trials     {o.trials}, sampler {o.sampler} (seed {o.seed}), scheduler {o.scheduler}{settings}",
+        f"  trials     {o.trials}, sampler {o.sampler} (seed {o.seed}), scheduler {o.scheduler}{settings}"
+        + (f"; deterministic: batches of {o.trials_per_batch}, halving on complete rungs" if o.deterministic else ""),
         f"  objective  {spec.mode} {spec.metric}",
         f"  resources  {_placement(spec)}"
         + (f", at most {o.max_concurrent} at once" if o.max_concurrent else "")

@@ -20,7 +20,7 @@ from nagexp.process_settings import restored_process_settings
 from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
 from nagexp.results.lock import SweepLock
 from nagexp.results.records import RUNNING, TrialRecord
-from nagexp.sweeps.checks import check_models, check_tracking, user_code
+from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, user_code
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
@@ -89,6 +89,7 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
         say(data.report.summary())
         # 3. every model the trials can build trains on this data; the resources they ask for
         check_models(spec, data)
+        check_schedules(spec, data)
         resources = check_resources(spec.options, data_cpus(data.mode), spec.workers, spec.space.fixed)
         # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
         if not resume:

@@ -45,6 +45,18 @@ def _check_population(space: SearchSpace, scheduler: str, source: Path) -> None:
         raise ConfigError(f"{source}: --scheduler {scheduler}: " + "; ".join(problems))
 
 
+def _check_deterministic(options: SweepOptions) -> None:
+    """What --deterministic cannot promise, said before anything starts."""
+    if options.scheduler in POPULATION_SCHEDULERS:
+        raise ConfigError(f"--deterministic is for a sampler with --scheduler asha or fifo; {options.scheduler}'s "
+                          "rounds are synchronous already (every member reaches the same epoch first)")  # fmt: skip
+    given = {"--time-budget": options.time_budget, "--epoch-budget": options.epoch_budget}
+    budgets = [flag for flag, value in given.items() if value]
+    if budgets:
+        raise ConfigError(f"--deterministic with {' and '.join(budgets)}: a budget ends trials where time falls, "
+                          "which no seed decides; give --trials instead")  # fmt: skip
+
+
 def resolve_sweep(options: SweepOptions) -> SweepSpec:
     """Load and check the space, apply the option overrides, name the sweep."""
     space_path = find_space_file(options.space)  # `quick.yaml` finds the shipped file
@@ -72,6 +84,8 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     space = space.model_copy(update={"fixed": fixed})
     if options.scheduler in POPULATION_SCHEDULERS:
         _check_population(space, options.scheduler, space_path)
+    if options.deterministic:
+        _check_deterministic(options)
     results_dir = options.results_dir.expanduser().resolve()
     name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
     return SweepSpec(

@@ -10,9 +10,30 @@ from nagexp.config.resources import TRIAL_DRIVER_BUNDLE
 from nagexp.config.sweep import SweepSpec
 from nagexp.data.batches import TrainData
 from nagexp.results.records import TrialRecord, is_settled
+from nagexp.results.trial_report import TRIAL_NUMBER_KEY
 from nagexp.sweeps.resources import data_cpus, trial_slots
 
-__all__ = ["can_restore", "new_tuner", "restored_tuner"]
+__all__ = ["JournalHistory", "can_restore", "new_tuner", "restored_tuner", "trial_number_of"]
+
+
+def trial_number_of(trial: Any) -> int:
+    """A Tune trial's nagexp trial number (its config carries it)."""
+    return int(trial.config[TRIAL_NUMBER_KEY])
+
+
+class JournalHistory:
+    """Every epoch each trial reported, from the sweep's journal (what a resumed deterministic
+    sweep's scheduler decides from). Picklable: Tune saves the scheduler with the experiment."""
+
+    def __init__(self, path: Path, metric: str, mode: str) -> None:
+        self.path, self.metric, self.mode = path, metric, mode
+
+    def __call__(self) -> dict[int, Any]:
+        from nagexp.integrations.ray_halving import Past
+        from nagexp.results.journal import replay
+
+        return {n: Past(list(r.history), is_settled(r.state)) for n, r in replay(self.path, self.metric,
+                                                                                 self.mode).items()}  # fmt: skip
 
 
 def _trainable(spec: SweepSpec, data: TrainData, code_dir: Path | None, settled: frozenset[int] = frozenset()) -> Any:
@@ -38,6 +59,12 @@ def _trainable(spec: SweepSpec, data: TrainData, code_dir: Path | None, settled:
                                      train_storage=str(spec.sweep_dir / "train"),
                                      population=spec.population)  # fmt: skip
     return tune.with_resources(trainable, resources)
+
+
+def _slots(spec: SweepSpec, data: TrainData) -> int:
+    """Trials at once: --max-concurrent, or as many as fit on the cluster."""
+    o = spec.options
+    return o.max_concurrent or trial_slots(o, data_cpus(data.mode), spec.workers)
 
 
 def can_restore(spec: SweepSpec) -> bool:
@@ -75,6 +102,7 @@ def _searcher(spec: SweepSpec) -> Any:
         storage=optuna.storages.RDBStorage(storage_url(spec)),
         total_trials=o.trials,
         stopped_early=stopped_early,
+        batch_size=o.trials_per_batch if o.deterministic else None,
     )
     name_objective(study_of(searcher), spec)
     return searcher
@@ -95,21 +123,31 @@ def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | 
     from ray import tune
 
     from nagexp.seeds import trial_seed
-    from nagexp.space.schedulers import make_scheduler
+    from nagexp.space.schedulers import make_scheduler, synchronous_halving
     from nagexp.sweeps.epoch_budget import EpochBudget
 
     o = spec.options
     search, param_space = _population_search(spec) if spec.population else (_searcher(spec), None)
+    slots = _slots(spec, data)
+    if o.deterministic:
+        # halving on complete rungs, and the cap on trials at once with it: Tune's own limiter
+        # counts paused trials as running and would wait for a batch forever
+        scheduler = synchronous_halving(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space,
+                                        batch_size=o.trials_per_batch, total_trials=o.trials, max_running=slots,
+                                        number_of=trial_number_of,
+                                        history=JournalHistory(spec.sweep_dir / "journal.jsonl", spec.metric,
+                                                               spec.mode))  # fmt: skip
+    else:  # the schedulers' own draws: not the sampler's seed, whose draws would repeat
+        scheduler = make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space,
+                                   seed=trial_seed(o.seed, -1))  # fmt: skip
     return tune.Tuner(
         _trainable(spec, data, code_dir),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search,
-            # the schedulers' own draws: not the sampler's seed, whose draws would repeat
-            scheduler=make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space,
-                                     seed=trial_seed(o.seed, -1)),
+            scheduler=scheduler,
             num_samples=o.trials,
-            max_concurrent_trials=o.max_concurrent or trial_slots(o, data_cpus(data.mode), spec.workers),
+            max_concurrent_trials=None if o.deterministic else slots,
             # a data-parallel trial waits inside its Ray Train run, which only ends with the trial's
             # actor (its owner) when the scheduler stops the trial: such actors cannot be reused
             reuse_actors=spec.workers is None,

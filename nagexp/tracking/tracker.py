@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nagexp.config.train import ARGS_FIELDS
 from nagexp.errors import NagexpError
 from nagexp.integrations.mlflow_store import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, remember_new_store, seed_new_store
 from nagexp.results.trial_report import EXPLOIT_KEY, TRIAL_NUMBER_KEY
@@ -28,10 +29,11 @@ PARAM_CHARS = 500  # longer values (a piecewise schedule's knots) are cut: the f
 
 
 def config_params(config: dict[str, Any]) -> dict[str, Any]:
-    """A config dump as MLflow params: `model_args` entries as `model_args.NAME` (searchable
-    and comparable in the UI, like every other field)."""
-    params = {k: v for k, v in config.items() if k != "model_args"}
-    params.update({f"model_args.{k}": v for k, v in (config.get("model_args") or {}).items()})
+    """A config dump as MLflow params: `model_args` entries as `model_args.NAME`, and a
+    schedule's arguments alike (searchable and comparable in the UI, like every other field)."""
+    params = {k: v for k, v in config.items() if k not in ARGS_FIELDS}
+    for field in ARGS_FIELDS:
+        params.update({f"{field}.{k}": v for k, v in (config.get(field) or {}).items()})
     return {k: (str(v)[: PARAM_CHARS - 3] + "...") if len(str(v)) > PARAM_CHARS else v for k, v in params.items()}
 
 

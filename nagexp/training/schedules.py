@@ -2,35 +2,38 @@
 
 Each reads the fields of a TrainConfig it needs, so it is unit-tested without an optimizer.
 Steps count optimizer updates from 0 to total-1. The registry (`nagexp.registries.schedules`)
-names them by import path; the trainer evaluates the config's schedules once for every step
-before training (`lr_values`, `momentum_values`) so the step loop only indexes a list.
+names them, and the user's own, by import path; the trainer evaluates the config's schedules
+once for every step before training (`lr_values`, `momentum_values`) so the step loop only
+indexes a list. Those values are checked there, one rule for every schedule: finite, lr >= 0,
+momentum in [0, 1).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from nagexp.imports import resolve_import_path
-from nagexp.registries.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
+from nagexp.errors import ConfigError
+from nagexp.registries.schedules import Kind, is_builtin_schedule, schedule_function
 
 if TYPE_CHECKING:
     from nagexp.config.train import TrainConfig
 
 __all__ = [
+    "check_schedules",
     "knots_of",
-    "lr_schedule",
     "lr_values",
-    "momentum_schedule",
     "momentum_values",
     "piecewise_value",
+    "schedule_values",
+    "steps_in_run",
     "torch_lr_values",
     "weight_decay_values",
 ]
 
-Schedule = Callable[[int, int, "TrainConfig"], float]
 
 
 def _cosine_between(start: float, end: float, fraction: float) -> float:
@@ -137,28 +140,69 @@ def piecewise_momentum(step: int, total: int, p: TrainConfig) -> float:
 # ---- whole-run tables used by the trainer --------------------------------------------
 
 
-def lr_schedule(name: str) -> Schedule:
-    """The learning-rate schedule the registry names."""
-    return resolve_import_path(LR_SCHEDULES[name], "lr_schedule")
+def _per_step(p: TrainConfig, kind: Kind) -> Callable[[int, int], float]:
+    """The config's `kind` schedule as value(step, total): a built-in reads the config, the
+    user's function gets its arguments (and `peak` when it takes one)."""
+    name: str = getattr(p, f"{kind}_schedule")
+    fn = schedule_function(kind, name)
+    if is_builtin_schedule(kind, name):
+        return lambda step, total: fn(step, total, p)
+    args = dict(getattr(p, f"{kind}_schedule_args"))
+    try:
+        takes_peak = "peak" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a callable without a signature Python can read
+        takes_peak = False
+    if takes_peak:
+        args.setdefault("peak", p.lr if kind == "lr" else p.momentum)
+    return lambda step, total: fn(step, total, **args)
 
 
-def momentum_schedule(name: str) -> Schedule:
-    """The momentum schedule the registry names."""
-    return resolve_import_path(MOMENTUM_SCHEDULES[name], "momentum_schedule")
+def schedule_values(p: TrainConfig, kind: Kind, total: int) -> list[float]:
+    """The config's `kind` schedule at every step of a run of `total` steps; ConfigError in one
+    line when it raises or gives a value that is not a number, not finite or out of range."""
+    name: str = getattr(p, f"{kind}_schedule")
+    value_of = _per_step(p, kind)
+    where = f"{kind}_schedule '{name}'" + (f" with {kind}_schedule_args {args}"
+                                          if (args := getattr(p, f"{kind}_schedule_args")) else "")  # fmt: skip
+    values: list[float] = []
+    for step in range(total):
+        try:
+            value = float(value_of(step, total))
+        except Exception as exc:
+            raise ConfigError(f"{where} raised {type(exc).__name__}: {exc} at step {step} of {total}") from None
+        low_ok = value >= 0.0
+        high_ok = kind == "lr" or value < 1.0
+        if not (math.isfinite(value) and low_ok and high_ok):
+            allowed = "finite and >= 0" if kind == "lr" else "in [0, 1)"
+            raise ConfigError(f"{where} gave {value!r} at step {step} of {total}; {kind} values "
+                              f"must be {allowed} at every step of the run")  # fmt: skip
+        values.append(value)
+    return values
+
+
+def steps_in_run(p: TrainConfig, train_size: int) -> int:
+    """Optimizer steps of a whole run on `train_size` training samples (full batches only)."""
+    return max(1, train_size // p.batch_size) * p.epochs
+
+
+def check_schedules(p: TrainConfig, train_size: int) -> None:
+    """Both schedules of `p` give allowed values over its whole run (ConfigError otherwise):
+    what the driver checks before a run or sweep starts."""
+    total = steps_in_run(p, train_size)
+    lr_values(p, total)
+    momentum_values(p, total)
 
 
 def lr_values(p: TrainConfig, total: int) -> list[float]:
     """The scheduled (searched) learning rate for every step."""
-    schedule = lr_schedule(p.lr_schedule)
-    return [schedule(step, total, p) for step in range(total)]
+    return schedule_values(p, "lr", total)
 
 
 def momentum_values(p: TrainConfig, total: int) -> list[float]:
     """Momentum for every step; 0 throughout for plain SGD."""
     if p.optimizer == "sgd":
         return [0.0] * total
-    schedule = momentum_schedule(p.momentum_schedule)
-    return [schedule(step, total, p) for step in range(total)]
+    return schedule_values(p, "momentum", total)
 
 
 def weight_decay_values(p: TrainConfig, total: int) -> list[float]:

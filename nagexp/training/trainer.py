@@ -1,4 +1,5 @@
-"""`train(cfg, data, report, dist) -> TrainResult`: one Nesterov/heavy-ball/SGD training run.
+"""`train(cfg, data, report, dist) -> TrainResult`: one Nesterov/heavy-ball/SGD (or schedule-free
+SGD) training run.
 
 The trainer knows nothing of Ray, Optuna or MLflow; whoever calls it passes a `report`
 callable that receives each epoch's metrics and a checkpoint it may save, and, for a
@@ -9,6 +10,7 @@ process trains on its part of every global batch, and metrics are summed across 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -25,12 +27,13 @@ from nagexp.training.augment import augment_batch
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint, checkpoint_state
 from nagexp.training.distributed import Distributed, SingleProcess
 from nagexp.training.lineage import schedule_record
-from nagexp.training.optim import build_optimizer, resolve_device
+from nagexp.training.optim import build_optimizer, is_schedule_free, resolve_device, set_optimizer_mode
 from nagexp.training.schedules import momentum_values, torch_lr_values, weight_decay_values
 
 __all__ = ["Metrics", "Report", "TrainResult", "train"]
 
 NONFINITE_CHECK_EVERY = 50  # steps between cheap NaN checks inside an epoch
+BATCHNORM_RECOMPUTE_BATCHES = 50  # schedule-free: training batches its BatchNorm statistics are taken over
 
 Metrics = dict[str, float]  # one epoch: see nagexp.results.trial_report.TrialReport for the keys
 
@@ -62,7 +65,7 @@ class _Run:
     model: torch.nn.Module  # the plain model: evaluated, checkpointed, returned
     trained: torch.nn.Module  # what the loop calls: `model`, or `model` wrapped for data parallelism
     dist: Distributed
-    opt: torch.optim.SGD
+    opt: torch.optim.Optimizer
     lrs: list[float]  # torch lr, every step
     mus: list[float]
     decays: list[float] | None  # weight decay, every step, when it changes (knots); else the optimizer's
@@ -105,12 +108,13 @@ def _setup(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.d
     if on_cuda:
         model = model.to(memory_format=memory_format)
     trained, model = dist.wrap(model)
-    opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.momentum, cfg.weight_decay, device)
     # memory: tensors on the device; stream: shards through Ray Data (a worker's own blocks)
     source = data.batches(cfg.seed, cfg.batch_size, cfg.eval_batch_size, device, dist.rank, dist.world_size)
     batch_size = min(cfg.batch_size, data.train_size)
     steps_per_epoch = source.steps_per_epoch  # the partial last batch is dropped; order changes every epoch
     total = steps_per_epoch * cfg.epochs
+    opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.momentum, cfg.weight_decay, device,
+                          warmup_steps=round(cfg.warmup_fraction * total))  # fmt: skip
 
     def autocast() -> contextlib.AbstractContextManager:
         if on_cuda:
@@ -149,6 +153,7 @@ def _train_epoch(run: _Run, cfg: TrainConfig, epoch: int) -> tuple[float, float,
     """One pass; returns (mean train loss, train accuracy, first-step loss if epoch 0)."""
     model, opt, groups, dist = run.trained, run.opt, run.opt.param_groups, run.dist
     model.train()
+    set_optimizer_mode(opt, training=True)
     parallel = dist.world_size > 1
     given = run.source.yields_parts  # a worker's source that yields only its part of each batch
     gen = epoch_generator(cfg.seed + 1, epoch, run.device) if cfg.augment else None
@@ -192,6 +197,34 @@ def _train_epoch(run: _Run, cfg: TrainConfig, epoch: int) -> tuple[float, float,
     return dist.sum(loss_sum).item() / run.steps_per_epoch, dist.sum(correct).item() / seen, first_loss
 
 
+def _to_evaluation_point(run: _Run, epoch: int) -> None:
+    """After an epoch's steps: the weights that are evaluated and saved. For schedule-free SGD
+    they are the average x, not the point y its steps were taken at (`eval()`), and the
+    BatchNorm statistics are recomputed for them over up to BATCHNORM_RECOMPUTE_BATCHES
+    training batches in train mode, as the schedulefree package advises (averaged over the
+    batches, not decayed)."""
+    set_optimizer_mode(run.opt, training=False)
+    if not is_schedule_free(run.opt):
+        return
+    nn = torch.nn
+    kinds = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+    norms = [m for m in run.model.modules() if isinstance(m, kinds) and m.track_running_stats]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below
+    run.model.train()
+    with torch.no_grad(), run.autocast():
+        for xb, _ in itertools.islice(run.source.train_epoch(epoch), BATCHNORM_RECOMPUTE_BATCHES):
+            if run.dist.world_size > 1 and not run.source.yields_parts:
+                xb = xb[part_of(len(xb), run.dist.rank, run.dist.world_size)]
+            run.model(xb.contiguous(memory_format=run.memory_format))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+
+
 def train(
     cfg: TrainConfig,
     data: TrainData,
@@ -201,7 +234,8 @@ def train(
     dist: Distributed | None = None,
     label: int | None = None,
 ) -> TrainResult:
-    """Train `cfg.model` on `data` with SGD (nag/momentum/sgd) under the LR and momentum schedules.
+    """Train `cfg.model` on `data` with SGD (nag/momentum/sgd) under the LR and momentum schedules,
+    or with schedule-free SGD (constant lr and momentum, its own warmup).
 
     `report(metrics, checkpoint)` is called after every epoch. `resume` is a checkpoint
     state (see `load_checkpoint`); training continues after its epoch and ends with the
@@ -243,6 +277,7 @@ def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: Che
         t0 = time.perf_counter()
         train_loss, train_acc, first_loss = _train_epoch(run, cfg, epoch)
         train_seconds = time.perf_counter() - t0
+        _to_evaluation_point(run, epoch)
         run.dist.share_buffers(run.model)
         if first_loss is not None:
             initial_loss = first_loss

@@ -12,6 +12,7 @@ import yaml
 
 from nagexp.config.space import SEARCH_SPACES_DIR
 from tests.conftest import NagexpProcess
+from tests.sweeps_tests.test_deterministic import COLUMNS as DETERMINED
 
 DRIVER_ONLY_MODEL = """
 import os
@@ -25,13 +26,19 @@ def net(input_shape, num_classes, marker_dir):
     Path(marker_dir, f"{os.getpid()}.txt").write_text(__file__)
     c, h, w = input_shape
     return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 32), nn.ReLU(), nn.Linear(32, num_classes))
+
+
+def steady(step, total_steps, level=0.01):
+    # a learning-rate schedule of the user's
+    return level
 """
 
 
 @pytest.mark.slow
 def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_node_cluster, tmp_path: Path,
                                                                          nagexp_process: NagexpProcess) -> None:
-    # the model's module lives only in a folder of the driver's: not on any path, not the cwd
+    # the model's module (with a learning-rate schedule) lives only in a folder of the driver's:
+    # not on any path, not the cwd
     code = tmp_path / "driver_code"
     code.mkdir()
     (code / "driver_only_model.py").write_text(DRIVER_ONLY_MODEL)
@@ -40,8 +47,8 @@ def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_no
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({
         "fixed": {"model": "driver_only_model:net", "model_args": {"marker_dir": str(markers)},
-                  "dataset": "digits", "epochs": 8},
-        "params": {"lr": {"type": "float", "low": 0.01, "high": 0.1}},
+                  "dataset": "digits", "epochs": 8, "lr_schedule": "driver_only_model:steady"},
+        "params": {"lr_schedule_args.level": {"type": "float", "low": 0.01, "high": 0.1}},
     }))  # fmt: skip
     # Each node has one CPU and each trial takes one, so two trials run at once only on two nodes;
     # nagexp keeps as many trials pending as fit (two), so Tune starts a worker on each node.
@@ -55,6 +62,11 @@ def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_no
         table = list(csv.DictReader(f))
     assert len(table) == 4 and all(r["state"] == "completed" for r in table)
     assert len({r["node_id"] for r in table}) == 2
+    # every trial trained under the user's schedule, at the level it sampled
+    journal = [json.loads(line) for line in (tmp_path / "results" / "cluster" / "journal.jsonl").open()]
+    level = {r["number"]: float(r["lr_schedule_args.level"]) for r in table}
+    lrs = [(e["number"], e["metrics"]["lr"]) for e in journal if e["event"] == "epoch"]
+    assert len(lrs) == 32 and all(lr == pytest.approx(level[str(n)]) for n, lr in lrs)
     # the driver imported the module from its folder (to check it); every worker imported the
     # copy Ray's runtime environment shipped
     origins = [p.read_text() for p in markers.iterdir()]
@@ -128,3 +140,16 @@ def test_pbt_sweep_on_two_nodes_copies_across_them(two_node_cluster, tmp_path: P
     assert sorted(e["epoch"] for r in table for e in json.loads(r["exploits"])) == [2, 4]
     best = yaml.safe_load((tmp_path / "results" / "pbt" / "best.yaml").read_text())
     assert best["lr_schedule"] == "piecewise" and best["lr_knots"][0][0] == 0
+
+
+@pytest.mark.slow
+def test_a_deterministic_sweep_on_two_nodes_is_the_one_trial_at_a_time_sweep(two_node_cluster, tmp_path: Path,
+                                                                           nagexp_process: NagexpProcess) -> None:
+    """`--deterministic`: trials spread over both nodes, two at once, give the sweep one trial
+    at a time gives (params, states, epochs, values)."""
+    args = (str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "8", "--seed", "5", "--deterministic", "--no-track")
+    spread = _sweep_on(nagexp_process, two_node_cluster, tmp_path, "spread", *args)
+    alone = _sweep_on(nagexp_process, two_node_cluster, tmp_path, "alone", *args, "--max-concurrent", "1")
+    assert len({r["node_id"] for r in spread}) == 2
+    assert [{c: r[c] for c in DETERMINED} for r in spread] == [{c: r[c] for c in DETERMINED} for r in alone]
+    assert {r["state"] for r in spread} == {"pruned", "completed"}

@@ -36,6 +36,14 @@ def test_conditions_on_the_optimizer_are_resolved_per_arm() -> None:
     assert "momentum" not in arm_space(space, "sgd").params
 
 
+def test_a_schedule_free_arm_has_no_schedule() -> None:
+    space = load_space(SEARCH_SPACES_DIR / "quick.yaml")  # searches lr_schedule, onecycle_pct_start under it
+    free = arm_space(space, "sgd_schedulefree")
+    assert free.fixed["lr_schedule"] == free.fixed["momentum_schedule"] == "constant"
+    assert set(free.params) == {"lr", "momentum"}
+    free.train_config({"lr": 0.5, "momentum": 0.9})  # a valid config: schedule-free takes constant schedules
+
+
 def arm(name: str, values: list[float]) -> ArmResult:
     return ArmResult(name, f"s-{name}", 0, max(values), {}, seed_values=values)
 
@@ -112,6 +120,21 @@ def test_three_arm_comparison(tmp_path: Path) -> None:
                               filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")  # fmt: skip
     assert sorted(r.info.run_name for r in arms) == ["cmp-momentum", "cmp-nag", "cmp-sgd"]
     assert "verdict_0" in parent.data.tags
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_nesterov_against_schedule_free_says_which_wins(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", str(SEARCH_SPACES_DIR / "quick.yaml"), "--optimizers",
+                                 "nag,sgd_schedulefree", "--trials", "2", "--epochs", "2", "--seeds", "2", "--name",
+                                 "sf", "--no-track", "--results-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "sf" / "compare.json").read_text())
+    (verdict,) = [line for line in result.stdout.splitlines() if "verdict: " in line]
+    assert "sgd_schedulefree" in verdict and "nag" in verdict
+    assert verdict.split("verdict: ")[1] in (tmp_path / "sf" / "report" / "report.md").read_text()
+    free = json.loads((tmp_path / "sf-sgd_schedulefree" / "sweep.json").read_text())["space"]
+    assert free["fixed"]["optimizer"] == "sgd_schedulefree" and free["fixed"]["lr_schedule"] == "constant"
+    assert [a["arm"] for a in data["arms"]] == ["nag", "sgd_schedulefree"]
 
 
 @pytest.mark.usefixtures("ray_runtime")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -51,6 +52,15 @@ MODELS = """
     def three_logits(input_shape, num_classes):
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
 
+    def nan_late(step, total_steps, blow=0.5):
+        return float("nan") if step > blow * total_steps else 0.05
+
+    def mu_up(step, total_steps, end=0.9):
+        return 0.5 + (end - 0.5) * step / total_steps
+
+    def halving(step, total_steps, peak, at=0.5):
+        return peak if step < at * total_steps else peak / 2
+
     def mismatched(n=50):
         import numpy as np
         return {"x": np.zeros((n, 8, 8), np.float32), "y": np.zeros(n - 1)}
@@ -78,6 +88,13 @@ CATALOGUE = {
     "not a module": ({"model": "{mod}:not_a_module"}, "returned a str, not a torch.nn.Module"),
     "wrong logits": ({"model": "{mod}:three_logits"}, "it must return logits of shape [4, 10]"),
     "dataset lengths": ({"model": "cnn", "dataset": "python:{mod}:mismatched"}, "'x' has 50 samples but 'y' has 49"),
+    "schedule missing": ({"lr_schedule": "{mod}:absent"}, "lr_schedule '{mod}:absent': module '{mod}' has no "
+                         "attribute 'absent'"),
+    "schedule nan": ({"lr_schedule": "{mod}:nan_late"}, "lr_schedule '{mod}:nan_late' gave nan at step 11 of 20"),
+    # a searched argument's high end: the driver checks both ends of the range
+    "schedule range": ({"momentum_schedule": "{mod}:mu_up"}, "momentum_schedule '{mod}:mu_up' with "
+                       "momentum_schedule_args {{'end': 1.5}} gave 1.0 at step 10 of 20; momentum values must be "
+                       "in [0, 1)", {"momentum_schedule_args.end": {"type": "float", "low": 0.6, "high": 1.5}}),
 }
 
 
@@ -85,8 +102,8 @@ CATALOGUE = {
 def test_bad_user_code_is_one_line_exit_2_nothing_written(case: str, tmp_path: Path) -> None:
     module = f"catalogue_{case.replace(' ', '_')}"
     folder = code_folder(tmp_path, module)
-    fixed, message = CATALOGUE[case]
-    space = write_space(tmp_path / "space.yaml", {k: v.format(mod=module) for k, v in fixed.items()})
+    fixed, message, *params = CATALOGUE[case]
+    space = write_space(tmp_path / "space.yaml", {k: v.format(mod=module) for k, v in fixed.items()}, *params)
     results = tmp_path / "results"
     result = runner.invoke(app, ["sweep", str(space), "--trials", "2", "--results-dir", str(results),
                                  "--code-dir", str(folder), "--name", "bad"])  # fmt: skip
@@ -170,6 +187,38 @@ def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: 
     )  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
     assert "warning: your code in" in again.stdout and "reproduced exactly" in again.stdout
+
+
+def test_a_user_schedule_trains_is_recorded_and_drawn_in_the_report(tmp_path: Path) -> None:
+    """`lr_schedule: mod:fn` with a searched argument: the trials train under it (the lr they
+    report), best.yaml names it, and the report's schedule figure draws it from the code."""
+    from nagexp.report.data import collect
+    from nagexp.report.figures import schedule_curves
+
+    folder = code_folder(tmp_path, "my_schedules")
+    space = write_space(tmp_path / "space.yaml", {"lr_schedule": "my_schedules:halving", "epochs": 2},
+                        {"lr": {"type": "float", "low": 0.02, "high": 0.1},
+                         "lr_schedule_args.at": {"type": "float", "low": 0.3, "high": 0.7}})  # fmt: skip
+    result = nagexp.sweep(space, trials=2, seed=1, name="own-schedule", results_dir=tmp_path / "results",
+                          track=False, code_dir=folder, scheduler="fifo", echo=None)  # fmt: skip
+    table = result.trials
+    assert list(table["state"]) == ["completed"] * 2
+    # every epoch reports the lr of its last step; digits' 1295 training samples: 20 steps an epoch
+    journal = [json.loads(line) for line in (result.sweep_dir / "journal.jsonl").open()]
+    peak = dict(zip(table["number"], table["lr"], strict=True))
+    at = dict(zip(table["number"], table["lr_schedule_args.at"], strict=True))
+    for e in (e for e in journal if e["event"] == "epoch"):
+        n, epoch = e["number"], e["metrics"]["epoch"]
+        halved = epoch * 20 - 1 >= at[n] * 40
+        assert e["metrics"]["lr"] == pytest.approx(peak[n] / 2 if halved else peak[n])
+    assert result.best_config is not None and result.best_config.lr_schedule == "my_schedules:halving"
+    curves = schedule_curves(collect(result.sweep_dir))
+    assert not isinstance(curves, str), curves
+    label, lrs, _ = curves[0]
+    best = table[table["number"] == result.best.number].iloc[0]
+    switch = next(i for i, v in enumerate(lrs) if v < lrs[0])
+    assert "my_schedules:halving" in label and lrs[0] == pytest.approx(best["lr"])
+    assert switch == math.ceil(best["lr_schedule_args.at"] * len(lrs))
 
 
 def test_python_api_writes_what_the_cli_writes(tmp_path: Path) -> None:

@@ -6,12 +6,12 @@ import math
 import pytest
 
 from nagexp.config import TrainConfig
-from nagexp.registries.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES
+from nagexp.errors import ConfigError
+from nagexp.registries.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES, schedule_function
 from nagexp.training.schedules import (
+    check_schedules,
     knots_of,
-    lr_schedule,
     lr_values,
-    momentum_schedule,
     momentum_values,
     piecewise_value,
     torch_lr_values,
@@ -37,7 +37,7 @@ def test_constant_lr() -> None:
 
 def test_step_lr_boundaries() -> None:
     p = cfg(lr_schedule="step", lr_milestones=(0.5, 0.75), lr_gamma=0.1)
-    f = lr_schedule("step")
+    f = schedule_function("lr", "step")
     assert f(0, T, p) == pytest.approx(0.1)
     assert f(499, T, p) == pytest.approx(0.1)
     assert f(500, T, p) == pytest.approx(0.01)
@@ -48,7 +48,7 @@ def test_step_lr_boundaries() -> None:
 
 def test_cosine_lr() -> None:
     p = cfg(lr_schedule="cosine")
-    f = lr_schedule("cosine")
+    f = schedule_function("lr", "cosine")
     assert f(0, T, p) == pytest.approx(0.1)
     assert f(T // 2, T, p) == pytest.approx(0.05)
     assert 0 < f(T - 1, T, p) < 1e-5
@@ -58,7 +58,7 @@ def test_cosine_lr() -> None:
 
 def test_warmup_cosine_lr() -> None:
     p = cfg(lr_schedule="warmup_cosine", warmup_fraction=0.1)
-    f = lr_schedule("warmup_cosine")
+    f = schedule_function("lr", "warmup_cosine")
     assert f(0, T, p) == pytest.approx(0.1 / 100)
     assert f(49, T, p) == pytest.approx(0.05)
     assert f(99, T, p) == pytest.approx(0.1)  # peak reached on the last warmup step
@@ -71,7 +71,7 @@ def test_onecycle_lr_matches_torch() -> None:
     import torch
 
     p = cfg(lr_schedule="onecycle", onecycle_pct_start=0.25, onecycle_div_factor=25, onecycle_final_div_factor=1e4)
-    f = lr_schedule("onecycle")
+    f = schedule_function("lr", "onecycle")
     assert f(0, T, p) == pytest.approx(0.1 / 25)
     assert f(249, T, p) == pytest.approx(0.1)
     assert f(T - 1, T, p) == pytest.approx(0.1 / 25 / 1e4)
@@ -92,7 +92,7 @@ def test_onecycle_lr_matches_torch() -> None:
 
 def test_linear_lr() -> None:
     p = cfg(lr_schedule="linear", lr_final_fraction=0.1)
-    f = lr_schedule("linear")
+    f = schedule_function("lr", "linear")
     assert f(0, T, p) == pytest.approx(0.1)
     assert f(T // 2, T, p) == pytest.approx(0.055)
     assert f(T, T, p) == pytest.approx(0.01)
@@ -104,7 +104,7 @@ def test_constant_momentum() -> None:
 
 def test_sutskever_ramp() -> None:
     p = cfg(momentum_schedule="sutskever", momentum=0.99, sutskever_period=250)
-    f = momentum_schedule("sutskever")
+    f = schedule_function("momentum", "sutskever")
     assert f(0, T, p) == pytest.approx(0.5)
     assert f(249, T, p) == pytest.approx(0.5)
     assert f(250, T, p) == pytest.approx(0.75)
@@ -119,7 +119,7 @@ def test_sutskever_ramp() -> None:
 
 def test_cyclical_momentum_is_inverse_of_onecycle() -> None:
     p = cfg(momentum_schedule="cyclical", momentum=0.95, momentum_min=0.85, onecycle_pct_start=0.25)
-    f = momentum_schedule("cyclical")
+    f = schedule_function("momentum", "cyclical")
     assert f(0, T, p) == pytest.approx(0.95)
     assert f(249, T, p) == pytest.approx(0.85)
     assert f(T - 1, T, p) == pytest.approx(0.95)
@@ -130,7 +130,7 @@ def test_cyclical_momentum_is_inverse_of_onecycle() -> None:
 
 def test_final_drop_momentum() -> None:
     p = cfg(momentum_schedule="final_drop", final_momentum=0.5, final_drop_fraction=0.1)
-    f = momentum_schedule("final_drop")
+    f = schedule_function("momentum", "final_drop")
     assert f(0, T, p) == 0.9
     assert f(899, T, p) == 0.9
     assert f(900, T, p) == 0.5
@@ -191,3 +191,68 @@ def test_every_lr_schedule_positive_and_bounded(name: str) -> None:
 def test_every_momentum_schedule_in_range(name: str) -> None:
     values = momentum_values(cfg(momentum_schedule=name), T)
     assert all(0 <= v < 1 for v in values)
+
+
+# ---- schedules of the user's: package.module:fn(step, total_steps, **args) ------------------
+
+USER_SCHEDULES = """
+import math
+
+def warm_exp(step, total_steps, peak, warm=0.1, decay=3.0):
+    w = max(1, round(warm * total_steps))
+    return peak * (step + 1) / w if step < w else peak * math.exp(-decay * (step - w) / total_steps)
+
+def ramp(step, total_steps, start=0.5, end=0.95):
+    return start + (end - start) * step / total_steps
+
+def nan_after(step, total_steps, fraction=0.5):
+    return float("nan") if step > fraction * total_steps else 0.1
+
+def raises(step, total_steps):
+    raise ZeroDivisionError("division by zero")
+
+NOT_A_FUNCTION = 3
+"""
+
+
+@pytest.fixture
+def user_schedules(tmp_path, monkeypatch) -> str:
+    """A module of schedules in a folder on the import path; its name."""
+    (tmp_path / "my_schedules.py").write_text(USER_SCHEDULES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "my_schedules"
+
+
+def test_a_user_schedule_gets_its_args_and_the_peak(user_schedules: str) -> None:
+    p = TrainConfig(lr=0.2, lr_schedule=f"{user_schedules}:warm_exp", **{"lr_schedule_args.decay": 1.0},
+                    momentum_schedule=f"{user_schedules}:ramp", momentum_schedule_args={"end": 0.9})  # fmt: skip
+    lrs = lr_values(p, 100)
+    assert lrs[9] == pytest.approx(0.2)  # the peak is the config's lr, reached after 10% warmup
+    assert lrs[99] == pytest.approx(0.2 * math.exp(-1.0 * 89 / 100))  # decay 1 (its default 3 overridden)
+    mus = momentum_values(p, 100)
+    assert mus[0] == 0.5 and mus[50] == pytest.approx(0.7)  # no `peak` parameter: momentum not passed
+
+
+def test_user_schedule_args_are_refused_for_a_built_in() -> None:
+    with pytest.raises(ValueError, match="lr_schedule_args go with a schedule of your own"):
+        TrainConfig(lr_schedule="cosine", lr_schedule_args={"warm": 0.1})
+    with pytest.raises(ValueError, match="allowed: constant, .*or your own as package.module:fn"):
+        TrainConfig(momentum_schedule="sideways")
+
+
+@pytest.mark.parametrize(("schedule", "message"), [
+    ("nan_after", "gave nan at step 51 of 100; lr values must be finite and >= 0 at every step"),
+    ("raises", "raised ZeroDivisionError: division by zero at step 0 of 100"),
+    ("NOT_A_FUNCTION", "is a int, not a function fn(step, total_steps, **args) -> float"),
+    ("absent", "module 'my_schedules' has no attribute 'absent'"),
+])  # fmt: skip
+def test_a_bad_user_lr_schedule_is_one_config_error(user_schedules: str, schedule: str, message: str) -> None:
+    p = TrainConfig(lr_schedule=f"{user_schedules}:{schedule}", epochs=2)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
+        check_schedules(p, train_size=50 * 64)
+
+
+def test_momentum_of_one_is_out_of_range(user_schedules: str) -> None:
+    p = TrainConfig(momentum_schedule=f"{user_schedules}:ramp", momentum_schedule_args={"end": 1.2})
+    with pytest.raises(ConfigError, match=r"momentum values must be in \[0, 1\)"):
+        momentum_values(p, 100)

@@ -179,3 +179,71 @@ def test_effective_mode_sets_torch_lr(digits, small_cfg: TrainConfig) -> None:
                                        "lr_schedule": "constant", "epochs": 1})  # fmt: skip
     result = train(cfg, digits)
     assert result.history[0]["lr"] == pytest.approx(0.05)  # 0.5 * (1 - 0.9)
+
+
+# ---- schedule-free SGD (the schedulefree package) ------------------------------------------
+
+
+def schedule_free(small_cfg: TrainConfig, **update: object) -> TrainConfig:
+    return TrainConfig(**{**small_cfg.model_dump(), "optimizer": "sgd_schedulefree", "lr_schedule": "constant",
+                          "lr": 0.5, **update})  # fmt: skip
+
+
+def test_schedule_free_sgd_trains_and_warms_up(digits, small_cfg: TrainConfig) -> None:
+    cfg = schedule_free(small_cfg)
+    result = train(cfg, digits)
+    assert result.test_acc is not None and result.test_acc > 0.9
+    # its own warmup (the package's, over warmup_fraction of the steps) is what changes the run
+    longer = train(schedule_free(small_cfg, warmup_fraction=0.5), digits)
+    assert without_timing(longer.history) != without_timing(result.history)
+    assert all(h["lr"] == 0.5 for h in result.history)
+
+
+def test_schedule_free_batchnorm_statistics_are_those_of_the_averaged_weights(digits, small_cfg: TrainConfig) -> None:
+    """The returned (evaluated) model holds x, the average; its BatchNorm statistics are
+    recomputed for x over training batches. Recomputing them here, for these weights, gives
+    the same: statistics of y (the point the steps were taken at) or of the training run's
+    decayed averages would not."""
+    import copy
+    import itertools
+
+    from nagexp.training.trainer import BATCHNORM_RECOMPUTE_BATCHES
+
+    cfg = schedule_free(small_cfg, epochs=2)
+    model = train(cfg, digits).model
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    again = copy.deepcopy(model)
+    again_norms = [m for m in again.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in again_norms:
+        m.reset_running_stats()
+        m.momentum = None
+    again.train()
+    source = digits.batches(cfg.seed, cfg.batch_size, cfg.eval_batch_size, torch.device("cpu"))
+    with torch.no_grad():
+        for xb, _ in itertools.islice(source.train_epoch(cfg.epochs - 1), BATCHNORM_RECOMPUTE_BATCHES):
+            again(xb)
+    for ours, theirs in zip(norms, again_norms, strict=True):
+        assert torch.allclose(ours.running_mean, theirs.running_mean, atol=1e-6)
+        assert torch.allclose(ours.running_var, theirs.running_var, atol=1e-6)
+
+
+def test_schedule_free_resume_matches_uninterrupted(digits, small_cfg: TrainConfig, tmp_path: Path) -> None:
+    """Checkpoints hold x (saved in eval mode) and the optimizer's z: a resumed run goes on
+    from y as the uninterrupted one did."""
+    cfg = schedule_free(small_cfg, epochs=3)
+    saved: dict[int, Path] = {}
+
+    def keep(metrics: dict, ckpt) -> None:
+        saved[ckpt.epoch] = tmp_path / f"epoch{ckpt.epoch}.pt"
+        ckpt.save(saved[ckpt.epoch])
+
+    full = train(cfg, digits, keep)
+    resumed = train(cfg, digits, resume=load_checkpoint(saved[1]))
+    assert without_timing(resumed.history) == without_timing(full.history)
+
+
+def test_schedule_free_takes_no_schedule() -> None:
+    assert TrainConfig(optimizer="sgd_schedulefree").lr_schedule == "constant"  # unless one is named:
+    with pytest.raises(ValueError, match="takes no schedule: .*got \\{'lr_schedule': 'cosine'\\}"):
+        TrainConfig(optimizer="sgd_schedulefree", lr_schedule="cosine")
