@@ -64,9 +64,10 @@ def compare_command(
     written = build_compare_report(comparison, base.results_dir.resolve())
 
     typer.echo(f"\ncomparison {comparison.name}: best config of each arm retrained on {seeds} paired seeds")
+    width = max(9, *(len(arm.arm) for arm in comparison.arms))
     for arm in comparison.arms:
         mean, low, high = arm.ci or (float("nan"),) * 3
-        typer.echo(f"  {arm.arm:9} {comparison.metric} {mean:.4f}  95 % CI [{low:.4f}, {high:.4f}]  "
+        typer.echo(f"  {arm.arm:{width}} {comparison.metric} {mean:.4f}  95 % CI [{low:.4f}, {high:.4f}]  "
                    f"(sweep {arm.sweep}, best trial {arm.best_trial}, "
                    f"{arm.epochs_trained} epochs searched)")  # fmt: skip
     for verdict in comparison.verdicts:

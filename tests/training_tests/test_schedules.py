@@ -236,7 +236,7 @@ def test_a_user_schedule_gets_its_args_and_the_peak(user_schedules: str) -> None
 def test_user_schedule_args_are_refused_for_a_built_in() -> None:
     with pytest.raises(ValueError, match="lr_schedule_args go with a schedule of your own"):
         TrainConfig(lr_schedule="cosine", lr_schedule_args={"warm": 0.1})
-    with pytest.raises(ValueError, match="allowed: constant, .*or your own as package.module:fn"):
+    with pytest.raises(ValueError, match=r"allowed: constant, .*or your own as package\.module:fn"):
         TrainConfig(momentum_schedule="sideways")
 
 

@@ -245,5 +245,5 @@ def test_schedule_free_resume_matches_uninterrupted(digits, small_cfg: TrainConf
 
 def test_schedule_free_takes_no_schedule() -> None:
     assert TrainConfig(optimizer="sgd_schedulefree").lr_schedule == "constant"  # unless one is named:
-    with pytest.raises(ValueError, match="takes no schedule: .*got \\{'lr_schedule': 'cosine'\\}"):
+    with pytest.raises(ValueError, match=r"takes no schedule: .*got \{'lr_schedule': 'cosine'\}"):
         TrainConfig(optimizer="sgd_schedulefree", lr_schedule="cosine")
