@@ -86,7 +86,8 @@ def sweep(
 
     `space`: a search-space YAML (a shipped one by file name, e.g. "quick.yaml"; default
     nag_default.yaml). `options` are named like the CLI's: trials, epochs, dataset, seed,
-    sampler, scheduler, max_concurrent, deterministic, trials_per_batch, cpus_per_trial, gpus_per_trial, time_budget,
+    sampler, scheduler, max_concurrent, deterministic, trials_per_batch, pick, cpus_per_trial, gpus_per_trial,
+    time_budget,
     epoch_budget, max_failures, address, results_dir, track, experiment, tracking_uri, log_models,
     register_model, code_dir, cache_dir, memory_budget, data_mode, name (see `nagexp sweep
     --help`). `resume`: continue the interrupted sweep of that name (only results_dir,

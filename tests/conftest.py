@@ -104,7 +104,7 @@ def small_cfg() -> TrainConfig:
     return TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=3, batch_size=64, device="cpu", lr=0.05)
 
 
-TIMING_KEYS = ("epoch_seconds", "samples_per_s", "time_total_s", "time_this_iter_s", "seconds")
+TIMING_KEYS = ("epoch_seconds", "samples_per_s", "train_seconds", "time_total_s", "time_this_iter_s", "seconds")
 
 
 def without_timing(history: list[dict]) -> list[dict]:

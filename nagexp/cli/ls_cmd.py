@@ -31,6 +31,8 @@ def ls_command(
     for r in rows:
         counts = [str(r.counts.get(state, 0)) for state in STATES]
         best = f"{r.metric} {r.best:.4f} (trial {r.best_number})" if r.best is not None else "-"
+        if r.front is not None:  # several objectives
+            best += f"; Pareto front: {', '.join(map(str, r.front)) or '-'}"
         table.append((r.name, r.state, f"{r.finished}/{r.planned}", *counts, best))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table if rows else []:

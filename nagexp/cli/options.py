@@ -35,6 +35,11 @@ Deterministic = Annotated[
                  "timing or trials at once: trials asked in batches, ASHA decided on complete rungs."),
 ]
 TrialsPerBatch = Annotated[int, typer.Option(help="With --deterministic: trials asked (and halved) together.")]
+Pick = Annotated[
+    str,
+    typer.Option(help="With several objectives: the best trial of the Pareto front: knee | primary | a constraint "
+                 "such as train_seconds<=120 (the best primary value that meets it)."),
+]
 CpusPerTrial = Annotated[float, typer.Option(help="CPUs per trial (also its torch threads).")]
 GpusPerTrial = Annotated[float, typer.Option(help="GPUs per trial; fractions share a GPU.")]
 WorkersPerTrial = Annotated[
@@ -78,7 +83,8 @@ TrackingUri = Annotated[
 SEARCH = (("epochs", Epochs, None), ("dataset", Dataset, None), ("seed", Seed, 0), ("sampler", Sampler, "tpe"),
           ("scheduler", Scheduler, "asha"), ("max_concurrent", MaxConcurrent, None),
           ("cpus_per_trial", CpusPerTrial, 1.0), ("gpus_per_trial", GpusPerTrial, 0.0),
-          ("deterministic", Deterministic, False), ("trials_per_batch", TrialsPerBatch, 4))  # fmt: skip
+          ("deterministic", Deterministic, False), ("trials_per_batch", TrialsPerBatch, 4),
+          ("pick", Pick, "knee"))  # fmt: skip
 USER_DATA = (("code_dir", CodeDir, None), ("cache_dir", CacheDir, None), ("data_mode", DataMode, None),
              ("memory_budget", MemoryBudget, None))  # fmt: skip
 TRACKING = (("address", Address, None), ("results_dir", ResultsDir, Path("results")), ("track", Track, True),

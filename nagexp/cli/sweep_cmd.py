@@ -42,6 +42,18 @@ def sweep_command(
     ] = "best",
     register_model: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
     report: Annotated[bool, typer.Option("--report", help="Build the HTML/Markdown report at the end.")] = False,
+    warm_start: Annotated[
+        list[str] | None,
+        typer.Option(help="Tell the new study the finished trials of this earlier sweep (a name in --results-dir "
+                     "or a folder; repeatable, or comma-separated). Nothing is retrained."),
+    ] = None,
+    warm_start_any: Annotated[
+        bool, typer.Option("--warm-start-any", help="Warm-start from sweeps of another dataset or objective too.")
+    ] = False,
+    enqueue: Annotated[
+        Path | None,
+        typer.Option(help="Run these configs first: a best.yaml / config.yaml, or a YAML list of param sets."),
+    ] = None,
     resume: Annotated[
         str | None,
         typer.Option(help="Continue the interrupted sweep NAME in --results-dir (or the sweep folder PATH), with "

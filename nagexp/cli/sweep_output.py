@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from nagexp.cli.errors import fail
+from nagexp.results.ranking import Ranking
 from nagexp.sweeps.outcome import SweepOutcome
 
 __all__ = ["print_outcome"]
@@ -30,7 +31,8 @@ def print_outcome(outcome: SweepOutcome) -> None:
         f"\n{len(outcome.records)} trials in {outcome.seconds:.0f} s: {c['completed']} completed, "
         f"{c['pruned']} pruned, {c['diverged']} diverged, {c['errored']} errored"
     )
-    typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric, spec.mode))
+    typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric,
+                         Ranking.of(spec.space, spec.options.pick)))
     typer.echo(f"\nresults: {spec.sweep_dir}  (sweep.json, trials.csv, best.yaml, optuna.db, ray/)")
     if options.track:
         ui = "nagexp ui" + (f" --results-dir {options.results_dir}" if options.results_dir != Path("results") else "")

@@ -21,6 +21,7 @@ __all__ = [
     "describe_validation_error",
     "load_train_config",
     "parse_overrides",
+    "read_yaml",
     "read_yaml_mapping",
     "rerun_extras",
     "saved_config_text",
@@ -68,8 +69,18 @@ def _shape(text: str) -> tuple[int, int]:
 
 
 def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """A YAML file that must hold a mapping; `yaml.safe_load` only, after checking its size
-    and nesting, and (for a file nagexp wrote) that it is whole."""
+    """A YAML file that must hold a mapping (see `read_yaml`)."""
+    data = read_yaml(path, what)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
+    return data
+
+
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """A YAML file's content; `yaml.safe_load` only, after checking its size and nesting, and
+    (for a file nagexp wrote) that it is whole. ConfigError in one line otherwise."""
     path = Path(path)
     try:
         if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
@@ -95,10 +106,6 @@ def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, 
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
     return data
 
 

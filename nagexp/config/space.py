@@ -111,9 +111,33 @@ class SearchSpace(BaseModel):
     description: str = ""
     fixed: dict[str, Any] = {}
     params: dict[str, Param] = {}
-    objective: Objective = Objective()
+    objective: Objective = Objective()  # the primary objective: ASHA's, and the one of single-objective sweeps
+    secondary_objectives: tuple[Objective, ...] = ()  # `objective:` a list: its second and later entries
     asha: AshaSettings = AshaSettings()
     pbt: PbtSettings = PbtSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_list(cls, values: Any) -> Any:
+        """`objective: [{metric: val_acc}, {metric: param_count}]`: several objectives, the first primary."""
+        if not isinstance(values, dict) or not isinstance(values.get("objective"), list):
+            return values
+        listed = values["objective"]
+        if not listed:
+            raise ValueError("objective: an empty list; give one metric, or a list of two or more")
+        return {**values, "objective": listed[0], "secondary_objectives": listed[1:]}
+
+    @model_validator(mode="after")
+    def _distinct_objectives(self) -> SearchSpace:
+        metrics = [o.metric for o in self.objectives]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"objective: each metric once (got {metrics})")
+        return self
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """Every objective, the primary first."""
+        return (self.objective, *self.secondary_objectives)
 
     @field_validator("params", mode="before")
     @classmethod

@@ -8,10 +8,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["MUTABLE_PARAMS", "OBJECTIVE_METRICS", "AshaSettings", "Objective", "PbtSettings"]
+__all__ = ["MUTABLE_PARAMS", "OBJECTIVE_METRICS", "TIMED_METRICS", "AshaSettings", "Objective", "PbtSettings"]
 
-# metric -> its natural direction
-OBJECTIVE_METRICS: dict[str, str] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
+# metric -> its natural direction. param_count: the model's parameters; train_seconds: the
+# seconds its epochs spent training (without evaluation), summed over the run
+OBJECTIVE_METRICS: dict[str, str] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min",
+                                     "param_count": "min", "train_seconds": "min"}  # fmt: skip
+TIMED_METRICS = frozenset({"train_seconds"})  # their values depend on the machine and its load
 
 class Objective(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -4,7 +4,7 @@ filled and the space with the options' overrides applied; see `nagexp.sweeps.spe
 from __future__ import annotations
 
 from pathlib import Path, PurePath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -51,6 +51,14 @@ class SweepOptions(BaseModel):
     # or on how many trials run at once: trials asked in batches, halving on complete rungs
     deterministic: bool = False
     trials_per_batch: int = Field(4, ge=1)  # deterministic: trials asked (and halved) together
+    # several objectives: which trial of the Pareto front is the best (results/ranking.py)
+    pick: str = "knee"  # knee | primary | METRIC<=VALUE | METRIC>=VALUE
+    # warm starts (sweeps/warm_start.py): earlier sweeps whose finished trials the new study is
+    # told first (names in results_dir, or folders), even of another dataset or objective with
+    # warm_start_any; a file of configs run first (a best.yaml, or a YAML list of param sets)
+    warm_start: tuple[str, ...] = ()
+    warm_start_any: bool = False
+    enqueue: Path | None = None
     address: str | None = None  # existing Ray cluster; None starts Ray locally
     results_dir: Path = Path("results")
     track: bool = True  # MLflow tracking of the sweep and its trials
@@ -62,6 +70,16 @@ class SweepOptions(BaseModel):
     code_dir: Path | None = None  # folder of your own model/dataset code; default: the current directory
     cache_dir: str | None = None  # prepared datasets (a folder or a URI: s3://...); default: <results_dir>/data-cache
     memory_budget: str | None = None  # data_mode auto: memory mode when the data fits (default: 1/4 of RAM)
+
+    @field_validator("warm_start", mode="before")
+    @classmethod
+    def _sweeps_listed(cls, value: Any) -> Any:
+        """`--warm-start a,b --warm-start c` -> (a, b, c)."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(part.strip() for item in value for part in str(item).split(",") if part.strip())
+        return value
 
     @field_validator("cache_dir", mode="before")
     @classmethod

@@ -66,16 +66,21 @@ class PruningAwareOptunaSearch(OptunaSearch):
     sampled at once (the define-by-run function run for each, in trial order), and the next
     batch only once no trial of the study is running: every proposal then depends on the seed
     and the results of whole earlier batches, not on which trial finished first or how many
-    ran at once. Tune hears "nothing yet" meanwhile."""
+    ran at once. Tune hears "nothing yet" meanwhile.
+
+    `prior_trials`: finished trials a warm start told the study before the sweep's first (not
+    the sweep's own: `total_trials` counts those only). Trials Optuna holds WAITING (enqueued
+    configs) are asked before any new one and count once they are asked."""
 
     def __init__(self, *args: Any, stopped_early: Callable[[dict[str, Any] | None], bool],
                  total_trials: int | None = None, batch_size: int | None = None, step_key: str = "epoch",
-                 **kwargs: Any) -> None:  # fmt: skip
+                 prior_trials: int = 0, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.stopped_early = stopped_early
         self.total_trials = total_trials
         self.batch_size = batch_size
         self.step_key = step_key
+        self.prior_trials = prior_trials
         self._queue: list[tuple[optuna.Trial, dict[str, Any]]] = []  # a batch's trials not yet handed out
         self._unfinished: set[int] = set()  # storage ids of the batch's trials not yet told
         self._last_result: dict[str, dict[str, Any]] = {}  # trial id -> its last result (see complete)
@@ -100,7 +105,7 @@ class PruningAwareOptunaSearch(OptunaSearch):
         # the epochs an orphan told Optuna before: not told again when it trains them anew
         self._orphan_steps = {sid: max(t.intermediate_values, default=0) for sid, t in orphans.items()}
         if self.total_trials is not None:
-            self._asks_left = max(0, self.total_trials - len(stored))
+            self._asks_left = max(0, self.total_trials - self._asked(stored))
         self._queue = []  # a batch's trials not handed out before the snapshot: orphans now, in order
         self._unfinished = {storage_id(t) for t in stored if t.state == _RUNNING}
 
@@ -115,6 +120,10 @@ class PruningAwareOptunaSearch(OptunaSearch):
                     return Searcher.FINISHED
                 self._asks_left -= 1
         return super().suggest(trial_id)
+
+    def _asked(self, stored: list[optuna.trial.FrozenTrial]) -> int:
+        """The sweep's own trials asked so far (not the prior ones, not the waiting ones)."""
+        return sum(t.state != optuna.trial.TrialState.WAITING for t in stored) - getattr(self, "prior_trials", 0)
 
     def _adopt_orphan(self, trial_id: str) -> optuna.Trial:
         sid = self._orphans.pop(0)
@@ -131,7 +140,7 @@ class PruningAwareOptunaSearch(OptunaSearch):
         if not self._queue:
             if self._unfinished:
                 return None  # the batch is still running: the next one waits for its results
-            asked = len(self._ot_study.get_trials(deepcopy=False))
+            asked = self._asked(self._ot_study.get_trials(deepcopy=False))
             left = (self.total_trials if self.total_trials is not None else asked + self.batch_size) - asked
             if left <= 0:
                 return Searcher.FINISHED
@@ -145,13 +154,20 @@ class PruningAwareOptunaSearch(OptunaSearch):
 
     # -- results ------------------------------------------------------------------------------
 
+    @property
+    def _metrics(self) -> list[str]:
+        """The study's objectives (several: a multi-objective study), the primary first."""
+        return list(self.metric) if isinstance(self.metric, list | tuple) else [self.metric]
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         step = int(result.get(self.step_key, result.get("training_iteration", 0)))
-        if self.metric not in result:
+        if self._metrics[0] not in result:
             return  # a trial reporting its own error: told as FAIL when it completes
         if trial_id in self._closed or trial_id in self._completed_trials or step <= self._last_step.get(trial_id, 0):
             return  # finished in the storage already, or a retried trial replaying epochs
         self._last_result[trial_id] = result
+        if len(self._metrics) > 1:
+            return  # a multi-objective study takes no intermediate values (Optuna's rule)
         try:  # at the epoch, not Tune's iteration count (Ray's own on_trial_result uses that)
             self._ot_trials[trial_id].report(float(result[self.metric]), step)
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -169,19 +185,21 @@ class PruningAwareOptunaSearch(OptunaSearch):
             return  # told before the driver that ran it died
         # a paused trial a scheduler stops comes without its result (Tune's stop_trial)
         result = result if result is not None or error else last
-        value = (result or {}).get(self.metric)
+        values = [(result or {}).get(m) for m in self._metrics]
         # Tune hands a trial's last result only to on_trial_complete; record it as an
         # intermediate value too, so Optuna holds every epoch (ASHA-stopped ones included).
         step = (result or {}).get(self.step_key, (result or {}).get("training_iteration"))
         try:
-            if value is not None and step is not None and self._last_step.get(trial_id) != step:
-                ot_trial.report(float(value), int(step))
+            if (len(values) == 1 and values[0] is not None and step is not None
+                    and self._last_step.get(trial_id) != step):  # fmt: skip
+                ot_trial.report(float(values[0]), int(step))
         except optuna.exceptions.UpdateFinishedTrialError:
             return
         if not error and self.stopped_early(result):
-            state, values = optuna.trial.TrialState.PRUNED, None
-        elif error or value is None or not math.isfinite(float(value)):
-            state, values = optuna.trial.TrialState.FAIL, None
+            state, told = optuna.trial.TrialState.PRUNED, None
+        elif error or any(v is None or not math.isfinite(float(v)) for v in values):
+            state, told = optuna.trial.TrialState.FAIL, None
         else:
-            state, values = optuna.trial.TrialState.COMPLETE, float(value)
-        self._ot_study.tell(ot_trial, values, state=state, skip_if_finished=True)
+            state, told = optuna.trial.TrialState.COMPLETE, [float(v) for v in values]  # type: ignore[arg-type]
+        self._ot_study.tell(ot_trial, told if told is None or len(told) > 1 else told[0], state=state,
+                            skip_if_finished=True)  # fmt: skip

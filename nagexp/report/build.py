@@ -25,7 +25,7 @@ def build_report(sweep_dir: Path, fmt: str = "both") -> list[Path]:
     if fmt in ("md", "both"):
         for stem, svg in figures.items():
             written.append(atomic_write_text(out / "figures" / f"{stem}.svg", svg))
-        written.append(atomic_write_text(out / "report.md", render_markdown(data)))
+        written.append(atomic_write_text(out / "report.md", render_markdown(data, figures=figures)))
     return written
 
 

@@ -14,7 +14,7 @@ from nagexp.errors import ConfigError
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.results.files import TRIALS_FILE, read_summary, read_trials
 from nagexp.results.plan import SweepPlan, read_plan
-from nagexp.results.ranking import best_trial, can_rank, count_states, ranked_trials
+from nagexp.results.ranking import best_trial, can_rank, count_states, pareto_front, ranked_trials
 from nagexp.results.records import RUNNING, TrialRecord, trial_config
 from nagexp.results.state import sweep_state
 
@@ -39,6 +39,7 @@ class TrialRow:
     exploits: tuple[dict[str, int], ...] = ()  # population-based: after which epoch it copied whom
     schedule: dict[str, Any] | None = None  # population-based: the piecewise schedule of its weights
     lineage: tuple[dict[str, Any], ...] = ()  # population-based: who trained its weights from which epoch, how
+    finals: dict[str, float] = field(default_factory=dict)  # every objective metric at its last epoch
 
 
 @dataclass
@@ -62,13 +63,18 @@ class ReportData:
         """Trials with a usable result, by trial number."""
         return [t for t in self.trials if can_rank(t)]
 
+    def front(self) -> list[TrialRow]:
+        """Several objectives: the Pareto front, by trial number ([] for one objective)."""
+        ranking = self.plan.ranking
+        return pareto_front(self.trials, ranking) if ranking.several else []
+
     def ranked(self) -> list[TrialRow]:
         """By the one ranking rule (nagexp.results.ranking), best first."""
-        return ranked_trials(self.trials, self.mode)
+        return ranked_trials(self.trials, self.plan.ranking)
 
     @property
     def best(self) -> TrialRow | None:
-        return best_trial(self.trials, self.mode)
+        return best_trial(self.trials, self.plan.ranking)
 
     def counts(self) -> dict[str, int]:
         counts = count_states(self.trials)
@@ -106,12 +112,15 @@ def _importance(study: Any, note_params: list[str]) -> tuple[dict[str, float], s
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if len(done) < 2:
         return {}, "too few completed trials for parameter importance"
+    several = len(study.directions) > 1  # a multi-objective study: importance for the first objective
     try:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        target = (lambda t: t.values[0]) if several else None
+        values = optuna.importance.get_param_importances(study, evaluator=evaluator, target=target)
     except (RuntimeError, ValueError) as exc:
         return {}, f"parameter importance not computed: {exc}"
-    return {k: round(float(v), 4) for k, v in sorted(values.items())}, IMPORTANCE_EVALUATOR
+    note = IMPORTANCE_EVALUATOR + (", for the first objective" if several else "")
+    return {k: round(float(v), 4) for k, v in sorted(values.items())}, note
 
 
 def _rungs(plan: SweepPlan, trials: list[TrialRow]) -> list[tuple[int, int]]:
@@ -127,7 +136,7 @@ def _row(record: TrialRecord, curve: tuple[float, ...]) -> TrialRow:
                     best=record.best, test_acc=record.test_acc, epochs_run=record.epochs_run,
                     seconds=record.seconds, seed=record.seed, reason=record.reason, curve=curve,
                     exploits=tuple(record.exploits), schedule=record.schedule,
-                    lineage=tuple(record.lineage or ()))  # fmt: skip
+                    lineage=tuple(record.lineage or ()), finals=dict(record.finals))  # fmt: skip
 
 
 def _study(sweep_dir: Path, name: str) -> Any:
@@ -175,6 +184,8 @@ def collect(sweep_dir: Path) -> ReportData:
             raise ConfigError(f"'{sweep_dir / 'optuna.db'}' is damaged ({type(exc).__name__}); restore it from "
                               "a copy") from None  # fmt: skip
         importance, note = _importance(study, plan.param_names)
+    if plan.ranking.several:  # a multi-objective study holds no per-epoch values: the journal does
+        curves = _journal_curves(sweep_dir / "journal.jsonl", plan.metric, plan.mode)
     records = read_trials(sweep_dir / TRIALS_FILE, plan.param_names, plan.metric, must_exist=finished)
     trials = [_row(r, curves.get(r.number, ())) for r in records]
     for r in records:  # every finished trial's config rebuilds (the figures and tables draw them)
@@ -190,6 +201,15 @@ def collect(sweep_dir: Path) -> ReportData:
     if plan.options.scheduler in POPULATION_SCHEDULERS:
         data.population = _population(sweep_dir / "journal.jsonl", plan.metric, plan.mode)
     return data
+
+
+def _journal_curves(journal: Path, metric: str, mode: str) -> dict[int, tuple[float, ...]]:
+    from nagexp.results.journal import replay
+
+    if not journal.exists():
+        return {}
+    return {n: tuple(round(float(h[metric]), 6) for h in r.history if metric in h)
+            for n, r in replay(journal, metric, mode).items()}  # fmt: skip
 
 
 def _population(journal: Path, metric: str, mode: str) -> dict[int, list[tuple[int, float, float]]]:

@@ -230,7 +230,38 @@ def population(d: ReportData) -> str:
     return svg_of(fig)
 
 
-FIGURES = {  # file stem -> (title, drawing function)
+def pareto(d: ReportData) -> str | None:
+    """Several objectives: every completed trial by the primary objective and the second, the
+    Pareto front joined and the picked best ringed (None for one objective: no figure)."""
+    ranking = d.plan.ranking
+    if not ranking.several:
+        return None
+    x_metric = ranking.metrics[1]
+    done = [t for t in d.trials if t.state == "completed" and ranking.values(t) is not None]
+    if not done:
+        return _empty("Pareto front", "no completed trial")
+    front = d.front()
+    plt = new_figure()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.scatter([t.finals[x_metric] for t in done], [t.final for t in done], color="0.7", s=18, label="completed")
+    line = sorted(front, key=lambda t: t.finals[x_metric])
+    ax.plot([t.finals[x_metric] for t in line], [t.final for t in line], color="tab:blue", marker="o", ms=5,
+            label="Pareto front")  # fmt: skip
+    for t in front:
+        ax.annotate(str(t.number), (t.finals[x_metric], t.final), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")  # fmt: skip
+    best = d.best
+    if best is not None and best in front:
+        ax.scatter([best.finals[x_metric]], [best.final], s=120, facecolors="none", edgecolors="tab:red",
+                   label=f"best ({ranking.pick})")  # fmt: skip
+    ax.set_xlabel(f"{x_metric} ({ranking.modes[1]})")
+    ax.set_ylabel(f"{d.metric} ({d.mode})")
+    ax.legend(loc="best", frameon=False, fontsize=7)
+    return svg_of(fig)
+
+
+FIGURES = {  # file stem -> (title, drawing function; None: the figure does not apply to this sweep)
+    "pareto": ("Pareto front: the primary objective against the second", pareto),
     "best_so_far": ("Best value so far, over trials", best_so_far),
     "lr_momentum": ("Learning rate x momentum (where training breaks down)", lr_momentum_plane),
     "learning_curves": ("Learning curves of the top trials", learning_curves),
@@ -244,5 +275,7 @@ FIGURES = {  # file stem -> (title, drawing function)
 
 
 def render_figures(d: ReportData) -> dict[str, str]:
+    """The figures that apply to this sweep, by file stem."""
     with drawing():
-        return {stem: draw(d) for stem, (_, draw) in FIGURES.items()}
+        drawn = {stem: draw(d) for stem, (_, draw) in FIGURES.items()}
+    return {stem: svg for stem, svg in drawn.items() if svg is not None}

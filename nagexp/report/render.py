@@ -22,8 +22,13 @@ def _summary_rows(d: ReportData) -> list[tuple[str, str]]:
     best, counts, o = d.best, d.counts(), d.plan.options
     versions = d.plan.versions
     res = d.plan.ray_resources or {}
+    ranking = d.plan.ranking
+    objective = ", ".join(f"{mode} {m}" for m, mode in zip(ranking.metrics, ranking.modes, strict=True))
+    several = [("Pareto front", f"trials {', '.join(str(t.number) for t in d.front()) or '-'}; the best of it by "
+                f"--pick {ranking.pick}")] if ranking.several else []  # fmt: skip
     return [
-        ("objective", f"{d.mode} {d.metric}"),
+        ("objective" + ("s (the first is ASHA's)" if ranking.several else ""), objective),
+        *several,
         ("best value", f"{short_value(best.final)} (trial {best.number})" if best else "-"),
         ("best config's test accuracy", short_value(best.test_acc) if best else "-"),
         ("best config", ", ".join(f"{k}={short_value(v)}" for k, v in sorted(best.params.items())) if best else "-"),
@@ -36,7 +41,21 @@ def _summary_rows(d: ReportData) -> list[tuple[str, str]]:
             f"{o.cpus_per_trial:g} CPU, {o.gpus_per_trial:g} GPU per trial",
         ),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
+        *_start_rows(d),
     ]
+
+
+def _start_rows(d: ReportData) -> list[tuple[str, str]]:
+    """A warm start's prior knowledge and the configs enqueued first (sweeps/warm_start.py)."""
+    start = d.plan.warm_start or {}
+    rows = []
+    if start.get("told") or start.get("sources"):
+        names = ", ".join(s.rsplit("/", 1)[-1] for s in start.get("sources", []))
+        rows.append(("prior knowledge", f"{start.get('told', 0)} finished trials of {names} told to the sampler "
+                     "before trial 0 (not retrained; not among the trials here)"))  # fmt: skip
+    if start.get("enqueued"):
+        rows.append(("run first", f"{start['enqueued']} configs of {start.get('enqueue_file')}"))
+    return rows
 
 
 def _reproduce_rows(d: ReportData) -> list[tuple[str, str]]:
@@ -52,9 +71,15 @@ def _reproduce_rows(d: ReportData) -> list[tuple[str, str]]:
 
 
 def _trial_table(d: ReportData, trials: list[TrialRow]) -> tuple[list[str], list[list[str]]]:
-    header = ["trial", "state", d.metric, "test acc", "epochs", *d.param_names, "reason"]
-    rows = [[str(t.number), t.state, short_value(t.final), short_value(t.test_acc), str(t.epochs_run),
-             *(short_value(t.params.get(p)) for p in d.param_names), t.reason] for t in trials]  # fmt: skip
+    """Several objectives: a column for each other objective, and `pareto` (on the front)."""
+    others = list(d.plan.ranking.metrics[1:])
+    front = {t.number for t in d.front()}
+    header = ["trial", "state", d.metric, *others, *(["pareto"] if others else []), "test acc", "epochs",
+              *d.param_names, "reason"]  # fmt: skip
+    rows = [[str(t.number), t.state, short_value(t.final), *(short_value(t.finals.get(m)) for m in others),
+             *(["yes" if t.number in front else "-"] if others else []), short_value(t.test_acc),
+             str(t.epochs_run), *(short_value(t.params.get(p)) for p in d.param_names), t.reason]
+            for t in trials]  # fmt: skip
     return header, rows
 
 
@@ -84,8 +109,12 @@ def render_html(d: ReportData, figures: dict[str, str]) -> str:
     all_header, all_rows = _trial_table(d, d.trials)
     figs = "".join(
         f"<figure><figcaption>{html.escape(title)}</figcaption>{_inline_svg(figures[stem])}</figure>"
-        for stem, (title, _) in FIGURES.items()
+        for stem, (title, _) in FIGURES.items() if stem in figures
     )
+    front = ""
+    if d.front():
+        front_header, front_rows = _trial_table(d, [t for t in d.ranked() if t in d.front()])
+        front = f"<h2>Pareto front</h2>{_html_table(front_header, front_rows)}\n"
     space = html.escape(d.plan.space_text)
     fixed = html.escape(json.dumps(d.fixed, sort_keys=True))
     return (
@@ -94,7 +123,7 @@ def render_html(d: ReportData, figures: dict[str, str]) -> str:
         f"<h1>Sweep {html.escape(d.name)}</h1>\n<h2>Summary</h2>{_html_kv(_summary_rows(d))}\n"
         f"<h2>How to reproduce</h2>{_html_kv(_reproduce_rows(d))}<p>Fixed values: <code>{fixed}</code></p>"
         f"<p>Search space file:</p><pre>{space}</pre>\n"
-        f"<h2>Top trials</h2>{_html_table(top_header, top_rows)}\n"
+        f"{front}<h2>Top trials</h2>{_html_table(top_header, top_rows)}\n"
         f"<details><summary>All {len(d.trials)} trials</summary>{_html_table(all_header, all_rows)}</details>\n"
         f"<h2>Figures</h2>{figs}\n</body></html>\n"
     )
@@ -113,7 +142,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(d: ReportData, figure_dir: str = "figures") -> str:
+def render_markdown(d: ReportData, figure_dir: str = "figures", figures: dict[str, str] | None = None) -> str:
+    """`figures`: the ones drawn (only those are linked; None: every figure)."""
     top_header, top_rows = _trial_table(d, d.ranked()[:10])
     all_header, all_rows = _trial_table(d, d.trials)
     parts = [
@@ -125,11 +155,14 @@ def render_markdown(d: ReportData, figure_dir: str = "figures") -> str:
         f"Fixed values: `{json.dumps(d.fixed, sort_keys=True)}`",
         "Search space file:",
         "```yaml\n" + d.plan.space_text.rstrip() + "\n```",
+        *(["## Pareto front", _md_table(*_trial_table(d, [t for t in d.ranked() if t in d.front()]))]
+          if d.front() else []),
         "## Top trials",
         _md_table(top_header, top_rows),
         f"## All {len(d.trials)} trials",
         _md_table(all_header, all_rows),
         "## Figures",
-        *(f"### {title}\n\n![{title}]({figure_dir}/{stem}.svg)" for stem, (title, _) in FIGURES.items()),
+        *(f"### {title}\n\n![{title}]({figure_dir}/{stem}.svg)" for stem, (title, _) in FIGURES.items()
+          if figures is None or stem in figures),
     ]
     return "\n\n".join(parts) + "\n"

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.loading import saved_config_text
+from nagexp.config.space_sections import OBJECTIVE_METRICS
 from nagexp.errors import ConfigError
 from nagexp.io import atomic_write_text
 from nagexp.results.cells import parse_cell
+from nagexp.results.ranking import Ranking, pareto_front
 from nagexp.results.records import RUNNING, STATES, TrialRecord
 
 __all__ = ["TRIALS_FILE", "read_summary", "read_trials", "trials_csv", "write_best_yaml", "write_summary",
@@ -41,22 +43,30 @@ def _population_cells(r: TrialRecord) -> list[str]:
             json.dumps(schedule.get("momentum_knots", [])), json.dumps(decay), json.dumps(r.lineage or [])]
 
 
-def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str) -> str:
+def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str, ranking: Ranking | None = None) -> str:
+    """Several objectives (`ranking`): each other objective's final value, and `pareto` (true for
+    the trials on the front) after the primary's columns."""
     population = any(r.schedule or r.exploits for r in records)
-    columns = ["number", "state", *param_names, f"final_{metric}", f"best_{metric}", *_FIXED_COLUMNS]
+    others = list(ranking.metrics[1:]) if ranking is not None and ranking.several else []
+    front = {t.number for t in pareto_front(records, ranking)} if ranking is not None and others else set()
+    objective_columns = [f"final_{metric}", f"best_{metric}", *(f"final_{m}" for m in others),
+                         *(["pareto"] if others else [])]  # fmt: skip
+    columns = ["number", "state", *param_names, *objective_columns, *_FIXED_COLUMNS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns + list(_POPULATION_COLUMNS if population else ()))
     for r in sorted(records, key=lambda r: r.number):
         writer.writerow([r.number, r.state, *(_cell(r.params.get(p)) for p in param_names), _cell(r.final),
-                         _cell(r.best), _cell(r.test_acc), r.epochs_run, round(r.seconds, 3), r.node_id,
-                         _cell(r.seed), r.retries, r.reason, r.trial_id,
+                         _cell(r.best), *(_cell(r.finals.get(m)) for m in others),
+                         *([str(r.number in front).lower()] if others else []), _cell(r.test_acc),
+                         r.epochs_run, round(r.seconds, 3), r.node_id, _cell(r.seed), r.retries, r.reason, r.trial_id,
                          *(_population_cells(r) if population else ())])  # fmt: skip
     return buf.getvalue()
 
 
-def write_trials_csv(path: Path, records: list[TrialRecord], param_names: list[str], metric: str) -> None:
-    atomic_write_text(path, trials_csv(records, param_names, metric))
+def write_trials_csv(path: Path, records: list[TrialRecord], param_names: list[str], metric: str,
+                     ranking: Ranking | None = None) -> None:  # fmt: skip
+    atomic_write_text(path, trials_csv(records, param_names, metric, ranking))
 
 
 def read_trials(path: Path, param_names: list[str], metric: str, must_exist: bool = False) -> list[TrialRecord]:
@@ -103,6 +113,7 @@ def _record(row: Mapping[str, str | None], param_names: list[str], metric: str) 
         state=state,
         params={p: parse_cell(cells[p]) for p in param_names if cells.get(p, "") != ""},
         final=_float(cells.get(f"final_{metric}", "")),
+        finals={m: float(cells[f"final_{m}"]) for m in OBJECTIVE_METRICS if cells.get(f"final_{m}", "") != ""},
         best=_float(cells.get(f"best_{metric}", "")),
         test_acc=_float(cells.get("test_acc", "")),
         epochs_run=int(cells.get("epochs_run") or 0),

@@ -8,7 +8,7 @@ from pathlib import Path
 from nagexp.errors import ConfigError
 from nagexp.results.files import TRIALS_FILE, read_trials
 from nagexp.results.plan import PLAN_FILE, read_plan
-from nagexp.results.ranking import best_trial, count_states, finished_count
+from nagexp.results.ranking import best_trial, count_states, finished_count, pareto_front
 from nagexp.results.state import sweep_state
 
 __all__ = ["Listing", "SweepListing", "list_sweeps"]
@@ -24,6 +24,7 @@ class SweepListing:
     metric: str
     best: float | None
     best_number: int | None
+    front: list[int] | None = None  # several objectives: the trials on the Pareto front
 
 
 @dataclass
@@ -46,9 +47,11 @@ def list_sweeps(results_dir: Path) -> Listing:
             out.damaged.append(str(exc))
             continue
         counts = count_states(records)
-        best = best_trial(records, plan.mode)
+        ranking = plan.ranking
+        best = best_trial(records, ranking)
+        front = [t.number for t in pareto_front(records, ranking)] if ranking.several else None
         out.sweeps.append(SweepListing(name=plan.name, state=state, planned=plan.options.trials,
                                        finished=finished_count(counts), counts=counts, metric=plan.metric,
                                        best=best.final if best else None,
-                                       best_number=best.number if best else None))  # fmt: skip
+                                       best_number=best.number if best else None, front=front))  # fmt: skip
     return out

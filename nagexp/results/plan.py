@@ -14,6 +14,7 @@ from nagexp.config.space import SearchSpace
 from nagexp.config.sweep import SweepOptions
 from nagexp.errors import ConfigError
 from nagexp.io import atomic_write_text
+from nagexp.results.ranking import Ranking
 
 __all__ = ["PLAN_FILE", "PlanData", "PlanObjective", "PlanSeeds", "SweepPlan", "read_plan", "write_plan"]
 
@@ -59,6 +60,8 @@ class SweepPlan(_Part):
     user_code: dict[str, Any] | None = None  # the user's model/dataset code: folder and content hash
     data: PlanData | None = None
     ray_resources: dict[str, float] | None = None
+    # the study's start (sweeps/warm_start.py): earlier sweeps' trials told first, configs enqueued
+    warm_start: dict[str, Any] | None = None
 
     @property
     def metric(self) -> str:
@@ -71,6 +74,11 @@ class SweepPlan(_Part):
     @property
     def param_names(self) -> list[str]:
         return list(self.space.params)
+
+    @property
+    def ranking(self) -> Ranking:
+        """How this sweep's trials rank (several objectives: the Pareto front and --pick)."""
+        return Ranking.of(self.space, self.options.pick)
 
 
 def write_plan(sweep_dir: Path, plan: SweepPlan) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from nagexp.config.loading import describe_validation_error
+from nagexp.config.space_sections import OBJECTIVE_METRICS
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, SCHEDULE_KEY
@@ -53,6 +54,7 @@ class TrialRecord:
     params: dict[str, Any] = field(default_factory=dict)  # searched params that were active
     config: dict[str, Any] = field(default_factory=dict)  # the full TrainConfig values
     final: float | None = None  # objective at the last epoch run
+    finals: dict[str, float] = field(default_factory=dict)  # every objective metric at the last epoch run
     best: float | None = None  # best objective over the epochs run
     epochs_run: int = 0
     seconds: float = 0.0
@@ -81,6 +83,7 @@ class TrialRecord:
         self.epochs_run = int(metrics.get(EPOCH_KEY, self.epochs_run + 1))
         self.seconds = float(metrics.get("time_total_s", self.seconds))
         self.node_id = str(metrics.get("node_id", self.node_id))
+        self.finals.update({m: float(metrics[m]) for m in OBJECTIVE_METRICS if isinstance(metrics.get(m), int | float)})
         if value is not None:
             self.final = float(value)
             if math.isfinite(self.final) and (self.best is None or _better(self.final, self.best, mode)):

@@ -53,6 +53,8 @@ class TrialReport(TypedDict, total=False):
     weight_decay: float
     epoch_seconds: float
     samples_per_s: float
+    train_seconds: float  # the run's training seconds so far
+    param_count: float  # the model's parameters
     test_loss: float  # the last epoch of a run that did not diverge
     test_acc: float
     # which trial, where, and how far

@@ -44,18 +44,21 @@ def active_params(space: SearchSpace, sample: Callable[[str, Param], Any]) -> di
 class define_by_run:
     """`space(trial)` for OptunaSearch: samples the active params and returns the full trial
     config: fixed values, sampled values, the trial's seed and number. Cheap (no I/O), and
-    picklable, since Tune saves the searcher with every experiment snapshot."""
+    picklable, since Tune saves the searcher with every experiment snapshot. `first_number`:
+    the Optuna number of the sweep's own trial 0 (a warm-started study holds prior trials
+    first, see sweeps/warm_start.py)."""
 
-    def __init__(self, space: SearchSpace, master_seed: int) -> None:
-        self.space, self.master_seed = space, master_seed
+    def __init__(self, space: SearchSpace, master_seed: int, first_number: int = 0) -> None:
+        self.space, self.master_seed, self.first_number = space, master_seed, first_number
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         sampled = active_params(self.space, lambda name, param: suggest(trial, name, param))
+        number = trial.number - getattr(self, "first_number", 0)
         return {
             **self.space.fixed,
             **sampled,
-            "seed": trial_seed(self.master_seed, trial.number),
-            TRIAL_NUMBER_KEY: trial.number,
+            "seed": trial_seed(self.master_seed, number),
+            TRIAL_NUMBER_KEY: number,
         }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from nagexp.config.sweep import SweepSpec
 from nagexp.config.train import TrainConfig
 from nagexp.results.files import write_best_yaml, write_summary, write_trials_csv
-from nagexp.results.ranking import best_trial, count_states
+from nagexp.results.ranking import Ranking, best_trial, count_states, pareto_front
 from nagexp.results.records import TrialRecord
 
 __all__ = ["SweepOutcome", "summary_dict", "write_outcome", "write_summary_of"]
@@ -42,6 +42,12 @@ class SweepOutcome:
 def summary_dict(outcome: SweepOutcome) -> dict[str, Any]:
     """summary.json: how the sweep ended, and where its MLflow runs are."""
     spec, best = outcome.spec, outcome.best
+    ranking = Ranking.of(spec.space, spec.options.pick)
+    several: dict[str, Any] = {}
+    if ranking.several:  # the objectives, the pick rule and the trials on the Pareto front
+        pairs = zip(ranking.metrics, ranking.modes, strict=True)
+        several = {"objectives": [{"metric": m, "mode": d} for m, d in pairs], "pick": ranking.pick,
+                   "pareto_front": [t.number for t in pareto_front(outcome.records, ranking)]}  # fmt: skip
     return {
         "name": spec.name,
         "state": "interrupted" if outcome.interrupted else "finished",
@@ -52,6 +58,7 @@ def summary_dict(outcome: SweepOutcome) -> dict[str, Any]:
         "best_trial": best.number if best else None,
         "best_value": best.final if best else None,
         "best_test_acc": best.test_acc if best else None,
+        **several,
         "seconds": round(outcome.seconds, 2),
         "mlflow": outcome.mlflow,
     }
@@ -69,8 +76,9 @@ def write_outcome(
     from nagexp.config.loading import rerun_extras
     from nagexp.data.prepared.store import given_cache
 
-    write_trials_csv(spec.sweep_dir / "trials.csv", records, list(spec.space.params), spec.metric)
-    best = best_trial(records, spec.mode)
+    ranking = Ranking.of(spec.space, spec.options.pick)
+    write_trials_csv(spec.sweep_dir / "trials.csv", records, list(spec.space.params), spec.metric, ranking)
+    best = best_trial(records, ranking)
     if best is not None:
         cache = given_cache(spec.options.cache_dir, spec.results_dir)
         write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric, spec.space.fixed,

@@ -12,6 +12,7 @@ from nagexp.seeds import TRIAL_SEED_RULE, trial_seed
 
 if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
+    from nagexp.sweeps.warm_start import SearchStart
     from nagexp.user_code import CodeSnapshot
 
 __all__ = ["make_plan", "write_sweep_plan"]
@@ -23,6 +24,7 @@ def make_plan(
     resources: dict[str, float] | None,
     command: str | None,
     code: CodeSnapshot | None = None,
+    start: SearchStart | None = None,
 ) -> SweepPlan:
     from nagexp.tracking.store import mask_uri
 
@@ -45,10 +47,11 @@ def make_plan(
                                                 input_shape=list(data.input_shape),
                                                 num_classes=data.num_classes),
         ray_resources=resources,
+        warm_start=start.record() if start is not None else None,
     )  # fmt: skip
 
 
 def write_sweep_plan(spec: SweepSpec, data: TrainData, resources: dict[str, float], command: str | None,
-                     code: CodeSnapshot | None) -> None:  # fmt: skip
-    write_plan(spec.sweep_dir, make_plan(spec, data, resources, command, code))
+                     code: CodeSnapshot | None, start: SearchStart | None = None) -> None:  # fmt: skip
+    write_plan(spec.sweep_dir, make_plan(spec, data, resources, command, code, start))
 

@@ -10,14 +10,16 @@ from nagexp.results.trial_report import TRIAL_NUMBER_KEY
 from nagexp.sweeps.checks import check_tracking, check_user_code_imports, user_code
 from nagexp.sweeps.folder import refuse_existing
 from nagexp.sweeps.plan import make_plan
+from nagexp.sweeps.warm_start import SearchStart, search_start
 
 __all__ = ["describe_plan", "preview", "sample_configs"]
 
 
-def sample_configs(spec: SweepSpec, count: int) -> list[dict]:
-    """The first `count` configs the sweep's sampler proposes (in memory; nothing is stored).
-    With trials still to report, the sampler proposes them as it would while the first trials
-    run (a population's first members are drawn exactly so)."""
+def sample_configs(spec: SweepSpec, count: int, start: SearchStart | None = None) -> list[dict]:
+    """The first `count` configs the sweep's sampler proposes (in memory; nothing is stored),
+    after what `start` tells the study (a warm start's trials, enqueued configs). With trials
+    still to report, the sampler proposes them as it would while the first trials run (a
+    population's first members are drawn exactly so)."""
     import optuna
 
     from nagexp.space.samplers import make_sampler
@@ -26,9 +28,14 @@ def sample_configs(spec: SweepSpec, count: int) -> list[dict]:
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        directions = ["maximize" if o.direction == "max" else "minimize" for o in spec.space.objectives]
         study = optuna.create_study(sampler=make_sampler(spec.options.sampler, spec.options.seed),
-                                    direction="maximize" if spec.mode == "max" else "minimize")  # fmt: skip
-        space_fn = define_by_run(spec.space, spec.options.seed)
+                                    directions=directions)  # fmt: skip
+        prior = 0
+        if start is not None:
+            start.tell(study)
+            prior = len(start.priors.trials) if start.priors else 0
+        space_fn = define_by_run(spec.space, spec.options.seed, first_number=prior)
         return [space_fn(study.ask()) for _ in range(count)]
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -42,7 +49,7 @@ def _placement(spec: SweepSpec) -> str:
     return f"{spec.workers.describe()}; as many trials at once as whole worker groups fit"
 
 
-def describe_plan(spec: SweepSpec) -> str:
+def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
     plan = make_plan(spec, None, None, None)
     o = spec.options
     a = spec.space.asha
@@ -51,14 +58,15 @@ def describe_plan(spec: SweepSpec) -> str:
         p = spec.space.pbt
         settings = (f" (population {o.trials}, a round every {p.perturbation_interval} epochs, quantile "
                     f"{p.quantile_fraction:g}, mutating {', '.join(p.mutate)})")  # fmt: skip
-    configs = sample_configs(spec, o.trials)
+    configs = sample_configs(spec, o.trials, start)
     lines = [
         f"sweep {spec.name} (dry run: nothing is started or written)",
         f"  space      {o.space}",
         f"  results    {spec.sweep_dir}",
         f"  trials     {o.trials}, sampler {o.sampler} (seed {o.seed}), scheduler {o.scheduler}{settings}"
         + (f"; deterministic: batches of {o.trials_per_batch}, halving on complete rungs" if o.deterministic else ""),
-        f"  objective  {spec.mode} {spec.metric}",
+        "  objective  " + ", ".join(f"{x.direction} {x.metric}" for x in spec.space.objectives)
+        + (f" (--pick {o.pick})" if len(spec.space.objectives) > 1 else ""),
         f"  resources  {_placement(spec)}"
         + (f", at most {o.max_concurrent} at once" if o.max_concurrent else "")
         + (f", time budget {o.time_budget:g} s" if o.time_budget else "")
@@ -83,4 +91,6 @@ def preview(spec: SweepSpec, resume: bool = False) -> str:
     check_tracking(spec, dry_run=True)
     user_code(spec, lambda _line: None, resume)
     check_user_code_imports(spec)
-    return describe_plan(spec)
+    told: list[str] = []
+    start = None if resume else search_start(spec, told.append)
+    return "\n".join([describe_plan(spec, start), *told])

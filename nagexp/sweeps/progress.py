@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from nagexp.results.cells import short_value
-from nagexp.results.ranking import best_trial, count_states, finished_count, ranked_trials
+from nagexp.results.ranking import Ranking, best_trial, count_states, finished_count, pareto_front, ranked_trials
 from nagexp.results.records import TrialRecord
 
 __all__ = ["LiveView", "top_table"]
@@ -19,8 +19,10 @@ class LiveView:
     In a terminal the line is rewritten in place; in a log a line is printed when a trial ends.
     """
 
-    def __init__(self, total: int, metric: str, mode: str, emit: Callable[[str], None] | None = None) -> None:
-        self.total, self.metric, self.mode = total, metric, mode
+    def __init__(self, total: int, metric: str, ranking: Ranking | str,
+                 emit: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        self.total, self.metric = total, metric
+        self.ranking = Ranking.single(ranking) if isinstance(ranking, str) else ranking
         self.started = time.monotonic()
         self.emit = emit
         self.tty = emit is None and sys.stdout.isatty()
@@ -29,7 +31,7 @@ class LiveView:
     def line(self, records: list[TrialRecord]) -> str:
         c = count_states(records)
         done = finished_count(c)
-        best = best_trial(records, self.mode)
+        best = best_trial(records, self.ranking)
         best_txt = f"best {self.metric} {best.final:.4f} (trial {best.number})" if best else f"best {self.metric} -"
         elapsed = time.monotonic() - self.started
         return (
@@ -58,11 +60,17 @@ class LiveView:
             sys.stdout.flush()
 
 
-def top_table(records: list[TrialRecord], param_names: list[str], metric: str, mode: str, k: int = 5) -> str:
-    """The best k trials (by the one ranking rule) as an aligned text table."""
-    ranked = ranked_trials(records, mode)
-    header = ["trial", "state", metric, "epochs", *param_names]
-    rows = [[str(r.number), r.state, f"{r.final:.4f}", str(r.epochs_run),
+def top_table(records: list[TrialRecord], param_names: list[str], metric: str, ranking: Ranking | str,
+              k: int = 5) -> str:  # fmt: skip
+    """The best k trials (by the one ranking rule) as an aligned text table; several objectives:
+    a column each, and `pareto` marking the trials on the front."""
+    ranked = ranked_trials(records, ranking)
+    several = isinstance(ranking, Ranking) and ranking.several
+    others = list(ranking.metrics[1:]) if isinstance(ranking, Ranking) and several else []
+    front = {t.number for t in pareto_front(records, ranking)} if isinstance(ranking, Ranking) and several else set()
+    header = ["trial", "state", metric, *others, *(["pareto"] if several else []), "epochs", *param_names]
+    rows = [[str(r.number), r.state, f"{r.final:.4f}", *(short_value(r.finals.get(m)) for m in others),
+             *(["yes" if r.number in front else "-"] if several else []), str(r.epochs_run),
              *(short_value(r.params.get(p)) for p in param_names)] for r in ranked[:k]]  # fmt: skip
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]

@@ -147,7 +147,8 @@ class SweepRecorder(Callback):
         # writes leaves trials.csv behind the journal (rewritten at the end), never ahead of it
         self.journal.ended(rec)
         try:
-            write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric)
+            write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric,
+                             self.view.ranking)  # fmt: skip
         except NagexpError as exc:  # e.g. a full disk: the sweep goes on, the file is written again at the end
             if not self.write_error:
                 self.view.emit_line(f"warning: {exc}")

@@ -64,7 +64,7 @@ def trial_to_rerun(sweep_dir: Path, which: str) -> tuple[TrialRecord, SweepPlan]
     trials = read_trials(sweep_dir / TRIALS_FILE, plan.param_names, plan.metric, must_exist=True)
     records = {r.number: r for r in trials}
     if which == "best":
-        best = best_trial(records.values(), plan.mode)
+        best = best_trial(records.values(), plan.ranking)
         if best is None:
             raise ConfigError(f"sweep '{sweep_dir.name}' has no best trial to reproduce")
         which = str(best.number)

@@ -19,12 +19,14 @@ from nagexp.errors import NagexpError
 from nagexp.process_settings import restored_process_settings
 from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
 from nagexp.results.lock import SweepLock
+from nagexp.results.ranking import Ranking
 from nagexp.results.records import RUNNING, TrialRecord
 from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, user_code
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
 from nagexp.sweeps.resources import check_resources, data_cpus
+from nagexp.sweeps.warm_start import SearchStart, search_start
 from nagexp.user_code import CodeSnapshot, stage_snapshot
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class _Sweep:
     started: float  # time.monotonic() at the start
     code: CodeSnapshot | None  # the user's code, when a model or dataset is theirs
     code_dir: Path | None  # where workers import it from when Ray could not ship the snapshot
+    start: SearchStart | None = None  # a new sweep's warm start and enqueued configs
 
 
 def run_sweep(
@@ -77,6 +80,7 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
         refuse_existing(spec)
     checked = check_tracking(spec)
     code = user_code(spec, say, resume)
+    start = None if resume else search_start(spec, say)  # earlier sweeps read, nothing written
     # 2. the data (once per sweep, shared with every trial through Ray's object store) is
     # read while Ray starts: each takes seconds, and Ray's start mostly waits on its processes
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
@@ -96,12 +100,12 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
             create_sweep_dir(spec)
         lock.acquire()
         if not resume:
-            write_sweep_plan(spec, data, resources, command, code)
+            write_sweep_plan(spec, data, resources, command, code, start)
         # 5. the trials, then the results. When Ray was already running in this process (a
         # notebook, tests), its workers cannot be given the code snapshot: they import the
         # code folder itself, which they see on this machine or a shared file system.
         code_dir = code.root if code and not connected_here else None
-        sweep = _Sweep(spec, data, say, emit, list(listeners or []), started, code, code_dir)
+        sweep = _Sweep(spec, data, say, emit, list(listeners or []), started, code, code_dir, start)
         return _run_trials(sweep, resume, checked)
     finally:
         lock.release()
@@ -172,7 +176,7 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
         from nagexp.sweeps.population import PopulationStudy
 
         sweep.listeners.append(PopulationStudy(spec))
-    view = LiveView(spec.options.trials, spec.metric, spec.mode, sweep.emit)
+    view = LiveView(spec.options.trials, spec.metric, Ranking.of(spec.space, spec.options.pick), sweep.emit)
     # PBT copies a member's checkpoint of the last round into another: population sweeps keep them all
     pruner = None if spec.population else CheckpointPruner(spec.sweep_dir / "ray")
     recorder = SweepRecorder(spec.sweep_dir / "trials.csv", list(spec.space.params), spec.metric, spec.mode, view,
@@ -181,7 +185,7 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
         try:
             restore = resume and can_restore(spec)
             tuner = (restored_tuner(spec, sweep.data, journal, sweep.code_dir) if restore
-                     else new_tuner(spec, sweep.data, recorder, sweep.code_dir))  # fmt: skip
+                     else new_tuner(spec, sweep.data, recorder, sweep.code_dir, sweep.start))  # fmt: skip
             with callbacks_counted_without_mlflow():
                 tuner.fit()
         finally:

@@ -10,11 +10,13 @@ from pydantic import ValidationError
 
 from nagexp.config.loading import describe_validation_error
 from nagexp.config.space import FloatParam, SearchSpace, find_space_file, load_space
+from nagexp.config.space_sections import TIMED_METRICS
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 from nagexp.naming import check_name, unique_name
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
+from nagexp.results.ranking import check_pick
 
 __all__ = ["resolve_sweep"]
 
@@ -57,6 +59,27 @@ def _check_deterministic(options: SweepOptions) -> None:
                           "which no seed decides; give --trials instead")  # fmt: skip
 
 
+def _check_objectives(space: SearchSpace, options: SweepOptions, source: Path) -> None:
+    """What several objectives need of the options, said before anything starts."""
+    metrics = [o.metric for o in space.objectives]
+    if len(metrics) == 1:
+        if options.pick != "knee":
+            raise ConfigError(f"--pick chooses among the Pareto front of several objectives; {source} has one "
+                              f"({metrics[0]})")  # fmt: skip
+        return
+    check_pick(options.pick, metrics)
+    if options.scheduler in POPULATION_SCHEDULERS:
+        raise ConfigError(f"{source}: --scheduler {options.scheduler} ranks a population by one metric; give the "
+                          "space one objective, or use --scheduler asha or fifo")  # fmt: skip
+    if options.sampler == "cmaes":
+        raise ConfigError(f"{source}: --sampler cmaes optimizes one objective; use tpe (Optuna's default for "
+                          "several), random, gp or qmc")  # fmt: skip
+    timed = [m for m in metrics if m in TIMED_METRICS]
+    if options.deterministic and timed:
+        raise ConfigError(f"--deterministic with objective {timed[0]}: its values depend on the machine's speed, "
+                          "which no seed decides; use param_count, or drop --deterministic")  # fmt: skip
+
+
 def resolve_sweep(options: SweepOptions) -> SweepSpec:
     """Load and check the space, apply the option overrides, name the sweep."""
     space_path = find_space_file(options.space)  # `quick.yaml` finds the shipped file
@@ -86,6 +109,10 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
         _check_population(space, options.scheduler, space_path)
     if options.deterministic:
         _check_deterministic(options)
+    _check_objectives(space, options, space_path)
+    if options.scheduler in POPULATION_SCHEDULERS and (options.warm_start or options.enqueue):
+        raise ConfigError(f"--scheduler {options.scheduler} draws its first population from the sampler alone; "
+                          "--warm-start and --enqueue are for --scheduler asha or fifo")  # fmt: skip
     results_dir = options.results_dir.expanduser().resolve()
     name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
     return SweepSpec(

@@ -15,16 +15,17 @@ def storage_url(spec: SweepSpec) -> str:
 
 
 def name_objective(study: Any, spec: SweepSpec) -> None:
-    """Store the objective's name with the study, so optuna-dashboard and
+    """Store the objectives' names with the study, so optuna-dashboard and
     `study.trials_dataframe()` show `val_acc`, not "Objective 0"."""
     import warnings
 
     import optuna
 
-    if study.metric_names != [spec.metric]:
+    names = [o.metric for o in spec.space.objectives]
+    if study.metric_names != names:
         with warnings.catch_warnings():  # "experimental since 3.2": stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([spec.metric])
+            study.set_metric_names(names)
 
 
 def check_study(spec: SweepSpec) -> None:

@@ -12,6 +12,7 @@ from nagexp.data.batches import TrainData
 from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
 from nagexp.sweeps.resources import data_cpus, trial_slots
+from nagexp.sweeps.warm_start import SearchStart
 
 __all__ = ["JournalHistory", "can_restore", "new_tuner", "restored_tuner", "trial_number_of"]
 
@@ -83,7 +84,9 @@ def restored_tuner(spec: SweepSpec, data: TrainData, records: dict[int, TrialRec
                               resume_unfinished=True, resume_errored=True)  # fmt: skip
 
 
-def _searcher(spec: SweepSpec) -> Any:
+def _searcher(spec: SweepSpec, start: SearchStart | None = None) -> Any:
+    """Optuna's searcher on the sweep's sqlite study; `start` (a new sweep's): the prior
+    trials told to it and the configs enqueued first (see warm_start.py)."""
     import optuna
 
     from nagexp.integrations.optuna_search import PruningAwareOptunaSearch, study_of
@@ -93,18 +96,24 @@ def _searcher(spec: SweepSpec) -> Any:
     from nagexp.sweeps.study import name_objective, storage_url
 
     o = spec.options
+    objectives = spec.space.objectives  # several: a multi-objective study (ASHA stops on the first)
+    prior = len(start.priors.trials) if start and start.priors else 0
     searcher = PruningAwareOptunaSearch(
-        space=define_by_run(spec.space, o.seed),
-        metric=spec.metric,
-        mode=spec.mode,
+        space=define_by_run(spec.space, o.seed, first_number=prior),
+        metric=[x.metric for x in objectives] if len(objectives) > 1 else spec.metric,
+        mode=[x.direction for x in objectives] if len(objectives) > 1 else spec.mode,
         sampler=make_sampler(o.sampler, o.seed),
         study_name=spec.name,
         storage=optuna.storages.RDBStorage(storage_url(spec)),
         total_trials=o.trials,
         stopped_early=stopped_early,
         batch_size=o.trials_per_batch if o.deterministic else None,
+        prior_trials=prior,
     )
-    name_objective(study_of(searcher), spec)
+    study = study_of(searcher)
+    name_objective(study, spec)
+    if start is not None:
+        start.tell(study)
     return searcher
 
 
@@ -119,7 +128,8 @@ def _population_search(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
     return BasicVariantGenerator(points_to_evaluate=population), dict(population[0])
 
 
-def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | None) -> Any:
+def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | None,
+              start: SearchStart | None = None) -> Any:  # fmt: skip
     from ray import tune
 
     from nagexp.seeds import trial_seed
@@ -127,7 +137,7 @@ def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | 
     from nagexp.sweeps.epoch_budget import EpochBudget
 
     o = spec.options
-    search, param_space = _population_search(spec) if spec.population else (_searcher(spec), None)
+    search, param_space = _population_search(spec) if spec.population else (_searcher(spec, start), None)
     slots = _slots(spec, data)
     if o.deterministic:
         # halving on complete rungs, and the cap on trials at once with it: Tune's own limiter

@@ -25,7 +25,7 @@ from nagexp.config.sweep import SweepSpec
 from nagexp.data.batches import TrainData
 from nagexp.io import to_yaml
 from nagexp.provenance import git_sha, package_versions
-from nagexp.results.ranking import best_trial, count_states
+from nagexp.results.ranking import Ranking, best_trial, count_states, pareto_front
 from nagexp.results.records import TrialRecord
 from nagexp.results.trial_report import EPOCH_KEY, TRIAL_NUMBER_KEY
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
@@ -238,7 +238,8 @@ class SweepTracking:
         from nagexp.tracking.artifacts import log_schedule_figure, using_tracking_uri
 
         counts = count_states(records)
-        best = best_trial(records, self.spec.mode)
+        ranking = Ranking.of(self.spec.space, self.spec.options.pick)
+        best = best_trial(records, ranking)
         metrics = {f"trials_{k}": float(v) for k, v in counts.items() if k != "running"}
         metrics["sweep_seconds"] = seconds
         if best is not None and best.final is not None:
@@ -246,6 +247,11 @@ class SweepTracking:
             if best.test_acc is not None:
                 metrics["best_test_acc"] = best.test_acc
         self.tracker.log(self.parent_id, metrics, tags={"best_trial": str(best.number) if best else ""})
+        if ranking.several:  # the Pareto front: a tag on each of its runs, and the list on the sweep's
+            front = pareto_front(records, ranking)
+            for t in front:
+                self.tracker.log(self._child(t), tags={"pareto_front": "true"})
+            self.tracker.log(self.parent_id, tags={"pareto_front": ",".join(str(t.number) for t in front)})
         if best is not None:
             o = self.spec.options
             best_run = self._child(best)

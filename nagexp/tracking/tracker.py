@@ -24,7 +24,8 @@ __all__ = ["Tracker", "numeric_metrics"]
 
 # EXPLOIT_KEY: a population-based trial's epoch that continued another trial's weights (its number)
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "momentum", "weight_decay",
-                 EXPLOIT_KEY, "epoch_seconds", "samples_per_s", "test_loss", "test_acc")  # fmt: skip
+                 EXPLOIT_KEY, "epoch_seconds", "samples_per_s", "train_seconds", "param_count", "test_loss",
+                 "test_acc")  # fmt: skip
 PARAM_CHARS = 500  # longer values (a piecewise schedule's knots) are cut: the full config is an artifact
 
 

@@ -273,10 +273,15 @@ def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: Che
 
     diverged_reason = resume.get("diverged_reason") if resume else None
     test_loss = test_acc = None
+    # objectives besides accuracy (several-objective sweeps): the model's size, and the seconds
+    # its epochs spent training, summed over the run (a resumed run goes on from its history)
+    param_count = float(sum(p.numel() for p in run.model.parameters()))
+    trained_seconds = float(history[-1].get("train_seconds", 0.0)) if history else 0.0
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         train_loss, train_acc, first_loss = _train_epoch(run, cfg, epoch)
         train_seconds = time.perf_counter() - t0
+        trained_seconds += train_seconds
         _to_evaluation_point(run, epoch)
         run.dist.share_buffers(run.model)
         if first_loss is not None:
@@ -301,6 +306,8 @@ def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: Che
             "weight_decay": schedule["weight_decay"][last_step],
             "epoch_seconds": time.perf_counter() - t0,
             "samples_per_s": run.steps_per_epoch * run.batch_size / train_seconds,
+            "train_seconds": trained_seconds,
+            "param_count": param_count,
         }
         if diverged_reason is None and epoch == cfg.epochs - 1:
             # test once, at the end, and into the last report so tuners record it too

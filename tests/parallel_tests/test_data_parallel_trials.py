@@ -22,7 +22,7 @@ from tests.listeners import KillWorkerOnce
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
-TIMING = ("epoch_seconds", "samples_per_s")
+TIMING = ("epoch_seconds", "samples_per_s", "train_seconds")
 SLICE = Path(__file__).resolve().parents[1] / "data" / "cifar10-slice"
 CFG = {"dataset": "digits", "model": "mlp", "batch_size": 50, "lr": 0.1, "device": "cpu", "num_threads": 1}
 

@@ -22,7 +22,7 @@ from nagexp.config.loading import load_train_config
 from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.training.schedules import lr_values, momentum_values, piecewise_value
 from nagexp.training.trainer import train
-from tests.conftest import NagexpProcess
+from tests.conftest import NagexpProcess, without_timing
 from tests.tracking_tests.test_sweep_tracking import check_sweep_in_mlflow
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -103,8 +103,7 @@ def test_best_yaml_replays_the_exported_schedule_exactly(pbt_sweep: Path, digits
         # every step's lr and momentum are the exported knots' values
         assert seen.lr == lr_values(cfg, total) == [piecewise_value(cfg.lr_knots, s) for s in range(total)]
         assert seen.momentum == momentum_values(cfg, total)
-    first, second = ([{k: v for k, v in h.items() if k not in ("epoch_seconds", "samples_per_s")} for h in r.history]
-                     for r in replays)  # fmt: skip
+    first, second = (without_timing(r.history) for r in replays)
     assert first == second  # bit-identical on CPU
     for a, b in zip(replays[0].model.state_dict().values(), replays[1].model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
