@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
-from nagexp.config.sweep import SweepOptions
-from nagexp.sweeps.runner import run_sweep
-from nagexp.sweeps.spec import resolve_sweep
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MAKEFILE = README.parent / "Makefile"
@@ -51,9 +50,8 @@ def test_the_makefile_runs_the_command_readme_shows() -> None:
 def test_readme_demo_output_is_reproduced(ray_runtime: None, tmp_path: Path) -> None:
     shown = what_is_compared(demo_block())
     assert len([s for s in shown if ROW.match(s)]) == 5 and len(shown) == 7, shown
-    lines: list[str] = []
-    options = SweepOptions(space=SEARCH_SPACES_DIR / "quick.yaml", trials=16, seed=0, deterministic=True, track=False,
-                           name="demo", results_dir=tmp_path)  # fmt: skip
-    run_sweep(resolve_sweep(options), emit=lines.append)
-    printed = what_is_compared("\n".join(lines).splitlines())
-    assert printed == shown
+    result = CliRunner().invoke(app, ["sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "16", "--seed",
+                                      "0", "--deterministic", "--no-track", "--name", "demo", "--results-dir",
+                                      str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert what_is_compared(result.stdout.splitlines()) == shown
