@@ -86,14 +86,14 @@ def sweep(
 
     `space`: a search-space YAML (a shipped one by file name, e.g. "quick.yaml"; default
     nag_default.yaml). `options` are named like the CLI's: trials, epochs, dataset, seed,
-    sampler, scheduler, max_concurrent, deterministic, trials_per_batch, pick, cpus_per_trial, gpus_per_trial,
-    time_budget,
-    epoch_budget, max_failures, address, results_dir, track, experiment, tracking_uri, log_models,
-    register_model, code_dir, cache_dir, memory_budget, data_mode, name (see `nagexp sweep
-    --help`). `resume`: continue the interrupted sweep of that name (only results_dir,
-    address and tracking_uri may be given; a sweep's folder works too). `report`: build the HTML/Markdown report at the
-    end. `echo`: where progress lines go (None: nowhere). `command`: recorded in sweep.json
-    as how the sweep was started.
+    sampler, scheduler, max_concurrent, deterministic, trials_per_batch, pick, cpus_per_trial,
+    gpus_per_trial, time_budget, epoch_budget, max_failures, address, results_dir, track,
+    experiment, tracking_uri, log_models, register_model, code_dir, cache_dir, memory_budget,
+    data_mode, warm_start (earlier sweeps' names or folders), warm_start_any, enqueue, name (see
+    `nagexp sweep --help`). `resume`: continue the interrupted sweep of that name (only
+    results_dir, address and tracking_uri may be given; a sweep's folder works too). `report`:
+    build the HTML/Markdown report at the end. `echo`: where progress lines go (None: nowhere).
+    `command`: recorded in sweep.json as how the sweep was started.
 
     Raises NagexpError (ConfigError, DataError) with a one-line message for bad input.
     """

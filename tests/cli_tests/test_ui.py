@@ -41,16 +41,23 @@ def _children(pid: int) -> list[int]:
 
 
 def _line_with(proc, text: str, timeout_s: float = 180) -> str:
-    deadline = time.monotonic() + timeout_s
+    """The first stdout line holding `text`; stderr is read meanwhile too (the server logs there:
+    a full pipe would stall it)."""
+    deadline, errors, streams = time.monotonic() + timeout_s, [], [proc.stdout, proc.stderr]
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-        if ready:
+        ready, _, _ = select.select(streams, [], [], 1.0)
+        if proc.stderr in ready:
+            errors.append(proc.stderr.readline())
+            if not errors[-1]:
+                streams.remove(proc.stderr)  # closed
+        if proc.stdout in ready:
             line = proc.stdout.readline()
             if text in line:
                 return line
             if not line and proc.poll() is not None:
                 break
-    raise AssertionError(f"no line with {text!r}: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
+    raise AssertionError(f"no line with {text!r} ({'exited' if proc.poll() is not None else 'timeout'}): "
+                         + "".join(errors[-20:]))  # fmt: skip
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["TERM", "INT", "HUP"])
