@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["TRIAL_SEED_RULE", "trial_seed"]
+__all__ = ["TRIAL_SEED_RULE", "sampler_seed", "trial_seed"]
 
 TRIAL_SEED_RULE = "blake2b('nagexp:<master>:<trial number>') mod 2^31-1"  # recorded in sweep.json
 
@@ -12,4 +12,11 @@ TRIAL_SEED_RULE = "blake2b('nagexp:<master>:<trial number>') mod 2^31-1"  # reco
 def trial_seed(master_seed: int, trial_number: int) -> int:
     """A trial's training seed: a stable hash of (master seed, trial number), 31 bits."""
     digest = hashlib.blake2b(f"nagexp:{master_seed}:{trial_number}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % (2**31 - 1)
+
+
+def sampler_seed(master_seed: int, trial_number: int) -> int:
+    """The seed of the sampler that proposes one trial in deterministic mode (not its training
+    seed): a stable hash of (master seed, trial number), 31 bits."""
+    digest = hashlib.blake2b(f"nagexp-sampler:{master_seed}:{trial_number}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % (2**31 - 1)

@@ -68,19 +68,26 @@ class PruningAwareOptunaSearch(OptunaSearch):
     and the results of whole earlier batches, not on which trial finished first or how many
     ran at once. Tune hears "nothing yet" meanwhile.
 
+    `sampler_for_trial` (deterministic mode): a sampler for the trial of that number, set as the
+    study's sampler before the trial is asked, so that a proposal does not depend on the draws
+    made before it. A batch a killed driver had begun to ask is completed first after a resume.
+
     `prior_trials`: finished trials a warm start told the study before the sweep's first (not
     the sweep's own: `total_trials` counts those only). Trials Optuna holds WAITING (enqueued
     configs) are asked before any new one and count once they are asked."""
 
     def __init__(self, *args: Any, stopped_early: Callable[[dict[str, Any] | None], bool],
                  total_trials: int | None = None, batch_size: int | None = None, step_key: str = "epoch",
-                 prior_trials: int = 0, **kwargs: Any) -> None:  # fmt: skip
+                 prior_trials: int = 0, sampler_for_trial: Callable[[int], Any] | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.stopped_early = stopped_early
         self.total_trials = total_trials
         self.batch_size = batch_size
         self.step_key = step_key
         self.prior_trials = prior_trials
+        self.sampler_for_trial = sampler_for_trial
+        self._own_asked: int | None = None  # the sweep's trials asked so far (read from the storage once)
         self._queue: list[tuple[optuna.Trial, dict[str, Any]]] = []  # a batch's trials not yet handed out
         self._unfinished: set[int] = set()  # storage ids of the batch's trials not yet told
         self._last_result: dict[str, dict[str, Any]] = {}  # trial id -> its last result (see complete)
@@ -108,6 +115,7 @@ class PruningAwareOptunaSearch(OptunaSearch):
             self._asks_left = max(0, self.total_trials - self._asked(stored))
         self._queue = []  # a batch's trials not handed out before the snapshot: orphans now, in order
         self._unfinished = {storage_id(t) for t in stored if t.state == _RUNNING}
+        self._own_asked = self._asked(stored)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.batch_size is not None:
@@ -138,14 +146,20 @@ class PruningAwareOptunaSearch(OptunaSearch):
             ot_trial = self._adopt_orphan(trial_id)
             return unflatten_dict(self._suggest_from_define_by_run_func(self._space, ot_trial))
         if not self._queue:
-            if self._unfinished:
-                return None  # the batch is still running: the next one waits for its results
-            asked = self._asked(self._ot_study.get_trials(deepcopy=False))
+            if self._own_asked is None:
+                self._own_asked = self._asked(self._ot_study.get_trials(deepcopy=False))
+            asked = self._own_asked
             left = (self.total_trials if self.total_trials is not None else asked + self.batch_size) - asked
+            begun = asked % self.batch_size  # a batch a killed driver had begun to ask: completed first
+            if self._unfinished and (begun == 0 or left <= 0):
+                return None  # the batch is still running: the next one waits for its results
             if left <= 0:
                 return Searcher.FINISHED
-            for _ in range(min(self.batch_size, left)):  # the whole batch sampled now, in trial order
+            for number in range(asked, asked + min(self.batch_size - begun, left)):  # sampled now, in order
+                if self.sampler_for_trial is not None:
+                    self._ot_study.sampler = self.sampler_for_trial(number)
                 ot_trial = self._ot_study.ask()
+                self._own_asked += 1
                 self._unfinished.add(ot_trial._trial_id)
                 self._queue.append((ot_trial, self._suggest_from_define_by_run_func(self._space, ot_trial)))
         ot_trial, params = self._queue.pop(0)

@@ -10,7 +10,7 @@ from typing import Any
 from nagexp.imports import resolve_import_path
 from nagexp.registries.samplers import SAMPLERS
 
-__all__ = ["make_sampler"]
+__all__ = ["SamplerPerTrial", "make_sampler"]
 
 
 def _quiet(factory: Callable[..., Any], **kwargs: object) -> Any:
@@ -56,3 +56,18 @@ def make_sampler(name: str, seed: int) -> Any:
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler '{name}'; allowed: {', '.join(SAMPLERS)}")
     return resolve_import_path(SAMPLERS[name], "sampler")(seed)
+
+
+class SamplerPerTrial:
+    """A fresh sampler for each trial, seeded from the master seed and the trial's number
+    (deterministic mode): what a trial is proposed depends on the seed, its number and the
+    study's history, not on how many draws the sampler made before (a resumed driver's sampler
+    is the one of Tune's older snapshot). Picklable: Tune saves it with the searcher."""
+
+    def __init__(self, name: str, master_seed: int) -> None:
+        self.name, self.master_seed = name, master_seed
+
+    def __call__(self, trial_number: int) -> Any:
+        from nagexp.seeds import sampler_seed
+
+        return make_sampler(self.name, sampler_seed(self.master_seed, trial_number))

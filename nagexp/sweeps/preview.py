@@ -22,7 +22,7 @@ def sample_configs(spec: SweepSpec, count: int, start: SearchStart | None = None
     population's first members are drawn exactly so)."""
     import optuna
 
-    from nagexp.space.samplers import make_sampler
+    from nagexp.space.samplers import SamplerPerTrial, make_sampler
     from nagexp.space.sampling import define_by_run
 
     verbosity = optuna.logging.get_verbosity()
@@ -36,7 +36,13 @@ def sample_configs(spec: SweepSpec, count: int, start: SearchStart | None = None
             start.tell(study)
             prior = len(start.priors.trials) if start.priors else 0
         space_fn = define_by_run(spec.space, spec.options.seed, first_number=prior)
-        return [space_fn(study.ask()) for _ in range(count)]
+        per_trial = SamplerPerTrial(spec.options.sampler, spec.options.seed) if spec.options.deterministic else None
+        configs = []
+        for number in range(count):
+            if per_trial is not None:  # as the deterministic searcher does
+                study.sampler = per_trial(number)
+            configs.append(space_fn(study.ask()))
+        return configs
     finally:
         optuna.logging.set_verbosity(verbosity)
 

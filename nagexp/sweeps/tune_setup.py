@@ -91,7 +91,7 @@ def _searcher(spec: SweepSpec, start: SearchStart | None = None) -> Any:
 
     from nagexp.integrations.optuna_search import PruningAwareOptunaSearch, study_of
     from nagexp.results.trial_report import stopped_early
-    from nagexp.space.samplers import make_sampler
+    from nagexp.space.samplers import SamplerPerTrial, make_sampler
     from nagexp.space.sampling import define_by_run
     from nagexp.sweeps.study import name_objective, storage_url
 
@@ -109,6 +109,7 @@ def _searcher(spec: SweepSpec, start: SearchStart | None = None) -> Any:
         stopped_early=stopped_early,
         batch_size=o.trials_per_batch if o.deterministic else None,
         prior_trials=prior,
+        sampler_for_trial=SamplerPerTrial(o.sampler, o.seed) if o.deterministic else None,
     )
     study = study_of(searcher)
     name_objective(study, spec)

@@ -94,3 +94,40 @@ def test_restore_from_an_older_snapshot_loses_and_duplicates_nothing(tmp_path) -
     assert len(trials) == 4
     assert trials[0].state == State.COMPLETE and trials[0].value == 0.9
     assert [t.state for t in trials[1:]] == [State.RUNNING] * 3  # b, c (now d), e: still to run
+
+
+def test_batches_after_a_resume_are_the_uninterrupted_batches(tmp_path) -> None:
+    """Deterministic mode: a driver killed after asking one trial of its second batch, restored
+    from a snapshot taken before that batch, completes the batch at once (trials 4-7, not
+    waiting on trial 4 alone) with the same proposals as the uninterrupted searcher."""
+    from nagexp.space.samplers import SamplerPerTrial
+
+    space = load_space(SEARCH_SPACES_DIR / "quick.yaml")
+
+    def searcher(name: str) -> PruningAwareOptunaSearch:
+        return PruningAwareOptunaSearch(space=define_by_run(space, 0), metric="val_acc", mode="max",
+                                        sampler=optuna.samplers.TPESampler(seed=0), stopped_early=stopped_early,
+                                        study_name=name, total_trials=8,
+                                        storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / name}.db"),
+                                        batch_size=4,
+                                        sampler_for_trial=SamplerPerTrial("tpe", 0))  # fmt: skip
+
+    def first_batch(s: PruningAwareOptunaSearch) -> None:
+        for i in range(4):
+            run(s, f"t{i}", [result(4, 0.5 + 0.1 * i)])
+
+    whole = searcher("whole")
+    first_batch(whole)
+    second = [whole.suggest(f"t{i}") for i in range(4, 8)]
+    assert whole.suggest("t8") is None  # the second batch runs: nothing more yet
+
+    dead = searcher("killed")
+    first_batch(dead)
+    dead.save(str(tmp_path / "snapshot.pkl"))  # Tune's snapshot, before the second batch
+    study = dead._ot_study  # the dead driver asked trial 4 only, then was killed
+    study.sampler = SamplerPerTrial("tpe", 0)(4)
+    dead._suggest_from_define_by_run_func(define_by_run(space, 0), study.ask())
+    resumed = searcher("killed")
+    resumed.restore(str(tmp_path / "snapshot.pkl"))
+    assert [resumed.suggest(f"r{i}") for i in range(4)] == second
+    assert resumed.suggest("r4") is None

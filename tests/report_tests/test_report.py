@@ -42,7 +42,8 @@ def test_report_files_and_rebuild_is_byte_identical(swept: Path) -> None:
     report = swept / "rep" / "report"
     first = digests(report)
     assert "index.html" in first and "report.md" in first
-    assert {f"figures/{stem}.svg" for stem in FIGURES} <= set(first)
+    assert {f"figures/{stem}.svg" for stem in FIGURES if stem != "pareto"} <= set(first)
+    assert "figures/pareto.svg" not in first  # one objective: no front to draw
     result = runner.invoke(app, ["report", "rep", "--results-dir", str(swept)])
     assert result.exit_code == 0, result.output
     assert digests(report) == first
@@ -52,7 +53,7 @@ def test_html_is_self_contained(swept: Path) -> None:
     page = (swept / "rep" / "report" / "index.html").read_text()
     assert "<script" not in page and "<link" not in page and "<img" not in page
     assert not re.search(r'(src|href)="https?://', page)
-    assert page.count("<svg") == len(FIGURES)
+    assert page.count("<svg") == len(FIGURES) - 1  # every figure but the Pareto front (one objective)
     for heading in ("Summary", "How to reproduce", "Top trials", "Figures"):
         assert f"<h2>{heading}</h2>" in page
     plan = json.loads((swept / "rep" / "sweep.json").read_text())

@@ -217,10 +217,12 @@ NOT_A_FUNCTION = 3
 
 @pytest.fixture
 def user_schedules(tmp_path, monkeypatch) -> str:
-    """A module of schedules in a folder on the import path; its name."""
-    (tmp_path / "my_schedules.py").write_text(USER_SCHEDULES)
+    """A module of schedules in a folder on the import path; its name (its own: another test's
+    module of another name may be imported already)."""
+    name = f"schedules_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(USER_SCHEDULES)
     monkeypatch.syspath_prepend(str(tmp_path))
-    return "my_schedules"
+    return name
 
 
 def test_a_user_schedule_gets_its_args_and_the_peak(user_schedules: str) -> None:
@@ -244,7 +246,7 @@ def test_user_schedule_args_are_refused_for_a_built_in() -> None:
     ("nan_after", "gave nan at step 51 of 100; lr values must be finite and >= 0 at every step"),
     ("raises", "raised ZeroDivisionError: division by zero at step 0 of 100"),
     ("NOT_A_FUNCTION", "is a int, not a function fn(step, total_steps, **args) -> float"),
-    ("absent", "module 'my_schedules' has no attribute 'absent'"),
+    ("absent", "has no attribute 'absent'"),
 ])  # fmt: skip
 def test_a_bad_user_lr_schedule_is_one_config_error(user_schedules: str, schedule: str, message: str) -> None:
     p = TrainConfig(lr_schedule=f"{user_schedules}:{schedule}", epochs=2)
