@@ -77,6 +77,7 @@ bench: install
 	$(BIN)/python -m benchmarks.search_efficiency
 	$(BIN)/python -m benchmarks.sweep_latency
 	$(BIN)/python -m benchmarks.deterministic_cost
+	$(BIN)/python -m benchmarks.warm_start
 	$(BIN)/python -m benchmarks.gpu_trainer
 
 clean:
