@@ -20,6 +20,7 @@ the snapshot never saw (orphans of the dead driver) are handed to the next new T
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,25 @@ def trial_handle(study: optuna.Study, trial_storage_id: int) -> optuna.Trial:
 def study_of(searcher: OptunaSearch) -> optuna.Study:
     """The Optuna study an OptunaSearch made (or loaded from its storage)."""
     return searcher._ot_study
+
+
+class _Missing(Exception):
+    pass
+
+
+class _StoredParams:
+    """A stand-in for a trial that answers a define-by-run function from a stored trial's params,
+    and raises _Missing for a param it lacks."""
+
+    def __init__(self, trial: optuna.trial.FrozenTrial) -> None:
+        self.number, self.params = trial.number, trial.params
+
+    def _stored(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name not in self.params:
+            raise _Missing(name)
+        return self.params[name]
+
+    suggest_float = suggest_int = suggest_categorical = _stored
 
 
 class PruningAwareOptunaSearch(OptunaSearch):
@@ -116,6 +136,29 @@ class PruningAwareOptunaSearch(OptunaSearch):
         self._queue = []  # a batch's trials not handed out before the snapshot: orphans now, in order
         self._unfinished = {storage_id(t) for t in stored if t.state == _RUNNING}
         self._own_asked = self._asked(stored)
+        if self.batch_size is not None and self._orphans:
+            self._finish_interrupted_ask(orphans[self._orphans[-1]])
+
+    def _finish_interrupted_ask(self, last: optuna.trial.FrozenTrial) -> None:
+        """A driver killed while it asked a batch leaves its last trial with some params or none
+        (each is a storage write). Drawn again here, all of them, by the trial's own fresh
+        sampler: from the same history as then (the batch's earlier trials asked, none started,
+        nothing after it), so the same values, the stored ones included. A trial holding every
+        param it needs is left as it is (it may have trained)."""
+        if self.sampler_for_trial is None:
+            return
+        probe = _StoredParams(last)
+        try:
+            self._space(probe)
+            return
+        except _Missing:
+            pass
+        self._ot_study.sampler = self.sampler_for_trial(last.number - getattr(self, "prior_trials", 0))
+        handle = trial_handle(self._ot_study, storage_id(last))
+        forgotten = copy.copy(handle._cached_frozen_trial)  # as if nothing were stored: Optuna draws every param
+        forgotten.params, forgotten.distributions = {}, {}
+        handle._cached_frozen_trial = forgotten
+        self._suggest_from_define_by_run_func(self._space, handle)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.batch_size is not None:

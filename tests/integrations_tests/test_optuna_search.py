@@ -8,7 +8,7 @@ import pytest
 from nagexp.config.space import SEARCH_SPACES_DIR, load_space
 from nagexp.integrations.optuna_search import PruningAwareOptunaSearch
 from nagexp.results.trial_report import stopped_early
-from nagexp.space.sampling import define_by_run
+from nagexp.space.sampling import define_by_run, suggest
 
 State = optuna.trial.TrialState
 
@@ -131,3 +131,42 @@ def test_batches_after_a_resume_are_the_uninterrupted_batches(tmp_path) -> None:
     resumed.restore(str(tmp_path / "snapshot.pkl"))
     assert [resumed.suggest(f"r{i}") for i in range(4)] == second
     assert resumed.suggest("r4") is None
+
+
+@pytest.mark.parametrize("stored", [["lr"], []], ids=["some-params", "no-params"])
+def test_a_trial_asked_when_the_driver_died_gets_the_params_it_would_have(tmp_path, stored: list[str]) -> None:
+    """Deterministic mode: the driver dies while it asks the second batch, after trial 4 and
+    part of trial 5 (each param is a storage write). The resumed searcher gives trial 5 all the
+    params the uninterrupted one gave it (not the stored ones alone, drawn by another sampler)."""
+    from nagexp.space.samplers import SamplerPerTrial
+
+    space = load_space(SEARCH_SPACES_DIR / "quick.yaml")
+
+    def searcher(name: str) -> PruningAwareOptunaSearch:
+        return PruningAwareOptunaSearch(space=define_by_run(space, 0), metric="val_acc", mode="max",
+                                        sampler=optuna.samplers.TPESampler(seed=0), stopped_early=stopped_early,
+                                        study_name=name, total_trials=8,
+                                        storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / name}.db"),
+                                        batch_size=4, sampler_for_trial=SamplerPerTrial("tpe", 0))  # fmt: skip
+
+    def first_batch(s: PruningAwareOptunaSearch) -> None:
+        for i in range(4):
+            run(s, f"t{i}", [result(4, 0.5 + 0.1 * i)])
+
+    whole = searcher("whole")
+    first_batch(whole)
+    second = [whole.suggest(f"t{i}") for i in range(4, 8)]
+
+    dead = searcher("killed")
+    first_batch(dead)
+    dead.save(str(tmp_path / "snapshot.pkl"))
+    study = dead._ot_study
+    study.sampler = SamplerPerTrial("tpe", 0)(4)
+    dead._suggest_from_define_by_run_func(define_by_run(space, 0), study.ask())
+    study.sampler = SamplerPerTrial("tpe", 0)(5)
+    cut_short = study.ask()
+    for name in stored:  # then the driver was killed
+        suggest(cut_short, name, space.params[name])
+    resumed = searcher("killed")
+    resumed.restore(str(tmp_path / "snapshot.pkl"))
+    assert [resumed.suggest(f"r{i}") for i in range(4)] == second
