@@ -215,6 +215,8 @@ def wait_for_http(url: str, proc: subprocess.Popen | None = None, timeout_s: flo
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 (free port, temporary sqlite and artifact dirs)."""
+    from nagexp.tracking.ui import server_environment
+
     root = tmp_path_factory.mktemp("mlflow_server")
     port = free_port()
     log = (root / "server.log").open("w")
@@ -222,7 +224,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
          "--workers", "1"],  # one server process: on 2 cores, more only slow its start
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its uvicorn and job runner end with it
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its uvicorn ends with it
+        env=server_environment(),  # as `nagexp ui` starts it: no job runner
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

@@ -50,6 +50,9 @@ class TrainConfig(BaseModel):
     split_seed: int = 0  # seeds the splits; one value per sweep so all trials see the same data
     image_size: int = Field(32, ge=4, le=512)  # imagefolder: images resized to this square, pixels
     augment: bool = False  # random crop (4 px padding) + horizontal flip, batched on the device
+    # evaluation (val and test) averages the logits of views of each image: none; flip: the image
+    # and its mirror; flip_translate: and both shifted by 1 px (reflect-padded) up-left and down-right
+    test_time_augment: Literal["none", "flip", "flip_translate"] = "none"
     # memory: tensors on the trial's device; stream: batches from prepared shards through Ray
     # Data (data larger than memory); auto: memory when it fits the memory budget
     data_mode: Literal["memory", "stream", "auto"] = "auto"
@@ -58,6 +61,11 @@ class TrainConfig(BaseModel):
     model: str = "cnn"  # a name of the model registry, or your own: package.module:callable
     model_args: dict[str, Any] = {}  # keyword arguments of the model's callable (searchable: model_args.NAME)
     width: float = Field(1.0, gt=0, le=16)  # channel multiplier of the built-in models
+    # before the first step, the model's `init_from_data(images)` gets `data_init_images` training
+    # images (fastnet: its first layer whitens 2x2 patches, as airbench's); a model of your own
+    # declares that method to take part
+    data_init: bool = False
+    data_init_images: int = Field(5000, ge=1)
 
     # -- optimizer: torch.optim.SGD for the first three ----------------------------------
     # nag: nesterov=True; momentum: heavy-ball; sgd: momentum 0; sgd_schedulefree: schedule-free SGD
@@ -68,17 +76,30 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(5e-4, ge=0)  # L2 coefficient added to the gradient
     epochs: int = Field(15, ge=1)
     batch_size: int = Field(64, ge=1)  # samples per optimizer step
+    label_smoothing: float = Field(0.0, ge=0, lt=1)  # training loss only (val/test loss stay plain)
+    # parameters of one dimension (biases, normalization weights): their lr and weight decay are
+    # the schedule's x these (airbench: lr x 64 for BatchNorm biases)
+    norm_bias_lr_scale: float = Field(1.0, gt=0)
+    norm_bias_weight_decay_scale: float = Field(1.0, ge=0)
+    # lookahead: every `lookahead_every` steps and at each epoch's end the slow weights (BatchNorm
+    # statistics included) move toward the trained ones, slow += (1 - decay) (trained - slow), and
+    # training goes on from them; decay ramps up as lookahead_decay * (step / total)^3 (airbench's);
+    # what is evaluated, saved and logged after an epoch are the slow weights
+    weight_averaging: Literal["none", "lookahead"] = "none"
+    lookahead_every: int = Field(5, ge=1)  # steps
+    lookahead_decay: float = Field(0.95**5, ge=0, lt=1)
 
     # -- learning-rate schedule ----------------------------------------------------------
     lr_schedule: str = "cosine"  # a name of LR_SCHEDULES, or your own: package.module:fn
     lr_schedule_args: dict[str, Any] = {}  # your schedule's keyword arguments (searchable: lr_schedule_args.NAME)
     lr_milestones: tuple[float, ...] = (0.5, 0.75)  # step: fractions of training
     lr_gamma: float = Field(0.1, gt=0, le=1)  # step: lr multiplier at each milestone
-    warmup_fraction: float = Field(0.1, gt=0, lt=1)  # warmup_cosine, sgd_schedulefree: share of steps warming up
+    warmup_fraction: float = Field(0.1, gt=0, lt=1)  # warmup_*, sgd_schedulefree: share of steps warming up
     onecycle_pct_start: float = Field(0.25, gt=0, lt=1)  # onecycle/cyclical: share of steps rising
     onecycle_div_factor: float = Field(25.0, ge=1)  # onecycle: start lr = lr / div_factor
     onecycle_final_div_factor: float = Field(1e4, ge=1)  # onecycle: end lr = start lr / this
-    lr_final_fraction: float = Field(0.0, ge=0, le=1)  # linear: end lr = lr * this
+    lr_final_fraction: float = Field(0.0, ge=0, le=1)  # linear, warmup_linear: end lr = lr * this
+    lr_initial_fraction: float = Field(0.0, ge=0, le=1)  # warmup_linear: first lr = lr * this
     # piecewise: [[step, value], ...] from step 0 (e.g. a population-based training winner's)
     lr_knots: tuple[tuple[int, float], ...] = ()
     knot_interpolation: Literal["constant", "linear"] = "constant"  # piecewise: between two knots
@@ -211,6 +232,8 @@ class TrainConfig(BaseModel):
                 raise ValueError(f"optimizer '{self.optimizer}' takes no schedule: it needs lr_schedule and "
                                  "momentum_schedule 'constant', lr_mode 'raw' and momentum > 0 (its warmup is "
                                  f"warmup_fraction; got {wrong})")  # fmt: skip
+        if self.optimizer in SCHEDULE_FREE and self.weight_averaging != "none":
+            raise ValueError(f"optimizer '{self.optimizer}' averages its weights itself; use weight_averaging 'none'")
         if self.momentum_schedule == "cyclical" and self.momentum_min > self.momentum:
             raise ValueError(
                 f"cyclical momentum needs momentum_min <= momentum (got {self.momentum_min} > {self.momentum})"

@@ -30,6 +30,8 @@ LR_SCHEDULES: dict[str, str] = {
     "warmup_cosine": f"{_AT}:warmup_cosine_lr",  # linear warmup over warmup_fraction, then cosine
     "onecycle": f"{_AT}:onecycle_lr",  # torch's OneCycleLR with cosine annealing
     "linear": f"{_AT}:linear_lr",  # straight down to lr * lr_final_fraction
+    # up from lr * lr_initial_fraction over warmup_fraction, then down to lr * lr_final_fraction
+    "warmup_linear": f"{_AT}:warmup_linear_lr",
     "piecewise": f"{_AT}:piecewise_lr",  # lr_knots [[step, value], ...] (a PBT winner's)
 }
 # name -> import path; the peak value is the config's `momentum` (mu_max)

@@ -42,7 +42,9 @@ MOMENTUM_PARAMS = {"momentum", "momentum_schedule", "momentum_min", "sutskever_p
 SCHEDULE_PARAMS = {"lr_schedule", "momentum_schedule", "lr_schedule_args", "momentum_schedule_args", "lr_milestones",
                    "lr_gamma", "onecycle_pct_start", "onecycle_div_factor", "onecycle_final_div_factor",
                    "lr_final_fraction", "lr_knots", "knot_interpolation", "momentum_min", "sutskever_period",
-                   "final_momentum", "final_drop_fraction", "momentum_knots", "lr_mode"}  # fmt: skip
+                   "final_momentum", "final_drop_fraction", "momentum_knots", "lr_mode", "lr_initial_fraction",
+                   # schedule-free SGD averages its weights itself
+                   "weight_averaging", "lookahead_every", "lookahead_decay"}  # fmt: skip
 PAIRED_SEED_OFFSET = 2_000_000  # the seeds every arm's best config is retrained on
 
 

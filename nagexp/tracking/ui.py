@@ -1,5 +1,5 @@
 """The MLflow UI on nagexp's store: `mlflow server` in a process group of its own (its uvicorn
-and job-runner children with it), the link that opens on the experiment's training runs, and an
+child with it), the link that opens on the experiment's training runs, and an
 end that takes the whole group down."""
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from nagexp.errors import NagexpError
 from nagexp.tracking.store import TrackingStore
 
-__all__ = ["UiServer", "experiment_id"]
+__all__ = ["UiServer", "experiment_id", "server_environment"]
+
+# MLflow's server job execution (GenAI evaluation jobs, trace rollups) starts a job runner and
+# seven huey consumers, each importing MLflow: about 20 s of CPU on 2 cores before the UI answers,
+# for nothing nagexp's runs use. Off unless the user turned it on.
+JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+
+
+def server_environment() -> dict[str, str]:
+    return {JOB_EXECUTION: "false", **os.environ}
 
 
 def experiment_id(store: TrackingStore) -> str | None:
@@ -46,9 +55,9 @@ class UiServer:
         cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.store.uri,
                "--default-artifact-root", str(self.store.artifact_location), "--host", self.host,
                "--port", str(self.port), "--workers", "1"]  # fmt: skip
-        # a session of its own: its children (uvicorn, the job runner and its consumers) are in
-        # its process group, which `stop` ends as one
-        self.process = subprocess.Popen(cmd, start_new_session=True)
+        # a session of its own: its children (uvicorn; the job runner and its consumers when job
+        # execution is on) are in its process group, which `stop` ends as one
+        self.process = subprocess.Popen(cmd, start_new_session=True, env=server_environment())
 
     def wait_ready(self, timeout_s: float = 180) -> None:
         """Until the server answers /health; NagexpError when it exits first or never answers."""

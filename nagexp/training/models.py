@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["cnn", "fastnet", "mlp", "resnet"]
+__all__ = ["FastNet", "cnn", "fastnet", "mlp", "resnet"]
 
 
 def _ch(base: int, width: float) -> int:
@@ -103,19 +103,39 @@ def _fast_block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-def fastnet(shape: tuple[int, int, int], classes: int, width: float = 1.0) -> nn.Module:
+class FastNet(nn.Sequential):
     """The airbench94 layout (Keller Jordan's CIFAR-10 speed records): a 2x2 stem conv,
     three conv-pool-BN-GELU blocks (64/256/256 channels x width), global max pool, and a
     scaled linear head. Pools use ceil_mode so small inputs (8x8) still fit."""
-    c1, c2, c3 = _ch(64, width), _ch(256, width), _ch(256, width)
-    stem = 2 * shape[0] * 4  # airbench: 24 channels for RGB 2x2 patches
-    return nn.Sequential(
-        nn.Conv2d(shape[0], stem, 2, padding=0 if min(shape[1:]) > 8 else 1, bias=True),
-        nn.GELU(),
-        _fast_block(stem, c1),
-        _fast_block(c1, c2),
-        _fast_block(c2, c3),
-        nn.AdaptiveMaxPool2d(1),
-        nn.Flatten(),
-        _ScaledLinear(c3, classes, scale=1 / 9),
-    )
+
+    def __init__(self, shape: tuple[int, int, int], classes: int, width: float = 1.0) -> None:
+        c1, c2, c3 = _ch(64, width), _ch(256, width), _ch(256, width)
+        stem = 2 * shape[0] * 4  # airbench: 24 channels for RGB 2x2 patches
+        super().__init__(
+            nn.Conv2d(shape[0], stem, 2, padding=0 if min(shape[1:]) > 8 else 1, bias=True),
+            nn.GELU(),
+            _fast_block(stem, c1),
+            _fast_block(c1, c2),
+            _fast_block(c2, c3),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+            _ScaledLinear(c3, classes, scale=1 / 9),
+        )
+
+    @torch.no_grad()
+    def init_from_data(self, images: torch.Tensor, eps: float = 5e-4) -> None:
+        """airbench's whitening stem: the 2x2 conv's filters are the eigenvectors of the training
+        images' 2x2-patch covariance scaled by 1/sqrt(eigenvalue + eps), each with its negative,
+        and stay fixed (only the stem's bias trains)."""
+        stem = self[0]
+        c, (h, w) = images.shape[1], stem.kernel_size
+        patches = images.float().unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)
+        covariance = patches.T @ patches / len(patches)
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # ascending: the largest last
+        filters = (eigenvectors.T.flip(0) / torch.sqrt(eigenvalues.flip(0) + eps)[:, None]).reshape(-1, c, h, w)
+        stem.weight.copy_(torch.cat((filters, -filters)).to(stem.weight))
+        stem.weight.requires_grad_(False)
+
+
+def fastnet(shape: tuple[int, int, int], classes: int, width: float = 1.0) -> nn.Module:
+    return FastNet(shape, classes, width)

@@ -5,7 +5,7 @@ optimizers need; and the device a run trains on."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nagexp.errors import ConfigError
 from nagexp.registries.optimizers import OPTIMIZERS, SCHEDULE_FREE
@@ -13,7 +13,12 @@ from nagexp.registries.optimizers import OPTIMIZERS, SCHEDULE_FREE
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["build_optimizer", "is_schedule_free", "resolve_device", "set_optimizer_mode"]
+__all__ = ["GROUP_LR_SCALE", "GROUP_WEIGHT_DECAY_SCALE", "build_optimizer", "is_schedule_free", "parameter_groups",
+           "resolve_device", "set_group_scales", "set_optimizer_mode"]  # fmt: skip
+
+# each param group's share of the scheduled lr and weight decay (kept in torch's param groups)
+GROUP_LR_SCALE = "lr_scale"
+GROUP_WEIGHT_DECAY_SCALE = "weight_decay_scale"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -29,8 +34,27 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def parameter_groups(model: torch.nn.Module, lr_scale: float, weight_decay_scale: float) -> list[dict[str, Any]]:
+    """One group of every parameter; or, when a scale is not 1, two: the weights, and the
+    parameters of one dimension (biases, normalization weights) whose lr and weight decay are
+    the schedule's x `lr_scale` and x `weight_decay_scale`."""
+    params = list(model.parameters())
+    if lr_scale == 1.0 and weight_decay_scale == 1.0:
+        return [{"params": params}]
+    return [{"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim <= 1], GROUP_LR_SCALE: lr_scale,
+             GROUP_WEIGHT_DECAY_SCALE: weight_decay_scale}]  # fmt: skip
+
+
+def set_group_scales(optimizer: torch.optim.Optimizer, lr_scale: float, weight_decay_scale: float) -> None:
+    """The scales of a config, written into an optimizer whose state was loaded from a checkpoint
+    (population-based training may have changed them)."""
+    for group in optimizer.param_groups[1:]:
+        group[GROUP_LR_SCALE], group[GROUP_WEIGHT_DECAY_SCALE] = lr_scale, weight_decay_scale
+
+
 def build_optimizer(
-    params: Iterable[torch.nn.Parameter],
+    params: Iterable[torch.nn.Parameter] | list[dict[str, Any]],
     optimizer: str,
     momentum: float,
     weight_decay: float,

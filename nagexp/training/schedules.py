@@ -89,6 +89,17 @@ def linear_lr(step: int, total: int, p: TrainConfig) -> float:
     return p.lr * (1.0 - (1.0 - p.lr_final_fraction) * step / total)
 
 
+def warmup_linear_lr(step: int, total: int, p: TrainConfig) -> float:
+    # airbench's: straight up from lr * lr_initial_fraction (before the first step) to the peak,
+    # reached on the last warmup step, then straight down to lr * lr_final_fraction on the last step
+    warmup = max(1, round(p.warmup_fraction * total))
+    if step < warmup:
+        fraction = (step + 1) / warmup
+        return p.lr * (p.lr_initial_fraction + (1.0 - p.lr_initial_fraction) * fraction)
+    fraction = (step + 1 - warmup) / max(1, total - warmup)
+    return p.lr * (1.0 - (1.0 - p.lr_final_fraction) * fraction)
+
+
 def piecewise_value(knots: Sequence[Sequence[float]], step: int, linear: bool = False) -> float:
     """The value at `step` of (step, value) knots, the first at step 0: the last knot's value
     (constant), or the straight line to the next knot (linear); the last value holds."""

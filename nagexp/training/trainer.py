@@ -25,10 +25,22 @@ from nagexp.data.bundle import DataReport
 from nagexp.registries.models import build_model
 from nagexp.training.augment import augment_batch
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint, checkpoint_state
+from nagexp.training.data_init import initialize_from_data
 from nagexp.training.distributed import Distributed, SingleProcess
 from nagexp.training.lineage import schedule_record
-from nagexp.training.optim import build_optimizer, is_schedule_free, resolve_device, set_optimizer_mode
+from nagexp.training.lookahead import Lookahead, lookahead_decay
+from nagexp.training.optim import (
+    GROUP_LR_SCALE,
+    GROUP_WEIGHT_DECAY_SCALE,
+    build_optimizer,
+    is_schedule_free,
+    parameter_groups,
+    resolve_device,
+    set_group_scales,
+    set_optimizer_mode,
+)
 from nagexp.training.schedules import momentum_values, torch_lr_values, weight_decay_values
+from nagexp.training.test_time import augmented_logits
 
 __all__ = ["Metrics", "Report", "TrainResult", "train"]
 
@@ -75,6 +87,8 @@ class _Run:
     device: torch.device
     autocast: Callable[[], contextlib.AbstractContextManager]
     memory_format: torch.memory_format  # of every input batch: the model's own layout
+    test_time_augment: str  # how val and test batches are evaluated (TrainConfig.test_time_augment)
+    lookahead: Lookahead | None = None  # the slow weights, with weight_averaging 'lookahead'
 
 
 @contextlib.contextmanager
@@ -98,7 +112,8 @@ def _torch_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
             torch.cuda.set_rng_state_all(cuda_generators)
 
 
-def _setup(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.device) -> _Run:
+def _setup(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.device, fresh: bool) -> _Run:
+    """`fresh`: a run from its first step (not resumed from a checkpoint)."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments()).to(device)
     on_cuda = device.type == "cuda"
@@ -107,14 +122,19 @@ def _setup(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.d
     memory_format = torch.channels_last if on_cuda else torch.contiguous_format
     if on_cuda:
         model = model.to(memory_format=memory_format)
-    trained, model = dist.wrap(model)
     # memory: tensors on the device; stream: shards through Ray Data (a worker's own blocks)
     source = data.batches(cfg.seed, cfg.batch_size, cfg.eval_batch_size, device, dist.rank, dist.world_size)
+    if cfg.data_init and fresh:  # before wrapping: data-parallel workers all start from rank 0's weights
+        initialize_from_data(model, source, cfg.data_init_images, cfg.model)
+    trained, model = dist.wrap(model)
     batch_size = min(cfg.batch_size, data.train_size)
     steps_per_epoch = source.steps_per_epoch  # the partial last batch is dropped; order changes every epoch
     total = steps_per_epoch * cfg.epochs
-    opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.momentum, cfg.weight_decay, device,
+    groups = parameter_groups(model, cfg.norm_bias_lr_scale, cfg.norm_bias_weight_decay_scale)
+    opt = build_optimizer(groups, cfg.optimizer, cfg.momentum, cfg.weight_decay, device,
                           warmup_steps=round(cfg.warmup_fraction * total))  # fmt: skip
+    for g in opt.param_groups:
+        g["weight_decay"] = cfg.weight_decay * g.get(GROUP_WEIGHT_DECAY_SCALE, 1.0)
 
     def autocast() -> contextlib.AbstractContextManager:
         if on_cuda:
@@ -123,7 +143,8 @@ def _setup(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.d
 
     decays = weight_decay_values(cfg, total) if cfg.weight_decay_knots else None
     return _Run(model, trained, dist, opt, torch_lr_values(cfg, total), momentum_values(cfg, total), decays,
-                source, steps_per_epoch, batch_size, device, autocast, memory_format)  # fmt: skip
+                source, steps_per_epoch, batch_size, device, autocast, memory_format,
+                cfg.test_time_augment)  # fmt: skip
 
 
 def evaluate(run: _Run, split: str) -> tuple[float, float]:
@@ -141,7 +162,7 @@ def evaluate(run: _Run, split: str) -> tuple[float, float]:
                 xb, yb = xb[rows], yb[rows]
                 if not len(yb):
                     continue
-            out = run.model(xb.contiguous(memory_format=run.memory_format))
+            out = augmented_logits(run.model, xb.contiguous(memory_format=run.memory_format), run.test_time_augment)
             loss_sum += F.cross_entropy(out.float(), yb, reduction="sum")
             correct += (out.argmax(1) == yb).sum()
             seen += len(yb)
@@ -161,6 +182,7 @@ def _train_epoch(run: _Run, cfg: TrainConfig, epoch: int) -> tuple[float, float,
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     first_loss = None
     bs, base = run.batch_size, epoch * run.steps_per_epoch
+    total = run.steps_per_epoch * cfg.epochs
     for i, (xb, yb) in enumerate(run.source.train_epoch(epoch)):
         rows = part_of(run.batch_size if given else len(yb), dist.rank, dist.world_size) if parallel else None
         if gen is not None:
@@ -170,22 +192,27 @@ def _train_epoch(run: _Run, cfg: TrainConfig, epoch: int) -> tuple[float, float,
         if rows is not None and not given:
             yb = yb[rows]
         xb = xb.contiguous(memory_format=run.memory_format)
-        for g in groups:  # both schedules, every step
-            g["lr"] = run.lrs[base + i]
+        for g in groups:  # both schedules, every step (x a group's scales)
+            g["lr"] = run.lrs[base + i] * g.get(GROUP_LR_SCALE, 1.0)
             g["momentum"] = run.mus[base + i]
             if run.decays is not None:
-                g["weight_decay"] = run.decays[base + i]
+                g["weight_decay"] = run.decays[base + i] * g.get(GROUP_WEIGHT_DECAY_SCALE, 1.0)
         with run.autocast():
             out = model(xb)
             if parallel:
                 # this part's loss scaled so that DDP's average of the K gradients is the
                 # gradient of the global batch's mean loss, however the batch was split
-                loss = F.cross_entropy(out, yb, reduction="sum") * (dist.world_size / bs)
+                loss = F.cross_entropy(out, yb, reduction="sum", label_smoothing=cfg.label_smoothing) * (
+                    dist.world_size / bs
+                )
             else:
-                loss = F.cross_entropy(out, yb)
+                loss = F.cross_entropy(out, yb, label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        step = base + i + 1  # steps taken
+        if run.lookahead is not None and step % cfg.lookahead_every == 0:
+            run.lookahead.sync(run.model, lookahead_decay(step, total, cfg.lookahead_decay))
         step_loss = loss.detach() / dist.world_size  # summed over processes: the global batch's mean
         loss_sum += step_loss
         correct += (out.detach().argmax(1) == yb).sum()
@@ -197,12 +224,16 @@ def _train_epoch(run: _Run, cfg: TrainConfig, epoch: int) -> tuple[float, float,
     return dist.sum(loss_sum).item() / run.steps_per_epoch, dist.sum(correct).item() / seen, first_loss
 
 
-def _to_evaluation_point(run: _Run, epoch: int) -> None:
-    """After an epoch's steps: the weights that are evaluated and saved. For schedule-free SGD
-    they are the average x, not the point y its steps were taken at (`eval()`), and the
-    BatchNorm statistics are recomputed for them over up to BATCHNORM_RECOMPUTE_BATCHES
+def _to_evaluation_point(run: _Run, cfg: TrainConfig, epoch: int) -> None:
+    """After an epoch's steps: the weights that are evaluated and saved. With lookahead, the slow
+    weights (synced at the epoch's end too, so a checkpoint is all a resumed run needs). For
+    schedule-free SGD they are the average x, not the point y its steps were taken at (`eval()`),
+    and the BatchNorm statistics are recomputed for them over up to BATCHNORM_RECOMPUTE_BATCHES
     training batches in train mode, as the schedulefree package advises (averaged over the
     batches, not decayed)."""
+    if run.lookahead is not None:
+        step = (epoch + 1) * run.steps_per_epoch
+        run.lookahead.sync(run.model, lookahead_decay(step, run.steps_per_epoch * cfg.epochs, cfg.lookahead_decay))
     set_optimizer_mode(run.opt, training=False)
     if not is_schedule_free(run.opt):
         return
@@ -256,19 +287,22 @@ def train(
 def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: CheckpointState | None,
            dist: Distributed, device: torch.device, label: int | None) -> TrainResult:  # fmt: skip
     started = time.perf_counter()
-    run = _setup(cfg, data, dist, device)
+    run = _setup(cfg, data, dist, device, fresh=resume is None)
     history: list[Metrics] = []
     initial_loss: float | None = None
     start_epoch = 0
     if resume is not None:
         run.model.load_state_dict(resume["model"])
         run.opt.load_state_dict(resume["optimizer"])  # the velocity; lr and momentum are set every step
+        set_group_scales(run.opt, cfg.norm_bias_lr_scale, cfg.norm_bias_weight_decay_scale)
         for g in run.opt.param_groups:  # ... weight decay too, which the state brought back
-            g["weight_decay"] = cfg.weight_decay
+            g["weight_decay"] = cfg.weight_decay * g.get(GROUP_WEIGHT_DECAY_SCALE, 1.0)
         torch.set_rng_state(resume["torch_rng"])
         history = [dict(h) for h in resume["history"]]
         initial_loss = resume["initial_loss"]
         start_epoch = int(resume["epoch"])
+    if cfg.weight_averaging == "lookahead":  # after an epoch the weights are the slow ones
+        run.lookahead = Lookahead(run.model)
     schedule, lineage = schedule_record(cfg, run.mus, run.steps_per_epoch, resume, start_epoch, label)
 
     diverged_reason = resume.get("diverged_reason") if resume else None
@@ -282,8 +316,10 @@ def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: Che
         train_loss, train_acc, first_loss = _train_epoch(run, cfg, epoch)
         train_seconds = time.perf_counter() - t0
         trained_seconds += train_seconds
-        _to_evaluation_point(run, epoch)
+        _to_evaluation_point(run, cfg, epoch)
         run.dist.share_buffers(run.model)
+        if run.lookahead is not None:  # the slow weights are these (BatchNorm statistics as shared)
+            run.lookahead = Lookahead(run.model)
         if first_loss is not None:
             initial_loss = first_loss
         if not math.isfinite(train_loss):

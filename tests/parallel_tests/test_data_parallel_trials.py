@@ -51,6 +51,47 @@ def test_train_with_two_workers_matches_one_process(tmp_path: Path) -> None:
         assert len(list(csv.DictReader(f))) == 3
 
 
+RECIPE = {"label_smoothing": 0.2, "weight_averaging": "lookahead", "lookahead_decay": 0.9,
+          "test_time_augment": "flip_translate", "norm_bias_lr_scale": 8.0, "norm_bias_weight_decay_scale": 0.125,
+          "lr_schedule": "warmup_linear", "lr_initial_fraction": 0.2, "lr_final_fraction": 0.07}  # fmt: skip
+
+
+def test_the_recipe_with_two_workers_matches_one_process(tmp_path: Path) -> None:
+    """Label smoothing, lookahead, test-time augmentation, per-group scales, warmup_linear: K=2
+    trains what one process trains."""
+    cfg = dict(CFG, epochs=3, **RECIPE)
+    run = nagexp.train(cfg, results_dir=tmp_path, name="dp-recipe", track=False, echo=None, workers_per_trial=2)
+    single = train(TrainConfig(**cfg), load_bundle("digits"))
+    plain = train(TrainConfig(**CFG, epochs=3), load_bundle("digits"))
+    assert [h["train_loss"] for h in single.history] != [h["train_loss"] for h in plain.history]
+    for one, two in zip(single.history, run.result.history, strict=True):
+        assert two["val_acc"] == pytest.approx(one["val_acc"], abs=1e-4)
+        assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-4)
+
+
+def test_the_cifar10_recipe_space_streams_with_two_workers_and_reproduces(tmp_path: Path) -> None:
+    """The shipped recipe space (fastnet whitened from the data, lookahead, ...) in stream mode on
+    real JPEGs with two workers a trial, narrowed to fit this machine; its best trial reruns exactly."""
+    from nagexp.config.space import SEARCH_SPACES_DIR
+    from nagexp.sweeps.reproduce import reproduce
+
+    space = yaml.safe_load((SEARCH_SPACES_DIR / "cifar10.yaml").read_text())
+    space["fixed"].update(width=0.25, epochs=2, batch_size=64, data_init_images=256)
+    (tmp_path / "cifar10.yaml").write_text(yaml.safe_dump(space))
+    result = runner.invoke(app, ["sweep", str(tmp_path / "cifar10.yaml"), "--dataset", f"imagefolder:{SLICE}",
+                                 "--data-mode", "stream", "--trials", "1", "--workers-per-trial", "2",
+                                 "--cpus-per-worker", "0.5", "--no-track", "--name", "recipe", "--results-dir",
+                                 str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "recipe" / "trials.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["state"] == "completed" and row["epochs_run"] == "2"
+    best = yaml.safe_load((tmp_path / "recipe" / "best.yaml").read_text())
+    assert best["data_init"] is True and best["weight_averaging"] == "lookahead" and best["data_mode"] == "stream"
+    rep = reproduce(tmp_path / "recipe", warn=lambda _: None)
+    assert rep.exact, (rep.original, rep.rerun)
+
+
 def test_killed_worker_restarts_the_trial_from_its_checkpoint(tmp_path: Path) -> None:
     options = SweepOptions(space=space_file(tmp_path, epochs=5), trials=1, seed=3, scheduler="fifo",
                            workers_per_trial=2, name="killed", results_dir=tmp_path, track=False)  # fmt: skip
