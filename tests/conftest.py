@@ -128,6 +128,41 @@ def ray_runtime() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test on the shared Ray runtime: its CPUs all free again. A placement group a test
+    left behind would hold them for the rest of the session (the next sweep that needs them
+    waits forever): removed here, with a warning naming the test (a data-parallel trial ended
+    before its first report leaves its worker group: see the closing note of issue 26's
+    session; nagexp releases a group once the trial has reported it)."""
+    yield
+    if "ray_runtime" not in request.fixturenames:
+        return
+    import time
+    import warnings
+
+    import ray
+    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+    if not ray.is_initialized():
+        return
+    deadline = time.monotonic() + 15
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0):
+        if time.monotonic() > deadline:
+            left = {pg_id: t for pg_id, t in placement_group_table().items() if t.get("state") == "CREATED"}
+            for pg_id in left:
+                remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
+            deadline = time.monotonic() + 10  # removal is asynchronous
+            while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
+            warnings.warn(f"{request.node.nodeid} left {len(left)} placement group(s) holding CPUs "
+                          f"({[t.get('bundles') for t in left.values()]}); removed", stacklevel=1)  # fmt: skip
+            return
+        time.sleep(0.25)
+
+
 @pytest.fixture(scope="module")
 def two_node_cluster() -> Iterator[Any]:
     """A real two-node Ray cluster on this machine (one CPU each), for one module's sweeps:

@@ -1,0 +1,252 @@
+"""nagexp's search against the Ray Tune + Optuna script a user would write instead, on real
+CIFAR-10 JPEGs (issue 26).
+
+The task: `--train` training images of the real CIFAR-10 JPEG folder (the first of each class,
+by file name), 20 % of them held for validation, the real 10,000 test images; the `cnn` model
+at half width; at most `--epochs` epochs a trial; `--trials` trials a sweep, two at once; the
+same space (lr, momentum, weight decay, LR schedule) and the same trainer in every arm:
+
+    (a) nagexp's default search: TPE + ASHA through `run_sweep` (what `nagexp sweep` runs)
+    (b) the hand-wired script: Ray Tune `Tuner` + `OptunaSearch` (TPE) + `ASHAScheduler`, as
+        Ray's and Optuna's docs show, calling the same `train()`; nothing of nagexp's searcher
+        or runner
+    (c) random search + ASHA through nagexp
+    (d) no search: TrainConfig's defaults, one run of `--epochs` epochs
+
+For each sweep seed: every reported epoch's val_acc in the order reported (the anytime curve
+against epochs spent and against seconds), the epochs until a trial first reaches the target
+(by default 0.98 x the median of the search arms' final bests), and the test accuracy of the
+arm's chosen config retrained on `--retrain-seeds` fresh seeds. A performance profile in the
+style of AlgoPerf: for tau, the share of seeds on which an arm reached the target within tau
+x the epochs of the arm that reached it first on that seed.
+
+    python -m benchmarks.search_quality [--data ../shared/data/cifar10-jpeg.tar.gz] [--seeds 3]
+        [--trials 16] [--epochs 8] [--train 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tarfile
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.common import write_result
+from benchmarks.search_efficiency import EpochTrace
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+FIXED = {"model": "cnn", "width": 0.5, "optimizer": "nag", "batch_size": 128, "val_fraction": 0.2,
+         "num_threads": 1}  # fmt: skip
+SPACE = {
+    "lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
+    "momentum": {"type": "float", "low": 0.8, "high": 0.99},
+    "weight_decay": {"type": "float", "low": 1.0e-5, "high": 1.0e-2, "log": True},
+    "lr_schedule": {"type": "categorical", "choices": ["cosine", "onecycle", "warmup_linear"]},
+}
+ASHA = {"grace_period": 1, "reduction_factor": 2}
+TAUS = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+
+
+def task_folder(data: Path, train: int, root: Path) -> Path:
+    """An image folder of the first `train` / 10 training images of each class (by name) and
+    every test image, as links into the extracted JPEG folder."""
+    if data.is_file():
+        with tarfile.open(data) as tar:
+            tar.extractall(root / "full", filter="data")
+        data = next(p.parent for p in (root / "full").rglob("train") if p.is_dir())
+    task = root / "task"
+    for split, limit in (("train", train // 10), ("test", None)):
+        for class_dir in sorted(p for p in (data / split).iterdir() if p.is_dir()):
+            target = task / split / class_dir.name
+            target.mkdir(parents=True)
+            for image in sorted(class_dir.iterdir())[:limit]:
+                (target / image.name).symlink_to(image)
+    return task
+
+
+def space_file(folder: Path, dataset: str, epochs: int) -> Path:
+    path = folder / "space.yaml"
+    path.write_text(yaml.safe_dump({"fixed": {**FIXED, "dataset": dataset, "epochs": epochs}, "params": SPACE,
+                                    "objective": {"metric": "val_acc", "mode": "max"}, "asha": ASHA}))  # fmt: skip
+    return path
+
+
+def nagexp_arm(space: Path, sampler: str, seed: int, trials: int, folder: Path) -> tuple[EpochTrace, dict]:
+    from nagexp.config.sweep import SweepOptions
+    from nagexp.sweeps.runner import run_sweep
+    from nagexp.sweeps.spec import resolve_sweep
+
+    spec = resolve_sweep(SweepOptions(space=space, trials=trials, seed=seed, sampler=sampler, max_concurrent=2,
+                                      track=False, name=f"{sampler}-{seed}", results_dir=folder,
+                                      cache_dir=str(folder / "data-cache")))  # fmt: skip
+    trace = EpochTrace("val_acc")
+    run_sweep(spec, emit=lambda _: None, listeners=[trace])
+    best = yaml.safe_load((spec.sweep_dir / "best.yaml").read_text())
+    return trace, {k: best[k] for k in SPACE}
+
+
+def hand_wired_arm(data: Any, dataset: str, epochs: int, seed: int, trials: int,
+                   folder: Path) -> tuple[EpochTrace, dict]:  # fmt: skip
+    """(b): the script a competent Ray Tune + Optuna user writes (Ray's OptunaSearch example)."""
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from nagexp.config import TrainConfig
+    from nagexp.training.trainer import train
+
+    def trainable(config: dict, data: Any) -> None:
+        trial_seed = zlib.crc32(tune.get_context().get_trial_id().encode())
+        cfg = TrainConfig(**FIXED, dataset=dataset, epochs=epochs, seed=trial_seed, **config)
+        train(cfg, data, report=lambda m, _: tune.report({"val_acc": m["val_acc"], "epoch": m["epoch"],
+                                                          "wall": time.time()}))  # fmt: skip
+
+    space = {
+        "lr": optuna.distributions.FloatDistribution(0.01, 1.0, log=True),
+        "momentum": optuna.distributions.FloatDistribution(0.8, 0.99),
+        "weight_decay": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True),
+        "lr_schedule": optuna.distributions.CategoricalDistribution(["cosine", "onecycle", "warmup_linear"]),
+    }
+    searcher = OptunaSearch(space, metric="val_acc", mode="max", sampler=optuna.samplers.TPESampler(seed=seed))
+    scheduler = ASHAScheduler(time_attr="epoch", metric="val_acc", mode="max", max_t=epochs, **ASHA)
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, data=data), {"cpu": 1}),
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=trials,
+                                    max_concurrent_trials=2),
+        run_config=tune.RunConfig(name=f"hand-{seed}", storage_path=str(folder), verbose=0),
+    )
+    started = time.time()
+    results = tuner.fit()
+    frames = [r.metrics_dataframe for r in results if r.metrics_dataframe is not None]
+    rows = sorted((row["wall"], row["val_acc"]) for frame in frames for _, row in frame.iterrows())
+    trace = EpochTrace("val_acc", values=[(wall - started, value) for wall, value in rows])
+    best = results.get_best_result(metric="val_acc", mode="max").config
+    return trace, {k: best[k] for k in SPACE}
+
+
+def default_arm(data: Any, dataset: str, epochs: int, seed: int) -> tuple[EpochTrace, dict]:
+    from nagexp.config import TrainConfig
+    from nagexp.training.trainer import train
+
+    trace = EpochTrace("val_acc")
+    cfg = TrainConfig(**FIXED, dataset=dataset, epochs=epochs, seed=seed)
+    train(cfg, data, report=lambda m, _: trace.on_trial_epoch(None, m))
+    return trace, {k: getattr(cfg, k) for k in SPACE}
+
+
+def retrained_test_acc(data: Any, dataset: str, params: dict, epochs: int, seeds: list[int]) -> float:
+    """The mean test accuracy of `params` trained on `seeds` (in this process, on both cores)."""
+    from nagexp.config import TrainConfig
+    from nagexp.training.trainer import train
+
+    fixed = {**FIXED, "num_threads": 2}
+    accs = [train(TrainConfig(**fixed, dataset=dataset, epochs=epochs, seed=s, **params), data).test_acc
+            for s in seeds]  # fmt: skip
+    return statistics.mean(a for a in accs if a is not None)
+
+
+def profile(first_hits: dict[str, list[int | None]], seeds: int) -> dict[str, list[float]]:
+    """arm -> share of seeds reaching the target within tau x the seed's fastest arm, per tau."""
+    shares: dict[str, list[float]] = {}
+    for arm, hits in first_hits.items():
+        row = []
+        for tau in TAUS:
+            reached = 0
+            for seed in range(seeds):
+                fastest = min((h[seed] for h in first_hits.values() if h[seed] is not None), default=None)
+                if hits[seed] is not None and fastest is not None and hits[seed] <= tau * fastest:
+                    reached += 1
+            row.append(reached / seeds)
+        shares[arm] = row
+    return shares
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=8, help="at most this many epochs a trial")
+    parser.add_argument("--train", type=int, default=10000, help="training images (20 %% of them validate)")
+    parser.add_argument("--retrain-seeds", type=int, default=1)
+    parser.add_argument("--target", type=float, default=None, help="val_acc to reach (default: see above)")
+    args = parser.parse_args()
+    if not args.data.exists():
+        parser.error(f"no CIFAR-10 JPEGs at {args.data}; give --data DIR (train/<class>/*.jpg, test/<class>/*.jpg) "
+                     "or the .tar.gz of such a folder")  # fmt: skip
+
+    from nagexp.config import TrainConfig
+    from nagexp.data.loading import load_train_data
+    from nagexp.ray_runtime import connect_ray
+
+    connect_ray(None, num_cpus=2)
+    traces: dict[str, list[EpochTrace]] = {a: [] for a in ("a: nagexp tpe+asha", "b: tune+optuna script",
+                                                           "c: random+asha", "d: no search")}  # fmt: skip
+    chosen: dict[str, list[dict]] = {a: [] for a in traces}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        task = task_folder(args.data.resolve(), args.train, root)
+        dataset = f"imagefolder:{task}"
+        data = load_train_data(TrainConfig(**FIXED, dataset=dataset, data_mode="memory"), root / "data-cache",
+                               say=lambda _: None)  # fmt: skip
+        space = space_file(root, dataset, args.epochs)
+        for seed in range(args.seeds):
+            for arm in traces:
+                started = time.perf_counter()
+                if arm.startswith("a"):
+                    trace, params = nagexp_arm(space, "tpe", seed, args.trials, root)
+                elif arm.startswith("b"):
+                    trace, params = hand_wired_arm(data, dataset, args.epochs, seed, args.trials, root)
+                elif arm.startswith("c"):
+                    trace, params = nagexp_arm(space, "random", seed, args.trials, root)
+                else:
+                    trace, params = default_arm(data, dataset, args.epochs, seed)
+                traces[arm].append(trace)
+                chosen[arm].append(params)
+                best = trace.best_within(len(trace.values))
+                print(f"seed {seed} {arm:22} best val_acc {best:.4f} after {len(trace.values)} epochs "
+                      f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+        searched = [t.best_within(len(t.values)) for a, ts in traces.items() if a != "d: no search" for t in ts]
+        target = args.target or round(0.98 * statistics.median(searched), 4)
+        retrain_seeds = [10_000 + s for s in range(args.retrain_seeds)]
+        summary: dict[str, Any] = {}
+        hits: dict[str, list[int | None]] = {}
+        for arm, ts in traces.items():
+            hits[arm] = [t.first_hit(target)[0] for t in ts]
+            tests = [retrained_test_acc(data, dataset, p, args.epochs, retrain_seeds) for p in chosen[arm]]
+            budgets = {str(b): statistics.median(t.best_within(b) for t in ts) for b in (8, 16, 32, 48)}
+            summary[arm] = {
+                "median_best_val": statistics.median(t.best_within(len(t.values)) for t in ts),
+                "best_val_per_seed": [t.best_within(len(t.values)) for t in ts],
+                "epochs_to_target": hits[arm],
+                "median_epochs_run": statistics.median(len(t.values) for t in ts),
+                "median_seconds": statistics.median(t.values[-1][0] for t in ts),
+                "median_best_at_epochs": budgets,
+                "retrained_test_acc_per_seed": tests,
+                "retrained_test_acc_mean": statistics.mean(tests),
+                "chosen": chosen[arm],
+            }
+    shares = profile(hits, args.seeds)
+    print(f"\nCIFAR-10 JPEG, {args.train} training images (20 % validate), cnn x0.5, <= {args.epochs} epochs, "
+          f"{args.trials} trials, {args.seeds} seeds; target val_acc {target}")  # fmt: skip
+    print(f"{'arm':22} {'best val (median)':>17} {'epochs to target':>20} {'test acc (retrained)':>21} "
+          f"{'profile tau=' + ','.join(map(str, TAUS)):>30}")  # fmt: skip
+    for arm, s in summary.items():
+        reached = ",".join("-" if h is None else str(h) for h in s["epochs_to_target"])
+        print(f"{arm:22} {s['median_best_val']:>17.4f} {reached:>20} {s['retrained_test_acc_mean']:>21.4f} "
+              f"{' '.join(f'{x:.2f}' for x in shares[arm]):>30}")  # fmt: skip
+    payload = {"train_images": args.train, "epochs": args.epochs, "trials": args.trials, "seeds": args.seeds,
+               "target": target, "taus": TAUS, "profile": shares, "summary": summary,
+               "traces": {a: [[round(v, 5) for _, v in t.values] for t in ts] for a, ts in traces.items()}}  # fmt: skip
+    print(f"written: {write_result('search_quality', payload)}")
+
+
+if __name__ == "__main__":
+    main()
