@@ -78,6 +78,9 @@ bench: install
 	$(BIN)/python -m benchmarks.sweep_latency
 	$(BIN)/python -m benchmarks.deterministic_cost
 	$(BIN)/python -m benchmarks.warm_start
+	$(BIN)/python -m benchmarks.streaming
+	$(BIN)/python -m benchmarks.data_parallel
+	$(BIN)/python -m benchmarks.search_quality
 	$(BIN)/python -m benchmarks.gpu_trainer
 
 clean:

@@ -11,6 +11,7 @@ import typer
 from nagexp.cli import options as o
 from nagexp.cli.errors import cli_errors
 from nagexp.registries.optimizers import COMPARED_BY_DEFAULT, OPTIMIZER_NAMES
+from nagexp.wording import counted
 
 __all__ = ["compare_command"]
 
@@ -63,13 +64,13 @@ def compare_command(
                                 command=command_line(ctx), axis=axis)  # fmt: skip
     written = build_compare_report(comparison, base.results_dir.resolve())
 
-    typer.echo(f"\ncomparison {comparison.name}: best config of each arm retrained on {seeds} paired seeds")
+    typer.echo(f"\ncomparison {comparison.name}: best config of each arm retrained on {counted(seeds, 'paired seed')}")
     width = max(9, *(len(arm.arm) for arm in comparison.arms))
     for arm in comparison.arms:
         mean, low, high = arm.ci or (float("nan"),) * 3
         typer.echo(f"  {arm.arm:{width}} {comparison.metric} {mean:.4f}  95 % CI [{low:.4f}, {high:.4f}]  "
                    f"(sweep {arm.sweep}, best trial {arm.best_trial}, "
-                   f"{arm.epochs_trained} epochs searched)")  # fmt: skip
+                   f"{counted(arm.epochs_trained, 'epoch')} searched)")  # fmt: skip
     for verdict in comparison.verdicts:
         typer.echo(f"verdict: {verdict}")
     typer.echo(f"report: {written[0]}")

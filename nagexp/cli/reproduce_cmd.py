@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nagexp.cli.errors import cli_errors, fail
+from nagexp.wording import counted
 
 __all__ = ["reproduce_command"]
 
@@ -40,13 +41,13 @@ def reproduce_command(
         log = rerun_logger(sweep_dir, results_dir, tracking_uri)
     rep = reproduce(sweep_dir, trial, seeds, on_run=log, code_dir=code_dir, warn=typer.echo)
     replayed = f" (its weights' lineage replayed in {rep.segments} segments)" if rep.segments > 1 else ""
-    typer.echo(f"trial {rep.trial}: {rep.metric} after {rep.epochs} epochs: original {rep.original:.6f}, rerun "
-               f"{rep.rerun:.6f}{replayed}")  # fmt: skip
+    typer.echo(f"trial {rep.trial}: {rep.metric} after {counted(rep.epochs, 'epoch')}: original "
+               f"{rep.original:.6f}, rerun {rep.rerun:.6f}{replayed}")  # fmt: skip
     if rep.ci is not None:
         mean, low, high = rep.ci
         verdict = "outside it: a lucky seed" if rep.lucky else "inside it"
         typer.echo(
-            f"{len(rep.seed_values)} fresh seeds: mean {mean:.4f}, 95 % CI [{low:.4f}, {high:.4f}]; "
+            f"{counted(len(rep.seed_values), 'fresh seed')}: mean {mean:.4f}, 95 % CI [{low:.4f}, {high:.4f}]; "
             f"the original {rep.original:.4f} lies {verdict}"
         )
     if rep.exact:

@@ -10,6 +10,7 @@ import typer
 from nagexp.cli.errors import fail
 from nagexp.results.ranking import Ranking
 from nagexp.sweeps.outcome import SweepOutcome
+from nagexp.wording import counted
 
 __all__ = ["print_outcome"]
 
@@ -23,12 +24,12 @@ def print_outcome(outcome: SweepOutcome) -> None:
     spec, options, c = outcome.spec, outcome.spec.options, outcome.counts
     if outcome.interrupted:
         raise fail(
-            f"interrupted: {len(outcome.records) - c['running']} of {options.trials} trials finished, "
+            f"interrupted: {len(outcome.records) - c['running']} of {counted(options.trials, 'trial')} finished, "
             f"state saved in {spec.sweep_dir}; resume with: {resume_command(spec)}",
             130,
         )
     typer.echo(
-        f"\n{len(outcome.records)} trials in {outcome.seconds:.0f} s: {c['completed']} completed, "
+        f"\n{counted(len(outcome.records), 'trial')} in {outcome.seconds:.0f} s: {c['completed']} completed, "
         f"{c['pruned']} pruned, {c['diverged']} diverged, {c['errored']} errored"
     )
     typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric,

@@ -12,6 +12,7 @@ from nagexp.cli.errors import cli_errors
 from nagexp.registries.models import MODEL_NAMES
 from nagexp.registries.optimizers import OPTIMIZERS
 from nagexp.registries.schedules import LR_SCHEDULE_NAMES, MOMENTUM_SCHEDULE_NAMES
+from nagexp.wording import counted
 
 __all__ = ["train_command"]
 
@@ -80,6 +81,6 @@ def train_command(
         typer.secho(f"diverged: {result.diverged_reason}", fg=typer.colors.YELLOW)
     else:
         typer.echo(f"test accuracy {result.test_acc:.4f}  (test loss {result.test_loss:.4f})")
-    typer.echo(f"{result.epochs_run} epochs in {result.seconds:.1f} s; results in {run.out_dir}")
+    typer.echo(f"{counted(result.epochs_run, 'epoch')} in {result.seconds:.1f} s; results in {run.out_dir}")
     if run.mlflow is not None:
         typer.echo(f"MLflow: run '{run.out_dir.name}' in experiment '{experiment}' at {run.mlflow['tracking_uri']}")

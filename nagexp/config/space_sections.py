@@ -4,17 +4,28 @@ perturbs them (`pbt`)."""
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["MUTABLE_PARAMS", "OBJECTIVE_METRICS", "TIMED_METRICS", "AshaSettings", "Objective", "PbtSettings"]
+__all__ = ["METRIC_BOUNDS", "MUTABLE_PARAMS", "OBJECTIVE_METRICS", "TIMED_METRICS", "AshaSettings", "Objective",
+           "PbtSettings", "metric_bounds"]  # fmt: skip
 
 # metric -> its natural direction. param_count: the model's parameters; train_seconds: the
 # seconds its epochs spent training (without evaluation), summed over the run
 OBJECTIVE_METRICS: dict[str, str] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min",
                                      "param_count": "min", "train_seconds": "min"}  # fmt: skip
 TIMED_METRICS = frozenset({"train_seconds"})  # their values depend on the machine and its load
+# the values a metric can take: an interval nagexp reports for one stays inside them
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("val_acc", "train_acc", "test_acc"), (0.0, 1.0)),
+    **dict.fromkeys(("val_loss", "train_loss", "test_loss", "param_count", "train_seconds"), (0.0, math.inf)),
+}
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    return METRIC_BOUNDS.get(metric, (-math.inf, math.inf))
 
 class Objective(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nagexp.config.space_sections import metric_bounds
 from nagexp.results.statistics import mean_ci95, paired_difference
 
 __all__ = ["ArmResult", "Comparison", "paired_verdict"]
@@ -22,10 +23,11 @@ class ArmResult:
     seed_values: list[float] = field(default_factory=list)  # best config, retrained on the paired seeds
     epochs_trained: int = 0  # by the arm's sweep, over all its trials (the search's cost)
     schedule: dict[str, Any] = field(default_factory=dict)  # steps, and lr / momentum knots of the best config
+    metric: str = ""  # what seed_values are values of (its bounds bound the interval)
 
     @property
     def ci(self) -> tuple[float, float, float] | None:
-        return mean_ci95(self.seed_values) if self.seed_values else None
+        return mean_ci95(self.seed_values, metric_bounds(self.metric)) if self.seed_values else None
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Comparison:
 
 def paired_verdict(a: ArmResult, b: ArmResult, metric: str, mode: str) -> tuple[dict[str, Any], str]:
     """Arm `a` against arm `b` on the same seeds: the row compare.json keeps and a verdict."""
-    d = paired_difference(a.seed_values, b.seed_values)
+    d = paired_difference(a.seed_values, b.seed_values, metric_bounds(metric))
     scale, unit = (100.0, " points") if metric.endswith("acc") else (1.0, "")
     better = d.mean > 0 if mode == "max" else d.mean < 0
     half = (d.high - d.low) / 2 * scale

@@ -11,15 +11,19 @@ from dataclasses import dataclass
 __all__ = ["PairedDifference", "mean_ci95", "paired_difference"]
 
 
-def mean_ci95(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and Student-t 95 % interval of the mean (the mean three times for one value)."""
+UNBOUNDED = (-math.inf, math.inf)
+
+
+def mean_ci95(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED) -> tuple[float, float, float]:
+    """Mean and Student-t 95 % interval of the mean (the mean three times for one value), the
+    interval cut at `bounds`, the values the metric can take (an accuracy's mean is not above 1)."""
     from scipy import stats
 
     mean = statistics.fmean(values)
     if len(values) < 2:
         return mean, mean, mean
     half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    return mean, max(bounds[0], mean - half), min(bounds[1], mean + half)
 
 
 @dataclass(frozen=True)
@@ -31,12 +35,15 @@ class PairedDifference:
     seeds: int
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float]) -> PairedDifference:
-    """a - b seed by seed: its mean and 95 % interval, and the paired t-test's p-value."""
+def paired_difference(a: Sequence[float], b: Sequence[float],
+                      bounds: tuple[float, float] = UNBOUNDED) -> PairedDifference:  # fmt: skip
+    """a - b seed by seed: its mean and 95 % interval (inside what a difference of values within
+    `bounds` can be), and the paired t-test's p-value."""
     from scipy import stats
 
     diffs = [x - y for x, y in zip(a, b, strict=True)]
-    mean, low, high = mean_ci95(diffs)
+    width = bounds[1] - bounds[0]
+    mean, low, high = mean_ci95(diffs, (-width, width))
     if len(diffs) < 2 or statistics.pstdev(diffs) == 0:
         p = 1.0 if mean == 0 else 0.0
     else:

@@ -212,5 +212,6 @@ def _run_arms(specs: list[tuple[str, SweepSpec]], parent_id: str | None, emit: C
         best, best_config = outcome.best, outcome.best_config
         arms.append(ArmResult(arm, spec.name, best.number if best else None, best.final if best else None,
                               best_config.model_dump(mode="json") if best_config else None,
-                              epochs_trained=sum(r.epochs_run for r in outcome.records)))  # fmt: skip
+                              epochs_trained=sum(r.epochs_run for r in outcome.records),
+                              metric=spec.metric))  # fmt: skip
     return arms

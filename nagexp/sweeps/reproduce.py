@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nagexp.config.resources import WorkerResources
+from nagexp.config.space_sections import metric_bounds
 from nagexp.config.train import TrainConfig
 from nagexp.data.batches import TrainData
 from nagexp.errors import ConfigError
@@ -143,7 +144,7 @@ def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data:
         if on_run:
             on_run(f"trial-{record.number}-seed-{seed_cfg.seed}", seed_cfg, res, data)
     if rep.seed_values:
-        rep.ci = mean_ci95(rep.seed_values)
+        rep.ci = mean_ci95(rep.seed_values, metric_bounds(metric))
     return rep
 
 

@@ -28,6 +28,7 @@ from nagexp.sweeps.plan import write_sweep_plan
 from nagexp.sweeps.resources import check_resources, data_cpus
 from nagexp.sweeps.warm_start import SearchStart, search_start
 from nagexp.user_code import CodeSnapshot, stage_snapshot
+from nagexp.wording import counted
 
 if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
@@ -139,7 +140,7 @@ def _journal_for_resume(sweep: _Sweep) -> dict[int, TrialRecord]:
     _check_study(spec)
     records = replay(spec.sweep_dir / "journal.jsonl", spec.metric, spec.mode)
     done = sum(r.state != RUNNING for r in records.values())
-    sweep.say(f"resuming sweep {spec.name}: {done} of {spec.options.trials} trials finished before")
+    sweep.say(f"resuming sweep {spec.name}: {done} of {counted(spec.options.trials, 'trial')} finished before")
     if records and not can_restore(spec):
         raise NagexpError(
             f"cannot resume '{spec.name}': Ray Tune saved no state in {spec.sweep_dir / 'ray'}; "

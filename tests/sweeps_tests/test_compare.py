@@ -85,6 +85,28 @@ def test_no_difference_is_not_a_win() -> None:
     assert row["p_value"] == 1.0  # identical results: no spread, no test needed
 
 
+def test_an_accuracy_interval_stays_inside_0_and_1() -> None:
+    """The Student-t interval of [0.96, 1.0, 1.0] reaches above 1 ([0.917, 1.056]); an
+    accuracy's interval is cut at 1 (and at 0), a loss's at 0; an unbounded value's is not."""
+    from nagexp.results.statistics import mean_ci95
+
+    values = [0.96, 1.0, 1.0]
+    mean, low, high = mean_ci95(values)
+    assert high > 1.0  # the unbounded t-interval
+    with_metric = ArmResult("nag", "s", 0, 1.0, {}, seed_values=values, metric="val_acc")
+    assert with_metric.ci == (mean, low, 1.0)
+    assert ArmResult("nag", "s", 0, 1.0, {}, seed_values=[0.0, 0.04, 0.0], metric="val_acc").ci[1] == 0.0
+    assert ArmResult("nag", "s", 0, 0.1, {}, seed_values=[0.01, 0.2, 0.01], metric="val_loss").ci[1] == 0.0
+    assert ArmResult("nag", "s", 0, 0.1, {}, seed_values=[0.01, 0.2, 0.01], metric="custom").ci[1] < 0.0
+
+
+def test_counts_read_in_the_singular_for_one() -> None:
+    from nagexp.wording import counted
+
+    assert [counted(n, "trial") for n in (0, 1, 2)] == ["0 trials", "1 trial", "2 trials"]
+    assert counted(1, "fresh seed") == "1 fresh seed" and counted(3, "datum", "data") == "3 data"
+
+
 @pytest.mark.usefixtures("ray_runtime")
 def test_three_arm_comparison(tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", str(SEARCH_SPACES_DIR / "quick.yaml"), "--optimizers", "nag,momentum,sgd",
