@@ -120,7 +120,9 @@ def test_reproduce_a_pruned_trial(swept: Path) -> None:
     result = runner.invoke(app, ["reproduce", "rep", "--trial", pruned[0]["number"], "--no-track",
                                  "--results-dir", str(swept)])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"after {pruned[0]['epochs_run']} epochs" in result.stdout and "reproduced exactly" in result.stdout
+    epochs = int(pruned[0]["epochs_run"])
+    assert f"after {epochs} epoch{'s' if epochs != 1 else ''}:" in result.stdout
+    assert "reproduced exactly" in result.stdout
 
 
 def test_reproduce_fails_when_the_result_differs(swept: Path, tmp_path: Path) -> None:
