@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import optuna
 import pytest
 
@@ -96,6 +98,23 @@ def test_restore_from_an_older_snapshot_loses_and_duplicates_nothing(tmp_path) -
     assert [t.state for t in trials[1:]] == [State.RUNNING] * 3  # b, c (now d), e: still to run
 
 
+def _deterministic_searcher(folder, name: str) -> PruningAwareOptunaSearch:
+    """A deterministic mode searcher (batches of 4, a fresh sampler per trial) over quick.yaml."""
+    from nagexp.space.samplers import SamplerPerTrial
+
+    space = load_space(SEARCH_SPACES_DIR / "quick.yaml")
+    return PruningAwareOptunaSearch(space=define_by_run(space, 0), metric="val_acc", mode="max",
+                                    sampler=optuna.samplers.TPESampler(seed=0), stopped_early=stopped_early,
+                                    study_name=name, total_trials=8,
+                                    storage=optuna.storages.RDBStorage(f"sqlite:///{folder / name}.db"),
+                                    batch_size=4, sampler_for_trial=SamplerPerTrial("tpe", 0))  # fmt: skip
+
+
+def _first_batch(s: PruningAwareOptunaSearch) -> None:
+    for i in range(4):
+        run(s, f"t{i}", [result(4, 0.5 + 0.1 * i)])
+
+
 def test_batches_after_a_resume_are_the_uninterrupted_batches(tmp_path) -> None:
     """Deterministic mode: a driver killed after asking one trial of its second batch, restored
     from a snapshot taken before that batch, completes the batch at once (trials 4-7, not
@@ -103,19 +122,8 @@ def test_batches_after_a_resume_are_the_uninterrupted_batches(tmp_path) -> None:
     from nagexp.space.samplers import SamplerPerTrial
 
     space = load_space(SEARCH_SPACES_DIR / "quick.yaml")
-
-    def searcher(name: str) -> PruningAwareOptunaSearch:
-        return PruningAwareOptunaSearch(space=define_by_run(space, 0), metric="val_acc", mode="max",
-                                        sampler=optuna.samplers.TPESampler(seed=0), stopped_early=stopped_early,
-                                        study_name=name, total_trials=8,
-                                        storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / name}.db"),
-                                        batch_size=4,
-                                        sampler_for_trial=SamplerPerTrial("tpe", 0))  # fmt: skip
-
-    def first_batch(s: PruningAwareOptunaSearch) -> None:
-        for i in range(4):
-            run(s, f"t{i}", [result(4, 0.5 + 0.1 * i)])
-
+    searcher = functools.partial(_deterministic_searcher, tmp_path)
+    first_batch = _first_batch
     whole = searcher("whole")
     first_batch(whole)
     second = [whole.suggest(f"t{i}") for i in range(4, 8)]
@@ -141,18 +149,8 @@ def test_a_trial_asked_when_the_driver_died_gets_the_params_it_would_have(tmp_pa
     from nagexp.space.samplers import SamplerPerTrial
 
     space = load_space(SEARCH_SPACES_DIR / "quick.yaml")
-
-    def searcher(name: str) -> PruningAwareOptunaSearch:
-        return PruningAwareOptunaSearch(space=define_by_run(space, 0), metric="val_acc", mode="max",
-                                        sampler=optuna.samplers.TPESampler(seed=0), stopped_early=stopped_early,
-                                        study_name=name, total_trials=8,
-                                        storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / name}.db"),
-                                        batch_size=4, sampler_for_trial=SamplerPerTrial("tpe", 0))  # fmt: skip
-
-    def first_batch(s: PruningAwareOptunaSearch) -> None:
-        for i in range(4):
-            run(s, f"t{i}", [result(4, 0.5 + 0.1 * i)])
-
+    searcher = functools.partial(_deterministic_searcher, tmp_path)
+    first_batch = _first_batch
     whole = searcher("whole")
     first_batch(whole)
     second = [whole.suggest(f"t{i}") for i in range(4, 8)]
