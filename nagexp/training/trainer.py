@@ -9,37 +9,32 @@ process trains on its part of every global batch, and metrics are summed across 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from nagexp.config.train import TrainConfig
-from nagexp.data.batches import BatchSource, TrainData, epoch_generator, part_of
+from nagexp.data.batches import TrainData, epoch_generator, part_of
 from nagexp.data.bundle import DataReport
-from nagexp.registries.models import build_model
 from nagexp.training.augment import augment_batch
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint, checkpoint_state
-from nagexp.training.data_init import initialize_from_data
 from nagexp.training.distributed import Distributed, SingleProcess
 from nagexp.training.lineage import schedule_record
 from nagexp.training.lookahead import Lookahead, lookahead_decay
 from nagexp.training.optim import (
     GROUP_LR_SCALE,
     GROUP_WEIGHT_DECAY_SCALE,
-    build_optimizer,
     is_schedule_free,
-    parameter_groups,
     resolve_device,
     set_group_scales,
     set_optimizer_mode,
 )
-from nagexp.training.schedules import momentum_values, torch_lr_values, weight_decay_values
+from nagexp.training.run_setup import Run, setup_run, torch_settings
 from nagexp.training.test_time import augmented_logits
 
 __all__ = ["Metrics", "Report", "TrainResult", "train"]
@@ -70,84 +65,7 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-@dataclass
-class _Run:
-    """What the epoch loop needs, built once."""
-
-    model: torch.nn.Module  # the plain model: evaluated, checkpointed, returned
-    trained: torch.nn.Module  # what the loop calls: `model`, or `model` wrapped for data parallelism
-    dist: Distributed
-    opt: torch.optim.Optimizer
-    lrs: list[float]  # torch lr, every step
-    mus: list[float]
-    decays: list[float] | None  # weight decay, every step, when it changes (knots); else the optimizer's
-    source: BatchSource
-    steps_per_epoch: int
-    batch_size: int
-    device: torch.device
-    autocast: Callable[[], contextlib.AbstractContextManager]
-    memory_format: torch.memory_format  # of every input batch: the model's own layout
-    test_time_augment: str  # how val and test batches are evaluated (TrainConfig.test_time_augment)
-    lookahead: Lookahead | None = None  # the slow weights, with weight_averaging 'lookahead'
-
-
-@contextlib.contextmanager
-def _torch_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
-    """torch's process-wide settings for this run (its CPU threads; cuDNN picking algorithms
-    for the fixed batch shape on CUDA; the global generator the run seeds), as they were
-    before once it ends."""
-    threads, benchmark, generator = torch.get_num_threads(), torch.backends.cudnn.benchmark, torch.get_rng_state()
-    cuda_generators = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    if device.type == "cpu" and cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.backends.cudnn.benchmark = benchmark
-        torch.set_rng_state(generator)
-        if cuda_generators is not None:
-            torch.cuda.set_rng_state_all(cuda_generators)
-
-
-def _setup(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.device, fresh: bool) -> _Run:
-    """`fresh`: a run from its first step (not resumed from a checkpoint)."""
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments()).to(device)
-    on_cuda = device.type == "cuda"
-    # On CUDA, convolutions run fastest with NHWC tensors (channels_last) for the weights and
-    # every input batch alike.
-    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
-    if on_cuda:
-        model = model.to(memory_format=memory_format)
-    # memory: tensors on the device; stream: shards through Ray Data (a worker's own blocks)
-    source = data.batches(cfg.seed, cfg.batch_size, cfg.eval_batch_size, device, dist.rank, dist.world_size)
-    if cfg.data_init and fresh:  # before wrapping: data-parallel workers all start from rank 0's weights
-        initialize_from_data(model, source, cfg.data_init_images, cfg.model)
-    trained, model = dist.wrap(model)
-    batch_size = min(cfg.batch_size, data.train_size)
-    steps_per_epoch = source.steps_per_epoch  # the partial last batch is dropped; order changes every epoch
-    total = steps_per_epoch * cfg.epochs
-    groups = parameter_groups(model, cfg.norm_bias_lr_scale, cfg.norm_bias_weight_decay_scale)
-    opt = build_optimizer(groups, cfg.optimizer, cfg.momentum, cfg.weight_decay, device,
-                          warmup_steps=round(cfg.warmup_fraction * total))  # fmt: skip
-    for g in opt.param_groups:
-        g["weight_decay"] = cfg.weight_decay * g.get(GROUP_WEIGHT_DECAY_SCALE, 1.0)
-
-    def autocast() -> contextlib.AbstractContextManager:
-        if on_cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    decays = weight_decay_values(cfg, total) if cfg.weight_decay_knots else None
-    return _Run(model, trained, dist, opt, torch_lr_values(cfg, total), momentum_values(cfg, total), decays,
-                source, steps_per_epoch, batch_size, device, autocast, memory_format,
-                cfg.test_time_augment)  # fmt: skip
-
-
-def evaluate(run: _Run, split: str) -> tuple[float, float]:
+def evaluate(run: Run, split: str) -> tuple[float, float]:
     """(mean loss, accuracy) on `split` (val or test) in eval mode; each process evaluates its
     part of every batch."""
     run.model.eval()
@@ -170,7 +88,7 @@ def evaluate(run: _Run, split: str) -> tuple[float, float]:
     return dist.sum(loss_sum).item() / total, dist.sum(correct).item() / total
 
 
-def _train_epoch(run: _Run, cfg: TrainConfig, epoch: int) -> tuple[float, float, float | None]:
+def _train_epoch(run: Run, cfg: TrainConfig, epoch: int) -> tuple[float, float, float | None]:
     """One pass; returns (mean train loss, train accuracy, first-step loss if epoch 0)."""
     model, opt, groups, dist = run.trained, run.opt, run.opt.param_groups, run.dist
     model.train()
@@ -224,7 +142,7 @@ def _train_epoch(run: _Run, cfg: TrainConfig, epoch: int) -> tuple[float, float,
     return dist.sum(loss_sum).item() / run.steps_per_epoch, dist.sum(correct).item() / seen, first_loss
 
 
-def _to_evaluation_point(run: _Run, cfg: TrainConfig, epoch: int) -> None:
+def _to_evaluation_point(run: Run, cfg: TrainConfig, epoch: int) -> None:
     """After an epoch's steps: the weights that are evaluated and saved. With lookahead, the slow
     weights (synced at the epoch's end too, so a checkpoint is all a resumed run needs). For
     schedule-free SGD they are the average x, not the point y its steps were taken at (`eval()`),
@@ -280,14 +198,14 @@ def train(
     """
     dist = dist or SingleProcess()
     device = dist.device or resolve_device(cfg.device)  # a data-parallel worker's own device
-    with _torch_settings(cfg, device):
+    with torch_settings(cfg, device):
         return _train(cfg, data, report, resume, dist, device, label)
 
 
 def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: CheckpointState | None,
            dist: Distributed, device: torch.device, label: int | None) -> TrainResult:  # fmt: skip
     started = time.perf_counter()
-    run = _setup(cfg, data, dist, device, fresh=resume is None)
+    run = setup_run(cfg, data, dist, device, fresh=resume is None)
     history: list[Metrics] = []
     initial_loss: float | None = None
     start_epoch = 0
