@@ -9,7 +9,7 @@ TORCH_PIN ?= torch==2.13.0
 # the exact versions the suite passed on (pyproject.toml bounds the ranges)
 CONSTRAINTS := constraints.txt
 
-.PHONY: install install-test sweep train ui test test-fast test-latest lint bench clean
+.PHONY: install install-test sweep train ui test test-fast test-latest lint docs bench clean
 SWEEP_ARGS ?= search_spaces/quick.yaml --trials 16 --seed 0 --deterministic --report
 
 $(BIN)/python:
@@ -41,11 +41,17 @@ sweep: install
 ui: install
 	$(BIN)/nagexp ui
 
-# The full suite (what .ci/run calls): lint, the import layers, every test.
+# The full suite (what .ci/run calls): lint, the import layers, the docs site, every test.
 test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q
+
+# The documentation site (docs/, mkdocs.yml) into site/; the CLI reference is generated from the app.
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	@echo "open site/index.html, or serve it: $(BIN)/mkdocs serve"
 
 # While working: the logic tests and a few smoke sweeps (no cluster, servers or subprocess drivers).
 test-fast: install-test
@@ -84,4 +90,4 @@ bench: install
 	$(BIN)/python -m benchmarks.gpu_trainer
 
 clean:
-	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache .import_linter_cache site

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
@@ -28,5 +29,6 @@ def machine() -> dict[str, Any]:
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"benchmark": name, "machine": machine(), **payload}, indent=2) + "\n")
+    stamp = {"benchmark": name, "date": datetime.date.today().isoformat(), "machine": machine()}
+    path.write_text(json.dumps({**stamp, **payload}, indent=2) + "\n")
     return path

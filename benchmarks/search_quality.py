@@ -39,6 +39,7 @@ import yaml
 
 from benchmarks.common import write_result
 from benchmarks.search_efficiency import EpochTrace
+from nagexp.results.profiles import TAUS, performance_profile
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 FIXED = {"model": "cnn", "width": 0.5, "optimizer": "nag", "batch_size": 128, "val_fraction": 0.2,
@@ -50,7 +51,6 @@ SPACE = {
     "lr_schedule": {"type": "categorical", "choices": ["cosine", "onecycle", "warmup_linear"]},
 }
 ASHA = {"grace_period": 1, "reduction_factor": 2}
-TAUS = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
 
 
 def task_folder(data: Path, train: int, root: Path) -> Path:
@@ -152,22 +152,6 @@ def retrained_test_acc(data: Any, dataset: str, params: dict, epochs: int, seeds
     return statistics.mean(a for a in accs if a is not None)
 
 
-def profile(first_hits: dict[str, list[int | None]], seeds: int) -> dict[str, list[float]]:
-    """arm -> share of seeds reaching the target within tau x the seed's fastest arm, per tau."""
-    shares: dict[str, list[float]] = {}
-    for arm, hits in first_hits.items():
-        row = []
-        for tau in TAUS:
-            reached = 0
-            for seed in range(seeds):
-                fastest = min((h[seed] for h in first_hits.values() if h[seed] is not None), default=None)
-                if hits[seed] is not None and fastest is not None and hits[seed] <= tau * fastest:
-                    reached += 1
-            row.append(reached / seeds)
-        shares[arm] = row
-    return shares
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
@@ -233,7 +217,7 @@ def main() -> None:
                 "retrained_test_acc_mean": statistics.mean(tests),
                 "chosen": chosen[arm],
             }
-    shares = profile(hits, args.seeds)
+    shares = performance_profile(hits, TAUS)
     print(f"\nCIFAR-10 JPEG, {args.train} training images (20 % validate), cnn x0.5, <= {args.epochs} epochs, "
           f"{args.trials} trials, {args.seeds} seeds; target val_acc {target}")  # fmt: skip
     print(f"{'arm':22} {'best val (median)':>17} {'epochs to target':>20} {'test acc (retrained)':>21} "

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nagexp.wording import counted
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -110,7 +112,7 @@ def _sweep(space: str | Path | None, resume: str | Path | None, report: bool, ec
     say: Echo = echo or (lambda _line: None)
     spec = resolve_spec(space, resume, **options)
     o = spec.options
-    say(f"sweep {spec.name}: {o.trials} trials of {spec.space.fixed.get('model', 'cnn')} on "
+    say(f"sweep {spec.name}: {counted(o.trials, 'trial')} of {spec.space.fixed.get('model', 'cnn')} on "
         f"{spec.space.fixed.get('dataset', 'digits')}, {o.sampler} + {o.scheduler}, "
         f"objective {spec.mode} {spec.metric}, seed {o.seed}")  # fmt: skip
     outcome = run_sweep(spec, emit=say, resume=resume is not None, command=command or _python_call(space, options))
@@ -208,7 +210,7 @@ def train(
     store = resolve_store(tracking_uri, Path(results_dir), experiment) if track else None
     say(f"training {cfg.model} on {cfg.dataset} with {cfg.optimizer} "
         f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "
-        f"{cfg.epochs} epochs, seed {cfg.seed}")  # fmt: skip
+        f"{counted(cfg.epochs, 'epoch')}, seed {cfg.seed}")  # fmt: skip
     return run_training(cfg, results_dir, name, on_epoch=on_epoch, on_data=lambda d: say(d.report.summary()),
                         tracking=store, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
                         say=say, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,

@@ -17,6 +17,7 @@ from nagexp.cli.spaces_cmd import spaces_app
 from nagexp.cli.sweep_cmd import sweep_command
 from nagexp.cli.train_cmd import train_command
 from nagexp.cli.ui_cmd import ui_command
+from nagexp.clock import mark_command_start
 from nagexp.version import __version__
 
 __all__ = ["app", "main"]
@@ -59,6 +60,7 @@ def main() -> None:
     """Run the command, then exit without the interpreter's teardown once every result is
     written and the output flushed: unloading torch, Ray's and gRPC's native state adds
     about a second to every command for nothing. A real bug (a traceback) exits as usual."""
+    mark_command_start()
     try:
         app()
         code = 0

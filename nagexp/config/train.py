@@ -49,7 +49,9 @@ class TrainConfig(BaseModel):
     test_fraction: float = Field(0.2, gt=0, lt=1)  # held out as test when the source has no test split
     split_seed: int = 0  # seeds the splits; one value per sweep so all trials see the same data
     image_size: int = Field(32, ge=4, le=512)  # imagefolder: images resized to this square, pixels
-    augment: bool = False  # random crop (4 px padding) + horizontal flip, batched on the device
+    augment: bool = False  # random crop after padding + horizontal flip, batched on the device
+    augment_pad: int = Field(4, ge=1, le=16)  # augment: pixels of padding each side (crop shifts up to 2x this)
+    augment_pad_mode: Literal["zeros", "reflect"] = "zeros"  # augment: how the padding is filled
     # evaluation (val and test) averages the logits of views of each image: none; flip: the image
     # and its mirror; flip_translate: and both shifted by 1 px (reflect-padded) up-left and down-right
     test_time_augment: Literal["none", "flip", "flip_translate"] = "none"
@@ -77,8 +79,9 @@ class TrainConfig(BaseModel):
     epochs: int = Field(15, ge=1)
     batch_size: int = Field(64, ge=1)  # samples per optimizer step
     label_smoothing: float = Field(0.0, ge=0, lt=1)  # training loss only (val/test loss stay plain)
-    # parameters of one dimension (biases, normalization weights): their lr and weight decay are
-    # the schedule's x these (airbench: lr x 64 for BatchNorm biases)
+    # parameters of the normalization layers (BatchNorm, LayerNorm, GroupNorm: weights and
+    # biases): their lr and weight decay are the schedule's x these (airbench: lr x 64, weight
+    # decay x 1/64 for BatchNorm biases)
     norm_bias_lr_scale: float = Field(1.0, gt=0)
     norm_bias_weight_decay_scale: float = Field(1.0, ge=0)
     # lookahead: every `lookahead_every` steps and at each epoch's end the slow weights (BatchNorm
@@ -215,7 +218,7 @@ class TrainConfig(BaseModel):
 
     def model_arguments(self) -> dict[str, Any]:
         """The keyword arguments the model's callable gets: `model_args`, plus `width` for the
-        built-in models (whose only argument it is)."""
+        built-in models (which all take it)."""
         if is_builtin_model(self.model):
             return {"width": self.width, **self.model_args}
         return dict(self.model_args)

@@ -11,9 +11,11 @@ memory into shards, which may keep the files themselves); `read_imagefolder` joi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import os
+import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -72,8 +74,9 @@ def _decode_chunks(files: list[str], labels: np.ndarray, image_size: int, mode: 
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         pending: deque = deque()
         queued = iter(chunks)
-        for names, y in itertools.islice(queued, 2 * workers):
-            pending.append((pool.submit(decode_files, names, image_size, mode), y, names))
+        with _main_script_hidden():  # the first `workers` submits start every worker process
+            for names, y in itertools.islice(queued, 2 * workers):
+                pending.append((pool.submit(decode_files, names, image_size, mode), y, names))
         while pending:
             future, y, names = pending.popleft()
             x, ok = future.result()
@@ -81,6 +84,24 @@ def _decode_chunks(files: list[str], labels: np.ndarray, image_size: int, mode: 
                 pending.append((pool.submit(decode_files, names_next, image_size, mode), y_next, names_next))
             unreadable[0] += int((~ok).sum())
             yield x[ok], y[ok], np.asarray(names)[ok]
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Spawned workers run the parent's main script again before their first task (Python's
+    spawn start method does, to find functions defined there). A script calling nagexp without
+    an `if __name__ == "__main__":` guard would then start its work again in each worker and
+    break the pool. The workers only run `decode_files`, so they are told there is no script."""
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            del main.__spec__
 
 
 def _listing(root: Path, classes: list[str]) -> tuple[list[str], np.ndarray]:
@@ -126,14 +147,25 @@ class ImageFolderChunks:
         self.image_size = image_size
         self.mode = _tree_mode(self.train_root, list(self.classes))
         self._unreadable = [0]
+        self._listings: dict[Path, tuple[list[str], np.ndarray]] = {}
 
     @property
     def unreadable(self) -> int:
         return self._unreadable[0]
 
+    def _files(self, root: Path) -> tuple[list[str], np.ndarray]:
+        if root not in self._listings:
+            self._listings[root] = _listing(root, list(self.classes))
+        return self._listings[root]
+
     def _chunks(self, root: Path) -> Iterator[Chunk]:
-        files, labels = _listing(root, list(self.classes))
+        files, labels = self._files(root)
         return _decode_chunks(files, labels, self.image_size, self.mode, self._unreadable)
+
+    def sizes(self) -> tuple[int, int | None]:
+        """Image files in the training part and the test part (None: no test part)."""
+        test = len(self._files(self.test_root)[0]) if self.test_root is not None else None
+        return len(self._files(self.train_root)[0]), test
 
     def train(self) -> Iterator[Chunk]:
         return self._chunks(self.train_root)

@@ -47,6 +47,26 @@ def _seeds_figure(c: Comparison) -> str:
     return svg_of(fig)
 
 
+def _profile_rows(ttt: dict) -> tuple[list[str], list[list[str]]]:
+    header = ["arm", "epochs to target, per seed", *(f"share within {t:g}x" for t in ttt["taus"])]
+    rows = [[arm, ", ".join("-" if h is None else str(h) for h in hits), *(f"{v:.2f}" for v in ttt["profile"][arm])]
+            for arm, hits in ttt["epochs_to_target"].items()]  # fmt: skip
+    return header, rows
+
+
+def _profile_figure(ttt: dict) -> str:
+    """Share of seeds on which each arm reached the target within tau x the fastest arm's epochs."""
+    plt = new_figure()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for arm, shares in ttt["profile"].items():
+        ax.step(ttt["taus"], shares, where="post", label=arm)
+    ax.set_xlabel("tau: epochs / the fastest arm's epochs on that seed")
+    ax.set_ylabel("share of seeds at target")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(loc="best", frameon=False)
+    return svg_of(fig)
+
+
 def _curves_figure(c: Comparison, results_dir: Path) -> str:
     plt = new_figure()
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -84,6 +104,10 @@ def build_compare_report(c: Comparison, results_dir: Path) -> list[Path]:
         figures = {"seeds": ("Each arm's best config on the paired seeds", _seeds_figure(c)),
                    "search": ("Search progress of each arm", _curves_figure(c, results_dir)),
                    "schedules": ("The schedule each arm's best config was retrained under", _schedules_figure(c))}
+        ttt = c.time_to_target()
+        if ttt is not None:
+            figures["profile"] = (f"Time-to-target profile: {c.metric} {ttt['target']:.4f} (the worst arm's mean)",
+                                  _profile_figure(ttt))  # fmt: skip
         for a in c.arms:  # population-based arms: how the population moved
             data = collect(results_dir / a.sweep)
             if data.population:
@@ -91,6 +115,11 @@ def build_compare_report(c: Comparison, results_dir: Path) -> list[Path]:
                                                   "(x: copied another's weights)", population(data))  # fmt: skip
     arm_h, arm_r = _arm_rows(c)
     pair_h, pair_r = _paired_rows(c)
+    prof_h, prof_r = _profile_rows(ttt) if ttt is not None else ([], [])
+    target = (f"Epochs each retrained run took to reach {c.metric} {ttt['target']:.4f}, the value every arm "
+              "reaches on average at its end (the worst arm's mean), and the share of seeds on which each arm "
+              "got there within tau x the epochs of the fastest arm on that seed (AlgoPerf's profile)."
+              if ttt is not None else "")  # fmt: skip
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in c.verdicts)
     figs = "".join(f"<figure><figcaption>{html.escape(t)}</figcaption>{_inline_svg(svg)}</figure>"
                    for t, svg in figures.values())  # fmt: skip
@@ -99,12 +128,14 @@ def build_compare_report(c: Comparison, results_dir: Path) -> list[Path]:
         f"</title><style>{CSS}</style></head><body>\n<h1>Comparison {html.escape(c.name)}</h1>\n"
         f"<h2>Verdict</h2><ul>{verdicts}</ul>\n<h2>Arms</h2>{_html_table(arm_h, arm_r)}\n"
         f"<h2>Paired differences</h2>{_html_table(pair_h, pair_r)}<p>Seeds: {', '.join(map(str, c.seeds))}</p>\n"
-        f"<h2>Figures</h2>{figs}\n</body></html>\n"
+        + (f"<h2>Time to target</h2><p>{html.escape(target)}</p>{_html_table(prof_h, prof_r)}\n" if prof_r else "")
+        + f"<h2>Figures</h2>{figs}\n</body></html>\n"
     )
     md = "\n\n".join([
         f"# Comparison {c.name}", "## Verdict", "\n".join(f"- {v}" for v in c.verdicts),
         "## Arms", _md_table(arm_h, arm_r), "## Paired differences", _md_table(pair_h, pair_r),
-        f"Seeds: {', '.join(map(str, c.seeds))}", "## Figures",
+        f"Seeds: {', '.join(map(str, c.seeds))}",
+        *(["## Time to target", target, _md_table(prof_h, prof_r)] if prof_r else []), "## Figures",
         *(f"### {t}\n\n![{t}](figures/{stem}.svg)" for stem, (t, _) in figures.items()),
     ]) + "\n"  # fmt: skip
     written = [atomic_write_text(root / "index.html", page), atomic_write_text(root / "report.md", md)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nagexp.config.space_sections import metric_bounds
+from nagexp.results.profiles import TAUS, common_target, epochs_to_target, performance_profile
 from nagexp.results.statistics import mean_ci95, paired_difference
 
 __all__ = ["ArmResult", "Comparison", "paired_verdict"]
@@ -24,6 +25,7 @@ class ArmResult:
     epochs_trained: int = 0  # by the arm's sweep, over all its trials (the search's cost)
     schedule: dict[str, Any] = field(default_factory=dict)  # steps, and lr / momentum knots of the best config
     metric: str = ""  # what seed_values are values of (its bounds bound the interval)
+    seed_curves: list[list[float]] = field(default_factory=list)  # the metric every epoch, per paired seed
 
     @property
     def ci(self) -> tuple[float, float, float] | None:
@@ -41,11 +43,22 @@ class Comparison:
     paired: list[dict[str, Any]]  # first arm against each other arm
     verdicts: list[str]
 
+    def time_to_target(self) -> dict[str, Any] | None:
+        """The retrained runs' epochs to a target every arm reaches on average (the worst arm's
+        mean final value), per seed, and the AlgoPerf-style profile over them."""
+        curves = {a.arm: a.seed_curves for a in self.arms}
+        target = common_target(curves, self.mode)
+        if target is None:
+            return None
+        hits = {arm: [epochs_to_target(c, target, self.mode) for c in cs] for arm, cs in curves.items()}
+        return {"target": target, "epochs_to_target": hits, "taus": list(TAUS),
+                "profile": performance_profile(hits, TAUS)}  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "metric": self.metric, "mode": self.mode, "axis": self.axis, "seeds": self.seeds,
             "arms": [{**a.__dict__, "ci95": a.ci} for a in self.arms],
-            "paired": self.paired, "verdicts": self.verdicts,
+            "paired": self.paired, "verdicts": self.verdicts, "time_to_target": self.time_to_target(),
         }  # fmt: skip
 
 

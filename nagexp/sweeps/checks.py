@@ -69,10 +69,13 @@ def check_user_code_imports(spec: SweepSpec) -> None:
 def check_models(spec: SweepSpec, data: TrainData) -> None:
     """Every model the trials can build trains on `data` (one forward pass each)."""
     from nagexp.space.sampling import model_probes
+    from nagexp.training.augment import check_padding
     from nagexp.training.model_check import check_model
 
     for cfg in model_probes(spec.space):
         check_model(cfg.model, cfg.model_arguments(), data)
+        if cfg.augment:
+            check_padding(cfg.augment_pad, cfg.augment_pad_mode, data.input_shape)
 
 
 def check_schedules(spec: SweepSpec, data: TrainData) -> None:

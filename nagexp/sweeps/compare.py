@@ -169,6 +169,7 @@ def _retrain(arms: list[ArmResult], seeds: list[int], base: SweepOptions, metric
 
             result = train(cfg, data, keep if not arm.schedule else None)
             arm.seed_values.append(float(result.final.get(metric, math.nan)))
+            arm.seed_curves.append([float(h.get(metric, math.nan)) for h in result.history])
 
 
 def _arm_specs(space: SearchSpace, space_path: Path, arms: list[str], axis: str, base: SweepOptions,

@@ -8,25 +8,31 @@ from collections.abc import Callable
 
 from nagexp.results.cells import short_value
 from nagexp.results.ranking import Ranking, best_trial, count_states, finished_count, pareto_front, ranked_trials
-from nagexp.results.records import TrialRecord
+from nagexp.results.records import RUNNING, TrialRecord
 
 __all__ = ["LiveView", "top_table"]
 
 
 class LiveView:
-    """One status line: done / running / pruned / diverged / errored, best so far, elapsed.
+    """One status line: done / running / pruned / diverged / errored, best so far, elapsed
+    (from `started`, a time.monotonic(); default now).
 
-    In a terminal the line is rewritten in place; in a log a line is printed when a trial ends.
-    """
+    In a terminal the line is rewritten in place; in a log a line is printed when a trial ends,
+    when the sweep's first epoch is reported, and every `HEARTBEAT` quiet seconds while trials
+    run (`tick`: a streamed epoch can take minutes)."""
+
+    HEARTBEAT = 30.0
 
     def __init__(self, total: int, metric: str, ranking: Ranking | str,
-                 emit: Callable[[str], None] | None = None) -> None:  # fmt: skip
+                 emit: Callable[[str], None] | None = None, started: float | None = None) -> None:  # fmt: skip
         self.total, self.metric = total, metric
         self.ranking = Ranking.single(ranking) if isinstance(ranking, str) else ranking
-        self.started = time.monotonic()
+        self.started = time.monotonic() if started is None else started
         self.emit = emit
         self.tty = emit is None and sys.stdout.isatty()
         self._last = ""
+        self._epochs = 0  # epochs reported so far, all trials together
+        self._printed_at = time.monotonic()  # the heartbeat counts from here
 
     def line(self, records: list[TrialRecord]) -> str:
         c = count_states(records)
@@ -42,12 +48,35 @@ class LiveView:
 
     def update(self, records: list[TrialRecord], trial_ended: bool) -> None:
         text = self.line(records)
+        epochs = sum(r.epochs_run for r in records)
+        first_epoch, self._epochs = self._epochs == 0 and epochs > 0, max(epochs, self._epochs)
         if self.tty:
-            sys.stdout.write("\r\x1b[2K" + text)
-            sys.stdout.flush()
-        elif trial_ended and text != self._last:
-            (self.emit or print)(text)
+            self._rewrite(text)
+        elif (trial_ended and text != self._last) or first_epoch:
+            self._print(text)
         self._last = text
+
+    def tick(self, records: list[TrialRecord]) -> None:
+        """Every turn of Tune's loop: while trials run, the line again after HEARTBEAT quiet
+        seconds in a log (a streamed epoch can take minutes); in a terminal, the clock moves."""
+        if not any(r.state == RUNNING for r in records):
+            return
+        text = self.line(records)
+        if self.tty:
+            if text != self._last:
+                self._rewrite(text)
+                self._last = text
+        elif time.monotonic() - self._printed_at >= self.HEARTBEAT:
+            self._print(text)
+            self._last = text
+
+    def _rewrite(self, text: str) -> None:
+        sys.stdout.write("\r\x1b[2K" + text)
+        sys.stdout.flush()
+
+    def _print(self, text: str) -> None:
+        (self.emit or print)(text)
+        self._printed_at = time.monotonic()
 
     def emit_line(self, text: str) -> None:
         if self.tty:

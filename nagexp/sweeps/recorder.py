@@ -159,6 +159,9 @@ class SweepRecorder(Callback):
 
     # -- Tune hooks ---------------------------------------------------------------------
 
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.view.tick(list(self.records.values()))
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial)
         self.view.update(list(self.records.values()), trial_ended=False)

@@ -10,7 +10,7 @@ from nagexp.config.sweep import SweepOptions
 from nagexp.errors import ConfigError
 from nagexp.ray_runtime import cluster_nodes
 
-__all__ = ["check_resources", "data_cpus", "trial_slots"]
+__all__ = ["check_resources", "concurrency_line", "concurrent_trials", "data_cpus", "trial_slots"]
 
 
 def data_cpus(mode: str) -> int:
@@ -60,3 +60,34 @@ def trial_slots(options: SweepOptions, extra_cpus: int = 0, workers: WorkerResou
     if options.gpus_per_trial:
         slots = min(slots, int(total.get("GPU", 0.0) // options.gpus_per_trial))
     return max(1, min(slots, options.trials))
+
+
+def concurrent_trials(options: SweepOptions, mode: str, workers: WorkerResources | None = None) -> int:
+    """Trials at once: as many as fit on the cluster, or --max-concurrent (never more than --trials)."""
+    return min(options.max_concurrent, options.trials) if options.max_concurrent else trial_slots(
+        options, data_cpus(mode), workers)
+
+
+def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources | None = None) -> str:
+    """The sweep's header line on its data mode and how many trials run at once, and why."""
+    import ray
+
+    from nagexp.wording import counted
+
+    extra = data_cpus(mode)
+    data = ("stream mode (prepared shards read by Ray Data each epoch; memory stays flat)" if mode == "stream"
+            else "in memory (loaded once, shared with every trial through Ray's object store)")  # fmt: skip
+    slots = concurrent_trials(options, mode, workers)
+    at_once = ("1 trial at a time" if slots == 1 else f"{slots} trials at once")
+    if options.max_concurrent:
+        why = "--max-concurrent"
+    else:
+        total = ray.cluster_resources()
+        cpus, gpus = (workers.cpus, workers.gpus) if workers else (options.cpus_per_trial, options.gpus_per_trial)
+        each = f"{counted(workers.workers, 'worker')} x " if workers else ""
+        each += f"{cpus:g} CPU" + (f", {gpus:g} GPU" if gpus else "")
+        each += f" + {extra} CPU for its Ray Data tasks" if extra else ""
+        has = f"{total.get('CPU', 0.0):g} CPUs" + (f", {total.get('GPU', 0.0):g} GPUs" if gpus else "")
+        why = f"each takes {each} of Ray's {has}"
+    batches = f"; asked in batches of {options.trials_per_batch} (--deterministic)" if options.deterministic else ""
+    return f"data {data}; {'at most ' if options.max_concurrent else ''}{at_once}: {why}{batches}"

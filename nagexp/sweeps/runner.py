@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nagexp.clock import take_command_start
 from nagexp.config.sweep import SweepSpec
 from nagexp.errors import NagexpError
 from nagexp.process_settings import restored_process_settings
@@ -25,7 +26,7 @@ from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, 
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
-from nagexp.sweeps.resources import check_resources, data_cpus
+from nagexp.sweeps.resources import check_resources, concurrency_line, data_cpus
 from nagexp.sweeps.warm_start import SearchStart, search_start
 from nagexp.user_code import CodeSnapshot, stage_snapshot
 from nagexp.wording import counted
@@ -73,7 +74,7 @@ def run_sweep(
 
 def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[TrialListener] | None, resume: bool,
          command: str | None) -> SweepOutcome:  # fmt: skip
-    started = time.monotonic()
+    started = take_command_start()
     say = emit or print
     # 1. what needs nothing started (see checks.py; `--dry-run` runs the same): the name is
     # free, the MLflow store answers, the user's code folder is importable here and hashed
@@ -96,6 +97,7 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
         check_models(spec, data)
         check_schedules(spec, data)
         resources = check_resources(spec.options, data_cpus(data.mode), spec.workers, spec.space.fixed)
+        say(concurrency_line(spec.options, data.mode, spec.workers))
         # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
         if not resume:
             create_sweep_dir(spec)
@@ -177,7 +179,8 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
         from nagexp.sweeps.population import PopulationStudy
 
         sweep.listeners.append(PopulationStudy(spec))
-    view = LiveView(spec.options.trials, spec.metric, Ranking.of(spec.space, spec.options.pick), sweep.emit)
+    view = LiveView(spec.options.trials, spec.metric, Ranking.of(spec.space, spec.options.pick), sweep.emit,
+                    started=sweep.started)  # fmt: skip
     # PBT copies a member's checkpoint of the last round into another: population sweeps keep them all
     pruner = None if spec.population else CheckpointPruner(spec.sweep_dir / "ray")
     recorder = SweepRecorder(spec.sweep_dir / "trials.csv", list(spec.space.params), spec.metric, spec.mode, view,

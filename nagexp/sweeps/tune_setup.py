@@ -11,7 +11,7 @@ from nagexp.config.sweep import SweepSpec
 from nagexp.data.batches import TrainData
 from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
-from nagexp.sweeps.resources import data_cpus, trial_slots
+from nagexp.sweeps.resources import concurrent_trials, data_cpus
 from nagexp.sweeps.warm_start import SearchStart
 
 __all__ = ["JournalHistory", "can_restore", "new_tuner", "restored_tuner", "trial_number_of"]
@@ -63,9 +63,7 @@ def _trainable(spec: SweepSpec, data: TrainData, code_dir: Path | None, settled:
 
 
 def _slots(spec: SweepSpec, data: TrainData) -> int:
-    """Trials at once: --max-concurrent, or as many as fit on the cluster."""
-    o = spec.options
-    return o.max_concurrent or trial_slots(o, data_cpus(data.mode), spec.workers)
+    return concurrent_trials(spec.options, data.mode, spec.workers)
 
 
 def can_restore(spec: SweepSpec) -> bool:

@@ -27,6 +27,7 @@ from nagexp.errors import ConfigError
 from nagexp.results.folders import sweep_dir_of
 from nagexp.results.journal import replay
 from nagexp.results.plan import read_plan
+from nagexp.wording import counted
 
 __all__ = ["ENQUEUED_ATTR", "PRIOR_ATTR", "Priors", "SearchStart", "enqueued_params", "gather_priors", "search_start",
            "tell_priors"]  # fmt: skip
@@ -53,7 +54,7 @@ class Priors:
         names = ", ".join(Path(s).name for s in self.sources)
         left_out = []
         if self.dropped_trials:
-            left_out.append(f"{self.dropped_trials} trials outside this space's bounds or objectives")
+            left_out.append(f"{counted(self.dropped_trials, 'trial')} outside this space's bounds or objectives")
         if self.dropped_params:
             left_out.append(f"{self.dropped_params} values of params this space lacks")
         return (f"warm start: {len(self.trials)} finished trials of {names} told to the sampler (not retrained)"

@@ -1,5 +1,6 @@
 """Data-dependent initialization: a model that declares `init_from_data(images)` (fastnet's
-whitening stem, or a model of the user's) is given training images before its first step."""
+whitening stem, or a model of the user's) is given training images before its first step; one
+that declares `frozen_parameters(epoch)` names parameters that take no step in an epoch."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import torch
 from nagexp.data.batches import BatchSource
 from nagexp.errors import ConfigError
 
-__all__ = ["INIT_METHOD", "initialize_from_data"]
+__all__ = ["FROZEN_METHOD", "INIT_METHOD", "frozen_parameters", "initialize_from_data"]
 
 INIT_METHOD = "init_from_data"
+FROZEN_METHOD = "frozen_parameters"
 
 
 def initialize_from_data(model: torch.nn.Module, source: BatchSource, images: int, model_name: str) -> None:
@@ -27,3 +29,12 @@ def initialize_from_data(model: torch.nn.Module, source: BatchSource, images: in
         if seen >= images:
             break
     init(torch.cat(taken))
+
+
+def frozen_parameters(model: torch.nn.Module, epoch: int) -> list[torch.nn.Parameter]:
+    """The parameters `model.frozen_parameters(epoch)` names (none when it has no such method).
+    The trainer drops their gradients after each backward pass (after data-parallel workers
+    averaged them), so the optimizer skips them: a run resumed from a checkpoint, whose
+    parameters all require gradients again, steps exactly as the uninterrupted one."""
+    frozen = getattr(model, FROZEN_METHOD, None)
+    return list(frozen(epoch)) if callable(frozen) else []

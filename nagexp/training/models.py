@@ -91,42 +91,68 @@ class _ScaledLinear(nn.Linear):
         return super().forward(x) * self.scale
 
 
-def _fast_block(c_in: int, c_out: int) -> nn.Sequential:
+class _FixedScaleBatchNorm(nn.BatchNorm2d):
+    """airbench's BatchNorm: the scale stays 1 (only the bias trains); `momentum` in airbench's
+    convention (the running statistics keep this share each step; torch's is 1 - it)."""
+
+    def __init__(self, channels: int, momentum: float = 0.6) -> None:
+        super().__init__(channels, momentum=1 - momentum, eps=1e-12)
+        self.weight.requires_grad_(False)
+
+
+def _dirac_conv(c_in: int, c_out: int) -> nn.Conv2d:
+    """airbench's 3x3 conv: torch's init, then the first c_in filters pass their input channel
+    through (an identity start for the block)."""
+    conv = nn.Conv2d(c_in, c_out, 3, padding="same", bias=False)
+    with torch.no_grad():
+        nn.init.dirac_(conv.weight[:c_in])
+    return conv
+
+
+def _fast_block(c_in: int, c_out: int, ceil_mode: bool) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding="same", bias=False),
-        nn.MaxPool2d(2, ceil_mode=True),
-        nn.BatchNorm2d(c_out, momentum=0.6, eps=1e-12),
+        _dirac_conv(c_in, c_out),
+        nn.MaxPool2d(2, ceil_mode=ceil_mode),
+        _FixedScaleBatchNorm(c_out),
         nn.GELU(),
-        nn.Conv2d(c_out, c_out, 3, padding="same", bias=False),
-        nn.BatchNorm2d(c_out, momentum=0.6, eps=1e-12),
+        _dirac_conv(c_out, c_out),
+        _FixedScaleBatchNorm(c_out),
         nn.GELU(),
     )
 
 
 class FastNet(nn.Sequential):
     """The airbench94 layout (Keller Jordan's CIFAR-10 speed records): a 2x2 stem conv,
-    three conv-pool-BN-GELU blocks (64/256/256 channels x width), global max pool, and a
-    scaled linear head. Pools use ceil_mode so small inputs (8x8) still fit."""
+    three conv-pool-BN-GELU blocks (64/256/256 channels x width; identity-started convs,
+    BatchNorm with a fixed scale of 1), global max pool, and a scaled linear head. Small
+    inputs (8x8) get a padded stem and ceil_mode pools so they still fit."""
 
-    def __init__(self, shape: tuple[int, int, int], classes: int, width: float = 1.0) -> None:
+    def __init__(self, shape: tuple[int, int, int], classes: int, width: float = 1.0,
+                 whiten_bias_epochs: int = 3) -> None:  # fmt: skip
         c1, c2, c3 = _ch(64, width), _ch(256, width), _ch(256, width)
         stem = 2 * shape[0] * 4  # airbench: 24 channels for RGB 2x2 patches
+        small = min(shape[1:]) <= 8
+        stem_conv = nn.Conv2d(shape[0], stem, 2, padding=1 if small else 0, bias=True)
+        nn.init.zeros_(stem_conv.bias)
         super().__init__(
-            nn.Conv2d(shape[0], stem, 2, padding=0 if min(shape[1:]) > 8 else 1, bias=True),
+            stem_conv,
             nn.GELU(),
-            _fast_block(stem, c1),
-            _fast_block(c1, c2),
-            _fast_block(c2, c3),
+            _fast_block(stem, c1, small),
+            _fast_block(c1, c2, small),
+            _fast_block(c2, c3, small),
             nn.AdaptiveMaxPool2d(1),
             nn.Flatten(),
             _ScaledLinear(c3, classes, scale=1 / 9),
         )
+        self.whiten_bias_epochs = whiten_bias_epochs
+        # set by init_from_data; a buffer, so a checkpoint (and a resumed run) keeps it
+        self.register_buffer("whitened", torch.zeros((), dtype=torch.bool))
 
     @torch.no_grad()
     def init_from_data(self, images: torch.Tensor, eps: float = 5e-4) -> None:
         """airbench's whitening stem: the 2x2 conv's filters are the eigenvectors of the training
         images' 2x2-patch covariance scaled by 1/sqrt(eigenvalue + eps), each with its negative,
-        and stay fixed (only the stem's bias trains)."""
+        and stay fixed; the stem's bias trains for the first `whiten_bias_epochs` epochs only."""
         stem = self[0]
         c, (h, w) = images.shape[1], stem.kernel_size
         patches = images.float().unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)
@@ -135,7 +161,16 @@ class FastNet(nn.Sequential):
         filters = (eigenvectors.T.flip(0) / torch.sqrt(eigenvalues.flip(0) + eps)[:, None]).reshape(-1, c, h, w)
         stem.weight.copy_(torch.cat((filters, -filters)).to(stem.weight))
         stem.weight.requires_grad_(False)
+        self.whitened.fill_(True)
+
+    def frozen_parameters(self, epoch: int) -> list[nn.Parameter]:
+        """What takes no step in `epoch` (0-based): once whitened, the stem's filters, and its
+        bias from epoch `whiten_bias_epochs` on (airbench's)."""
+        if not bool(self.whitened):
+            return []
+        stem = self[0]
+        return [stem.weight] + ([stem.bias] if epoch >= self.whiten_bias_epochs else [])
 
 
-def fastnet(shape: tuple[int, int, int], classes: int, width: float = 1.0) -> nn.Module:
-    return FastNet(shape, classes, width)
+def fastnet(shape: tuple[int, int, int], classes: int, width: float = 1.0, whiten_bias_epochs: int = 3) -> nn.Module:
+    return FastNet(shape, classes, width, whiten_bias_epochs)

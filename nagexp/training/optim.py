@@ -34,15 +34,27 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def _norm_layers() -> tuple[type, ...]:
+    """torch's normalization layers (and what derives from them): their weights and biases are
+    the group a recipe scales (airbench: BatchNorm biases at 64x the lr)."""
+    from torch import nn
+
+    return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.LazyBatchNorm1d,
+            nn.LazyBatchNorm2d, nn.LazyBatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.InstanceNorm1d,
+            nn.InstanceNorm2d, nn.InstanceNorm3d)  # fmt: skip
+
+
 def parameter_groups(model: torch.nn.Module, lr_scale: float, weight_decay_scale: float) -> list[dict[str, Any]]:
-    """One group of every parameter; or, when a scale is not 1, two: the weights, and the
-    parameters of one dimension (biases, normalization weights) whose lr and weight decay are
-    the schedule's x `lr_scale` and x `weight_decay_scale`."""
+    """One group of every parameter; or, when a scale is not 1, two: the rest, and the
+    parameters of the normalization layers (their weights and biases) whose lr and weight
+    decay are the schedule's x `lr_scale` and x `weight_decay_scale`."""
     params = list(model.parameters())
     if lr_scale == 1.0 and weight_decay_scale == 1.0:
         return [{"params": params}]
-    return [{"params": [p for p in params if p.ndim > 1]},
-            {"params": [p for p in params if p.ndim <= 1], GROUP_LR_SCALE: lr_scale,
+    layers = _norm_layers()
+    norm = {id(p) for m in model.modules() if isinstance(m, layers) for p in m.parameters(recurse=False)}
+    return [{"params": [p for p in params if id(p) not in norm]},
+            {"params": [p for p in params if id(p) in norm], GROUP_LR_SCALE: lr_scale,
              GROUP_WEIGHT_DECAY_SCALE: weight_decay_scale}]  # fmt: skip
 
 

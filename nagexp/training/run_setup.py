@@ -13,6 +13,7 @@ import torch
 from nagexp.config.train import TrainConfig
 from nagexp.data.batches import BatchSource, TrainData
 from nagexp.registries.models import build_model
+from nagexp.training.augment import check_padding
 from nagexp.training.data_init import initialize_from_data
 from nagexp.training.distributed import Distributed
 from nagexp.training.lookahead import Lookahead
@@ -66,6 +67,8 @@ def torch_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
 
 def setup_run(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torch.device, fresh: bool) -> Run:
     """`fresh`: a run from its first step (not resumed from a checkpoint)."""
+    if cfg.augment:
+        check_padding(cfg.augment_pad, cfg.augment_pad_mode, data.input_shape)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.input_shape, data.num_classes, **cfg.model_arguments()).to(device)
     on_cuda = device.type == "cuda"

@@ -23,6 +23,7 @@ from nagexp.data.batches import TrainData, epoch_generator, part_of
 from nagexp.data.bundle import DataReport
 from nagexp.training.augment import augment_batch
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint, checkpoint_state
+from nagexp.training.data_init import frozen_parameters
 from nagexp.training.distributed import Distributed, SingleProcess
 from nagexp.training.lineage import schedule_record
 from nagexp.training.lookahead import Lookahead, lookahead_decay
@@ -96,6 +97,7 @@ def _train_epoch(run: Run, cfg: TrainConfig, epoch: int) -> tuple[float, float, 
     parallel = dist.world_size > 1
     given = run.source.yields_parts  # a worker's source that yields only its part of each batch
     gen = epoch_generator(cfg.seed + 1, epoch, run.device) if cfg.augment else None
+    frozen = frozen_parameters(run.model, epoch)
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     first_loss = None
@@ -104,7 +106,8 @@ def _train_epoch(run: Run, cfg: TrainConfig, epoch: int) -> tuple[float, float, 
     for i, (xb, yb) in enumerate(run.source.train_epoch(epoch)):
         rows = part_of(run.batch_size if given else len(yb), dist.rank, dist.world_size) if parallel else None
         if gen is not None:
-            xb = augment_batch(xb, gen, rows=rows, total=run.batch_size if given else None)
+            xb = augment_batch(xb, gen, cfg.augment_pad, rows=rows, total=run.batch_size if given else None,
+                               pad_mode=cfg.augment_pad_mode)  # fmt: skip
         elif rows is not None and not given:
             xb = xb[rows]
         if rows is not None and not given:
@@ -127,6 +130,8 @@ def _train_epoch(run: Run, cfg: TrainConfig, epoch: int) -> tuple[float, float, 
                 loss = F.cross_entropy(out, yb, label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for p in frozen:
+            p.grad = None
         opt.step()
         step = base + i + 1  # steps taken
         if run.lookahead is not None and step % cfg.lookahead_every == 0:

@@ -55,14 +55,16 @@ def test_second_use_reads_shards_without_decoding(tmp_path: Path, monkeypatch: p
 
     said: list[str] = []
     first = load_bundle(FOLDER, cache_dir=tmp_path, say=said.append)
-    assert len(said) == 1 and said[0].startswith(f"preparing {FOLDER} once into {tmp_path}")
+    assert said[0].startswith(f"preparing {FOLDER} once into {tmp_path}")
+    assert [line.split(" in ")[0] for line in said[1:]] == ["  training files: 200", "  test files: 50"]
+    said.clear()
 
     def no_decoding(*args: object) -> None:
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(imagefolder, "decode_files", no_decoding)
     again = load_bundle(FOLDER, cache_dir=tmp_path, say=said.append)
-    assert len(said) == 1 and again.fingerprint == first.fingerprint
+    assert said == [] and again.fingerprint == first.fingerprint
 
 
 def test_a_changed_source_is_prepared_again(tmp_path: Path) -> None:
@@ -217,7 +219,9 @@ def test_python_dataset_of_chunks_is_prepared_and_streamed(tmp_path: Path) -> No
     assert streamed.mode == "stream" and isinstance(streamed, StreamedData)
     assert streamed.report == whole.report and streamed.fingerprint == whole.fingerprint
     assert streamed.report.read_train == 300 and streamed.report.test_source == "dataset"
-    assert [line.split(" once")[0] for line in said] == [f"preparing {spec}"]  # once: the second use reads the shards
+    prepared = [line.split(" once")[0] for line in said if not line.startswith("  ")]
+    assert prepared == [f"preparing {spec}"]  # once: the second use reads the shards
+    assert any(line.startswith("  training samples: 300 in ") for line in said)  # a chunked python source
     assert again.fingerprint == streamed.fingerprint and streamed.class_names[0] == "disc"
 
 

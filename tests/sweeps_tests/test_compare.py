@@ -14,6 +14,7 @@ from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR, load_space
 from nagexp.results.comparison import ArmResult
 from nagexp.results.comparison import paired_verdict as _paired
+from nagexp.results.profiles import epochs_to_target
 from nagexp.sweeps.compare import MOMENTUM_PARAMS, arm_space
 
 runner = CliRunner()
@@ -134,6 +135,19 @@ def test_three_arm_comparison(tmp_path: Path) -> None:
     assert (tmp_path / "cmp" / "report" / "index.html").exists() and (
         tmp_path / "cmp" / "report" / "report.md"
     ).exists()
+    # the time-to-target profile: each retrained run's curve, the worst arm's mean final as target
+    ttt = data["time_to_target"]
+    curves = {a["arm"]: a["seed_curves"] for a in data["arms"]}
+    assert all(len(c) == 2 and c[-1] == v for a in data["arms"] for c, v in zip(a["seed_curves"], a["seed_values"],
+                                                                                 strict=True))  # fmt: skip
+    assert ttt["target"] == pytest.approx(min(sum(c[-1] for c in cs) / 3 for cs in curves.values()))
+    assert ttt["epochs_to_target"] == {arm: [epochs_to_target(c, ttt["target"], "max") for c in cs]
+                                       for arm, cs in curves.items()}  # fmt: skip
+    for name, shares in ttt["profile"].items():  # the share of seeds, growing with tau
+        reached = sum(h is not None for h in ttt["epochs_to_target"][name]) / 3
+        assert shares == sorted(shares) and shares[-1] <= reached
+    report = (tmp_path / "cmp" / "report" / "report.md").read_text()
+    assert "## Time to target" in report and (tmp_path / "cmp" / "report" / "figures" / "profile.svg").exists()
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.get_experiment_by_name("nagexp")

@@ -15,11 +15,11 @@ def _batch(n: int = 64, c: int = 3, size: int = 8) -> torch.Tensor:
     return torch.arange(n * c * size * size, dtype=torch.float32).reshape(n, c, size, size) + 1.0  # no zeros
 
 
-def _candidates(image: torch.Tensor) -> list[torch.Tensor]:
+def _candidates(image: torch.Tensor, pad: int = PAD, mode: str = "constant") -> list[torch.Tensor]:
     """Every crop of the padded image, and its mirror."""
     _, h, w = image.shape
-    padded = torch.nn.functional.pad(image, (PAD, PAD, PAD, PAD))
-    crops = [padded[:, dy : dy + h, dx : dx + w] for dy in range(2 * PAD + 1) for dx in range(2 * PAD + 1)]
+    padded = torch.nn.functional.pad(image[None], (pad, pad, pad, pad), mode=mode)[0]
+    crops = [padded[:, dy : dy + h, dx : dx + w] for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)]
     return crops + [crop.flip(2) for crop in crops]
 
 
@@ -54,3 +54,26 @@ def test_a_workers_part_is_its_rows_of_the_whole_batch() -> None:
     rows = slice(10, 20)
     assert torch.equal(augment_batch(x, _gen(3), rows=rows), whole[rows])  # the worker holds the whole batch
     assert torch.equal(augment_batch(x[rows], _gen(3), rows=rows, total=30), whole[rows])  # ... or only its part
+
+
+def test_reflect_padding_crops_from_the_mirrored_border() -> None:
+    """airbench's translate: 2 px, the border reflected (no zeros come in)."""
+    x = _batch(16)
+    out = augment_batch(x, _gen(1), pad=2, pad_mode="reflect")
+    assert (out != 0).all()
+    for image, result in zip(x, out, strict=True):
+        assert any(torch.equal(result, c) for c in _candidates(image, pad=2, mode="reflect"))
+    assert (augment_batch(x, _gen(1), pad=2) == 0).any()  # zero padding lets zeros in
+
+
+def test_reflect_padding_wider_than_the_images_is_one_clear_error(digits) -> None:
+    import pytest
+
+    from nagexp.config import TrainConfig
+    from nagexp.errors import ConfigError
+    from nagexp.training.trainer import train
+
+    cfg = TrainConfig(dataset="digits", model="mlp", epochs=1, augment=True, augment_pad=8, augment_pad_mode="reflect")
+    with pytest.raises(ConfigError, match="augment_pad 8 with augment_pad_mode reflect needs images larger than 8 px"):
+        train(cfg, digits)
+    train(cfg.model_copy(update={"augment_pad_mode": "zeros", "epochs": 1}), digits)  # zeros pad any width

@@ -64,7 +64,8 @@ def test_test_time_augmentation_is_the_mean_over_the_views(digits, small_cfg: Tr
 
 
 def test_norm_and_bias_parameters_take_their_own_lr(digits, small_cfg: TrainConfig) -> None:
-    """A tiny scale all but freezes biases and normalization weights; the weights still train."""
+    """A tiny scale all but freezes the normalization layers' weights and biases; the rest
+    (conv and linear weights and biases) still train."""
     cfg = small_cfg.model_copy(update={"epochs": 1, "weight_decay": 0.0})
     torch.manual_seed(cfg.seed)
     from nagexp.registries.models import build_model
@@ -72,15 +73,21 @@ def test_norm_and_bias_parameters_take_their_own_lr(digits, small_cfg: TrainConf
     start = build_model(cfg.model, digits.input_shape, digits.num_classes, **cfg.model_arguments())
     start_state = {n: p.detach().clone() for n, p in start.named_parameters()}
 
-    def moved(trained: torch.nn.Module, one_dim: bool) -> float:
-        return max((p.detach() - start_state[n]).abs().max().item()
-                   for n, p in trained.named_parameters() if (p.ndim <= 1) == one_dim)  # fmt: skip
+    norm_names = {f"{m}.{p}" for m, mod in start.named_modules() if isinstance(mod, torch.nn.BatchNorm2d)
+                  for p, _ in mod.named_parameters(recurse=False)}  # fmt: skip
+    other_biases = {n for n, p in start.named_parameters() if p.ndim == 1 and n not in norm_names}
+    assert norm_names and other_biases  # the model has both kinds
 
+    def moved(trained: torch.nn.Module, names: set[str]) -> float:
+        return max((p.detach() - start_state[n]).abs().max().item()
+                   for n, p in trained.named_parameters() if n in names)  # fmt: skip
+
+    rest = set(start_state) - norm_names
     plain = train(cfg, digits).model
     scaled = train(cfg.model_copy(update={"norm_bias_lr_scale": 1e-6}), digits).model
-    assert moved(plain, one_dim=True) > 1e-2
-    assert moved(scaled, one_dim=True) < 1e-4
-    assert moved(scaled, one_dim=False) > 1e-2
+    assert moved(plain, norm_names) > 1e-2
+    assert moved(scaled, norm_names) < 1e-4
+    assert moved(scaled, rest) > 1e-2 and moved(scaled, other_biases) > 1e-3
 
 
 def test_norm_and_bias_weight_decay_scale(digits, small_cfg: TrainConfig) -> None:
@@ -88,8 +95,8 @@ def test_norm_and_bias_weight_decay_scale(digits, small_cfg: TrainConfig) -> Non
     cfg = small_cfg.model_copy(update={"epochs": 1, "weight_decay": 0.05})
     a = train(cfg, digits).model
     b = train(cfg.model_copy(update={"norm_bias_weight_decay_scale": 0.0}), digits).model
-    norms_a = sum(p.norm().item() for p in a.parameters() if p.ndim <= 1)
-    norms_b = sum(p.norm().item() for p in b.parameters() if p.ndim <= 1)
+    norms_a = sum(p.norm().item() for m in a.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
+    norms_b = sum(p.norm().item() for m in b.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
     assert norms_b > norms_a  # no decay pulling them to zero
 
 
@@ -195,3 +202,41 @@ def test_warmup_linear_rises_then_falls_to_the_floor() -> None:
 def test_lookahead_and_schedule_free_do_not_mix() -> None:
     with pytest.raises(ValueError, match="averages its weights itself"):
         TrainConfig(optimizer="sgd_schedulefree", weight_averaging="lookahead")
+
+
+def test_the_trainer_crops_with_the_configured_padding(digits, small_cfg: TrainConfig) -> None:
+    cfg = small_cfg.model_copy(update={"epochs": 1, "augment": True})
+    zeros4 = train(cfg, digits).history[-1]["train_loss"]
+    reflect2 = train(cfg.model_copy(update={"augment_pad": 2, "augment_pad_mode": "reflect"}), digits)
+    zeros2 = train(cfg.model_copy(update={"augment_pad": 2}), digits).history[-1]["train_loss"]
+    assert len({zeros4, reflect2.history[-1]["train_loss"], zeros2}) == 3
+
+
+def test_whitened_stem_bias_trains_first_epochs_only_and_a_resumed_run_keeps_the_stem_fixed(
+        digits, tmp_path: Path) -> None:  # fmt: skip
+    """airbench trains the whitening layer's bias in the first epochs only; its filters never.
+    Both hold in a run resumed from a checkpoint (whose parameters all require gradients)."""
+    cfg = TrainConfig(dataset="digits", model="fastnet", width=0.25, epochs=3, batch_size=64, device="cpu",
+                      lr=0.05, data_init=True, data_init_images=256, model_args={"whiten_bias_epochs": 1})  # fmt: skip
+    stems: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    saved: dict[int, Path] = {}
+
+    def keep(metrics: dict, ckpt) -> None:
+        saved[ckpt.epoch] = tmp_path / f"epoch{ckpt.epoch}.pt"
+        ckpt.save(saved[ckpt.epoch])
+        stem = ckpt.state()["model"]
+        stems[ckpt.epoch] = (stem["0.weight"].clone(), stem["0.bias"].clone())
+
+    full = train(cfg, digits, keep)
+    assert not torch.equal(stems[1][1], torch.zeros_like(stems[1][1]))  # epoch 0: the bias trained
+    assert torch.equal(stems[1][1], stems[3][1])  # then not
+    assert torch.equal(stems[1][0], stems[3][0])  # the filters never
+    resumed = train(cfg, digits, resume=load_checkpoint(saved[1]))
+    assert without_timing(resumed.history) == without_timing(full.history)
+    assert torch.equal(resumed.model[0].weight, full.model[0].weight)
+    assert torch.equal(resumed.model[0].bias, full.model[0].bias)
+    # without the whitening the stem is an ordinary layer: its bias trains every epoch
+    plain = {}
+    train(cfg.model_copy(update={"data_init": False}), digits,
+          lambda m, ckpt: plain.__setitem__(ckpt.epoch, ckpt.state()["model"]["0.bias"].clone()))  # fmt: skip
+    assert not torch.equal(plain[1], plain[3])

@@ -23,6 +23,7 @@ import numpy as np
 from nagexp.data.bundle import check_clean
 from nagexp.data.cleaning import Cleaner
 from nagexp.data.prepared.location import Location, location_of
+from nagexp.data.prepared.progress import PrepareProgress
 from nagexp.data.prepared.store import FORMAT, Prepared, ShardWriter, open_prepared, publish
 from nagexp.data.sources import RawData, python_chunks, read_source
 from nagexp.errors import DataError
@@ -79,10 +80,12 @@ class _Chunks:
     """A source as chunks: the classes, then the training part's chunks, then the test part's."""
 
     def __init__(self, num_classes: int, class_names: tuple[str, ...], train: Iterator, test: Iterator | None,
-                 unreadable: Callable[[], int], mode: str | None = None) -> None:  # fmt: skip
+                 unreadable: Callable[[], int], mode: str | None = None,
+                 sizes: tuple[int | None, int | None] = (None, None)) -> None:  # fmt: skip
         self.num_classes, self.class_names = num_classes, class_names
         self.train, self.test, self.unreadable = train, test, unreadable
         self.mode = mode  # an image folder's: how its files decode (RGB or L)
+        self.sizes = sizes  # rows (files) of the training and test parts, where known before reading
 
 
 def _array_chunks(raw: RawData) -> _Chunks:
@@ -91,7 +94,9 @@ def _array_chunks(raw: RawData) -> _Chunks:
             yield x[start : start + CHUNK_ROWS], y[start : start + CHUNK_ROWS]
 
     test = chunks(raw.x_test, raw.y_test) if raw.x_test is not None and raw.y_test is not None else None
-    return _Chunks(raw.num_classes, raw.class_names, chunks(raw.x_train, raw.y_train), test, lambda: raw.unreadable)
+    sizes = (len(raw.x_train), len(raw.x_test) if raw.x_test is not None else None)
+    return _Chunks(raw.num_classes, raw.class_names, chunks(raw.x_train, raw.y_train), test, lambda: raw.unreadable,
+                   sizes=sizes)  # fmt: skip
 
 
 def _source_chunks(spec: DatasetSpec, image_size: int, python_result: Any = None) -> _Chunks:
@@ -106,7 +111,7 @@ def _source_chunks(spec: DatasetSpec, image_size: int, python_result: Any = None
 
         folder = imagefolder_chunks(spec, image_size)
         return _Chunks(len(folder.classes), folder.classes, folder.train(), folder.test(),
-                       lambda: folder.unreadable, folder.mode)  # fmt: skip
+                       lambda: folder.unreadable, folder.mode, folder.sizes())  # fmt: skip
     return _array_chunks(read_source(spec, image_size))
 
 
@@ -131,10 +136,13 @@ def prepare(dataset: str, image_size: int, cache_dir: Location | str | Path, say
     try:
         chunks = _source_chunks(spec, image_size, python_result)
         cleaner = Cleaner(chunks.num_classes)
-        parts = {"pool": _write(staging, "pool", chunks.train, cleaner.train_kept)}
+        noun = "files" if spec.kind == "imagefolder" else "samples"
+        progress = PrepareProgress(say, f"training {noun}", chunks.sizes[0])
+        parts = {"pool": _write(staging, "pool", chunks.train, cleaner.train_kept, progress)}
         encoded = bool(parts["pool"] and parts["pool"]["encoded"])
         if chunks.test is not None:
-            parts["test"] = _write(staging, "test", chunks.test, cleaner.test_kept, encoded)
+            progress = PrepareProgress(say, f"test {noun}", chunks.sizes[1])
+            parts["test"] = _write(staging, "test", chunks.test, cleaner.test_kept, progress, encoded)
         counts = cleaner.counts
         pool = parts["pool"]
         if pool is None:
@@ -174,12 +182,14 @@ def _keeps_files(x: np.ndarray, files: np.ndarray | None) -> bool:
     return x.nbytes >= ENCODED_RATIO * sum(os.path.getsize(f) for f in files)
 
 
-def _write(staging: Location, part: str, chunks: Iterator, kept: Callable, encoded: bool | None = None) -> dict | None:
+def _write(staging: Location, part: str, chunks: Iterator, kept: Callable, progress: PrepareProgress,
+           encoded: bool | None = None) -> dict | None:  # fmt: skip
     """Clean and write one part; `encoded` None: decided on its first chunk (the pool's)."""
     writer: ShardWriter | None = None
     shape = dtype = None
     for chunk in chunks:
         x, y, files = chunk if len(chunk) == 3 else (*chunk, None)  # image folders give their files' paths
+        progress.add(len(x))
         keep = kept(x, y)
         x, y, files = x[keep], y[keep].astype(np.int64), files[keep] if files is not None else None
         if writer is None:
@@ -189,6 +199,7 @@ def _write(staging: Location, part: str, chunks: Iterator, kept: Callable, encod
             encoded = _keeps_files(x, files) if encoded is None else encoded
             writer = ShardWriter(staging, part, tuple(shape), dtype, encoded=encoded)
         writer.add(x, y, files)
+    progress.finish()
     if writer is None:
         return None
     return {**writer.close(), "shape": shape, "dtype": str(np.dtype(dtype)), "encoded": bool(encoded)}
