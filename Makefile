@@ -86,7 +86,8 @@ bench: install
 	$(BIN)/python -m benchmarks.warm_start
 	$(BIN)/python -m benchmarks.streaming
 	$(BIN)/python -m benchmarks.data_parallel
-	$(BIN)/python -m benchmarks.search_quality
+	@if [ -e ../shared/data/cifar10-jpeg.tar.gz ]; then $(BIN)/python -m benchmarks.search_quality; \
+	 else echo "search_quality: skipped (needs the CIFAR-10 JPEGs: python -m benchmarks.search_quality --data DIR)"; fi
 	$(BIN)/python -m benchmarks.gpu_trainer
 
 clean:

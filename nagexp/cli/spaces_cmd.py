@@ -37,7 +37,7 @@ def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shi
     typer.echo(f"{path}: {space.description}")
     typer.echo("fixed: " + (", ".join(f"{k}={v}" for k, v in space.fixed.items()) or "-"))
     typer.echo(params_table(space))
-    typer.echo(f"objective: {space.objective.direction} {space.objective.metric}")
+    typer.echo("objective: " + ", ".join(f"{o.direction} {o.metric}" for o in space.objectives))
     typer.echo(f"asha: grace_period {space.asha.grace_period}, reduction_factor {space.asha.reduction_factor:g}")
     p = space.pbt
     typer.echo(f"pbt (--scheduler pbt|pb2): perturbation_interval {p.perturbation_interval}, quantile_fraction "

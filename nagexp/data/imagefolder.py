@@ -136,6 +136,11 @@ class ImageFolderChunks:
     def __init__(self, spec: DatasetSpec, image_size: int) -> None:
         root = existing_dir(spec.path, spec.kind)
         split_root = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else None
+        if split_root is None and (root / "train").is_dir() and any((root / v).is_dir() for v in ("val", "valid")):
+            # read as classes, a train/val split would train a 2-class model of "train" against "val"
+            raise DataError(f"'{root}' holds train/ and val/ but no test/: nagexp reads DIR/train/<class> with "
+                            "DIR/test/<class> (it holds its own validation split out of train/); rename val/ to "
+                            "test/, or point at DIR/train")  # fmt: skip
         self.train_root = split_root or root
         self.test_root = root / "test" if split_root is not None else None
         self.classes = tuple(sorted(d.name for d in self.train_root.iterdir() if d.is_dir()

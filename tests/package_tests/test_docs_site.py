@@ -54,6 +54,6 @@ def test_the_benchmarks_page_has_one_row_per_benchmark() -> None:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 6, row
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", cells[4]), f"no date: {row[:60]}"
-        assert cells[3] in ("CPU", "H200"), f"a machine the page describes: {row[:60]}"
+        assert re.search(r"torch \d+\.\d+", cells[3]) and "Ray " in cells[3], f"machine and versions: {row[:60]}"
         json_cell = cells[5].strip("`")
         assert json_cell == "not kept" or (ROOT / "benchmarks" / "measured" / json_cell).is_file(), json_cell

@@ -137,6 +137,8 @@ def test_spaces_cli(tmp_path: Path) -> None:
     shown = runner.invoke(app, ["spaces", "show", "nag_default.yaml"])
     assert shown.exit_code == 0
     assert "warmup_fraction" in shown.stdout and "lr_schedule in ['warmup_cosine']" in shown.stdout
+    two = runner.invoke(app, ["spaces", "show", "accuracy_vs_size.yaml"])
+    assert "objective: max val_acc, min param_count" in two.stdout  # every objective, not the first only
     bad = tmp_path / "bad.yaml"
     bad.write_text("params:\n  lr: {type: float, low: 1.0, high: 0.1}\n")
     result = runner.invoke(app, ["spaces", "validate", *map(str, SHIPPED), str(bad)])
