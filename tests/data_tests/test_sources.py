@@ -140,10 +140,11 @@ def test_imagefolder_grayscale_and_train_test_dirs(tmp_path: Path, rng: np.rando
     assert b.report.test_source == "dataset" and b.report.test == 12
 
 
-def test_imagefolder_train_val_layout_is_refused_not_read_as_two_classes(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_imagefolder_train_val_layout_is_refused(tmp_path: Path, rng: np.random.Generator) -> None:
+    """Read as class folders, train/ and val/ would make a 2-class dataset: one line says what to do."""
     for split in ("train", "val"):
         write_imagefolder(tmp_path / split, {c: list(random_images(rng, 4, (12, 12))) for c in ("a", "b")})
-    with pytest.raises(DataError, match="holds train/ and val/ but no test/.*rename val/ to test/"):
+    with pytest.raises(DataError, match=r"holds train/ and val/ but no test/.*rename val/ to test/"):
         read_bundle(f"imagefolder:{tmp_path}", image_size=12)
 
 
