@@ -38,7 +38,9 @@ def test_a_cache_on_s3_holds_the_same_data_as_a_local_one(tmp_path: Path, s3_cac
     remote = prepare(FOLDER, 32, s3_cache, say=said.append)
     local = prepare(FOLDER, 32, tmp_path)
     assert remote.folder.local is None and remote.encoded == local.encoded == encoded
-    assert len(said) == 1 and said[0].startswith("preparing") and "endpoint_override" not in said[0]
+    assert said[0].startswith("preparing") and "endpoint_override" not in said[0]
+    assert [line.split(":")[0] for line in said[1:]] == ["  training files", "  test files"]  # progress
+    said.clear()
     assert remote.manifest["parts"] == local.manifest["parts"]
     for part in ("pool", "test"):
         assert np.array_equal(remote.read_part(part), local.read_part(part))
@@ -53,7 +55,7 @@ def test_a_cache_on_s3_holds_the_same_data_as_a_local_one(tmp_path: Path, s3_cac
     assert np.array_equal(s.rows("train"), t.rows("train"))
 
     again = prepare(FOLDER, 32, s3_cache, say=said.append)
-    assert len(said) == 1 and again.manifest == remote.manifest  # reused, not prepared again
+    assert said == [] and again.manifest == remote.manifest  # reused, not prepared again
 
 
 def test_a_truncated_remote_shard_and_an_unfinished_upload(s3_cache: str) -> None:

@@ -26,7 +26,7 @@ def test_stream_sweep_on_real_jpegs_then_reuse(tmp_path: Path) -> None:
     # the first hour: preparation counts its files, the header says the mode and why one trial runs at a time
     assert "  training files: 200 in " in first.stdout and "  test files: 50 in " in first.stdout
     assert ("data stream mode (prepared shards read by Ray Data each epoch; memory stays flat); 1 trial at a time: "
-            "each takes 1 CPU + 1 for its Ray Data tasks of Ray's 2 CPUs") in first.stdout  # fmt: skip
+            "each takes 1 CPU + 1 CPU for its Ray Data tasks of Ray's 2 CPUs") in first.stdout  # fmt: skip
     with (tmp_path / "first" / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["state"] for r in rows] == ["completed", "completed"]
