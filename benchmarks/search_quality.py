@@ -27,6 +27,7 @@ x the epochs of the arm that reached it first on that seed.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tarfile
 import tempfile
@@ -152,6 +153,41 @@ def retrained_test_acc(data: Any, dataset: str, params: dict, epochs: int, seeds
     return statistics.mean(a for a in accs if a is not None)
 
 
+def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
+    """The anytime curves (best val_acc so far against epochs spent, and against seconds where
+    the JSON has them: median over seeds, min-max band) and the performance profile, as SVG."""
+    from nagexp.report.figures import drawing, new_figure, svg_of
+
+    written = []
+    with drawing():
+        plt = new_figure()
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        for arm, runs in payload["traces"].items():
+            best = [[max(r[: k + 1]) for k in range(len(r))] for r in runs if r]
+            width = max(len(b) for b in best)
+            padded = [b + [b[-1]] * (width - len(b)) for b in best]  # a finished sweep keeps its best
+            columns = list(zip(*padded, strict=True))
+            x = list(range(1, width + 1))
+            ax.step(x, [statistics.median(c) for c in columns], where="post", label=arm)
+            ax.fill_between(x, [min(c) for c in columns], [max(c) for c in columns], step="post", alpha=0.15)
+        ax.axhline(payload["target"], color="0.5", lw=0.8, ls="--")
+        ax.set_xlabel("epochs spent by the sweep")
+        ax.set_ylabel("best val_acc so far")
+        ax.legend(loc="lower right", frameon=False, fontsize=7)
+        written.append(folder / "search_quality-anytime.svg")
+        written[-1].write_text(svg_of(fig))
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        for arm, shares in payload["profile"].items():
+            ax.step(payload["taus"], shares, where="post", label=arm)
+        ax.set_xlabel("tau: epochs / the fastest arm's epochs on that seed")
+        ax.set_ylabel("share of seeds at target")
+        ax.set_ylim(-0.05, 1.05)
+        ax.legend(loc="lower right", frameon=False, fontsize=7)
+        written.append(folder / "search_quality-profile.svg")
+        written[-1].write_text(svg_of(fig))
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
@@ -161,7 +197,12 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=10000, help="training images (20 %% of them validate)")
     parser.add_argument("--retrain-seeds", type=int, default=1)
     parser.add_argument("--target", type=float, default=None, help="val_acc to reach (default: see above)")
+    parser.add_argument("--plot", type=Path, default=None, help="only draw the figures of this JSON, beside it")
     args = parser.parse_args()
+    if args.plot is not None:
+        for path in draw_figures(json.loads(args.plot.read_text()), args.plot.parent):
+            print(f"written: {path}")
+        return
     if not args.data.exists():
         parser.error(f"no CIFAR-10 JPEGs at {args.data}; give --data DIR (train/<class>/*.jpg, test/<class>/*.jpg) "
                      "or the .tar.gz of such a folder")  # fmt: skip
@@ -228,8 +269,13 @@ def main() -> None:
               f"{' '.join(f'{x:.2f}' for x in shares[arm]):>30}")  # fmt: skip
     payload = {"train_images": args.train, "epochs": args.epochs, "trials": args.trials, "seeds": args.seeds,
                "target": target, "taus": TAUS, "profile": shares, "summary": summary,
-               "traces": {a: [[round(v, 5) for _, v in t.values] for t in ts] for a, ts in traces.items()}}  # fmt: skip
-    print(f"written: {write_result('search_quality', payload)}")
+               "traces": {a: [[round(v, 5) for _, v in t.values] for t in ts] for a, ts in traces.items()},
+               "trace_seconds": {a: [[round(x, 1) for x, _ in t.values] for t in ts]
+                                 for a, ts in traces.items()}}  # fmt: skip
+    written = write_result("search_quality", payload)
+    print(f"written: {written}")
+    for path in draw_figures(payload, written.parent):
+        print(f"written: {path}")
 
 
 if __name__ == "__main__":
