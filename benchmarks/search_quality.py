@@ -156,7 +156,7 @@ def retrained_test_acc(data: Any, dataset: str, params: dict, epochs: int, seeds
 def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
     """The anytime curves (best val_acc so far against epochs spent, and against seconds where
     the JSON has them: median over seeds, min-max band) and the performance profile, as SVG."""
-    from nagexp.report.figures import drawing, new_figure, svg_of
+    from nagexp.report.figures import drawing, new_figure, profile_figure, svg_of
 
     written = []
     with drawing():
@@ -176,15 +176,8 @@ def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
         ax.legend(loc="lower right", frameon=False, fontsize=7)
         written.append(folder / "search_quality-anytime.svg")
         written[-1].write_text(svg_of(fig))
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        for arm, shares in payload["profile"].items():
-            ax.step(payload["taus"], shares, where="post", label=arm)
-        ax.set_xlabel("tau: epochs / the fastest arm's epochs on that seed")
-        ax.set_ylabel("share of seeds at target")
-        ax.set_ylim(-0.05, 1.05)
-        ax.legend(loc="lower right", frameon=False, fontsize=7)
         written.append(folder / "search_quality-profile.svg")
-        written[-1].write_text(svg_of(fig))
+        written[-1].write_text(profile_figure(payload["taus"], payload["profile"]))
     return written
 
 

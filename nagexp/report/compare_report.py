@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nagexp.io import atomic_write_text
 from nagexp.report.data import collect
-from nagexp.report.figures import drawing, new_figure, population, svg_of
+from nagexp.report.figures import drawing, new_figure, population, profile_figure, svg_of
 from nagexp.report.render import CSS, _html_table, _inline_svg, _md_table
 from nagexp.results.comparison import Comparison
 
@@ -54,19 +54,6 @@ def _profile_rows(ttt: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _profile_figure(ttt: dict) -> str:
-    """Share of seeds on which each arm reached the target within tau x the fastest arm's epochs."""
-    plt = new_figure()
-    fig, ax = plt.subplots(figsize=(6, 3))
-    for arm, shares in ttt["profile"].items():
-        ax.step(ttt["taus"], shares, where="post", label=arm)
-    ax.set_xlabel("tau: epochs / the fastest arm's epochs on that seed")
-    ax.set_ylabel("share of seeds at target")
-    ax.set_ylim(-0.05, 1.05)
-    ax.legend(loc="best", frameon=False)
-    return svg_of(fig)
-
-
 def _curves_figure(c: Comparison, results_dir: Path) -> str:
     plt = new_figure()
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -107,7 +94,7 @@ def build_compare_report(c: Comparison, results_dir: Path) -> list[Path]:
         ttt = c.time_to_target()
         if ttt is not None:
             figures["profile"] = (f"Time-to-target profile: {c.metric} {ttt['target']:.4f} (the worst arm's mean)",
-                                  _profile_figure(ttt))  # fmt: skip
+                                  profile_figure(ttt["taus"], ttt["profile"]))  # fmt: skip
         for a in c.arms:  # population-based arms: how the population moved
             data = collect(results_dir / a.sweep)
             if data.population:

@@ -14,7 +14,7 @@ from typing import Any
 from nagexp.report.data import ReportData
 from nagexp.results.ranking import can_rank
 
-__all__ = ["FIGURES", "drawing", "new_figure", "render_figures", "svg_of"]
+__all__ = ["FIGURES", "drawing", "new_figure", "profile_figure", "render_figures", "svg_of"]
 
 _STYLE = {"svg.hashsalt": "nagexp", "svg.fonttype": "path", "figure.dpi": 100, "axes.spines.top": False,
           "axes.spines.right": False, "font.size": 9}  # fmt: skip
@@ -279,3 +279,17 @@ def render_figures(d: ReportData) -> dict[str, str]:
     with drawing():
         drawn = {stem: draw(d) for stem, (_, draw) in FIGURES.items()}
     return {stem: svg for stem, svg in drawn.items() if svg is not None}
+
+
+def profile_figure(taus: list[float] | tuple[float, ...], profile: dict[str, list[float]]) -> str:
+    """A time-to-target profile (AlgoPerf's): per arm, the share of seeds at the target within
+    tau x the fastest arm's epochs on that seed."""
+    plt = new_figure()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for arm, shares in profile.items():
+        ax.step(taus, shares, where="post", label=arm)
+    ax.set_xlabel("tau: epochs / the fastest arm's epochs on that seed")
+    ax.set_ylabel("share of seeds at target")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(loc="lower right", frameon=False, fontsize=7)
+    return svg_of(fig)
