@@ -153,15 +153,30 @@ def retrained_test_acc(data: Any, dataset: str, params: dict, epochs: int, seeds
     return statistics.mean(a for a in accs if a is not None)
 
 
+def _best_so_far_on(grid: list[float], times: list[float], values: list[float]) -> list[float]:
+    """The best value reported at or before each point of `grid` (nan before the first)."""
+    best, out, i, current = float("nan"), [], 0, float("-inf")
+    for x in grid:
+        while i < len(times) and times[i] <= x:
+            current, i = max(current, values[i]), i + 1
+            best = current
+        out.append(best)
+    return out
+
+
 def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
     """The anytime curves (best val_acc so far against epochs spent, and against seconds where
     the JSON has them: median over seeds, min-max band) and the performance profile, as SVG."""
+    import math
+
     from nagexp.report.figures import drawing, new_figure, profile_figure, svg_of
 
+    seconds = payload.get("trace_seconds")
     written = []
     with drawing():
         plt = new_figure()
-        fig, ax = plt.subplots(figsize=(6, 3.2))
+        fig, axes = plt.subplots(1, 2 if seconds else 1, figsize=(10 if seconds else 6, 3.2), squeeze=False)
+        ax = axes[0][0]
         for arm, runs in payload["traces"].items():
             best = [[max(r[: k + 1]) for k in range(len(r))] for r in runs if r]
             width = max(len(b) for b in best)
@@ -174,6 +189,19 @@ def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
         ax.set_xlabel("epochs spent by the sweep")
         ax.set_ylabel("best val_acc so far")
         ax.legend(loc="lower right", frameon=False, fontsize=7)
+        if seconds:
+            ax = axes[0][1]
+            end = max(t[-1] for runs in seconds.values() for t in runs if t)
+            grid = [end * k / 200 for k in range(201)]
+            for arm, runs in payload["traces"].items():
+                curves = [_best_so_far_on(grid, t, r) for t, r in zip(seconds[arm], runs, strict=True) if r]
+                columns = [[v for v in c if not math.isnan(v)] for c in zip(*curves, strict=True)]
+                shown = [(x, c) for x, c in zip(grid, columns, strict=True) if len(c) == len(curves)]
+                xs = [x for x, _ in shown]
+                ax.step(xs, [statistics.median(c) for _, c in shown], where="post", label=arm)
+                ax.fill_between(xs, [min(c) for _, c in shown], [max(c) for _, c in shown], step="post", alpha=0.15)
+            ax.axhline(payload["target"], color="0.5", lw=0.8, ls="--")
+            ax.set_xlabel("seconds since the sweep started")
         written.append(folder / "search_quality-anytime.svg")
         written[-1].write_text(svg_of(fig))
         written.append(folder / "search_quality-profile.svg")
@@ -208,6 +236,8 @@ def main() -> None:
     traces: dict[str, list[EpochTrace]] = {a: [] for a in ("a: nagexp tpe+asha", "b: tune+optuna script",
                                                            "c: random+asha", "d: no search")}  # fmt: skip
     chosen: dict[str, list[dict]] = {a: [] for a in traces}
+    tests: dict[str, list[float]] = {a: [] for a in traces}
+    retrain_seeds = [10_000 + s for s in range(args.retrain_seeds)]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         task = task_folder(args.data.resolve(), args.train, root)
@@ -228,48 +258,55 @@ def main() -> None:
                     trace, params = default_arm(data, dataset, args.epochs, seed)
                 traces[arm].append(trace)
                 chosen[arm].append(params)
+                tests[arm].append(retrained_test_acc(data, dataset, params, args.epochs, retrain_seeds))
                 best = trace.best_within(len(trace.values))
-                print(f"seed {seed} {arm:22} best val_acc {best:.4f} after {len(trace.values)} epochs "
-                      f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
-        searched = [t.best_within(len(t.values)) for a, ts in traces.items() if a != "d: no search" for t in ts]
-        target = args.target or round(0.98 * statistics.median(searched), 4)
-        retrain_seeds = [10_000 + s for s in range(args.retrain_seeds)]
-        summary: dict[str, Any] = {}
-        hits: dict[str, list[int | None]] = {}
-        for arm, ts in traces.items():
-            hits[arm] = [t.first_hit(target)[0] for t in ts]
-            tests = [retrained_test_acc(data, dataset, p, args.epochs, retrain_seeds) for p in chosen[arm]]
-            budgets = {str(b): statistics.median(t.best_within(b) for t in ts) for b in (8, 16, 32, 48)}
-            summary[arm] = {
-                "median_best_val": statistics.median(t.best_within(len(t.values)) for t in ts),
-                "best_val_per_seed": [t.best_within(len(t.values)) for t in ts],
-                "epochs_to_target": hits[arm],
-                "median_epochs_run": statistics.median(len(t.values) for t in ts),
-                "median_seconds": statistics.median(t.values[-1][0] for t in ts),
-                "median_best_at_epochs": budgets,
-                "retrained_test_acc_per_seed": tests,
-                "retrained_test_acc_mean": statistics.mean(tests),
-                "chosen": chosen[arm],
-            }
-    shares = performance_profile(hits, TAUS)
+                print(f"seed {seed} {arm:22} best val_acc {best:.4f} after {len(trace.values)} epochs, "
+                      f"retrained test acc {tests[arm][-1]:.4f} ({time.perf_counter() - started:.0f} s)",
+                      flush=True)  # fmt: skip
+            # written after every seed: a stopped run keeps the seeds it finished
+            payload = summarise(traces, chosen, tests, args)
+            written = write_result("search_quality", payload)
     print(f"\nCIFAR-10 JPEG, {args.train} training images (20 % validate), cnn x0.5, <= {args.epochs} epochs, "
-          f"{args.trials} trials, {args.seeds} seeds; target val_acc {target}")  # fmt: skip
+          f"{args.trials} trials, {args.seeds} seeds; target val_acc {payload['target']}")  # fmt: skip
     print(f"{'arm':22} {'best val (median)':>17} {'epochs to target':>20} {'test acc (retrained)':>21} "
           f"{'profile tau=' + ','.join(map(str, TAUS)):>30}")  # fmt: skip
-    for arm, s in summary.items():
+    for arm, s in payload["summary"].items():
         reached = ",".join("-" if h is None else str(h) for h in s["epochs_to_target"])
         print(f"{arm:22} {s['median_best_val']:>17.4f} {reached:>20} {s['retrained_test_acc_mean']:>21.4f} "
-              f"{' '.join(f'{x:.2f}' for x in shares[arm]):>30}")  # fmt: skip
-    payload = {"train_images": args.train, "epochs": args.epochs, "trials": args.trials, "seeds": args.seeds,
-               "target": target, "taus": TAUS, "profile": shares, "summary": summary,
-               "traces": {a: [[round(v, 5) for _, v in t.values] for t in ts] for a, ts in traces.items()},
-               "trace_seconds": {a: [[round(x, 1) for x, _ in t.values] for t in ts]
-                                 for a, ts in traces.items()}}  # fmt: skip
-    written = write_result("search_quality", payload)
+              f"{' '.join(f'{x:.2f}' for x in payload['profile'][arm]):>30}")  # fmt: skip
     print(f"written: {written}")
     for path in draw_figures(payload, written.parent):
         print(f"written: {path}")
 
+
+def summarise(traces: dict[str, list[EpochTrace]], chosen: dict[str, list[dict]], tests: dict[str, list[float]],
+              args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+    """The JSON payload of the seeds run so far: target, per-arm summary, profile, traces."""
+    searched = [t.best_within(len(t.values)) for a, ts in traces.items() if a != "d: no search" for t in ts]
+    target = args.target or round(0.98 * statistics.median(searched), 4)
+    summary: dict[str, Any] = {}
+    hits: dict[str, list[int | None]] = {}
+    for arm, ts in traces.items():
+        hits[arm] = [t.first_hit(target)[0] for t in ts]
+        budgets = {str(b): statistics.median(t.best_within(b) for t in ts) for b in (8, 16, 32, 48)}
+        summary[arm] = {
+            "median_best_val": statistics.median(t.best_within(len(t.values)) for t in ts),
+            "best_val_per_seed": [t.best_within(len(t.values)) for t in ts],
+            "epochs_to_target": hits[arm],
+            "median_epochs_run": statistics.median(len(t.values) for t in ts),
+            "median_seconds": statistics.median(t.values[-1][0] for t in ts),
+            "median_best_at_epochs": budgets,
+            "retrained_test_acc_per_seed": tests[arm],
+            "retrained_test_acc_mean": statistics.mean(tests[arm]),
+            "retrained_test_acc_sd": statistics.stdev(tests[arm]) if len(tests[arm]) > 1 else 0.0,
+            "chosen": chosen[arm],
+        }
+    return {"train_images": args.train, "epochs": args.epochs, "trials": args.trials,
+            "seeds": len(next(iter(traces.values()))), "target": target, "taus": TAUS,
+            "profile": performance_profile(hits, TAUS), "summary": summary,
+            "traces": {a: [[round(v, 5) for _, v in t.values] for t in ts] for a, ts in traces.items()},
+            "trace_seconds": {a: [[round(x, 1) for x, _ in t.values] for t in ts]
+                              for a, ts in traces.items()}}  # fmt: skip
 
 if __name__ == "__main__":
     main()

@@ -52,6 +52,9 @@ class TrainConfig(BaseModel):
     augment: bool = False  # random crop after padding + horizontal flip, batched on the device
     augment_pad: int = Field(4, ge=1, le=16)  # augment: pixels of padding each side (crop shifts up to 2x this)
     augment_pad_mode: Literal["zeros", "reflect"] = "zeros"  # augment: how the padding is filled
+    # augment: random (each image, each epoch); alternate: each image mirrored every other epoch
+    # (airbench's derandomized flip; which epochs is a seeded hash of the image's pixels)
+    augment_flip: Literal["random", "alternate"] = "random"
     # evaluation (val and test) averages the logits of views of each image: none; flip: the image
     # and its mirror; flip_translate: and both shifted by 1 px (reflect-padded) up-left and down-right
     test_time_augment: Literal["none", "flip", "flip_translate"] = "none"

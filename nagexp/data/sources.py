@@ -7,12 +7,10 @@ The dataset registry (`dataset_spec.DATASET_KINDS`) names the reader of each kin
 from __future__ import annotations
 
 import gzip
-import io
-import pickle
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +41,7 @@ Reader = Callable[[DatasetSpec, int], RawData]  # (spec, image_size) -> RawData
 def existing_dir(path: str | None, kind: str) -> Path:
     p = Path(path or "").expanduser()
     if not p.exists():
-        raise DataError(f"dataset path '{p}' for '{kind}' does not exist")
+        raise DataError(f"dataset path '{p}' for '{kind}' does not exist: give the folder as --dataset {kind}:DIR")
     if not p.is_dir():
         raise DataError(f"dataset '{kind}' needs a directory, '{p}' is a file")
     return p
@@ -112,80 +110,6 @@ def read_mnist(spec: DatasetSpec, image_size: int) -> RawData:
     x_test, y_test = _read_idx_pair(root, "t10k")
     names = _FASHION_NAMES if spec.kind == "fashion-mnist" else tuple(str(c) for c in range(10))
     return RawData(x_train, y_train, x_test, y_test, 10, names)
-
-
-# ---- CIFAR-10/100: the python pickle batches ------------------------------------------
-
-
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, bytes and numpy arrays; refuses any other global (no code)."""
-
-    _allowed: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        {
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy.core.multiarray", "scalar"),
-            ("numpy._core.multiarray", "scalar"),
-            ("numpy._core.numeric", "_frombuffer"),
-            ("numpy.core.numeric", "_frombuffer"),
-            ("_codecs", "encode"),
-        }
-    )
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) in self._allowed:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def _load_cifar_pickle(path: Path) -> dict:
-    if not path.is_file():
-        raise DataError(f"CIFAR batch '{path}' not found")
-    try:
-        data = _ArrayOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
-    except Exception as exc:  # any decoding failure means a corrupt or foreign file
-        raise DataError(f"'{path}' is not a readable CIFAR pickle batch: {exc}") from None
-    if not isinstance(data, dict):
-        raise DataError(f"'{path}' is not a CIFAR batch (no dict inside)")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}
-
-
-def _cifar_arrays(batch: dict, label_key: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    if "data" not in batch or label_key not in batch:
-        raise DataError(f"'{path}' lacks 'data' or '{label_key}'")
-    x = np.asarray(batch["data"], dtype=np.uint8)
-    if x.ndim != 2 or x.shape[1] != 3 * 32 * 32:
-        raise DataError(f"'{path}': data has shape {x.shape}, expected N x 3072")
-    return x.reshape(-1, 3, 32, 32), np.asarray(batch[label_key])
-
-
-def _names(meta: Path, key: str, count: int) -> tuple[str, ...]:
-    if meta.is_file():
-        names = _load_cifar_pickle(meta).get(key)
-        if names and len(names) == count:
-            return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
-    return tuple(str(c) for c in range(count))
-
-
-def read_cifar(spec: DatasetSpec, image_size: int) -> RawData:
-    root = existing_dir(spec.path, spec.kind)
-    if spec.kind == "cifar10":
-        folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
-        train_files = [folder / f"data_batch_{i}" for i in range(1, 6)]
-        test_file, label_key, classes = folder / "test_batch", "labels", 10
-        names = _names(folder / "batches.meta", "label_names", classes)
-    else:
-        folder = root / "cifar-100-python" if (root / "cifar-100-python").is_dir() else root
-        train_files = [folder / "train"]
-        test_file, label_key, classes = folder / "test", "fine_labels", 100
-        names = _names(folder / "meta", "fine_label_names", classes)
-    parts = [_cifar_arrays(_load_cifar_pickle(f), label_key, f) for f in train_files]
-    x_test, y_test = _cifar_arrays(_load_cifar_pickle(test_file), label_key, test_file)
-    x_train = np.concatenate([p[0] for p in parts])
-    y_train = np.concatenate([p[1] for p in parts])
-    return RawData(x_train, y_train, x_test, y_test, classes, names)
 
 
 # ---- npz and python: arrays x (N x H x W or N x C x H x W) and y ------------------------

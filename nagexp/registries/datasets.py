@@ -27,8 +27,8 @@ DATASET_KINDS: dict[str, DatasetKind] = {
     "digits": DatasetKind(None, f"{_SOURCES}:read_digits", from_files=False),
     "mnist": DatasetKind("DIR", f"{_SOURCES}:read_mnist"),
     "fashion-mnist": DatasetKind("DIR", f"{_SOURCES}:read_mnist"),
-    "cifar10": DatasetKind("DIR", f"{_SOURCES}:read_cifar"),
-    "cifar100": DatasetKind("DIR", f"{_SOURCES}:read_cifar"),
+    "cifar10": DatasetKind("DIR", "nagexp.data.cifar_pickle:read_cifar"),
+    "cifar100": DatasetKind("DIR", "nagexp.data.cifar_pickle:read_cifar"),
     "imagefolder": DatasetKind("DIR", "nagexp.data.imagefolder:read_imagefolder", sized=True),  # or train/, test/
     "npz": DatasetKind("FILE", f"{_SOURCES}:read_npz"),
     # your own: a callable returning the arrays an .npz file would hold (or chunks of them,

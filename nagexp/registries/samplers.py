@@ -1,6 +1,6 @@
-"""Optuna samplers by name: import paths of `factory(seed) -> optuna.samplers.BaseSampler`
-(see `nagexp.space.samplers`). CMA-ES and QMC handle floats and ints; categorical params
-fall back to random sampling."""
+"""Optuna samplers by name: import paths of `factory(seed, trials) -> optuna.samplers.BaseSampler`
+(see `nagexp.space.samplers`; `trials` is the sweep's trial budget, or None). CMA-ES and QMC
+handle floats and ints; categorical params fall back to random sampling."""
 
 from __future__ import annotations
 

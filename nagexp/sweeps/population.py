@@ -24,7 +24,7 @@ def _study(spec: SweepSpec) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=spec.name, storage=storage_url(spec), load_if_exists=True,
-                                sampler=make_sampler(spec.options.sampler, spec.options.seed),
+                                sampler=make_sampler(spec.options.sampler, spec.options.seed, spec.options.trials),
                                 direction="maximize" if spec.mode == "max" else "minimize")  # fmt: skip
     name_objective(study, spec)
     return study

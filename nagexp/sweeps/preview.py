@@ -29,14 +29,15 @@ def sample_configs(spec: SweepSpec, count: int, start: SearchStart | None = None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         directions = ["maximize" if o.direction == "max" else "minimize" for o in spec.space.objectives]
-        study = optuna.create_study(sampler=make_sampler(spec.options.sampler, spec.options.seed),
+        study = optuna.create_study(sampler=make_sampler(spec.options.sampler, spec.options.seed, spec.options.trials),
                                     directions=directions)  # fmt: skip
         prior = 0
         if start is not None:
             start.tell(study)
             prior = len(start.priors.trials) if start.priors else 0
         space_fn = define_by_run(spec.space, spec.options.seed, first_number=prior)
-        per_trial = SamplerPerTrial(spec.options.sampler, spec.options.seed) if spec.options.deterministic else None
+        o = spec.options
+        per_trial = SamplerPerTrial(o.sampler, o.seed, o.trials) if o.deterministic else None
         configs = []
         for number in range(count):
             if per_trial is not None:  # as the deterministic searcher does

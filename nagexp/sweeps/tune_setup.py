@@ -100,14 +100,14 @@ def _searcher(spec: SweepSpec, start: SearchStart | None = None) -> Any:
         space=define_by_run(spec.space, o.seed, first_number=prior),
         metric=[x.metric for x in objectives] if len(objectives) > 1 else spec.metric,
         mode=[x.direction for x in objectives] if len(objectives) > 1 else spec.mode,
-        sampler=make_sampler(o.sampler, o.seed),
+        sampler=make_sampler(o.sampler, o.seed, o.trials),
         study_name=spec.name,
         storage=optuna.storages.RDBStorage(storage_url(spec)),
         total_trials=o.trials,
         stopped_early=stopped_early,
         batch_size=o.trials_per_batch if o.deterministic else None,
         prior_trials=prior,
-        sampler_for_trial=SamplerPerTrial(o.sampler, o.seed) if o.deterministic else None,
+        sampler_for_trial=SamplerPerTrial(o.sampler, o.seed, o.trials) if o.deterministic else None,
     )
     study = study_of(searcher)
     name_objective(study, spec)

@@ -1,11 +1,14 @@
-"""Batched on-device augmentation: random crop after padding, and a random horizontal
-flip, drawn from a generator the trainer seeds by (seed, epoch)."""
+"""Batched on-device augmentation: random crop after padding, and a horizontal flip, drawn
+from a generator the trainer seeds by (seed, epoch), or alternating by epoch (airbench's
+derandomized flip)."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-__all__ = ["augment_batch", "check_padding"]
+__all__ = ["alternating_flips", "augment_batch", "check_padding"]
 
 
 def check_padding(pad: int, pad_mode: str, shape: tuple[int, ...]) -> None:
@@ -17,10 +20,28 @@ def check_padding(pad: int, pad_mode: str, shape: tuple[int, ...]) -> None:
                           f"these are {shape[-2]}x{shape[-1]}: lower augment_pad or use zeros")  # fmt: skip
 
 
+@functools.lru_cache(maxsize=8)
+def _hash_weights(numel: int, seed: int, device: torch.device) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 1 << 20, (numel,), generator=gen, dtype=torch.int64).to(device)
+
+
+def alternating_flips(x: torch.Tensor, epoch: int, seed: int) -> torch.Tensor:
+    """airbench's derandomized flip: each image is mirrored in every other epoch, whether from
+    epoch 0 or 1 decided by a hash of its own pixels (seeded). The image is its own identity,
+    so the flips need no sample index and are the same in memory and stream mode, in any batch
+    and in any worker; integer arithmetic gives the same bits on every device."""
+    pixels = torch.round(x.flatten(1).float() * 64).to(torch.int64)
+    digest = (pixels * _hash_weights(pixels.shape[1], seed, x.device)).sum(1)
+    return ((digest >> 10) & 1).bool() ^ bool(epoch % 2)
+
+
 def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4, rows: slice | None = None,
-                  total: int | None = None, pad_mode: str = "zeros") -> torch.Tensor:  # fmt: skip
+                  total: int | None = None, pad_mode: str = "zeros",
+                  flip: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """Random crop after padding by `pad` pixels (`pad_mode` zeros, or reflect as airbench
-    does), and a random horizontal flip.
+    does), and a horizontal flip: random, or `flip` (one bool per row of the returned batch,
+    e.g. `alternating_flips`; the random draws are made all the same, so the crops do not change).
 
     `rows`: a data-parallel worker's part of a global batch of `total` rows (default: x's
     rows, of which only `rows` are augmented; else `x` is that part already), augmented with
@@ -28,11 +49,12 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4, rows: sli
     n = total or x.shape[0]
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
-    flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
+    drawn = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
     if rows is not None:
-        dy, dx, flip = dy[rows], dx[rows], flip[rows]
+        dy, dx, drawn = dy[rows], dx[rows], drawn[rows]
         if total is None:
             x = x[rows]
+    flip = drawn if flip is None else flip
     n, c, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect" if pad_mode == "reflect" else "constant")
     rows_at = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # n,1,h,1

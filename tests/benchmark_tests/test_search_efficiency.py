@@ -17,3 +17,26 @@ def test_first_hit_and_best_within() -> None:
     assert trace.best_within(3) == 0.9  # a diverged (NaN) epoch never counts as best
     assert trace.best_within(100) == 0.99
     assert math.isnan(EpochTrace("val_acc").best_within(10))
+
+
+def test_search_quality_best_so_far_on_a_time_grid() -> None:
+    from benchmarks.search_quality import _best_so_far_on
+
+    curve = _best_so_far_on([0.0, 1.0, 2.5, 4.0, 9.0], [1.0, 2.0, 3.0, 8.0], [0.3, 0.2, 0.6, 0.5])
+    assert math.isnan(curve[0])
+    assert curve[1:] == [0.3, 0.3, 0.6, 0.6]
+
+
+def test_search_quality_draws_both_anytime_curves_and_the_profile(tmp_path) -> None:
+    from benchmarks.search_quality import draw_figures
+
+    payload = {"target": 0.5, "taus": [1.0, 2.0], "profile": {"a": [0.5, 1.0], "b": [0.0, 0.5]},
+               "traces": {"a": [[0.2, 0.6], [0.4, 0.5, 0.55]], "b": [[0.1, 0.3], [0.2]]},
+               "trace_seconds": {"a": [[1.0, 2.0], [1.5, 3.0, 4.0]], "b": [[2.0, 5.0], [6.0]]}}  # fmt: skip
+    anytime, profile = draw_figures(payload, tmp_path)
+    text = anytime.read_text()
+    assert text.startswith("<?xml") or "<svg" in text[:500]
+    assert "seconds since the sweep started" in text and "epochs spent by the sweep" in text
+    assert profile.exists()
+    del payload["trace_seconds"]  # an older JSON: the epochs curve only
+    assert "seconds since" not in draw_figures(payload, tmp_path)[0].read_text()

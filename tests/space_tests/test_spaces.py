@@ -131,6 +131,28 @@ def test_every_sampler_drives_the_default_space(name: str) -> None:
     assert len(study.trials) == 3
 
 
+def _proposals(sampler: object, count: int) -> list[float]:
+    """`count` lr values `sampler` proposes on a one-param study told a smooth objective."""
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    values = []
+    for _ in range(count):
+        trial = study.ask()
+        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+        study.tell(trial, -abs(lr - 0.1))
+        values.append(lr)
+    return values
+
+
+@pytest.mark.parametrize(("trials", "startup"), [(8, 4), (16, 4), (24, 6), (40, 10), (200, 10), (None, 10)])
+def test_tpe_leaves_random_start_up_after_a_quarter_of_a_small_sweep(trials: int | None, startup: int) -> None:
+    # TPE's start-up trials are its own RandomSampler(seed): the same draws as the random
+    # sampler's until TPE takes over, and no longer after
+    tpe = _proposals(make_sampler("tpe", 3, trials), startup + 2)
+    random = _proposals(make_sampler("random", 3, trials), startup + 2)
+    assert tpe[:startup] == random[:startup]
+    assert tpe[startup] != random[startup]
+
+
 def test_spaces_cli(tmp_path: Path) -> None:
     listed = runner.invoke(app, ["spaces", "list"])
     assert listed.exit_code == 0 and "quick.yaml" in listed.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from nagexp.training.augment import augment_batch
+from nagexp.training.augment import alternating_flips, augment_batch
 
 PAD = 4
 
@@ -77,3 +77,38 @@ def test_reflect_padding_wider_than_the_images_is_one_clear_error(digits) -> Non
     with pytest.raises(ConfigError, match="augment_pad 8 with augment_pad_mode reflect needs images larger than 8 px"):
         train(cfg, digits)
     train(cfg.model_copy(update={"augment_pad_mode": "zeros", "epochs": 1}), digits)  # zeros pad any width
+
+
+def _mirrored(x: torch.Tensor, out: torch.Tensor) -> list[bool]:
+    """Which outputs (augmented with pad 0: no shift) are their input's mirror."""
+    return [torch.equal(a, b.flip(2)) for a, b in zip(out, x, strict=True)]
+
+
+def test_alternating_flips_mirror_each_image_every_other_epoch() -> None:
+    """airbench's derandomized flip; random flips (the default) fail this on most images."""
+    x = torch.randn(64, 3, 8, 8, generator=_gen(5))
+    epochs = [_mirrored(x, augment_batch(x, _gen(e), pad=0, flip=alternating_flips(x, e, seed=1))) for e in range(4)]
+    for image in zip(*epochs, strict=True):
+        assert image in ((True, False, True, False), (False, True, False, True))
+    assert 16 < sum(epochs[0]) < 48  # which epochs an image starts in is mixed over the images
+    random = [_mirrored(x, augment_batch(x, _gen(e), pad=0)) for e in range(4)]
+    assert sum(r in ((True, False, True, False), (False, True, False, True)) for r in zip(*random, strict=True)) < 24
+
+
+def test_alternating_flips_follow_the_image_not_its_place_in_the_batch() -> None:
+    x = torch.randn(40, 3, 8, 8, generator=_gen(6))
+    order = torch.randperm(40, generator=_gen(7))
+    assert torch.equal(alternating_flips(x, 2, seed=3)[order], alternating_flips(x[order], 2, seed=3))
+    assert torch.equal(alternating_flips(x[:10], 2, seed=3), alternating_flips(x, 2, seed=3)[:10])  # any batch size
+    assert not torch.equal(alternating_flips(x, 2, seed=3), alternating_flips(x, 2, seed=4))  # seeded
+
+
+def test_alternating_flips_reach_training(digits) -> None:
+    from nagexp.config import TrainConfig
+    from nagexp.training.trainer import train
+
+    cfg = TrainConfig(dataset="digits", model="mlp", epochs=2, augment=True, augment_pad=1)
+    random = train(cfg, digits).history[-1]["train_loss"]
+    alternate = train(cfg.model_copy(update={"augment_flip": "alternate"}), digits).history[-1]["train_loss"]
+    assert alternate != random
+    assert train(cfg.model_copy(update={"augment_flip": "alternate"}), digits).history[-1]["train_loss"] == alternate
