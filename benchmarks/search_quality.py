@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tarfile
 import tempfile
@@ -115,6 +116,7 @@ def hand_wired_arm(data: Any, dataset: str, epochs: int, seed: int, trials: int,
         "weight_decay": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True),
         "lr_schedule": optuna.distributions.CategoricalDistribution(["cosine", "onecycle", "warmup_linear"]),
     }
+    started = time.time()  # before the data goes into Ray (with_parameters), as nagexp's arms count it
     searcher = OptunaSearch(space, metric="val_acc", mode="max", sampler=optuna.samplers.TPESampler(seed=seed))
     scheduler = ASHAScheduler(time_attr="epoch", metric="val_acc", mode="max", max_t=epochs, **ASHA)
     tuner = tune.Tuner(
@@ -123,7 +125,6 @@ def hand_wired_arm(data: Any, dataset: str, epochs: int, seed: int, trials: int,
                                     max_concurrent_trials=2),
         run_config=tune.RunConfig(name=f"hand-{seed}", storage_path=str(folder), verbose=0),
     )
-    started = time.time()
     results = tuner.fit()
     frames = [r.metrics_dataframe for r in results if r.metrics_dataframe is not None]
     rows = sorted((row["wall"], row["val_acc"]) for frame in frames for _, row in frame.iterrows())
@@ -155,20 +156,27 @@ def retrained_test_acc(data: Any, dataset: str, params: dict, epochs: int, seeds
 
 def _best_so_far_on(grid: list[float], times: list[float], values: list[float]) -> list[float]:
     """The best value reported at or before each point of `grid` (nan before the first)."""
-    best, out, i, current = float("nan"), [], 0, float("-inf")
+    best, out, i = float("nan"), [], 0
     for x in grid:
         while i < len(times) and times[i] <= x:
-            current, i = max(current, values[i]), i + 1
-            best = current
+            if not math.isnan(values[i]):  # a diverged report is never the best
+                best = values[i] if math.isnan(best) else max(best, values[i])
+            i += 1
         out.append(best)
     return out
+
+
+def _band(ax: Any, grid: list[float], curves: list[list[float]], label: str) -> None:
+    """The median of `curves` on `grid` and their min-max band, where every curve has a value."""
+    shown = [(x, c) for x, c in zip(grid, zip(*curves, strict=True), strict=True) if not any(map(math.isnan, c))]
+    xs = [x for x, _ in shown]
+    ax.step(xs, [statistics.median(c) for _, c in shown], where="post", label=label)
+    ax.fill_between(xs, [min(c) for _, c in shown], [max(c) for _, c in shown], step="post", alpha=0.15)
 
 
 def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
     """The anytime curves (best val_acc so far against epochs spent, and against seconds where
     the JSON has them: median over seeds, min-max band) and the performance profile, as SVG."""
-    import math
-
     from nagexp.report.figures import drawing, new_figure, profile_figure, svg_of
 
     seconds = payload.get("trace_seconds")
@@ -177,14 +185,10 @@ def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
         plt = new_figure()
         fig, axes = plt.subplots(1, 2 if seconds else 1, figsize=(10 if seconds else 6, 3.2), squeeze=False)
         ax = axes[0][0]
-        for arm, runs in payload["traces"].items():
-            best = [[max(r[: k + 1]) for k in range(len(r))] for r in runs if r]
-            width = max(len(b) for b in best)
-            padded = [b + [b[-1]] * (width - len(b)) for b in best]  # a finished sweep keeps its best
-            columns = list(zip(*padded, strict=True))
-            x = list(range(1, width + 1))
-            ax.step(x, [statistics.median(c) for c in columns], where="post", label=arm)
-            ax.fill_between(x, [min(c) for c in columns], [max(c) for c in columns], step="post", alpha=0.15)
+        width = max(len(r) for runs in payload["traces"].values() for r in runs)
+        grid = list(range(1, width + 1))
+        for arm, runs in payload["traces"].items():  # a finished sweep keeps its best
+            _band(ax, grid, [_best_so_far_on(grid, list(range(1, len(r) + 1)), r) for r in runs if r], arm)
         ax.axhline(payload["target"], color="0.5", lw=0.8, ls="--")
         ax.set_xlabel("epochs spent by the sweep")
         ax.set_ylabel("best val_acc so far")
@@ -195,11 +199,7 @@ def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
             grid = [end * k / 200 for k in range(201)]
             for arm, runs in payload["traces"].items():
                 curves = [_best_so_far_on(grid, t, r) for t, r in zip(seconds[arm], runs, strict=True) if r]
-                columns = [[v for v in c if not math.isnan(v)] for c in zip(*curves, strict=True)]
-                shown = [(x, c) for x, c in zip(grid, columns, strict=True) if len(c) == len(curves)]
-                xs = [x for x, _ in shown]
-                ax.step(xs, [statistics.median(c) for _, c in shown], where="post", label=arm)
-                ax.fill_between(xs, [min(c) for _, c in shown], [max(c) for _, c in shown], step="post", alpha=0.15)
+                _band(ax, grid, curves, arm)
             ax.axhline(payload["target"], color="0.5", lw=0.8, ls="--")
             ax.set_xlabel("seconds since the sweep started")
         written.append(folder / "search_quality-anytime.svg")
@@ -224,6 +224,8 @@ def main() -> None:
         for path in draw_figures(json.loads(args.plot.read_text()), args.plot.parent):
             print(f"written: {path}")
         return
+    if args.seeds < 1 or args.trials < 1:
+        parser.error("--seeds and --trials must be at least 1")
     if not args.data.exists():
         parser.error(f"no CIFAR-10 JPEGs at {args.data}; give --data DIR (train/<class>/*.jpg, test/<class>/*.jpg) "
                      "or the .tar.gz of such a folder")  # fmt: skip

@@ -15,6 +15,7 @@ from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.config.train import TrainConfig
 from nagexp.errors import ConfigError
 from nagexp.naming import check_name, unique_name
+from nagexp.registries.datasets import parse_dataset_spec
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.results.ranking import check_pick
 
@@ -80,6 +81,18 @@ def _check_objectives(space: SearchSpace, options: SweepOptions, source: Path) -
                           "which no seed decides; use param_count, or drop --deterministic")  # fmt: skip
 
 
+def _absolute_dataset(dataset: str) -> str:
+    """A dataset's DIR or FILE made absolute from the folder the command runs in, so that the
+    sweep's files (sweep.json, best.yaml) name the same data wherever they are used later."""
+    try:
+        spec = parse_dataset_spec(dataset)
+    except ValueError:
+        return dataset  # TrainConfig's check says what is wrong
+    if spec.facts.takes not in ("DIR", "FILE") or spec.path is None:
+        return dataset
+    return f"{spec.kind}:{Path(spec.path).expanduser().resolve()}"
+
+
 def resolve_sweep(options: SweepOptions) -> SweepSpec:
     """Load and check the space, apply the option overrides, name the sweep."""
     space_path = find_space_file(options.space)  # `quick.yaml` finds the shipped file
@@ -100,6 +113,8 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     # every process uses as many torch threads as CPUs it holds: reproducible and no oversubscription
     overrides["num_threads"] = max(1, int(options.cpus_per_worker if parallel else options.cpus_per_trial))
     fixed = {**space.fixed, **overrides}
+    if isinstance(fixed.get("dataset"), str):
+        fixed["dataset"] = _absolute_dataset(fixed["dataset"])
     try:
         TrainConfig(**fixed)
     except ValidationError as err:

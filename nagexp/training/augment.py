@@ -20,19 +20,26 @@ def check_padding(pad: int, pad_mode: str, shape: tuple[int, ...]) -> None:
                           f"these are {shape[-2]}x{shape[-1]}: lower augment_pad or use zeros")  # fmt: skip
 
 
+HASHED_PIXELS = 4096  # at most this many pixel positions (seeded) decide an image's flip phase
+
+
 @functools.lru_cache(maxsize=8)
-def _hash_weights(numel: int, seed: int, device: torch.device) -> torch.Tensor:
+def _hash_plan(numel: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixel positions, integer weights): the seeded hash of an image of `numel` values."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 1 << 20, (numel,), generator=gen, dtype=torch.int64).to(device)
+    positions = torch.randperm(numel, generator=gen)[:HASHED_PIXELS]
+    weights = torch.randint(0, 1 << 20, (len(positions),), generator=gen, dtype=torch.int64)
+    return positions.to(device), weights.to(device)
 
 
 def alternating_flips(x: torch.Tensor, epoch: int, seed: int) -> torch.Tensor:
     """airbench's derandomized flip: each image is mirrored in every other epoch, whether from
-    epoch 0 or 1 decided by a hash of its own pixels (seeded). The image is its own identity,
-    so the flips need no sample index and are the same in memory and stream mode, in any batch
-    and in any worker; integer arithmetic gives the same bits on every device."""
-    pixels = torch.round(x.flatten(1).float() * 64).to(torch.int64)
-    digest = (pixels * _hash_weights(pixels.shape[1], seed, x.device)).sum(1)
+    epoch 0 or 1 decided by a seeded hash of its own pixels. The image is its own identity, so
+    the flips need no sample index: they are the same in any batch and any data-parallel
+    worker. Integer arithmetic on a few thousand pixels: exact on every device, little memory."""
+    positions, weights = _hash_plan(x[0].numel(), seed, x.device)
+    pixels = torch.round(x.flatten(1)[:, positions].float() * 64).to(torch.int64)
+    digest = (pixels * weights).sum(1)
     return ((digest >> 10) & 1).bool() ^ bool(epoch % 2)
 
 

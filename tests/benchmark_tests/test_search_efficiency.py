@@ -40,3 +40,10 @@ def test_search_quality_draws_both_anytime_curves_and_the_profile(tmp_path) -> N
     assert profile.exists()
     del payload["trace_seconds"]  # an older JSON: the epochs curve only
     assert "seconds since" not in draw_figures(payload, tmp_path)[0].read_text()
+
+
+def test_search_quality_a_diverged_report_is_never_the_best() -> None:
+    from benchmarks.search_quality import _best_so_far_on
+
+    curve = _best_so_far_on([1, 2, 3], [1, 2, 3], [float("nan"), 0.4, float("nan")])
+    assert math.isnan(curve[0]) and curve[1:] == [0.4, 0.4]

@@ -107,7 +107,7 @@ def _deterministic_searcher(folder, name: str) -> PruningAwareOptunaSearch:
                                     sampler=optuna.samplers.TPESampler(seed=0), stopped_early=stopped_early,
                                     study_name=name, total_trials=8,
                                     storage=optuna.storages.RDBStorage(f"sqlite:///{folder / name}.db"),
-                                    batch_size=4, sampler_for_trial=SamplerPerTrial("tpe", 0))  # fmt: skip
+                                    batch_size=4, sampler_for_trial=SamplerPerTrial("tpe", 0, 8))  # fmt: skip
 
 
 def _first_batch(s: PruningAwareOptunaSearch) -> None:
@@ -133,7 +133,7 @@ def test_batches_after_a_resume_are_the_uninterrupted_batches(tmp_path) -> None:
     first_batch(dead)
     dead.save(str(tmp_path / "snapshot.pkl"))  # Tune's snapshot, before the second batch
     study = dead._ot_study  # the dead driver asked trial 4 only, then was killed
-    study.sampler = SamplerPerTrial("tpe", 0)(4)
+    study.sampler = SamplerPerTrial("tpe", 0, 8)(4)
     dead._suggest_from_define_by_run_func(define_by_run(space, 0), study.ask())
     resumed = searcher("killed")
     resumed.restore(str(tmp_path / "snapshot.pkl"))
@@ -159,9 +159,9 @@ def test_a_trial_asked_when_the_driver_died_gets_the_params_it_would_have(tmp_pa
     first_batch(dead)
     dead.save(str(tmp_path / "snapshot.pkl"))
     study = dead._ot_study
-    study.sampler = SamplerPerTrial("tpe", 0)(4)
+    study.sampler = SamplerPerTrial("tpe", 0, 8)(4)
     dead._suggest_from_define_by_run_func(define_by_run(space, 0), study.ask())
-    study.sampler = SamplerPerTrial("tpe", 0)(5)
+    study.sampler = SamplerPerTrial("tpe", 0, 8)(5)
     cut_short = study.ask()
     for name in stored:  # then the driver was killed
         suggest(cut_short, name, space.params[name])

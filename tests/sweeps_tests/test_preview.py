@@ -60,3 +60,18 @@ def test_a_taken_name_and_an_unusable_store_fail_the_dry_run(tmp_path: Path) -> 
     dead = runner.invoke(app, ["sweep", QUICK, "--results-dir", str(tmp_path), "--dry-run", "--tracking-uri",
                                "http://127.0.0.1:9"])  # fmt: skip
     assert dead.exit_code == 1 and "unreachable" in dead.stderr
+
+
+def test_a_relative_dataset_path_is_kept_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sweep.json and best.yaml name the data the sweep read, from wherever they are used later;
+    the CIFAR-10 spaces' default folder is relative to where the command runs."""
+    from nagexp.config.sweep import SweepOptions
+    from nagexp.sweeps.spec import resolve_sweep
+
+    monkeypatch.chdir(tmp_path)
+    given = resolve_sweep(SweepOptions(space=QUICK, dataset="npz:sub/x.npz", results_dir=tmp_path))
+    assert given.space.fixed["dataset"] == f"npz:{tmp_path.resolve() / 'sub' / 'x.npz'}"
+    default = resolve_sweep(SweepOptions(space="cifar10.yaml", results_dir=tmp_path))
+    assert default.space.fixed["dataset"] == f"cifar10:{tmp_path.resolve() / 'data' / 'cifar-10-batches-py'}"
+    plain = resolve_sweep(SweepOptions(space=QUICK, results_dir=tmp_path))
+    assert plain.space.fixed.get("dataset", "digits") == "digits"
