@@ -47,3 +47,17 @@ def test_search_quality_a_diverged_report_is_never_the_best() -> None:
 
     curve = _best_so_far_on([1, 2, 3], [1, 2, 3], [float("nan"), 0.4, float("nan")])
     assert math.isnan(curve[0]) and curve[1:] == [0.4, 0.4]
+
+
+def test_search_quality_pairs_a_with_each_arm_by_seed() -> None:
+    from benchmarks.search_quality import against_a
+
+    def arm(best: list[float], test: list[float], hits: list[int | None]) -> dict:
+        return {"best_val_per_seed": best, "retrained_test_acc_per_seed": test, "epochs_to_target": hits}
+
+    table = against_a({"a: nagexp tpe+asha": arm([0.7, 0.6, 0.65], [0.6, 0.62, 0.61], [10, None, 5]),
+                       "b: tune+optuna script": arm([0.6, 0.62, 0.6], [0.6, 0.6, 0.6], [12, 9, 5])})  # fmt: skip
+    row = table["b: tune+optuna script"]
+    assert abs(row["best_val"]["mean"] - (0.1 - 0.02 + 0.05) / 3) < 1e-12
+    assert row["test_acc"]["low"] < row["test_acc"]["mean"] < row["test_acc"]["high"]
+    assert row["target_first"] == {"a": 1, "tie": 1, "b": 1}  # never reaching it counts as last
