@@ -147,10 +147,12 @@ def test_a_deterministic_sweep_on_two_nodes_is_the_one_trial_at_a_time_sweep(two
                                                                            nagexp_process: NagexpProcess) -> None:
     """`--deterministic`: trials spread over both nodes, two at once, give the sweep one trial
     at a time gives (params, states, epochs, values)."""
-    args = (str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "8", "--seed", "5", "--deterministic", "--no-track")
-    # digits trials last a fraction of a second: Tune may hand every trial to the first node's
-    # actor before the second node's has started; a second try spreads (the point of the test)
-    for attempt in range(2):
+    args = (str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "8", "--seed", "5", "--epochs", "12", "--deterministic",
+            "--no-track")  # fmt: skip
+    # digits trials are short: on a loaded machine Tune may hand every trial to the first node's
+    # actor before the second node's has started; longer trials and another try spread them
+    # (the point of the test)
+    for attempt in range(3):
         spread = _sweep_on(nagexp_process, two_node_cluster, tmp_path, f"spread{attempt}", *args)
         if len({r["node_id"] for r in spread}) == 2:
             break
