@@ -222,7 +222,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.plot is not None:
         kept = json.loads(args.plot.read_text())
-        print_against_a(against_a(kept["summary"]))
+        print_against_a(against_a(kept["summary"], kept["traces"]))
         for path in draw_figures(kept, args.plot.parent):
             print(f"written: {path}")
         return
@@ -284,22 +284,30 @@ def main() -> None:
         print(f"written: {path}")
 
 
-def against_a(summary: dict[str, Any]) -> dict[str, Any]:
+def _best_within(values: list[float], epochs: int) -> float:
+    return max((v for v in values[:epochs] if not math.isnan(v)), default=float("nan"))
+
+
+def against_a(summary: dict[str, Any], traces: dict[str, list[list[float]]]) -> dict[str, Any]:
     """(a) against each other arm, sweep seed by sweep seed: the mean difference of the best
-    val_acc and of the retrained test accuracy with its 95 % interval and paired t-test, and on
-    how many seeds (a) reached the target in fewer epochs, as many, or more (never = more)."""
+    val_acc (over the whole sweep, and within the epochs (a) spent on that seed: equal budgets)
+    and of the retrained test accuracy with its 95 % interval and paired t-test, and on how
+    many seeds (a) reached the target in fewer epochs, as many, or more (never = more)."""
     from nagexp.results.statistics import paired_difference
 
     a = summary["a: nagexp tpe+asha"]
+    budgets = [len(r) for r in traces["a: nagexp tpe+asha"]]
     out = {}
     for arm, other in summary.items():
         if other is a:
             continue
+        at_a_budget = [_best_within(r, e) for r, e in zip(traces[arm], budgets, strict=True)]
         never = float("inf")
         pairs = [(x if x is not None else never, y if y is not None else never)
                  for x, y in zip(a["epochs_to_target"], other["epochs_to_target"], strict=True)]  # fmt: skip
         out[arm] = {
             "best_val": paired_difference(a["best_val_per_seed"], other["best_val_per_seed"], (0, 1)).__dict__,
+            "best_val_at_a_epochs": paired_difference(a["best_val_per_seed"], at_a_budget, (0, 1)).__dict__,
             "test_acc": paired_difference(a["retrained_test_acc_per_seed"], other["retrained_test_acc_per_seed"],
                                           (0, 1)).__dict__,
             "target_first": {"a": sum(x < y for x, y in pairs), "tie": sum(x == y for x, y in pairs),
@@ -312,7 +320,7 @@ def print_against_a(table: dict[str, Any]) -> None:
     print("\n(a) against each arm, paired by sweep seed: mean difference [95 % interval] (p)")
     for arm, row in table.items():
         cells = [f"{key} {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] (p {d['p_value']:.2f})"
-                 for key, d in ((k, row[k]) for k in ("best_val", "test_acc"))]  # fmt: skip
+                 for key, d in ((k, row[k]) for k in ("best_val", "best_val_at_a_epochs", "test_acc"))]  # fmt: skip
         first = row["target_first"]
         print(f"  vs {arm:22} " + "; ".join(cells) + f"; target first: a on {first['a']}, {arm[0]} on "
               f"{first[arm[0]]}, tie {first['tie']}")  # fmt: skip
@@ -340,7 +348,9 @@ def summarise(traces: dict[str, list[EpochTrace]], chosen: dict[str, list[dict]]
             "retrained_test_acc_sd": statistics.stdev(tests[arm]) if len(tests[arm]) > 1 else 0.0,
             "chosen": chosen[arm],
         }
-    return {"train_images": args.train, "epochs": args.epochs, "trials": args.trials, "against_a": against_a(summary),
+    kept = {a: [[v for _, v in t.values] for t in ts] for a, ts in traces.items()}
+    return {"train_images": args.train, "epochs": args.epochs, "trials": args.trials,
+            "against_a": against_a(summary, kept),
             "seeds": len(next(iter(traces.values()))), "target": target, "taus": TAUS,
             "profile": performance_profile(hits, TAUS), "summary": summary,
             "traces": {a: [[round(v, 5) for _, v in t.values] for t in ts] for a, ts in traces.items()},

@@ -56,8 +56,12 @@ def test_search_quality_pairs_a_with_each_arm_by_seed() -> None:
         return {"best_val_per_seed": best, "retrained_test_acc_per_seed": test, "epochs_to_target": hits}
 
     table = against_a({"a: nagexp tpe+asha": arm([0.7, 0.6, 0.65], [0.6, 0.62, 0.61], [10, None, 5]),
-                       "b: tune+optuna script": arm([0.6, 0.62, 0.6], [0.6, 0.6, 0.6], [12, 9, 5])})  # fmt: skip
+                       "b: tune+optuna script": arm([0.6, 0.62, 0.6], [0.6, 0.6, 0.6], [12, 9, 5])},
+                      {"a: nagexp tpe+asha": [[0.7], [0.6, 0.5], [0.65]],
+                       "b: tune+optuna script": [[0.5, 0.6], [0.62], [0.6]]})  # fmt: skip
     row = table["b: tune+optuna script"]
     assert abs(row["best_val"]["mean"] - (0.1 - 0.02 + 0.05) / 3) < 1e-12
     assert row["test_acc"]["low"] < row["test_acc"]["mean"] < row["test_acc"]["high"]
     assert row["target_first"] == {"a": 1, "tie": 1, "b": 1}  # never reaching it counts as last
+    # within the epochs (a) spent on each seed (1, 2, 1), b had found 0.5, 0.62, 0.6
+    assert abs(row["best_val_at_a_epochs"]["mean"] - (0.2 - 0.02 + 0.05) / 3) < 1e-12
