@@ -44,11 +44,12 @@ def alternating_flips(x: torch.Tensor, epoch: int, seed: int) -> torch.Tensor:
 
 
 def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4, rows: slice | None = None,
-                  total: int | None = None, pad_mode: str = "zeros",
-                  flip: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                  total: int | None = None, pad_mode: str = "zeros", flip: torch.Tensor | None = None,
+                  alternate: tuple[int, int] | None = None) -> torch.Tensor:  # fmt: skip
     """Random crop after padding by `pad` pixels (`pad_mode` zeros, or reflect as airbench
     does), and a horizontal flip: random, or `flip` (one bool per row of the returned batch,
-    e.g. `alternating_flips`; the random draws are made all the same, so the crops do not change).
+    e.g. `alternating_flips`; the random draws are made all the same, so the crops do not change),
+    or `alternate` = (epoch, seed): `alternating_flips` of the rows returned.
 
     `rows`: a data-parallel worker's part of a global batch of `total` rows (default: x's
     rows, of which only `rows` are augmented; else `x` is that part already), augmented with
@@ -61,6 +62,8 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4, rows: sli
         dy, dx, drawn = dy[rows], dx[rows], drawn[rows]
         if total is None:
             x = x[rows]
+    if alternate is not None:
+        flip = alternating_flips(x, *alternate)
     flip = drawn if flip is None else flip
     n, c, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect" if pad_mode == "reflect" else "constant")

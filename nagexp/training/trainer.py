@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from nagexp.config.train import TrainConfig
 from nagexp.data.batches import TrainData, epoch_generator, part_of
 from nagexp.data.bundle import DataReport
-from nagexp.training.augment import alternating_flips, augment_batch
+from nagexp.training.augment import augment_batch
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint, checkpoint_state
 from nagexp.training.data_init import frozen_parameters
 from nagexp.training.distributed import Distributed, SingleProcess
@@ -67,8 +67,7 @@ class TrainResult:
 
 
 def evaluate(run: Run, split: str) -> tuple[float, float]:
-    """(mean loss, accuracy) on `split` (val or test) in eval mode; each process evaluates its
-    part of every batch."""
+    """(mean loss, accuracy) on `split` (val or test) in eval mode; each process its part of a batch."""
     run.model.eval()
     dist = run.dist
     loss_sum = torch.zeros((), device=run.device)
@@ -106,10 +105,9 @@ def _train_epoch(run: Run, cfg: TrainConfig, epoch: int) -> tuple[float, float, 
     for i, (xb, yb) in enumerate(run.source.train_epoch(epoch)):
         rows = part_of(run.batch_size if given else len(yb), dist.rank, dist.world_size) if parallel else None
         if gen is not None:
-            flips = alternating_flips(xb if rows is None or given else xb[rows], epoch, cfg.seed + 2) if (
-                cfg.augment_flip == "alternate") else None  # fmt: skip
             xb = augment_batch(xb, gen, cfg.augment_pad, rows=rows, total=run.batch_size if given else None,
-                               pad_mode=cfg.augment_pad_mode, flip=flips)  # fmt: skip
+                               pad_mode=cfg.augment_pad_mode,  # alternate flips: seeded apart from the draws
+                               alternate=(epoch, cfg.seed + 2) if cfg.augment_flip == "alternate" else None)
         elif rows is not None and not given:
             xb = xb[rows]
         if rows is not None and not given:
