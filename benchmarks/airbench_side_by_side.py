@@ -13,11 +13,15 @@ training split, so both see the same images. Each seed trains:
     airbench  legacy/airbench94.py as published (0.99 x `--epochs`: its 10 are 9.9), its loader fed the
               same tensors; on a CPU its CUDA/half calls are replaced by float32 CPU ones
 
+`--config FILE` (a sweep's best.yaml, e.g. of `nagexp sweep cifar10.yaml` on the same images)
+trains nagexp with that sweep's searched values in place of airbench's: only the params
+cifar10.yaml searches are taken from it, the rest stays as above.
+
 airbench's code is read from `--airbench` (the file, or a fetched KellerJordan/cifar10-airbench
 git folder) into a temporary module: it is never copied into the project.
 
     python -m benchmarks.airbench_side_by_side --airbench PATH [--data cifar10-jpeg.tar.gz]
-        [--train 10000] [--epochs 10] [--seeds 3]
+        [--train 10000] [--epochs 10] [--seeds 3] [--config best.yaml] [--only nagexp|airbench]
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import time
 import types
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from benchmarks.common import write_result
 from benchmarks.search_quality import DEFAULT_DATA, task_folder
@@ -111,21 +117,32 @@ def run_airbench(module: types.ModuleType, data_root: Path, seed: int) -> tuple[
         os.chdir(here)
 
 
-def nagexp_config(dataset: str, epochs: int, seed: int) -> Any:
-    import yaml
+def searched_values(config: Path | None) -> dict[str, Any]:
+    """airbench's values, or those a sweep chose (the params cifar10.yaml searches, from its best.yaml)."""
+    if config is None:
+        return dict(AIRBENCH_CENTRE)
+    searched = yaml.safe_load(SPACE.read_text())["params"]
+    chosen = yaml.safe_load(config.read_text()) or {}
+    missing = sorted(set(searched) - set(chosen))
+    if missing:
+        raise SystemExit(f"--config {config}: no value for {', '.join(missing)}; "
+                         "give the best.yaml of a cifar10.yaml sweep")
+    return {**AIRBENCH_CENTRE, **{name: chosen[name] for name in searched}}
 
+
+def nagexp_config(dataset: str, epochs: int, seed: int, values: dict[str, Any]) -> Any:
     from nagexp.config import TrainConfig
 
     fixed = yaml.safe_load(SPACE.read_text())["fixed"]
-    return TrainConfig(**{**fixed, **AIRBENCH_CENTRE, "epochs": epochs, "dataset": dataset, "seed": seed,
+    return TrainConfig(**{**fixed, **values, "epochs": epochs, "dataset": dataset, "seed": seed,
                           "val_fraction": VAL_FRACTION, "data_mode": "memory"})  # fmt: skip
 
 
-def run_nagexp(data: Any, dataset: str, epochs: int, seed: int) -> tuple[float, float]:
+def run_nagexp(data: Any, config: Any) -> tuple[float, float]:
     from nagexp.training.trainer import train
 
     started = time.perf_counter()
-    result = train(nagexp_config(dataset, epochs, seed), data)
+    result = train(config, data)
     return float(result.test_acc), time.perf_counter() - started
 
 
@@ -137,6 +154,8 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=10000, help="training images (2 %% of them validate nagexp)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a cifar10.yaml sweep's best.yaml: train nagexp with its searched values")  # fmt: skip
     parser.add_argument("--only", choices=("nagexp", "airbench"), default=None, help="run one side only")
     args = parser.parse_args()
     if not args.data.exists():
@@ -146,6 +165,7 @@ def main() -> None:
 
     from nagexp.data.loading import load_train_data
 
+    values = searched_values(args.config)
     cuda = torch.cuda.is_available()
     module = airbench_module(airbench_source(args.airbench), cuda, args.epochs)
     sides = [s for s in ("nagexp", "airbench") if args.only in (None, s)]
@@ -154,12 +174,12 @@ def main() -> None:
         root = Path(tmp)
         dataset = f"imagefolder:{root / 'task'}"
         task_folder(args.data.resolve(), args.train, root)
-        data = load_train_data(nagexp_config(dataset, args.epochs, 0), root / "data-cache", say=lambda _: None)
+        data = load_train_data(nagexp_config(dataset, args.epochs, 0, values), root / "data-cache", say=lambda _: None)
         write_airbench_data(data, root / "airbench" / "cifar10")
         for seed in range(args.seeds):
             for side in sides:
                 if side == "nagexp":
-                    acc, seconds = run_nagexp(data, dataset, args.epochs, seed)
+                    acc, seconds = run_nagexp(data, nagexp_config(dataset, args.epochs, seed, values))
                 else:
                     acc, seconds = run_airbench(module, root / "airbench", seed)
                 runs[side].append({"seed": seed, "test_acc": acc, "seconds": round(seconds, 1)})
@@ -173,8 +193,10 @@ def main() -> None:
         print(f"{side:8} test acc {s['mean_test_acc']:.4f} (sd {s['sd_test_acc']:.4f}), "
               f"{s['mean_seconds']:.0f} s a run")  # fmt: skip
     payload = {"train_images": int(data.x_train.shape[0]), "epochs": args.epochs, "seeds": args.seeds,
-               "nagexp_config": AIRBENCH_CENTRE, "summary": summary, "runs": runs}  # fmt: skip
-    print(f"written: {write_result('airbench_side_by_side', payload)}")
+               "nagexp_config": values, "config_from": str(args.config) if args.config else "airbench's values",
+               "summary": summary, "runs": runs}  # fmt: skip
+    name = "airbench_side_by_side" + ("_searched" if args.config else "")
+    print(f"written: {write_result(name, payload)}")
 
 
 if __name__ == "__main__":
