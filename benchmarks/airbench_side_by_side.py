@@ -27,6 +27,7 @@ git folder) into a temporary module: it is never copied into the project.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -117,11 +118,17 @@ def run_airbench(module: types.ModuleType, data_root: Path, seed: int) -> tuple[
         os.chdir(here)
 
 
+@functools.cache
+def recipe_space() -> dict[str, Any]:
+    """cifar10.yaml, read once: its `fixed` recipe and the `params` it searches."""
+    return yaml.safe_load(SPACE.read_text())
+
+
 def searched_values(config: Path | None) -> dict[str, Any]:
     """airbench's values, or those a sweep chose (the params cifar10.yaml searches, from its best.yaml)."""
     if config is None:
         return dict(AIRBENCH_CENTRE)
-    searched = yaml.safe_load(SPACE.read_text())["params"]
+    searched = recipe_space()["params"]
     chosen = yaml.safe_load(config.read_text()) or {}
     missing = sorted(set(searched) - set(chosen))
     if missing:
@@ -133,7 +140,7 @@ def searched_values(config: Path | None) -> dict[str, Any]:
 def nagexp_config(dataset: str, epochs: int, seed: int, values: dict[str, Any]) -> Any:
     from nagexp.config import TrainConfig
 
-    fixed = yaml.safe_load(SPACE.read_text())["fixed"]
+    fixed = recipe_space()["fixed"]
     return TrainConfig(**{**fixed, **values, "epochs": epochs, "dataset": dataset, "seed": seed,
                           "val_fraction": VAL_FRACTION, "data_mode": "memory"})  # fmt: skip
 
