@@ -105,19 +105,33 @@ def cluster_nodes() -> list[dict[str, Any]]:
     return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
 
 
-def worker_group_id() -> str:
-    """The placement group of the calling worker (hex), reported so the driver can release it."""
+WORKER_GROUP_FILE = "worker_group"  # in a data-parallel run's folder: its worker group (hex)
+
+
+def worker_group_id(run_dir: str | None = None) -> str:
+    """The placement group of the calling worker (hex), reported so the driver can release it;
+    also written to `run_dir`/worker_group, for a trial stopped before its first report."""
     from ray.util import get_current_placement_group
 
     group = get_current_placement_group()
-    return group.id.hex() if group is not None else ""
+    hex_id = group.id.hex() if group is not None else ""
+    if run_dir and hex_id:
+        folder = Path(run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f"{WORKER_GROUP_FILE}.{os.getpid()}"
+        partial.write_text(hex_id)
+        os.replace(partial, folder / WORKER_GROUP_FILE)  # whole or absent, never half written
+    return hex_id
 
 
-def release_worker_group(group_hex: str) -> None:
-    """Remove a data-parallel trial's worker placement group (its workers end with it). Ray
-    Train removes it when a run ends by itself; a trial that the scheduler stops (pruned, or
-    stopped at its last epoch) ends its run's controller before that, which would leave the
-    workers' CPUs and GPUs reserved for the rest of the sweep."""
+def release_worker_group(group_hex: str, run_dir: Path | None = None) -> None:
+    """Remove a data-parallel trial's worker placement group (its workers end with it): the one
+    its reports named, else the one its workers wrote into `run_dir`. Ray Train removes it when
+    a run ends by itself; a trial that the scheduler stops (pruned, stopped at its last epoch,
+    or at the sweep's time budget before it reported) ends its run's controller before that,
+    which would leave the workers' CPUs and GPUs reserved for the rest of the sweep."""
+    if not group_hex and run_dir is not None and (run_dir / WORKER_GROUP_FILE).is_file():
+        group_hex = (run_dir / WORKER_GROUP_FILE).read_text().strip()
     if not group_hex:
         return
     from ray.util.placement_group import placement_group_table, remove_placement_group

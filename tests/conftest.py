@@ -132,9 +132,9 @@ def ray_runtime() -> Iterator[None]:
 def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test on the shared Ray runtime: its CPUs all free again. A placement group a test
     left behind would hold them for the rest of the session (the next sweep that needs them
-    waits forever): removed here, with a warning naming the test (a data-parallel trial ended
-    before its first report leaves its worker group: see the closing note of issue 26's
-    session; nagexp releases a group once the trial has reported it)."""
+    waits forever): removed here, with a warning naming the test, so one leak fails one test,
+    not every later one (nagexp releases a data-parallel trial's worker group itself: see
+    `test_a_trial_stopped_before_its_first_report_gives_its_workers_back`)."""
     yield
     if "ray_runtime" not in request.fixturenames:
         return

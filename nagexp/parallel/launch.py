@@ -48,7 +48,7 @@ def fit_data_parallel(
     from nagexp.parallel.worker import WorkerConfig
 
     loop_config = WorkerConfig(train=cfg.model_dump(mode="json"), data_ref=[data_ref], trial_number=trial_number,
-                               code_dir=code_dir, data_group=data_group)  # fmt: skip
+                               code_dir=code_dir, data_group=data_group, run_dir=str(storage / name))  # fmt: skip
     trainer = trainer_class()(
         _worker_loop,
         train_loop_config=loop_config,

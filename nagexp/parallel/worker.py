@@ -20,6 +20,7 @@ class WorkerConfig(TypedDict):
     trial_number: int | None  # the sweep trial it is; None: `nagexp train`
     code_dir: str | None  # the user's code folder, when Ray's runtime environment did not ship it
     data_group: str  # streamed data: the placement group (hex) whose CPUs the Ray Data tasks use
+    run_dir: str  # the run's folder: rank 0 writes the worker group there (see `worker_group_id`)
 
 
 def _worker_nodes(node_id: str) -> str:
@@ -56,7 +57,7 @@ def worker_loop(config: WorkerConfig) -> None:
     if config.get("data_group") and data.mode == "stream":  # Ray Data tasks in the CPUs the trial reserved
         data = dataclasses.replace(data, data_group=config["data_group"])
     nodes = _worker_nodes(ray.get_runtime_context().get_node_id())
-    group = worker_group_id()
+    group = worker_group_id(config.get("run_dir") if dist.is_main else None)
     resume = None
     if (previous := ray.train.get_checkpoint()) is not None:  # a restarted worker group
         with previous.as_directory() as folder:

@@ -23,7 +23,7 @@ from nagexp.results.records import RUNNING, TrialRecord, is_settled
 from nagexp.results.trial_report import EPOCH_KEY, TRIAL_ERROR_KEY, TRIAL_NUMBER_KEY, WORKER_GROUP_KEY, stopped_early
 from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
 from nagexp.sweeps.progress import LiveView
-from nagexp.sweeps.trainable import error_line
+from nagexp.sweeps.trainable import error_line, train_run_dir
 from nagexp.training.checkpoint import CHECKPOINT_FILE
 
 __all__ = ["SweepRecorder", "TrialListener"]
@@ -136,8 +136,14 @@ class SweepRecorder(Callback):
         rec = self.records.get(int(trial.config[TRIAL_NUMBER_KEY]))
         return rec is not None and is_settled(rec.state)
 
+    def _release_workers(self, rec: TrialRecord, trial: Any) -> None:
+        """A data-parallel trial's worker group: the one it reported, else the one its workers
+        wrote down (a trial stopped before its first report)."""
+        reported = (trial.last_result or {}).get(WORKER_GROUP_KEY, "")
+        release_worker_group(reported, train_run_dir(self.trials_csv.parent, rec.number))
+
     def _finish(self, rec: TrialRecord, trial: Any) -> None:
-        release_worker_group((trial.last_result or {}).get(WORKER_GROUP_KEY, ""))  # a data-parallel trial's
+        self._release_workers(rec, trial)
         checkpoint = getattr(trial, "checkpoint", None)
         if checkpoint is not None and getattr(checkpoint, "path", None):
             rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
@@ -195,7 +201,7 @@ class SweepRecorder(Callback):
         if self._settled(trial):
             return  # finished before a resume; Tune's stale state of it does not count
         rec = self._record(trial)
-        release_worker_group((trial.last_result or {}).get(WORKER_GROUP_KEY, ""))
+        self._release_workers(rec, trial)
         rec.retries += 1  # its worker died; Tune restarts it from its checkpoint
         self.journal.retried(rec)
 
@@ -221,3 +227,9 @@ class SweepRecorder(Callback):
         rec.state = "errored"
         rec.reason = _error_message(trial)
         self._finish(rec, trial)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        # a budget or Ctrl-C ends the sweep: trials still running get no on_trial_complete
+        for trial in trials:
+            if (number := trial.config.get(TRIAL_NUMBER_KEY)) is not None and (rec := self.records.get(int(number))):
+                self._release_workers(rec, trial)

@@ -26,7 +26,14 @@ from nagexp.training.checkpoint import CHECKPOINT_FILE, CheckpointState, TrainCh
 from nagexp.training.lineage import exploits, exported_schedule
 from nagexp.training.trainer import train
 
-__all__ = ["error_line", "run_trial", "train_config_of"]
+__all__ = ["TRAIN_RUNS", "error_line", "run_trial", "train_config_of", "train_run_dir"]
+
+TRAIN_RUNS = "train"  # in a sweep's folder: its data-parallel trials' Ray Train runs
+
+
+def train_run_dir(sweep_dir: Path, number: int) -> Path:
+    """The folder of trial `number`'s Ray Train run (a data-parallel trial's)."""
+    return sweep_dir / TRAIN_RUNS / f"trial-{number:04d}"
 
 
 def train_config_of(config: dict[str, Any]) -> TrainConfig:
@@ -116,7 +123,8 @@ def _train_data_parallel(cfg: TrainConfig, number: int, data_ref: Any, workers: 
     from nagexp.parallel.launch import fit_data_parallel
 
     group = ray.util.get_current_placement_group()  # the trial's: streaming workers run their data tasks in it
-    fit_data_parallel(cfg, data_ref, workers, storage=storage, name=f"trial-{number:04d}", trial_number=number,
+    run = train_run_dir(storage.parent, number)
+    fit_data_parallel(cfg, data_ref, workers, storage=run.parent, name=run.name, trial_number=number,
                       code_dir=code_dir, in_tune=True, data_group=group.id.hex() if group else "")  # fmt: skip
 
 

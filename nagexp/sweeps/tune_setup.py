@@ -41,7 +41,7 @@ def _trainable(spec: SweepSpec, data: TrainData, code_dir: Path | None, settled:
     import ray
     from ray import tune
 
-    from nagexp.sweeps.trainable import run_trial
+    from nagexp.sweeps.trainable import TRAIN_RUNS, run_trial
 
     o = spec.options
     resources: Any = {"cpu": o.cpus_per_trial, "gpu": o.gpus_per_trial}
@@ -57,7 +57,7 @@ def _trainable(spec: SweepSpec, data: TrainData, code_dir: Path | None, settled:
     # that runs several trials fetches and moves it to its device once (see trainable)
     trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled,
                                      code_dir=str(code_dir) if code_dir else None, workers=spec.workers,
-                                     train_storage=str(spec.sweep_dir / "train"),
+                                     train_storage=str(spec.sweep_dir / TRAIN_RUNS),
                                      population=spec.population)  # fmt: skip
     return tune.with_resources(trainable, resources)
 

@@ -231,3 +231,46 @@ def test_train_with_more_workers_than_fit_is_one_line_and_leaves_no_run(tmp_path
     assert "--workers-per-trial 3 with 1 CPU per worker needs 3 such bundles" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "train").exists() or not any((tmp_path / "train").iterdir())
+
+
+SLOW_MODEL = """
+import time
+
+from torch import nn
+
+
+def net(input_shape, num_classes):
+    time.sleep(40)  # the workers are up and have written their group down; no report before the budget ends
+    c, h, w = input_shape
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, num_classes))
+"""
+
+
+def test_a_trial_stopped_before_its_first_report_gives_its_workers_back(tmp_path: Path) -> None:
+    """The sweep's time budget ends a data-parallel trial whose workers have not reported yet:
+    its worker group (which Ray Train would keep while the job lives) is removed, so the CPUs
+    are free for whatever runs next on this Ray runtime."""
+    import time
+
+    import ray
+
+    from nagexp.ray_runtime import WORKER_GROUP_FILE
+    from nagexp.sweeps.trainable import train_run_dir
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "slow_model.py").write_text(SLOW_MODEL)
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"fixed": {**CFG, "model": "slow_model:net", "epochs": 2},
+                                     "params": {"lr": {"type": "float", "low": 0.05, "high": 0.2}}}))  # fmt: skip
+    options = SweepOptions(space=space, trials=1, workers_per_trial=2, cpus_per_worker=0.5, name="stopped",
+                           results_dir=tmp_path, track=False, code_dir=code, time_budget=20)  # fmt: skip
+    spec = resolve_sweep(options)
+    outcome = run_sweep(spec, emit=lambda _: None)
+    (rec,) = outcome.records
+    assert rec.epochs_run == 0 and rec.state != "completed"
+    assert (train_run_dir(spec.sweep_dir, rec.number) / WORKER_GROUP_FILE).is_file()  # its workers had started
+    deadline = time.monotonic() + 10  # removal is asynchronous
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"] and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"]
