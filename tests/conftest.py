@@ -128,6 +128,22 @@ def ray_runtime() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
+    """The shared runtime started again for one module, which then keeps it: for streaming
+    sweeps, whose trials need both CPUs at once and whose Ray Data tasks run in them, so a CPU
+    or worker that an earlier test's interrupted sweep holds cannot stall them (the module
+    tests what streaming does, not what the rest of the session left)."""
+    import ray
+
+    from nagexp.ray_runtime import connect_ray, ray_settings
+
+    ray.shutdown()
+    with ray_settings():
+        connect_ray(None, num_cpus=2)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test on the shared Ray runtime: its CPUs all free again. A placement group a test
