@@ -69,14 +69,20 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data.exists():
         parser.error(f"no CIFAR-10 JPEGs at {args.data}; give --data DIR or its .tar.gz")
+    if not args.space.is_file() or not args.values.is_file():
+        parser.error(f"no such file: {args.space if not args.space.is_file() else args.values}")
     if args.seeds < 1 or args.train < 10:
         parser.error("--seeds must be at least 1 and --train at least 10")
 
     from nagexp.config.space import load_space
     from nagexp.data.loading import load_train_data
+    from nagexp.errors import ConfigError
     from nagexp.training.trainer import train
 
-    space = load_space(args.space)
+    try:
+        space = load_space(args.space)
+    except ConfigError as err:
+        parser.error(str(err))
     values = chosen_values(space, yaml.safe_load(args.values.read_text()) or {}, str(args.values))
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
