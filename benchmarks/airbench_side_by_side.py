@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import statistics
 import subprocess
 import tempfile
 import time
@@ -39,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import write_result
+from benchmarks.common import seed_summary, write_result
 from benchmarks.search_quality import DEFAULT_DATA, task_folder
 
 SPACE = Path(__file__).resolve().parents[1] / "search_spaces" / "cifar10.yaml"
@@ -191,9 +190,7 @@ def main() -> None:
                     acc, seconds = run_airbench(module, root / "airbench", seed)
                 runs[side].append({"seed": seed, "test_acc": acc, "seconds": round(seconds, 1)})
                 print(f"seed {seed} {side:8} test acc {acc:.4f} ({seconds:.0f} s)", flush=True)
-    summary = {s: {"mean_test_acc": statistics.mean(r["test_acc"] for r in rs),
-                   "sd_test_acc": statistics.stdev(r["test_acc"] for r in rs) if len(rs) > 1 else 0.0,
-                   "mean_seconds": statistics.mean(r["seconds"] for r in rs)} for s, rs in runs.items()}  # fmt: skip
+    summary = {s: seed_summary(rs) for s, rs in runs.items()}
     print(f"\nCIFAR-10 JPEG, {data.x_train.shape[0]} training images, real test set, {args.epochs} epochs, "
           f"{args.seeds} seeds, {'cuda' if cuda else 'cpu'}")  # fmt: skip
     for side, s in summary.items():

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +33,10 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     stamp = {"benchmark": name, "date": datetime.date.today().isoformat(), "machine": machine()}
     path.write_text(json.dumps({**stamp, **payload}, indent=2) + "\n")
     return path
+
+
+def seed_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean and sd of the runs' `test_acc` over seeds, and their mean `seconds`."""
+    accs = [r["test_acc"] for r in runs]
+    return {"mean_test_acc": statistics.mean(accs), "sd_test_acc": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "mean_seconds": statistics.mean(r["seconds"] for r in runs)}  # fmt: skip

@@ -17,7 +17,6 @@ benchmarks/recipes/ keeps the values README's figures were measured with.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -25,10 +24,9 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import write_result
+from benchmarks.airbench_side_by_side import VAL_FRACTION
+from benchmarks.common import seed_summary, write_result
 from benchmarks.search_quality import DEFAULT_DATA, task_folder
-
-VAL_FRACTION = 0.02
 
 
 def chosen_values(space: Any, values: dict[str, Any], source: str) -> dict[str, Any]:
@@ -98,10 +96,7 @@ def main() -> None:
             seconds = time.perf_counter() - started
             runs.append({"seed": seed, "test_acc": float(result.test_acc), "seconds": round(seconds, 1)})
             print(f"seed {seed} test acc {result.test_acc:.4f} ({seconds:.0f} s)", flush=True)
-            accs = [r["test_acc"] for r in runs]
-            summary = {"mean_test_acc": statistics.mean(accs),
-                       "sd_test_acc": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                       "mean_seconds": statistics.mean(r["seconds"] for r in runs)}  # fmt: skip
+            summary = seed_summary(runs)
             # written after every seed: a stopped run keeps the seeds it finished
             path = write_result(f"recipe_retrain-{args.space.stem}", {
                 "space": args.space.name, "values": values, "train_images": int(data.x_train.shape[0]),
