@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from nagexp.provenance import package_versions
+from nagexp.core.provenance import package_versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -105,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = args.dataset or (f"imagefolder:{args.cifar}" if args.cifar else "digits")
 
-    from nagexp.ray_runtime import connect_ray
+    from nagexp.runtime.ray_session import connect_ray
 
     connect_ray(None, num_cpus=2)
     payload: dict[str, Any] = {"dataset": dataset, "epochs": args.epochs}

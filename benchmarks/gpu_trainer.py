@@ -245,7 +245,7 @@ def main() -> None:
         payload["prepare_s"] = round(prep_s, 1)
         print(f"{payload['gpu']}: CIFAR-10 decoded in {prep_s:.1f} s", flush=True)
 
-        from nagexp.ray_runtime import connect_ray
+        from nagexp.runtime.ray_session import connect_ray
 
         connect_ray(None)
         rows = []

@@ -73,8 +73,8 @@ def main() -> None:
         parser.error("--seeds must be at least 1 and --train at least 10")
 
     from nagexp.config.space import load_space
+    from nagexp.core.errors import ConfigError
     from nagexp.data.loading import load_train_data
-    from nagexp.errors import ConfigError
     from nagexp.training.trainer import train
 
     try:

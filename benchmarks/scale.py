@@ -49,7 +49,7 @@ def main() -> None:
     import yaml
 
     from nagexp.config.sweep import SweepOptions
-    from nagexp.ray_runtime import connect_ray
+    from nagexp.runtime.ray_session import connect_ray
     from nagexp.sweeps.runner import run_sweep
     from nagexp.sweeps.spec import resolve_sweep
 

@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from nagexp.config.sweep import DEFAULT_SPACE
-    from nagexp.ray_runtime import connect_ray
+    from nagexp.runtime.ray_session import connect_ray
 
     space = (args.space or DEFAULT_SPACE).resolve()
     budgets = [int(b) for b in args.budgets.split(",")]

@@ -234,7 +234,7 @@ def main() -> None:
 
     from nagexp.config import TrainConfig
     from nagexp.data.loading import load_train_data
-    from nagexp.ray_runtime import connect_ray
+    from nagexp.runtime.ray_session import connect_ray
 
     connect_ray(None, num_cpus=2)
     traces: dict[str, list[EpochTrace]] = {a: [] for a in ("a: nagexp tpe+asha", "b: tune+optuna script",

@@ -55,7 +55,7 @@ def run_nagexp(trials: int, folder: Path, track: bool = False, sweeps: int = 1) 
 
     import nagexp.training.trainer  # noqa: F401
     from nagexp.config.sweep import SweepOptions
-    from nagexp.ray_runtime import connect_ray
+    from nagexp.runtime.ray_session import connect_ray
     from nagexp.sweeps.runner import run_sweep
     from nagexp.sweeps.spec import resolve_sweep
 

@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     args = parser.parse_args()
 
-    from nagexp.ray_runtime import connect_ray
+    from nagexp.runtime.ray_session import connect_ray
 
     connect_ray(None, num_cpus=2)
     with tempfile.TemporaryDirectory() as folder:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from nagexp.api import SweepResult, sweep, train
-from nagexp.errors import ConfigError, DataError, NagexpError
-from nagexp.version import __version__
+from nagexp.core.errors import ConfigError, DataError, NagexpError
+from nagexp.core.version import __version__
 
 __all__ = ["ConfigError", "DataError", "NagexpError", "SweepResult", "__version__", "sweep", "train"]

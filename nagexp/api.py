@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nagexp.wording import counted
+from nagexp.core.wording import counted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from nagexp.config.sweep import SweepSpec
     from nagexp.config.train import TrainConfig
     from nagexp.results.records import TrialRecord
+    from nagexp.runs.train_run import TrainRun
     from nagexp.sweeps.outcome import SweepOutcome
-    from nagexp.train_run import TrainRun
 
 __all__ = ["SweepResult", "publish_sweep_report", "resolve_spec", "sweep", "train"]
 
@@ -99,7 +99,7 @@ def sweep(
 
     Raises NagexpError (ConfigError, DataError) with a one-line message for bad input.
     """
-    from nagexp.process_settings import restored_process_settings
+    from nagexp.core.process_settings import restored_process_settings
 
     with restored_process_settings():  # a notebook's settings as they were, the report's MLflow calls too
         return _sweep(space, resume, report, echo, command, options)
@@ -190,9 +190,9 @@ def train(
     """
     from nagexp.config.loading import load_train_config, stored_data_cache, stored_user_code, train_config_from
     from nagexp.config.train import TrainConfig
+    from nagexp.runs.train_run import run_training
+    from nagexp.runtime.user_code import changed_code_warning
     from nagexp.tracking.store import resolve_store
-    from nagexp.train_run import run_training
-    from nagexp.user_code import changed_code_warning
 
     say: Echo = echo or (lambda _line: None)
     if isinstance(config, TrainConfig):

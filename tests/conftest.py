@@ -78,9 +78,9 @@ def load_bundle(spec: str, cache_dir: str | Path | None = None, say: Callable[[s
 def read_bundle(spec: str, image_size: int = 32, **fractions: Any) -> DataBundle:
     """A dataset read straight from its source (readers, cleaning, splits; no cache): what the
     prepared shards must give back."""
+    from nagexp.core.errors import DataError
     from nagexp.data.bundle import build_bundle
     from nagexp.data.sources import read_source
-    from nagexp.errors import DataError
     from nagexp.registries.datasets import parse_dataset_spec
 
     try:
@@ -120,7 +120,7 @@ def ray_runtime() -> Iterator[None]:
     """One local Ray runtime (2 CPUs, no dashboard) shared by every sweep test."""
     import ray
 
-    from nagexp.ray_runtime import connect_ray, ray_settings
+    from nagexp.runtime.ray_session import connect_ray, ray_settings
 
     with ray_settings():
         connect_ray(None, num_cpus=2)
@@ -136,7 +136,7 @@ def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
     tests what streaming does, not what the rest of the session left)."""
     import ray
 
-    from nagexp.ray_runtime import connect_ray, ray_settings
+    from nagexp.runtime.ray_session import connect_ray, ray_settings
 
     ray.shutdown()
     with ray_settings():

@@ -17,8 +17,8 @@ from nagexp.cli.spaces_cmd import spaces_app
 from nagexp.cli.sweep_cmd import sweep_command
 from nagexp.cli.train_cmd import train_command
 from nagexp.cli.ui_cmd import ui_command
-from nagexp.clock import mark_command_start
-from nagexp.version import __version__
+from nagexp.core.clock import mark_command_start
+from nagexp.core.version import __version__
 
 __all__ = ["app", "main"]
 

@@ -10,8 +10,8 @@ import typer
 
 from nagexp.cli import options as o
 from nagexp.cli.errors import cli_errors
+from nagexp.core.wording import counted
 from nagexp.registries.optimizers import COMPARED_BY_DEFAULT, OPTIMIZER_NAMES
-from nagexp.wording import counted
 
 __all__ = ["compare_command"]
 
@@ -41,10 +41,10 @@ def compare_command(
     on the same seeds: a table, paired differences, a verdict and a report."""
     from nagexp.cli.options import command_line, sweep_values, validated
     from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
-    from nagexp.errors import ConfigError
-    from nagexp.naming import check_name, unique_name
+    from nagexp.core.errors import ConfigError
+    from nagexp.core.naming import check_name, unique_name
     from nagexp.report.compare_report import build_compare_report
-    from nagexp.sweeps.compare import run_comparison
+    from nagexp.runs.compare import run_comparison
 
     if methods is not None and optimizers is not None:
         raise ConfigError("--optimizers and --methods are two kinds of comparison: give one")

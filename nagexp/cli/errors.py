@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from nagexp.errors import NagexpError
+from nagexp.core.errors import NagexpError
 
 __all__ = ["cli_errors", "fail"]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nagexp.cli.errors import cli_errors, fail
-from nagexp.wording import counted
+from nagexp.core.wording import counted
 
 __all__ = ["reproduce_command"]
 
@@ -29,7 +29,7 @@ def reproduce_command(
 ) -> None:
     """Rerun a trial from its stored config with its own seed: on CPU the metric must match exactly."""
     from nagexp.results.folders import sweep_dir_of
-    from nagexp.sweeps.reproduce import reproduce
+    from nagexp.runs.reproduce import reproduce
 
     if seeds < 0:
         raise fail(f"--seeds must be >= 0 (got {seeds})", 2)

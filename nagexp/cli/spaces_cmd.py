@@ -50,7 +50,7 @@ def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shi
 def validate_spaces(files: Annotated[list[Path], typer.Argument(help="Space files to check.")]) -> None:
     """Check each file completely; one line per file."""
     from nagexp.config.space import find_space_file, load_space
-    from nagexp.errors import ConfigError
+    from nagexp.core.errors import ConfigError
 
     bad = 0
     for file in files:

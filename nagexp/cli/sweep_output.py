@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 
 from nagexp.cli.errors import fail
+from nagexp.core.wording import counted
 from nagexp.results.ranking import Ranking
 from nagexp.sweeps.outcome import SweepOutcome
-from nagexp.wording import counted
 
 __all__ = ["print_outcome"]
 

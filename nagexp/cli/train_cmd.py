@@ -9,10 +9,10 @@ import typer
 
 from nagexp.cli import options as o
 from nagexp.cli.errors import cli_errors
+from nagexp.core.wording import counted
 from nagexp.registries.models import MODEL_NAMES
 from nagexp.registries.optimizers import OPTIMIZERS
 from nagexp.registries.schedules import LR_SCHEDULE_NAMES, MOMENTUM_SCHEDULE_NAMES
-from nagexp.wording import counted
 
 __all__ = ["train_command"]
 

@@ -10,8 +10,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from nagexp.config.train import TrainConfig
-from nagexp.errors import ConfigError
-from nagexp.io import to_yaml
+from nagexp.core.errors import ConfigError
+from nagexp.core.io import to_yaml
 
 __all__ = [
     "DATA_CACHE_KEY",

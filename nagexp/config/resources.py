@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 
 __all__ = ["TRIAL_DRIVER_BUNDLE", "WorkerResources", "check_batchnorm", "fitting_trials"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 
 __all__ = ["format_size", "parse_size"]
 

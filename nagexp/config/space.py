@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nagexp.config.loading import describe_validation_error, read_yaml_mapping
 from nagexp.config.space_sections import MUTABLE_PARAMS, OBJECTIVE_METRICS, AshaSettings, Objective, PbtSettings
 from nagexp.config.train import TrainConfig, args_entry
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 
 __all__ = [
     "MUTABLE_PARAMS",

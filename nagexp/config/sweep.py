@@ -12,7 +12,7 @@ from nagexp.config.resources import WorkerResources
 from nagexp.config.sizes import parse_size
 from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace
 from nagexp.config.train import TrainConfig
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.registries.samplers import SAMPLER_NAMES
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
 
@@ -116,7 +116,7 @@ class SweepSpec(BaseModel):
     @property
     def uses_user_code(self) -> bool:
         """A model, dataset or schedule of the sweep (fixed, or a choice of a searched one) is the user's."""
-        from nagexp.user_code import uses_user_code
+        from nagexp.runtime.user_code import uses_user_code
 
         def values(name: str) -> list[str]:
             param = self.space.params.get(name)

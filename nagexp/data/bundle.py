@@ -16,12 +16,12 @@ from typing import Literal
 import numpy as np
 import torch
 
+from nagexp.core.errors import DataError
 from nagexp.data.batches import BatchSource, epoch_permutation
 from nagexp.data.cleaning import Cleaner, CleaningCounts
 from nagexp.data.report import DataReport
 from nagexp.data.sources import RawData
 from nagexp.data.splits import Splits, split_rows
-from nagexp.errors import DataError
 
 __all__ = ["CleanData", "DataBundle", "DataReport", "MemoryBatches", "build_bundle", "bundle_from_clean", "check_clean",
            "data_report"]

@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from nagexp.core.errors import DataError
 from nagexp.data.sources import RawData, existing_dir
-from nagexp.errors import DataError
 from nagexp.registries.datasets import DatasetSpec
 
 __all__ = ["read_cifar"]

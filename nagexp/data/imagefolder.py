@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nagexp.core.errors import DataError
 from nagexp.data.sources import RawData, existing_dir
-from nagexp.errors import DataError
 from nagexp.registries.datasets import DatasetSpec
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolderChunks", "decode_files", "imagefolder_chunks", "read_imagefolder"]

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nagexp.config.sizes import format_size, parse_size
+from nagexp.core.errors import ConfigError, DataError
 from nagexp.data.bundle import DataBundle, build_bundle
 from nagexp.data.prepared.location import Location
 from nagexp.data.sources import call_python_dataset, raw_from_arrays, read_source
-from nagexp.errors import ConfigError, DataError
 from nagexp.registries.datasets import parse_dataset_spec
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from nagexp.errors import DataError
-from nagexp.imports import resolve_import_path
+from nagexp.core.errors import DataError
+from nagexp.core.imports import resolve_import_path
 from nagexp.registries.datasets import DATASET_KINDS, DatasetSpec, python_source
 
 __all__ = ["RawData", "call_python_dataset", "existing_dir", "python_chunks", "python_dataset_function",

@@ -36,7 +36,7 @@ def trainer_class() -> type:
     """TorchTrainer without Ray Train's placement-group cleaner: a detached actor per run that
     asks Ray's state API (a dashboard, which nagexp does not start) whether the run's controller
     died, and so never ends. nagexp removes a stopped trial's worker group itself (see
-    `nagexp.ray_runtime.release_worker_group`); Ray removes the rest when the job ends. Where
+    `nagexp.runtime.ray_session.release_worker_group`); Ray removes the rest when the job ends. Where
     the cleaner cannot be found, the plain TorchTrainer (its actors then outlive the runs)."""
     from ray.train.torch import TorchTrainer
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from nagexp.config.resources import WorkerResources, check_batchnorm, fitting_trials
 from nagexp.config.train import TrainConfig
+from nagexp.core.errors import NagexpError
 from nagexp.data.batches import TrainData
 from nagexp.data.prepared.stream import DATA_CPUS
-from nagexp.errors import NagexpError
-from nagexp.ray_runtime import cluster_nodes, connect_ray, ray_settings, shutdown_ray
+from nagexp.runtime.ray_session import cluster_nodes, connect_ray, ray_settings, shutdown_ray
 from nagexp.training.trainer import TrainResult
 
 __all__ = ["RESTARTS", "train_data_parallel"]
@@ -35,7 +35,7 @@ def train_data_parallel(
     """Train `cfg` on `resources.workers` workers of the Ray cluster at `address` (default: Ray
     started here); Ray Train's files go under `storage`. `before` is called once the workers
     are known to fit, just before they start."""
-    from nagexp.user_code import snapshot, stage_snapshot
+    from nagexp.runtime.user_code import snapshot, stage_snapshot
 
     started = time.perf_counter()
     if cfg.num_threads is None:  # each worker as many torch threads as CPUs it holds: no oversubscription

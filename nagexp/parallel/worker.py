@@ -39,14 +39,14 @@ def worker_loop(config: WorkerConfig) -> None:
     import torch
 
     from nagexp.config.train import TrainConfig
-    from nagexp.ray_runtime import worker_group_id
     from nagexp.results.trial_report import trial_report
+    from nagexp.runtime.ray_session import worker_group_id
     from nagexp.training.checkpoint import CHECKPOINT_FILE, TrainCheckpoint, load_checkpoint
     from nagexp.training.distributed import TorchProcessGroup
     from nagexp.training.trainer import train
 
     if config.get("code_dir"):
-        from nagexp.user_code import make_importable
+        from nagexp.runtime.user_code import make_importable
 
         make_importable(config["code_dir"])
     cfg = TrainConfig(**config["train"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from nagexp.imports import is_import_path
+from nagexp.core.imports import is_import_path
 
 __all__ = ["DATASET_KINDS", "DatasetKind", "DatasetSpec", "allowed_specs", "made_by_user_code", "parse_dataset_spec",
            "python_source"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nagexp.imports import is_import_path, resolve_import_path
+from nagexp.core.imports import is_import_path, resolve_import_path
 
 if TYPE_CHECKING:
     from torch import nn

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from nagexp.errors import ConfigError
-from nagexp.imports import is_import_path, resolve_import_path
+from nagexp.core.errors import ConfigError
+from nagexp.core.imports import is_import_path, resolve_import_path
 
 __all__ = ["LR_SCHEDULES", "LR_SCHEDULE_NAMES", "MOMENTUM_SCHEDULES", "MOMENTUM_SCHEDULE_NAMES", "Kind",
            "check_schedule_name", "is_builtin_schedule", "schedule_function"]  # fmt: skip

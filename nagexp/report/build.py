@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from nagexp.io import atomic_write_text
+from nagexp.core.io import atomic_write_text
 from nagexp.report.data import collect
 from nagexp.report.figures import render_figures
 from nagexp.report.render import render_html, render_markdown
@@ -56,7 +56,7 @@ def publish_report(
 ) -> list[Path]:
     """Build the report, say where it is, and attach it to the sweep's MLflow run (a store
     that cannot take it is a warning: the report is on disk)."""
-    from nagexp.errors import NagexpError
+    from nagexp.core.errors import NagexpError
 
     written = build_report(sweep_dir, fmt)
     for path in written:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from nagexp.io import atomic_write_text
+from nagexp.core.io import atomic_write_text
 from nagexp.report.data import collect
 from nagexp.report.figures import drawing, new_figure, population, profile_figure, svg_of
 from nagexp.report.render import CSS, _html_table, _inline_svg, _md_table

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.train import TrainConfig
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.results.files import TRIALS_FILE, read_summary, read_trials
 from nagexp.results.plan import SweepPlan, read_plan

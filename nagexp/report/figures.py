@@ -122,9 +122,9 @@ def learning_curves(d: ReportData, top: int = 5) -> str:
 def schedule_curves(d: ReportData, top: int = 3) -> list[tuple[str, list[float], list[float]]] | str:
     """(label, torch lr per step, momentum per step) of the top trials; a sentence when there
     is nothing to draw. A schedule of the user's is run from the sweep's code folder."""
-    from nagexp.errors import ConfigError
+    from nagexp.core.errors import ConfigError
+    from nagexp.runtime.user_code import make_importable
     from nagexp.training.schedules import momentum_values, steps_in_run, torch_lr_values
-    from nagexp.user_code import make_importable
 
     ranked = d.ranked()[:top]
     train_n = int(d.plan.data.report.get("train", 0)) if d.plan.data else 0

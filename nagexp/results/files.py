@@ -11,8 +11,8 @@ from typing import Any
 
 from nagexp.config.loading import saved_config_text
 from nagexp.config.space_sections import OBJECTIVE_METRICS
-from nagexp.errors import ConfigError
-from nagexp.io import atomic_write_text
+from nagexp.core.errors import ConfigError
+from nagexp.core.io import atomic_write_text
 from nagexp.results.cells import parse_cell
 from nagexp.results.ranking import Ranking, pareto_front
 from nagexp.results.records import RUNNING, STATES, TrialRecord

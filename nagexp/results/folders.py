@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nagexp.errors import ConfigError
-from nagexp.naming import check_name
+from nagexp.core.errors import ConfigError
+from nagexp.core.naming import check_name
 from nagexp.results.plan import PLAN_FILE
 
 __all__ = ["sweep_dir_of"]

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import IO, Any
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.results.records import TrialRecord
 
 __all__ = ["Journal", "replay"]

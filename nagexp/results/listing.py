@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.results.files import TRIALS_FILE, read_trials
 from nagexp.results.plan import PLAN_FILE, read_plan
 from nagexp.results.ranking import best_trial, count_states, finished_count, pareto_front

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from nagexp.errors import NagexpError
+from nagexp.core.errors import NagexpError
 
 __all__ = ["SweepLock", "held_by_live_driver"]
 

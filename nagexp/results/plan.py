@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nagexp.config.space import SearchSpace
 from nagexp.config.sweep import SweepOptions
-from nagexp.errors import ConfigError
-from nagexp.io import atomic_write_text
+from nagexp.core.errors import ConfigError
+from nagexp.core.io import atomic_write_text
 from nagexp.results.ranking import Ranking
 
 __all__ = ["PLAN_FILE", "PlanData", "PlanObjective", "PlanSeeds", "SweepPlan", "read_plan", "write_plan"]

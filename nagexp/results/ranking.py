@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.results.records import RUNNING, STATES
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from nagexp.config.loading import describe_validation_error
 from nagexp.config.space_sections import OBJECTIVE_METRICS
 from nagexp.config.train import TrainConfig
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, SCHEDULE_KEY
 
 __all__ = ["RUNNING", "STATES", "TrialRecord", "is_settled", "trial_config"]

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from nagexp.imports import resolve_import_path
+from nagexp.core.imports import resolve_import_path
 from nagexp.registries.samplers import SAMPLERS
 
 __all__ = ["SamplerPerTrial", "make_sampler"]
@@ -78,6 +78,6 @@ class SamplerPerTrial:
         self.name, self.master_seed, self.trials = name, master_seed, trials
 
     def __call__(self, trial_number: int) -> Any:
-        from nagexp.seeds import sampler_seed
+        from nagexp.core.seeds import sampler_seed
 
         return make_sampler(self.name, sampler_seed(self.master_seed, trial_number), self.trials)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from nagexp.config.space import CategoricalParam, FixedParam, FloatParam, IntParam, Param, SearchSpace
 from nagexp.config.train import MODEL_ARGS_PREFIX, TrainConfig, args_entry
+from nagexp.core.seeds import trial_seed
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
-from nagexp.seeds import trial_seed
 
 if TYPE_CHECKING:
     import optuna

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nagexp.imports import resolve_import_path
+from nagexp.core.imports import resolve_import_path
 from nagexp.registries.schedulers import SCHEDULERS
 from nagexp.results.trial_report import EPOCH_KEY, IDENTITY_KEYS, is_last_epoch
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nagexp.config.sweep import SweepSpec
-from nagexp.user_code import CodeSnapshot, changed_code_warning, make_importable, snapshot
+from nagexp.runtime.user_code import CodeSnapshot, changed_code_warning, make_importable, snapshot
 
 if TYPE_CHECKING:
     from nagexp.data.batches import TrainData

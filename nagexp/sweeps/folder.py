@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nagexp.config.sweep import SweepSpec
-from nagexp.errors import ConfigError, NagexpError
+from nagexp.core.errors import ConfigError, NagexpError
 from nagexp.results.state import sweep_state
 
 __all__ = ["create_sweep_dir", "refuse_existing", "resume_command"]

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nagexp.config.sweep import SweepSpec
-from nagexp.provenance import git_sha, package_versions
+from nagexp.core.provenance import git_sha, package_versions
+from nagexp.core.seeds import TRIAL_SEED_RULE, trial_seed
 from nagexp.results.plan import PlanData, PlanObjective, PlanSeeds, SweepPlan, write_plan
-from nagexp.seeds import TRIAL_SEED_RULE, trial_seed
 
 if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
+    from nagexp.runtime.user_code import CodeSnapshot
     from nagexp.sweeps.warm_start import SearchStart
-    from nagexp.user_code import CodeSnapshot
 
 __all__ = ["make_plan", "write_sweep_plan"]
 

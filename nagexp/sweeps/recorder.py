@@ -13,14 +13,14 @@ from typing import Any, Protocol
 
 from ray.tune import Callback
 
-from nagexp.errors import DataError, NagexpError
+from nagexp.core.errors import DataError, NagexpError
 from nagexp.integrations.ray_train import CHECKPOINT_PATH_KEY
 from nagexp.integrations.ray_tune import pickled_trial_error
-from nagexp.ray_runtime import release_worker_group
 from nagexp.results.files import write_trials_csv
 from nagexp.results.journal import Journal
 from nagexp.results.records import RUNNING, TrialRecord, is_settled
 from nagexp.results.trial_report import EPOCH_KEY, TRIAL_ERROR_KEY, TRIAL_NUMBER_KEY, WORKER_GROUP_KEY, stopped_early
+from nagexp.runtime.ray_session import release_worker_group
 from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
 from nagexp.sweeps.progress import LiveView
 from nagexp.sweeps.trainable import error_line, train_run_dir

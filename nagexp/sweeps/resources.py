@@ -7,8 +7,8 @@ from typing import Any
 
 from nagexp.config.resources import WorkerResources, check_batchnorm, fitting_trials
 from nagexp.config.sweep import SweepOptions
-from nagexp.errors import ConfigError
-from nagexp.ray_runtime import cluster_nodes
+from nagexp.core.errors import ConfigError
+from nagexp.runtime.ray_session import cluster_nodes
 
 __all__ = ["check_resources", "concurrency_line", "concurrent_trials", "data_cpus", "trial_slots"]
 
@@ -72,7 +72,7 @@ def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources 
     """The sweep's header line on its data mode and how many trials run at once, and why."""
     import ray
 
-    from nagexp.wording import counted
+    from nagexp.core.wording import counted
 
     extra = data_cpus(mode)
     data = ("stream mode (prepared shards read by Ray Data each epoch; memory stays flat)" if mode == "stream"

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from nagexp.config.sweep import SweepOptions, SweepSpec
-from nagexp.errors import ConfigError
-from nagexp.naming import check_name
+from nagexp.core.errors import ConfigError
+from nagexp.core.naming import check_name
 from nagexp.results.folders import sweep_dir_of
 from nagexp.results.plan import read_plan
 from nagexp.results.state import sweep_state

@@ -14,22 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nagexp.clock import take_command_start
 from nagexp.config.sweep import SweepSpec
-from nagexp.errors import NagexpError
-from nagexp.process_settings import restored_process_settings
-from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
+from nagexp.core.clock import take_command_start
+from nagexp.core.errors import NagexpError
+from nagexp.core.process_settings import restored_process_settings
+from nagexp.core.wording import counted
 from nagexp.results.lock import SweepLock
 from nagexp.results.ranking import Ranking
 from nagexp.results.records import RUNNING, TrialRecord
+from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
+from nagexp.runtime.user_code import CodeSnapshot, stage_snapshot
 from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, user_code
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
 from nagexp.sweeps.resources import check_resources, concurrency_line, data_cpus
 from nagexp.sweeps.warm_start import SearchStart, search_start
-from nagexp.user_code import CodeSnapshot, stage_snapshot
-from nagexp.wording import counted
 
 if TYPE_CHECKING:
     from nagexp.data.batches import TrainData

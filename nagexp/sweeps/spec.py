@@ -13,8 +13,8 @@ from nagexp.config.space import FloatParam, SearchSpace, find_space_file, load_s
 from nagexp.config.space_sections import TIMED_METRICS
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.config.train import TrainConfig
-from nagexp.errors import ConfigError
-from nagexp.naming import check_name, unique_name
+from nagexp.core.errors import ConfigError
+from nagexp.core.naming import check_name, unique_name
 from nagexp.registries.datasets import parse_dataset_spec
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.results.ranking import check_pick

@@ -31,7 +31,7 @@ def name_objective(study: Any, spec: SweepSpec) -> None:
 def check_study(spec: SweepSpec) -> None:
     """The sweep's optuna.db opens and holds its study (what a resume continues); ConfigError
     naming the file when it is missing, damaged or holds another study."""
-    from nagexp.errors import ConfigError
+    from nagexp.core.errors import ConfigError
 
     path = spec.sweep_dir / "optuna.db"
     if not path.exists():

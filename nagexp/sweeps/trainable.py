@@ -44,7 +44,7 @@ def train_config_of(config: dict[str, Any]) -> TrainConfig:
 
 def error_line(exc: BaseException) -> str:
     """One line naming what a trial raised (an invalid sampled config: which field, and why)."""
-    from nagexp.errors import NagexpError
+    from nagexp.core.errors import NagexpError
 
     if isinstance(exc, NagexpError):
         return str(exc).replace("trial config: ", "invalid trial config: ", 1)[:500]
@@ -87,7 +87,7 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
         return
     try:
         if code_dir is not None:
-            from nagexp.user_code import make_importable
+            from nagexp.runtime.user_code import make_importable
 
             make_importable(code_dir)
         cfg = train_config_of(config)

@@ -131,7 +131,7 @@ def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | 
               start: SearchStart | None = None) -> Any:  # fmt: skip
     from ray import tune
 
-    from nagexp.seeds import trial_seed
+    from nagexp.core.seeds import trial_seed
     from nagexp.space.schedulers import make_scheduler, synchronous_halving
     from nagexp.sweeps.epoch_budget import EpochBudget
 

@@ -23,11 +23,11 @@ from nagexp.config.loading import read_yaml
 from nagexp.config.space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace
 from nagexp.config.sweep import SweepSpec
 from nagexp.config.train import ARGS_FIELDS
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
+from nagexp.core.wording import counted
 from nagexp.results.folders import sweep_dir_of
 from nagexp.results.journal import replay
 from nagexp.results.plan import read_plan
-from nagexp.wording import counted
 
 __all__ = ["ENQUEUED_ATTR", "PRIOR_ATTR", "Priors", "SearchStart", "enqueued_params", "gather_priors", "search_start",
            "tell_priors"]  # fmt: skip

@@ -14,11 +14,11 @@ from typing import Any
 import torch
 
 from nagexp.config.train import TrainConfig
+from nagexp.core.version import __version__
 from nagexp.data.batches import TrainData
 from nagexp.registries.models import build_model
 from nagexp.training.checkpoint import load_checkpoint
 from nagexp.training.schedules import momentum_values, torch_lr_values
-from nagexp.version import __version__
 
 __all__ = ["log_model", "log_schedule_figure", "model_from_checkpoint", "schedule_figure", "using_tracking_uri",
            "warm_up"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from nagexp.errors import NagexpError
+from nagexp.core.errors import NagexpError
 
 __all__ = ["TrackingStore", "check_reachable", "default_tracking_uri", "mask_uri", "resolve_store"]
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.sweep import SweepSpec
+from nagexp.core.io import to_yaml
+from nagexp.core.provenance import git_sha, package_versions
 from nagexp.data.batches import TrainData
-from nagexp.io import to_yaml
-from nagexp.provenance import git_sha, package_versions
 from nagexp.results.ranking import Ranking, best_trial, count_states, pareto_front
 from nagexp.results.records import TrialRecord
 from nagexp.results.trial_report import EPOCH_KEY, TRIAL_NUMBER_KEY

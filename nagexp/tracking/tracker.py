@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.train import ARGS_FIELDS
-from nagexp.errors import NagexpError
+from nagexp.core.errors import NagexpError
 from nagexp.integrations.mlflow_store import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, remember_new_store, seed_new_store
 from nagexp.results.trial_report import EXPLOIT_KEY, TRIAL_NUMBER_KEY
 from nagexp.tracking.store import TrackingStore, check_reachable

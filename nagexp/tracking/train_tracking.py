@@ -11,9 +11,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from nagexp.config.train import TrainConfig
+from nagexp.core.io import to_yaml
+from nagexp.core.provenance import git_sha, package_versions
 from nagexp.data.batches import TrainData
-from nagexp.io import to_yaml
-from nagexp.provenance import git_sha, package_versions
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
 from nagexp.training.trainer import TrainResult
 

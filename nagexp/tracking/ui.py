@@ -12,7 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from nagexp.errors import NagexpError
+from nagexp.core.errors import NagexpError
 from nagexp.tracking.store import TrackingStore
 
 __all__ = ["UiServer", "experiment_id", "server_environment"]

@@ -14,7 +14,7 @@ __all__ = ["alternating_flips", "augment_batch", "check_padding"]
 def check_padding(pad: int, pad_mode: str, shape: tuple[int, ...]) -> None:
     """Reflect padding needs images larger than the padding (torch refuses it otherwise)."""
     if pad_mode == "reflect" and pad >= min(shape[-2:]):
-        from nagexp.errors import ConfigError
+        from nagexp.core.errors import ConfigError
 
         raise ConfigError(f"augment_pad {pad} with augment_pad_mode reflect needs images larger than {pad} px; "
                           f"these are {shape[-2]}x{shape[-1]}: lower augment_pad or use zeros")  # fmt: skip

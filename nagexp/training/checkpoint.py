@@ -10,7 +10,7 @@ from typing import Any, NotRequired, TypedDict
 
 import torch
 
-from nagexp.errors import DataError
+from nagexp.core.errors import DataError
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "CheckpointState", "LineageEntry", "TrainCheckpoint",
            "checkpoint_state", "load_checkpoint"]  # fmt: skip

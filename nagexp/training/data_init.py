@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
+from nagexp.core.errors import ConfigError
 from nagexp.data.batches import BatchSource
-from nagexp.errors import ConfigError
 
 __all__ = ["FROZEN_METHOD", "INIT_METHOD", "frozen_parameters", "initialize_from_data"]
 

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from nagexp.core.errors import ConfigError
 from nagexp.data.batches import TrainData
-from nagexp.errors import ConfigError
 from nagexp.registries.models import model_factory
 
 __all__ = ["check_model"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.registries.optimizers import OPTIMIZERS, SCHEDULE_FREE
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.registries.schedules import Kind, is_builtin_schedule, schedule_function
 
 if TYPE_CHECKING:

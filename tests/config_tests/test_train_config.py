@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from nagexp.config import TrainConfig, load_train_config, parse_overrides
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.registries.models import MODEL_NAMES
 from nagexp.registries.optimizers import OPTIMIZERS
 from nagexp.registries.schedules import LR_SCHEDULES
@@ -59,7 +59,7 @@ def test_yaml_file_then_overrides(tmp_path: Path) -> None:
 
 def test_a_saved_config_carries_its_code_and_data_cache_beside_its_fields(tmp_path: Path) -> None:
     from nagexp.config.loading import rerun_extras, stored_data_cache, stored_user_code
-    from nagexp.io import to_yaml
+    from nagexp.core.io import to_yaml
 
     code = {"dir": "/src/own", "hash": "0123456789abcdef"}
     saved = tmp_path / "best.yaml"

@@ -12,13 +12,13 @@ from pytest import MonkeyPatch
 
 from nagexp.config.sizes import parse_size
 from nagexp.config.train import TrainConfig
+from nagexp.core.errors import ConfigError, DataError, NagexpError
 from nagexp.data.bundle import DataBundle
 from nagexp.data.loading import load_train_data
 from nagexp.data.prepared import prepare as prepare_module
 from nagexp.data.prepared import store
 from nagexp.data.prepared.prepare import prepare
 from nagexp.data.prepared.stream import StreamedData, stream_data
-from nagexp.errors import ConfigError, DataError, NagexpError
 from tests.conftest import load_bundle, read_bundle
 from tests.data_tests.test_bundle import planted_npz
 

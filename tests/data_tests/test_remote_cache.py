@@ -14,13 +14,13 @@ from pytest import MonkeyPatch
 from typer.testing import CliRunner
 
 from nagexp.cli import app
+from nagexp.core.errors import ConfigError, DataError, NagexpError
 from nagexp.data.prepared import prepare as prepare_module
 from nagexp.data.prepared.load import load_bundle
 from nagexp.data.prepared.location import Location
 from nagexp.data.prepared.prepare import prepare
 from nagexp.data.prepared.store import cache_dir_for
 from nagexp.data.prepared.stream import stream_data
-from nagexp.errors import ConfigError, DataError, NagexpError
 from tests.data_tests.test_prepared import FOLDER, FRACTIONS, assert_same_streamed_batches
 
 

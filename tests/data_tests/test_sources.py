@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nagexp.errors import DataError
+from nagexp.core.errors import DataError
 from tests.conftest import read_bundle
 from tests.data_tests.formats import (
     random_images,

@@ -14,13 +14,13 @@ import torch
 from nagexp.config.loading import load_train_config
 from nagexp.config.space import parse_space
 from nagexp.config.train import TrainConfig
+from nagexp.core.errors import ConfigError, DataError
 from nagexp.data.bundle import DataBundle
-from nagexp.errors import ConfigError, DataError
 from nagexp.registries.datasets import python_source
 from nagexp.registries.models import build_model
+from nagexp.runtime.user_code import changed_code_warning, make_importable, snapshot, uses_user_code
 from nagexp.space.sampling import model_probes
 from nagexp.training.model_check import check_model
-from nagexp.user_code import changed_code_warning, make_importable, snapshot, uses_user_code
 from tests.conftest import load_bundle
 
 _count = itertools.count()

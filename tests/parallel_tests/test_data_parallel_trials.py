@@ -73,7 +73,7 @@ def test_the_cifar10_recipe_space_streams_with_two_workers_and_reproduces(tmp_pa
     """The shipped recipe space (fastnet whitened from the data, lookahead, ...) in stream mode on
     real JPEGs with two workers a trial, narrowed to fit this machine; its best trial reruns exactly."""
     from nagexp.config.space import SEARCH_SPACES_DIR
-    from nagexp.sweeps.reproduce import reproduce
+    from nagexp.runs.reproduce import reproduce
 
     space = yaml.safe_load((SEARCH_SPACES_DIR / "cifar10.yaml").read_text())
     space["fixed"].update(width=0.25, epochs=2, batch_size=64, data_init_images=256)
@@ -218,7 +218,7 @@ def test_stream_sweep_and_train_with_two_workers(tmp_path: Path) -> None:
     assert run.result.epochs_run == 2 and 0 <= run.test_acc <= 1
     assert yaml.safe_load((run.out_dir / "config.yaml").read_text())["data_mode"] == "stream"
     # `nagexp reproduce` reruns a data-parallel trial with as many workers: exactly, on CPU
-    from nagexp.sweeps.reproduce import reproduce
+    from nagexp.runs.reproduce import reproduce
 
     rep = reproduce(tmp_path / "dp-stream", warn=lambda _: None)
     assert rep.exact, (rep.original, rep.rerun)
@@ -254,7 +254,7 @@ def test_a_trial_stopped_before_its_first_report_gives_its_workers_back(tmp_path
 
     import ray
 
-    from nagexp.ray_runtime import WORKER_GROUP_FILE
+    from nagexp.runtime.ray_session import WORKER_GROUP_FILE
     from nagexp.sweeps.trainable import train_run_dir
 
     code = tmp_path / "code"

@@ -13,17 +13,17 @@ import pytest
 
 from nagexp.config.space import SEARCH_SPACES_DIR, load_space
 from nagexp.config.sweep import SweepOptions
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.report.build import build_report
 from nagexp.report.data import collect
 from nagexp.results.files import read_trials
 from nagexp.results.listing import list_sweeps
 from nagexp.results.ranking import Ranking, best_trial, check_pick, pareto_front, ranked_trials
 from nagexp.results.records import TrialRecord
+from nagexp.runs.reproduce import trial_to_rerun
 from nagexp.sweeps.outcome import write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
 from nagexp.sweeps.progress import LiveView, top_table
-from nagexp.sweeps.reproduce import trial_to_rerun
 from nagexp.sweeps.spec import resolve_sweep
 
 SPACE = SEARCH_SPACES_DIR / "accuracy_vs_size.yaml"

@@ -16,10 +16,10 @@ from nagexp.report.data import collect
 from nagexp.results.listing import list_sweeps
 from nagexp.results.ranking import best_trial, count_states, ranked_trials
 from nagexp.results.records import TrialRecord
+from nagexp.runs.reproduce import trial_to_rerun
 from nagexp.sweeps.outcome import write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
 from nagexp.sweeps.progress import LiveView, top_table
-from nagexp.sweeps.reproduce import trial_to_rerun
 from nagexp.sweeps.spec import resolve_sweep
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.results.records import TrialRecord, trial_config
 
 FIXED = {"dataset": "digits", "model": "cnn", "epochs": 4, "lr_schedule": "constant"}

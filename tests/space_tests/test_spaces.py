@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR, load_space, parse_space
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
+from nagexp.core.seeds import trial_seed
 from nagexp.registries.samplers import SAMPLER_NAMES
-from nagexp.seeds import trial_seed
 from nagexp.space.samplers import make_sampler
 from nagexp.space.sampling import active_params, define_by_run
 

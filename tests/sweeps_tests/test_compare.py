@@ -15,7 +15,7 @@ from nagexp.config.space import SEARCH_SPACES_DIR, load_space
 from nagexp.results.comparison import ArmResult
 from nagexp.results.comparison import paired_verdict as _paired
 from nagexp.results.profiles import epochs_to_target
-from nagexp.sweeps.compare import MOMENTUM_PARAMS, arm_space
+from nagexp.runs.compare import MOMENTUM_PARAMS, arm_space
 
 runner = CliRunner()
 
@@ -102,7 +102,7 @@ def test_an_accuracy_interval_stays_inside_0_and_1() -> None:
 
 
 def test_counts_read_in_the_singular_for_one() -> None:
-    from nagexp.wording import counted
+    from nagexp.core.wording import counted
 
     assert [counted(n, "trial") for n in (0, 1, 2)] == ["0 trials", "1 trial", "2 trials"]
     assert counted(1, "fresh seed") == "1 fresh seed" and counted(3, "datum", "data") == "3 data"

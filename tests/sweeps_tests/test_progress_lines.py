@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from nagexp import clock
+from nagexp.core import clock
 from nagexp.data.prepared.progress import PrepareProgress
 from nagexp.results.records import TrialRecord
 from nagexp.sweeps.progress import LiveView

@@ -91,7 +91,7 @@ def test_asha_stops_trials_early_and_the_process_is_left_as_it_was(tmp_path: Pat
     import matplotlib
     from ray.air._internal import usage
 
-    from nagexp.process_settings import snapshot
+    from nagexp.core.process_settings import snapshot
 
     space = write_space(tmp_path / "asha.yaml", {"lr": {"type": "float", "low": 1e-4, "high": 0.5, "log": True}},
                         fixed={"epochs": 4})  # fmt: skip

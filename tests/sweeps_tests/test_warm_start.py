@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.config.sweep import SweepOptions
+from nagexp.core.seeds import trial_seed
 from nagexp.results.journal import replay
-from nagexp.seeds import trial_seed
 from nagexp.sweeps.preview import sample_configs
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep

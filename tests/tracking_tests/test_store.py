@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nagexp.errors import NagexpError
+from nagexp.core.errors import NagexpError
 from nagexp.tracking.store import mask_uri, resolve_store
 
 

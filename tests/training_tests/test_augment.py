@@ -70,7 +70,7 @@ def test_reflect_padding_wider_than_the_images_is_one_clear_error(digits) -> Non
     import pytest
 
     from nagexp.config import TrainConfig
-    from nagexp.errors import ConfigError
+    from nagexp.core.errors import ConfigError
     from nagexp.training.trainer import train
 
     cfg = TrainConfig(dataset="digits", model="mlp", epochs=1, augment=True, augment_pad=8, augment_pad_mode="reflect")

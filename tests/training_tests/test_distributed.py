@@ -12,8 +12,8 @@ import torch.multiprocessing as mp
 
 from nagexp.config import TrainConfig
 from nagexp.config.resources import WorkerResources, check_batchnorm, fitting_trials
+from nagexp.core.errors import ConfigError
 from nagexp.data.batches import part_of
-from nagexp.errors import ConfigError
 from nagexp.training.distributed import TorchProcessGroup
 from nagexp.training.trainer import train
 from tests.conftest import free_port, load_bundle, without_timing

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nagexp.config import TrainConfig
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.training.checkpoint import load_checkpoint
 from nagexp.training.lookahead import Lookahead, lookahead_decay
 from nagexp.training.models import FastNet

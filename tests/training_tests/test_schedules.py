@@ -6,7 +6,7 @@ import math
 import pytest
 
 from nagexp.config import TrainConfig
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 from nagexp.registries.schedules import LR_SCHEDULES, MOMENTUM_SCHEDULES, schedule_function
 from nagexp.training.schedules import (
     check_schedules,

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from nagexp.errors import NagexpError
-from nagexp.io import atomic_write
+from nagexp.core.errors import NagexpError
+from nagexp.core.io import atomic_write
 
 __all__ = ["Location", "is_uri", "location_of"]
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from nagexp.core.errors import DataError
 from nagexp.data.bundle import check_clean
 from nagexp.data.cleaning import Cleaner
 from nagexp.data.prepared.location import Location, location_of
 from nagexp.data.prepared.progress import PrepareProgress
 from nagexp.data.prepared.store import FORMAT, Prepared, ShardWriter, open_prepared, publish
 from nagexp.data.sources import RawData, python_chunks, read_source
-from nagexp.errors import DataError
 from nagexp.registries.datasets import DatasetSpec, parse_dataset_spec, python_source
 
 __all__ = ["CHUNK_ROWS", "ENCODED_RATIO", "prepare", "source_identity"]

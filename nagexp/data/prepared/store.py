@@ -36,9 +36,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from nagexp.core.errors import ConfigError, DataError
+from nagexp.core.version import __version__
 from nagexp.data.prepared.location import Location, is_uri, location_of
-from nagexp.errors import ConfigError, DataError
-from nagexp.version import __version__
 
 __all__ = ["FORMAT", "SHARD_BYTES", "Prepared", "ShardWriter", "cache_dir_for", "given_cache", "open_prepared",
            "publish"]

@@ -19,13 +19,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from nagexp.core.errors import DataError
 from nagexp.data.bundle import DataReport, check_clean, data_report
 from nagexp.data.prepared.load import clean_counts
 from nagexp.data.prepared.location import Location
 from nagexp.data.prepared.store import Prepared, open_prepared
 from nagexp.data.prepared.stream_batches import DATA_CPUS, StreamBatches
 from nagexp.data.splits import Splits, split_rows
-from nagexp.errors import DataError
 
 __all__ = ["DATA_CPUS", "StreamedData", "stream_data"]
 

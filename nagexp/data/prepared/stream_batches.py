@@ -101,7 +101,7 @@ class StreamBatches:
                  eval_batch_size: int, rank: int = 0, world_size: int = 1) -> None:  # fmt: skip
         import ray
 
-        if not ray.is_initialized():  # the caller of a stream-mode run starts Ray (see nagexp.ray_runtime)
+        if not ray.is_initialized():  # the caller of a stream-mode run starts Ray (see nagexp.runtime.ray_session)
             raise RuntimeError("stream mode reads its batches through Ray Data: start Ray first")
         self.data, self.device, self.seed = data, device, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size

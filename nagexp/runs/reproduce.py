@@ -19,18 +19,18 @@ from pathlib import Path
 from nagexp.config.resources import WorkerResources
 from nagexp.config.space_sections import metric_bounds
 from nagexp.config.train import TrainConfig
+from nagexp.core.errors import ConfigError
+from nagexp.core.seeds import trial_seed
 from nagexp.data.batches import TrainData
-from nagexp.errors import ConfigError
 from nagexp.results.files import TRIALS_FILE, read_trials
 from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank
 from nagexp.results.records import TrialRecord
 from nagexp.results.statistics import mean_ci95
-from nagexp.seeds import trial_seed
+from nagexp.runtime.user_code import changed_code_warning, make_importable
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint
 from nagexp.training.lineage import lineage_segments
 from nagexp.training.trainer import TrainResult, train
-from nagexp.user_code import changed_code_warning, make_importable
 
 __all__ = ["Reproduction", "reproduce", "trial_to_rerun"]
 
@@ -97,10 +97,10 @@ def reproduce(
     """Rerun the trial with its own seed (for its epochs), then `seeds` fresh seeds. The
     user's code (if the sweep had any) is imported from `code_dir`, by default the folder
     sweep.json recorded; a warning says when its hash is no longer the recorded one."""
+    from nagexp.core.process_settings import restored_process_settings
     from nagexp.data.loading import load_train_data
     from nagexp.data.prepared.store import cache_dir_for
-    from nagexp.process_settings import restored_process_settings
-    from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
+    from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 
     record, plan = trial_to_rerun(sweep_dir, which)
     if saved := plan.user_code:

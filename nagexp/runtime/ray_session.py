@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nagexp.errors import NagexpError
+from nagexp.core.errors import NagexpError
 
 __all__ = ["cluster_nodes", "connect_ray", "ray_settings", "release_worker_group", "shutdown_ray",
            "worker_group_id"]  # fmt: skip

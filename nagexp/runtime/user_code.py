@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 
 __all__ = ["CodeSnapshot", "changed_code_warning", "make_importable", "snapshot", "stage_snapshot", "uses_user_code"]
 

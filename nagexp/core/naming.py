@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 
 __all__ = ["check_name", "unique_name"]
 

@@ -10,7 +10,7 @@ import importlib
 import re
 from typing import Any
 
-from nagexp.errors import ConfigError
+from nagexp.core.errors import ConfigError
 
 __all__ = ["is_import_path", "resolve_import_path"]
 

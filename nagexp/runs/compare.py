@@ -16,17 +16,17 @@ from typing import Any
 from nagexp.config.space import SearchSpace, find_space_file, load_space
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.config.train import TrainConfig
+from nagexp.core.errors import ConfigError
+from nagexp.core.io import atomic_write_text, to_yaml
+from nagexp.core.process_settings import restored_process_settings
+from nagexp.core.seeds import trial_seed
 from nagexp.data.loading import load_train_data
 from nagexp.data.prepared.store import cache_dir_for
-from nagexp.errors import ConfigError
-from nagexp.io import atomic_write_text, to_yaml
-from nagexp.process_settings import restored_process_settings
-from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
 from nagexp.registries.optimizers import OPTIMIZER_NAMES, SCHEDULE_FREE
 from nagexp.registries.samplers import SAMPLER_NAMES
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
 from nagexp.results.comparison import ArmResult, Comparison, paired_verdict
-from nagexp.seeds import trial_seed
+from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
 from nagexp.training.checkpoint import TrainCheckpoint

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from nagexp.errors import NagexpError
+from nagexp.core.errors import NagexpError
 
 __all__ = ["atomic_write", "atomic_write_text", "to_yaml"]
 

@@ -19,14 +19,15 @@ import torch
 from nagexp.config.loading import rerun_extras, saved_config_text
 from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
+from nagexp.core.errors import ConfigError, NagexpError
+from nagexp.core.io import atomic_write, atomic_write_text
+from nagexp.core.naming import check_name, unique_name
+from nagexp.core.process_settings import restored_process_settings
+from nagexp.core.provenance import git_sha, package_versions
 from nagexp.data.batches import TrainData
 from nagexp.data.loading import load_train_data
 from nagexp.data.prepared.store import cache_dir_for, given_cache
-from nagexp.errors import ConfigError, NagexpError
-from nagexp.io import atomic_write, atomic_write_text
-from nagexp.naming import check_name, unique_name
-from nagexp.process_settings import restored_process_settings
-from nagexp.provenance import git_sha, package_versions
+from nagexp.runtime.user_code import make_importable, snapshot, uses_user_code
 from nagexp.tracking.store import TrackingStore
 from nagexp.tracking.tracker import Tracker
 from nagexp.tracking.train_tracking import TrainTracking
@@ -34,7 +35,6 @@ from nagexp.training.model_check import check_model
 from nagexp.training.optim import resolve_device
 from nagexp.training.schedules import check_schedules
 from nagexp.training.trainer import TrainResult, train
-from nagexp.user_code import make_importable, snapshot, uses_user_code
 
 __all__ = ["TrainRun", "metrics_csv", "run_training"]
 
@@ -200,7 +200,7 @@ def _train_here(cfg: TrainConfig, data: TrainData, report: Callable, address: st
     here for the run, and stopped after it when started here)."""
     if data.mode != "stream":
         return train(cfg, data, report)
-    from nagexp.ray_runtime import connect_ray, ray_settings, shutdown_ray
+    from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 
     with ray_settings():
         started = connect_ray(address)
