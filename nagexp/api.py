@@ -19,11 +19,14 @@ if TYPE_CHECKING:
 
     from nagexp.config.sweep import SweepSpec
     from nagexp.config.train import TrainConfig
+    from nagexp.results.comparison import Comparison
     from nagexp.results.records import TrialRecord
+    from nagexp.runs.reproduce import Reproduction
     from nagexp.runs.train_run import TrainRun
     from nagexp.sweeps.outcome import SweepOutcome
 
-__all__ = ["SweepResult", "publish_sweep_report", "resolve_spec", "sweep", "train"]
+__all__ = ["ComparisonResult", "SweepResult", "compare", "publish_sweep_report", "reproduce", "resolve_spec", "sweep",
+           "train"]
 
 Echo = Callable[[str], None]
 
@@ -115,6 +118,10 @@ def _sweep(space: str | Path | None, resume: str | Path | None, report: bool, ec
     say(f"sweep {spec.name}: {counted(o.trials, 'trial')} of {spec.space.fixed.get('model', 'cnn')} on "
         f"{spec.space.fixed.get('dataset', 'digits')}, {o.sampler} + {o.scheduler}, "
         f"objective {spec.mode} {spec.metric}, seed {o.seed}")  # fmt: skip
+    if o.scheduler == "asha":
+        from nagexp.space.rungs import describe_rungs
+
+        say(describe_rungs(spec.space, spec.epochs))
     outcome = run_sweep(spec, emit=say, resume=resume is not None, command=command or _python_call(space, options))
     result = _result_of(outcome)
     if report:
@@ -215,3 +222,84 @@ def train(
                         tracking=store, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
                         say=say, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                         address=address)  # fmt: skip
+
+
+def reproduce(
+    sweep: str | Path,
+    trial: str = "best",
+    seeds: int = 0,
+    *,
+    results_dir: str | Path = "results",
+    track: bool = True,
+    tracking_uri: str | None = None,
+    code_dir: str | Path | None = None,
+    echo: Echo | None = print,
+) -> Reproduction:
+    """Rerun a sweep's trial (`best` or a number) from its stored config with its own seed, and
+    on `seeds` fresh seeds (mean and 95 % interval: was the original a lucky seed?); logged
+    under the sweep's MLflow run unless `track=False`. What `nagexp reproduce` runs."""
+    from nagexp.results.folders import sweep_dir_of
+    from nagexp.runs.reproduce import reproduce as rerun
+
+    if seeds < 0:
+        from nagexp.core.errors import ConfigError
+
+        raise ConfigError(f"--seeds must be >= 0 (got {seeds})")
+    say: Echo = echo or (lambda _line: None)
+    results = Path(results_dir)
+    sweep_dir = sweep_dir_of(str(sweep), results)
+    log = None
+    if track:
+        from nagexp.tracking.rerun_tracking import rerun_logger
+
+        log = rerun_logger(sweep_dir, results, tracking_uri)
+    return rerun(sweep_dir, trial, seeds, on_run=log, code_dir=Path(code_dir) if code_dir else None, warn=say)
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    comparison: Comparison
+    report: Path  # report/index.html of the comparison
+    tracked: bool  # its arms' sweeps nested under one MLflow run
+
+
+def compare(
+    space: str | Path | None,
+    arms: list[str],
+    *,
+    axis: str = "optimizer",
+    seeds: int = 5,
+    name: str | None = None,
+    echo: Echo | None = print,
+    command: str | None = None,
+    **options: Any,
+) -> ComparisonResult:
+    """One sweep per arm (`axis` optimizer: nag, momentum, sgd, ...; method: SAMPLER-SCHEDULER or
+    pbt / pb2) over the same space and budget, then the arms' best configs retrained on the same
+    `seeds`: a table, paired differences, a verdict and a report. `options`: sweep options
+    (trials, epochs, seed, results_dir, track, tracking_uri, experiment, ...). What `nagexp
+    compare` runs."""
+    from nagexp.config.loading import validated
+    from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
+    from nagexp.core.naming import check_name, unique_name
+    from nagexp.report.compare_report import build_compare_report
+    from nagexp.runs.compare import run_comparison
+
+    say: Echo = echo or (lambda _line: None)
+    results_dir = Path(options.get("results_dir", "results"))
+    name = check_name(name, "comparison name") if name else unique_name("compare", results_dir.resolve())
+    base = validated(SweepOptions, {**options, "space": space or DEFAULT_SPACE, "name": name})
+    tracking = None
+    if base.track:
+        from nagexp.tracking.compare_tracking import CompareTracking
+        from nagexp.tracking.store import resolve_store
+
+        tracking = CompareTracking(resolve_store(base.tracking_uri, results_dir, base.experiment))
+    comparison = run_comparison(space or DEFAULT_SPACE, arms, base, seeds, emit=say,
+                                parent_run=tracking.start if tracking else None,
+                                command=command or f"nagexp.compare({space!r}, {arms!r}, axis={axis!r})",
+                                axis=axis)  # fmt: skip
+    written = build_compare_report(comparison, base.results_dir.resolve())
+    if tracking is not None:
+        tracking.finish(comparison, written[0].parent)
+    return ComparisonResult(comparison, written[0], tracking is not None)

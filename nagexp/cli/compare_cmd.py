@@ -39,31 +39,20 @@ def compare_command(
 ) -> None:
     """One sweep per arm over the same space and budget, then the arms' best configs retrained
     on the same seeds: a table, paired differences, a verdict and a report."""
+    from nagexp.api import compare
     from nagexp.cli.options import command_line, sweep_values, validated
     from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
     from nagexp.core.errors import ConfigError
-    from nagexp.core.naming import check_name, unique_name
-    from nagexp.report.compare_report import build_compare_report
-    from nagexp.runs.compare import run_comparison
 
     if methods is not None and optimizers is not None:
         raise ConfigError("--optimizers and --methods are two kinds of comparison: give one")
-    results_dir: Path = options["results_dir"]
     axis, chosen = ("method", methods) if methods else ("optimizer", optimizers or ",".join(COMPARED_BY_DEFAULT))
-    name = check_name(name, "comparison name") if name else unique_name("compare", results_dir.resolve())
-    base = validated(SweepOptions, {**sweep_values(ctx), "space": space or DEFAULT_SPACE, "name": name})
+    # checked here first, so that a bad value's error names its option (--trials, not trials)
+    validated(SweepOptions, {**sweep_values(ctx), "space": space or DEFAULT_SPACE})
     arms = [a.strip() for a in chosen.split(",") if a.strip()]
-    tracking = None
-    if options["track"]:
-        from nagexp.tracking.compare_tracking import CompareTracking
-        from nagexp.tracking.store import resolve_store
-
-        tracking = CompareTracking(resolve_store(options["tracking_uri"], results_dir, options["experiment"]))
-    comparison = run_comparison(space or DEFAULT_SPACE, arms, base, seeds, emit=typer.echo,
-                                parent_run=tracking.start if tracking else None,
-                                command=command_line(ctx), axis=axis)  # fmt: skip
-    written = build_compare_report(comparison, base.results_dir.resolve())
-
+    done = compare(space, arms, axis=axis, seeds=seeds, name=name, echo=typer.echo, command=command_line(ctx),
+                   **sweep_values(ctx))  # fmt: skip
+    comparison = done.comparison
     typer.echo(f"\ncomparison {comparison.name}: best config of each arm retrained on {counted(seeds, 'paired seed')}")
     width = max(9, *(len(arm.arm) for arm in comparison.arms))
     for arm in comparison.arms:
@@ -73,7 +62,6 @@ def compare_command(
                    f"{counted(arm.epochs_trained, 'epoch')} searched)")  # fmt: skip
     for verdict in comparison.verdicts:
         typer.echo(f"verdict: {verdict}")
-    typer.echo(f"report: {written[0]}")
-    if tracking is not None:
-        tracking.finish(comparison, written[0].parent)
+    typer.echo(f"report: {done.report}")
+    if done.tracked:
         typer.echo(f"MLflow: comparison run '{comparison.name}' with the arms' sweeps nested under it")

@@ -34,6 +34,12 @@ Deterministic = Annotated[
     typer.Option("--deterministic", help="Trials, states and metrics depend on --seed and the space only, not on "
                  "timing or trials at once: trials asked in batches, ASHA decided on complete rungs."),
 ]
+RungSignal = Annotated[
+    str | None,
+    typer.Option(help="What ASHA ranks trials on at a rung (default: the space's asha.signal, else raw): raw (the "
+                 "metric) | cooldown (the metric after a short lr cooldown probe) | curve (the learning curve "
+                 "extrapolated to the last epoch)."),
+]
 TrialsPerBatch = Annotated[int, typer.Option(help="With --deterministic: trials asked (and halved) together.")]
 Pick = Annotated[
     str,
@@ -81,7 +87,7 @@ TrackingUri = Annotated[
 
 # Groups of options that `nagexp sweep` and `nagexp compare` both take: (name, declaration, default)
 SEARCH = (("epochs", Epochs, None), ("dataset", Dataset, None), ("seed", Seed, 0), ("sampler", Sampler, "tpe"),
-          ("scheduler", Scheduler, "asha"), ("max_concurrent", MaxConcurrent, None),
+          ("scheduler", Scheduler, "asha"), ("rung_signal", RungSignal, None), ("max_concurrent", MaxConcurrent, None),
           ("cpus_per_trial", CpusPerTrial, 1.0), ("gpus_per_trial", GpusPerTrial, 0.0),
           ("deterministic", Deterministic, False), ("trials_per_batch", TrialsPerBatch, 4),
           ("pick", Pick, "knee"))  # fmt: skip

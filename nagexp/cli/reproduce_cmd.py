@@ -28,18 +28,12 @@ def reproduce_command(
     ] = None,
 ) -> None:
     """Rerun a trial from its stored config with its own seed: on CPU the metric must match exactly."""
-    from nagexp.results.folders import sweep_dir_of
-    from nagexp.runs.reproduce import reproduce
+    from nagexp.api import reproduce
 
     if seeds < 0:
         raise fail(f"--seeds must be >= 0 (got {seeds})", 2)
-    sweep_dir = sweep_dir_of(sweep, results_dir)
-    log = None
-    if track:
-        from nagexp.tracking.rerun_tracking import rerun_logger
-
-        log = rerun_logger(sweep_dir, results_dir, tracking_uri)
-    rep = reproduce(sweep_dir, trial, seeds, on_run=log, code_dir=code_dir, warn=typer.echo)
+    rep = reproduce(sweep, trial, seeds, results_dir=results_dir, track=track, tracking_uri=tracking_uri,
+                    code_dir=code_dir, echo=typer.echo)  # fmt: skip
     replayed = f" (its weights' lineage replayed in {rep.segments} segments)" if rep.segments > 1 else ""
     typer.echo(f"trial {rep.trial}: {rep.metric} after {counted(rep.epochs, 'epoch')}: original "
                f"{rep.original:.6f}, rerun {rep.rerun:.6f}{replayed}")  # fmt: skip

@@ -5,12 +5,12 @@ perturbs them (`pbt`)."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["METRIC_BOUNDS", "MUTABLE_PARAMS", "OBJECTIVE_METRICS", "TIMED_METRICS", "AshaSettings", "Objective",
-           "PbtSettings", "metric_bounds"]  # fmt: skip
+__all__ = ["METRIC_BOUNDS", "MUTABLE_PARAMS", "OBJECTIVE_METRICS", "RUNG_SIGNALS", "TIMED_METRICS", "AshaSettings",
+           "Objective", "PbtSettings", "RungSignalName", "metric_bounds"]  # fmt: skip
 
 # metric -> its natural direction. param_count: the model's parameters; train_seconds: the
 # seconds its epochs spent training (without evaluation), summed over the run
@@ -44,15 +44,23 @@ class Objective(BaseModel):
         return self.mode or OBJECTIVE_METRICS[self.metric]
 
 
+RungSignalName = Literal["raw", "cooldown", "curve"]  # what ASHA ranks trials on at a rung (results/rung_signals.py)
+RUNG_SIGNALS: tuple[str, ...] = get_args(RungSignalName)
+
+
 class AshaSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    grace_period: int = Field(1, ge=1)  # epochs every trial runs before it can be stopped
+    grace_period: int = Field(1, ge=1)  # epochs every trial runs before it can be stopped (never before warmup ends)
     reduction_factor: float = Field(3.0, gt=1)  # 1/reduction_factor of trials go on at each rung
+    # raw: the metric at the rung; cooldown: the metric after a short probe that anneals the lr
+    # to the schedule's end; curve: the metric's learning curve extrapolated to the last epoch
+    signal: RungSignalName = "raw"
+    cooldown: float = Field(0.2, gt=0, le=1)  # cooldown probe: its steps, a share of the steps taken so far
 
-    def milestones(self, max_epochs: int) -> list[int]:
-        """The epochs at which successive halving decides, below the last: grace period, then
-        x reduction_factor each (rounded, at least one epoch apart)."""
-        rungs, epoch = [], min(self.grace_period, max_epochs)
+    def milestones(self, max_epochs: int, first: int | None = None) -> list[int]:
+        """The epochs at which successive halving decides, below the last: the first rung
+        (default: the grace period), then x reduction_factor each (rounded, at least one epoch apart)."""
+        rungs, epoch = [], min(first or self.grace_period, max_epochs)
         while epoch < max_epochs:
             rungs.append(epoch)
             epoch = max(epoch + 1, round(epoch * self.reduction_factor))

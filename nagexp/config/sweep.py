@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from nagexp.config.resources import WorkerResources
 from nagexp.config.sizes import parse_size
 from nagexp.config.space import SEARCH_SPACES_DIR, SearchSpace
+from nagexp.config.space_sections import RungSignalName
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
 from nagexp.registries.samplers import SAMPLER_NAMES
@@ -38,6 +39,7 @@ class SweepOptions(BaseModel):
     seed: int = 0  # master seed: sampler and every trial's seed
     sampler: SamplerName = "tpe"
     scheduler: SchedulerName = "asha"
+    rung_signal: RungSignalName | None = None  # overrides the space's asha.signal (what ASHA ranks on)
     max_concurrent: int | None = Field(None, ge=1)  # default: as many as resources allow
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)  # fractions share a GPU

@@ -12,6 +12,7 @@ from typing import Any
 
 from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
+from nagexp.results.rung_signals import RungSignal
 
 __all__ = ["fit_data_parallel"]
 
@@ -28,6 +29,7 @@ def fit_data_parallel(
     max_failures: int = 0,
     in_tune: bool = False,
     data_group: str = "",
+    signal: RungSignal | None = None,
 ) -> Any:
     """Train `cfg` on K workers; returns Ray Train's Result (its checkpoint: the last epoch's).
     `trial_number`: the sweep trial it is (its reports say so), or None for `nagexp train`.
@@ -36,6 +38,7 @@ def fit_data_parallel(
     (0 in a sweep: the trial fails, and Tune's retry starts the run again by name, counted
     in the trial's retries). Raises Ray Train's TrainingFailedError when they run out.
     `data_group`: the placement group (hex) whose CPUs streaming workers' Ray Data tasks use.
+    `signal`: the sweep's rung signal, which the workers report beside the metric.
     """
     import ray.train
 
@@ -48,7 +51,8 @@ def fit_data_parallel(
     from nagexp.parallel.worker import WorkerConfig
 
     loop_config = WorkerConfig(train=cfg.model_dump(mode="json"), data_ref=[data_ref], trial_number=trial_number,
-                               code_dir=code_dir, data_group=data_group, run_dir=str(storage / name))  # fmt: skip
+                               code_dir=code_dir, data_group=data_group, run_dir=str(storage / name),
+                               rung_signal=signal)  # fmt: skip
     trainer = trainer_class()(
         _worker_loop,
         train_loop_config=loop_config,

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, TypedDict
 
+from nagexp.results.rung_signals import RungSignal, RungTracker
+
 __all__ = ["WorkerConfig", "worker_loop"]
 
 
@@ -21,6 +23,7 @@ class WorkerConfig(TypedDict):
     code_dir: str | None  # the user's code folder, when Ray's runtime environment did not ship it
     data_group: str  # streamed data: the placement group (hex) whose CPUs the Ray Data tasks use
     run_dir: str  # the run's folder: rank 0 writes the worker group there (see `worker_group_id`)
+    rung_signal: RungSignal | None  # a sweep's: what ASHA ranks the trial on, reported beside the metric
 
 
 def _worker_nodes(node_id: str) -> str:
@@ -63,10 +66,13 @@ def worker_loop(config: WorkerConfig) -> None:
         with previous.as_directory() as folder:
             resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
 
+    rung = RungTracker(config.get("rung_signal"))  # sees the replayed epochs below, then the new ones
+
     def report(metrics: dict[str, float], checkpoint: TrainCheckpoint | None, reason: str | None = None) -> None:
         reason = checkpoint.state().get("diverged_reason") if checkpoint is not None else reason
         row = trial_report(metrics, number=config["trial_number"], epochs_total=cfg.epochs, diverged_reason=reason,
-                           node_id=nodes, pid=os.getpid(), workers=dist.world_size, worker_group=group)  # fmt: skip
+                           node_id=nodes, pid=os.getpid(), workers=dist.world_size, worker_group=group,
+                           rung_signal=rung(metrics))  # fmt: skip
         if checkpoint is None or not dist.is_main:  # every worker reports (Ray Train waits for all); rank 0 writes
             ray.train.report(dict(row), checkpoint=None)
             return

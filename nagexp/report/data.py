@@ -12,11 +12,12 @@ from typing import Any
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
-from nagexp.results.files import TRIALS_FILE, read_summary, read_trials
+from nagexp.results.files import TRIALS_FILE, ranked_value, read_summary, read_trials
 from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank, count_states, pareto_front, ranked_trials
 from nagexp.results.records import RUNNING, TrialRecord, trial_config
 from nagexp.results.state import sweep_state
+from nagexp.space.rungs import rung_plan
 
 __all__ = ["ReportData", "TrialRow", "collect"]
 
@@ -40,6 +41,7 @@ class TrialRow:
     schedule: dict[str, Any] | None = None  # population-based: the piecewise schedule of its weights
     lineage: tuple[dict[str, Any], ...] = ()  # population-based: who trained its weights from which epoch, how
     finals: dict[str, float] = field(default_factory=dict)  # every objective metric at its last epoch
+    ranked: float | None = None  # pruned, in a sweep ranked on a rung signal: the signal it was stopped on
 
 
 @dataclass
@@ -127,7 +129,7 @@ def _rungs(plan: SweepPlan, trials: list[TrialRow]) -> list[tuple[int, int]]:
     if plan.options.scheduler != "asha":
         return []
     max_t = int(plan.space.fixed.get("epochs", 1))
-    rungs = [*plan.space.asha.milestones(max_t), max_t]
+    rungs = [*rung_plan(plan.space, max_t).epochs, max_t]
     return [(r, sum(t.epochs_run >= r for t in trials)) for r in rungs]
 
 
@@ -136,7 +138,8 @@ def _row(record: TrialRecord, curve: tuple[float, ...]) -> TrialRow:
                     best=record.best, test_acc=record.test_acc, epochs_run=record.epochs_run,
                     seconds=record.seconds, seed=record.seed, reason=record.reason, curve=curve,
                     exploits=tuple(record.exploits), schedule=record.schedule,
-                    lineage=tuple(record.lineage or ()), finals=dict(record.finals))  # fmt: skip
+                    lineage=tuple(record.lineage or ()), finals=dict(record.finals),
+                    ranked=ranked_value(record))  # fmt: skip
 
 
 def _study(sweep_dir: Path, name: str) -> Any:

@@ -74,9 +74,11 @@ def _trial_table(d: ReportData, trials: list[TrialRow]) -> tuple[list[str], list
     """Several objectives: a column for each other objective, and `pareto` (on the front)."""
     others = list(d.plan.ranking.metrics[1:])
     front = {t.number for t in d.front()}
-    header = ["trial", "state", d.metric, *others, *(["pareto"] if others else []), "test acc", "epochs",
-              *d.param_names, "reason"]  # fmt: skip
-    rows = [[str(t.number), t.state, short_value(t.final), *(short_value(t.finals.get(m)) for m in others),
+    signal = any(t.ranked is not None for t in d.trials)  # a pruned trial's rung signal beside its metric
+    header = ["trial", "state", d.metric, *(["ranked on"] if signal else []), *others,
+              *(["pareto"] if others else []), "test acc", "epochs", *d.param_names, "reason"]  # fmt: skip
+    rows = [[str(t.number), t.state, short_value(t.final), *([short_value(t.ranked)] if signal else []),
+             *(short_value(t.finals.get(m)) for m in others),
              *(["yes" if t.number in front else "-"] if others else []), short_value(t.test_acc),
              str(t.epochs_run), *(short_value(t.params.get(p)) for p in d.param_names), t.reason]
             for t in trials]  # fmt: skip

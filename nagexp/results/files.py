@@ -22,6 +22,7 @@ __all__ = ["TRIALS_FILE", "read_summary", "read_trials", "trials_csv", "write_be
 
 TRIALS_FILE = "trials.csv"
 
+RANKED_COLUMN = "ranked_on"  # a pruned trial's rung signal (sweeps ranked on one)
 _FIXED_COLUMNS = ("test_acc", "epochs_run", "seconds", "node_id", "seed", "retries", "reason", "trial_id")
 
 
@@ -43,13 +44,22 @@ def _population_cells(r: TrialRecord) -> list[str]:
             json.dumps(schedule.get("momentum_knots", [])), json.dumps(decay), json.dumps(r.lineage or [])]
 
 
+def ranked_value(r: TrialRecord) -> float | None:
+    """What ASHA ranked a pruned trial on when the sweep's rung signal is not the raw metric (its
+    final value is the raw one beside it); None for other trials."""
+    return r.ranked if r.state == "pruned" else None
+
+
 def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str, ranking: Ranking | None = None) -> str:
     """Several objectives (`ranking`): each other objective's final value, and `pareto` (true for
-    the trials on the front) after the primary's columns."""
+    the trials on the front) after the primary's columns. A sweep ranked on a rung signal:
+    `ranked_on`, the signal a pruned trial was stopped on, beside its raw final value."""
     population = any(r.schedule or r.exploits for r in records)
+    signal = any(r.ranked is not None for r in records)
     others = list(ranking.metrics[1:]) if ranking is not None and ranking.several else []
     front = {t.number for t in pareto_front(records, ranking)} if ranking is not None and others else set()
-    objective_columns = [f"final_{metric}", f"best_{metric}", *(f"final_{m}" for m in others),
+    objective_columns = [f"final_{metric}", f"best_{metric}", *([RANKED_COLUMN] if signal else []),
+                         *(f"final_{m}" for m in others),
                          *(["pareto"] if others else [])]  # fmt: skip
     columns = ["number", "state", *param_names, *objective_columns, *_FIXED_COLUMNS]
     buf = io.StringIO()
@@ -57,7 +67,8 @@ def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str, 
     writer.writerow(columns + list(_POPULATION_COLUMNS if population else ()))
     for r in sorted(records, key=lambda r: r.number):
         writer.writerow([r.number, r.state, *(_cell(r.params.get(p)) for p in param_names), _cell(r.final),
-                         _cell(r.best), *(_cell(r.finals.get(m)) for m in others),
+                         _cell(r.best), *([_cell(ranked_value(r))] if signal else []),
+                         *(_cell(r.finals.get(m)) for m in others),
                          *([str(r.number in front).lower()] if others else []), _cell(r.test_acc),
                          r.epochs_run, round(r.seconds, 3), r.node_id, _cell(r.seed), r.retries, r.reason, r.trial_id,
                          *(_population_cells(r) if population else ())])  # fmt: skip
@@ -125,6 +136,7 @@ def _record(row: Mapping[str, str | None], param_names: list[str], metric: str) 
         exploits=json.loads(cells.get("exploits") or "[]"),
         schedule=_schedule_cells(cells),
         lineage=json.loads(cells.get("lineage") or "null") or None,
+        ranked=_float(cells.get(RANKED_COLUMN, "")),
     )
 
 

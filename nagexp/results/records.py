@@ -15,7 +15,7 @@ from nagexp.config.loading import describe_validation_error
 from nagexp.config.space_sections import OBJECTIVE_METRICS
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
-from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, SCHEDULE_KEY
+from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, RUNG_SIGNAL_KEY, SCHEDULE_KEY
 
 __all__ = ["RUNNING", "STATES", "TrialRecord", "is_settled", "trial_config"]
 
@@ -68,6 +68,7 @@ class TrialRecord:
     exploits: list[dict[str, int]] = field(default_factory=list)  # PBT: {"epoch": after it, "from": trial}
     schedule: dict[str, Any] | None = None  # PBT: TrainConfig fields replaying its weights' schedule
     lineage: list[dict[str, Any]] | None = None  # PBT: who trained its final weights from which epoch, how
+    ranked: float | None = None  # the rung signal at its last epoch (what ASHA ranked it on); None: the metric
 
     def train_config(self, fixed: Mapping[str, Any]) -> TrainConfig:
         """This trial's config under a sweep's `fixed` values (see `trial_config`): a population
@@ -94,6 +95,8 @@ class TrialRecord:
             self.schedule = json.loads(metrics[SCHEDULE_KEY])
         if metrics.get(LINEAGE_KEY):
             self.lineage = json.loads(metrics[LINEAGE_KEY])
+        if isinstance(metrics.get(RUNG_SIGNAL_KEY), int | float):
+            self.ranked = float(metrics[RUNG_SIGNAL_KEY])
         if "test_acc" in metrics:
             self.test_acc = float(metrics["test_acc"])
         if metrics.get("diverged"):

@@ -15,6 +15,7 @@ __all__ = [
     "EXPLOIT_KEY",
     "IDENTITY_KEYS",
     "LINEAGE_KEY",
+    "RUNG_SIGNAL_KEY",
     "SCHEDULE_KEY",
     "TRIAL_ERROR_KEY",
     "TRIAL_NUMBER_KEY",
@@ -36,6 +37,9 @@ TRIAL_ERROR_KEY = "trial_error"  # in a trial's last report when its own code ra
 EXPLOIT_KEY = "exploit_from"
 SCHEDULE_KEY = "exported_schedule"
 LINEAGE_KEY = "exported_lineage"
+# what ASHA ranked the trial on at this epoch when the sweep's rung signal is not the raw metric
+# (see results/rung_signals.py); at the last epoch it equals the metric
+RUNG_SIGNAL_KEY = "rung_signal"
 WORKER_GROUP_KEY = "worker_group"  # a data-parallel trial's workers: their placement group (hex)
 # what makes a trial itself: a population member keeps them when it copies another's config
 IDENTITY_KEYS = (TRIAL_NUMBER_KEY, "seed")
@@ -70,6 +74,11 @@ class TrialReport(TypedDict, total=False):
     exported_schedule: str  # JSON of TrainConfig fields
     exported_lineage: str  # JSON list of {epoch, label, config}
     trial_error: str
+    rung_signal: float
+    cooldown_val_acc: float  # a rung's cooldown probe (the trainer's): the branch's val metrics
+    cooldown_val_loss: float
+    probe_steps: int  # the probes' optimizer steps and seconds so far (beside the run's own)
+    probe_seconds: float
 
 
 def trial_report(
@@ -85,6 +94,7 @@ def trial_report(
     exploit_from: int | None = None,
     exported_schedule: str | None = None,
     exported_lineage: str | None = None,
+    rung_signal: float | None = None,
 ) -> TrialReport:
     """One epoch's report: the trainer's metrics and who sent them (`number` None: a run
     outside a sweep)."""
@@ -106,6 +116,8 @@ def trial_report(
         row[SCHEDULE_KEY] = exported_schedule
     if exported_lineage is not None:
         row[LINEAGE_KEY] = exported_lineage
+    if rung_signal is not None:
+        row[RUNG_SIGNAL_KEY] = rung_signal
     return row  # type: ignore[return-value]
 
 

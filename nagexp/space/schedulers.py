@@ -9,6 +9,7 @@ from typing import Any
 from nagexp.core.imports import resolve_import_path
 from nagexp.registries.schedulers import SCHEDULERS
 from nagexp.results.trial_report import EPOCH_KEY, IDENTITY_KEYS, is_last_epoch
+from nagexp.space.rungs import rung_plan
 
 __all__ = ["ClipToBounds", "asha", "fifo", "make_scheduler", "pb2", "pbt", "synchronous_halving"]
 
@@ -35,10 +36,10 @@ def _bounds(space: Any) -> dict[str, tuple[float, float]]:
 def asha(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
-    asha = space.asha
+    rungs = rung_plan(space, max_epochs).epochs  # the first: after the longest warmup (no rung: none stops)
     return ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode, max_t=max_epochs,
-                         grace_period=min(asha.grace_period, max_epochs),
-                         reduction_factor=asha.reduction_factor)  # fmt: skip
+                         grace_period=rungs[0] if rungs else max_epochs,
+                         reduction_factor=space.asha.reduction_factor)  # fmt: skip
 
 
 def fifo(metric: str, mode: str, max_epochs: int, space: Any, seed: int) -> Any:
@@ -91,7 +92,7 @@ def synchronous_halving(name: str, metric: str, mode: str, max_epochs: int, spac
     (see integrations/ray_halving.py), at most `max_running` trials at once."""
     from nagexp.integrations.ray_halving import SynchronousHalving
 
-    milestones = space.asha.milestones(max_epochs) if name == "asha" else []
+    milestones = list(rung_plan(space, max_epochs).epochs) if name == "asha" else []
     return SynchronousHalving(metric=metric, mode=mode, milestones=milestones,
                               reduction_factor=space.asha.reduction_factor, batch_size=batch_size,
                               total_trials=total_trials, max_running=max_running, number_of=number_of,

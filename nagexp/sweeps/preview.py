@@ -7,6 +7,7 @@ import json
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
+from nagexp.space.rungs import describe_rungs
 from nagexp.sweeps.checks import check_tracking, check_user_code_imports, user_code
 from nagexp.sweeps.folder import refuse_existing
 from nagexp.sweeps.plan import make_plan
@@ -59,8 +60,7 @@ def _placement(spec: SweepSpec) -> str:
 def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
     plan = make_plan(spec, None, None, None)
     o = spec.options
-    a = spec.space.asha
-    settings = f" (grace {a.grace_period}, reduction {a.reduction_factor:g})" if o.scheduler == "asha" else ""
+    settings = f" ({describe_rungs(spec.space, spec.epochs)})" if o.scheduler == "asha" else ""
     if spec.population:
         p = spec.space.pbt
         settings = (f" (population {o.trials}, a round every {p.perturbation_interval} epochs, quantile "

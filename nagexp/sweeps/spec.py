@@ -120,6 +120,8 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     except ValidationError as err:
         raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
     space = space.model_copy(update={"fixed": fixed})
+    if options.rung_signal is not None:
+        space = space.model_copy(update={"asha": space.asha.model_copy(update={"signal": options.rung_signal})})
     if options.scheduler in POPULATION_SCHEDULERS:
         _check_population(space, options.scheduler, space_path)
     if options.deterministic:

@@ -21,6 +21,7 @@ from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
 from nagexp.data.batches import TrainData
 from nagexp.results.records import trial_config
+from nagexp.results.rung_signals import RungSignal, RungTracker
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY, error_report, trial_report
 from nagexp.training.checkpoint import CHECKPOINT_FILE, CheckpointState, TrainCheckpoint, load_checkpoint
 from nagexp.training.lineage import exploits, exported_schedule
@@ -72,14 +73,17 @@ def _data_on(device: str, data_ref: Any) -> TrainData:
 
 def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[int] = frozenset(),
               code_dir: str | None = None, workers: WorkerResources | None = None,
-              train_storage: str | None = None, population: bool = False) -> None:  # fmt: skip
+              train_storage: str | None = None, population: bool = False,
+              signal: RungSignal | None = None) -> None:  # fmt: skip
     """Train one trial. `data_ref`: [the object ref of the sweep's data]. `settled`: trial
     numbers that finished before the sweep was resumed, which Tune's older snapshot may still
     list as running; they end at once. `code_dir`: the user's code folder, importable here
     when Ray's runtime environment did not bring it. `workers`: the resources of each worker
     of a data-parallel trial, whose Ray Train runs are stored under `train_storage`.
     `population`: a PBT/PB2 member, which reports the trial it continued after an exploit
-    and, with its last epoch, the schedule and lineage of its weights (see lineage)."""
+    and, with its last epoch, the schedule and lineage of its weights (see lineage). `signal`:
+    what ASHA ranks the trial on, reported beside the metric (None: the metric itself); a
+    cooldown signal makes the trainer probe at the rungs."""
     from ray import tune
 
     number = config[TRIAL_NUMBER_KEY]
@@ -91,10 +95,12 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
 
             make_importable(code_dir)
         cfg = train_config_of(config)
+        if signal is not None:  # the probes' epochs: the run's own config stays as the sweep stores it
+            cfg = cfg.model_copy(update=signal.train_fields())
         if cfg.workers_per_trial > 1 and workers is not None and train_storage is not None:
-            _train_data_parallel(cfg, number, data_ref[0], workers, Path(train_storage), code_dir)
+            _train_data_parallel(cfg, number, data_ref[0], workers, Path(train_storage), code_dir, signal)
         else:
-            _train_trial(cfg, number, data_ref[0], population)
+            _train_trial(cfg, number, data_ref[0], population, signal)
     except Exception as exc:
         if (own := _own_error(exc)) is None:
             raise  # Tune's own control flow and Ray's failures (a dead worker): Tune retries them
@@ -115,7 +121,7 @@ def _own_error(exc: Exception) -> BaseException | None:
 
 
 def _train_data_parallel(cfg: TrainConfig, number: int, data_ref: Any, workers: WorkerResources, storage: Path,
-                         code_dir: str | None) -> None:  # fmt: skip
+                         code_dir: str | None, signal: RungSignal | None) -> None:  # fmt: skip
     """A Ray Train run of K workers named after the trial: a retried or restored trial's run
     starts again from its last checkpoint. Rank 0's reports reach Tune epoch by epoch."""
     import ray
@@ -125,7 +131,8 @@ def _train_data_parallel(cfg: TrainConfig, number: int, data_ref: Any, workers: 
     group = ray.util.get_current_placement_group()  # the trial's: streaming workers run their data tasks in it
     run = train_run_dir(storage.parent, number)
     fit_data_parallel(cfg, data_ref, workers, storage=run.parent, name=run.name, trial_number=number,
-                      code_dir=code_dir, in_tune=True, data_group=group.id.hex() if group else "")  # fmt: skip
+                      code_dir=code_dir, in_tune=True, data_group=group.id.hex() if group else "",
+                      signal=signal)  # fmt: skip
 
 
 def _lineage_fields(state: CheckpointState, last: bool) -> dict[str, Any]:
@@ -141,7 +148,8 @@ def _lineage_fields(state: CheckpointState, last: bool) -> dict[str, Any]:
     return extra  # the keyword arguments of trial_report
 
 
-def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool = False) -> None:
+def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool = False,
+                 signal: RungSignal | None = None) -> None:  # fmt: skip
     import ray
     from ray import tune
 
@@ -152,13 +160,15 @@ def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool 
     if (previous := tune.get_checkpoint()) is not None:  # a retried or restored trial
         with previous.as_directory() as folder:
             resume = load_checkpoint(Path(folder) / CHECKPOINT_FILE)
+    rung = RungTracker(signal, resume["history"] if resume else ())
 
     def report(metrics: dict[str, float], checkpoint: TrainCheckpoint) -> None:
         state = checkpoint.state()
         reason = state.get("diverged_reason")
         last = reason is not None or checkpoint.epoch == cfg.epochs
         row = trial_report(metrics, number=number, epochs_total=cfg.epochs, diverged_reason=reason, node_id=node_id,
-                           pid=pid, **(_lineage_fields(state, last) if population else {}))  # fmt: skip
+                           pid=pid, rung_signal=rung(metrics),
+                           **(_lineage_fields(state, last) if population else {}))  # fmt: skip
         with tempfile.TemporaryDirectory() as folder:
             checkpoint.save(Path(folder) / CHECKPOINT_FILE)
             tune.report(dict(row), checkpoint=tune.Checkpoint.from_directory(folder))

@@ -10,7 +10,8 @@ from nagexp.config.resources import TRIAL_DRIVER_BUNDLE
 from nagexp.config.sweep import SweepSpec
 from nagexp.data.batches import TrainData
 from nagexp.results.records import TrialRecord, is_settled
-from nagexp.results.trial_report import TRIAL_NUMBER_KEY
+from nagexp.results.rung_signals import RungSignal
+from nagexp.results.trial_report import RUNG_SIGNAL_KEY, TRIAL_NUMBER_KEY
 from nagexp.sweeps.resources import concurrent_trials, data_cpus
 from nagexp.sweeps.warm_start import SearchStart
 
@@ -58,8 +59,20 @@ def _trainable(spec: SweepSpec, data: TrainData, code_dir: Path | None, settled:
     trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled,
                                      code_dir=str(code_dir) if code_dir else None, workers=spec.workers,
                                      train_storage=str(spec.sweep_dir / TRAIN_RUNS),
-                                     population=spec.population)  # fmt: skip
+                                     population=spec.population, signal=_signal(spec))  # fmt: skip
     return tune.with_resources(trainable, resources)
+
+
+def _signal(spec: SweepSpec) -> RungSignal | None:
+    """What the trials report for ASHA to rank them on (None: the metric itself)."""
+    from nagexp.space.rungs import rung_signal
+
+    signal = rung_signal(spec.space, spec.epochs) if spec.options.scheduler == "asha" else None
+    return None if signal is None or signal.ranks_raw else signal
+
+
+def _ranked_metric(spec: SweepSpec) -> str:
+    return spec.metric if _signal(spec) is None else RUNG_SIGNAL_KEY
 
 
 def _slots(spec: SweepSpec, data: TrainData) -> int:
@@ -141,13 +154,13 @@ def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | 
     if o.deterministic:
         # halving on complete rungs, and the cap on trials at once with it: Tune's own limiter
         # counts paused trials as running and would wait for a batch forever
-        scheduler = synchronous_halving(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space,
+        scheduler = synchronous_halving(o.scheduler, _ranked_metric(spec), spec.mode, spec.epochs, spec.space,
                                         batch_size=o.trials_per_batch, total_trials=o.trials, max_running=slots,
                                         number_of=trial_number_of,
                                         history=JournalHistory(spec.sweep_dir / "journal.jsonl", spec.metric,
                                                                spec.mode))  # fmt: skip
     else:  # the schedulers' own draws: not the sampler's seed, whose draws would repeat
-        scheduler = make_scheduler(o.scheduler, spec.metric, spec.mode, spec.epochs, spec.space,
+        scheduler = make_scheduler(o.scheduler, _ranked_metric(spec), spec.mode, spec.epochs, spec.space,
                                    seed=trial_seed(o.seed, -1))  # fmt: skip
     return tune.Tuner(
         _trainable(spec, data, code_dir),

@@ -17,15 +17,17 @@ from typing import Any
 from nagexp.config.train import ARGS_FIELDS
 from nagexp.core.errors import NagexpError
 from nagexp.integrations.mlflow_store import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, remember_new_store, seed_new_store
-from nagexp.results.trial_report import EXPLOIT_KEY, TRIAL_NUMBER_KEY
+from nagexp.results.trial_report import EXPLOIT_KEY, RUNG_SIGNAL_KEY, TRIAL_NUMBER_KEY
 from nagexp.tracking.store import TrackingStore, check_reachable
 
 __all__ = ["Tracker", "numeric_metrics"]
 
+# RUNG_SIGNAL_KEY and the cooldown probe's metrics: what ASHA ranked the epoch on (results/rung_signals.py)
 # EXPLOIT_KEY: a population-based trial's epoch that continued another trial's weights (its number)
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "momentum", "weight_decay",
                  EXPLOIT_KEY, "epoch_seconds", "samples_per_s", "train_seconds", "param_count", "test_loss",
-                 "test_acc")  # fmt: skip
+                 "test_acc", RUNG_SIGNAL_KEY, "cooldown_val_acc", "cooldown_val_loss", "probe_steps",
+                 "probe_seconds")  # fmt: skip
 PARAM_CHARS = 500  # longer values (a piecewise schedule's knots) are cut: the full config is an artifact
 
 
