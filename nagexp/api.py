@@ -90,12 +90,10 @@ def sweep(
     """Run a sweep: Optuna proposes schedules, Ray Tune runs the trials, MLflow logs them.
 
     `space`: a search-space YAML (a shipped one by file name, e.g. "quick.yaml"; default
-    nag_default.yaml). `options` are named like the CLI's: trials, epochs, dataset, seed,
-    sampler, scheduler, max_concurrent, deterministic, trials_per_batch, pick, cpus_per_trial,
-    gpus_per_trial, time_budget, epoch_budget, max_failures, address, results_dir, track,
-    experiment, tracking_uri, log_models, register_model, code_dir, cache_dir, memory_budget,
-    data_mode, warm_start (earlier sweeps' names or folders), warm_start_any, enqueue, name (see
-    `nagexp sweep --help`). `resume`: continue the interrupted sweep of that name (only
+    nag_default.yaml). `options` are the fields of `SweepOptions` (`nagexp.config.sweep`), named
+    like the CLI's options (trials, epochs, seed, sampler, scheduler, rung_signal, epoch_budget,
+    workers_per_trial, results_dir, track, ...; see `nagexp sweep --help`); a misspelt or invalid one
+    is a ConfigError naming it. `resume`: continue the interrupted sweep of that name (only
     results_dir, address and tracking_uri may be given; a sweep's folder works too). `report`:
     build the HTML/Markdown report at the end. `echo`: where progress lines go (None: nowhere).
     `command`: recorded in sweep.json as how the sweep was started.
@@ -197,7 +195,7 @@ def train(
     """
     from nagexp.config.loading import load_train_config, stored_data_cache, stored_user_code, train_config_from
     from nagexp.config.train import TrainConfig
-    from nagexp.runs.train_run import run_training
+    from nagexp.runs.train_run import TrainRunOptions, run_training
     from nagexp.runtime.user_code import changed_code_warning
     from nagexp.tracking.store import resolve_store
 
@@ -218,10 +216,11 @@ def train(
     say(f"training {cfg.model} on {cfg.dataset} with {cfg.optimizer} "
         f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "
         f"{counted(cfg.epochs, 'epoch')}, seed {cfg.seed}")  # fmt: skip
-    return run_training(cfg, results_dir, name, on_epoch=on_epoch, on_data=lambda d: say(d.report.summary()),
-                        tracking=store, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
-                        say=say, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-                        address=address)  # fmt: skip
+    options = TrainRunOptions(results_dir=Path(results_dir), name=name, tracking=store,
+                              code_dir=Path(code_dir) if code_dir else None, cache_dir=cache_dir,
+                              memory_budget=memory_budget, cpus_per_worker=cpus_per_worker,
+                              gpus_per_worker=gpus_per_worker, address=address)  # fmt: skip
+    return run_training(cfg, options, on_epoch=on_epoch, on_data=lambda d: say(d.report.summary()), say=say)
 
 
 def reproduce(

@@ -30,6 +30,8 @@ def list_spaces() -> None:
 def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shipped name like quick.yaml).")]) -> None:
     """Print a space's fixed values, its params as a table, the objective and ASHA settings."""
     from nagexp.config.space import find_space_file, load_space
+    from nagexp.config.train import TrainConfig
+    from nagexp.space.rungs import describe_rungs
     from nagexp.space.table import params_table
 
     path = find_space_file(file)
@@ -38,7 +40,11 @@ def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shi
     typer.echo("fixed: " + (", ".join(f"{k}={v}" for k, v in space.fixed.items()) or "-"))
     typer.echo(params_table(space))
     typer.echo("objective: " + ", ".join(f"{o.direction} {o.metric}" for o in space.objectives))
-    typer.echo(f"asha: grace_period {space.asha.grace_period}, reduction_factor {space.asha.reduction_factor:g}")
+    a = space.asha
+    typer.echo(f"asha: grace_period {a.grace_period}, reduction_factor {a.reduction_factor:g}, signal {a.signal}"
+               + (f" (cooldown {a.cooldown:g})" if a.signal == "cooldown" else ""))
+    epochs = int(space.fixed.get("epochs", TrainConfig.model_fields["epochs"].default))
+    typer.echo(describe_rungs(space, epochs))
     p = space.pbt
     typer.echo(f"pbt (--scheduler pbt|pb2): perturbation_interval {p.perturbation_interval}, quantile_fraction "
                f"{p.quantile_fraction:g}, resample_probability {p.resample_probability:g}, "

@@ -36,7 +36,7 @@ from nagexp.training.optim import resolve_device
 from nagexp.training.schedules import check_schedules
 from nagexp.training.trainer import TrainResult, train
 
-__all__ = ["TrainRun", "metrics_csv", "run_training"]
+__all__ = ["TrainRun", "TrainRunOptions", "metrics_csv", "run_training"]
 
 EpochCallback = Callable[[dict[str, float]], None]
 
@@ -85,36 +85,39 @@ def model_file_state(cfg: TrainConfig, data: TrainData, model: torch.nn.Module) 
     }
 
 
+@dataclass(frozen=True)
+class TrainRunOptions:
+    """Where and how one training runs, beside its TrainConfig (what `nagexp train` takes)."""
+
+    results_dir: Path = Path("results")  # the run goes to <results_dir>/train/<name>/
+    name: str | None = None  # default: <model>-<dataset>-<date>-<time>
+    tracking: TrackingStore | None = None  # the MLflow store; None: not logged
+    code_dir: Path | None = None  # the user's model/dataset code (default: the current directory)
+    cache_dir: str | Path | None = None  # where datasets read from files are prepared once
+    memory_budget: str | None = None  # data mode auto: memory mode when the data fits this
+    cpus_per_worker: float = 1.0  # workers_per_trial > 1: each worker's CPUs and GPUs
+    gpus_per_worker: float = 0.0
+    address: str | None = None  # the Ray cluster of a data-parallel or streaming run; None: local
+
+
 def run_training(
     cfg: TrainConfig,
-    results_dir: str | Path = "results",
-    name: str | None = None,
+    options: TrainRunOptions = TrainRunOptions(),  # frozen: one shared default is safe
     on_epoch: EpochCallback | None = None,
     on_data: Callable[[TrainData], None] | None = None,
-    tracking: TrackingStore | None = None,
-    code_dir: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-    memory_budget: str | None = None,
     say: Callable[[str], None] = print,
-    cpus_per_worker: float = 1.0,
-    gpus_per_worker: float = 0.0,
-    address: str | None = None,
 ) -> TrainRun:
-    """Train once and write <results_dir>/train/<name>/; log to MLflow when `tracking` is given.
-    `code_dir`: the folder of the user's model/dataset code (default: the current directory).
-    `cfg.workers_per_trial` > 1: a Ray Train run of that many workers, each with its CPUs and
-    GPUs, on Ray started here or on the cluster at `address`. The process's settings (torch's
-    threads, environment, logging levels) are as before when it returns."""
+    """Train once and write <results_dir>/train/<name>/; log to MLflow when `options.tracking`
+    is given. `cfg.workers_per_trial` > 1: a Ray Train run of that many workers, each with its
+    CPUs and GPUs, on Ray started here or on the cluster at `options.address`. The process's
+    settings (torch's threads, environment, logging levels) are as before when it returns."""
     with restored_process_settings():
-        return _run_training(cfg, results_dir, name, on_epoch, on_data, tracking, code_dir, cache_dir, memory_budget,
-                             say, cpus_per_worker, gpus_per_worker, address)  # fmt: skip
+        return _run_training(cfg, options, on_epoch, on_data, say)
 
 
-def _run_training(cfg: TrainConfig, results_dir: str | Path, name: str | None, on_epoch: EpochCallback | None,
-                  on_data: Callable[[TrainData], None] | None, tracking: TrackingStore | None,
-                  code_dir: str | Path | None, cache_dir: str | Path | None, memory_budget: str | None,
-                  say: Callable[[str], None], cpus_per_worker: float, gpus_per_worker: float,
-                  address: str | None) -> TrainRun:  # fmt: skip
+def _run_training(cfg: TrainConfig, o: TrainRunOptions, on_epoch: EpochCallback | None,
+                  on_data: Callable[[TrainData], None] | None, say: Callable[[str], None]) -> TrainRun:  # fmt: skip
+    results_dir, name, tracking, code_dir = o.results_dir, o.name, o.tracking, o.code_dir
     root = Path(results_dir).resolve() / "train"
     name = check_name(name) if name else unique_name(_default_name(cfg), root)
     out_dir = root / name
@@ -126,8 +129,8 @@ def _run_training(cfg: TrainConfig, results_dir: str | Path, name: str | None, o
         code = snapshot(code_dir or Path.cwd())
         make_importable(code.root)
     # before creating anything: a bad dataset leaves no empty run
-    cache = cache_dir_for(cache_dir, Path(results_dir))
-    data = load_train_data(cfg, cache, memory_budget, say, gpu_share=1.0 if device.type == "cuda" else 0.0)
+    cache = cache_dir_for(o.cache_dir, Path(results_dir))
+    data = load_train_data(cfg, cache, o.memory_budget, say, gpu_share=1.0 if device.type == "cuda" else 0.0)
     cfg = cfg.model_copy(update={"data_mode": data.mode})  # config.yaml names the mode it trained in
     check_model(cfg.model, cfg.model_arguments(), data)  # and a model that cannot train on it
     check_schedules(cfg, data.train_size)  # or a schedule of the user's that gives bad values
@@ -145,7 +148,7 @@ def _run_training(cfg: TrainConfig, results_dir: str | Path, name: str | None, o
             out_dir.mkdir(parents=True)
         except OSError as exc:
             raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
-        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(cache_dir, Path(results_dir)))
+        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(o.cache_dir, Path(results_dir)))
         atomic_write_text(out_dir / "config.yaml", saved_config_text(f"train config of run {name}\nrerun: nagexp "
                                                                      f"train {out_dir / 'config.yaml'}", saved))
         run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None
@@ -158,15 +161,15 @@ def _run_training(cfg: TrainConfig, results_dir: str | Path, name: str | None, o
     if cfg.workers_per_trial > 1:
         from nagexp.parallel.train_job import train_data_parallel
 
-        resources = WorkerResources(cfg.workers_per_trial, cpus_per_worker, gpus_per_worker)
+        resources = WorkerResources(cfg.workers_per_trial, o.cpus_per_worker, o.gpus_per_worker)
         # started once the workers can be placed: a request the cluster cannot hold leaves no run
-        result = train_data_parallel(cfg, data, resources, out_dir / "ray-train", address=address,
+        result = train_data_parallel(cfg, data, resources, out_dir / "ray-train", address=o.address,
                                      code_dir=code.root if code else None, say=say, before=start)  # fmt: skip
         for metrics in result.history:  # Ray Train's reports end with the run: the epochs, now
             report(metrics, None)
     else:
         start()
-        result = _train_here(cfg, data, report, address)
+        result = _train_here(cfg, data, report, o.address)
 
     atomic_write_text(out_dir / "metrics.csv", metrics_csv(result.history))
     atomic_write(out_dir / "model.pt", lambda p: torch.save(model_file_state(cfg, data, result.model), p))
