@@ -21,7 +21,10 @@ airbench's code is read from `--airbench` (the file, or a fetched KellerJordan/c
 git folder) into a temporary module: it is never copied into the project.
 
     python -m benchmarks.airbench_side_by_side --airbench PATH [--data cifar10-jpeg.tar.gz]
-        [--train 10000] [--epochs 10] [--seeds 3] [--config best.yaml] [--only nagexp|airbench]
+        [--train 10000] [--epochs 10] [--seeds 3] [--config best.yaml] [--only nagexp|airbench] [--out FILE]
+    python -m benchmarks.airbench_side_by_side --quick --only nagexp --data tests/data/cifar10-slice --out FILE
+        # 1 seed, 1 epoch, 200 images (the tests; airbench's code is not in the project, so
+        # `--only nagexp` needs no --airbench): checks the code, measures nothing
 """
 
 from __future__ import annotations
@@ -152,10 +155,11 @@ def run_nagexp(data: Any, config: Any) -> tuple[float, float]:
     return float(result.test_acc), time.perf_counter() - started
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--airbench", type=Path, required=True,
-                        help="legacy/airbench94.py, or a fetched KellerJordan/cifar10-airbench git folder")  # fmt: skip
+    parser.add_argument("--airbench", type=Path, default=None,
+                        help="legacy/airbench94.py, or a fetched KellerJordan/cifar10-airbench git folder "
+                             "(needed unless --only nagexp)")  # fmt: skip
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
     parser.add_argument("--train", type=int, default=10000, help="training images (2 %% of them validate nagexp)")
     parser.add_argument("--epochs", type=int, default=10)
@@ -163,9 +167,15 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None,
                         help="a cifar10.yaml sweep's best.yaml: train nagexp with its searched values")  # fmt: skip
     parser.add_argument("--only", choices=("nagexp", "airbench"), default=None, help="run one side only")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 200 images (the tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.epochs, args.train = 1, 1, 200
     if not args.data.exists():
         parser.error(f"no CIFAR-10 JPEGs at {args.data}; give --data DIR or its .tar.gz")
+    if args.airbench is None and args.only != "nagexp":
+        parser.error("--airbench PATH is needed to train airbench94's side (or --only nagexp)")
 
     import torch
 
@@ -173,15 +183,16 @@ def main() -> None:
 
     values = searched_values(args.config)
     cuda = torch.cuda.is_available()
-    module = airbench_module(airbench_source(args.airbench), cuda, args.epochs)
     sides = [s for s in ("nagexp", "airbench") if args.only in (None, s)]
+    module = airbench_module(airbench_source(args.airbench), cuda, args.epochs) if "airbench" in sides else None
     runs: dict[str, list[dict[str, float]]] = {s: [] for s in sides}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         dataset = f"imagefolder:{root / 'task'}"
         task_folder(args.data.resolve(), args.train, root)
         data = load_train_data(nagexp_config(dataset, args.epochs, 0, values), root / "data-cache", say=lambda _: None)
-        write_airbench_data(data, root / "airbench" / "cifar10")
+        if module is not None:
+            write_airbench_data(data, root / "airbench" / "cifar10")
         for seed in range(args.seeds):
             for side in sides:
                 if side == "nagexp":
@@ -200,7 +211,9 @@ def main() -> None:
                "nagexp_config": values, "config_from": str(args.config) if args.config else "airbench's values",
                "summary": summary, "runs": runs}  # fmt: skip
     name = "airbench_side_by_side" + ("_searched" if args.config else "")
-    print(f"written: {write_result(name, payload)}")
+    written = write_result(name, payload, args.out)
+    print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Helpers shared by the benchmarks: machine description and JSON output."""
+"""Helpers shared by the benchmarks: machine description, JSON output and a Ray runtime."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import platform
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +29,31 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_result(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_result(name: str, payload: dict[str, Any], out: Path | None = None) -> Path:
+    """The payload, stamped with the benchmark, date and machine, as `out` (default:
+    benchmarks/results/<name>.json; a quick form writes where its caller says)."""
+    path = out or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     stamp = {"benchmark": name, "date": datetime.date.today().isoformat(), "machine": machine()}
     path.write_text(json.dumps({**stamp, **payload}, indent=2) + "\n")
     return path
+
+
+@contextlib.contextmanager
+def local_ray(**init_args: Any) -> Iterator[bool]:
+    """A local Ray runtime for the block, started with `init_args` and shut down after; a runtime
+    this process already has is used as it is (a quick form called beside the test suite's
+    shared one): yields whether the block started its own."""
+    import ray
+
+    if ray.is_initialized():
+        yield False
+        return
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, **init_args)
+    try:
+        yield True
+    finally:
+        ray.shutdown()
 
 
 def seed_summary(runs: list[dict[str, Any]]) -> dict[str, float]:

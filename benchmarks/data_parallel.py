@@ -15,7 +15,8 @@ Reported: training samples/s of each epoch as the trainer measures it (the globa
 the run's wall time and its fixed overhead (wall time minus the epochs' own time).
 Target: train-K1 at most 10 % below single.
 
-    python -m benchmarks.data_parallel --cifar /tmp/cifar
+    python -m benchmarks.data_parallel --cifar /tmp/cifar [--out FILE]
+    python -m benchmarks.data_parallel --quick --out FILE   # digits, 1 trial, 1 epoch (the tests)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from benchmarks.common import write_result
 TINY = {"dataset": "digits", "model": "mlp", "epochs": 3, "batch_size": 64, "device": "cpu"}
 
 
-def startup_per_trial(root: Path) -> dict[str, Any]:
+def startup_per_trial(root: Path, trials: int = 2) -> dict[str, Any]:
     from nagexp.config.sweep import SweepOptions
     from nagexp.sweeps.runner import run_sweep
     from nagexp.sweeps.spec import resolve_sweep
@@ -43,7 +44,7 @@ def startup_per_trial(root: Path) -> dict[str, Any]:
     space.write_text(yaml.safe_dump({"fixed": TINY, "params": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}}))
     seconds: dict[str, list[float]] = {}
     for k in (1, 2):
-        options = SweepOptions(space=space, trials=2, seed=0, scheduler="fifo", max_concurrent=1, track=False,
+        options = SweepOptions(space=space, trials=trials, seed=0, scheduler="fifo", max_concurrent=1, track=False,
                                workers_per_trial=k, name=f"tiny-k{k}", results_dir=root)  # fmt: skip
         started = time.perf_counter()
         run_sweep(resolve_sweep(options), emit=lambda _: None)
@@ -96,13 +97,17 @@ def throughput(dataset: str, epochs: int, root: Path) -> dict[str, Any]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cifar", type=Path, default=None, help="the CIFAR-10 JPEG folder (train/, test/)")
     parser.add_argument("--dataset", default=None, help="any dataset spec (default: --cifar, else digits)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--skip-startup", action="store_true", help="part 2 only")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true", help="digits, 1 trial a K, 1 epoch (the tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.cifar, args.dataset, args.epochs = None, None, 1
     dataset = args.dataset or (f"imagefolder:{args.cifar}" if args.cifar else "digits")
 
     from nagexp.runtime.ray_session import connect_ray
@@ -111,9 +116,11 @@ def main() -> None:
     payload: dict[str, Any] = {"dataset": dataset, "epochs": args.epochs}
     with tempfile.TemporaryDirectory(prefix="nagexp-dp-bench-") as tmp:
         if not args.skip_startup:
-            payload["startup"] = startup_per_trial(Path(tmp))
+            payload["startup"] = startup_per_trial(Path(tmp), trials=1 if args.quick else 2)
         payload["throughput"] = throughput(dataset, args.epochs, Path(tmp))
-    print(f"written: {write_result('data_parallel', payload)}")
+    written = write_result("data_parallel", payload, args.out)
+    print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

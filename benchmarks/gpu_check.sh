@@ -60,5 +60,5 @@ if [ -n "${STREAM:-}" ]; then
   say "done"; exit 0
 fi
 say "benchmark"
-timeout ${BENCH_TIMEOUT:-420} $PY -m benchmarks.gpu_trainer --data "$DATA" --out "$OUT" 2>&1 | tee "$OUT/bench.txt"
+timeout ${BENCH_TIMEOUT:-420} $PY -m benchmarks.gpu_trainer --data "$DATA" --out "$OUT/gpu_trainer.json" 2>&1 | tee "$OUT/bench.txt"
 say "done"

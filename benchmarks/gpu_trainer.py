@@ -11,7 +11,9 @@ throughput with fractional GPUs. `benchmarks/gpu_check.sh` runs it on the lent G
    itself); reported: training seconds until test accuracy first reaches 90 / 92 / 93 %,
    the best test accuracy within 10 epochs, samples/s and peak GPU memory, median over seeds.
 
-    python -m benchmarks.gpu_trainer --data DIR [--seeds 3] [--trials 16] [--out DIR]
+    python -m benchmarks.gpu_trainer --data DIR [--seeds 3] [--trials 16] [--out FILE]
+    python -m benchmarks.gpu_trainer --quick [--data DIR] --out FILE   # 1 seed, 2 trials a sweep; without
+        CUDA the CPU check on 256 images (the tests)
 
 DIR is an ImageFolder tree (`train/<class>/*.jpg`, `test/<class>/*.jpg`); it is decoded once
 (in parallel) into an npz beside the results, which every run then reads. Without CUDA the
@@ -211,33 +213,46 @@ def sweep_throughput(dataset: str, trials: int, gpus_per_trial: float, folder: P
             "best_params": best.params if best else None, "best_val_acc": best.final if best else None}  # fmt: skip
 
 
-def main() -> None:
+def cpu_check(folder: Path, quick: bool) -> dict[str, Any]:
+    """Without CUDA: the recipe's code path (fastnet, 1 epoch) on random CIFAR-shaped images, on the CPU."""
+    from nagexp.data.loading import load_train_data
+    from nagexp.training.trainer import train
+
+    train_n, test_n = (256, 64) if quick else (2000, 200)
+    x = np.random.default_rng(0).integers(0, 256, (train_n + test_n, 3, 32, 32), dtype=np.uint8)
+    np.savez(folder / "r.npz", x=x[:train_n], y=np.arange(train_n) % 10, x_test=x[train_n:],
+             y_test=np.arange(test_n) % 10)  # fmt: skip
+    cfg = recipe(f"npz:{folder / 'r.npz'}", "cpu", 1, **({"batch_size": 128} if quick else {}))
+    result = train(cfg, load_train_data(cfg, CACHE, say=lambda _: None))
+    samples_per_s = result.final["samples_per_s"]
+    print(f"CPU check: fastnet, 1 epoch on {train_n} images: {samples_per_s:.0f} samples/s (a CPU figure)")
+    return {"model": cfg.model, "train_images": train_n, "epochs": 1, "samples_per_s": samples_per_s}
+
+
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="ImageFolder tree with train/ and test/ (CIFAR-10 JPEGs)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 2 trials a sweep; a CPU: 256 images (the tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.trials = 1, 2
 
     import torch
 
-    payload: dict[str, Any] = {"cuda": torch.cuda.is_available()}
+    payload: dict[str, Any] = {"quick": args.quick, "cuda": torch.cuda.is_available()}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if not torch.cuda.is_available():
             print("CUDA is not available here: GPU measurements skipped; checking the code path on CPU")
-            from nagexp.data.loading import load_train_data
-            from nagexp.training.trainer import train
-
-            x = np.random.default_rng(0).integers(0, 256, (2200, 3, 32, 32), dtype=np.uint8)
-            np.savez(folder / "r.npz", x=x[:2000], y=np.arange(2000) % 10, x_test=x[2000:], y_test=np.arange(200) % 10)
-            cfg = recipe(f"npz:{folder / 'r.npz'}", "cpu", 1)
-            result = train(cfg, load_train_data(cfg, CACHE))
-            print(f"CPU check: fastnet, 1 epoch: {result.final['samples_per_s']:.0f} samples/s (a CPU figure)")
+            payload["cpu_check"] = cpu_check(folder, args.quick)
             print("skipped: time to accuracy on CIFAR-10 (needs CUDA)")
             print("skipped: sweep throughput with fractional GPUs (needs CUDA)")
-            print(f"written: {write_result('gpu_trainer', {**payload, 'skipped': True})}")
-            return
+            written = write_result("gpu_trainer", {**payload, "skipped": True}, args.out)
+            print(f"written: {written}")
+            return written
         if args.data is None:
             parser.error("--data DIR (CIFAR-10 as an ImageFolder tree) is needed on a GPU")
         payload["gpu"] = torch.cuda.get_device_name(0)
@@ -264,10 +279,7 @@ def main() -> None:
         print(f"time to accuracy ({params} from the 10-epoch sweep, {args.seeds} seeds):", flush=True)
         payload["time_to_accuracy"] = time_to_accuracy(dataset, params, args.seeds)
         payload["sync_probe"] = sync_probe()
-    written = write_result("gpu_trainer", payload)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "gpu_trainer.json").write_text(written.read_text())
+    written = write_result("gpu_trainer", payload, args.out)
     tta = payload["time_to_accuracy"]
     print(f"\n{payload['gpu']}  fastnet, CIFAR-10 (JPEG q75), median of {args.seeds} seeds")
     for target in TARGETS:
@@ -280,6 +292,7 @@ def main() -> None:
         print(f"{r['gpus_per_trial']:>10g} {r['epochs']:>6} {r['wall_s']:>7.1f} {r['trials_per_hour']:>9} "
               f"{r['gpu_util_mean']!s:>10}")  # fmt: skip
     print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

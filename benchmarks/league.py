@@ -20,7 +20,7 @@ reported epoch with the best val accuracy). The table: each method's mean rank o
 seeds (1 = best), mean regret at each budget share, mean test accuracy, and seconds a run.
 
     python -m benchmarks.league [--tasks 8] [--seeds 3] [--budget 520] [--methods a,b] [--out FILE]
-    python -m benchmarks.league --quick      # 2 tasks, 1 seed, budget 104: the test suite's
+    python -m benchmarks.league --quick      # 2 tasks, 1 seed, budget 52: the test suite's
 """
 
 from __future__ import annotations
@@ -187,8 +187,9 @@ def nagexp_method(sampler: str, scheduler: str) -> Callable[[str, int, int, Path
 
         space = folder / "space.yaml"
         space.write_text(yaml.safe_dump({
-            "fixed": {"trainer": "benchmarks.lcbench:run", "lcbench_task": task, "epochs": EPOCHS},
-            "params": PARAMS, "objective": {"metric": "val_acc", "mode": "max"},
+            "fixed": {"trainer": "benchmarks.lcbench:run", "trainer_args.lcbench_task": task, "epochs": EPOCHS},
+            "params": {f"trainer_args.{name}": p for name, p in PARAMS.items()},
+            "objective": {"metric": "val_acc", "mode": "max"},
             "asha": {"grace_period": 1, "reduction_factor": REDUCTION},
         }))  # fmt: skip
         result = nagexp.sweep(space, trials=budget, seed=seed, sampler=sampler, scheduler=scheduler,
@@ -283,10 +284,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--budget", type=int, default=10 * EPOCHS, help="epochs (surrogate queries) a run")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of: " + ", ".join(METHODS))
     parser.add_argument("--out", type=Path, default=HERE / "measured" / "league-lcbench.json")
-    parser.add_argument("--quick", action="store_true", help="2 tasks, 1 seed, budget 104 (the tests)")
+    parser.add_argument("--quick", action="store_true", help="2 tasks, 1 seed, budget 52 (the tests)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.tasks, args.seeds, args.budget = 2, 1, 2 * EPOCHS
+        args.tasks, args.seeds, args.budget = 2, 1, EPOCHS
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not 1 <= args.tasks <= len(TASKS) or args.seeds < 1 or args.budget < EPOCHS:

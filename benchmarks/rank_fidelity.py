@@ -19,7 +19,7 @@ Tasks:
                      warmup_linear, cnn x0.5 (default 16 configs x 2 draws, 8 epochs)
     --task cifar10   search_spaces/cifar10.yaml's recipe and params on `--train` JPEGs, 2 % held
                      out (airbench_side_by_side's task), 10 epochs
-    --quick          the embedded digits, 4 configs, 4 epochs: seconds, for the test suite
+    --quick          the embedded digits, 3 configs, 3 epochs: seconds, for the test suite
 
     python -m benchmarks.rank_fidelity --task slice [--data ../shared/data/cifar10-jpeg.tar.gz]
         [--configs 16] [--draws 2] [--epochs 8] [--train 5000] [--cooldown 0.2] [--out FILE]
@@ -193,12 +193,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=None, help="epochs a run (default: 8 slice, 10 cifar10)")
     parser.add_argument("--cooldown", type=float, default=0.2, help="cooldown probe: share of the steps so far")
     parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/measured/...)")
-    parser.add_argument("--quick", action="store_true", help="digits, 4 configs, 4 epochs, 1 draw (the tests)")
+    parser.add_argument("--quick", action="store_true", help="digits, 3 configs, 3 epochs, 1 draw (the tests)")
     args = parser.parse_args(argv)
     slice_task = args.task == "slice"
-    configs = args.configs or (4 if args.quick else 16 if slice_task else 8)
+    configs = args.configs or (3 if args.quick else 16 if slice_task else 8)
     draws = args.draws or (1 if args.quick or not slice_task else 2)
-    epochs = args.epochs or (4 if args.quick else 8 if slice_task else 10)
+    epochs = args.epochs or (3 if args.quick else 8 if slice_task else 10)
     if configs < 3 or draws < 1 or epochs < 2 or not 0 < args.cooldown <= 1:
         parser.error("--configs >= 3, --draws >= 1, --epochs >= 2 and 0 < --cooldown <= 1")
     if not args.quick and not args.data.exists():

@@ -11,7 +11,9 @@ ignored). Every param that is active under those values (its `when` holds) must 
 benchmarks/recipes/ keeps the values README's figures were measured with.
 
     python -m benchmarks.recipe_retrain SPACE --values FILE [--data cifar10-jpeg.tar.gz]
-        [--train 10000] [--epochs N] [--seeds 3]
+        [--train 10000] [--epochs N] [--seeds 3] [--out FILE]
+    python -m benchmarks.recipe_retrain SPACE --values FILE --quick --data tests/data/cifar10-slice --out FILE
+        # 1 seed, 1 epoch, 200 images (the tests): checks the code, measures nothing
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def recipe_config(space: Any, values: dict[str, Any], dataset: str, epochs: int 
     return TrainConfig(**{**space.fixed, **values, **overrides})
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("space", type=Path, help="a search-space YAML file, e.g. search_spaces/cifar10_resnet.yaml")
     parser.add_argument("--values", type=Path, required=True, help="YAML mapping of the searched params' values")
@@ -64,7 +66,11 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=10000, help="training images (2 %% of them validate)")
     parser.add_argument("--epochs", type=int, default=None, help="default: the space's fixed epochs")
     parser.add_argument("--seeds", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 200 images (the tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.epochs, args.train = 1, 1, 200
     if not args.data.exists():
         parser.error(f"no CIFAR-10 JPEGs at {args.data}; give --data DIR or its .tar.gz")
     if not args.space.is_file() or not args.values.is_file():
@@ -100,11 +106,12 @@ def main() -> None:
             # written after every seed: a stopped run keeps the seeds it finished
             path = write_result(f"recipe_retrain-{args.space.stem}", {
                 "space": args.space.name, "values": values, "train_images": int(data.x_train.shape[0]),
-                "epochs": config.epochs, "seeds": len(runs), "summary": summary, "runs": runs})  # fmt: skip
+                "epochs": config.epochs, "seeds": len(runs), "summary": summary, "runs": runs}, args.out)  # fmt: skip
     print(f"\nCIFAR-10 JPEG, {args.space.name}, {data.x_train.shape[0]} training images, real test set, "
           f"{config.epochs} epochs, {len(runs)} seeds: test acc {summary['mean_test_acc']:.4f} "
           f"(sd {summary['sd_test_acc']:.4f}), {summary['mean_seconds']:.0f} s a run")  # fmt: skip
     print(f"written: {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Per-trial platform overhead for the first and the last 100 trials (from each tri
 time as the driver saw it, minus the trials' own work), the driver's peak memory, and the
 sizes of the Optuna and MLflow stores afterwards.
 
-    python -m benchmarks.scale [--trials 300]
+    python -m benchmarks.scale [--trials 300] [--out FILE]
+    python -m benchmarks.scale --quick --out FILE   # 6 trials (the tests): checks the code
 Targets: the last 100 trials cost at most 1.5x the first 100; driver peak memory < 2 GB.
 """
 
@@ -41,10 +42,14 @@ def per_trial_overhead(window: list[tuple[float, float]], start: float) -> float
     return (span - work) / len(window)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=300)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true", help="6 trials (the tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.trials = 6
 
     import yaml
 
@@ -79,7 +84,9 @@ def main() -> None:
     print(f"{args.trials:>6} {wall:>7.1f} {first:>18.3f} {last:>17.3f} {last / first:>6.2f} {peak_mb:>15.0f} "
           f"{sizes['optuna.db']:>13.2f} {sizes['mlflow.db']:>13.2f}")  # fmt: skip
     print("targets: ratio <= 1.5, driver peak < 2048 MB")
-    print(f"written: {write_result('scale', row)}")
+    written = write_result("scale", row, args.out)
+    print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ ASHA, (d) random search without early stopping. For each sweep: the training epo
 first reaches the target validation accuracy, and the best validation accuracy seen
 within equal epoch budgets. Medians over the seeds; ratios against (d).
 
-    python -m benchmarks.search_efficiency [--seeds 5] [--trials 20] [--target 0.986]
+    python -m benchmarks.search_efficiency [--seeds 5] [--trials 20] [--target 0.986] [--out FILE]
+    python -m benchmarks.search_efficiency --quick --out FILE   # 1 seed, 2 trials of 1 epoch (the tests)
 
 Target: (a) reaches the target with at most 1/3 of (d)'s epochs. A sweep that never reaches
 the target counts as all its epochs plus one (a lower bound; marked in the table).
@@ -82,7 +83,7 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", type=Path, default=None, help="search space (default: nag_default.yaml)")
     parser.add_argument("--seeds", type=int, default=5)
@@ -90,7 +91,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the space's epochs per trial")
     parser.add_argument("--target", type=float, default=1.0, help="validation accuracy to reach")
     parser.add_argument("--budgets", default="30,60,120", help="epoch budgets for the best-value columns")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 2 trials of 1 epoch, budgets 1,2 (the tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.trials, args.epochs, args.budgets = 1, 2, 1, "1,2"
 
     from nagexp.config.sweep import DEFAULT_SPACE
     from nagexp.runtime.ray_session import connect_ray
@@ -142,7 +147,9 @@ def main() -> None:
     print("target: (a) reaches the target with <= 1/3 of (d)'s epochs (ratio <= 0.33); medians over seeds")
     payload = {"space": space.name, "trials": args.trials, "seeds": args.seeds, "target": args.target,
                "budgets": budgets, "summary": summary, "runs": per_arm}  # fmt: skip
-    print(f"written: {write_result('search_efficiency', payload)}")
+    written = write_result("search_efficiency", payload, args.out)
+    print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ style of AlgoPerf: for tau, the share of seeds on which an arm reached the targe
 x the epochs of the arm that reached it first on that seed.
 
     python -m benchmarks.search_quality [--data ../shared/data/cifar10-jpeg.tar.gz] [--seeds 3]
-        [--trials 16] [--epochs 8] [--train 10000]
+        [--trials 16] [--epochs 8] [--train 10000] [--out FILE]
+    python -m benchmarks.search_quality --quick --data tests/data/cifar10-slice --out FILE
+        # 1 seed, 2 trials of 1 epoch, 200 images (the tests): checks the code, measures nothing
 """
 
 from __future__ import annotations
@@ -209,7 +211,7 @@ def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
     return written
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
     parser.add_argument("--seeds", type=int, default=3)
@@ -219,13 +221,18 @@ def main() -> None:
     parser.add_argument("--retrain-seeds", type=int, default=1)
     parser.add_argument("--target", type=float, default=None, help="val_acc to reach (default: see above)")
     parser.add_argument("--plot", type=Path, default=None, help="only draw the figures of this JSON, beside it")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the JSON, the figures beside it (default: benchmarks/results/...)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="1 seed, 2 trials of 1 epoch, 200 images (the tests)")
+    args = parser.parse_args(argv)
     if args.plot is not None:
         kept = json.loads(args.plot.read_text())
         print_against_a(against_a(kept["summary"], kept["traces"]))
         for path in draw_figures(kept, args.plot.parent):
             print(f"written: {path}")
-        return
+        return args.plot
+    if args.quick:
+        args.seeds, args.trials, args.epochs, args.train = 1, 2, 1, 200
     if args.seeds < 1 or args.trials < 1:
         parser.error("--seeds and --trials must be at least 1")
     if not args.data.exists():
@@ -269,7 +276,7 @@ def main() -> None:
                       flush=True)  # fmt: skip
             # written after every seed: a stopped run keeps the seeds it finished
             payload = summarise(traces, chosen, tests, args)
-            written = write_result("search_quality", payload)
+            written = write_result("search_quality", payload, args.out)
     print(f"\nCIFAR-10 JPEG, {args.train} training images (20 % validate), cnn x0.5, <= {args.epochs} epochs, "
           f"{args.trials} trials, {args.seeds} seeds; target val_acc {payload['target']}")  # fmt: skip
     print(f"{'arm':22} {'best val (median)':>17} {'epochs to target':>20} {'test acc (retrained)':>21} "
@@ -282,6 +289,7 @@ def main() -> None:
     print(f"written: {written}")
     for path in draw_figures(payload, written.parent):
         print(f"written: {path}")
+    return written
 
 
 def _best_within(values: list[float], epochs: int) -> float:

@@ -27,6 +27,8 @@ trial in stream mode; reported: times and the peak used memory of each step. Tar
 
     python -m benchmarks.streaming --sizes 1 4 --cifar /tmp/cifar
     python -m benchmarks.streaming --sizes --larger-than-ram 26 --result streaming-larger-than-ram
+    python -m benchmarks.streaming --quick [--cifar DIR] --out FILE   # 256 and 512 samples, no warm-up
+        sweep, on the Ray runtime this process has, if any (the tests): checks the code, measures nothing
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import local_ray, write_result
 
 BASE_SAMPLES = 87_500  # x4 = 350,000 images = 1.07 GB of uint8 pixels
 MAKE_AND_PREPARE = """
@@ -201,7 +203,7 @@ def cifar(folder: Path, work: Path, device: str = "cpu", batch_size: int = 64, p
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--base-samples", type=int, default=BASE_SAMPLES, help="samples at size 1")
@@ -211,45 +213,53 @@ def main() -> None:
     parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs Ray may use")
     parser.add_argument("--epochs", type=int, default=2, help="CIFAR part: epochs per mode")
     parser.add_argument("--larger-than-ram", type=float, default=None, metavar="GB",
-                        help="also prepare and sweep GB of generated pixels (needs that much free disk)")
+                        help="also prepare and sweep GB of generated pixels (needs that much free disk)")  # fmt: skip
     parser.add_argument("--result", default="streaming", help="name of the result file in benchmarks/results/")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/RESULT.json)")
     parser.add_argument("--no-pil", action="store_true", help="CIFAR part: skip the one-core PIL loop")
-    args = parser.parse_args()
-    import ray
+    parser.add_argument("--quick", action="store_true", help="sizes 1 2 of 256 samples, no warm-up sweep (the tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.base_samples, args.larger_than_ram = [1, 2], 256, None
 
-    payload: dict[str, Any] = {"flat_memory": [], "cifar": None}
-    ray_args = {"address": "local", "num_cpus": args.ray_cpus, "include_dashboard": False, "log_to_driver": False}
+    payload: dict[str, Any] = {"quick": args.quick, "flat_memory": [], "cifar": None}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.cifar:  # first, on a fresh Ray with its default object store
-            ray.init(**ray_args)
-            payload["cifar"] = cifar(args.cifar, work, args.device, args.batch_size, pil=not args.no_pil,
-                                   epochs=args.epochs)
+            with local_ray(num_cpus=args.ray_cpus):
+                payload["cifar"] = cifar(args.cifar, work, args.device, args.batch_size, pil=not args.no_pil,
+                                         epochs=args.epochs)  # fmt: skip
             print(payload["cifar"], flush=True)
-            ray.shutdown()
-        ray.init(**ray_args, object_store_memory=256 * 2**20)
-        if args.sizes:  # a small sweep first: the driver's one-time imports are not a size's peak
-            flat_memory(0.02, work, args.base_samples)
-        for size in args.sizes:
-            row = flat_memory(size, work, args.base_samples)
-            payload["flat_memory"].append(row)
-            print(row, flush=True)
-        if args.larger_than_ram:
-            free = shutil.disk_usage(work).free
-            if free < args.larger_than_ram * 1e9 * 1.1:
-                sys.exit(f"--larger-than-ram {args.larger_than_ram:g}: {free / 1e9:.0f} GB free in {work}, too little")
-            if not args.sizes:  # the driver's one-time imports are not the run's peak
-                flat_memory(0.02, work, args.base_samples)
-            payload["larger_than_ram"] = larger_than_ram(args.larger_than_ram, work)
-            print(payload["larger_than_ram"], flush=True)
-        if len(payload["flat_memory"]) >= 2:
-            first, last = payload["flat_memory"][0], payload["flat_memory"][-1]
-            payload["peak_ratio"] = round(last["peak_above_base_mb"] / max(first["peak_above_base_mb"], 1e-9), 3)
-            payload["peak_over_dataset"] = round(last["peak_above_base_mb"] / last["dataset_mb"], 3)
-            print(f"peak {last['size']}x / {first['size']}x = {payload['peak_ratio']}, "
-                  f"peak / dataset at {last['size']}x = {payload['peak_over_dataset']}", flush=True)  # fmt: skip
-    print(f"written: {write_result(args.result, payload)}")
+        with local_ray(num_cpus=args.ray_cpus, object_store_memory=256 * 2**20):
+            flat_and_larger(args, work, payload)
+    written = write_result(args.result, payload, args.out)
+    print(f"written: {written}")
+    return written
 
+
+def flat_and_larger(args: argparse.Namespace, work: Path, payload: dict[str, Any]) -> None:
+    """Parts 1 and 3 into `payload`, on the Ray runtime the caller started."""
+    warm_up = not args.quick  # a small sweep first: the driver's one-time imports are not a size's peak
+    if args.sizes and warm_up:
+        flat_memory(0.02, work, args.base_samples)
+    for size in args.sizes:
+        row = flat_memory(size, work, args.base_samples)
+        payload["flat_memory"].append(row)
+        print(row, flush=True)
+    if args.larger_than_ram:
+        free = shutil.disk_usage(work).free
+        if free < args.larger_than_ram * 1e9 * 1.1:
+            sys.exit(f"--larger-than-ram {args.larger_than_ram:g}: {free / 1e9:.0f} GB free in {work}, too little")
+        if not args.sizes:  # the driver's one-time imports are not the run's peak
+            flat_memory(0.02, work, args.base_samples)
+        payload["larger_than_ram"] = larger_than_ram(args.larger_than_ram, work)
+        print(payload["larger_than_ram"], flush=True)
+    if len(payload["flat_memory"]) >= 2:
+        first, last = payload["flat_memory"][0], payload["flat_memory"][-1]
+        payload["peak_ratio"] = round(last["peak_above_base_mb"] / max(first["peak_above_base_mb"], 1e-9), 3)
+        payload["peak_over_dataset"] = round(last["peak_above_base_mb"] / last["dataset_mb"], 3)
+        print(f"peak {last['size']}x / {first['size']}x = {payload['peak_ratio']}, "
+              f"peak / dataset at {last['size']}x = {payload['peak_over_dataset']}", flush=True)  # fmt: skip
 
 if __name__ == "__main__":
     main()

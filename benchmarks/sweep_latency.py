@@ -7,7 +7,8 @@ Each row is a fresh process, timed from its start to its exit (median of `--repe
 3. `nagexp sweep quick.yaml --trials 1 --epochs 4 --no-track`: the CLI's whole job (Optuna,
    Tune, the result files).
 
-    python -m benchmarks.sweep_latency [--repeats 3]
+    python -m benchmarks.sweep_latency [--repeats 3] [--out FILE]
+    python -m benchmarks.sweep_latency --quick --out FILE   # 1 repeat, 1 epoch (the tests): checks the code
 Target: row 3 within 1.5x of row 2.
 """
 
@@ -29,19 +30,21 @@ ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=Fal
 ray.shutdown()
 """
 PLAIN_RAY_TRIAL = """
+import sys
 import ray
 ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
 
 @ray.remote(num_cpus=1)
-def trial():
+def trial(epochs):
     from nagexp.config.train import TrainConfig
     from nagexp.data.loading import load_train_data
     from nagexp.training.trainer import train
 
-    cfg = TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=4, batch_size=64, num_threads=1, device="cpu")
+    cfg = TrainConfig(dataset="digits", model="cnn", width=0.5, epochs=epochs, batch_size=64, num_threads=1,
+                      device="cpu")
     return train(cfg, load_train_data(cfg, None)).final["val_acc"]
 
-ray.get(trial.remote())
+ray.get(trial.remote(int(sys.argv[1])))
 ray.shutdown()
 """
 
@@ -52,16 +55,19 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    nagexp = [sys.executable, "-m", "nagexp", "sweep", "quick.yaml", "--trials", "1", "--epochs", "4", "--no-track"]
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true", help="1 repeat, a 1-epoch trial (the tests)")
+    args = parser.parse_args(argv)
+    repeats, epochs = (1, "1") if args.quick else (args.repeats, "4")
+    nagexp = [sys.executable, "-m", "nagexp", "sweep", "quick.yaml", "--trials", "1", "--epochs", epochs, "--no-track"]
     rows: dict[str, list[float]] = {"ray start-up": [], "plain Ray, same trial": [], "nagexp sweep, 1 trial": []}
     with tempfile.TemporaryDirectory() as folder:
-        for i in range(args.repeats):  # interleaved, so load on the machine hits every row alike
+        for i in range(repeats):  # interleaved, so load on the machine hits every row alike
             rows["ray start-up"].append(timed([sys.executable, "-c", RAY_ONLY]))
-            rows["plain Ray, same trial"].append(timed([sys.executable, "-c", PLAIN_RAY_TRIAL]))
+            rows["plain Ray, same trial"].append(timed([sys.executable, "-c", PLAIN_RAY_TRIAL, epochs]))
             results = Path(folder) / f"r{i}"
             rows["nagexp sweep, 1 trial"].append(timed([*nagexp, "--results-dir", str(results)]))
     medians = {k: statistics.median(v) for k, v in rows.items()}
@@ -71,9 +77,11 @@ def main() -> None:
         runs = " ".join(f"{v:.1f}" for v in values)
         print(f"{name:28} {medians[name]:>9.2f} {runs:>24} {medians[name] / floor:>8.2f}")
     print("target: nagexp sweep <= 1.5 x plain Ray running the same trial")
-    payload = {"repeats": args.repeats, "runs_s": rows, "median_s": medians,
+    payload = {"repeats": repeats, "epochs": int(epochs), "runs_s": rows, "median_s": medians,
                "ratio_to_floor": medians["nagexp sweep, 1 trial"] / floor}  # fmt: skip
-    print(f"written: {write_result('sweep_latency', payload)}")
+    written = write_result("sweep_latency", payload, args.out)
+    print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

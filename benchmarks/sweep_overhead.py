@@ -1,12 +1,20 @@
-"""Per-trial platform overhead of `nagexp sweep` beside a plain Ray Tune + OptunaSearch script.
+"""Per-trial platform overhead of `nagexp sweep` beside plain Ray Tune + OptunaSearch scripts.
 
-Both run the same near-zero-work trials (one epoch of a tiny MLP on 48 4x4 images, through
-nagexp's own train()) at 2 concurrent trials on a local Ray runtime started beforehand, in
-separate processes of this one run. Overhead per trial = (sweep wall time - summed trial
-time / 2) / trials. The plain script keeps Tune's defaults (new actor per trial, Ray's
-CSV/JSON/TensorBoard loggers, frequent experiment snapshots, no checkpoints).
+All arms run the same near-zero-work trials (one epoch of a tiny MLP on 48 4x4 images, through
+nagexp's own train(), its data prepared into a data cache as `nagexp sweep` prepares it) at 2
+concurrent trials on a local Ray runtime started beforehand, each arm in its own process of this
+one run. Overhead per trial = (sweep wall time - summed trial time / 2) / trials. Two plain
+scripts:
 
-    python -m benchmarks.sweep_overhead [--trials 30] [--tracking off|on|both]
+    plain        Tune's defaults: a new actor per trial, Ray's CSV/JSON/TensorBoard loggers,
+                 experiment snapshots as often as Tune likes, no checkpoints
+    plain-tuned  what Ray's docs advise for many short trials, and what nagexp sets: reused
+                 actors (`reuse_actors=True`), no auto loggers (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1),
+                 experiment snapshots every 10 s (TUNE_GLOBAL_CHECKPOINT_S=10)
+
+    python -m benchmarks.sweep_overhead [--trials 30] [--tracking off|on|both] [--out FILE]
+    python -m benchmarks.sweep_overhead --quick --out FILE   # 2 trials, one sweep a nagexp arm,
+        the arms in this process on the Ray runtime it has (the test suite's): checks the code, measures nothing
 Target: nagexp at most 0.25 s per trial on a 2-core machine, with MLflow tracking on too.
 The tracked runs log to the default sqlite store (a child run per trial, the best model):
 two sweeps in one results dir, the first creating the store (a one-time cost of about
@@ -18,12 +26,15 @@ of a process finds Ray's worker processes already started).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,55 +84,76 @@ def run_nagexp(trials: int, folder: Path, track: bool = False, sweeps: int = 1) 
     return out
 
 
-def run_plain(trials: int, folder: Path) -> dict:
-    import ray
+# what the tuned plain script sets before its Tuner runs (Ray's advice for many short trials)
+TUNED_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "10"}
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in os.environ for the block, the variables as before afterwards."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_plain(trials: int, folder: Path, tuned: bool = False) -> list[dict]:
+    """The script a Ray Tune user writes: the data loaded once (into a data cache, as nagexp's
+    sweep prepares it under its results dir) and passed to every trial with tune.with_parameters."""
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
+    from benchmarks.common import local_ray
     from nagexp.config.train import TrainConfig
     from nagexp.data.loading import load_train_data
     from nagexp.training.trainer import train
 
     fixed = tiny_fixed(tiny_dataset(folder))
-    data = load_train_data(TrainConfig(dataset=fixed["dataset"]), None)
+    data = load_train_data(TrainConfig(dataset=fixed["dataset"]), folder / "data-cache", say=lambda _: None)
 
     def trainable(config: dict, data: object) -> None:
         cfg = TrainConfig(**fixed, lr=config["lr"])
         train(cfg, data, report=lambda metrics, checkpoint: tune.report(metrics))
 
-    ray.init(num_cpus=CONCURRENCY, include_dashboard=False, log_to_driver=False)
-    start = time.perf_counter()
-    tuner = tune.Tuner(
-        tune.with_parameters(trainable, data=data),
-        param_space={"lr": tune.loguniform(0.01, 0.5)},
-        tune_config=tune.TuneConfig(
-            search_alg=OptunaSearch(),
-            metric="val_acc",
-            mode="max",
-            num_samples=trials,
-            max_concurrent_trials=CONCURRENCY,
-        ),
-        run_config=tune.RunConfig(storage_path=str(folder / "ray"), verbose=0),
-    )
-    grid = tuner.fit()
-    wall = time.perf_counter() - start
+    with local_ray(num_cpus=CONCURRENCY), environment(TUNED_ENV if tuned else {}):
+        start = time.perf_counter()
+        tuner = tune.Tuner(
+            tune.with_parameters(trainable, data=data),
+            param_space={"lr": tune.loguniform(0.01, 0.5)},
+            tune_config=tune.TuneConfig(
+                search_alg=OptunaSearch(),
+                metric="val_acc",
+                mode="max",
+                num_samples=trials,
+                max_concurrent_trials=CONCURRENCY,
+                reuse_actors=tuned,
+            ),
+            run_config=tune.RunConfig(storage_path=str(folder / "ray"), verbose=0),
+        )
+        grid = tuner.fit()
+        wall = time.perf_counter() - start
     return [{"wall_s": wall, "trial_seconds": [float(r.metrics.get("time_total_s", 0.0)) for r in grid]}]
 
 
-def child(mode: str, trials: int) -> None:
+def run_mode(mode: str, trials: int, sweeps: int = 2) -> list[dict]:
+    """One arm in this process, in a fresh temporary folder: its sweeps' wall and trial seconds."""
     with tempfile.TemporaryDirectory() as folder:
-        if mode == "plain":
-            results = run_plain(trials, Path(folder))
-        elif mode == "nagexp":
-            results = run_nagexp(trials, Path(folder), sweeps=2)
-        else:  # MLflow's default sqlite store in the results dir: created, then reused
-            results = run_nagexp(trials, Path(folder), track=True, sweeps=2)
-    print("RESULT " + json.dumps(results))
+        if mode in ("plain", "plain-tuned"):
+            return run_plain(trials, Path(folder), tuned=mode == "plain-tuned")
+        # tracked: MLflow's default sqlite store in the results dir, created, then reused
+        return run_nagexp(trials, Path(folder), track=mode == "nagexp-tracked", sweeps=sweeps)
 
 
-def measure(mode: str, trials: int) -> list[dict]:
+def in_child(mode: str, trials: int) -> list[dict]:
+    """One arm in a fresh process (its own Ray runtime), as a user's script runs."""
     env = dict(os.environ)
-    for key in list(env):  # the plain run must see Tune's defaults
+    for key in list(env):  # the plain runs must see Tune's defaults (the tuned one sets its own)
         if key.startswith("TUNE_") or key.startswith("RAY_AIR"):
             env.pop(key)
     proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep_overhead", "--child", mode, "--trials", str(trials)],
@@ -129,21 +161,26 @@ def measure(mode: str, trials: int) -> list[dict]:
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"{mode} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(line.removeprefix("RESULT "))
+
+
+LABELS = {"plain": "plain Ray Tune + OptunaSearch, defaults", "plain-tuned": "plain Ray Tune + OptunaSearch, tuned",
+          "nagexp": "nagexp sweep, no tracking", "nagexp-tracked": "nagexp sweep + MLflow"}  # fmt: skip
+SWEEP_LABELS = {"nagexp": [", 1st sweep", ", 2nd sweep"], "nagexp-tracked": [", 1st sweep (new store)", ", 2nd sweep"]}
+
+
+def rows_of(mode: str, trials: int, results: list[dict]) -> list[dict]:
+    """The table's rows of one arm: each sweep's wall time, trial work and overhead per trial."""
     rows = []
-    for i, result in enumerate(json.loads(line.removeprefix("RESULT "))):
+    for i, result in enumerate(results):
         work = sum(result.pop("trial_seconds")) / CONCURRENCY
-        label = LABELS[mode] + {"plain": [""], "nagexp": [", 1st sweep", ", 2nd sweep"],
-                                "nagexp-tracked": [", 1st sweep (new store)", ", 2nd sweep"]}[mode][i]  # fmt: skip
+        label = LABELS[mode] + SWEEP_LABELS.get(mode, [""])[i]
         rows.append({**result, "mode": mode, "label": label, "trials": trials, "work_s": work,
                      "overhead_per_trial_s": (result["wall_s"] - work) / trials})  # fmt: skip
     return rows
 
 
-LABELS = {"plain": "plain Ray Tune + OptunaSearch", "nagexp": "nagexp sweep, no tracking",
-          "nagexp-tracked": "nagexp sweep + MLflow"}  # fmt: skip
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument(
@@ -152,19 +189,26 @@ def main() -> None:
         default="both",
         help="run nagexp without MLflow, with it (default sqlite store), or both",
     )
-    parser.add_argument("--child", choices=["nagexp", "nagexp-tracked", "plain"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 trials, one sweep a nagexp arm, every arm in this process (the tests)")  # fmt: skip
+    parser.add_argument("--child", choices=list(LABELS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.trials)
-        return
+        print("RESULT " + json.dumps(run_mode(args.child, args.trials)))
+        return Path()
+    trials = 2 if args.quick else args.trials
+    run = functools.partial(run_mode, sweeps=1) if args.quick else in_child
     modes = {"off": ["nagexp"], "on": ["nagexp-tracked"], "both": ["nagexp", "nagexp-tracked"]}[args.tracking]
-    rows = [row for mode in ["plain", *modes] for row in measure(mode, args.trials)]
-    print(f"{'run':44} {'trials':>6} {'wall s':>8} {'trial work s':>13} {'overhead s/trial':>17}")
+    rows = [row for mode in ["plain", "plain-tuned", *modes] for row in rows_of(mode, trials, run(mode, trials))]
+    print(f"{'run':48} {'trials':>6} {'wall s':>8} {'trial work s':>13} {'overhead s/trial':>17}")
     for r in rows:
-        print(f"{r['label']:44} {r['trials']:>6} {r['wall_s']:>8.1f} {r['work_s']:>13.2f} "
+        print(f"{r['label']:48} {r['trials']:>6} {r['wall_s']:>8.1f} {r['work_s']:>13.2f} "
               f"{r['overhead_per_trial_s']:>17.3f}")  # fmt: skip
     print("target: nagexp <= 0.25 s per trial (2 concurrent trials)")
-    print(f"written: {write_result('sweep_overhead', {'concurrency': CONCURRENCY, 'rows': rows})}")
+    written = write_result("sweep_overhead", {"concurrency": CONCURRENCY, "quick": args.quick, "rows": rows}, args.out)
+    print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

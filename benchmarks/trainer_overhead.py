@@ -6,7 +6,9 @@ validation split after every epoch and on the test split at the end. The minimal
 none of nagexp's extras (momentum schedule writes, train loss/accuracy accumulation,
 divergence guard, metrics, report callback). Runs alternate and the median is taken.
 
-    python -m benchmarks.trainer_overhead [--repeats 5] [--threads 2] [--tracking off|on|both]
+    python -m benchmarks.trainer_overhead [--repeats 5] [--threads 2] [--tracking off|on|both] [--out FILE]
+    python -m benchmarks.trainer_overhead --quick --out FILE   # 1 repeat, 1 epoch each, no warm-up (the
+        tests): checks the code, measures nothing
 Target: nagexp at most 5 % slower (ratio >= 0.95). With `--tracking on` nagexp's run also
 logs every epoch's metrics to an MLflow run (sqlite store in a temporary folder), as
 `nagexp train` does.
@@ -94,10 +96,12 @@ def cifar_shaped(n: int = 5000) -> DataBundle:
     return build_bundle(raw, "random-cifar-shaped")
 
 
-def measure(label: str, cfg: TrainConfig, data: DataBundle, repeats: int, tracker: Any = None) -> dict[str, Any]:
+def measure(label: str, cfg: TrainConfig, data: DataBundle, repeats: int, tracker: Any = None,
+            warm_up: bool = True) -> dict[str, Any]:  # fmt: skip
     samples = (len(data.y_train) // cfg.batch_size) * cfg.batch_size * cfg.epochs
-    nagexp_train(cfg, data, tracker)  # warm-up (allocator, oneDNN kernels, the store)
-    minimal_loop(cfg, data)
+    if warm_up:  # allocator, oneDNN kernels, the store
+        nagexp_train(cfg, data, tracker)
+        minimal_loop(cfg, data)
     ours, theirs = [], []
     for i in range(repeats):  # alternate which goes first, so drift hits both alike
         if i % 2 == 0:
@@ -129,24 +133,31 @@ def tracker_in(folder: str) -> Any:
     return Tracker(resolve_store(None, Path(folder), "bench"))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tracking", choices=["off", "on", "both"], default="off",
                         help="nagexp's runs without MLflow, logging each epoch to MLflow, or both")  # fmt: skip
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 repeat, no warm-up, 1 epoch a workload, 300 images (the tests)")  # fmt: skip
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    repeats = 1 if args.quick else args.repeats
 
     base = {"device": "cpu", "num_threads": args.threads, "lr_schedule": "cosine"}
     workloads = [
-        ("digits 8x8, cnn, batch 64", TrainConfig(**base, epochs=10, batch_size=64),
+        ("digits 8x8, cnn, batch 64", TrainConfig(**base, epochs=1 if args.quick else 10, batch_size=64),
          load_train_data(TrainConfig(dataset="digits"), None)),
-        ("CIFAR-shaped 32x32, cnn, batch 128", TrainConfig(**base, epochs=2, batch_size=128), cifar_shaped()),
-    ]
+        ("CIFAR-shaped 32x32, cnn, batch 128", TrainConfig(**base, epochs=1 if args.quick else 2, batch_size=128),
+         cifar_shaped(300 if args.quick else 5000)),
+    ]  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        trackers = {"off": [None], "on": [tracker_in(folder)], "both": [None, tracker_in(folder)]}[args.tracking]
-        rows = [measure(label, cfg, data, args.repeats, t) for label, cfg, data in workloads for t in trackers]
+        tracker = tracker_in(folder) if args.tracking != "off" else None  # one store, made only when asked for
+        trackers = {"off": [None], "on": [tracker], "both": [None, tracker]}[args.tracking]
+        rows = [measure(label, cfg, data, repeats, t, warm_up=not args.quick)
+                for label, cfg, data in workloads for t in trackers]  # fmt: skip
 
     print(f"{'workload':38} {'tracking':>8} {'nagexp samples/s':>17} {'minimal samples/s':>18} {'ratio':>7}")
     for r in rows:
@@ -154,7 +165,9 @@ def main() -> None:
         tracked = "mlflow" if r["tracking"] else "off"
         print(f"{r['workload']:38} {tracked:>8} {ours:>17.0f} {theirs:>18.0f} {r['ratio']:>7.3f}")
     print("target: ratio >= 0.95 (nagexp at most 5 % slower)")
-    print(f"written: {write_result('trainer_overhead', {'threads': args.threads, 'rows': rows})}")
+    written = write_result("trainer_overhead", {"threads": args.threads, "quick": args.quick, "rows": rows}, args.out)
+    print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

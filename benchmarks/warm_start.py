@@ -10,7 +10,8 @@ Several objectives: `accuracy_vs_size.yaml` (val_acc max, param_count min) again
 space with val_acc alone, the same trials and seed: the single objective's best trial against
 the Pareto front.
 
-    python -m benchmarks.warm_start [--seeds 3] [--trials 20]
+    python -m benchmarks.warm_start [--seeds 3] [--trials 20] [--out FILE]
+    python -m benchmarks.warm_start --quick --out FILE   # 1 seed, 2 trials of 1 epoch (the tests)
 """
 
 from __future__ import annotations
@@ -39,16 +40,16 @@ def sweep(space: Path, seed: int, trials: int, folder: Path, name: str, **option
     return outcome, trace
 
 
-def warm_starts(seeds: int, trials: int, folder: Path) -> dict[str, Any]:
+def warm_starts(seeds: int, trials: int, folder: Path, trial_epochs: int | None = None) -> dict[str, Any]:
     from nagexp.config.sweep import DEFAULT_SPACE
 
     rows = []
     for seed in range(seeds):
-        earlier, _ = sweep(DEFAULT_SPACE, seed, trials, folder, f"a{seed}")
+        earlier, _ = sweep(DEFAULT_SPACE, seed, trials, folder, f"a{seed}", epochs=trial_epochs)
         target = earlier.best.final
         row: dict[str, Any] = {"seed": seed, "target": target}
         for arm, extra in (("cold", {}), ("warm", {"warm_start": (f"a{seed}",)})):
-            _, trace = sweep(DEFAULT_SPACE, seed + 1000, trials, folder, f"{arm}{seed}", **extra)
+            _, trace = sweep(DEFAULT_SPACE, seed + 1000, trials, folder, f"{arm}{seed}", epochs=trial_epochs, **extra)
             epochs, _ = trace.first_hit(target)
             row[arm] = {"epochs_to_target": epochs, "total_epochs": len(trace.values),
                         "best_at_30": trace.best_within(30), "best_at_60": trace.best_within(60)}  # fmt: skip
@@ -65,7 +66,7 @@ def warm_starts(seeds: int, trials: int, folder: Path) -> dict[str, Any]:
     return {"rows": rows, "summary": summary}
 
 
-def objectives(trials: int, folder: Path) -> dict[str, Any]:
+def objectives(trials: int, folder: Path, trial_epochs: int | None = None) -> dict[str, Any]:
     from nagexp.config.space import SEARCH_SPACES_DIR
 
     two = SEARCH_SPACES_DIR / "accuracy_vs_size.yaml"
@@ -73,8 +74,8 @@ def objectives(trials: int, folder: Path) -> dict[str, Any]:
     space = yaml.safe_load(two.read_text())
     space["objective"] = {"metric": "val_acc", "mode": "max"}
     one.write_text(yaml.safe_dump(space))
-    single, _ = sweep(one, 0, trials, folder, "single")
-    several, _ = sweep(two, 0, trials, folder, "several")
+    single, _ = sweep(one, 0, trials, folder, "single", epochs=trial_epochs)
+    several, _ = sweep(two, 0, trials, folder, "several", epochs=trial_epochs)
     summary = json_of(several.spec.sweep_dir)
     front = [r for r in several.records if r.number in summary["pareto_front"]]
     return {
@@ -91,29 +92,37 @@ def json_of(sweep_dir: Path) -> dict[str, Any]:
     return json.loads((sweep_dir / "summary.json").read_text())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=20)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 2 trials of 1 epoch a sweep (the tests)")
+    args = parser.parse_args(argv)
+    trial_epochs = 1 if args.quick else None  # None: the spaces' own
+    objective_trials = 16
+    if args.quick:
+        args.seeds, args.trials, objective_trials = 1, 2, 2
 
     from nagexp.runtime.ray_session import connect_ray
 
     connect_ray(None, num_cpus=2)
     with tempfile.TemporaryDirectory() as folder:
-        warm = warm_starts(args.seeds, args.trials, Path(folder))
-        several = objectives(16, Path(folder))
+        warm = warm_starts(args.seeds, args.trials, Path(folder), trial_epochs)
+        several = objectives(objective_trials, Path(folder), trial_epochs)
     print(f"\nwarm start, nag_default.yaml on digits, {args.trials} trials per sweep, {args.seeds} seeds:")
     for arm, s in warm["summary"].items():
         print(f"  {arm}: reached the earlier sweep's best in {s['reached']}/{args.seeds}, median epochs "
               f"{s['median_epochs_to_target']:.0f}; best within 30 / 60 epochs {s['median_best_at_30']:.4f} / "
               f"{s['median_best_at_60']:.4f}")  # fmt: skip
     best = several["single_best"]
-    print(f"\naccuracy_vs_size.yaml, 16 trials, seed 0: val_acc alone: best {best['val_acc']:.4f} at "
+    print(f"\naccuracy_vs_size.yaml, {objective_trials} trials, seed 0: val_acc alone: best {best['val_acc']:.4f} at "
           f"{best['param_count']:.0f} params; Pareto front (picked: trial {several['picked']}):")  # fmt: skip
     for p in several["front"]:
         print(f"  trial {p['trial']}: val_acc {p['val_acc']:.4f}, {p['param_count']:.0f} params")
-    print(f"written: {write_result('warm_start', {'warm_start': warm, 'objectives': several})}")
+    written = write_result("warm_start", {"quick": args.quick, "warm_start": warm, "objectives": several}, args.out)
+    print(f"written: {written}")
+    return written
 
 
 if __name__ == "__main__":

@@ -51,15 +51,19 @@ class SweepResult:
         """trials.csv as a DataFrame: one row per trial (number, state, params, metrics)."""
         import pandas as pd
 
-        return pd.read_csv(self.sweep_dir / "trials.csv")
+        return pd.read_csv(self.trials_csv)
 
     @property
     def trials_csv(self) -> Path:
-        return self.sweep_dir / "trials.csv"
+        from nagexp.results.folders import SweepFolder
+
+        return SweepFolder(self.sweep_dir).trials_csv
 
     @property
     def best_yaml(self) -> Path:
-        return self.sweep_dir / "best.yaml"
+        from nagexp.results.folders import SweepFolder
+
+        return SweepFolder(self.sweep_dir).best_yaml
 
 
 def resolve_spec(space: str | Path | None = None, resume: str | Path | None = None, **options: Any) -> SweepSpec:

@@ -9,7 +9,6 @@ own process). `make test-fast` runs the logic tests and the few sweeps marked `s
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -25,6 +24,7 @@ import torch
 
 from nagexp.config import TrainConfig
 from nagexp.data.bundle import DataBundle
+from tests.processes import NagexpProcess
 
 # Stand-in credentials for the local S3 server (`s3_cache`), set before any Ray runtime starts
 # so its workers have them too; never a real account's.
@@ -146,37 +146,49 @@ def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a test on the shared Ray runtime: its CPUs all free again. A placement group a test
-    left behind would hold them for the rest of the session (the next sweep that needs them
-    waits forever): removed here, with a warning naming the test, so one leak fails one test,
-    not every later one (nagexp releases a data-parallel trial's worker group itself: see
+    """After a test on the shared Ray runtime: its CPUs all free again, or the test fails. A
+    placement group a test left behind would hold them for the rest of the session (the next
+    sweep that needs them waits forever): it is removed here and the test that left it fails
+    (an error at its teardown, naming the groups), so one leak fails one test, not every later
+    one (nagexp releases a data-parallel trial's worker group itself: see
     `test_a_trial_stopped_before_its_first_report_gives_its_workers_back`)."""
     yield
     if "ray_runtime" not in request.fixturenames:
         return
-    import time
-    import warnings
-
     import ray
-    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
 
     if not ray.is_initialized():
         return
-    deadline = time.monotonic() + 15
-    while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0):
+    # a finished sweep's actors and groups go asynchronously, within a second or two: the
+    # generous wait costs time only when something was left
+    if _cpus_free_within(60):
+        return
+    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+    left = {pg_id: t for pg_id, t in placement_group_table().items() if t.get("state") == "CREATED"}
+    for pg_id in left:
+        remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
+    freed = _cpus_free_within(30)  # removal is asynchronous too
+    what = f"{len(left)} placement group(s) holding CPUs ({[t.get('bundles') for t in left.values()]}), removed"
+    still = "" if freed else f"; {_cpus_held():g} CPU(s) still held{'' if left else ' (by no placement group)'}"
+    pytest.fail(f"{request.node.nodeid} left {what}{still}", pytrace=False)
+
+
+def _cpus_held() -> float:
+    import ray
+
+    return ray.cluster_resources().get("CPU", 0) - ray.available_resources().get("CPU", 0)
+
+
+def _cpus_free_within(seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while _cpus_held() > 0:
         if time.monotonic() > deadline:
-            left = {pg_id: t for pg_id, t in placement_group_table().items() if t.get("state") == "CREATED"}
-            for pg_id in left:
-                remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
-            deadline = time.monotonic() + 10  # removal is asynchronous
-            while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.25)
-            warnings.warn(f"{request.node.nodeid} left {len(left)} placement group(s) holding CPUs "
-                          f"({[t.get('bundles') for t in left.values()]}); removed", stacklevel=1)  # fmt: skip
-            return
+            return False
         time.sleep(0.25)
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -192,39 +204,7 @@ def two_node_cluster() -> Iterator[Any]:
     cluster.shutdown()
 
 
-# ---- nagexp as its own process -------------------------------------------------------------
-
-
-class NagexpProcess:
-    """`python -m nagexp ...` as a user runs it: to completion (`run`), or in the background in
-    its own process group (`start`, ended with `stop`)."""
-
-    def __init__(self) -> None:
-        self.started: list[subprocess.Popen] = []
-
-    def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None,
-            cwd: str | Path | None = None) -> subprocess.CompletedProcess:  # fmt: skip
-        return subprocess.run([sys.executable, "-m", "nagexp", *args], capture_output=True, text=True,
-                              timeout=timeout, env=env, cwd=cwd)  # fmt: skip
-
-    def start(self, *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "nagexp", *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True, env=env,
-                                cwd=cwd)  # fmt: skip
-        self.started.append(proc)
-        return proc
-
-    @staticmethod
-    def stop(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        """Signal the process's whole group (its Ray runtime too) and reap it."""
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+# ---- nagexp as its own process (tests/processes.py) ---------------------------------------
 
 
 @pytest.fixture

@@ -80,6 +80,11 @@ MemoryBudget = Annotated[
 DataMode = Annotated[
     str | None, typer.Option(help="memory | stream (batches from prepared shards, data larger than RAM) | auto.")
 ]
+Trainer = Annotated[
+    str | None,
+    typer.Option(help="Override the space's trainer: nag (built-in), or your own function as package.module:function "
+                 "(def run(config, report); see docs/guide/own-trainer.md)."),
+]
 TrackingUri = Annotated[
     str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite in --results-dir).")
 ]
@@ -91,8 +96,8 @@ SEARCH = (("epochs", Epochs, None), ("dataset", Dataset, None), ("seed", Seed, 0
           ("cpus_per_trial", CpusPerTrial, 1.0), ("gpus_per_trial", GpusPerTrial, 0.0),
           ("deterministic", Deterministic, False), ("trials_per_batch", TrialsPerBatch, 4),
           ("pick", Pick, "knee"))  # fmt: skip
-USER_DATA = (("code_dir", CodeDir, None), ("cache_dir", CacheDir, None), ("data_mode", DataMode, None),
-             ("memory_budget", MemoryBudget, None))  # fmt: skip
+USER_DATA = (("trainer", Trainer, None), ("code_dir", CodeDir, None), ("cache_dir", CacheDir, None),
+             ("data_mode", DataMode, None), ("memory_budget", MemoryBudget, None))  # fmt: skip
 TRACKING = (("address", Address, None), ("results_dir", ResultsDir, Path("results")), ("track", Track, True),
             ("experiment", Experiment, "nagexp"), ("tracking_uri", TrackingUri, None))  # fmt: skip
 

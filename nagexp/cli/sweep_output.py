@@ -9,7 +9,9 @@ import typer
 
 from nagexp.cli.errors import fail
 from nagexp.core.wording import counted
-from nagexp.results.ranking import Ranking
+from nagexp.results.folders import SweepFolder
+from nagexp.results.ranking import Ranking, finished_count
+from nagexp.results.records import STATES
 from nagexp.sweeps.outcome import SweepOutcome
 
 __all__ = ["print_outcome"]
@@ -24,13 +26,13 @@ def print_outcome(outcome: SweepOutcome) -> None:
     spec, options, c = outcome.spec, outcome.spec.options, outcome.counts
     if outcome.interrupted:
         raise fail(
-            f"interrupted: {len(outcome.records) - c['running']} of {counted(options.trials, 'trial')} finished, "
+            f"interrupted: {finished_count(c)} of {counted(options.trials, 'trial')} finished, "
             f"state saved in {spec.sweep_dir}; resume with: {resume_command(spec)}",
             130,
         )
     typer.echo(
-        f"\n{counted(len(outcome.records), 'trial')} in {outcome.seconds:.0f} s: {c['completed']} completed, "
-        f"{c['pruned']} pruned, {c['diverged']} diverged, {c['errored']} errored"
+        f"\n{counted(len(outcome.records), 'trial')} in {outcome.seconds:.0f} s: "
+        + ", ".join(f"{c[s]} {s}" for s in STATES)
     )
     typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric,
                          Ranking.of(spec.space, spec.options.pick)))
@@ -44,4 +46,7 @@ def print_outcome(outcome: SweepOutcome) -> None:
         best = outcome.best
         test = f", test acc {best.test_acc:.4f}" if best.test_acc is not None else ""
         typer.echo(f"best: trial {best.number}, {spec.metric} {best.final:.4f}{test}")
-        typer.echo(f"rerun it: nagexp train {spec.sweep_dir / 'best.yaml'}")
+        if spec.own_trainer:  # `nagexp train` runs the built-in trainer
+            typer.echo(f"rerun it: nagexp reproduce {spec.name} --results-dir {spec.results_dir}")
+        else:
+            typer.echo(f"rerun it: nagexp train {SweepFolder(spec.sweep_dir).best_yaml}")

@@ -35,6 +35,7 @@ class SweepOptions(BaseModel):
     trials: int = Field(20, ge=1)  # trials to run in total
     epochs: int | None = Field(None, ge=1)  # overrides the space's fixed epochs
     dataset: str | None = None  # overrides the space's fixed dataset
+    trainer: str | None = None  # overrides the space's fixed trainer: nag, or your own package.module:function
     data_mode: Literal["memory", "stream", "auto"] | None = None  # overrides the space's fixed data_mode
     seed: int = 0  # master seed: sampler and every trial's seed
     sampler: SamplerName = "tpe"
@@ -125,7 +126,20 @@ class SweepSpec(BaseModel):
             found = [self.space.fixed.get(name, TrainConfig.model_fields[name].default)]
             return found + [str(c) for c in getattr(param, "choices", [getattr(param, "value", found[0])])]
 
-        return uses_user_code(values("model"), values("dataset"), values("lr_schedule"), values("momentum_schedule"))
+        return self.own_trainer or uses_user_code(values("model"), values("dataset"), values("lr_schedule"),
+                                                  values("momentum_schedule"))  # fmt: skip
+
+    @property
+    def trainer(self) -> str:
+        """The trainer every trial runs (fixed: a sweep does not search it)."""
+        return str(self.space.fixed.get("trainer", TrainConfig.model_fields["trainer"].default))
+
+    @property
+    def own_trainer(self) -> bool:
+        """The trials run a training function of the user's: nagexp loads and checks no data or model."""
+        from nagexp.registries.trainers import is_builtin_trainer
+
+        return not is_builtin_trainer(self.trainer)
 
     @property
     def workers(self) -> WorkerResources | None:

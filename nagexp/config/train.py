@@ -13,6 +13,7 @@ from nagexp.registries.datasets import parse_dataset_spec
 from nagexp.registries.models import check_model_name, is_builtin_model
 from nagexp.registries.optimizers import OPTIMIZERS, SCHEDULE_FREE
 from nagexp.registries.schedules import check_schedule_name, is_builtin_schedule
+from nagexp.registries.trainers import check_trainer_name, is_builtin_trainer
 
 __all__ = ["ARGS_FIELDS", "MODEL_ARGS_PREFIX", "TrainConfig", "args_entry"]
 
@@ -25,7 +26,7 @@ def _one_of(registry: dict[str, Any], what: str, value: str) -> str:
 
 # `model_args.depth: 4` (a search-space param, a `--set` override, a flat mapping) is the
 # entry `depth` of `model_args`; the same for the arguments of a schedule of the user's
-ARGS_FIELDS = ("model_args", "lr_schedule_args", "momentum_schedule_args")
+ARGS_FIELDS = ("model_args", "lr_schedule_args", "momentum_schedule_args", "trainer_args")
 MODEL_ARGS_PREFIX = "model_args."
 _ARG_NAME = re.compile(r"^[A-Za-z_]\w*$")
 
@@ -42,6 +43,10 @@ class TrainConfig(BaseModel):
     """One training run. Frozen: a config is a value, derive new ones with `model_copy`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # -- trainer: the built-in, or a function of your own (docs/guide/own-trainer.md) ------
+    trainer: str = "nag"  # a name of the trainer registry, or your own: package.module:function
+    trainer_args: dict[str, Any] = {}  # your function's own values (searchable: trainer_args.NAME)
 
     # -- data ---------------------------------------------------------------------------
     dataset: str = "digits"  # a spec of the dataset registry: digits | mnist:DIR | npz:FILE | ...
@@ -120,6 +125,13 @@ class TrainConfig(BaseModel):
     momentum_knots: tuple[tuple[int, float], ...] = ()  # piecewise: [[step, momentum], ...] from step 0
     weight_decay_knots: tuple[tuple[int, float], ...] = ()  # [[step, weight decay], ...]; empty: weight_decay
 
+    # -- rung probes: what the run would reach if it ended now (a sweep sets them at ASHA's rungs)
+    # epochs (1-based, as the report's `epoch`) after which a branch of the run anneals the lr (and
+    # momentum) to the schedule's final values, is evaluated on val and discarded; the last epoch is
+    # never probed (its own metric is the end)
+    probe_epochs: tuple[int, ...] = ()
+    cooldown_fraction: float = Field(0.2, gt=0, le=1)  # a probe's steps: this share of the steps taken so far (>= 1)
+
     # -- guard and runtime ---------------------------------------------------------------
     divergence_factor: float = Field(5.0, gt=1)  # diverged when epoch train loss > this x initial loss
     seed: int = 0  # model init, batch order and augmentation
@@ -170,6 +182,11 @@ class TrainConfig(BaseModel):
         parse_dataset_spec(value)
         return value
 
+    @field_validator("trainer")
+    @classmethod
+    def _known_trainer(cls, value: str) -> str:
+        return check_trainer_name(value)
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
@@ -190,6 +207,13 @@ class TrainConfig(BaseModel):
     def _known_device(cls, value: str) -> str:
         if not _DEVICE.match(value):
             raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps (got '{value}')")
+        return value
+
+    @field_validator("probe_epochs")
+    @classmethod
+    def _probe_epochs_counted_from_one(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(e < 1 for e in value):
+            raise ValueError(f"probe_epochs count epochs from 1 (got {list(value)})")
         return value
 
     @field_validator("lr_milestones")
@@ -257,6 +281,9 @@ class TrainConfig(BaseModel):
                                  f"with {len(knots)} knots)")  # fmt: skip
         if any(v == 0 for _, v in self.lr_knots) or any(v >= 1 for _, v in self.momentum_knots):
             raise ValueError("lr knots must be > 0 and momentum knots < 1")
+        if self.trainer_args and is_builtin_trainer(self.trainer):
+            raise ValueError(f"trainer_args go with a trainer of your own (package.module:function); the built-in "
+                             f"'{self.trainer}' takes its settings from config fields")  # fmt: skip
         if self.batch_size < self.workers_per_trial:
             raise ValueError(f"batch_size {self.batch_size} is smaller than workers_per_trial "
                              f"{self.workers_per_trial}: every worker needs part of each batch")  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from nagexp.core.errors import NagexpError
+from nagexp.core.errors import DiskFullError
 
 __all__ = ["atomic_write", "atomic_write_text", "to_yaml"]
 
@@ -36,7 +36,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             kept = "the previous version is kept" if path.exists() else "nothing was written"
-            raise NagexpError(
+            raise DiskFullError(
                 f"no space left on the device writing '{path}' ({kept}); free some space and rerun"
             ) from None
         raise

@@ -1,6 +1,8 @@
 """The data seams of the trainer: what a run's data is (`TrainData`: a DataBundle in memory
 mode, a StreamedData in stream mode), the batch source it hands the trainer (`BatchSource`),
-seeded batch order, and which rows of a global batch a data-parallel process takes.
+seeded batch order, and which rows of a global batch a data-parallel process takes (`RankRows`:
+a source of whole batches seen by one process of K yields that process's rows, so the training
+loop never asks which rows are its own).
 
 Each epoch's randomness comes from its own generator seeded by (seed, epoch), so a run
 resumed at epoch k draws exactly what an uninterrupted run draws (no RNG state to carry).
@@ -15,7 +17,8 @@ import torch
 
 from nagexp.data.report import DataReport
 
-__all__ = ["BatchSource", "DataMode", "TrainData", "epoch_generator", "epoch_permutation", "part_of"]
+__all__ = ["BatchSource", "DataMode", "RankRows", "TrainData", "epoch_generator", "epoch_permutation", "part_of",
+           "rank_rows"]  # fmt: skip
 
 DataMode = Literal["memory", "stream"]
 
@@ -31,9 +34,9 @@ class BatchSource(Protocol):
     mode slices tensors held on the device; stream mode reads prepared shards through Ray Data."""
 
     steps_per_epoch: int  # full training batches per epoch (the partial last one is dropped)
-    # True: a data-parallel worker's source that already yields only this worker's part of
-    # each batch (stream mode); False: whole batches, the worker takes its part
-    yields_parts: bool
+    # a data-parallel process's rows of every global training batch (`part_of`), which is all it
+    # yields (augmentation draws for the whole batch and keeps these rows); None: whole batches
+    rows: slice | None
 
     def train_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This epoch's training batches, in a seeded order (the same for the same seed and epoch)."""
@@ -67,6 +70,35 @@ class TrainData(Protocol):
                 world_size: int = 1) -> BatchSource:  # fmt: skip
         """This process's batch source for a run with this seed and batch sizes."""
         ...
+
+
+class RankRows:
+    """A source of whole batches as process `rank` of `world_size` sees it: its rows of every
+    training batch (`part_of` the global batch) and of every evaluation batch."""
+
+    def __init__(self, source: BatchSource, rank: int, world_size: int, batch_size: int) -> None:
+        self.source, self.rank, self.world_size = source, rank, world_size
+        self.steps_per_epoch = source.steps_per_epoch
+        self.rows: slice | None = part_of(batch_size, rank, world_size)
+
+    def train_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for xb, yb in self.source.train_epoch(epoch):
+            yield xb[self.rows], yb[self.rows]
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for xb, yb in self.source.eval_batches(split):  # the last one may be short: split it too
+            rows = part_of(len(yb), self.rank, self.world_size)
+            if rows.stop > rows.start:
+                yield xb[rows], yb[rows]
+
+
+def rank_rows(source: BatchSource, rank: int, world_size: int, batch_size: int) -> BatchSource:
+    """`source` as process `rank` of `world_size` sees it: as it is when it already yields that
+    process's rows (or there is one process), else its rows of every batch (`RankRows`).
+    `batch_size`: the global training batch."""
+    if world_size == 1 or source.rows is not None:
+        return source
+    return RankRows(source, rank, world_size, batch_size)
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:

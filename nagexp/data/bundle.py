@@ -65,7 +65,7 @@ class DataBundle:
     def batches(self, seed: int, batch_size: int, eval_batch_size: int, device: torch.device, rank: int = 0,
                 world_size: int = 1) -> BatchSource:  # fmt: skip
         """Whole global batches in every process (each data-parallel worker holds the data and
-        takes its part of each batch: see trainer)."""
+        takes its part of each batch: see `nagexp.data.batches.rank_rows`)."""
         return MemoryBatches(self, device, seed, min(batch_size, self.train_size), eval_batch_size)
 
     def to(self, device: torch.device | str) -> DataBundle:
@@ -89,7 +89,7 @@ class MemoryBatches:
         self.device, self.seed = device, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.steps_per_epoch = len(self.data.y_train) // batch_size  # the partial last batch is dropped
-        self.yields_parts = False
+        self.rows: slice | None = None  # whole batches
 
     def train_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         perm = epoch_permutation(len(self.data.y_train), self.seed, epoch, self.device)

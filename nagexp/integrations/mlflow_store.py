@@ -24,8 +24,8 @@ from pathlib import Path
 
 from nagexp.integrations.versions import Tested
 
-__all__ = ["EXPERIMENT_KIND", "EXPERIMENT_KIND_TAG", "PACKAGED", "TESTED", "make_template", "remember_new_store",
-           "runs_link", "seed_new_store", "template_name"]  # fmt: skip
+__all__ = ["EXPERIMENT_KIND", "EXPERIMENT_KIND_TAG", "PACKAGED", "STORE_LOGGERS", "TESTED", "make_template",
+           "remember_new_store", "runs_link", "seed_new_store", "template_name"]  # fmt: skip
 
 TESTED = Tested("mlflow", "3.17", "3.18", "the schema copy of an empty store (alembic_version, workspaces), the "
                 "experiment-kind tag and the UI's #/experiments/<id>/runs link")  # fmt: skip
@@ -35,6 +35,10 @@ TESTED.check()
 # the GenAI overview (traces, tokens) instead of the training runs
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
+
+# MLflow's sqlite store logs a database error, traceback text and all, on this logger before it
+# raises its own error (MLflow 3.17)
+STORE_LOGGERS = ("mlflow.store.db.utils",)
 
 PACKAGED = Path(__file__).resolve().parent / "store_templates"
 _KEPT_TABLES = {"alembic_version", "workspaces"}  # the schema revision and MLflow's static rows

@@ -1,6 +1,7 @@
 """Ray Tune internals nagexp relies on (tested on Ray 2.60): its callback telemetry, the names
 of its experiment-state and checkpoint files, its stop signal, the settings it reads from the
-environment, and the error it pickles beside a failed trial."""
+environment, the loggers it reports caught errors on, and the error it pickles beside a
+failed trial."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ __all__ = [
     "CHECKPOINT_GLOB",
     "EXPERIMENT_STATE_GLOB",
     "TESTED",
+    "TUNE_LOGGERS",
     "TUNE_SETTINGS",
     "callbacks_counted_without_mlflow",
     "pickled_trial_error",
@@ -149,3 +151,9 @@ def pickled_trial_error(trial: Any) -> BaseException | None:
     except Exception:  # an unreadable pickle: the caller says so in general words
         return None
     return getattr(exc, "cause", None) or exc
+
+
+# Tune catches an error in a trial, a searcher, a callback or its experiment snapshot and logs
+# it, traceback and all, on these modules' loggers (Ray 2.60); then it carries on or raises.
+TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.execution.experiment_state", "ray.tune.tune",
+                "ray.tune.experiment.trial", "ray.tune.tuner", "ray.tune.impl.tuner_internal")  # fmt: skip

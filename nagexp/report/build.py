@@ -9,6 +9,7 @@ from nagexp.core.io import atomic_write_text
 from nagexp.report.data import collect
 from nagexp.report.figures import render_figures
 from nagexp.report.render import render_html, render_markdown
+from nagexp.results.folders import SweepFolder
 
 __all__ = ["build_report", "log_report", "publish_report"]
 
@@ -18,7 +19,7 @@ def build_report(sweep_dir: Path, fmt: str = "both") -> list[Path]:
     The same results always give byte-identical files."""
     data = collect(sweep_dir)
     figures = render_figures(data)
-    out = Path(sweep_dir) / "report"
+    out = SweepFolder(Path(sweep_dir)).report_dir
     written = []
     if fmt in ("html", "both"):
         written.append(atomic_write_text(out / "index.html", render_html(data, figures)))
@@ -42,7 +43,7 @@ def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> 
 
     store = resolve_store(tracking_uri, results_dir, mlflow_info.get("experiment", "nagexp"))
     check_reachable(store)
-    Tracker(store).client.log_artifacts(run_id, str(Path(sweep_dir) / "report"), "report")
+    Tracker(store).client.log_artifacts(run_id, str(SweepFolder(Path(sweep_dir)).report_dir), "report")
     return run_id
 
 

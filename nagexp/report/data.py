@@ -12,10 +12,11 @@ from typing import Any
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
-from nagexp.results.files import TRIALS_FILE, ranked_value, read_summary, read_trials
+from nagexp.results.files import ranked_value, read_summary, read_trials
+from nagexp.results.folders import SweepFolder
 from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank, count_states, pareto_front, ranked_trials
-from nagexp.results.records import RUNNING, TrialRecord, trial_config
+from nagexp.results.records import TrialRecord, TrialState, trial_config
 from nagexp.results.state import sweep_state
 from nagexp.space.rungs import rung_plan
 
@@ -27,7 +28,7 @@ IMPORTANCE_EVALUATOR = "fANOVA (optuna.importance.FanovaImportanceEvaluator, see
 @dataclass(frozen=True)
 class TrialRow:
     number: int
-    state: str
+    state: TrialState
     params: dict[str, Any]
     final: float | None
     best: float | None
@@ -80,8 +81,8 @@ class ReportData:
 
     def counts(self) -> dict[str, int]:
         counts = count_states(self.trials)
-        if not counts[RUNNING]:
-            counts.pop(RUNNING)
+        if not counts[TrialState.RUNNING]:
+            counts.pop(TrialState.RUNNING)
         return counts
 
     def best_so_far(self) -> list[tuple[int, float]]:
@@ -145,7 +146,7 @@ def _row(record: TrialRecord, curve: tuple[float, ...]) -> TrialRow:
 def _study(sweep_dir: Path, name: str) -> Any:
     """The sweep's Optuna study, or None when the sweep has no optuna.db; ConfigError naming
     the file when it is damaged."""
-    path = sweep_dir / "optuna.db"
+    path = SweepFolder(sweep_dir).optuna_db
     if not path.exists():
         return None
     import optuna
@@ -171,10 +172,11 @@ def collect(sweep_dir: Path) -> ReportData:
     """Read a finished (or interrupted) sweep's files into report data; ConfigError in one line
     naming a file that is missing or damaged."""
     sweep_dir = Path(sweep_dir)
+    folder = SweepFolder(sweep_dir)
     plan = read_plan(sweep_dir)
     finished = sweep_state(sweep_dir) == "finished"
-    if finished and not (sweep_dir / "optuna.db").exists():
-        raise ConfigError(f"'{sweep_dir / 'optuna.db'}' is missing: the sweep ended with it (deleted?); the report "
+    if finished and not folder.optuna_db.exists():
+        raise ConfigError(f"'{folder.optuna_db}' is missing: the sweep ended with it (deleted?); the report "
                           "reads the trials' curves from it: restore it from a copy")  # fmt: skip
     study = _study(sweep_dir, plan.name)
     curves: dict[int, tuple[float, ...]] = {}
@@ -184,25 +186,25 @@ def collect(sweep_dir: Path) -> ReportData:
             curves = {t.number: tuple(round(v, 6) for _, v in sorted(t.intermediate_values.items()))
                       for t in study.trials}  # fmt: skip
         except Exception as exc:  # a database whose tables are damaged reads as a study, then fails
-            raise ConfigError(f"'{sweep_dir / 'optuna.db'}' is damaged ({type(exc).__name__}); restore it from "
+            raise ConfigError(f"'{folder.optuna_db}' is damaged ({type(exc).__name__}); restore it from "
                               "a copy") from None  # fmt: skip
         importance, note = _importance(study, plan.param_names)
     if plan.ranking.several:  # a multi-objective study holds no per-epoch values: the journal does
-        curves = _journal_curves(sweep_dir / "journal.jsonl", plan.metric, plan.mode)
-    records = read_trials(sweep_dir / TRIALS_FILE, plan.param_names, plan.metric, must_exist=finished)
+        curves = _journal_curves(folder.journal, plan.metric, plan.mode)
+    records = read_trials(folder.trials_csv, plan.param_names, plan.metric, must_exist=finished)
     trials = [_row(r, curves.get(r.number, ())) for r in records]
     for r in records:  # every finished trial's config rebuilds (the figures and tables draw them)
         if can_rank(r):
             try:
                 r.train_config(plan.space.fixed)
             except ConfigError as exc:
-                raise ConfigError(f"'{sweep_dir / TRIALS_FILE}' is damaged (trial {r.number}: {exc}); restore it "
+                raise ConfigError(f"'{folder.trials_csv}' is damaged (trial {r.number}: {exc}); restore it "
                                   "from a copy") from None  # fmt: skip
     data = ReportData(plan.name, plan.metric, plan.mode, plan, read_summary(sweep_dir), trials, plan.param_names,
                       dict(plan.space.fixed), importance, note)  # fmt: skip
     data.rungs = _rungs(plan, trials)
     if plan.options.scheduler in POPULATION_SCHEDULERS:
-        data.population = _population(sweep_dir / "journal.jsonl", plan.metric, plan.mode)
+        data.population = _population(folder.journal, plan.metric, plan.mode)
     return data
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from nagexp.report.data import ReportData
 from nagexp.results.ranking import can_rank
+from nagexp.results.records import TrialState
 
 __all__ = ["FIGURES", "drawing", "new_figure", "profile_figure", "render_figures", "svg_of"]
 
@@ -88,11 +89,11 @@ def lr_momentum_plane(d: ReportData) -> str:
     finished = [t for t in have if can_rank(t)]
     if finished:
         xy = [lr_mu(t) for t in finished]
-        sizes = [36 if t.state == "completed" else 16 for t in finished]
+        sizes = [36 if t.state == TrialState.COMPLETED else 16 for t in finished]
         sc = ax.scatter([p[0] for p in xy], [p[1] for p in xy], c=[t.final for t in finished], cmap="viridis",
                         s=sizes, edgecolors="k", linewidths=0.3)  # fmt: skip
         fig.colorbar(sc, ax=ax, label=d.metric)
-    for state, marker, color in (("diverged", "x", "tab:red"), ("errored", "s", "0.5")):
+    for state, marker, color in ((TrialState.DIVERGED, "x", "tab:red"), (TrialState.ERRORED, "s", "0.5")):
         pts = [lr_mu(t) for t in have if t.state == state]
         if pts:
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=color, s=30, label=state)
@@ -100,7 +101,7 @@ def lr_momentum_plane(d: ReportData) -> str:
     ax.set_xlabel("peak lr (log)")
     ax.set_ylabel("peak momentum")
     ax.set_title("large dots: ran all epochs; small: stopped early by ASHA", fontsize=8)
-    if any(t.state in ("diverged", "errored") for t in have):
+    if any(t.state in (TrialState.DIVERGED, TrialState.ERRORED) for t in have):
         ax.legend(loc="best", frameon=False)
     return svg_of(fig)
 
@@ -237,13 +238,14 @@ def pareto(d: ReportData) -> str | None:
     if not ranking.several:
         return None
     x_metric = ranking.metrics[1]
-    done = [t for t in d.trials if t.state == "completed" and ranking.values(t) is not None]
+    done = [t for t in d.trials if t.state == TrialState.COMPLETED and ranking.values(t) is not None]
     if not done:
         return _empty("Pareto front", "no completed trial")
     front = d.front()
     plt = new_figure()
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.scatter([t.finals[x_metric] for t in done], [t.final for t in done], color="0.7", s=18, label="completed")
+    ax.scatter([t.finals[x_metric] for t in done], [t.final for t in done], color="0.7", s=18,
+               label=TrialState.COMPLETED)  # fmt: skip
     line = sorted(front, key=lambda t: t.finals[x_metric])
     ax.plot([t.finals[x_metric] for t in line], [t.final for t in line], color="tab:blue", marker="o", ms=5,
             label="Pareto front")  # fmt: skip

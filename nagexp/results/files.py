@@ -14,13 +14,12 @@ from nagexp.config.space_sections import OBJECTIVE_METRICS
 from nagexp.core.errors import ConfigError
 from nagexp.core.io import atomic_write_text
 from nagexp.results.cells import parse_cell
+from nagexp.results.folders import TRIALS_FILE, SweepFolder
 from nagexp.results.ranking import Ranking, pareto_front
-from nagexp.results.records import RUNNING, STATES, TrialRecord
+from nagexp.results.records import TrialRecord, TrialState
 
 __all__ = ["TRIALS_FILE", "read_summary", "read_trials", "trials_csv", "write_best_yaml", "write_summary",
            "write_trials_csv"]  # fmt: skip
-
-TRIALS_FILE = "trials.csv"
 
 RANKED_COLUMN = "ranked_on"  # a pruned trial's rung signal (sweeps ranked on one)
 _FIXED_COLUMNS = ("test_acc", "epochs_run", "seconds", "node_id", "seed", "retries", "reason", "trial_id")
@@ -47,7 +46,7 @@ def _population_cells(r: TrialRecord) -> list[str]:
 def ranked_value(r: TrialRecord) -> float | None:
     """What ASHA ranked a pruned trial on when the sweep's rung signal is not the raw metric (its
     final value is the raw one beside it); None for other trials."""
-    return r.ranked if r.state == "pruned" else None
+    return r.ranked if r.state == TrialState.PRUNED else None
 
 
 def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str, ranking: Ranking | None = None) -> str:
@@ -114,9 +113,10 @@ def _record(row: Mapping[str, str | None], param_names: list[str], metric: str) 
     if None in row.values() or None in row:  # a row cut short, or with more cells than the header
         raise ValueError("its number of cells differs from the header's")
     cells: dict[str, str] = {k: v for k, v in row.items() if k is not None and v is not None}
-    state = cells["state"]
-    if state not in (*STATES, RUNNING):
-        raise ValueError(f"unknown state {state!r}")
+    try:
+        state = TrialState(cells["state"])
+    except ValueError:
+        raise ValueError(f"unknown state {cells['state']!r}") from None
     seed = parse_cell(cells.get("seed", ""))
     return TrialRecord(
         number=int(cells["number"]),
@@ -175,13 +175,10 @@ def write_summary(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
-SUMMARY_FILE = "summary.json"
-
-
 def read_summary(sweep_dir: Path) -> dict[str, Any]:
     """summary.json, or {} while the sweep runs (or when its driver died before writing it);
     ConfigError naming the file when it is there but cut short or garbled."""
-    path = Path(sweep_dir) / SUMMARY_FILE
+    path = SweepFolder(Path(sweep_dir)).summary
     try:
         text = path.read_text()
     except FileNotFoundError:

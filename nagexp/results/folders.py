@@ -1,14 +1,87 @@
-"""Which folder a sweep named on the command line is: a name in the results directory, or a path."""
+"""A sweep's folder: the one owner of the paths inside `results/<sweep>/`, and which folder a
+sweep named on the command line is (a name in the results directory, or a path)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from nagexp.core.errors import ConfigError
 from nagexp.core.naming import check_name
-from nagexp.results.plan import PLAN_FILE
 
-__all__ = ["sweep_dir_of"]
+__all__ = ["PLAN_FILE", "SUMMARY_FILE", "TRIALS_FILE", "SweepFolder", "sweep_dir_of"]
+
+
+@dataclass(frozen=True)
+class SweepFolder:
+    """The files and folders of one sweep, `root` being `results/<sweep>/`:
+
+        sweep.json      plan: the resolved spec, seeds, versions, git SHA (what a rerun needs)
+        journal.jsonl   the driver's append-only event log (what `--resume` replays)
+        trials.csv      one row per trial, rewritten as trials end
+        best.yaml       the best trial's full config (`nagexp train best.yaml`)
+        summary.json    how the sweep ended (written by its driver when it ends)
+        optuna.db       the Optuna study (sqlite)
+        .lock           held by the live driver
+        ray/            Ray Tune's experiment (its state and trial checkpoints)
+        train/          data-parallel trials' Ray Train runs (train/trial-0000, ...)
+        report/         `nagexp report`: index.html, report.md, figures/
+
+    Every reader and writer asks here, so no path of a sweep's folder is built anywhere else.
+    """
+
+    root: Path
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "sweep.json"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal.jsonl"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.root / "trials.csv"
+
+    @property
+    def best_yaml(self) -> Path:
+        return self.root / "best.yaml"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def optuna_db(self) -> Path:
+        return self.root / "optuna.db"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def tune_experiment(self) -> Path:
+        """Tune's experiment folder: `name` under `storage_path` (the sweep's folder)."""
+        return self.root / "ray"
+
+    @property
+    def train_runs(self) -> Path:
+        return self.root / "train"
+
+    def train_run(self, number: int) -> Path:
+        """Where a data-parallel trial's Ray Train run keeps its state (the driver's path)."""
+        return self.train_runs / f"trial-{number:04d}"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+
+# the file names, for code that names one without a folder (a glob, a message)
+PLAN_FILE = SweepFolder(Path()).plan.name
+TRIALS_FILE = SweepFolder(Path()).trials_csv.name
+SUMMARY_FILE = SweepFolder(Path()).summary.name
 
 
 def sweep_dir_of(sweep: str | Path, results_dir: Path) -> Path:
@@ -18,7 +91,8 @@ def sweep_dir_of(sweep: str | Path, results_dir: Path) -> Path:
     folder = path if path.is_dir() else results_dir / check_name(str(sweep), "sweep name")
     if not folder.is_dir():
         raise ConfigError(f"no sweep '{sweep}' in {results_dir.resolve()}; `nagexp ls` lists the sweeps")
-    if not (folder / PLAN_FILE).exists():
-        raise ConfigError(f"'{folder / PLAN_FILE}' is missing: '{folder}' is not a sweep's folder, or its plan was "
+    plan = SweepFolder(folder).plan
+    if not plan.exists():
+        raise ConfigError(f"'{plan}' is missing: '{folder}' is not a sweep's folder, or its plan was "
                           "deleted (restore it from a copy)")  # fmt: skip
     return folder.resolve()

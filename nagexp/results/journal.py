@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nagexp.core.errors import ConfigError
-from nagexp.results.records import TrialRecord
+from nagexp.results.records import TrialRecord, TrialState
 
 __all__ = ["Journal", "replay"]
 
@@ -119,7 +119,7 @@ def _apply(records: dict[int, TrialRecord], event: dict[str, Any], metric: str, 
     elif kind == "retry":
         rec.retries += 1
     elif kind == "end":
-        rec.state, rec.reason = event["state"], event["reason"]
+        rec.state, rec.reason = TrialState(event["state"]), event["reason"]
         rec.retries, rec.checkpoint_file = int(event["retries"]), event["checkpoint_file"]
         rec.trial_id = event["trial_id"]
     else:

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nagexp.core.errors import ConfigError
-from nagexp.results.files import TRIALS_FILE, read_trials
-from nagexp.results.plan import PLAN_FILE, read_plan
+from nagexp.results.files import read_trials
+from nagexp.results.folders import PLAN_FILE, SweepFolder
+from nagexp.results.plan import read_plan
 from nagexp.results.ranking import best_trial, count_states, finished_count, pareto_front
 from nagexp.results.state import sweep_state
 
@@ -42,7 +43,8 @@ def list_sweeps(results_dir: Path) -> Listing:
         try:
             plan = read_plan(folder)
             state = sweep_state(folder)
-            records = read_trials(folder / TRIALS_FILE, plan.param_names, plan.metric, must_exist=state == "finished")
+            records = read_trials(SweepFolder(folder).trials_csv, plan.param_names, plan.metric,
+                                  must_exist=state == "finished")  # fmt: skip
         except ConfigError as exc:
             out.damaged.append(str(exc))
             continue

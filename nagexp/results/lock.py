@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import IO
 
 from nagexp.core.errors import NagexpError
+from nagexp.results.folders import SweepFolder
 
 __all__ = ["SweepLock", "held_by_live_driver"]
 
 
 class SweepLock:
     def __init__(self, sweep_dir: Path) -> None:
-        self.path = sweep_dir / ".lock"
+        self.path = SweepFolder(sweep_dir).lock
         self._file: IO[str] | None = None
 
     def acquire(self) -> SweepLock:
@@ -59,7 +60,7 @@ class SweepLock:
 def held_by_live_driver(sweep_dir: Path) -> bool:
     """True while a driver holds the sweep's lock. Probes with a shared lock, which conflicts
     only with a driver's exclusive one, and lets it go at once."""
-    path = sweep_dir / ".lock"
+    path = SweepFolder(sweep_dir).lock
     try:
         handle = path.open("r")
     except OSError:

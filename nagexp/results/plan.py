@@ -14,11 +14,10 @@ from nagexp.config.space import SearchSpace
 from nagexp.config.sweep import SweepOptions
 from nagexp.core.errors import ConfigError
 from nagexp.core.io import atomic_write_text
+from nagexp.results.folders import PLAN_FILE, SweepFolder
 from nagexp.results.ranking import Ranking
 
 __all__ = ["PLAN_FILE", "PlanData", "PlanObjective", "PlanSeeds", "SweepPlan", "read_plan", "write_plan"]
-
-PLAN_FILE = "sweep.json"
 
 
 class _Part(BaseModel):
@@ -82,17 +81,17 @@ class SweepPlan(_Part):
 
 
 def write_plan(sweep_dir: Path, plan: SweepPlan) -> None:
-    atomic_write_text(sweep_dir / PLAN_FILE, json.dumps(plan.model_dump(mode="json"), indent=2) + "\n")
+    atomic_write_text(SweepFolder(sweep_dir).plan, json.dumps(plan.model_dump(mode="json"), indent=2) + "\n")
 
 
 def read_plan(sweep_dir: str | Path) -> SweepPlan:
     """The plan of the sweep in `sweep_dir`; ConfigError (one line naming the file and what to
     do) when it is missing, cut short or not a plan."""
-    path = Path(sweep_dir) / PLAN_FILE
+    path = SweepFolder(Path(sweep_dir)).plan
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"no sweep at '{path.parent}' ({PLAN_FILE} missing); `nagexp ls` lists the sweeps") from None
+        raise ConfigError(f"no sweep at '{path.parent}' ({path.name} missing); `nagexp ls` lists the sweeps") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"'{path}' cannot be read ({type(exc).__name__}); check the file's permissions") from None
     damaged = (f"'{path}' is damaged ({{}}); it cannot be rebuilt from the other files: restore it from a copy, "

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from nagexp.core.errors import ConfigError
-from nagexp.results.records import RUNNING, STATES
+from nagexp.results.records import RUNNING, STATES, TrialState
 
 if TYPE_CHECKING:
     from nagexp.config.space import SearchSpace
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["PICK_RULES", "RANKED_STATES", "Ranked", "Ranking", "best_trial", "can_rank", "check_pick",
            "count_states", "finished_count", "pareto_front", "ranked_trials"]  # fmt: skip
 
-RANKED_STATES = ("completed", "pruned")  # in rank order: a completed trial beats any pruned one
+RANKED_STATES = (TrialState.COMPLETED, TrialState.PRUNED)  # in rank order: a completed trial beats any pruned one
 
 
 PICK_RULES = ("knee", "primary")  # or a constraint METRIC<=VALUE / METRIC>=VALUE
@@ -45,7 +45,7 @@ class Ranked(Protocol):
     @property
     def number(self) -> int: ...
     @property
-    def state(self) -> str: ...
+    def state(self) -> TrialState: ...
     @property
     def final(self) -> float | None: ...
     @property
@@ -120,7 +120,7 @@ def _by_one_objective(trials: Iterable[T], mode: str) -> list[T]:
 
 def pareto_front(trials: Iterable[T], ranking: Ranking) -> list[T]:
     """The completed trials no other completed trial dominates, by trial number."""
-    scored = [(t, v) for t in trials if t.state == "completed" and (v := ranking.values(t)) is not None]
+    scored = [(t, v) for t in trials if t.state == TrialState.COMPLETED and (v := ranking.values(t)) is not None]
 
     def dominated(v: tuple[float, ...]) -> bool:
         return any(all(a <= b for a, b in zip(w, v, strict=True)) and w != v for _, w in scored)

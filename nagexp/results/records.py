@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,16 +18,28 @@ from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
 from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, RUNG_SIGNAL_KEY, SCHEDULE_KEY
 
-__all__ = ["RUNNING", "STATES", "TrialRecord", "is_settled", "trial_config"]
-
-STATES = ("completed", "pruned", "diverged", "errored")  # how a trial can end
-RUNNING = "running"
+__all__ = ["RUNNING", "STATES", "TrialRecord", "TrialState", "is_settled", "trial_config"]
 
 
-def is_settled(state: str) -> bool:
+class TrialState(StrEnum):
+    """Where a trial stands. A str: trials.csv, the journal, summary.json and MLflow tags hold
+    the bare values, and a state compares equal to its value."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"  # ran all its epochs
+    PRUNED = "pruned"  # stopped early by the scheduler
+    DIVERGED = "diverged"  # its loss went non-finite
+    ERRORED = "errored"  # raised; a resume runs it again
+
+
+STATES = tuple(s for s in TrialState if s is not TrialState.RUNNING)  # how a trial can end, in this order
+RUNNING = TrialState.RUNNING
+
+
+def is_settled(state: TrialState) -> bool:
     """A trial that ended for good: a resumed sweep neither reruns nor retells it (an errored
     trial is run again by a resume)."""
-    return state not in (RUNNING, "errored")
+    return state not in (TrialState.RUNNING, TrialState.ERRORED)
 
 
 def trial_config(fixed: Mapping[str, Any], params: Mapping[str, Any], seed: int | None,
@@ -50,7 +63,7 @@ def trial_config(fixed: Mapping[str, Any], params: Mapping[str, Any], seed: int 
 class TrialRecord:
     number: int
     trial_id: str
-    state: str = RUNNING  # running | completed | pruned | diverged | errored
+    state: TrialState = TrialState.RUNNING
     params: dict[str, Any] = field(default_factory=dict)  # searched params that were active
     config: dict[str, Any] = field(default_factory=dict)  # the full TrainConfig values
     final: float | None = None  # objective at the last epoch run

@@ -22,7 +22,9 @@ from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
 from nagexp.core.seeds import trial_seed
 from nagexp.data.batches import TrainData
-from nagexp.results.files import TRIALS_FILE, read_trials
+from nagexp.registries.trainers import is_builtin_trainer
+from nagexp.results.files import read_trials
+from nagexp.results.folders import SweepFolder
 from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank
 from nagexp.results.records import TrialRecord
@@ -62,7 +64,8 @@ class Reproduction:
 def trial_to_rerun(sweep_dir: Path, which: str) -> tuple[TrialRecord, SweepPlan]:
     """(its record from trials.csv, the plan) for `best` or a trial number."""
     plan = read_plan(sweep_dir)
-    trials = read_trials(sweep_dir / TRIALS_FILE, plan.param_names, plan.metric, must_exist=True)
+    trials_csv = SweepFolder(sweep_dir).trials_csv
+    trials = read_trials(trials_csv, plan.param_names, plan.metric, must_exist=True)
     records = {r.number: r for r in trials}
     if which == "best":
         best = best_trial(records.values(), plan.ranking)
@@ -77,7 +80,7 @@ def trial_to_rerun(sweep_dir: Path, which: str) -> tuple[TrialRecord, SweepPlan]
     try:
         record.train_config(plan.space.fixed)
     except ConfigError as exc:
-        raise ConfigError(f"'{sweep_dir / TRIALS_FILE}' is damaged (trial {which}: {exc}); restore it from a "
+        raise ConfigError(f"'{trials_csv}' is damaged (trial {which}: {exc}); restore it from a "
                           "copy") from None  # fmt: skip
     if record.exploits and not record.lineage:
         raise ConfigError(f"trial {which} copied another member's weights, and its sweep (an older nagexp) "
@@ -112,6 +115,8 @@ def reproduce(
     on_cpu = o.gpus_per_trial == 0 and o.gpus_per_worker == 0
     cfg = record.train_config(plan.space.fixed)
     run_cfg = cfg.model_copy(update={"device": "cpu"}) if on_cpu else cfg
+    if not is_builtin_trainer(cfg.trainer):  # a function of the user's: called again here, no data of nagexp's
+        return _reproduce_own(record, plan, cfg, seeds, on_cpu)
     with restored_process_settings(), ray_settings():
         cache = cache_dir_for(o.cache_dir, sweep_dir.parent)
         data = load_train_data(run_cfg, cache, o.memory_budget, warn)  # once, for every rerun
@@ -146,6 +151,15 @@ def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data:
     if rep.seed_values:
         rep.ci = mean_ci95(rep.seed_values, metric_bounds(metric))
     return rep
+
+
+def _reproduce_own(record: TrialRecord, plan: SweepPlan, cfg: TrainConfig, seeds: int, on_cpu: bool) -> Reproduction:
+    from nagexp.runs.own_rerun import reproduce_own
+
+    rerun, values, ci = reproduce_own(record, plan, cfg, seeds, FRESH_SEED_OFFSET)
+    original = float(record.final) if record.final is not None else math.nan
+    return Reproduction(record.number, plan.metric, record.epochs_run, original, rerun, rerun == original, on_cpu,
+                        seed_values=values, ci=ci)  # fmt: skip
 
 
 def _rerun(cfg: TrainConfig, data: TrainData, cpus_per_worker: float) -> TrainResult:

@@ -27,6 +27,7 @@ from nagexp.core.provenance import git_sha, package_versions
 from nagexp.data.batches import TrainData
 from nagexp.data.loading import load_train_data
 from nagexp.data.prepared.store import cache_dir_for, given_cache
+from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.runtime.user_code import make_importable, snapshot, uses_user_code
 from nagexp.tracking.store import TrackingStore
 from nagexp.tracking.tracker import Tracker
@@ -111,6 +112,9 @@ def run_training(
     is given. `cfg.workers_per_trial` > 1: a Ray Train run of that many workers, each with its
     CPUs and GPUs, on Ray started here or on the cluster at `options.address`. The process's
     settings (torch's threads, environment, logging levels) are as before when it returns."""
+    if not is_builtin_trainer(cfg.trainer):
+        raise ConfigError(f"nagexp train runs the built-in trainer; '{cfg.trainer}' is a function of yours: call it "
+                          "yourself, or rerun a sweep's trial with nagexp reproduce")  # fmt: skip
     with restored_process_settings():
         return _run_training(cfg, options, on_epoch, on_data, say)
 

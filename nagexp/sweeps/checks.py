@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
     from nagexp.tracking.opening import CheckedStore
 
-__all__ = ["check_models", "check_schedules", "check_tracking", "check_user_code_imports", "user_code"]
+__all__ = ["check_models", "check_schedules", "check_tracking", "check_trainer", "check_user_code_imports", "user_code"]
 
 
 def check_tracking(spec: SweepSpec, dry_run: bool = False) -> CheckedStore | None:
@@ -56,6 +56,9 @@ def check_user_code_imports(spec: SweepSpec) -> None:
     from nagexp.registries.schedules import schedule_function
     from nagexp.space.sampling import model_probes, schedule_probes
 
+    if spec.own_trainer:  # the function is all the user code a trial runs
+        check_trainer(spec.trainer)
+        return
     for cfg in model_probes(spec.space):
         model_factory(cfg.model)
     for cfg in schedule_probes(spec.space):
@@ -64,6 +67,14 @@ def check_user_code_imports(spec: SweepSpec) -> None:
     dataset = parse_dataset_spec(str(spec.space.train_config({}).dataset))
     if dataset.facts.user_code:
         python_dataset_function(dataset)
+
+
+def check_trainer(trainer: str) -> None:
+    """A training function of the user's imports here, is callable and takes (config, report)
+    (ConfigError in one line otherwise)."""
+    from nagexp.training.own_trainer import check_trainer as check_function
+
+    check_function(trainer)
 
 
 def check_models(spec: SweepSpec, data: TrainData) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from nagexp.config.sweep import SweepSpec
 from nagexp.config.train import TrainConfig
 from nagexp.results.files import write_best_yaml, write_summary, write_trials_csv
+from nagexp.results.folders import SweepFolder
 from nagexp.results.ranking import Ranking, best_trial, count_states, pareto_front
 from nagexp.results.records import TrialRecord
 
@@ -77,14 +78,15 @@ def write_outcome(
     from nagexp.data.prepared.store import given_cache
 
     ranking = Ranking.of(spec.space, spec.options.pick)
-    write_trials_csv(spec.sweep_dir / "trials.csv", records, list(spec.space.params), spec.metric, ranking)
+    folder = SweepFolder(spec.sweep_dir)
+    write_trials_csv(folder.trials_csv, records, list(spec.space.params), spec.metric, ranking)
     best = best_trial(records, ranking)
     if best is not None:
         cache = given_cache(spec.options.cache_dir, spec.results_dir)
-        write_best_yaml(spec.sweep_dir / "best.yaml", best, spec.metric, spec.space.fixed,
+        write_best_yaml(folder.best_yaml, best, spec.metric, spec.space.fixed,
                         rerun_extras(user_code, cache))  # fmt: skip
     return SweepOutcome(spec, records, best, seconds, interrupted)
 
 
 def write_summary_of(outcome: SweepOutcome) -> None:
-    write_summary(outcome.spec.sweep_dir / "summary.json", summary_dict(outcome))
+    write_summary(SweepFolder(outcome.spec.sweep_dir).summary, summary_dict(outcome))

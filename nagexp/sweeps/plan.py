@@ -51,7 +51,7 @@ def make_plan(
     )  # fmt: skip
 
 
-def write_sweep_plan(spec: SweepSpec, data: TrainData, resources: dict[str, float], command: str | None,
+def write_sweep_plan(spec: SweepSpec, data: TrainData | None, resources: dict[str, float], command: str | None,
                      code: CodeSnapshot | None, start: SearchStart | None = None) -> None:  # fmt: skip
     write_plan(spec.sweep_dir, make_plan(spec, data, resources, command, code, start))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.integrations.optuna_search import storage_id, trial_handle
-from nagexp.results.records import TrialRecord, is_settled
+from nagexp.results.records import TrialRecord, TrialState, is_settled
 from nagexp.results.trial_report import EPOCH_KEY
 
 __all__ = ["PopulationStudy", "initial_population"]
@@ -78,6 +78,6 @@ class PopulationStudy:
         # a diverged member is told with its poor value too: the sampler learns where training breaks down
         usable = is_settled(rec.state) and rec.final is not None and math.isfinite(rec.final)
         states = optuna.trial.TrialState
-        state = (states.PRUNED if rec.state == "pruned" else states.COMPLETE) if usable else states.FAIL
+        state = (states.PRUNED if rec.state == TrialState.PRUNED else states.COMPLETE) if usable else states.FAIL
         self._study.tell(rec.number, rec.final if state == states.COMPLETE else None, state=state,
                          skip_if_finished=True)  # fmt: skip

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from nagexp.results.cells import short_value
 from nagexp.results.ranking import Ranking, best_trial, count_states, finished_count, pareto_front, ranked_trials
-from nagexp.results.records import RUNNING, TrialRecord
+from nagexp.results.records import STATES, TrialRecord, TrialState
 
 __all__ = ["LiveView", "top_table"]
 
@@ -42,8 +42,7 @@ class LiveView:
         elapsed = time.monotonic() - self.started
         return (
             f"[{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] done {done}/{self.total} | "
-            f"running {c['running']} | completed {c['completed']} pruned {c['pruned']} "
-            f"diverged {c['diverged']} errored {c['errored']} | {best_txt}"
+            f"running {c[TrialState.RUNNING]} | {' '.join(f'{s} {c[s]}' for s in STATES)} | {best_txt}"
         )
 
     def update(self, records: list[TrialRecord], trial_ended: bool) -> None:
@@ -59,7 +58,7 @@ class LiveView:
     def tick(self, records: list[TrialRecord]) -> None:
         """Every turn of Tune's loop: while trials run, the line again after HEARTBEAT quiet
         seconds in a log (a streamed epoch can take minutes); in a terminal, the clock moves."""
-        if not any(r.state == RUNNING for r in records):
+        if not any(r.state == TrialState.RUNNING for r in records):
             return
         text = self.line(records)
         if self.tty:

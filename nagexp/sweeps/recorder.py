@@ -8,8 +8,10 @@ its number even when Tune runs it under a new trial id.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ray.tune import Callback
 
@@ -17,18 +19,21 @@ from nagexp.core.errors import DataError, NagexpError
 from nagexp.integrations.ray_train import CHECKPOINT_PATH_KEY
 from nagexp.integrations.ray_tune import pickled_trial_error
 from nagexp.results.files import write_trials_csv
+from nagexp.results.folders import SweepFolder
 from nagexp.results.journal import Journal
-from nagexp.results.records import RUNNING, TrialRecord, is_settled
+from nagexp.results.records import TrialRecord, TrialState, is_settled
 from nagexp.results.trial_report import EPOCH_KEY, TRIAL_ERROR_KEY, TRIAL_NUMBER_KEY, WORKER_GROUP_KEY, stopped_early
 from nagexp.runtime.ray_session import release_worker_group
 from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
+from nagexp.sweeps.disk_full import DiskFullStop, DiskFullWatch
 from nagexp.sweeps.progress import LiveView
-from nagexp.sweeps.trainable import error_line, train_run_dir
+from nagexp.sweeps.trainable import error_line
 from nagexp.training.checkpoint import CHECKPOINT_FILE
 
 __all__ = ["SweepRecorder", "TrialListener"]
 
 _LIVE: SweepRecorder | None = None  # the recorder of the sweep this process is running
+_Hook = TypeVar("_Hook", bound=Callable[..., None])
 
 
 def _live_recorder() -> SweepRecorder:
@@ -69,10 +74,27 @@ def _missed_epochs(trial: Any, recorded: int, epoch: int) -> list[dict[str, Any]
     return [dict(h) for h in history if recorded < int(h[EPOCH_KEY]) < epoch]
 
 
+def _until_disk_full(hook: _Hook) -> _Hook:
+    """A Tune hook that does nothing once the disk is full, and takes a full disk it runs
+    into as the sign to stop (see disk_full.py) instead of letting Tune log and go on."""
+
+    @functools.wraps(hook)
+    def guarded(self: SweepRecorder, *args: Any, **kwargs: Any) -> None:
+        if self.disk.full:
+            return  # nothing more is written: the files stay as a resume expects them
+        try:
+            hook(self, *args, **kwargs)
+        except Exception as exc:
+            if not self.disk.saw(exc):
+                raise
+
+    return guarded  # type: ignore[return-value]
+
+
 class SweepRecorder(Callback):
     def __init__(
         self,
-        trials_csv: Path,
+        folder: SweepFolder,
         param_names: list[str],
         metric: str,
         mode: str,
@@ -80,14 +102,17 @@ class SweepRecorder(Callback):
         listeners: list[TrialListener] | None = None,
         records: dict[int, TrialRecord] | None = None,
         pruner: CheckpointPruner | None = None,
+        disk: DiskFullWatch | None = None,
     ) -> None:
-        self.trials_csv, self.param_names, self.metric, self.mode = trials_csv, param_names, metric, mode
+        self.folder, self.trials_csv = folder, folder.trials_csv
+        self.param_names, self.metric, self.mode = param_names, metric, mode
         self.view = view
         self.listeners = listeners or []
         self.records: dict[int, TrialRecord] = records or {}  # from the journal when resuming
-        self.journal = Journal(trials_csv.parent / "journal.jsonl")
+        self.journal = Journal(folder.journal)
         self.write_error: str | None = None
         self.pruner = pruner  # deletes checkpoints Tune's snapshot no longer names (None: keep all)
+        self.disk = disk or DiskFullWatch()  # once it is full, the sweep stops (see disk_full.py)
 
     def __enter__(self) -> SweepRecorder:
         global _LIVE
@@ -123,9 +148,9 @@ class SweepRecorder(Callback):
             self.journal.started(rec)
             for listener in self.listeners:
                 listener.on_trial_start(rec)
-        elif rec.state == "errored" and rec.trial_id == trial.trial_id and trial.status == "RUNNING":
-            rec.state, rec.reason = RUNNING, ""  # an errored trial that a resume runs again
-        elif config != rec.config and rec.state == RUNNING:
+        elif rec.state == TrialState.ERRORED and rec.trial_id == trial.trial_id and trial.status == "RUNNING":
+            rec.state, rec.reason = TrialState.RUNNING, ""  # an errored trial that a resume runs again
+        elif config != rec.config and rec.state == TrialState.RUNNING:
             rec.config = config  # population-based training gave it a perturbed copy of another's
             self.journal.reconfigured(rec)
         rec.trial_id = trial.trial_id
@@ -140,7 +165,7 @@ class SweepRecorder(Callback):
         """A data-parallel trial's worker group: the one it reported, else the one its workers
         wrote down (a trial stopped before its first report)."""
         reported = (trial.last_result or {}).get(WORKER_GROUP_KEY, "")
-        release_worker_group(reported, train_run_dir(self.trials_csv.parent, rec.number))
+        release_worker_group(reported, self.folder.train_run(rec.number))
 
     def _finish(self, rec: TrialRecord, trial: Any) -> None:
         self._release_workers(rec, trial)
@@ -155,7 +180,9 @@ class SweepRecorder(Callback):
         try:
             write_trials_csv(self.trials_csv, list(self.records.values()), self.param_names, self.metric,
                              self.view.ranking)  # fmt: skip
-        except NagexpError as exc:  # e.g. a full disk: the sweep goes on, the file is written again at the end
+        except NagexpError as exc:  # the sweep goes on, the file is written again at the end
+            if self.disk.saw(exc):
+                return  # unless the disk is full: then the sweep stops here
             if not self.write_error:
                 self.view.emit_line(f"warning: {exc}")
             self.write_error = str(exc)
@@ -166,15 +193,21 @@ class SweepRecorder(Callback):
     # -- Tune hooks ---------------------------------------------------------------------
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.disk.full:
+            raise DiskFullStop(self.disk.cause)  # ends Tune's loop; Tune stops the trials
         self.view.tick(list(self.records.values()))
 
+    @_until_disk_full
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial)
         self.view.update(list(self.records.values()), trial_ended=False)
 
+    @_until_disk_full
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self._settled(trial):
             return
+        if self.disk.said(str(result.get(TRIAL_ERROR_KEY, ""))):
+            return  # its checkpoint found the disk full: not the trial's fault, a resume reruns it
         rec = self._record(trial)
         if TRIAL_ERROR_KEY in result:
             rec.reason = str(result[TRIAL_ERROR_KEY])  # the trial's own code raised; it ends now
@@ -193,38 +226,42 @@ class SweepRecorder(Callback):
         for listener in self.listeners:
             listener.on_trial_epoch(rec, result)
 
+    @_until_disk_full
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
         if self.pruner is not None and getattr(checkpoint, "path", None):
             self.pruner.registered(trial.trial_id, checkpoint.path)
 
+    @_until_disk_full
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self._settled(trial):
+        if self._settled(trial) or self.disk.saw(pickled_trial_error(trial)):
             return  # finished before a resume; Tune's stale state of it does not count
         rec = self._record(trial)
         self._release_workers(rec, trial)
         rec.retries += 1  # its worker died; Tune restarts it from its checkpoint
         self.journal.retried(rec)
 
+    @_until_disk_full
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self._settled(trial):
             return  # finished before a resume; Tune only closed its stale state
         rec = self._record(trial)
         last = trial.last_result or {}
         if TRIAL_ERROR_KEY in last:
-            rec.state, rec.reason = "errored", str(last[TRIAL_ERROR_KEY])
+            rec.state, rec.reason = TrialState.ERRORED, str(last[TRIAL_ERROR_KEY])
         elif last.get("diverged"):
-            rec.state = "diverged"
+            rec.state = TrialState.DIVERGED
         elif stopped_early(last):
-            rec.state = "pruned"
+            rec.state = TrialState.PRUNED
         else:
-            rec.state = "completed"
+            rec.state = TrialState.COMPLETED
         self._finish(rec, trial)
 
+    @_until_disk_full
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self._settled(trial):
+        if self._settled(trial) or self.disk.saw(pickled_trial_error(trial)):
             return
         rec = self._record(trial)
-        rec.state = "errored"
+        rec.state = TrialState.ERRORED
         rec.reason = _error_message(trial)
         self._finish(rec, trial)
 

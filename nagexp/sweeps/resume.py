@@ -14,7 +14,7 @@ from pathlib import Path
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.core.errors import ConfigError
 from nagexp.core.naming import check_name
-from nagexp.results.folders import sweep_dir_of
+from nagexp.results.folders import SweepFolder, sweep_dir_of
 from nagexp.results.plan import read_plan
 from nagexp.results.state import sweep_state
 
@@ -75,10 +75,11 @@ def load_resume_spec(
 def check_resumable(spec: SweepSpec) -> None:
     """The files a resume continues from read back (the journal, the Optuna study, trials.csv):
     one line naming a damaged one before anything starts or is written."""
-    from nagexp.results.files import TRIALS_FILE, read_trials
+    from nagexp.results.files import read_trials
     from nagexp.results.journal import replay
     from nagexp.sweeps.study import check_study
 
-    replay(spec.sweep_dir / "journal.jsonl", spec.metric, spec.mode)
+    folder = SweepFolder(spec.sweep_dir)
+    replay(folder.journal, spec.metric, spec.mode)
     check_study(spec)
-    read_trials(spec.sweep_dir / TRIALS_FILE, list(spec.space.params), spec.metric)
+    read_trials(folder.trials_csv, list(spec.space.params), spec.metric)

@@ -19,12 +19,13 @@ from nagexp.core.clock import take_command_start
 from nagexp.core.errors import NagexpError
 from nagexp.core.process_settings import restored_process_settings
 from nagexp.core.wording import counted
+from nagexp.results.folders import SweepFolder
 from nagexp.results.lock import SweepLock
 from nagexp.results.ranking import Ranking
-from nagexp.results.records import RUNNING, TrialRecord
+from nagexp.results.records import TrialRecord, TrialState
 from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 from nagexp.runtime.user_code import CodeSnapshot, stage_snapshot
-from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, user_code
+from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, check_trainer, user_code
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
@@ -44,7 +45,7 @@ class _Sweep:
     """What the steps after start-up share."""
 
     spec: SweepSpec
-    data: TrainData
+    data: TrainData | None  # None: the trials run a function of the user's, which reads its own
     say: Callable[[str], None]
     emit: Callable[[str], None] | None
     listeners: list[TrialListener]
@@ -82,6 +83,8 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
         refuse_existing(spec)
     checked = check_tracking(spec)
     code = user_code(spec, say, resume)
+    if spec.own_trainer:  # imports, is a function, takes (config, report): before anything starts
+        check_trainer(spec.trainer)
     start = None if resume else search_start(spec, say)  # earlier sweeps read, nothing written
     # 2. the data (once per sweep, shared with every trial through Ray's object store) is
     # read while Ray starts: each takes seconds, and Ray's start mostly waits on its processes
@@ -91,13 +94,17 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
     lock = SweepLock(spec.sweep_dir)
     try:
         data = loading.result()  # a bad dataset fails here, before anything is written
-        spec = _with_data_mode(spec, data.mode)
-        say(data.report.summary())
-        # 3. every model the trials can build trains on this data; the resources they ask for
-        check_models(spec, data)
-        check_schedules(spec, data)
-        resources = check_resources(spec.options, data_cpus(data.mode), spec.workers, spec.space.fixed)
-        say(concurrency_line(spec.options, data.mode, spec.workers))
+        mode = "memory" if data is None else data.mode  # an own function's trials load their own data
+        if data is not None:
+            spec = _with_data_mode(spec, data.mode)
+            say(data.report.summary())
+            # 3. every model the trials can build trains on this data; the resources they ask for
+            check_models(spec, data)
+            check_schedules(spec, data)
+        else:
+            say(f"trainer {spec.trainer}: your function loads its own data (nagexp loads, hashes and checks none)")
+        resources = check_resources(spec.options, data_cpus(mode), spec.workers, spec.space.fixed)
+        say(concurrency_line(spec.options, mode, spec.workers))
         # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
         if not resume:
             create_sweep_dir(spec)
@@ -115,8 +122,11 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
         shutdown_ray(connected_here)
 
 
-def _load_data(spec: SweepSpec, say: Callable[[str], None]) -> TrainData:
-    """The sweep's data in its mode (memory or stream); torch is imported here, beside Ray's start."""
+def _load_data(spec: SweepSpec, say: Callable[[str], None]) -> TrainData | None:
+    """The sweep's data in its mode (memory or stream); torch is imported here, beside Ray's start.
+    None for a training function of the user's, which reads its own."""
+    if spec.own_trainer:
+        return None
     from nagexp.data.loading import load_train_data
     from nagexp.data.prepared.store import cache_dir_for
 
@@ -135,17 +145,20 @@ def _with_data_mode(spec: SweepSpec, mode: str) -> SweepSpec:
 def _journal_for_resume(sweep: _Sweep) -> dict[int, TrialRecord]:
     """The journal's records of an interrupted sweep; refuses one Tune cannot restore."""
     from nagexp.results.journal import replay
+    from nagexp.sweeps.own_trial import restart_notice
     from nagexp.sweeps.study import check_study as _check_study
     from nagexp.sweeps.tune_setup import can_restore
 
     spec = sweep.spec
     _check_study(spec)
-    records = replay(spec.sweep_dir / "journal.jsonl", spec.metric, spec.mode)
-    done = sum(r.state != RUNNING for r in records.values())
+    records = replay(SweepFolder(spec.sweep_dir).journal, spec.metric, spec.mode)
+    done = sum(r.state != TrialState.RUNNING for r in records.values())
     sweep.say(f"resuming sweep {spec.name}: {done} of {counted(spec.options.trials, 'trial')} finished before")
+    if spec.own_trainer and (notice := restart_notice(spec.trainer, records)):
+        sweep.say(notice)
     if records and not can_restore(spec):
         raise NagexpError(
-            f"cannot resume '{spec.name}': Ray Tune saved no state in {spec.sweep_dir / 'ray'}; "
+            f"cannot resume '{spec.name}': Ray Tune saved no state in {SweepFolder(spec.sweep_dir).tune_experiment}; "
             "start a new sweep under another --name"
         )
     return records
@@ -166,6 +179,7 @@ def _open_tracking(sweep: _Sweep, checked: CheckedStore, resumed: dict[int, Tria
 def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> SweepOutcome:
     from nagexp.integrations.ray_tune import callbacks_counted_without_mlflow
     from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
+    from nagexp.sweeps.disk_full import DiskFullWatch, disk_full_error
     from nagexp.sweeps.interrupt import StopRequest
     from nagexp.sweeps.progress import LiveView
     from nagexp.sweeps.recorder import SweepRecorder
@@ -173,6 +187,7 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     from nagexp.sweeps.tune_setup import can_restore, new_tuner, restored_tuner
 
     spec = sweep.spec
+    folder = SweepFolder(spec.sweep_dir)
     journal = _journal_for_resume(sweep) if resume else {}
     tracking = _open_tracking(sweep, checked, journal if resume else None) if checked else None
     if spec.population:
@@ -182,18 +197,26 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     view = LiveView(spec.options.trials, spec.metric, Ranking.of(spec.space, spec.options.pick), sweep.emit,
                     started=sweep.started)  # fmt: skip
     # PBT copies a member's checkpoint of the last round into another: population sweeps keep them all
-    pruner = None if spec.population else CheckpointPruner(spec.sweep_dir / "ray")
-    recorder = SweepRecorder(spec.sweep_dir / "trials.csv", list(spec.space.params), spec.metric, spec.mode, view,
-                             sweep.listeners, journal, pruner)  # fmt: skip
-    with recorder, StopRequest(sweep.say) as stop:
+    pruner = None if spec.population else CheckpointPruner(folder.tune_experiment)
+    disk = DiskFullWatch()  # a full disk stops the sweep as a killed driver would, in one line
+    if tracking is not None:
+        disk.watch(lambda: tracking.failed_with)  # MLflow's writer thread keeps its error
+    recorder = SweepRecorder(folder, list(spec.space.params), spec.metric, spec.mode, view,
+                             sweep.listeners, journal, pruner, disk)  # fmt: skip
+    with recorder, StopRequest(sweep.say) as stop, disk.quieting_logs():
         try:
             restore = resume and can_restore(spec)
             tuner = (restored_tuner(spec, sweep.data, journal, sweep.code_dir) if restore
                      else new_tuner(spec, sweep.data, recorder, sweep.code_dir, sweep.start))  # fmt: skip
             with callbacks_counted_without_mlflow():
                 tuner.fit()
+        except Exception as exc:
+            if not (disk.saw(exc) or disk.full):
+                raise
         finally:
             view.close()
+    if disk.full:  # nothing more is written (no summary, no MLflow end): the folder is as --resume expects
+        raise disk_full_error(spec, disk.cause)
     if pruner is not None:
         pruner.finish(interrupted=stop.requested)
     records = sorted(recorder.records.values(), key=lambda r: r.number)
@@ -214,8 +237,8 @@ def _end_unfinished(records: list[TrialRecord], listeners: list[TrialListener]) 
     as they started): stopped early, like a trial ASHA stops; one with no epoch has no
     result to rank, but nothing went wrong in it."""
     for r in records:
-        if r.state == RUNNING:
-            r.state = "pruned"
+        if r.state == TrialState.RUNNING:
+            r.state = TrialState.PRUNED
             r.reason = r.reason or ("stopped when the sweep ended" if r.epochs_run
                                     else "stopped when the sweep ended, before its first epoch")  # fmt: skip
             for listener in listeners:

@@ -102,6 +102,11 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
         overrides["epochs"] = options.epochs
     if options.dataset is not None:
         overrides["dataset"] = options.dataset
+    if options.trainer is not None:
+        overrides["trainer"] = options.trainer
+    if "trainer" in space.params:
+        raise ConfigError(f"{space_path}: trainer is what every trial runs; fix it (`fixed:` or --trainer) "
+                          "instead of searching it")  # fmt: skip
     if options.data_mode is not None:
         overrides["data_mode"] = options.data_mode
     if options.workers_per_trial is not None:

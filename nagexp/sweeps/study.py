@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from nagexp.config.sweep import SweepSpec
+from nagexp.results.folders import SweepFolder
 
 __all__ = ["check_study", "close_running_trials", "name_objective", "storage_url"]
 
 
 def storage_url(spec: SweepSpec) -> str:
-    return f"sqlite:///{spec.sweep_dir / 'optuna.db'}"
+    return f"sqlite:///{SweepFolder(spec.sweep_dir).optuna_db}"
 
 
 def name_objective(study: Any, spec: SweepSpec) -> None:
@@ -33,9 +34,10 @@ def check_study(spec: SweepSpec) -> None:
     naming the file when it is missing, damaged or holds another study."""
     from nagexp.core.errors import ConfigError
 
-    path = spec.sweep_dir / "optuna.db"
+    folder = SweepFolder(spec.sweep_dir)
+    path = folder.optuna_db
     if not path.exists():
-        if spec.population or not (spec.sweep_dir / "journal.jsonl").exists():
+        if spec.population or not folder.journal.exists():
             return  # a population's study is made when it starts; a sweep with no trial had none yet
         raise ConfigError(f"'{path}' is missing; the sweep cannot resume without its Optuna study: restore it "
                           "from a copy, or start a new sweep")  # fmt: skip

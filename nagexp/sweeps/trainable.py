@@ -20,6 +20,8 @@ from typing import Any
 from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
 from nagexp.data.batches import TrainData
+from nagexp.registries.trainers import is_builtin_trainer
+from nagexp.results.folders import SweepFolder
 from nagexp.results.records import trial_config
 from nagexp.results.rung_signals import RungSignal, RungTracker
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY, error_report, trial_report
@@ -27,14 +29,11 @@ from nagexp.training.checkpoint import CHECKPOINT_FILE, CheckpointState, TrainCh
 from nagexp.training.lineage import exploits, exported_schedule
 from nagexp.training.trainer import train
 
-__all__ = ["TRAIN_RUNS", "error_line", "run_trial", "train_config_of", "train_run_dir"]
-
-TRAIN_RUNS = "train"  # in a sweep's folder: its data-parallel trials' Ray Train runs
-
+__all__ = ["error_line", "run_trial", "train_config_of", "train_run_dir"]
 
 def train_run_dir(sweep_dir: Path, number: int) -> Path:
     """The folder of trial `number`'s Ray Train run (a data-parallel trial's)."""
-    return sweep_dir / TRAIN_RUNS / f"trial-{number:04d}"
+    return SweepFolder(sweep_dir).train_run(number)
 
 
 def train_config_of(config: dict[str, Any]) -> TrainConfig:
@@ -74,7 +73,7 @@ def _data_on(device: str, data_ref: Any) -> TrainData:
 def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[int] = frozenset(),
               code_dir: str | None = None, workers: WorkerResources | None = None,
               train_storage: str | None = None, population: bool = False,
-              signal: RungSignal | None = None) -> None:  # fmt: skip
+              signal: RungSignal | None = None, required: tuple[str, ...] = ()) -> None:  # fmt: skip
     """Train one trial. `data_ref`: [the object ref of the sweep's data]. `settled`: trial
     numbers that finished before the sweep was resumed, which Tune's older snapshot may still
     list as running; they end at once. `code_dir`: the user's code folder, importable here
@@ -83,7 +82,8 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
     `population`: a PBT/PB2 member, which reports the trial it continued after an exploit
     and, with its last epoch, the schedule and lineage of its weights (see lineage). `signal`:
     what ASHA ranks the trial on, reported beside the metric (None: the metric itself); a
-    cooldown signal makes the trainer probe at the rungs."""
+    cooldown signal makes the trainer probe at the rungs. `required`: the metrics a training
+    function of the user's must report (the objectives'; see own_trial)."""
     from ray import tune
 
     number = config[TRIAL_NUMBER_KEY]
@@ -95,6 +95,11 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
 
             make_importable(code_dir)
         cfg = train_config_of(config)
+        if not is_builtin_trainer(cfg.trainer):  # the user's own function: the same trial around it
+            from nagexp.sweeps.own_trial import train_own_trial
+
+            train_own_trial(cfg, number, required, signal)
+            return
         if signal is not None:  # the probes' epochs: the run's own config stays as the sweep stores it
             cfg = cfg.model_copy(update=signal.train_fields())
         if cfg.workers_per_trial > 1 and workers is not None and train_storage is not None:

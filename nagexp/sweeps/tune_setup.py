@@ -9,6 +9,7 @@ from typing import Any
 from nagexp.config.resources import TRIAL_DRIVER_BUNDLE
 from nagexp.config.sweep import SweepSpec
 from nagexp.data.batches import TrainData
+from nagexp.results.folders import SweepFolder
 from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.rung_signals import RungSignal
 from nagexp.results.trial_report import RUNG_SIGNAL_KEY, TRIAL_NUMBER_KEY
@@ -38,15 +39,16 @@ class JournalHistory:
                                                                                  self.mode).items()}  # fmt: skip
 
 
-def _trainable(spec: SweepSpec, data: TrainData, code_dir: Path | None, settled: frozenset[int] = frozenset()) -> Any:
+def _trainable(spec: SweepSpec, data: TrainData | None, code_dir: Path | None,
+               settled: frozenset[int] = frozenset()) -> Any:  # fmt: skip
     import ray
     from ray import tune
 
-    from nagexp.sweeps.trainable import TRAIN_RUNS, run_trial
+    from nagexp.sweeps.trainable import run_trial
 
     o = spec.options
     resources: Any = {"cpu": o.cpus_per_trial, "gpu": o.gpus_per_trial}
-    extra = data_cpus(data.mode)
+    extra = data_cpus(_mode(data))
     if spec.workers is not None:  # the trial only starts its Ray Train run; the workers hold the resources
         # streaming: a second bundle, whose CPUs every worker's Ray Data tasks share (the first
         # is the trial actor's own)
@@ -58,8 +60,9 @@ def _trainable(spec: SweepSpec, data: TrainData, code_dir: Path | None, settled:
     # that runs several trials fetches and moves it to its device once (see trainable)
     trainable = tune.with_parameters(run_trial, data_ref=[ray.put(data)], settled=settled,
                                      code_dir=str(code_dir) if code_dir else None, workers=spec.workers,
-                                     train_storage=str(spec.sweep_dir / TRAIN_RUNS),
-                                     population=spec.population, signal=_signal(spec))  # fmt: skip
+                                     train_storage=str(SweepFolder(spec.sweep_dir).train_runs),
+                                     population=spec.population, signal=_signal(spec),
+                                     required=tuple(o.metric for o in spec.space.objectives))  # fmt: skip
     return tune.with_resources(trainable, resources)
 
 
@@ -75,24 +78,31 @@ def _ranked_metric(spec: SweepSpec) -> str:
     return spec.metric if _signal(spec) is None else RUNG_SIGNAL_KEY
 
 
-def _slots(spec: SweepSpec, data: TrainData) -> int:
-    return concurrent_trials(spec.options, data.mode, spec.workers)
+def _mode(data: TrainData | None) -> str:
+    """memory | stream; memory for a function of the user's, which nagexp loads no data for."""
+    return "memory" if data is None else data.mode
+
+
+def _slots(spec: SweepSpec, data: TrainData | None) -> int:
+    return concurrent_trials(spec.options, _mode(data), spec.workers)
 
 
 def can_restore(spec: SweepSpec) -> bool:
     from ray import tune
 
-    return tune.Tuner.can_restore(str(spec.sweep_dir / "ray"))
+    return tune.Tuner.can_restore(str(SweepFolder(spec.sweep_dir).tune_experiment))
 
 
-def restored_tuner(spec: SweepSpec, data: TrainData, records: dict[int, TrialRecord], code_dir: Path | None) -> Any:
+def restored_tuner(spec: SweepSpec, data: TrainData | None, records: dict[int, TrialRecord],
+                   code_dir: Path | None) -> Any:  # fmt: skip
     """Tune's restore of the experiment: unfinished and errored trials go on from their last
     checkpoints; trials the journal shows finished end at once (Tune's snapshot can be older)."""
     from ray import tune
 
     settled = frozenset(n for n, r in records.items() if is_settled(r.state))
-    return tune.Tuner.restore(str(spec.sweep_dir / "ray"), _trainable(spec, data, code_dir, settled),
-                              resume_unfinished=True, resume_errored=True)  # fmt: skip
+    experiment = str(SweepFolder(spec.sweep_dir).tune_experiment)
+    return tune.Tuner.restore(experiment, _trainable(spec, data, code_dir, settled), resume_unfinished=True,
+                              resume_errored=True)  # fmt: skip
 
 
 def _searcher(spec: SweepSpec, start: SearchStart | None = None) -> Any:
@@ -140,7 +150,7 @@ def _population_search(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
     return BasicVariantGenerator(points_to_evaluate=population), dict(population[0])
 
 
-def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | None,
+def new_tuner(spec: SweepSpec, data: TrainData | None, recorder: Any, code_dir: Path | None,
               start: SearchStart | None = None) -> Any:  # fmt: skip
     from ray import tune
 
@@ -157,7 +167,7 @@ def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | 
         scheduler = synchronous_halving(o.scheduler, _ranked_metric(spec), spec.mode, spec.epochs, spec.space,
                                         batch_size=o.trials_per_batch, total_trials=o.trials, max_running=slots,
                                         number_of=trial_number_of,
-                                        history=JournalHistory(spec.sweep_dir / "journal.jsonl", spec.metric,
+                                        history=JournalHistory(SweepFolder(spec.sweep_dir).journal, spec.metric,
                                                                spec.mode))  # fmt: skip
     else:  # the schedulers' own draws: not the sampler's seed, whose draws would repeat
         scheduler = make_scheduler(o.scheduler, _ranked_metric(spec), spec.mode, spec.epochs, spec.space,
@@ -176,7 +186,7 @@ def new_tuner(spec: SweepSpec, data: TrainData, recorder: Any, code_dir: Path | 
             time_budget_s=o.time_budget,
         ),
         run_config=tune.RunConfig(
-            name="ray",
+            name=SweepFolder(spec.sweep_dir).tune_experiment.name,  # Tune's experiment: <storage_path>/<name>
             storage_path=str(spec.sweep_dir),
             callbacks=[recorder],
             stop=EpochBudget(o.epoch_budget) if o.epoch_budget else None,

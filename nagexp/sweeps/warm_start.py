@@ -25,9 +25,10 @@ from nagexp.config.sweep import SweepSpec
 from nagexp.config.train import ARGS_FIELDS
 from nagexp.core.errors import ConfigError
 from nagexp.core.wording import counted
-from nagexp.results.folders import sweep_dir_of
+from nagexp.results.folders import SweepFolder, sweep_dir_of
 from nagexp.results.journal import replay
 from nagexp.results.plan import read_plan
+from nagexp.results.records import TrialState
 
 __all__ = ["ENQUEUED_ATTR", "PRIOR_ATTR", "Priors", "SearchStart", "enqueued_params", "gather_priors", "search_start",
            "tell_priors"]  # fmt: skip
@@ -115,8 +116,8 @@ def gather_priors(spec: SweepSpec) -> Priors:
             raise ConfigError(f"--warm-start {source}: that is this sweep")
         plan = _check_same_task(spec, folder, o.warm_start_any)
         priors.sources.append(str(folder))
-        for number, rec in sorted(replay(folder / "journal.jsonl", plan.metric, plan.mode).items()):
-            if rec.state not in ("completed", "pruned"):
+        for number, rec in sorted(replay(SweepFolder(folder).journal, plan.metric, plan.mode).items()):
+            if rec.state not in (TrialState.COMPLETED, TrialState.PRUNED):
                 continue
             kept = {n: v for n, v in rec.params.items() if n in searched}
             priors.dropped_params += len(rec.params) - len(kept)
@@ -124,11 +125,11 @@ def gather_priors(spec: SweepSpec) -> Priors:
             values = [finals.get(x.metric) for x in objectives]
             curve = {int(h["epoch"]): float(h[objectives[0].metric]) for h in rec.history
                      if "epoch" in h and isinstance(h.get(objectives[0].metric), int | float)}  # fmt: skip
-            usable = rec.state == "pruned" or all(v is not None and math.isfinite(v) for v in values)
+            usable = rec.state == TrialState.PRUNED or all(v is not None and math.isfinite(v) for v in values)
             if not usable or not all(_fits(searched[n], v) for n, v in kept.items()):
                 priors.dropped_trials += 1
                 continue
-            complete = rec.state == "completed"
+            complete = rec.state == TrialState.COMPLETED
             try:  # Optuna checks each value against its distribution (a float param's step grid too)
                 trial = optuna.trial.create_trial(
                     params=kept, distributions={n: _distribution(searched[n]) for n in kept},

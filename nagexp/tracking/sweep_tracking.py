@@ -25,8 +25,9 @@ from nagexp.config.sweep import SweepSpec
 from nagexp.core.io import to_yaml
 from nagexp.core.provenance import git_sha, package_versions
 from nagexp.data.batches import TrainData
+from nagexp.results.folders import SweepFolder
 from nagexp.results.ranking import Ranking, best_trial, count_states, pareto_front
-from nagexp.results.records import TrialRecord
+from nagexp.results.records import TrialRecord, TrialState
 from nagexp.results.trial_report import EPOCH_KEY, TRIAL_NUMBER_KEY
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
 
@@ -38,7 +39,7 @@ class SweepTracking:
         self,
         pending: Future[Tracker],
         spec: SweepSpec,
-        data: TrainData,
+        data: TrainData | None,  # None: the trials run a function of the user's (no data, no model here)
         warn: Any = print,
         resume: dict[int, TrialRecord] | None = None,
         user_code: dict[str, Any] | None = None,
@@ -53,6 +54,7 @@ class SweepTracking:
         self.child_ids: dict[int, str] = {}  # trial number -> run id (written by the writer thread only)
         self._params_logged: set[int] = set()
         self.failed: str | None = None  # first tracking error; tracking stops, the sweep goes on
+        self.failed_with: BaseException | None = None  # that error itself (a full disk stops the sweep)
         self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="nagexp-mlflow-writer", daemon=True)
         self._writer.start()
@@ -74,7 +76,7 @@ class SweepTracking:
                 work()
             except Exception as exc:  # the store went away: keep the results on disk, warn once
                 text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-                self.failed = f"{what}: {type(exc).__name__}: {text}"
+                self.failed, self.failed_with = f"{what}: {type(exc).__name__}: {text}", exc
                 self.warn(f"warning: MLflow tracking stopped ({self.failed}); results stay in {self.spec.sweep_dir}")
 
     def _submit(self, what: str, work: Callable[[], None]) -> None:
@@ -90,7 +92,7 @@ class SweepTracking:
             "sampler": o.sampler,
             "scheduler": o.scheduler,
             "git_sha": git_sha() or "",
-            "data_fingerprint": self.data.fingerprint,
+            "data_fingerprint": self.data.fingerprint if self.data is not None else "",
             "objective": f"{spec.mode} {spec.metric}",
             "nagexp.sweep_dir": str(spec.sweep_dir),
             **{f"version.{k}": v for k, v in package_versions().items()},
@@ -102,8 +104,9 @@ class SweepTracking:
         params.update({f"fixed.{k}": v for k, v in spec.space.fixed.items()})
         self.tracker.log(self.parent_id, params=params)
         self.tracker.log_text(self.parent_id, spec.space_text, f"space/{Path(o.space).name}")
-        self.tracker.log_dataset(self.parent_id, self.data, self.dataset_spec)
-        self.tracker.log_file(self.parent_id, spec.sweep_dir / "sweep.json")
+        if self.data is not None:
+            self.tracker.log_dataset(self.parent_id, self.data, self.dataset_spec)
+        self.tracker.log_file(self.parent_id, SweepFolder(spec.sweep_dir).plan)
         from nagexp.tracking.artifacts import warm_up
 
         warm_up()  # model-logging imports, while the sweep runs
@@ -136,16 +139,17 @@ class SweepTracking:
             step = int(metrics.get(EPOCH_KEY, 0))
             if step not in logged:
                 self.tracker.log(run_id, numeric_metrics(metrics), step=step, params=self._params_once(rec))
-        if rec.state != "running" and status in ("RUNNING", "KILLED"):
+        if rec.state != TrialState.RUNNING and status in ("RUNNING", "KILLED"):
             self._end_trial(dataclasses.replace(rec, history=[]))
 
     def _child(self, rec: TrialRecord) -> str:
         run_id = self.child_ids.get(rec.number)
         if run_id is None:
             tags = {"nagexp.kind": "trial", TRIAL_NUMBER_KEY: str(rec.number), "ray_trial_id": rec.trial_id,
-                    "seed": str(rec.seed), "state": "running", **self.code_tags}  # fmt: skip
+                    "seed": str(rec.seed), "state": TrialState.RUNNING, **self.code_tags}  # fmt: skip
             run_id = self.tracker.start_run(f"trial-{rec.number}", tags, parent_id=self.parent_id)
-            self.tracker.log_dataset(run_id, self.data, self.dataset_spec)
+            if self.data is not None:
+                self.tracker.log_dataset(run_id, self.data, self.dataset_spec)
             self.child_ids[rec.number] = run_id
         return run_id
 
@@ -162,6 +166,8 @@ class SweepTracking:
     def _log_model(self, rec: TrialRecord, run_id: str, registered: str | None) -> None:
         from nagexp.tracking.artifacts import log_model, model_from_checkpoint
 
+        if self.data is None:  # a function of the user's: its checkpoint is its own state, not a nagexp model
+            return
         model = model_from_checkpoint(rec.train_config(self.spec.space.fixed), self.data, Path(rec.checkpoint_file))
         log_model(self.tracker.store.uri, run_id, model, self.data, registered)
 
@@ -196,7 +202,7 @@ class SweepTracking:
             self.tracker.log_text(run_id, to_yaml(snapshot.schedule), "schedule.yaml")
         self.tracker.log(run_id, {k: float(v) for k, v in finals.items() if v is not None},
                          step=snapshot.epochs_run, params=self._params_once(snapshot), tags=tags)  # fmt: skip
-        self.tracker.end_run(run_id, failed=snapshot.state == "errored")
+        self.tracker.end_run(run_id, failed=snapshot.state == TrialState.ERRORED)
         if self.spec.options.log_models == "all" and snapshot.checkpoint_file:
             self._log_model(snapshot, run_id, registered=None)
 
@@ -213,7 +219,7 @@ class SweepTracking:
 
     def interrupt(self, records: list[TrialRecord]) -> None:
         """Ctrl-C: the runs of unfinished trials and the parent end as KILLED (a resume reopens them)."""
-        unfinished = [dataclasses.replace(r, history=[]) for r in records if r.state == "running"]
+        unfinished = [dataclasses.replace(r, history=[]) for r in records if r.state == TrialState.RUNNING]
 
         def write() -> None:
             for rec in unfinished:
@@ -240,7 +246,7 @@ class SweepTracking:
         counts = count_states(records)
         ranking = Ranking.of(self.spec.space, self.spec.options.pick)
         best = best_trial(records, ranking)
-        metrics = {f"trials_{k}": float(v) for k, v in counts.items() if k != "running"}
+        metrics = {f"trials_{k}": float(v) for k, v in counts.items() if k != TrialState.RUNNING}
         metrics["sweep_seconds"] = seconds
         if best is not None and best.final is not None:
             metrics[f"best_{self.spec.metric}"] = best.final
@@ -263,6 +269,7 @@ class SweepTracking:
 
                 with using_tracking_uri(self.tracker.store.uri):
                     mlflow.register_model(f"runs:/{best_run}/model", o.register_model)
-            log_schedule_figure(self.tracker.client, best_run, best.train_config(self.spec.space.fixed),
-                                self.data.train_size)  # fmt: skip
+            if self.data is not None:  # the built-in trainer's schedules
+                log_schedule_figure(self.tracker.client, best_run, best.train_config(self.spec.space.fixed),
+                                    self.data.train_size)  # fmt: skip
         self.tracker.end_run(self.parent_id)

@@ -14,6 +14,7 @@ from nagexp.config.train import TrainConfig
 from nagexp.core.io import to_yaml
 from nagexp.core.provenance import git_sha, package_versions
 from nagexp.data.batches import TrainData
+from nagexp.results.records import TrialState
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
 from nagexp.training.trainer import TrainResult
 
@@ -50,7 +51,7 @@ class TrainTracking:
 
         self.flush()
         self._writer.shutdown()
-        state = "diverged" if result.diverged else "completed"
+        state = TrialState.DIVERGED if result.diverged else TrialState.COMPLETED
         tags = {"state": state, "reason": result.diverged_reason or "", "data_fingerprint": data.fingerprint,
                 **(tags or {})}  # fmt: skip
         self.tracker.log_dataset(self.run_id, data, self.cfg.dataset)

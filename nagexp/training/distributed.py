@@ -1,5 +1,6 @@
-"""The distributed seam of the trainer: which part of every global batch this process trains
-on, how its model is wrapped, how metrics are summed across processes, who writes.
+"""The distributed seam of the trainer: which process of how many this is (its batch source
+yields its rows of every batch: see `nagexp.data.batches.rank_rows`), how its model is wrapped,
+how metrics are summed across processes, who writes.
 
 `SingleProcess` is the trivial one (`nagexp train`, a K=1 trial). `TorchProcessGroup` runs
 inside a data-parallel worker whose `torch.distributed` process group someone else (Ray

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from nagexp.config.train import TrainConfig
-from nagexp.data.batches import BatchSource, TrainData
+from nagexp.data.batches import BatchSource, TrainData, rank_rows
 from nagexp.registries.models import build_model
 from nagexp.training.augment import check_padding
 from nagexp.training.data_init import initialize_from_data
@@ -34,7 +34,7 @@ class Run:
     lrs: list[float]  # torch lr, every step
     mus: list[float]
     decays: list[float] | None  # weight decay, every step, when it changes (knots); else the optimizer's
-    source: BatchSource
+    source: BatchSource  # this process's rows of every batch
     steps_per_epoch: int
     batch_size: int
     device: torch.device
@@ -79,10 +79,11 @@ def setup_run(cfg: TrainConfig, data: TrainData, dist: Distributed, device: torc
         model = model.to(memory_format=memory_format)
     # memory: tensors on the device; stream: shards through Ray Data (a worker's own blocks)
     source = data.batches(cfg.seed, cfg.batch_size, cfg.eval_batch_size, device, dist.rank, dist.world_size)
-    if cfg.data_init and fresh:  # before wrapping: data-parallel workers all start from rank 0's weights
-        initialize_from_data(model, source, cfg.data_init_images, cfg.model)
-    trained, model = dist.wrap(model)
     batch_size = min(cfg.batch_size, data.train_size)
+    if cfg.data_init and fresh:  # before wrapping: data-parallel workers all start from rank 0's weights
+        initialize_from_data(model, source, cfg.data_init_images, cfg.model)  # (whole batches, as one process)
+    source = rank_rows(source, dist.rank, dist.world_size, batch_size)
+    trained, model = dist.wrap(model)
     steps_per_epoch = source.steps_per_epoch  # the partial last batch is dropped; order changes every epoch
     total = steps_per_epoch * cfg.epochs
     groups = parameter_groups(model, cfg.norm_bias_lr_scale, cfg.norm_bias_weight_decay_scale)

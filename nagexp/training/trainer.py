@@ -16,29 +16,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from nagexp.config.train import TrainConfig
-from nagexp.data.batches import TrainData, epoch_generator, part_of
+from nagexp.data.batches import TrainData, epoch_generator
 from nagexp.data.bundle import DataReport
-from nagexp.training.augment import augment_batch
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint, checkpoint_state
 from nagexp.training.data_init import frozen_parameters
 from nagexp.training.distributed import Distributed, SingleProcess
+from nagexp.training.evaluation import evaluate
 from nagexp.training.lineage import schedule_record
 from nagexp.training.lookahead import Lookahead, lookahead_decay
 from nagexp.training.optim import (
-    GROUP_LR_SCALE,
     GROUP_WEIGHT_DECAY_SCALE,
     is_schedule_free,
     resolve_device,
     set_group_scales,
     set_optimizer_mode,
 )
+from nagexp.training.probe import probe
 from nagexp.training.run_setup import Run, setup_run, torch_settings
-from nagexp.training.test_time import augmented_logits
+from nagexp.training.steps import optimizer_step, set_hyperparameters, training_input
 
-__all__ = ["Metrics", "Report", "TrainResult", "train"]
+__all__ = ["Metrics", "Report", "TrainResult", "evaluate", "train"]
 
 NONFINITE_CHECK_EVERY = 50  # steps between cheap NaN checks inside an epoch
 BATCHNORM_RECOMPUTE_BATCHES = 50  # schedule-free: training batches its BatchNorm statistics are taken over
@@ -66,84 +65,33 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-def evaluate(run: Run, split: str) -> tuple[float, float]:
-    """(mean loss, accuracy) on `split` (val or test) in eval mode; each process its part of a batch."""
-    run.model.eval()
-    dist = run.dist
-    loss_sum = torch.zeros((), device=run.device)
-    correct = torch.zeros((), device=run.device, dtype=torch.long)
-    seen = torch.zeros((), device=run.device, dtype=torch.long)
-    with torch.no_grad(), run.autocast():
-        for xb, yb in run.source.eval_batches(split):
-            if dist.world_size > 1 and not run.source.yields_parts:
-                rows = part_of(len(yb), dist.rank, dist.world_size)
-                xb, yb = xb[rows], yb[rows]
-                if not len(yb):
-                    continue
-            out = augmented_logits(run.model, xb.contiguous(memory_format=run.memory_format), run.test_time_augment)
-            loss_sum += F.cross_entropy(out.float(), yb, reduction="sum")
-            correct += (out.argmax(1) == yb).sum()
-            seen += len(yb)
-    total = dist.sum(seen).item()
-    return dist.sum(loss_sum).item() / total, dist.sum(correct).item() / total
-
-
 def _train_epoch(run: Run, cfg: TrainConfig, epoch: int) -> tuple[float, float, float | None]:
     """One pass; returns (mean train loss, train accuracy, first-step loss if epoch 0)."""
-    model, opt, groups, dist = run.trained, run.opt, run.opt.param_groups, run.dist
-    model.train()
-    set_optimizer_mode(opt, training=True)
-    parallel = dist.world_size > 1
-    given = run.source.yields_parts  # a worker's source that yields only its part of each batch
+    dist = run.dist
+    run.trained.train()
+    set_optimizer_mode(run.opt, training=True)
     gen = epoch_generator(cfg.seed + 1, epoch, run.device) if cfg.augment else None
     frozen = frozen_parameters(run.model, epoch)
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     first_loss = None
-    bs, base = run.batch_size, epoch * run.steps_per_epoch
-    total = run.steps_per_epoch * cfg.epochs
+    base, total = epoch * run.steps_per_epoch, run.steps_per_epoch * cfg.epochs
     for i, (xb, yb) in enumerate(run.source.train_epoch(epoch)):
-        rows = part_of(run.batch_size if given else len(yb), dist.rank, dist.world_size) if parallel else None
-        if gen is not None:
-            xb = augment_batch(xb, gen, cfg.augment_pad, rows=rows, total=run.batch_size if given else None,
-                               pad_mode=cfg.augment_pad_mode,  # alternate flips: seeded apart from the draws
-                               alternate=(epoch, cfg.seed + 2) if cfg.augment_flip == "alternate" else None)
-        elif rows is not None and not given:
-            xb = xb[rows]
-        if rows is not None and not given:
-            yb = yb[rows]
-        xb = xb.contiguous(memory_format=run.memory_format)
-        for g in groups:  # both schedules, every step (x a group's scales)
-            g["lr"] = run.lrs[base + i] * g.get(GROUP_LR_SCALE, 1.0)
-            g["momentum"] = run.mus[base + i]
-            if run.decays is not None:
-                g["weight_decay"] = run.decays[base + i] * g.get(GROUP_WEIGHT_DECAY_SCALE, 1.0)
-        with run.autocast():
-            out = model(xb)
-            if parallel:
-                # this part's loss scaled so that DDP's average of the K gradients is the
-                # gradient of the global batch's mean loss, however the batch was split
-                loss = F.cross_entropy(out, yb, reduction="sum", label_smoothing=cfg.label_smoothing) * (
-                    dist.world_size / bs
-                )
-            else:
-                loss = F.cross_entropy(out, yb, label_smoothing=cfg.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for p in frozen:
-            p.grad = None
-        opt.step()
+        xb = training_input(run, cfg, xb, gen, epoch)
+        # both schedules, every step
+        set_hyperparameters(run.opt, run.lrs[base + i], run.mus[base + i],
+                            run.decays[base + i] if run.decays is not None else None)  # fmt: skip
+        step_loss, out = optimizer_step(run, cfg, xb, yb, frozen)
         step = base + i + 1  # steps taken
         if run.lookahead is not None and step % cfg.lookahead_every == 0:
             run.lookahead.sync(run.model, lookahead_decay(step, total, cfg.lookahead_decay))
-        step_loss = loss.detach() / dist.world_size  # summed over processes: the global batch's mean
         loss_sum += step_loss
-        correct += (out.detach().argmax(1) == yb).sum()
+        correct += (out.argmax(1) == yb).sum()
         if first_loss is None and epoch == 0:
             first_loss = dist.sum(step_loss).item()
         if i % NONFINITE_CHECK_EVERY == NONFINITE_CHECK_EVERY - 1 and not torch.isfinite(dist.sum(loss_sum)):
             return math.nan, 0.0, first_loss  # every process sees the same sum: all stop together
-    seen = run.steps_per_epoch * bs
+    seen = run.steps_per_epoch * run.batch_size
     return dist.sum(loss_sum).item() / run.steps_per_epoch, dist.sum(correct).item() / seen, first_loss
 
 
@@ -172,11 +120,25 @@ def _to_evaluation_point(run: Run, cfg: TrainConfig, epoch: int) -> None:
     run.model.train()
     with torch.no_grad(), run.autocast():
         for xb, _ in itertools.islice(run.source.train_epoch(epoch), BATCHNORM_RECOMPUTE_BATCHES):
-            if run.dist.world_size > 1 and not run.source.yields_parts:
-                xb = xb[part_of(len(xb), run.dist.rank, run.dist.world_size)]
             run.model(xb.contiguous(memory_format=run.memory_format))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
+
+
+PROBE_COST_KEYS = ("probe_steps", "probe_seconds")  # summed over the run's probes so far
+
+
+def _probe_metrics(run: Run, cfg: TrainConfig, epoch: int, before: Metrics | None, diverged: bool) -> Metrics:
+    """At a probe epoch (never the last, whose own metrics are the end; not after a divergence):
+    the cooldown probe's val metrics. From the first probe on: the probes' steps and seconds so
+    far (`before`: the previous epoch's metrics, a resumed run's too)."""
+    so_far: Metrics = {k: before[k] for k in PROBE_COST_KEYS if before is not None and k in before}
+    if diverged or epoch + 1 not in cfg.probe_epochs or epoch + 1 >= cfg.epochs:
+        return so_far
+    result = probe(run, cfg, epoch)
+    return {"cooldown_val_loss": result.val_loss, "cooldown_val_acc": result.val_acc,
+            "probe_steps": so_far.get("probe_steps", 0) + result.steps,
+            "probe_seconds": so_far.get("probe_seconds", 0.0) + result.seconds}  # fmt: skip
 
 
 def train(
@@ -253,6 +215,9 @@ def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: Che
                 f"{cfg.divergence_factor:g} x the initial loss {initial_loss:.3g}"
             )
         val_loss, val_acc = evaluate(run, "val")
+        # after the evaluation, so the probe's seconds count in epoch_seconds but not in train_seconds
+        # (an objective, the same with or without probes)
+        probed = _probe_metrics(run, cfg, epoch, history[-1] if history else None, diverged_reason is not None)
         last_step = (epoch + 1) * run.steps_per_epoch - 1
         metrics: Metrics = {
             "epoch": epoch + 1,
@@ -267,6 +232,7 @@ def _train(cfg: TrainConfig, data: TrainData, report: Report | None, resume: Che
             "samples_per_s": run.steps_per_epoch * run.batch_size / train_seconds,
             "train_seconds": trained_seconds,
             "param_count": param_count,
+            **probed,
         }
         if diverged_reason is None and epoch == cfg.epochs - 1:
             # test once, at the end, and into the last report so tuners record it too

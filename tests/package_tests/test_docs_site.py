@@ -1,9 +1,13 @@
-"""The documentation site's generated and measured pages: the CLI reference lists every command
-and option the Typer app has; the benchmarks page has one row per benchmark, naming its JSON."""
+"""The documentation site's generated and measured pages: the CLI reference page, as MkDocs
+builds it, lists every command and option the Typer app has with its help; the benchmarks page
+has one row per benchmark, and a row that quotes a kept JSON names the machine and versions
+that JSON recorded."""
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -33,15 +37,32 @@ def _commands(command: Any, path: list[str]) -> list[tuple[list[str], Any]]:
     return found
 
 
+def _shown(text: str) -> str:
+    """Help text as the reference's table cells hold it (one line, HTML-escaped, pipes escaped)."""
+    return html.escape(" ".join(text.split())).replace("|", "\\|")
+
+
 def test_the_cli_reference_lists_every_command_and_option() -> None:
-    page = _hook().cli_reference()
+    assert "docs/hooks/cli_reference.py" in yaml_hooks()  # MkDocs runs the hook
+    source = (ROOT / "docs" / "reference" / "cli.md").read_text()
+    assert source.count(_hook().MARKER) == 1
+    page = _hook().on_page_markdown(source)  # the page as the site shows it
+    assert _hook().MARKER not in page
     commands = _commands(typer.main.get_command(app), ["nagexp"])
     assert len(commands) >= 10  # train, sweep, ls, report, reproduce, compare, ui, spaces list/show/validate
     for path, command in commands:
         section = page.split(f"## `{' '.join(path)}`\n", 1)[1].split("\n## ", 1)[0]
+        assert _shown((command.help or "").split("\n\n")[0]) in section, f"{' '.join(path)}: its help"
         for param in command.params:
             for name in [*param.opts, *param.secondary_opts] if param.param_type_name == "option" else [param.name]:
                 assert name in section, f"{' '.join(path)}: {name} missing from the CLI reference"
+            if getattr(param, "help", None):
+                assert _shown(param.help) in section, f"{' '.join(path)}: the help of {param.name}"
+
+
+def yaml_hooks() -> list[str]:
+    found = re.search(r"^hooks:\n((?:  - .*\n)+)", (ROOT / "mkdocs.yml").read_text(), re.M)
+    return [line.strip()[2:] for line in found.group(1).splitlines()] if found else []
 
 
 def test_the_benchmarks_page_has_one_row_per_benchmark() -> None:
@@ -57,3 +78,18 @@ def test_the_benchmarks_page_has_one_row_per_benchmark() -> None:
         assert re.search(r"torch \d+\.\d+", cells[3]) and "Ray " in cells[3], f"machine and versions: {row[:60]}"
         json_cell = cells[5].strip("`")
         assert json_cell == "not kept" or (ROOT / "benchmarks" / "measured" / json_cell).is_file(), json_cell
+        if json_cell != "not kept":
+            _row_names_its_machine(cells, json.loads((ROOT / "benchmarks" / "measured" / json_cell).read_text()))
+
+
+def _row_names_its_machine(cells: list[str], measured: dict[str, Any]) -> None:
+    """The row's machine-and-versions and date cells say what its JSON recorded."""
+    machine, name = measured["machine"], cells[0]
+    assert re.search(rf"\b{machine['cores']}[- ]cores?\b", cells[3]), f"{name}: {machine['cores']} cores"
+    assert (machine["cuda"] or "no GPU") in cells[3], f"{name}: GPU {machine['cuda']}"
+    labels = {"python": "Python", "torch": "torch", "ray": "Ray", "optuna": "Optuna", "mlflow": "MLflow"}
+    for key, label in labels.items():
+        if version := machine["versions"].get(key):
+            assert f"{label} {version.split('+')[0]}" in cells[3], f"{name}: {label} {version}"
+    if "date" in measured:
+        assert cells[4] == measured["date"], f"{name}: measured on {measured['date']}"

@@ -142,20 +142,48 @@ def test_pbt_sweep_on_two_nodes_copies_across_them(two_node_cluster, tmp_path: P
     assert best["lr_schedule"] == "piecewise" and best["lr_knots"][0][0] == 0
 
 
+PAIRED_MODEL = """
+import os
+import time
+import uuid
+from pathlib import Path
+
+import ray
+from torch import nn
+
+
+def net(input_shape, num_classes, meet_dir):
+    # in a trial (an actor; not the driver's check): the first waits for a second to start, so
+    # two trials run at once, and with one CPU a node, on both nodes
+    if ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None:
+        Path(meet_dir, uuid.uuid4().hex).write_text(str(os.getpid()))
+        deadline = time.monotonic() + 600  # only ends a hang (then the test fails on the nodes)
+        while len(os.listdir(meet_dir)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    c, h, w = input_shape
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 32), nn.ReLU(), nn.Linear(32, num_classes))
+"""
+
+
 @pytest.mark.slow
 def test_a_deterministic_sweep_on_two_nodes_is_the_one_trial_at_a_time_sweep(two_node_cluster, tmp_path: Path,
                                                                            nagexp_process: NagexpProcess) -> None:
     """`--deterministic`: trials spread over both nodes, two at once, give the sweep one trial
-    at a time gives (params, states, epochs, values)."""
-    args = (str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "8", "--seed", "5", "--epochs", "12", "--deterministic",
-            "--no-track")  # fmt: skip
-    # digits trials are short: on a loaded machine Tune may hand every trial to the first node's
-    # actor before the second node's has started; longer trials and another try spread them
-    # (the point of the test)
-    for attempt in range(3):
-        spread = _sweep_on(nagexp_process, two_node_cluster, tmp_path, f"spread{attempt}", *args)
-        if len({r["node_id"] for r in spread}) == 2:
-            break
+    at a time gives (params, states, epochs, values). The spread holds by construction: the
+    first trial's model waits until a second trial has started, which only the other node's
+    CPU can hold (the one-at-a-time sweep after it finds the two already met)."""
+    code, meet = tmp_path / "code", tmp_path / "meet"
+    code.mkdir()
+    meet.mkdir()
+    (code / "paired_model.py").write_text(PAIRED_MODEL)
+    space = yaml.safe_load((SEARCH_SPACES_DIR / "quick.yaml").read_text())
+    space["fixed"].pop("width")  # the built-in models' multiplier: none for a model of ours
+    space["fixed"].update(model="paired_model:net", model_args={"meet_dir": str(meet)})
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    args = (str(tmp_path / "space.yaml"), "--trials", "8", "--seed", "5", "--deterministic", "--no-track", "--code-dir",
+            str(code))  # fmt: skip
+    spread = _sweep_on(nagexp_process, two_node_cluster, tmp_path, "spread", *args)
+    assert len(list(meet.iterdir())) >= 2  # the first trial did wait for a second
     alone = _sweep_on(nagexp_process, two_node_cluster, tmp_path, "alone", *args, "--max-concurrent", "1")
     assert len({r["node_id"] for r in spread}) == 2
     assert [{c: r[c] for c in DETERMINED} for r in spread] == [{c: r[c] for c in DETERMINED} for r in alone]

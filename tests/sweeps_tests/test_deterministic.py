@@ -5,9 +5,6 @@ driver is resumed. (On the 2-node cluster: test_cluster.py.)"""
 from __future__ import annotations
 
 import csv
-import os
-import signal
-import time
 from pathlib import Path
 
 import optuna
@@ -19,7 +16,7 @@ from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.config.sweep import SweepOptions
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
-from tests.conftest import NagexpProcess
+from tests.processes import NagexpProcess, trials_ended
 
 runner = CliRunner()
 QUICK = SEARCH_SPACES_DIR / "quick.yaml"
@@ -69,15 +66,9 @@ def test_a_killed_driver_resumed_gives_the_same_sweep(reference: Path, tmp_path:
     """SIGKILL mid-sweep (two trials at once), then --resume here: the file is the one an
     uninterrupted sweep writes."""
     sweep = tmp_path / "killed"
-    proc = nagexp_process.start("sweep", str(QUICK), "--trials", "8", "--seed", "3", "--deterministic",
-                                "--max-concurrent", "2", "--no-track", "--name", "killed", "--results-dir",
-                                str(tmp_path))  # fmt: skip
-    deadline = time.monotonic() + 240
-    while not (sweep / "journal.jsonl").exists() or (sweep / "journal.jsonl").read_text().count('"end"') < 3:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    nagexp_process.run_until("sweep", str(QUICK), "--trials", "8", "--seed", "3", "--deterministic",
+                             "--max-concurrent", "2", "--no-track", "--name", "killed", "--results-dir", str(tmp_path),
+                             until=lambda: trials_ended(sweep) >= 3, what="3 trials ended")  # fmt: skip
     assert not (sweep / "summary.json").exists()
     result = runner.invoke(app, ["sweep", "--resume", "killed", "--results-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output

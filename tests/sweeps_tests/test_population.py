@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,8 @@ from nagexp.config.loading import load_train_config
 from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.training.schedules import lr_values, momentum_values, piecewise_value
 from nagexp.training.trainer import train
-from tests.conftest import NagexpProcess, without_timing
+from tests.conftest import without_timing
+from tests.processes import NagexpProcess, journal_events
 from tests.tracking_tests.test_sweep_tracking import check_sweep_in_mlflow
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -60,8 +58,7 @@ def pbt_sweep(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> P
 
 def _journal(sweep: Path) -> dict[int, list[dict[str, Any]]]:
     epochs: dict[int, list[dict[str, Any]]] = {}
-    for line in (sweep / "journal.jsonl").read_text().splitlines():
-        event = json.loads(line)
+    for event in journal_events(sweep):
         if event["event"] == "epoch":
             epochs.setdefault(event["number"], []).append(event["metrics"])
     return epochs
@@ -172,21 +169,17 @@ def test_a_dead_member_is_retried_and_the_sweep_repeats_itself(tmp_path: Path, p
 def test_a_killed_pbt_driver_resumes(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     import optuna
 
-    from tests.sweeps_tests.test_resume import resume, stop_group
+    from tests.sweeps_tests.test_resume import resume
 
     sweep = tmp_path / "pbt"
-    proc = nagexp_process.start("sweep", PBT, "--scheduler", "pbt", "--trials", "4", "--epochs", "8", "--name", "pbt",
-                                "--results-dir", str(tmp_path))  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while len(_journal(sweep) if (sweep / "journal.jsonl").exists() else {}) < 4 or \
-                sum(map(len, _journal(sweep).values())) < 12:  # fmt: skip
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.2)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        stop_group(proc)
+
+    def mid_population() -> bool:  # every member has reported, 12 of the 32 epochs in all
+        epochs = _journal(sweep)
+        return len(epochs) == 4 and sum(map(len, epochs.values())) >= 12
+
+    nagexp_process.run_until("sweep", PBT, "--scheduler", "pbt", "--trials", "4", "--epochs", "8", "--name", "pbt",
+                             "--results-dir", str(tmp_path), until=mid_population,
+                             what="12 epochs reported by all 4 members")  # fmt: skip
     assert not (sweep / "summary.json").exists()
 
     resume("pbt", tmp_path)

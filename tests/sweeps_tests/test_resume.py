@@ -7,14 +7,11 @@ planned trials, none twice, none left running, and every trial that had finished
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -23,7 +20,7 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
-from tests.conftest import NagexpProcess
+from tests.processes import NagexpProcess
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
@@ -39,40 +36,15 @@ def finished(table: list[dict[str, str]]) -> dict[str, dict[str, str]]:
     return {r["number"]: r for r in table if r["state"] != "running"}
 
 
-def start_sweep(nagexp_process: NagexpProcess, results: Path, name: str, *extra: str,
-                trials: int = TRIALS) -> subprocess.Popen:  # fmt: skip
+def sweep_args(results: Path, name: str, *extra: str, trials: int = TRIALS) -> tuple[str, ...]:
     # 20-epoch trials: long enough that some are mid-training when the signal comes
-    return nagexp_process.start("sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(trials), "--epochs",
-                                "20", "--name", name, "--results-dir", str(results), *extra)  # fmt: skip
+    return ("sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(trials), "--epochs", "20", "--name", name,
+            "--results-dir", str(results), *extra)  # fmt: skip
 
 
-def wait_for_finished(proc: subprocess.Popen, sweep_dir: Path, count: int) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if (sweep_dir / "trials.csv").exists() and len(finished(rows(sweep_dir))) >= count:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the sweep finished no trials in time")
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """Whatever Ray processes the dead driver left behind."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def running_driver(nagexp_process: NagexpProcess, results: Path, name: str, finished_first: int, *extra: str,
-                   trials: int = TRIALS) -> Iterator[subprocess.Popen]:  # fmt: skip
-    """A sweep's driver in a subprocess, once `finished_first` trials have finished; whatever
-    it leaves behind is killed afterwards."""
-    proc = start_sweep(nagexp_process, results, name, *extra, trials=trials)
-    try:
-        wait_for_finished(proc, results / name, finished_first)
-        yield proc
-    finally:
-        stop_group(proc)
+def finished_at_least(sweep_dir: Path, count: int) -> Callable[[], bool]:
+    """trials.csv (rewritten as each trial ends) lists `count` finished trials."""
+    return lambda: (sweep_dir / "trials.csv").exists() and len(finished(rows(sweep_dir))) >= count
 
 
 def ls_state(results: Path, name: str) -> str:
@@ -120,9 +92,8 @@ def check_exact(sweep_dir: Path, before: dict[str, dict[str, str]], trials: int 
 @pytest.mark.slow
 def test_sigkilled_driver_resumes_exactly(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     sweep_dir = tmp_path / "killed"
-    with running_driver(nagexp_process, tmp_path, "killed", finished_first=3) as proc:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    nagexp_process.run_until(*sweep_args(tmp_path, "killed"), until=finished_at_least(sweep_dir, 3),
+                             what="3 trials finished")  # fmt: skip
     before = finished(rows(sweep_dir))
     assert 3 <= len(before) < TRIALS
     assert not (sweep_dir / "summary.json").exists()
@@ -140,9 +111,8 @@ def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path
     # restore starts the unfinished trials' Ray Train runs again by name, from their checkpoints
     sweep_dir = tmp_path / "dp"
     dp = ("--workers-per-trial", "2", "--cpus-per-worker", "0.5", "--epochs", "6", "--scheduler", "fifo")
-    with running_driver(nagexp_process, tmp_path, "dp", 1, *dp, trials=3) as proc:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    nagexp_process.run_until(*sweep_args(tmp_path, "dp", *dp, trials=3), until=finished_at_least(sweep_dir, 1),
+                             what="a trial finished")  # fmt: skip
     before = finished(rows(sweep_dir))
     assert 1 <= len(before) < 3
 
@@ -157,14 +127,15 @@ def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path
 @pytest.mark.slow
 def test_ctrl_c_saves_state_refuses_a_second_driver_and_resumes(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     sweep_dir = tmp_path / "stopped"
-    with running_driver(nagexp_process, tmp_path, "stopped", finished_first=2) as proc:
-        # a second driver on the same sweep is refused while the first one lives
-        second = runner.invoke(app, ["sweep", "--resume", "stopped", "--results-dir", str(tmp_path)])
-        assert second.exit_code == 1, second.output
-        assert f"sweep 'stopped' is being run by nagexp driver pid {proc.pid}" in second.output
-        assert ls_state(tmp_path, "stopped") == "running"
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
-        out, err = proc.communicate(timeout=120)
+    proc = nagexp_process.start(*sweep_args(tmp_path, "stopped"))
+    nagexp_process.wait_until(proc, finished_at_least(sweep_dir, 2), "2 trials finished")
+    # a second driver on the same sweep is refused while the first one lives
+    second = runner.invoke(app, ["sweep", "--resume", "stopped", "--results-dir", str(tmp_path)])
+    assert second.exit_code == 1, second.output
+    assert f"sweep 'stopped' is being run by nagexp driver pid {proc.pid}" in second.output
+    assert ls_state(tmp_path, "stopped") == "running"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err
     assert f"resume with: nagexp sweep --resume stopped --results-dir {tmp_path}" in err

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import optuna
@@ -22,7 +19,7 @@ from nagexp.results.files import read_trials
 from nagexp.results.ranking import Ranking, pareto_front
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
-from tests.conftest import NagexpProcess
+from tests.processes import NagexpProcess, trials_ended
 
 runner = CliRunner()
 SPACE = SEARCH_SPACES_DIR / "accuracy_vs_size.yaml"
@@ -64,15 +61,9 @@ def test_a_two_objective_sweep_resumed_after_a_kill_is_the_uninterrupted_one(
 
     # the same sweep, two trials at once, SIGKILLed after three trials ended, then resumed
     killed = tmp_path / "killed"
-    proc = nagexp_process.start("sweep", str(SPACE), "--trials", "8", "--seed", "2", "--deterministic",
-                                "--max-concurrent", "2", "--no-track", "--name", "killed", "--results-dir",
-                                str(tmp_path))  # fmt: skip
-    deadline = time.monotonic() + 240
-    while not (killed / "journal.jsonl").exists() or (killed / "journal.jsonl").read_text().count('"end"') < 3:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    nagexp_process.run_until("sweep", str(SPACE), "--trials", "8", "--seed", "2", "--deterministic",
+                             "--max-concurrent", "2", "--no-track", "--name", "killed", "--results-dir", str(tmp_path),
+                             until=lambda: trials_ended(killed) >= 3, what="3 trials ended")  # fmt: skip
     result = runner.invoke(app, ["sweep", "--resume", "killed", "--results-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert rows(killed) == table

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import optuna
@@ -26,7 +23,7 @@ from nagexp.sweeps.preview import sample_configs
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
 from nagexp.sweeps.warm_start import PRIOR_ATTR, search_start
-from tests.conftest import NagexpProcess
+from tests.processes import NagexpProcess, trials_ended
 
 runner = CliRunner()
 QUICK = SEARCH_SPACES_DIR / "quick.yaml"
@@ -149,16 +146,10 @@ def test_a_killed_warm_started_sweep_resumes_to_the_same_files(earlier: Path,
                                   warm_start=("earlier",)))  # fmt: skip
     run_sweep(whole, emit=lambda _: None)
     results = earlier.parent
-    proc = nagexp_process.start("sweep", str(QUICK), "--trials", "8", "--seed", "1", "--epochs", "2",
-                                "--deterministic", "--max-concurrent", "2", "--warm-start", "earlier", "--no-track",
-                                "--name", "killed", "--results-dir", str(results))  # fmt: skip
-    journal = results / "killed" / "journal.jsonl"
-    deadline = time.monotonic() + 240
-    while not journal.exists() or journal.read_text().count('"end"') < 3:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    nagexp_process.run_until("sweep", str(QUICK), "--trials", "8", "--seed", "1", "--epochs", "2", "--deterministic",
+                             "--max-concurrent", "2", "--warm-start", "earlier", "--no-track", "--name", "killed",
+                             "--results-dir", str(results), until=lambda: trials_ended(results / "killed") >= 3,
+                             what="3 trials ended")  # fmt: skip
     result = runner.invoke(app, ["sweep", "--resume", "killed", "--results-dir", str(results)])
     assert result.exit_code == 0, result.output
     assert table(results / "killed") == table(whole.sweep_dir)

@@ -86,7 +86,7 @@ class StreamBatches:
     A data-parallel worker (`rank` of `world_size`) reads only its own blocks (block b is
     worker b mod K's, every epoch, in that worker's seeded order): the data is split across
     the workers, not read K times. Each yields its part of every global batch
-    (`yields_parts`), the same number of steps in every worker."""
+    (`rows`), the same number of steps in every worker."""
 
     BLOCK_ROWS = 256  # rows a read picks from a shard: the granularity of the epoch's order
     # pixels a Ray Data task reads: its overhead shared over many rows, yet one task's output
@@ -106,13 +106,14 @@ class StreamBatches:
         self.data, self.device, self.seed = data, device, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.rank, self.world_size = rank, world_size
-        self.yields_parts = world_size > 1
+        # a worker's rows of every global batch: what it yields (read from its own blocks)
+        self.rows = part_of(batch_size, rank, world_size) if world_size > 1 else None
         self.prepared = open_prepared(data.folder)
         self.steps_per_epoch = data.train_size // batch_size
-        if self.yields_parts:  # every worker stops after the steps the one with fewest rows can make
+        if self.rows is not None:  # every worker stops after the steps the one with fewest rows can make
             blocks = self._blocks(data.part_of("train"))
             rows = self._rows_per_block(blocks, "train")
-            self.batch_size = len(range(batch_size)[part_of(batch_size, rank, world_size)])
+            self.batch_size = len(range(batch_size)[self.rows])
             self.steps_per_epoch = min(self.steps_per_epoch, *(
                 int(rows[r::world_size].sum()) // len(range(batch_size)[part_of(batch_size, r, world_size)])
                 for r in range(world_size)))  # fmt: skip

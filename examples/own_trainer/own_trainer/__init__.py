@@ -1,0 +1,1 @@
+"""An own training function for `trainer: own_trainer.softmax:run` (see docs/guide/own-trainer.md)."""

@@ -1,0 +1,184 @@
+"""Sweeps of a training function of the user's (`trainer: package.module:function`): the same
+trial around it as around the built-in trainer (ASHA, trials.csv, MLflow, --deterministic,
+resume after a killed driver, reproduce), and a bad function refused in one line first."""
+
+from __future__ import annotations
+
+import csv
+import pickle
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+import nagexp
+from nagexp.api import reproduce
+from tests.conftest import NagexpProcess
+
+pytestmark = pytest.mark.usefixtures("ray_runtime")
+
+# epoch by epoch a value that depends on x and the seed only; each epoch begun and each report
+# returned is written to `log`; state is saved with every report unless `save` is false
+TRAINER = """
+    import time
+
+    def run(config, report):
+        x, seed, log = config["x"], config["seed"], config.get("log")
+        for epoch in range(report.epoch, config["epochs"]):
+            if log:
+                with open(log, "a") as f:
+                    f.write(f"{seed} begin {epoch + 1}\\n")
+            time.sleep(config.get("pause", 0.0))
+            loss = (x - 0.3) ** 2 + 1.0 / (epoch + 1) + (seed % 97) * 1e-4
+            report({"val_loss": loss, "train_loss": 2 * loss},
+                   state={"epoch": epoch + 1} if config.get("save", True) else None)
+            if log:
+                with open(log, "a") as f:
+                    f.write(f"{seed} reported {epoch + 1}\\n")
+
+    NOT_A_FUNCTION = 3
+
+    def two_configs(config, report, extra):
+        pass
+"""
+
+
+def code_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "code"
+    folder.mkdir(exist_ok=True)
+    (folder / "mytrainer.py").write_text(textwrap.dedent(TRAINER))
+    return folder
+
+
+def write_space(tmp_path: Path, epochs: int = 4, trainer: str = "mytrainer:run", **args: object) -> Path:
+    space = {"fixed": {"trainer": trainer, "epochs": epochs, **{f"trainer_args.{k}": v for k, v in args.items()}},
+             "params": {"trainer_args.x": {"type": "float", "low": 0.0, "high": 1.0}},
+             "objective": {"metric": "val_loss"}, "asha": {"grace_period": 1, "reduction_factor": 2}}  # fmt: skip
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(space))
+    return path
+
+
+def rows(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "trials.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_asha_stops_an_own_function_at_its_next_report_and_mlflow_has_every_epoch(tmp_path: Path) -> None:
+    code, log = code_folder(tmp_path), tmp_path / "epochs.log"
+    result = nagexp.sweep(write_space(tmp_path, log=str(log)), trials=6, seed=1, sampler="random", max_concurrent=1,
+                          code_dir=code, results_dir=tmp_path / "results", name="own", echo=None)  # fmt: skip
+    table = rows(result.sweep_dir)
+    assert len(table) == 6 and {r["state"] for r in table} <= {"completed", "pruned"}
+    pruned = [r for r in table if r["state"] == "pruned"]
+    assert pruned, table  # ASHA stopped some after an early rung
+    lines = log.read_text().split()
+    for r in pruned:  # it began at most the epoch after its last report, and no report of it returned past it
+        seed, ran = r["seed"], int(r["epochs_run"])
+        events = [(lines[i + 1], int(lines[i + 2])) for i in range(0, len(lines), 3) if lines[i] == seed]
+        begun = [epoch for what, epoch in events if what == "begin"]
+        returned = [epoch for what, epoch in events if what == "reported"]
+        assert ran < 4 and max(begun) <= ran + 1 and max(returned, default=0) < ran + 1, (r, begun, returned)
+    best = yaml.safe_load((result.sweep_dir / "best.yaml").read_text())
+    assert best["trainer"] == "mytrainer:run" and "x" in best["trainer_args"]
+    # MLflow: a child run per trial, with the function's metrics at every epoch it ran
+    summary = result.outcome.mlflow
+    client = mlflow.MlflowClient(summary["tracking_uri"])
+    for r in table:
+        run_id = summary["trial_run_ids"][r["number"]]
+        steps = [m.step for m in client.get_metric_history(run_id, "val_loss")]
+        assert steps == list(range(1, int(r["epochs_run"]) + 1))
+        assert client.get_run(run_id).data.params["trainer"] == "mytrainer:run"
+
+
+def test_deterministic_gives_the_same_trials_at_one_and_two_at_once(tmp_path: Path) -> None:
+    code, space = code_folder(tmp_path), write_space(tmp_path, epochs=3)
+    tables = []
+    for slots in (1, 2):
+        done = nagexp.sweep(space, trials=4, seed=3, deterministic=True, trials_per_batch=2, max_concurrent=slots,
+                            code_dir=code, results_dir=tmp_path / "results", name=f"det{slots}", track=False,
+                            echo=None)  # fmt: skip
+        tables.append([{k: v for k, v in r.items() if k not in ("seconds", "node_id", "trial_id")}
+                       for r in rows(done.sweep_dir)])  # fmt: skip
+    assert tables[0] == tables[1]
+
+
+def test_reproduce_reruns_the_function_with_other_seeds(tmp_path: Path) -> None:
+    code = code_folder(tmp_path)
+    done = nagexp.sweep(write_space(tmp_path, epochs=2), trials=2, seed=0, scheduler="fifo", code_dir=code,
+                        results_dir=tmp_path / "results", name="rep", track=False, echo=None)  # fmt: skip
+    rep = reproduce(done.sweep_dir, "best", seeds=2, results_dir=tmp_path / "results", track=False)
+    assert rep.exact and len(rep.seed_values) == 2 and rep.ci is not None
+    assert len(set(rep.seed_values)) == 2  # other seeds, other values
+
+
+def _wait_for_finished(proc: subprocess.Popen, sweep_dir: Path, count: int) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if (sweep_dir / "trials.csv").exists() and sum(r["state"] != "running" for r in rows(sweep_dir)) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the sweep finished no trial in time")
+
+
+@pytest.mark.parametrize("save", [True, False], ids=["saves-state", "no-state"])
+def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: NagexpProcess, save: bool) -> None:
+    code, results = code_folder(tmp_path), tmp_path / "results"
+    space = write_space(tmp_path, epochs=6, pause=0.3, save=save)
+    proc = nagexp_process.start("sweep", str(space), "--trials", "4", "--scheduler", "fifo", "--max-concurrent",
+                                "2", "--code-dir", str(code), "--results-dir", str(results), "--name", "killed",
+                                "--no-track")  # fmt: skip
+    _wait_for_finished(proc, results / "killed", 1)
+    nagexp_process.stop(proc)
+    lines: list[str] = []
+    done = nagexp.sweep(resume="killed", results_dir=results, echo=lines.append)
+    table = rows(done.sweep_dir)
+    assert sorted(int(r["number"]) for r in table) == [0, 1, 2, 3]
+    assert {r["state"] for r in table} == {"completed"} and {r["epochs_run"] for r in table} == {"6"}
+    assert not any("Traceback" in line for line in lines)
+    if any("unfinished trials" in line for line in lines):  # a trial was mid-run: said how it goes on
+        assert any("from epoch 0" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("trainer", "says"),
+    [("missing_module:run", "module 'missing_module' not found"), ("mytrainer:NOT_A_FUNCTION", "not a function"),
+     ("mytrainer:two_configs", "cannot be called as run(config, report)")],
+    ids=["import-error", "not-callable", "wrong-signature"],
+)  # fmt: skip
+def test_a_bad_function_is_one_line_and_exit_2(tmp_path: Path, trainer: str, says: str) -> None:
+    code = code_folder(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "nagexp", "sweep", str(write_space(tmp_path)), "--trainer", trainer,
+                          "--code-dir", str(code), "--trials", "2", "--results-dir", str(tmp_path / "results"),
+                          "--no-track"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert says in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_the_examples_function_goes_on_from_its_saved_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/own_trainer: 3 epochs, then 3 more from the state saved at epoch 3, are the 6
+    epochs of one run (what a resumed or retried trial gets)."""
+    from nagexp.config.space import load_space
+    from nagexp.training.own_trainer import OwnState, run_own_trainer
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "own_trainer"
+    monkeypatch.syspath_prepend(str(example))
+    cfg = load_space(example / "space.yaml").train_config({"lr": 0.1, "momentum": 0.9, "trainer_args.l2": 1e-3})
+    saved: list[bytes] = []
+
+    def keep(metrics: dict, state: OwnState, diverged: str | None) -> None:
+        saved.append(pickle.dumps(state))  # as a trial saves it: at the report, not later
+
+    whole = run_own_trainer(cfg, keep, ("val_loss",))
+    halfway = pickle.loads(saved[2])
+    assert halfway.has_state and halfway.epoch == 3
+    resumed = run_own_trainer(cfg, keep, ("val_loss",), start=halfway)
+    assert resumed == whole
