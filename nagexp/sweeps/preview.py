@@ -60,7 +60,7 @@ def _placement(spec: SweepSpec) -> str:
 def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
     plan = make_plan(spec, None, None, None)
     o = spec.options
-    settings = f" ({describe_rungs(spec.space, spec.epochs)})" if o.scheduler == "asha" else ""
+    settings = f" ({describe_rungs(spec.space, spec.epochs).removeprefix('ASHA: ')})" if o.scheduler == "asha" else ""
     if spec.population:
         p = spec.space.pbt
         settings = (f" (population {o.trials}, a round every {p.perturbation_interval} epochs, quantile "
