@@ -59,12 +59,16 @@ class AshaSettings(BaseModel):
 
     def milestones(self, max_epochs: int, first: int | None = None) -> list[int]:
         """The epochs at which successive halving decides, below the last: the first rung
-        (default: the grace period), then x reduction_factor each (rounded, at least one epoch apart)."""
-        rungs, epoch = [], min(first or self.grace_period, max_epochs)
-        while epoch < max_epochs:
-            rungs.append(epoch)
-            epoch = max(epoch + 1, round(epoch * self.reduction_factor))
-        return rungs
+        (default: the grace period) x reduction_factor^k, each rounded up, as Ray's ASHA decides
+        (at the first epoch that reaches its float milestone), so both halvings and the cooldown
+        probes agree for any reduction factor."""
+        start = first or self.grace_period
+        rungs: set[int] = set()
+        k = 0
+        while (epoch := math.ceil(start * self.reduction_factor**k - 1e-9)) < max_epochs:
+            rungs.add(epoch)
+            k += 1
+        return sorted(rungs)
 
 
 MUTABLE_PARAMS = ("lr", "momentum", "weight_decay")  # what population-based training may change mid-run

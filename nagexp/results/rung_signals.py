@@ -102,7 +102,11 @@ class RungTracker:
         self.history: list[Mapping[str, float]] = list(earlier)
 
     def __call__(self, metrics: Mapping[str, float]) -> float | None:
+        """The signal of this epoch when it is a rung (None elsewhere: no epoch between rungs is
+        ranked, so trials.csv's `ranked_on` is always a value ASHA ranked on)."""
         if self.signal is None:
             return None
         self.history.append(metrics)
+        if int(metrics.get("epoch", len(self.history))) not in self.signal.rungs:
+            return None
         return self.signal.value(self.history)

@@ -17,6 +17,7 @@ from nagexp.core.errors import ConfigError
 from nagexp.core.naming import check_name, unique_name
 from nagexp.registries.datasets import parse_dataset_spec
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
+from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.results.ranking import check_pick
 
 __all__ = ["resolve_sweep"]
@@ -125,6 +126,10 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     except ValidationError as err:
         raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
     space = space.model_copy(update={"fixed": fixed})
+    trainer = str(fixed.get("trainer", TrainConfig.model_fields["trainer"].default))
+    if not is_builtin_trainer(trainer) and int(fixed.get("workers_per_trial", 1)) > 1:
+        raise ConfigError(f"{space_path}: workers_per_trial {fixed['workers_per_trial']} runs nagexp's trainer on "
+                          f"K Ray Train workers; your own trainer '{trainer}' runs as one process (use 1)")  # fmt: skip
     if options.rung_signal is not None:
         space = space.model_copy(update={"asha": space.asha.model_copy(update={"signal": options.rung_signal})})
     if options.scheduler in POPULATION_SCHEDULERS:

@@ -43,6 +43,22 @@ def test_the_longest_warmup_the_space_can_sample_sets_the_first_rung() -> None:
     assert "every trial runs to the end" in describe_rungs(whole, 4)
 
 
+@pytest.mark.parametrize(("grace", "factor", "epochs", "ray_rungs"), [
+    (1, 2, 10, [1, 2, 4, 8]), (1, 3, 30, [1, 3, 9, 27]), (1, 2.5, 30, [1, 3, 7, 16]),
+    (1, 1.5, 20, [1, 2, 3, 4, 6, 8, 12, 18]), (3, 2, 10, [3, 6]),
+])  # fmt: skip
+def test_the_rungs_are_where_rays_asha_decides(grace: int, factor: float, epochs: int, ray_rungs: list[int]) -> None:
+    """Ray's ASHA decides at the first epoch >= grace x factor^k (a float): the probes must run there."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    scheduler = ASHAScheduler(time_attr="training_iteration", metric="m", mode="max", max_t=epochs,
+                              grace_period=grace, reduction_factor=factor)  # fmt: skip
+    milestones = sorted({math.ceil(m - 1e-9) for m, _ in scheduler._brackets[0]._rungs if m < epochs})
+    assert milestones == ray_rungs
+    plain = space({"lr_schedule": "cosine", "epochs": epochs}, asha={"grace_period": grace, "reduction_factor": factor})
+    assert list(rung_plan(plain, epochs).epochs) == ray_rungs
+
+
 def test_the_signal_and_the_key_asha_reads() -> None:
     raw = space({"epochs": 6})
     assert ranked_metric(raw, 6) == "val_acc"
@@ -66,6 +82,7 @@ def test_a_cooldown_signal_reads_the_probe_and_ends_on_the_metric() -> None:
     assert signal.value(last) == 0.8  # the last epoch: the objective itself
     tracker = RungTracker(signal, history[:1])
     assert tracker(history[1]) == 0.7 and len(tracker.history) == 2
+    assert tracker({"epoch": 3, "val_acc": 0.5}) is None  # not a rung: nothing to rank on
     assert RungTracker(RungSignal("raw", "val_acc", 4))({"val_acc": 0.5}) is None
 
 

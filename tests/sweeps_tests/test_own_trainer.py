@@ -15,9 +15,11 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 import nagexp
 from nagexp.api import reproduce
+from nagexp.cli import app
 from tests.conftest import NagexpProcess
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -182,3 +184,12 @@ def test_the_examples_function_goes_on_from_its_saved_state(monkeypatch: pytest.
     assert halfway.has_state and halfway.epoch == 3
     resumed = run_own_trainer(cfg, keep, ("val_loss",), start=halfway)
     assert resumed == whole
+
+
+def test_an_own_function_is_not_given_data_parallel_workers(tmp_path: Path) -> None:
+    """Workers per trial run nagexp's trainer under Ray Train; an own function is one process."""
+    args = ["sweep", str(write_space(tmp_path)), "--code-dir", str(code_folder(tmp_path)), "--workers-per-trial", "2",
+            "--dry-run", "--results-dir", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "your own trainer 'mytrainer:run' runs as one process" in result.output
