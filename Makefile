@@ -58,7 +58,7 @@ test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=25
 
 # The documentation site (docs/, mkdocs.yml) into site/; the CLI reference is generated from the app.
 docs: install-test

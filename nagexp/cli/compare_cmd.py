@@ -48,10 +48,11 @@ def compare_command(
         raise ConfigError("--optimizers and --methods are two kinds of comparison: give one")
     axis, chosen = ("method", methods) if methods else ("optimizer", optimizers or ",".join(COMPARED_BY_DEFAULT))
     # checked here first, so that a bad value's error names its option (--trials, not trials)
-    validated(SweepOptions, {**sweep_values(ctx), "space": space or DEFAULT_SPACE})
+    validated(SweepOptions, {**sweep_values(ctx), "space": space or DEFAULT_SPACE, "name": None})
     arms = [a.strip() for a in chosen.split(",") if a.strip()]
+    options = {k: v for k, v in sweep_values(ctx).items() if k != "name"}  # the comparison's name, given apart
     done = compare(space, arms, axis=axis, seeds=seeds, name=name, echo=typer.echo, command=command_line(ctx),
-                   **sweep_values(ctx))  # fmt: skip
+                   **options)  # fmt: skip
     comparison = done.comparison
     typer.echo(f"\ncomparison {comparison.name}: best config of each arm retrained on {counted(seeds, 'paired seed')}")
     width = max(9, *(len(arm.arm) for arm in comparison.arms))

@@ -9,9 +9,12 @@ The quick forms check code, not figures: their numbers measure nothing.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
-from collections.abc import Callable
+import os
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,6 +195,19 @@ def test_values_at_names_what_is_missing() -> None:
         values_at(payload, "none[].a")
 
 
+@contextlib.contextmanager
+def benchmark_process_state() -> Iterator[None]:
+    """A benchmark is a script: its plain Ray Tune arms leave Tune's SIGUSR1 handler and
+    environment behind, as Tune does in any process. Put both back for the tests that follow."""
+    environ, handler = dict(os.environ), signal.getsignal(signal.SIGUSR1)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        signal.signal(signal.SIGUSR1, handler)
+
+
 @pytest.mark.parametrize("name", with_main())
 def test_the_quick_form_writes_what_its_docs_row_reads(name: str, tmp_path: Path, ray_runtime: None,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
@@ -201,7 +217,8 @@ def test_the_quick_form_writes_what_its_docs_row_reads(name: str, tmp_path: Path
                     "it to QUICK with the JSON fields its docs/benchmarks.md row reads")  # fmt: skip
     monkeypatch.chdir(ROOT)  # relative paths (search_spaces/...) as `make bench` runs them
     out = tmp_path / "out" / f"{name}.json"
-    importlib.import_module(f"benchmarks.{name}").main(["--quick", "--out", str(out), *quick.args])
+    with benchmark_process_state():
+        importlib.import_module(f"benchmarks.{name}").main(["--quick", "--out", str(out), *quick.args])
     payload = json.loads(out.read_text())
     for field in quick.fields:
         values_at(payload, field)

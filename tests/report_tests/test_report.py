@@ -80,7 +80,7 @@ def test_report_data_matches_the_results(swept: Path) -> None:
     assert data.importance_note == IMPORTANCE_EVALUATOR
     assert "lr" in data.importance and set(data.importance) <= set(data.param_names)
     assert sum(data.importance.values()) == pytest.approx(1.0, abs=1e-3)
-    assert data.rungs[0] == (1, 6)  # every trial reached the first rung
+    assert data.rungs[0] == (2, 6)  # every trial reached the first rung: epoch 2, after quick.yaml's longest warmup
     best_values = [v for _, v in data.best_so_far()]
     assert best_values == sorted(best_values)  # never gets worse (mode max)
 
