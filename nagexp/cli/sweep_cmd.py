@@ -75,7 +75,7 @@ def sweep_command(
         validated(SweepOptions, {"space": space or DEFAULT_SPACE, **values})  # errors name the CLI's options
         values = {k: v for k, v in values.items() if v is not None}
     if dry_run:
-        from nagexp.sweeps.preview import preview
+        from nagexp.sweeps.dry_run import preview
 
         typer.echo(preview(api.resolve_spec(space, resume, **values), resume=resume is not None))
         return

@@ -56,7 +56,7 @@ class SweepOptions(BaseModel):
     trials_per_batch: int = Field(4, ge=1)  # deterministic: trials asked (and halved) together
     # several objectives: which trial of the Pareto front is the best (results/ranking.py)
     pick: str = "knee"  # knee | primary | METRIC<=VALUE | METRIC>=VALUE
-    # warm starts (sweeps/warm_start.py): earlier sweeps whose finished trials the new study is
+    # warm starts (search/warm_start.py): earlier sweeps whose finished trials the new study is
     # told first (names in results_dir, or folders), even of another dataset or objective with
     # warm_start_any; a file of configs run first (a best.yaml, or a YAML list of param sets)
     warm_start: tuple[str, ...] = ()

@@ -46,7 +46,7 @@ def _summary_rows(d: ReportData) -> list[tuple[str, str]]:
 
 
 def _start_rows(d: ReportData) -> list[tuple[str, str]]:
-    """A warm start's prior knowledge and the configs enqueued first (sweeps/warm_start.py)."""
+    """A warm start's prior knowledge and the configs enqueued first (search/warm_start.py)."""
     start = d.plan.warm_start or {}
     rows = []
     if start.get("told") or start.get("sources"):

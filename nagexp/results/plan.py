@@ -59,7 +59,7 @@ class SweepPlan(_Part):
     user_code: dict[str, Any] | None = None  # the user's model/dataset code: folder and content hash
     data: PlanData | None = None
     ray_resources: dict[str, float] | None = None
-    # the study's start (sweeps/warm_start.py): earlier sweeps' trials told first, configs enqueued
+    # the study's start (search/warm_start.py): earlier sweeps' trials told first, configs enqueued
     warm_start: dict[str, Any] | None = None
 
     @property

@@ -46,7 +46,7 @@ class define_by_run:
     config: fixed values, sampled values, the trial's seed and number. Cheap (no I/O), and
     picklable, since Tune saves the searcher with every experiment snapshot. `first_number`:
     the Optuna number of the sweep's own trial 0 (a warm-started study holds prior trials
-    first, see sweeps/warm_start.py)."""
+    first, see search/warm_start.py)."""
 
     def __init__(self, space: SearchSpace, master_seed: int, first_number: int = 0) -> None:
         self.space, self.master_seed, self.first_number = space, master_seed, first_number

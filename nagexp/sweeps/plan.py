@@ -13,7 +13,7 @@ from nagexp.results.plan import PlanData, PlanObjective, PlanSeeds, SweepPlan, w
 if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
     from nagexp.runtime.user_code import CodeSnapshot
-    from nagexp.sweeps.warm_start import SearchStart
+    from nagexp.search.warm_start import SearchStart
 
 __all__ = ["make_plan", "write_sweep_plan"]
 

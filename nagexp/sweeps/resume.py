@@ -77,7 +77,7 @@ def check_resumable(spec: SweepSpec) -> None:
     one line naming a damaged one before anything starts or is written."""
     from nagexp.results.files import read_trials
     from nagexp.results.journal import replay
-    from nagexp.sweeps.study import check_study
+    from nagexp.search.study import check_study
 
     folder = SweepFolder(spec.sweep_dir)
     replay(folder.journal, spec.metric, spec.mode)

@@ -25,12 +25,12 @@ from nagexp.results.ranking import Ranking
 from nagexp.results.records import TrialRecord, TrialState
 from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 from nagexp.runtime.user_code import CodeSnapshot, stage_snapshot
+from nagexp.search.warm_start import SearchStart, search_start
 from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, check_trainer, user_code
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
 from nagexp.sweeps.resources import check_resources, concurrency_line, data_cpus
-from nagexp.sweeps.warm_start import SearchStart, search_start
 
 if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
@@ -145,8 +145,8 @@ def _with_data_mode(spec: SweepSpec, mode: str) -> SweepSpec:
 def _journal_for_resume(sweep: _Sweep) -> dict[int, TrialRecord]:
     """The journal's records of an interrupted sweep; refuses one Tune cannot restore."""
     from nagexp.results.journal import replay
+    from nagexp.search.study import check_study as _check_study
     from nagexp.sweeps.own_trial import restart_notice
-    from nagexp.sweeps.study import check_study as _check_study
     from nagexp.sweeps.tune_setup import can_restore
 
     spec = sweep.spec
@@ -178,12 +178,12 @@ def _open_tracking(sweep: _Sweep, checked: CheckedStore, resumed: dict[int, Tria
 
 def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> SweepOutcome:
     from nagexp.integrations.ray_tune import callbacks_counted_without_mlflow
+    from nagexp.search.study import close_running_trials
     from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
     from nagexp.sweeps.disk_full import DiskFullWatch, disk_full_error
     from nagexp.sweeps.interrupt import StopRequest
     from nagexp.sweeps.progress import LiveView
     from nagexp.sweeps.recorder import SweepRecorder
-    from nagexp.sweeps.study import close_running_trials
     from nagexp.sweeps.tune_setup import can_restore, new_tuner, restored_tuner
 
     spec = sweep.spec
@@ -191,7 +191,7 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     journal = _journal_for_resume(sweep) if resume else {}
     tracking = _open_tracking(sweep, checked, journal if resume else None) if checked else None
     if spec.population:
-        from nagexp.sweeps.population import PopulationStudy
+        from nagexp.search.population import PopulationStudy
 
         sweep.listeners.append(PopulationStudy(spec))
     view = LiveView(spec.options.trials, spec.metric, Ranking.of(spec.space, spec.options.pick), sweep.emit,

@@ -13,8 +13,8 @@ from nagexp.results.folders import SweepFolder
 from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.rung_signals import RungSignal
 from nagexp.results.trial_report import RUNG_SIGNAL_KEY, TRIAL_NUMBER_KEY
+from nagexp.search.warm_start import SearchStart
 from nagexp.sweeps.resources import concurrent_trials, data_cpus
-from nagexp.sweeps.warm_start import SearchStart
 
 __all__ = ["JournalHistory", "can_restore", "new_tuner", "restored_tuner", "trial_number_of"]
 
@@ -107,14 +107,14 @@ def restored_tuner(spec: SweepSpec, data: TrainData | None, records: dict[int, T
 
 def _searcher(spec: SweepSpec, start: SearchStart | None = None) -> Any:
     """Optuna's searcher on the sweep's sqlite study; `start` (a new sweep's): the prior
-    trials told to it and the configs enqueued first (see warm_start.py)."""
+    trials told to it and the configs enqueued first (see search/warm_start.py)."""
     import optuna
 
     from nagexp.integrations.optuna_search import PruningAwareOptunaSearch, study_of
     from nagexp.results.trial_report import stopped_early
+    from nagexp.search.study import name_objective, storage_url
     from nagexp.space.samplers import SamplerPerTrial, make_sampler
     from nagexp.space.sampling import define_by_run
-    from nagexp.sweeps.study import name_objective, storage_url
 
     o = spec.options
     objectives = spec.space.objectives  # several: a multi-objective study (ASHA stops on the first)
@@ -144,7 +144,7 @@ def _population_search(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
     space of the same shape (Tune needs one)."""
     from ray.tune.search import BasicVariantGenerator
 
-    from nagexp.sweeps.population import initial_population
+    from nagexp.search.population import initial_population
 
     population = initial_population(spec)
     return BasicVariantGenerator(points_to_evaluate=population), dict(population[0])

@@ -19,10 +19,10 @@ from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.config.sweep import SweepOptions
 from nagexp.core.seeds import trial_seed
 from nagexp.results.journal import replay
-from nagexp.sweeps.preview import sample_configs
+from nagexp.search.preview import sample_configs
+from nagexp.search.warm_start import PRIOR_ATTR, search_start
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
-from nagexp.sweeps.warm_start import PRIOR_ATTR, search_start
 from tests.processes import NagexpProcess, trials_ended
 
 runner = CliRunner()

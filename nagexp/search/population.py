@@ -19,8 +19,8 @@ __all__ = ["PopulationStudy", "initial_population"]
 def _study(spec: SweepSpec) -> Any:
     import optuna
 
+    from nagexp.search.study import name_objective, storage_url
     from nagexp.space.samplers import make_sampler
-    from nagexp.sweeps.study import name_objective, storage_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=spec.name, storage=storage_url(spec), load_if_exists=True,
