@@ -117,9 +117,8 @@ def _sweep(space: str | Path | None, resume: str | Path | None, report: bool, ec
     say: Echo = echo or (lambda _line: None)
     spec = resolve_spec(space, resume, **options)
     o = spec.options
-    say(f"sweep {spec.name}: {counted(o.trials, 'trial')} of {spec.space.fixed.get('model', 'cnn')} on "
-        f"{spec.space.fixed.get('dataset', 'digits')}, {o.sampler} + {o.scheduler}, "
-        f"objective {spec.mode} {spec.metric}, seed {o.seed}")  # fmt: skip
+    say(f"sweep {spec.name}: {counted(o.trials, 'trial')} of {_what_trains(spec.space.fixed)}, {o.sampler} + "
+        f"{o.scheduler}, objective {spec.mode} {spec.metric}, seed {o.seed}")  # fmt: skip
     if o.scheduler == "asha":
         from nagexp.space.rungs import describe_rungs
 
@@ -129,6 +128,16 @@ def _sweep(space: str | Path | None, resume: str | Path | None, report: bool, ec
     if report:
         publish_sweep_report(result, say=say, warn=say)
     return result
+
+
+def _what_trains(fixed: dict[str, Any]) -> str:
+    """The header's "cnn on digits", or the user's function (which loads its own data)."""
+    from nagexp.registries.trainers import BUILTIN_TRAINER, is_builtin_trainer
+
+    trainer = str(fixed.get("trainer", BUILTIN_TRAINER))
+    if not is_builtin_trainer(trainer):
+        return trainer
+    return f"{fixed.get('model', 'cnn')} on {fixed.get('dataset', 'digits')}"
 
 
 def publish_sweep_report(result: SweepResult, say: Echo = print, warn: Echo = print) -> list[Path]:

@@ -36,9 +36,10 @@ Deterministic = Annotated[
 ]
 RungSignal = Annotated[
     str | None,
-    typer.Option(help="What ASHA ranks trials on at a rung (default: the space's asha.signal, else raw): raw (the "
+    typer.Option(help="What ASHA ranks trials on at a rung (default: the space's asha.signal, else auto): raw (the "
                  "metric) | cooldown (the metric after a short lr cooldown probe) | curve (the learning curve "
-                 "extrapolated to the last epoch)."),
+                 "extrapolated to the last epoch) | auto (cooldown where nagexp's trainer runs a decaying lr "
+                 "schedule, else raw)."),
 ]
 TrialsPerBatch = Annotated[int, typer.Option(help="With --deterministic: trials asked (and halved) together.")]
 Pick = Annotated[

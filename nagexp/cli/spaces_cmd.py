@@ -31,7 +31,7 @@ def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shi
     """Print a space's fixed values, its params as a table, the objective and ASHA settings."""
     from nagexp.config.space import find_space_file, load_space
     from nagexp.config.train import TrainConfig
-    from nagexp.space.rungs import describe_rungs
+    from nagexp.space.rungs import describe_rungs, resolved_signal
     from nagexp.space.table import params_table
 
     path = find_space_file(file)
@@ -41,8 +41,10 @@ def show_space(file: Annotated[Path, typer.Argument(help="A space file (or a shi
     typer.echo(params_table(space))
     typer.echo("objective: " + ", ".join(f"{o.direction} {o.metric}" for o in space.objectives))
     a = space.asha
+    kind, why = resolved_signal(space)
     typer.echo(f"asha: grace_period {a.grace_period}, reduction_factor {a.reduction_factor:g}, signal {a.signal}"
-               + (f" (cooldown {a.cooldown:g})" if a.signal == "cooldown" else ""))
+               + (f" -> {kind} ({why.removeprefix('auto: ')})" if a.signal == "auto" else "")
+               + (f", cooldown {a.cooldown:g}" if kind == "cooldown" else ""))
     epochs = int(space.fixed.get("epochs", TrainConfig.model_fields["epochs"].default))
     typer.echo(describe_rungs(space, epochs))
     p = space.pbt

@@ -44,7 +44,9 @@ class Objective(BaseModel):
         return self.mode or OBJECTIVE_METRICS[self.metric]
 
 
-RungSignalName = Literal["raw", "cooldown", "curve"]  # what ASHA ranks trials on at a rung (results/rung_signals.py)
+# what ASHA ranks trials on at a rung (results/rung_signals.py); auto: cooldown where the lr
+# schedule decays and nagexp's trainer runs, else raw (space/rungs.py: resolved_signal)
+RungSignalName = Literal["auto", "raw", "cooldown", "curve"]
 RUNG_SIGNALS: tuple[str, ...] = get_args(RungSignalName)
 
 
@@ -53,8 +55,9 @@ class AshaSettings(BaseModel):
     grace_period: int = Field(1, ge=1)  # epochs every trial runs before it can be stopped (never before warmup ends)
     reduction_factor: float = Field(3.0, gt=1)  # 1/reduction_factor of trials go on at each rung
     # raw: the metric at the rung; cooldown: the metric after a short probe that anneals the lr
-    # to the schedule's end; curve: the metric's learning curve extrapolated to the last epoch
-    signal: RungSignalName = "raw"
+    # to the schedule's end; curve: the metric's learning curve extrapolated to the last epoch;
+    # auto: cooldown for a decaying schedule of nagexp's trainer (benchmarks/rank_fidelity), else raw
+    signal: RungSignalName = "auto"
     cooldown: float = Field(0.2, gt=0, le=1)  # cooldown probe: its steps, a share of the steps taken so far
 
     def milestones(self, max_epochs: int, first: int | None = None) -> list[int]:

@@ -15,11 +15,12 @@ from typing import Any
 
 from nagexp.config.space import CategoricalParam, FixedParam, FloatParam, SearchSpace
 from nagexp.config.space_sections import metric_bounds
+from nagexp.registries.trainers import BUILTIN_TRAINER, is_builtin_trainer
 from nagexp.results.rung_signals import RungSignal
 from nagexp.results.trial_report import RUNG_SIGNAL_KEY
 
-__all__ = ["WARMUP_SHARE_FIELD", "RungPlan", "describe_rungs", "longest_warmup", "ranked_metric", "rung_plan",
-           "rung_signal"]
+__all__ = ["AUTO_SIGNAL", "WARMUP_SHARE_FIELD", "RungPlan", "describe_rungs", "longest_warmup", "ranked_metric",
+           "resolved_signal", "rung_plan", "rung_signal"]
 
 # schedules that warm up, and the TrainConfig field holding the share of steps they warm up for
 WARMUP_SHARE_FIELD: dict[str, str] = {
@@ -78,10 +79,28 @@ def rung_plan(space: SearchSpace, max_epochs: int) -> RungPlan:
     return RungPlan(tuple(asha.milestones(max_epochs, first=first)), why)
 
 
+# `asha.signal: auto` for a decaying schedule: the signal with the best Kendall's tau at the first
+# rung on both tasks of benchmarks/rank_fidelity (docs/benchmarks.md, "Rank fidelity")
+AUTO_SIGNAL = "cooldown"
+
+
+def resolved_signal(space: SearchSpace) -> tuple[str, str]:
+    """(what ASHA ranks on: raw, cooldown or curve, why): the space's `asha.signal`, with auto
+    resolved: the cooldown probe where nagexp's trainer runs a decaying lr schedule, else raw."""
+    signal = space.asha.signal
+    if signal != "auto":
+        return signal, "asha.signal"
+    if not is_builtin_trainer(str(space.fixed.get("trainer", BUILTIN_TRAINER))):
+        return "raw", "auto: a training function of your own runs no cooldown probe"
+    if all(str(s) == "constant" for s in _values(space, "lr_schedule", "cosine")):
+        return "raw", "auto: a constant learning rate has no cooldown"
+    return AUTO_SIGNAL, "auto: the learning rate decays"
+
+
 def rung_signal(space: SearchSpace, max_epochs: int) -> RungSignal:
     """The space's rung signal for ASHA's primary objective, with the rungs it is read at."""
     metric = space.objective.metric
-    return RungSignal(kind=space.asha.signal, metric=metric, epochs=max_epochs,
+    return RungSignal(kind=resolved_signal(space)[0], metric=metric, epochs=max_epochs,
                       rungs=rung_plan(space, max_epochs).epochs, cooldown_fraction=space.asha.cooldown,
                       bounds=metric_bounds(metric))  # fmt: skip
 

@@ -13,14 +13,19 @@ __all__ = ["EpochBudget"]
 
 class EpochBudget(Stopper):
     """A Tune stopper: the whole experiment ends once its trials have reported `budget` epochs
-    together (each result is one epoch), e.g. to search at the same cost as a population.
+    together, e.g. to search at the same cost as a population. Each (trial, epoch) counts once:
+    Tune hands a finished function trial's last result to stoppers a second time (done=True).
     Pickled with the experiment, so a restored sweep goes on counting."""
 
     def __init__(self, budget: int) -> None:
         self.budget, self.spent = budget, 0
+        self.seen: set[tuple[str, int]] = set()
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        self.spent += EPOCH_KEY in result  # not a trial's report of its own error
+        if EPOCH_KEY in result:  # not a trial's report of its own error
+            seen = self.__dict__.setdefault("seen", set())  # a budget pickled before `seen` was kept
+            seen.add((trial_id, int(result[EPOCH_KEY])))
+            self.spent = max(self.spent, len(seen))
         return False
 
     def stop_all(self) -> bool:

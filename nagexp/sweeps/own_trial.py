@@ -2,7 +2,7 @@
 function runs in the Tune worker, and each of its reports becomes the same typed trial report
 the built-in trainer sends, so the searcher, the schedulers, the recorder, MLflow and resume do
 not know which trainer ran. A report with `state=` is saved as the trial's Tune checkpoint; a
-retried, restored or (PBT) exploiting trial gets it back as `report.restored`. Where the
+retried or restored trial gets it back as `report.restored`. Where the
 function saves no state, such a trial starts again from epoch 0 (the recorder ignores the
 epochs it already has).
 """

@@ -10,7 +10,10 @@ from nagexp.config.sweep import SweepOptions
 from nagexp.core.errors import ConfigError
 from nagexp.runtime.ray_session import cluster_nodes
 
-__all__ = ["check_resources", "concurrency_line", "concurrent_trials", "data_cpus", "trial_slots"]
+__all__ = ["OWN_DATA", "check_resources", "concurrency_line", "concurrent_trials", "data_cpus", "trial_slots"]
+
+
+OWN_DATA = "own"  # the data mode of a sweep whose training function loads its own data
 
 
 def data_cpus(mode: str) -> int:
@@ -75,8 +78,9 @@ def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources 
     from nagexp.core.wording import counted
 
     extra = data_cpus(mode)
-    data = ("stream mode (prepared shards read by Ray Data each epoch; memory stays flat)" if mode == "stream"
-            else "in memory (loaded once, shared with every trial through Ray's object store)")  # fmt: skip
+    data = {"stream": "data stream mode (prepared shards read by Ray Data each epoch; memory stays flat); ",
+            "memory": "data in memory (loaded once, shared with every trial through Ray's object store); ",
+            OWN_DATA: ""}[mode]  # an own function's trials load their own data (said on the line before)
     slots = concurrent_trials(options, mode, workers)
     at_once = ("1 trial at a time" if slots == 1 else f"{slots} trials at once")
     if options.max_concurrent:
@@ -90,4 +94,4 @@ def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources 
         has = f"{total.get('CPU', 0.0):g} CPUs" + (f", {total.get('GPU', 0.0):g} GPUs" if gpus else "")
         why = f"each takes {each} of Ray's {has}"
     batches = f"; asked in batches of {options.trials_per_batch} (--deterministic)" if options.deterministic else ""
-    return f"data {data}; {'at most ' if options.max_concurrent else ''}{at_once}: {why}{batches}"
+    return f"{data}{'at most ' if options.max_concurrent else ''}{at_once}: {why}{batches}"

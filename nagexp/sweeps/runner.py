@@ -30,7 +30,7 @@ from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, 
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
-from nagexp.sweeps.resources import check_resources, concurrency_line, data_cpus
+from nagexp.sweeps.resources import OWN_DATA, check_resources, concurrency_line, data_cpus
 
 if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
@@ -94,7 +94,7 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
     lock = SweepLock(spec.sweep_dir)
     try:
         data = loading.result()  # a bad dataset fails here, before anything is written
-        mode = "memory" if data is None else data.mode  # an own function's trials load their own data
+        mode = OWN_DATA if data is None else data.mode  # an own function's trials load their own data
         if data is not None:
             spec = _with_data_mode(spec, data.mode)
             say(data.report.summary())

@@ -4,7 +4,7 @@ The function sees a plain dict (the trial's fixed and sampled values, `epochs` a
 always, the entries of `trainer_args` by their own names) and a `report` callable, and knows
 nothing of Ray, Optuna or MLflow. It calls `report({...metrics...})` once an epoch; who listens
 (a Tune trial, a rerun) is the caller's business. State it wants to survive a killed driver, a
-retried worker or a PBT exploit goes with the report, `report(metrics, state=obj)`, and comes
+retried worker goes with the report, `report(metrics, state=obj)`, and comes
 back on resume as `report.restored`, with `report.epoch` the epochs it already covers.
 """
 

@@ -10,7 +10,7 @@ import pytest
 from nagexp.config.space import parse_space
 from nagexp.results.rung_signals import RungSignal, RungTracker, extrapolate_curve
 from nagexp.results.trial_report import RUNG_SIGNAL_KEY
-from nagexp.space.rungs import describe_rungs, ranked_metric, rung_plan, rung_signal
+from nagexp.space.rungs import AUTO_SIGNAL, describe_rungs, ranked_metric, resolved_signal, rung_plan, rung_signal
 
 
 def space(fixed: dict, params: dict | None = None, asha: dict | None = None) -> object:
@@ -60,7 +60,7 @@ def test_the_rungs_are_where_rays_asha_decides(grace: int, factor: float, epochs
 
 
 def test_the_signal_and_the_key_asha_reads() -> None:
-    raw = space({"epochs": 6})
+    raw = space({"epochs": 6}, asha={"signal": "raw"})
     assert ranked_metric(raw, 6) == "val_acc"
     cooled = space({"epochs": 6}, asha={"signal": "cooldown", "cooldown": 0.3})
     signal = rung_signal(cooled, 6)
@@ -71,6 +71,22 @@ def test_the_signal_and_the_key_asha_reads() -> None:
     other = parse_space({"fixed": {"epochs": 6}, "params": {"lr": {"type": "float", "low": 0.01, "high": 1.0}},
                          "objective": {"metric": "train_loss"}, "asha": {"signal": "cooldown"}}, "test")  # fmt: skip
     assert ranked_metric(other, 6) == "train_loss" and rung_signal(other, 6).train_fields() == {}
+
+
+@pytest.mark.parametrize(("fixed", "params", "kind"), [
+    ({}, {}, AUTO_SIGNAL),  # TrainConfig's cosine decays
+    ({"lr_schedule": "constant"}, {}, "raw"),
+    ({}, {"lr_schedule": {"type": "categorical", "choices": ["constant", "onecycle"]}}, AUTO_SIGNAL),
+    ({"lr_schedule": "constant", "trainer": "mine.module:run"}, {}, "raw"),
+    ({"trainer": "mine.module:run"}, {}, "raw"),  # an own function runs no probe
+])  # fmt: skip
+def test_auto_probes_a_decaying_schedule_of_nagexps_trainer(fixed: dict, params: dict, kind: str) -> None:
+    auto = space({"epochs": 6, **fixed}, {"lr": {"type": "float", "low": 0.01, "high": 1.0}, **params})
+    assert auto.asha.signal == "auto"  # the default
+    assert resolved_signal(auto)[0] == rung_signal(auto, 6).kind == kind
+    assert ranked_metric(auto, 6) == ("val_acc" if kind == "raw" else RUNG_SIGNAL_KEY)
+    chosen = space({"epochs": 6, **fixed}, asha={"signal": "curve"})
+    assert resolved_signal(chosen) == ("curve", "asha.signal")  # a chosen signal is kept
 
 
 def test_a_cooldown_signal_reads_the_probe_and_ends_on_the_metric() -> None:

@@ -193,3 +193,38 @@ def test_an_own_function_is_not_given_data_parallel_workers(tmp_path: Path) -> N
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "your own trainer 'mytrainer:run' runs as one process" in result.output
+
+
+def test_every_sampler_proposes_for_an_own_function(tmp_path: Path) -> None:
+    from nagexp.registries.samplers import SAMPLERS
+
+    code, space = code_folder(tmp_path), write_space(tmp_path, epochs=1)
+    for sampler in SAMPLERS:
+        done = nagexp.sweep(space, trials=3, seed=0, sampler=sampler, scheduler="fifo", code_dir=code,
+                            results_dir=tmp_path / "results", name=f"s-{sampler}", track=False, echo=None)  # fmt: skip
+        table = rows(done.sweep_dir)
+        assert [r["state"] for r in table] == ["completed"] * 3, (sampler, table)
+        assert len({r["trainer_args.x"] for r in table}) == 3, sampler  # three proposals, each trained
+
+
+def test_an_epoch_budget_ends_an_own_functions_sweep(tmp_path: Path) -> None:
+    code, said = code_folder(tmp_path), []
+    done = nagexp.sweep(write_space(tmp_path, epochs=2), trials=8, seed=0, scheduler="fifo", epoch_budget=5,
+                        max_concurrent=1, code_dir=code, results_dir=tmp_path / "results", name="budget",
+                        track=False, echo=said.append)  # fmt: skip
+    # the header names the function, not the built-in trainer's model and data
+    assert said[0].startswith("sweep budget: 8 trials of mytrainer:run, tpe + fifo"), said[0]
+    assert said[2].startswith("at most 1 trial at a time: --max-concurrent"), said[:3]
+    table = rows(done.sweep_dir)
+    # one trial at a time, 2 epochs each: two complete, the third is stopped at the 5th epoch (each
+    # epoch counts once, though Tune hands a finished trial's last result to stoppers twice)
+    assert [(r["state"], r["epochs_run"]) for r in table] == [("completed", "2"), ("completed", "2"), ("pruned", "1")]
+
+
+def test_population_based_training_is_refused_for_an_own_function(tmp_path: Path) -> None:
+    space = write_space(tmp_path, epochs=4)
+    args = ["sweep", str(space), "--code-dir", str(code_folder(tmp_path)), "--scheduler", "pbt", "--dry-run",
+            "--results-dir", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "your own trainer 'mytrainer:run' has none to export" in result.output
