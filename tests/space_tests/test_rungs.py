@@ -65,7 +65,7 @@ def test_the_signal_and_the_key_asha_reads() -> None:
     cooled = space({"epochs": 6}, asha={"signal": "cooldown", "cooldown": 0.3})
     signal = rung_signal(cooled, 6)
     assert ranked_metric(cooled, 6) == RUNG_SIGNAL_KEY
-    assert signal.train_fields() == {"probe_epochs": (1, 3), "cooldown_fraction": 0.3}  # reduction 3
+    assert signal.train_fields() == {"probe_epochs": (3,), "cooldown_fraction": 0.3}  # grace 3; then 9 > 6
     assert "after a cooldown probe (0.3 of the steps so far)" in describe_rungs(cooled, 6)
     # a cooldown probe measures val metrics only: another objective is ranked raw
     other = parse_space({"fixed": {"epochs": 6}, "params": {"lr": {"type": "float", "low": 0.01, "high": 1.0}},
@@ -112,3 +112,11 @@ def test_the_curve_signal_extrapolates_a_power_law() -> None:
     history = [{"epoch": t, "val_acc": v} for t, v in enumerate(truth, start=1)]
     assert signal.value(history) == pytest.approx(0.875, abs=1e-3)
     assert signal.value(history) > history[-1]["val_acc"]
+
+
+def test_by_default_the_first_rung_is_epoch_3_then_every_third() -> None:
+    """The defaults the LCBench league chose (benchmarks/league.py): grace period 3, reduction 3."""
+    plain = parse_space({"fixed": {"epochs": 52, "lr_schedule": "cosine"},
+                         "params": {"lr": {"type": "float", "low": 0.01, "high": 1.0}}}, "test")  # fmt: skip
+    assert rung_plan(plain, 52).epochs == (3, 9, 27)
+    assert rung_plan(plain, 52).why == "grace period 3"
