@@ -119,16 +119,16 @@ def tune_script(task: str, seed: int, budget: int, folder: Path) -> Trace:
             y = query(task, config, epoch)
             tune.report({"val_acc": y["val_accuracy"] / 100.0, "test": y["test_balanced_accuracy"]})
 
-    class EpochBudget(tune.Stopper):
+    class EpochBudget(tune.Stopper):  # each (trial, epoch) once: Tune repeats a finished trial's last result
         def __init__(self) -> None:
-            self.spent = 0
+            self.seen: set[tuple[str, int]] = set()
 
         def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-            self.spent += 1
+            self.seen.add((trial_id, int(result.get("training_iteration", 0))))
             return False
 
         def stop_all(self) -> bool:
-            return self.spent >= budget
+            return len(self.seen) >= budget
 
     param_space = {name: _tune_domain(tune, p) for name, p in PARAMS.items()}
     reports: list[tuple[float, float, float]] = []

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["COOLDOWN_PREFIX", "RUNG_SIGNAL_KEY", "RungSignal", "RungTracker", "extrapolate_curve"]
+__all__ = ["COOLDOWN_PREFIX", "PROBED_METRICS", "RUNG_SIGNAL_KEY", "RungSignal", "RungTracker", "extrapolate_curve"]
 
 from nagexp.results.trial_report import RUNG_SIGNAL_KEY
 

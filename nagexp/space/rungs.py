@@ -15,8 +15,9 @@ from typing import Any
 
 from nagexp.config.space import CategoricalParam, FixedParam, FloatParam, SearchSpace
 from nagexp.config.space_sections import metric_bounds
+from nagexp.registries.optimizers import SCHEDULE_FREE
 from nagexp.registries.trainers import BUILTIN_TRAINER, is_builtin_trainer
-from nagexp.results.rung_signals import RungSignal
+from nagexp.results.rung_signals import PROBED_METRICS, RungSignal
 from nagexp.results.trial_report import RUNG_SIGNAL_KEY
 
 __all__ = ["AUTO_SIGNAL", "WARMUP_SHARE_FIELD", "RungPlan", "describe_rungs", "longest_warmup", "ranked_metric",
@@ -92,7 +93,10 @@ def resolved_signal(space: SearchSpace) -> tuple[str, str]:
         return signal, "asha.signal"
     if not is_builtin_trainer(str(space.fixed.get("trainer", BUILTIN_TRAINER))):
         return "raw", "auto: a training function of your own runs no cooldown probe"
-    if all(str(s) == "constant" for s in _values(space, "lr_schedule", "cosine")):
+    if space.objective.metric not in PROBED_METRICS:
+        return "raw", f"auto: a cooldown probe measures {' and '.join(PROBED_METRICS)} only"
+    schedule_free = all(str(o) in SCHEDULE_FREE for o in _values(space, "optimizer", "nag"))
+    if schedule_free or all(str(s) == "constant" for s in _values(space, "lr_schedule", "cosine")):
         return "raw", "auto: a constant learning rate has no cooldown"
     return AUTO_SIGNAL, "auto: the learning rate decays"
 

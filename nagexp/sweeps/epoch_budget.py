@@ -24,8 +24,10 @@ class EpochBudget(Stopper):
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if EPOCH_KEY in result:  # not a trial's report of its own error
             seen = self.__dict__.setdefault("seen", set())  # a budget pickled before `seen` was kept
-            seen.add((trial_id, int(result[EPOCH_KEY])))
-            self.spent = max(self.spent, len(seen))
+            key = (trial_id, int(result[EPOCH_KEY]))
+            if key not in seen:
+                seen.add(key)
+                self.spent += 1
         return False
 
     def stop_all(self) -> bool:

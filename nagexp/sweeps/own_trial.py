@@ -23,7 +23,7 @@ __all__ = ["restart_notice", "train_own_trial"]
 
 
 def _saved_state() -> OwnState | None:
-    """The state of the trial's last checkpoint (a retried, restored or exploiting trial)."""
+    """The state of the trial's last checkpoint (a retried or restored trial)."""
     from ray import tune
 
     previous = tune.get_checkpoint()

@@ -14,7 +14,7 @@ from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.rung_signals import RungSignal
 from nagexp.results.trial_report import RUNG_SIGNAL_KEY, TRIAL_NUMBER_KEY
 from nagexp.search.warm_start import SearchStart
-from nagexp.sweeps.resources import concurrent_trials, data_cpus
+from nagexp.sweeps.resources import OWN_DATA, concurrent_trials, data_cpus
 
 __all__ = ["JournalHistory", "can_restore", "new_tuner", "restored_tuner", "trial_number_of"]
 
@@ -79,8 +79,8 @@ def _ranked_metric(spec: SweepSpec) -> str:
 
 
 def _mode(data: TrainData | None) -> str:
-    """memory | stream; memory for a function of the user's, which nagexp loads no data for."""
-    return "memory" if data is None else data.mode
+    """memory | stream | own (a function of the user's, which nagexp loads no data for)."""
+    return OWN_DATA if data is None else data.mode
 
 
 def _slots(spec: SweepSpec, data: TrainData | None) -> int:

@@ -79,12 +79,18 @@ def test_the_signal_and_the_key_asha_reads() -> None:
     ({}, {"lr_schedule": {"type": "categorical", "choices": ["constant", "onecycle"]}}, AUTO_SIGNAL),
     ({"lr_schedule": "constant", "trainer": "mine.module:run"}, {}, "raw"),
     ({"trainer": "mine.module:run"}, {}, "raw"),  # an own function runs no probe
+    ({"optimizer": "sgd_schedulefree"}, {}, "raw"),  # its lr is constant
+    ({}, {"optimizer": {"type": "categorical", "choices": ["nag", "sgd_schedulefree"]}}, AUTO_SIGNAL),
 ])  # fmt: skip
 def test_auto_probes_a_decaying_schedule_of_nagexps_trainer(fixed: dict, params: dict, kind: str) -> None:
     auto = space({"epochs": 6, **fixed}, {"lr": {"type": "float", "low": 0.01, "high": 1.0}, **params})
     assert auto.asha.signal == "auto"  # the default
     assert resolved_signal(auto)[0] == rung_signal(auto, 6).kind == kind
     assert ranked_metric(auto, 6) == ("val_acc" if kind == "raw" else RUNG_SIGNAL_KEY)
+    if kind != "raw":  # an objective the probe does not measure is ranked raw
+        other = parse_space({"fixed": {"epochs": 6, **fixed}, "params": {"lr": {"type": "float", "low": 0.01,
+                             "high": 1.0}, **params}, "objective": {"metric": "train_loss"}}, "test")  # fmt: skip
+        assert resolved_signal(other)[0] == "raw" and ranked_metric(other, 6) == "train_loss"
     chosen = space({"epochs": 6, **fixed}, asha={"signal": "curve"})
     assert resolved_signal(chosen) == ("curve", "asha.signal")  # a chosen signal is kept
 
