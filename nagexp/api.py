@@ -112,32 +112,18 @@ def sweep(
 
 def _sweep(space: str | Path | None, resume: str | Path | None, report: bool, echo: Echo | None,
            command: str | None, options: dict[str, Any]) -> SweepResult:  # fmt: skip
+    from nagexp.sweeps.header import sweep_header
     from nagexp.sweeps.runner import run_sweep
 
     say: Echo = echo or (lambda _line: None)
     spec = resolve_spec(space, resume, **options)
-    o = spec.options
-    say(f"sweep {spec.name}: {counted(o.trials, 'trial')} of {_what_trains(spec.space.fixed)}, {o.sampler} + "
-        f"{o.scheduler}, objective {spec.mode} {spec.metric}, seed {o.seed}")  # fmt: skip
-    if o.scheduler == "asha":
-        from nagexp.space.rungs import describe_rungs
-
-        say(describe_rungs(spec.space, spec.epochs))
+    for line in sweep_header(spec):
+        say(line)
     outcome = run_sweep(spec, emit=say, resume=resume is not None, command=command or _python_call(space, options))
     result = _result_of(outcome)
     if report:
         publish_sweep_report(result, say=say, warn=say)
     return result
-
-
-def _what_trains(fixed: dict[str, Any]) -> str:
-    """The header's "cnn on digits", or the user's function (which loads its own data)."""
-    from nagexp.registries.trainers import BUILTIN_TRAINER, is_builtin_trainer
-
-    trainer = str(fixed.get("trainer", BUILTIN_TRAINER))
-    if not is_builtin_trainer(trainer):
-        return trainer
-    return f"{fixed.get('model', 'cnn')} on {fixed.get('dataset', 'digits')}"
 
 
 def publish_sweep_report(result: SweepResult, say: Echo = print, warn: Echo = print) -> list[Path]:
