@@ -225,9 +225,21 @@ METHODS: dict[str, Callable[[str, int, int, Path], Trace]] = {
 # ---- the table ------------------------------------------------------------------------------
 
 
-def best_within(trace: Trace, epochs: int) -> tuple[float, float]:
-    """(the best val accuracy among the first `epochs` spent, the test accuracy of that epoch)."""
-    seen = [(v, t) for v, t in trace[:epochs] if math.isfinite(v)]
+def best_so_far(trace: Trace) -> list[list[float]]:
+    """[epoch index, val, test] at the first epoch and wherever val beats every earlier value: all
+    the table reads of a trace (the JSON keeps these, not every epoch)."""
+    points, best = [], -math.inf
+    for i, (v, t) in enumerate(trace):
+        if i == 0 or (math.isfinite(v) and v > best):
+            points.append([i, v, t])
+        best = max(best, v) if math.isfinite(v) else best
+    return points
+
+
+def best_within(points: list[list[float]], epochs: int) -> tuple[float, float]:
+    """(the best val accuracy among the first `epochs` spent, the test accuracy of that epoch),
+    from a run's `best_so_far` points."""
+    seen = [(v, t) for i, v, t in points if i < epochs and math.isfinite(v)]
     return max(seen, key=lambda vt: vt[0]) if seen else (math.nan, math.nan)
 
 
@@ -243,22 +255,22 @@ def league_table(runs: list[dict[str, Any]], budget: int) -> dict[str, dict[str,
     for (task, _seed), by_method in cells.items():
         if set(by_method) != set(methods):
             continue
-        finals = {m: best_within(by_method[m]["trace"], budget)[0] for m in methods}
+        finals = {m: best_within(by_method[m]["best"], budget)[0] for m in methods}
         for m in methods:  # rank 1 is best; ties share the mean rank
             above = sum(finals[o] > finals[m] for o in methods)
             level = sum(finals[o] == finals[m] for o in methods)
             ranks[m].append(above + (level + 1) / 2)
         task_runs = [r for (t, _), bm in cells.items() if t == task for r in bm.values()]
-        best = max(v for r in task_runs for v, _ in r["trace"] if math.isfinite(v))
-        worst = min(r["trace"][0][0] for r in task_runs if r["trace"])
+        best = max(v for r in task_runs for _, v, _ in r["best"] if math.isfinite(v))
+        worst = min(r["best"][0][1] for r in task_runs if r["best"])
         for m in methods:
             for share in SHARES:
-                found = best_within(by_method[m]["trace"], max(1, round(share * budget)))[0]
+                found = best_within(by_method[m]["best"], max(1, round(share * budget)))[0]
                 regrets[m][share].append((best - found) / (best - worst) if best > worst else 0.0)
     table = {}
     for m in methods:
         mine = [r for r in runs if r["method"] == m]
-        tests = [best_within(r["trace"], budget)[1] for r in mine]
+        tests = [best_within(r["best"], budget)[1] for r in mine]
         table[m] = {"mean_rank": statistics.mean(ranks[m]) if ranks[m] else math.nan,
                     **{f"regret_{round(s * 100)}": statistics.mean(regrets[m][s]) if regrets[m][s] else math.nan
                        for s in SHARES},
@@ -306,11 +318,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     started = time.perf_counter()
                     trace = METHODS[method](task, seed, args.budget, Path(folder))
                     seconds = time.perf_counter() - started
-                best, test = best_within(trace, args.budget)
+                points = best_so_far(trace)
+                best, test = best_within(points, args.budget)
                 print(f"task {task} seed {seed} {method:18} best val {best:.4f} test {test:.4f} "
                       f"({len(trace)} epochs, {seconds:.1f} s)", flush=True)  # fmt: skip
-                payload["runs"].append({"task": task, "seed": seed, "method": method, "trace": trace,
-                                        "seconds": seconds})  # fmt: skip
+                payload["runs"].append({"task": task, "seed": seed, "method": method, "epochs": len(trace),
+                                        "best": points, "seconds": seconds})  # fmt: skip
             payload["table"] = league_table(payload["runs"], args.budget)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(payload) + "\n")  # after every task and seed
