@@ -88,12 +88,13 @@ class PbtSettings(BaseModel):
     perturbation_interval: int = Field(2, ge=1)  # epochs between exploit/explore rounds
     quantile_fraction: float = Field(0.25, gt=0, le=0.5)  # share of the population copied / copying
     resample_probability: float = Field(0.25, ge=0, le=1)  # pbt: draw anew instead of x0.8 / x1.2
-    mutate: list[str] = ["lr", "momentum"]  # float params of the space, of MUTABLE_PARAMS
+    mutate: list[str] = ["lr", "momentum"]  # float params of the space: MUTABLE_PARAMS, an own trainer's trainer_args.*
 
     @field_validator("mutate")
     @classmethod
     def _mutable(cls, value: list[str]) -> list[str]:
-        wrong = [v for v in value if v not in MUTABLE_PARAMS]
+        wrong = [v for v in value if v not in MUTABLE_PARAMS and not v.startswith("trainer_args.")]
         if wrong or not value or len(set(value)) != len(value):
-            raise ValueError(f"mutate: distinct names of {', '.join(MUTABLE_PARAMS)} (got {value})")
+            raise ValueError(f"mutate: distinct names of {', '.join(MUTABLE_PARAMS)} or, for a trainer of your own, "
+                             f"trainer_args.NAME (got {value})")
         return value

@@ -13,6 +13,7 @@ from nagexp.config.loading import saved_config_text
 from nagexp.config.space_sections import OBJECTIVE_METRICS
 from nagexp.core.errors import ConfigError
 from nagexp.core.io import atomic_write_text
+from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.results.cells import parse_cell
 from nagexp.results.folders import TRIALS_FILE, SweepFolder
 from nagexp.results.ranking import Ranking, pareto_front
@@ -163,11 +164,16 @@ def write_best_yaml(path: Path, record: TrialRecord, metric: str, fixed: Mapping
                     extras: dict[str, Any] | None = None) -> None:  # fmt: skip
     """The best trial's config (`fixed`: the sweep's fixed values); `extras`: what a rerun needs
     beside it (`config.loading.rerun_extras`)."""
-    header = f"best trial {record.number}: final {metric} {record.final}\nrerun: nagexp train {path}\n"
+    config = record.train_config(fixed)
+    if is_builtin_trainer(config.trainer):
+        rerun = f"nagexp train {path}"
+    else:  # `nagexp train` runs the built-in trainer; reproduce calls the function again
+        rerun = f"nagexp reproduce {path.parent} --trial {record.number}"
+    header = f"best trial {record.number}: final {metric} {record.final}\nrerun: {rerun}\n"
     if record.schedule:
         header += ("lr and momentum: the piecewise schedule population-based training gave this trial's weights"
                    f" (exploits: {record.exploits or 'none of its own'})\n")  # fmt: skip
-    full = record.train_config(fixed).model_dump(mode="json")  # every field, defaults included
+    full = config.model_dump(mode="json")  # every field, defaults included
     atomic_write_text(path, saved_config_text(header, full | (extras or {})))
 
 

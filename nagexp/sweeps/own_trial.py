@@ -2,24 +2,30 @@
 function runs in the Tune worker, and each of its reports becomes the same typed trial report
 the built-in trainer sends, so the searcher, the schedulers, the recorder, MLflow and resume do
 not know which trainer ran. A report with `state=` is saved as the trial's Tune checkpoint; a
-retried or restored trial gets it back as `report.restored`. Where the
-function saves no state, such a trial starts again from epoch 0 (the recorder ignores the
-epochs it already has).
+retried or restored trial, or a PBT/PB2 member that copies another's checkpoint, gets it back
+as `report.restored`. Where the function saves no state, a retried or restored trial starts
+again from epoch 0 (the recorder ignores the epochs it already has); a population member must
+save it. The state's lineage (who trained it from which epoch with which config) travels with
+it, as the built-in trainer's does, so `nagexp reproduce` can replay a member stretch by stretch.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from nagexp.config.train import TrainConfig
+from nagexp.core.errors import NagexpError
 from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.rung_signals import RungSignal, RungTracker
 from nagexp.results.trial_report import trial_report
+from nagexp.training.lineage import exploits
 from nagexp.training.own_trainer import OwnState, load_own_state, run_own_trainer
 
-__all__ = ["restart_notice", "train_own_trial"]
+__all__ = ["own_lineage", "restart_notice", "train_own_trial"]
 
 
 def _saved_state() -> OwnState | None:
@@ -34,18 +40,51 @@ def _saved_state() -> OwnState | None:
     return saved if saved.has_state else None
 
 
-def train_own_trial(cfg: TrainConfig, number: int, required: Sequence[str], signal: RungSignal | None) -> None:
-    """Run trial `number`'s function, reporting each epoch to Tune (with its state, if any)."""
+def own_lineage(start: OwnState | None, number: int, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """The lineage of the state a run goes on from, with an entry for this run when the state
+    came from another trial (an exploit) or goes on under another config (a perturbed one). An
+    entry's config holds the fields the trial set, so the function sees the same dict again."""
+    lineage = list(start.lineage) if start is not None else []
+    config = cfg.model_dump(mode="json", exclude_unset=True)
+    if not lineage or lineage[-1]["label"] != number or lineage[-1]["config"] != config:
+        lineage.append({"epoch": start.epoch if start is not None else 0, "label": number, "config": config})
+    return lineage
+
+
+def _population_fields(lineage: list[dict[str, Any]], epoch: int, last: bool) -> dict[str, Any]:
+    """A member's epoch: the trial whose state it continued (first epoch after an exploit), and
+    with its last epoch, the lineage of its state (JSON). No schedule is exported: the function's
+    use of lr and momentum is its own."""
+    extra: dict[str, Any] = {}
+    events = exploits(lineage)  # type: ignore[arg-type]
+    if events and events[-1]["epoch"] == epoch - 1:
+        extra["exploit_from"] = events[-1]["from"]
+    if last:
+        extra["exported_lineage"] = json.dumps(lineage)
+    return extra
+
+
+def train_own_trial(cfg: TrainConfig, number: int, required: Sequence[str], signal: RungSignal | None,
+                    population: bool = False) -> None:  # fmt: skip
+    """Run trial `number`'s function, reporting each epoch to Tune (with its state, if any).
+    `population`: a PBT/PB2 member, which must save its state (an exploit copies it)."""
     import ray
     from ray import tune
 
     start = _saved_state()
     node_id, pid = ray.get_runtime_context().get_node_id(), os.getpid()
     rung = RungTracker(signal, start.history if start else ())
+    lineage = own_lineage(start, number, cfg)
 
     def sink(metrics: dict[str, float], state: OwnState, diverged: str | None) -> None:
+        if population and not state.has_state:
+            raise NagexpError(f"trainer '{cfg.trainer}' reported no state: a population's members copy each other's "
+                              "state, so call report(metrics, state=...) every epoch (see docs/guide/own-trainer.md)")
+        last = diverged is not None or state.epoch == cfg.epochs
+        extra = _population_fields(lineage, state.epoch, last) if population else {}
         row = dict(trial_report(metrics, number=number, epochs_total=cfg.epochs, diverged_reason=diverged,
-                                node_id=node_id, pid=pid, rung_signal=rung(metrics)))  # fmt: skip
+                                node_id=node_id, pid=pid, rung_signal=rung(metrics), **extra))  # fmt: skip
+        state.lineage = lineage
         if not state.has_state:
             tune.report(row)
             return

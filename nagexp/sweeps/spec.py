@@ -26,12 +26,6 @@ __all__ = ["resolve_sweep"]
 def _check_population(space: SearchSpace, scheduler: str, source: Path) -> None:
     """What population-based training needs of the space, said before anything starts."""
     fixed, problems = TrainConfig(**space.fixed), []
-    if not is_builtin_trainer(fixed.trainer):
-        # a member's exploits are replayed as the built-in trainer's lr and momentum knots (best.yaml,
-        # reproduce); a function's own use of those values has no schedule nagexp could export
-        raise ConfigError(f"{source}: --scheduler {scheduler} exports each member's lr and momentum schedule for "
-                          f"nagexp's trainer to replay; your own trainer '{fixed.trainer}' has none to export: use "
-                          "--scheduler asha or fifo")  # fmt: skip
     for name in space.pbt.mutate:
         param = space.params.get(name)
         if not isinstance(param, FloatParam) or param.when:

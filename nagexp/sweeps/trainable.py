@@ -98,7 +98,7 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
         if not is_builtin_trainer(cfg.trainer):  # the user's own function: the same trial around it
             from nagexp.sweeps.own_trial import train_own_trial
 
-            train_own_trial(cfg, number, required, signal)
+            train_own_trial(cfg, number, required, signal, population)
             return
         if signal is not None:  # the probes' epochs: the run's own config stays as the sweep stores it
             cfg = cfg.model_copy(update=signal.train_fields())

@@ -4,8 +4,9 @@ The function sees a plain dict (the trial's fixed and sampled values, `epochs` a
 always, the entries of `trainer_args` by their own names) and a `report` callable, and knows
 nothing of Ray, Optuna or MLflow. It calls `report({...metrics...})` once an epoch; who listens
 (a Tune trial, a rerun) is the caller's business. State it wants to survive a killed driver, a
-retried worker goes with the report, `report(metrics, state=obj)`, and comes
-back on resume as `report.restored`, with `report.epoch` the epochs it already covers.
+retried worker or a population member's exploit goes with the report,
+`report(metrics, state=obj)`, and comes back as `report.restored`, with `report.epoch` the
+epochs it already covers.
 """
 
 from __future__ import annotations
@@ -33,17 +34,19 @@ _RUNTIME_FIELDS = frozenset({"trainer", "trainer_args", "num_threads", "data_mod
 
 @dataclass
 class OwnState:
-    """What an own function's trial saves after an epoch: the epochs done, their metrics, and
-    the object the function passed as `state` (None when it passed none)."""
+    """What an own function's trial saves after an epoch: the epochs done, their metrics, the
+    object the function passed as `state` (None when it passed none), and the state's lineage
+    (who trained it from which epoch with which config; a population member's, see own_trial)."""
 
     epoch: int
     history: list[dict[str, float]] = field(default_factory=list)
     state: Any = None
     has_state: bool = False
+    lineage: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, folder: str | Path) -> None:
         record = {"format": _FORMAT, "epoch": self.epoch, "history": self.history, "state": self.state,
-                  "has_state": self.has_state}  # fmt: skip
+                  "has_state": self.has_state, "lineage": self.lineage}  # fmt: skip
         with (Path(folder) / OWN_STATE_FILE).open("wb") as f:
             pickle.dump(record, f)
 
@@ -60,7 +63,8 @@ def load_own_state(folder: str | Path) -> OwnState:
         raise DataError(f"checkpoint '{path}' cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(record, dict) or record.get("format") != _FORMAT:
         raise DataError(f"checkpoint '{path}' is not an own-trainer checkpoint of format {_FORMAT}")
-    return OwnState(int(record["epoch"]), list(record["history"]), record["state"], bool(record["has_state"]))
+    return OwnState(int(record["epoch"]), list(record["history"]), record["state"], bool(record["has_state"]),
+                    list(record.get("lineage", [])))  # a checkpoint of an older nagexp has none
 
 
 def function_config(cfg: TrainConfig) -> dict[str, Any]:
@@ -91,6 +95,10 @@ class _Diverged(Exception):
     """The objective came back non-finite: the trial ends, kept and marked diverged."""
 
 
+class _Until(Exception):
+    """The run reached the epoch its caller asked it to stop at (a stretch of a replayed lineage)."""
+
+
 EpochSink = Callable[[dict[str, float], OwnState, "str | None"], None]
 
 
@@ -100,8 +108,9 @@ class OwnReport:
     save with the epoch. `restored`: the state saved with the last epoch before a resume (None
     on a fresh start); `epoch`: epochs done so far (where a resumed loop goes on from)."""
 
-    def __init__(self, sink: EpochSink, epochs: int, required: tuple[str, ...], start: OwnState | None) -> None:
-        self._sink, self._epochs, self._required = sink, epochs, required
+    def __init__(self, sink: EpochSink, epochs: int, required: tuple[str, ...], start: OwnState | None,
+                 until: int | None = None) -> None:  # fmt: skip
+        self._sink, self._epochs, self._required, self._until = sink, epochs, required, until
         self.restored: Any = start.state if start is not None else None
         self.epoch: int = start.epoch if start is not None else 0
         self._history: list[dict[str, float]] = list(start.history) if start is not None else []
@@ -119,6 +128,8 @@ class OwnReport:
         self._sink(row, saved, reason)  # a trial a scheduler stops ends in here
         if reason is not None:
             raise _Diverged(reason)
+        if self.epoch == self._until:
+            raise _Until
 
     @property
     def history(self) -> list[dict[str, float]]:
@@ -140,16 +151,17 @@ def _checked(metrics: Mapping[str, Any], required: tuple[str, ...]) -> dict[str,
     return row
 
 
-def run_own_trainer(cfg: TrainConfig, sink: EpochSink, required: tuple[str, ...],
-                    start: OwnState | None = None) -> list[dict[str, float]]:  # fmt: skip
+def run_own_trainer(cfg: TrainConfig, sink: EpochSink, required: tuple[str, ...], start: OwnState | None = None,
+                    until: int | None = None) -> list[dict[str, float]]:  # fmt: skip
     """Call the function `cfg.trainer` names, from `start` (a resume) or from scratch; every
-    epoch goes to `sink(metrics, state, diverged_reason)`. Returns the run's epoch metrics.
-    NagexpError when the function returns before its last epoch."""
+    epoch goes to `sink(metrics, state, diverged_reason)`. `until`: stop the function after
+    that epoch's report (it may go on to `cfg.epochs` otherwise). Returns the run's epoch
+    metrics. NagexpError when the function returns before its last epoch."""
     fn = check_trainer(cfg.trainer)
-    report = OwnReport(sink, cfg.epochs, required, start)
+    report = OwnReport(sink, cfg.epochs, required, start, until)
     try:
         fn(function_config(cfg), report)
-    except _Diverged:
+    except (_Diverged, _Until):
         return report.history
     if report.epoch < cfg.epochs:
         raise NagexpError(f"the trainer returned after {report.epoch} of {cfg.epochs} epochs; call report once "

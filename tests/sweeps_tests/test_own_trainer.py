@@ -5,6 +5,7 @@ resume after a killed driver, reproduce), and a bad function refused in one line
 from __future__ import annotations
 
 import csv
+import json
 import pickle
 import subprocess
 import sys
@@ -221,10 +222,54 @@ def test_an_epoch_budget_ends_an_own_functions_sweep(tmp_path: Path) -> None:
     assert [(r["state"], r["epochs_run"]) for r in table] == [("completed", "2"), ("completed", "2"), ("pruned", "1")]
 
 
-def test_population_based_training_is_refused_for_an_own_function(tmp_path: Path) -> None:
-    space = write_space(tmp_path, epochs=4)
-    args = ["sweep", str(space), "--code-dir", str(code_folder(tmp_path)), "--scheduler", "pbt", "--dry-run",
-            "--results-dir", str(tmp_path)]  # fmt: skip
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2, result.output
-    assert "your own trainer 'mytrainer:run' has none to export" in result.output
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_trainer"
+
+
+def _pbt_space(tmp_path: Path, trainer: str = "own_trainer.softmax:run", **fixed: object) -> Path:
+    space = {"fixed": {"trainer": trainer, "epochs": 6, "batch_size": 32, "trainer_args.samples": 300, **fixed},
+             "params": {"lr": {"type": "float", "low": 0.005, "high": 0.5, "log": True},
+                        "momentum": {"type": "float", "low": 0.5, "high": 0.95},
+                        "trainer_args.l2": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, "log": True}},
+             "objective": {"metric": "val_loss"},
+             "pbt": {"perturbation_interval": 2, "mutate": ["lr", "trainer_args.l2"]}}  # fmt: skip
+    path = tmp_path / "pbt.yaml"
+    path.write_text(yaml.safe_dump(space))
+    return path
+
+
+def test_pbt_members_of_an_own_function_copy_its_state_and_reproduce_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PBT over the example function: the worst member goes on from the best one's saved state
+    (weights, velocity, generator) under a perturbed lr and l2; its lineage replays it exactly,
+    which its final config trained from scratch does not."""
+    from nagexp.config.train import TrainConfig
+    from nagexp.training.own_trainer import run_own_trainer
+
+    done = nagexp.sweep(_pbt_space(tmp_path), scheduler="pbt", trials=4, seed=0, code_dir=EXAMPLE,
+                        results_dir=tmp_path / "results", name="pbt", track=False, echo=None)  # fmt: skip
+    table = {int(r["number"]): r for r in rows(done.sweep_dir)}
+    assert [r["state"] for r in table.values()] == ["completed"] * 4
+    exploits = {n: json.loads(r["exploits"]) for n, r in table.items()}
+    assert sorted(e["epoch"] for events in exploits.values() for e in events) == [2, 4]  # synchronous rounds
+    member = max(table, key=lambda n: (max((e["epoch"] for e in exploits[n]), default=0), n))
+    lineage = json.loads(table[member]["lineage"])
+    event = max(exploits[member], key=lambda e: e["epoch"])
+    assert lineage[-1]["label"] == member and lineage[-1]["epoch"] == event["epoch"]
+    assert lineage[-2]["label"] == event["from"]
+    assert lineage[-1]["config"]["lr"] != lineage[-2]["config"]["lr"]  # perturbed, not a plain copy
+    rep = reproduce(done.sweep_dir, str(member), results_dir=tmp_path / "results", track=False,
+                    code_dir=EXAMPLE, echo=None)  # fmt: skip
+    assert rep.exact, (rep.original, rep.rerun)
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    from_scratch = run_own_trainer(TrainConfig(**lineage[-1]["config"]), lambda *_: None, ("val_loss",))
+    assert from_scratch[-1]["val_loss"] != rep.original  # the state it went on from mattered
+
+
+def test_pbt_over_a_function_that_saves_no_state_errors_each_trial_in_one_line(tmp_path: Path) -> None:
+    space = _pbt_space(tmp_path, trainer="mytrainer:run", **{"trainer_args.x": 0.5, "trainer_args.save": False})
+    done = nagexp.sweep(space, scheduler="pbt", trials=2, seed=0, code_dir=code_folder(tmp_path),
+                        results_dir=tmp_path / "results", name="nostate", track=False, echo=None)  # fmt: skip
+    table = rows(done.sweep_dir)
+    assert [r["state"] for r in table] == ["errored"] * 2
+    assert all("reported no state" in r["reason"] and "state=" in r["reason"] for r in table), table
