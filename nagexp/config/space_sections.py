@@ -5,9 +5,10 @@ perturbs them (`pbt`)."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["METRIC_BOUNDS", "MUTABLE_PARAMS", "OBJECTIVE_METRICS", "RUNG_SIGNALS", "TIMED_METRICS", "AshaSettings",
            "Objective", "PbtSettings", "RungSignalName", "metric_bounds"]  # fmt: skip
@@ -27,17 +28,36 @@ METRIC_BOUNDS: dict[str, tuple[float, float]] = {
 def metric_bounds(metric: str) -> tuple[float, float]:
     return METRIC_BOUNDS.get(metric, (-math.inf, math.inf))
 
+_METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # what MLflow, trials.csv and Tune all take as a name
+
+
 class Objective(BaseModel):
+    """What a sweep optimizes: one of the metrics nagexp's trainer reports (OBJECTIVE_METRICS,
+    mode optional), or a metric a training function of the user's reports (its mode given;
+    the sweep checks that such a metric goes with an own trainer)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     metric: str = "val_acc"
     mode: Literal["max", "min"] | None = None  # default: the metric's natural direction
 
     @field_validator("metric")
     @classmethod
-    def _known_metric(cls, value: str) -> str:
-        if value not in OBJECTIVE_METRICS:
-            raise ValueError(f"unknown objective metric '{value}'; allowed: {', '.join(OBJECTIVE_METRICS)}")
+    def _metric_name(cls, value: str) -> str:
+        if not _METRIC_NAME.fullmatch(value):
+            raise ValueError(f"objective metric '{value}' is not a metric name (letters, digits, _ . -)")
         return value
+
+    @model_validator(mode="after")
+    def _direction_known(self) -> Objective:
+        if self.metric not in OBJECTIVE_METRICS and self.mode is None:
+            raise ValueError(f"unknown objective metric '{self.metric}'; nagexp's trainer reports "
+                             f"{', '.join(OBJECTIVE_METRICS)}; for a metric your own trainer reports, give its "
+                             "mode (max or min)")  # fmt: skip
+        return self
+
+    @property
+    def is_builtin_metric(self) -> bool:
+        return self.metric in OBJECTIVE_METRICS
 
     @property
     def direction(self) -> str:

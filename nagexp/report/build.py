@@ -31,7 +31,11 @@ def build_report(sweep_dir: Path, fmt: str = "both") -> list[Path]:
 
 
 def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> str | None:
-    """Attach the report folder to the sweep's MLflow parent run; returns its run id or None."""
+    """Attach the report folder to the sweep's MLflow parent run (in `tracking_uri`, by default
+    the store the sweep logged to); returns its run id or None."""
+    from mlflow.exceptions import MlflowException
+
+    from nagexp.core.errors import NagexpError
     from nagexp.results.files import read_summary
 
     mlflow_info = read_summary(Path(sweep_dir)).get("mlflow") or {}
@@ -41,9 +45,13 @@ def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> 
     from nagexp.tracking.store import check_reachable, resolve_store
     from nagexp.tracking.tracker import Tracker
 
-    store = resolve_store(tracking_uri, results_dir, mlflow_info.get("experiment", "nagexp"))
+    store = resolve_store(tracking_uri or mlflow_info.get("tracking_uri"), results_dir,
+                          mlflow_info.get("experiment", "nagexp"))  # fmt: skip
     check_reachable(store)
-    Tracker(store).client.log_artifacts(run_id, str(SweepFolder(Path(sweep_dir)).report_dir), "report")
+    try:
+        Tracker(store).client.log_artifacts(run_id, str(SweepFolder(Path(sweep_dir)).report_dir), "report")
+    except MlflowException as exc:  # a store that does not hold the sweep's run
+        raise NagexpError(f"the sweep's MLflow run {run_id} cannot take it: {str(exc).splitlines()[0]}") from None
     return run_id
 
 

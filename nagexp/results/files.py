@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.loading import saved_config_text
-from nagexp.config.space_sections import OBJECTIVE_METRICS
 from nagexp.core.errors import ConfigError
 from nagexp.core.io import atomic_write_text
 from nagexp.registries.trainers import is_builtin_trainer
@@ -125,7 +124,7 @@ def _record(row: Mapping[str, str | None], param_names: list[str], metric: str) 
         state=state,
         params={p: parse_cell(cells[p]) for p in param_names if cells.get(p, "") != ""},
         final=_float(cells.get(f"final_{metric}", "")),
-        finals={m: float(cells[f"final_{m}"]) for m in OBJECTIVE_METRICS if cells.get(f"final_{m}", "") != ""},
+        finals={k.removeprefix("final_"): float(v) for k, v in cells.items() if k.startswith("final_") and v != ""},
         best=_float(cells.get(f"best_{metric}", "")),
         test_acc=_float(cells.get("test_acc", "")),
         epochs_run=int(cells.get("epochs_run") or 0),

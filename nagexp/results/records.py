@@ -13,7 +13,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from nagexp.config.loading import describe_validation_error
-from nagexp.config.space_sections import OBJECTIVE_METRICS
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
 from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, RUNG_SIGNAL_KEY, SCHEDULE_KEY
@@ -97,7 +96,7 @@ class TrialRecord:
         self.epochs_run = int(metrics.get(EPOCH_KEY, self.epochs_run + 1))
         self.seconds = float(metrics.get("time_total_s", self.seconds))
         self.node_id = str(metrics.get("node_id", self.node_id))
-        self.finals.update({m: float(metrics[m]) for m in OBJECTIVE_METRICS if isinstance(metrics.get(m), int | float)})
+        self.finals.update({m: float(v) for m, v in metrics.items() if _is_number(v)})
         if value is not None:
             self.final = float(value)
             if math.isfinite(self.final) and (self.best is None or _better(self.final, self.best, mode)):
@@ -114,6 +113,12 @@ class TrialRecord:
             self.test_acc = float(metrics["test_acc"])
         if metrics.get("diverged"):
             self.reason = str(metrics.get("diverged_reason", "diverged"))
+
+
+def _is_number(value: Any) -> bool:
+    """A reported number, which any objective may name: a training function of the user's
+    reports metrics of its own (looked up by name; the rest of Tune's fields are never asked)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _better(a: float, b: float, mode: str) -> bool:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from nagexp.config.loading import describe_validation_error
 from nagexp.config.space import FloatParam, SearchSpace, find_space_file, load_space
-from nagexp.config.space_sections import TIMED_METRICS
+from nagexp.config.space_sections import OBJECTIVE_METRICS, TIMED_METRICS
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
@@ -62,8 +62,13 @@ def _check_deterministic(options: SweepOptions) -> None:
 
 
 def _check_objectives(space: SearchSpace, options: SweepOptions, source: Path) -> None:
-    """What several objectives need of the options, said before anything starts."""
+    """What the objectives need of the trainer and the options, said before anything starts."""
     metrics = [o.metric for o in space.objectives]
+    trainer = str(space.fixed.get("trainer", TrainConfig.model_fields["trainer"].default))
+    if is_builtin_trainer(trainer) and (own := [o.metric for o in space.objectives if not o.is_builtin_metric]):
+        raise ConfigError(f"{source}: objective metric '{own[0]}' is not one nagexp's trainer reports "
+                          f"({', '.join(OBJECTIVE_METRICS)}); a metric of your own needs a training function of "
+                          "your own (trainer: package.module:function)")  # fmt: skip
     if len(metrics) == 1:
         if options.pick != "knee":
             raise ConfigError(f"--pick chooses among the Pareto front of several objectives; {source} has one "

@@ -44,6 +44,10 @@ TRAINER = """
                 with open(log, "a") as f:
                     f.write(f"{seed} reported {epoch + 1}\\n")
 
+    def scored(config, report):  # a metric of its own: higher is better
+        for epoch in range(config["epochs"]):
+            report({"val_f1": 1.0 - abs(config["x"] - 0.3) - 0.1 / (epoch + 1)})
+
     NOT_A_FUNCTION = 3
 
     def two_configs(config, report, extra):
@@ -273,3 +277,46 @@ def test_pbt_over_a_function_that_saves_no_state_errors_each_trial_in_one_line(t
     table = rows(done.sweep_dir)
     assert [r["state"] for r in table] == ["errored"] * 2
     assert all("reported no state" in r["reason"] and "state=" in r["reason"] for r in table), table
+
+
+def test_an_objective_of_the_functions_own_is_searched_in_its_mode_and_reported(tmp_path: Path) -> None:
+    space = yaml.safe_load(write_space(tmp_path, epochs=3, trainer="mytrainer:scored").read_text())
+    space["objective"] = {"metric": "val_f1", "mode": "max"}
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    done = nagexp.sweep(tmp_path / "space.yaml", trials=4, seed=2, scheduler="fifo", code_dir=code_folder(tmp_path),
+                        results_dir=tmp_path / "results", name="f1", echo=None)  # fmt: skip
+    table = rows(done.sweep_dir)
+    finals = {int(r["number"]): float(r["final_val_f1"]) for r in table}
+    assert len(finals) == 4 and all(r["state"] == "completed" for r in table)
+    assert done.best is not None and finals[done.best.number] == max(finals.values())  # max, as the space says
+    # in its own process (MLflow caches a run's artifact store in-process): from another folder and
+    # without --results-dir, the report goes to the store the sweep logged to; to a store without
+    # the sweep's run, a warning, the report kept
+    def report(*extra: str) -> str:
+        done_ = subprocess.run([sys.executable, "-m", "nagexp", "report", str(done.sweep_dir), *extra],
+                               cwd=tmp_path / "code", capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done_.returncode == 0 and "Traceback" not in done_.stderr, done_.stderr
+        return done_.stdout + done_.stderr
+
+    assert "report attached to MLflow run" in report()
+    assert "warning: report not attached to MLflow" in report("--tracking-uri", f"sqlite:///{tmp_path / 'o.db'}")
+    assert "val_f1" in (done.sweep_dir / "report" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("trainer", "objective", "says"),
+    [("mytrainer:scored", {"metric": "val_f1"}, "give its mode (max or min)"),
+     ("nag", {"metric": "val_f1", "mode": "max"}, "needs a training function of your own")],
+)  # fmt: skip
+def test_an_objective_nagexp_cannot_read_is_one_line_and_exit_2(tmp_path: Path, trainer: str, objective: dict,
+                                                                   says: str) -> None:  # fmt: skip
+    space = {"fixed": {"trainer": trainer, "epochs": 2, "dataset": "digits"} if trainer == "nag" else
+             {"trainer": trainer, "epochs": 2, "trainer_args.x": 0.5},
+             "params": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}, "objective": objective}  # fmt: skip
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    args = ["sweep", str(tmp_path / "space.yaml"), "--code-dir", str(code_folder(tmp_path)), "--dry-run",
+            "--results-dir", str(tmp_path / "results")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
