@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nagexp.core.errors import ConfigError
 from nagexp.core.wording import counted
 
 if TYPE_CHECKING:
@@ -139,20 +140,11 @@ def publish_sweep_report(result: SweepResult, say: Echo = print, warn: Echo = pr
 
 
 def _result_of(outcome: SweepOutcome) -> SweepResult:
-    spec, best = outcome.spec, outcome.best
     mlflow = outcome.mlflow or {}
-    return SweepResult(
-        name=spec.name,
-        sweep_dir=spec.sweep_dir,
-        best=best,
-        best_config=outcome.best_config,
-        counts=outcome.counts,
-        seconds=outcome.seconds,
-        interrupted=outcome.interrupted,
-        mlflow_run_id=mlflow.get("parent_run_id"),
-        tracking_uri=mlflow.get("tracking_uri"),
-        outcome=outcome,
-    )
+    return SweepResult(name=outcome.spec.name, sweep_dir=outcome.spec.sweep_dir, best=outcome.best,
+                       best_config=outcome.best_config, counts=outcome.counts, seconds=outcome.seconds,
+                       interrupted=outcome.interrupted, mlflow_run_id=mlflow.get("parent_run_id"),
+                       tracking_uri=mlflow.get("tracking_uri"), outcome=outcome)  # fmt: skip
 
 
 def _python_call(space: str | Path | None, options: dict[str, Any]) -> str:
@@ -240,18 +232,17 @@ def reproduce(
     from nagexp.runs.reproduce import reproduce as rerun
 
     if seeds < 0:
-        from nagexp.core.errors import ConfigError
-
         raise ConfigError(f"--seeds must be >= 0 (got {seeds})")
     say: Echo = echo or (lambda _line: None)
     results = Path(results_dir)
     sweep_dir = sweep_dir_of(str(sweep), results)
-    log = None
+    log = own_log = None
     if track:
-        from nagexp.tracking.rerun_tracking import rerun_logger
+        from nagexp.tracking.rerun_tracking import own_rerun_logger, rerun_logger
 
-        log = rerun_logger(sweep_dir, results, tracking_uri)
-    return rerun(sweep_dir, trial, seeds, on_run=log, code_dir=Path(code_dir) if code_dir else None, warn=say)
+        log, own_log = (f(sweep_dir, results, tracking_uri) for f in (rerun_logger, own_rerun_logger))
+    return rerun(sweep_dir, trial, seeds, on_run=log, code_dir=Path(code_dir) if code_dir else None, warn=say,
+                 on_own_run=own_log)  # fmt: skip
 
 
 @dataclass(frozen=True)

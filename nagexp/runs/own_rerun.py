@@ -6,6 +6,7 @@ state passed through other members is replayed stretch by stretch, as its lineag
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 
 from nagexp.config.space_sections import metric_bounds
 from nagexp.config.train import TrainConfig
@@ -20,17 +21,20 @@ from nagexp.training.own_trainer import OwnState, run_own_trainer
 __all__ = ["reproduce_own"]
 
 
-def _metric_at(cfg: TrainConfig, metric: str, required: tuple[str, ...], epochs: int) -> float:
-    def ignore(_metrics: dict[str, float], _state: OwnState, _diverged: str | None) -> None:
-        return None
+OwnRunLogger = Callable[[str, TrainConfig, list[dict[str, float]]], None]  # name, config, epochs: to MLflow
 
-    history = run_own_trainer(cfg, ignore, required)
+
+def _ignore(_metrics: dict[str, float], _state: OwnState, _diverged: str | None) -> None:
+    return None
+
+
+def _at(history: list[dict[str, float]], metric: str, epochs: int) -> float:
     return float(history[min(epochs, len(history)) - 1][metric])
 
 
-def _replayed_at(record: TrialRecord, metric: str, required: tuple[str, ...], epochs: int) -> float:
-    """The member's metric at `epochs`, its state trained again as it was: each stretch under the
-    config of the member that trained it, from the state the previous stretch ended with."""
+def _replayed(record: TrialRecord, required: tuple[str, ...], epochs: int) -> list[dict[str, float]]:
+    """The member's epochs, its state trained again as it was: each stretch under the config of
+    the member that trained it, from the state the previous stretch ended with."""
     start: OwnState | None = None
     history: list[dict[str, float]] = []
     for _first, end, entry in lineage_segments(record.lineage, epochs):  # type: ignore[arg-type]
@@ -44,19 +48,30 @@ def _replayed_at(record: TrialRecord, metric: str, required: tuple[str, ...], ep
             raise ConfigError(f"trial {record.number}'s function saved no state with its reports: its lineage "
                               "cannot be replayed")  # fmt: skip
         start = kept[-1]
-    return float(history[min(epochs, len(history)) - 1][metric])
+    return history
 
 
-def reproduce_own(record: TrialRecord, plan: SweepPlan, cfg: TrainConfig, seeds: int,
-                  offset: int) -> tuple[float, list[float], tuple[float, float, float] | None]:  # fmt: skip
-    """(rerun value, fresh-seed values, their mean and 95 % interval or None) for the trial."""
+Interval = tuple[float, float, float]  # mean, low, high
+
+
+def reproduce_own(record: TrialRecord, plan: SweepPlan, cfg: TrainConfig, seeds: int, offset: int,
+                  on_run: OwnRunLogger | None = None) -> tuple[float, list[float], Interval | None]:  # fmt: skip
+    """(rerun value, fresh-seed values, their mean and 95 % interval or None) for the trial;
+    each rerun goes to `on_run` as well (MLflow)."""
     required = tuple(o.metric for o in plan.space.objectives)
     epochs, metric = record.epochs_run, plan.metric
     if record.lineage and len(lineage_segments(record.lineage, epochs)) > 1:  # type: ignore[arg-type]
-        rerun = _replayed_at(record, metric, required, epochs)
+        history = _replayed(record, required, epochs)
     else:
-        rerun = _metric_at(cfg, metric, required, epochs)
-    values = [_metric_at(cfg.model_copy(update={"seed": trial_seed(plan.seeds.master, offset + k)}), metric,
-                         required, epochs) for k in range(seeds)]  # fmt: skip
+        history = run_own_trainer(cfg, _ignore, required)
+    if on_run:
+        on_run(f"trial-{record.number}-rerun", cfg, history)
+    values = []
+    for k in range(seeds):
+        seed_cfg = cfg.model_copy(update={"seed": trial_seed(plan.seeds.master, offset + k)})
+        seed_history = run_own_trainer(seed_cfg, _ignore, required)
+        values.append(_at(seed_history, metric, epochs))
+        if on_run:
+            on_run(f"trial-{record.number}-seed-{seed_cfg.seed}", seed_cfg, seed_history)
     ci = mean_ci95(values, metric_bounds(metric)) if values else None
-    return rerun, values, ci
+    return _at(history, metric, epochs), values, ci

@@ -29,6 +29,7 @@ from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank
 from nagexp.results.records import TrialRecord
 from nagexp.results.statistics import mean_ci95
+from nagexp.runs.own_rerun import OwnRunLogger
 from nagexp.runtime.user_code import changed_code_warning, make_importable
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint
 from nagexp.training.lineage import lineage_segments
@@ -96,6 +97,7 @@ def reproduce(
     on_run: RunLogger | None = None,
     code_dir: Path | None = None,
     warn: Callable[[str], None] = print,
+    on_own_run: OwnRunLogger | None = None,
 ) -> Reproduction:
     """Rerun the trial with its own seed (for its epochs), then `seeds` fresh seeds. The
     user's code (if the sweep had any) is imported from `code_dir`, by default the folder
@@ -116,7 +118,7 @@ def reproduce(
     cfg = record.train_config(plan.space.fixed)
     run_cfg = cfg.model_copy(update={"device": "cpu"}) if on_cpu else cfg
     if not is_builtin_trainer(cfg.trainer):  # a function of the user's: called again here, no data of nagexp's
-        return _reproduce_own(record, plan, cfg, seeds, on_cpu)
+        return _reproduce_own(record, plan, cfg, seeds, on_cpu, on_own_run)
     with restored_process_settings(), ray_settings():
         cache = cache_dir_for(o.cache_dir, sweep_dir.parent)
         data = load_train_data(run_cfg, cache, o.memory_budget, warn)  # once, for every rerun
@@ -153,10 +155,11 @@ def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data:
     return rep
 
 
-def _reproduce_own(record: TrialRecord, plan: SweepPlan, cfg: TrainConfig, seeds: int, on_cpu: bool) -> Reproduction:
+def _reproduce_own(record: TrialRecord, plan: SweepPlan, cfg: TrainConfig, seeds: int, on_cpu: bool,
+                   on_run: OwnRunLogger | None) -> Reproduction:  # fmt: skip
     from nagexp.runs.own_rerun import reproduce_own
 
-    rerun, values, ci = reproduce_own(record, plan, cfg, seeds, FRESH_SEED_OFFSET)
+    rerun, values, ci = reproduce_own(record, plan, cfg, seeds, FRESH_SEED_OFFSET, on_run)
     original = float(record.final) if record.final is not None else math.nan
     return Reproduction(record.number, plan.metric, record.epochs_run, original, rerun, rerun == original, on_cpu,
                         seed_values=values, ci=ci)  # fmt: skip

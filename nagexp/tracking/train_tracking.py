@@ -44,6 +44,15 @@ class TrainTracking:
         for future in pending:
             future.result()
 
+    def finish_own(self, history: list[dict[str, float]]) -> None:
+        """End the run of a training function of the user's: its epochs are logged; no data,
+        model or schedule of nagexp's to add."""
+        self.flush()
+        self._writer.shutdown()
+        self.tracker.log(self.run_id, {"epochs_run": float(len(history))}, step=len(history),
+                         tags={"state": TrialState.COMPLETED, "reason": ""})  # fmt: skip
+        self.tracker.end_run(self.run_id)
+
     def finish(self, result: TrainResult, data: TrainData, log_model: bool = True,
                tags: dict[str, str] | None = None) -> None:  # fmt: skip
         from nagexp.tracking.artifacts import log_model as log_torch_model

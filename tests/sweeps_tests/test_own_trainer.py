@@ -115,13 +115,28 @@ def test_deterministic_gives_the_same_trials_at_one_and_two_at_once(tmp_path: Pa
     assert tables[0] == tables[1]
 
 
-def test_reproduce_reruns_the_function_with_other_seeds(tmp_path: Path) -> None:
+def test_reproduce_reruns_the_function_with_other_seeds_and_logs_each_rerun(tmp_path: Path) -> None:
     code = code_folder(tmp_path)
     done = nagexp.sweep(write_space(tmp_path, epochs=2), trials=2, seed=0, scheduler="fifo", code_dir=code,
-                        results_dir=tmp_path / "results", name="rep", track=False, echo=None)  # fmt: skip
-    rep = reproduce(done.sweep_dir, "best", seeds=2, results_dir=tmp_path / "results", track=False)
+                        results_dir=tmp_path / "results", name="rep", echo=None)  # fmt: skip
+    rep = reproduce(done.sweep_dir, "best", seeds=2, results_dir=tmp_path / "results")
     assert rep.exact and len(rep.seed_values) == 2 and rep.ci is not None
     assert len(set(rep.seed_values)) == 2  # other seeds, other values
+    # each rerun is an MLflow run under the sweep's, with the function's metrics at every epoch
+    client = mlflow.MlflowClient(done.tracking_uri)
+    children = client.search_runs([client.get_run(done.mlflow_run_id).info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{done.mlflow_run_id}' and "
+                                                "tags.`nagexp.kind` = 'reproduce'")  # fmt: skip
+    names = sorted(r.info.run_name for r in children)
+    number = done.best.number if done.best else -1
+    assert len(names) == 3 and names[0] == f"reproduce-trial-{number}-rerun", names
+    assert all(n.startswith(f"reproduce-trial-{number}-seed-") for n in names[1:]), names
+    for run in children:
+        assert run.info.status == "FINISHED" and run.data.tags["state"] == "completed"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
+    values = sorted(client.get_metric_history(r.info.run_id, "val_loss")[-1].value for r in children
+                    if "seed" in r.info.run_name)  # fmt: skip
+    assert values == sorted(rep.seed_values)
 
 
 def _wait_for_finished(proc: subprocess.Popen, sweep_dir: Path, count: int) -> None:
@@ -138,9 +153,9 @@ def _wait_for_finished(proc: subprocess.Popen, sweep_dir: Path, count: int) -> N
 def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: NagexpProcess, save: bool) -> None:
     code, results = code_folder(tmp_path), tmp_path / "results"
     space = write_space(tmp_path, epochs=6, pause=0.3, save=save)
-    proc = nagexp_process.start("sweep", str(space), "--trials", "4", "--scheduler", "fifo", "--max-concurrent",
-                                "2", "--code-dir", str(code), "--results-dir", str(results), "--name", "killed",
-                                "--no-track")  # fmt: skip
+    args = ["--trials", "4", "--scheduler", "fifo", "--deterministic", "--max-concurrent", "2", "--code-dir",
+            str(code), "--results-dir", str(results), "--no-track"]  # fmt: skip
+    proc = nagexp_process.start("sweep", str(space), *args, "--name", "killed")
     _wait_for_finished(proc, results / "killed", 1)
     nagexp_process.stop(proc)
     lines: list[str] = []
@@ -151,6 +166,12 @@ def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: Nagex
     assert not any("Traceback" in line for line in lines)
     if any("unfinished trials" in line for line in lines):  # a trial was mid-run: said how it goes on
         assert any("from epoch 0" in line for line in lines)
+    whole = CliRunner().invoke(app, ["sweep", str(space), *args, "--name", "whole"])
+    assert whole.exit_code == 0, whole.output
+    untimed = ("seconds", "node_id", "trial_id", "retries")  # retries: a trial the kill cut short counts one
+    assert [{k: v for k, v in r.items() if k not in untimed} for r in table] == [
+        {k: v for k, v in r.items() if k not in untimed} for r in rows(results / "whole")
+    ]
 
 
 @pytest.mark.parametrize(
