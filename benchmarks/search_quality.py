@@ -81,6 +81,20 @@ def space_file(folder: Path, dataset: str, epochs: int) -> Path:
     return path
 
 
+class ProbedTrace(EpochTrace):
+    """An EpochTrace that also keeps each trial's cooldown-probe steps (nagexp's default rung
+    signal probes at the rungs): their cost beside the epochs the trace counts."""
+
+    def __init__(self, metric: str) -> None:
+        super().__init__(metric)
+        self.probe_steps: dict[int, int] = {}
+
+    def on_trial_epoch(self, rec: Any, metrics: dict[str, Any]) -> None:
+        super().on_trial_epoch(rec, metrics)
+        if rec is not None and isinstance(metrics.get("probe_steps"), int | float):
+            self.probe_steps[rec.number] = int(metrics["probe_steps"])
+
+
 def nagexp_arm(space: Path, sampler: str, seed: int, trials: int, folder: Path) -> tuple[EpochTrace, dict]:
     from nagexp.config.sweep import SweepOptions
     from nagexp.sweeps.runner import run_sweep
@@ -89,7 +103,7 @@ def nagexp_arm(space: Path, sampler: str, seed: int, trials: int, folder: Path) 
     spec = resolve_sweep(SweepOptions(space=space, trials=trials, seed=seed, sampler=sampler, max_concurrent=2,
                                       track=False, name=f"{sampler}-{seed}", results_dir=folder,
                                       cache_dir=str(folder / "data-cache")))  # fmt: skip
-    trace = EpochTrace("val_acc")
+    trace = ProbedTrace("val_acc")
     run_sweep(spec, emit=lambda _: None, listeners=[trace])
     best = yaml.safe_load((spec.sweep_dir / "best.yaml").read_text())
     return trace, {k: best[k] for k in SPACE}
@@ -355,6 +369,9 @@ def summarise(traces: dict[str, list[EpochTrace]], chosen: dict[str, list[dict]]
             "retrained_test_acc_mean": statistics.mean(tests[arm]),
             "retrained_test_acc_sd": statistics.stdev(tests[arm]) if len(tests[arm]) > 1 else 0.0,
             "chosen": chosen[arm],
+            # the cooldown probes' cost per seed, in epochs of the training split (0: no probes)
+            "probe_epochs_per_seed": [round(sum(getattr(t, "probe_steps", {}).values()) * FIXED["batch_size"]
+                                            / (args.train * (1 - FIXED["val_fraction"])), 2) for t in ts],
         }
     kept = {a: [[v for _, v in t.values] for t in ts] for a, ts in traces.items()}
     return {"train_images": args.train, "epochs": args.epochs, "trials": args.trials,
