@@ -204,6 +204,9 @@ def population(d: ReportData) -> str:
     """Each member's lr and momentum over epochs; a dotted line from the member it copied to
     itself marks an exploit (it went on with the other's weights and perturbed values)."""
     if not d.population:
+        if any(t.exploits for t in d.trials):  # a training function of the user's reports no lr or momentum
+            return _empty("population", "no lr reported (your own trainer);\ntrials.csv's exploits and lineage "
+                                        "say who copied whom")  # fmt: skip
         return _empty("population", "not a population-based (pbt / pb2) sweep")
     plt = new_figure()
     fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)

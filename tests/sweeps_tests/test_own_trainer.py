@@ -289,6 +289,11 @@ def test_pbt_members_of_an_own_function_copy_its_state_and_reproduce_exactly(
     monkeypatch.syspath_prepend(str(EXAMPLE))
     from_scratch = run_own_trainer(TrainConfig(**lineage[-1]["config"]), lambda *_: None, ("val_loss",))
     assert from_scratch[-1]["val_loss"] != rep.original  # the state it went on from mattered
+    from nagexp.report.build import build_report
+
+    build_report(done.sweep_dir)  # the population figure says why it draws no lr (the function reports none)
+    figure = (done.sweep_dir / "report" / "figures" / "population.svg").read_text()
+    assert "no lr reported (your own trainer)" in figure and "not a population-based" not in figure
 
 
 def test_pbt_over_a_function_that_saves_no_state_errors_each_trial_in_one_line(tmp_path: Path) -> None:
