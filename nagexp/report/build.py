@@ -42,11 +42,11 @@ def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> 
     run_id = mlflow_info.get("parent_run_id")
     if not run_id:
         return None
-    from nagexp.tracking.store import check_reachable, resolve_store
+    from nagexp.tracking.store import check_reachable, sweep_store
     from nagexp.tracking.tracker import Tracker
 
-    store = resolve_store(tracking_uri or mlflow_info.get("tracking_uri"), results_dir,
-                          mlflow_info.get("experiment", "nagexp"))  # fmt: skip
+    store = sweep_store(tracking_uri, mlflow_info.get("tracking_uri"), results_dir,
+                        mlflow_info.get("experiment", "nagexp"))  # fmt: skip
     check_reachable(store)
     try:
         Tracker(store).client.log_artifacts(run_id, str(SweepFolder(Path(sweep_dir)).report_dir), "report")

@@ -220,6 +220,7 @@ def _journal_curves(journal: Path, metric: str, mode: str) -> dict[int, tuple[fl
 def _population(journal: Path, metric: str, mode: str) -> dict[int, list[tuple[int, float, float]]]:
     from nagexp.results.journal import replay
 
-    points = {n: [(int(h["epoch"]), float(h["lr"]), float(h["momentum"])) for h in r.history if "lr" in h]
+    points = {n: [(int(h["epoch"]), float(h["lr"]), float(h["momentum"])) for h in r.history
+                  if "lr" in h and "momentum" in h]
               for n, r in sorted(replay(journal, metric, mode).items())}  # fmt: skip
     return {n: p for n, p in points.items() if p}  # a training function of the user's reports no lr

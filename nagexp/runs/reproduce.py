@@ -159,10 +159,10 @@ def _reproduce_own(record: TrialRecord, plan: SweepPlan, cfg: TrainConfig, seeds
                    on_run: OwnRunLogger | None) -> Reproduction:  # fmt: skip
     from nagexp.runs.own_rerun import reproduce_own
 
-    rerun, values, ci = reproduce_own(record, plan, cfg, seeds, FRESH_SEED_OFFSET, on_run)
+    rerun, values, ci, segments = reproduce_own(record, plan, cfg, seeds, FRESH_SEED_OFFSET, on_run)
     original = float(record.final) if record.final is not None else math.nan
     return Reproduction(record.number, plan.metric, record.epochs_run, original, rerun, rerun == original, on_cpu,
-                        seed_values=values, ci=ci)  # fmt: skip
+                        seed_values=values, ci=ci, segments=segments)  # fmt: skip
 
 
 def _rerun(cfg: TrainConfig, data: TrainData, cpus_per_worker: float) -> TrainResult:

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from nagexp.config.train import TrainConfig
-from nagexp.core.errors import NagexpError
 from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.rung_signals import RungSignal, RungTracker
 from nagexp.results.trial_report import trial_report
@@ -53,13 +52,13 @@ def own_lineage(start: OwnState | None, number: int, cfg: TrainConfig) -> list[d
 
 def _population_fields(lineage: list[dict[str, Any]], epoch: int, last: bool) -> dict[str, Any]:
     """A member's epoch: the trial whose state it continued (first epoch after an exploit), and
-    with its last epoch, the lineage of its state (JSON). No schedule is exported: the function's
-    use of lr and momentum is its own."""
+    with that epoch and its last one, the lineage of its state (JSON). No schedule is exported:
+    the function's use of lr and momentum is its own."""
     extra: dict[str, Any] = {}
     events = exploits(lineage)  # type: ignore[arg-type]
     if events and events[-1]["epoch"] == epoch - 1:
         extra["exploit_from"] = events[-1]["from"]
-    if last:
+    if last or "exploit_from" in extra:  # a member a budget stops has its lineage from its last exploit on
         extra["exported_lineage"] = json.dumps(lineage)
     return extra
 
@@ -77,9 +76,6 @@ def train_own_trial(cfg: TrainConfig, number: int, required: Sequence[str], sign
     lineage = own_lineage(start, number, cfg)
 
     def sink(metrics: dict[str, float], state: OwnState, diverged: str | None) -> None:
-        if population and not state.has_state:
-            raise NagexpError(f"trainer '{cfg.trainer}' reported no state: a population's members copy each other's "
-                              "state, so call report(metrics, state=...) every epoch (see docs/guide/own-trainer.md)")
         last = diverged is not None or state.epoch == cfg.epochs
         extra = _population_fields(lineage, state.epoch, last) if population else {}
         row = dict(trial_report(metrics, number=number, epochs_total=cfg.epochs, diverged_reason=diverged,
@@ -92,7 +88,9 @@ def train_own_trial(cfg: TrainConfig, number: int, required: Sequence[str], sign
             state.save(folder)
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    run_own_trainer(cfg, sink, tuple(required), start)
+    needs = (f"trainer '{cfg.trainer}' reported no state: a population's members copy each other's state, so call "
+             "report(metrics, state=...) every epoch (see docs/guide/own-trainer.md)") if population else None
+    run_own_trainer(cfg, sink, tuple(required), start, needs_state=needs)
 
 
 def restart_notice(trainer: str, records: dict[int, TrialRecord]) -> str | None:

@@ -26,6 +26,8 @@ __all__ = ["resolve_sweep"]
 def _check_population(space: SearchSpace, scheduler: str, source: Path) -> None:
     """What population-based training needs of the space, said before anything starts."""
     fixed, problems = TrainConfig(**space.fixed), []
+    if is_builtin_trainer(fixed.trainer) and (args := [n for n in space.pbt.mutate if n.startswith("trainer_args.")]):
+        problems.append(f"pbt.mutate names {args[0]}: trainer_args go with a training function of your own")
     for name in space.pbt.mutate:
         param = space.params.get(name)
         if not isinstance(param, FloatParam) or param.when:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nagexp.results.files import read_summary
-from nagexp.tracking.store import resolve_store
+from nagexp.tracking.store import sweep_store
 from nagexp.tracking.tracker import Tracker
 from nagexp.tracking.train_tracking import TrainTracking
 
@@ -27,7 +27,7 @@ def _sweep_run(sweep_dir: Path, results_dir: Path, tracking_uri: str | None) -> 
     info = read_summary(sweep_dir).get("mlflow") or {}
     if not info.get("parent_run_id"):
         return None
-    store = resolve_store(tracking_uri or info.get("tracking_uri"), results_dir, info.get("experiment", "nagexp"))
+    store = sweep_store(tracking_uri, info.get("tracking_uri"), results_dir, info.get("experiment", "nagexp"))
     return Tracker(store), str(info["parent_run_id"])
 
 

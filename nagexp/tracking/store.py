@@ -59,6 +59,18 @@ def resolve_store(tracking_uri: str | None, results_dir: Path, experiment: str =
     return TrackingStore(uri, artifacts, experiment)
 
 
+def sweep_store(tracking_uri: str | None, recorded: str | None, results_dir: Path,
+                experiment: str = "nagexp") -> TrackingStore:
+    """The store of a finished sweep's runs (report, reproduce): the option, then
+    MLFLOW_TRACKING_URI, then the URI the sweep recorded (unless it was masked, or is a sqlite
+    file that is no longer there: a moved results folder), then the results dir's sqlite file."""
+    usable = recorded and "***" not in recorded
+    if usable and recorded.startswith("sqlite:///") and not Path(recorded.removeprefix("sqlite:///")).is_file():
+        usable = False
+    fallback = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or (recorded if usable else None)
+    return resolve_store(fallback, results_dir, experiment)
+
+
 def check_reachable(store: TrackingStore, timeout_s: float = 5.0, create: bool = True) -> None:
     """Fail fast (one line, credentials masked) on a server that does not answer, or a local
     store that cannot be written (`create`: make its folder; otherwise only look)."""

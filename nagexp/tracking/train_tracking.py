@@ -7,6 +7,7 @@ of a second). `flush()` and `finish()` wait for them and raise the first write e
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -49,8 +50,11 @@ class TrainTracking:
         model or schedule of nagexp's to add."""
         self.flush()
         self._writer.shutdown()
+        last = history[-1] if history else {}
+        reason = next((f"{k} is {v}" for k, v in last.items() if not math.isfinite(v)), "")  # it ended there
+        state = TrialState.DIVERGED if reason else TrialState.COMPLETED
         self.tracker.log(self.run_id, {"epochs_run": float(len(history))}, step=len(history),
-                         tags={"state": TrialState.COMPLETED, "reason": ""})  # fmt: skip
+                         tags={"state": state, "reason": reason})  # fmt: skip
         self.tracker.end_run(self.run_id)
 
     def finish(self, result: TrainResult, data: TrainData, log_model: bool = True,

@@ -91,12 +91,17 @@ def check_trainer(trainer: str) -> Callable[..., Any]:
     return fn
 
 
-class _Diverged(Exception):
+# BaseExceptions, raised inside `report`: a function's own `except Exception` cannot swallow them
+class _Diverged(BaseException):
     """The objective came back non-finite: the trial ends, kept and marked diverged."""
 
 
-class _Until(Exception):
+class _Until(BaseException):
     """The run reached the epoch its caller asked it to stop at (a stretch of a replayed lineage)."""
+
+
+class _Refused(BaseException):
+    """A report the caller cannot use (no state where one is needed): the run ends with this error."""
 
 
 EpochSink = Callable[[dict[str, float], OwnState, "str | None"], None]
@@ -109,8 +114,9 @@ class OwnReport:
     on a fresh start); `epoch`: epochs done so far (where a resumed loop goes on from)."""
 
     def __init__(self, sink: EpochSink, epochs: int, required: tuple[str, ...], start: OwnState | None,
-                 until: int | None = None) -> None:  # fmt: skip
+                 until: int | None = None, needs_state: str | None = None) -> None:  # fmt: skip
         self._sink, self._epochs, self._required, self._until = sink, epochs, required, until
+        self._needs_state = needs_state  # why every report must carry a state (None: it need not)
         self.restored: Any = start.state if start is not None else None
         self.epoch: int = start.epoch if start is not None else 0
         self._history: list[dict[str, float]] = list(start.history) if start is not None else []
@@ -124,6 +130,8 @@ class OwnReport:
         self._history.append(dict(row))
         bad = next((m for m in self._required if not math.isfinite(row[m])), None)
         reason = f"{bad} is {row[bad]}" if bad else None
+        if state is None and reason is None and self._needs_state:
+            raise _Refused(self._needs_state)
         saved = OwnState(self.epoch, list(self._history), state, state is not None)
         self._sink(row, saved, reason)  # a trial a scheduler stops ends in here
         if reason is not None:
@@ -152,17 +160,20 @@ def _checked(metrics: Mapping[str, Any], required: tuple[str, ...]) -> dict[str,
 
 
 def run_own_trainer(cfg: TrainConfig, sink: EpochSink, required: tuple[str, ...], start: OwnState | None = None,
-                    until: int | None = None) -> list[dict[str, float]]:  # fmt: skip
+                    until: int | None = None, needs_state: str | None = None) -> list[dict[str, float]]:  # fmt: skip
     """Call the function `cfg.trainer` names, from `start` (a resume) or from scratch; every
     epoch goes to `sink(metrics, state, diverged_reason)`. `until`: stop the function after
     that epoch's report (it may go on to `cfg.epochs` otherwise). Returns the run's epoch
-    metrics. NagexpError when the function returns before its last epoch."""
+    metrics. `needs_state`: every report must carry a state, and this says why (NagexpError
+    otherwise). NagexpError when the function returns before its last epoch."""
     fn = check_trainer(cfg.trainer)
-    report = OwnReport(sink, cfg.epochs, required, start, until)
+    report = OwnReport(sink, cfg.epochs, required, start, until, needs_state)
     try:
         fn(function_config(cfg), report)
     except (_Diverged, _Until):
         return report.history
+    except _Refused as refused:
+        raise NagexpError(str(refused)) from None
     if report.epoch < cfg.epochs:
         raise NagexpError(f"the trainer returned after {report.epoch} of {cfg.epochs} epochs; call report once "
                           "an epoch, config['epochs'] times")  # fmt: skip

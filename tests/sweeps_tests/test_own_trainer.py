@@ -283,9 +283,10 @@ def test_pbt_members_of_an_own_function_copy_its_state_and_reproduce_exactly(
     assert lineage[-1]["label"] == member and lineage[-1]["epoch"] == event["epoch"]
     assert lineage[-2]["label"] == event["from"]
     assert lineage[-1]["config"]["lr"] != lineage[-2]["config"]["lr"]  # perturbed, not a plain copy
-    rep = reproduce(done.sweep_dir, str(member), results_dir=tmp_path / "results", track=False,
+    rep = reproduce(done.sweep_dir, str(member), seeds=1, results_dir=tmp_path / "results", track=False,
                     code_dir=EXAMPLE, echo=None)  # fmt: skip
-    assert rep.exact, (rep.original, rep.rerun)
+    assert rep.exact and rep.segments == len(lineage), (rep.original, rep.rerun, rep.segments)
+    assert len(rep.seed_values) == 1 and rep.seed_values[0] != rep.original  # the same lineage, another seed
     monkeypatch.syspath_prepend(str(EXAMPLE))
     from_scratch = run_own_trainer(TrainConfig(**lineage[-1]["config"]), lambda *_: None, ("val_loss",))
     assert from_scratch[-1]["val_loss"] != rep.original  # the state it went on from mattered
@@ -332,7 +333,8 @@ def test_an_objective_of_the_functions_own_is_searched_in_its_mode_and_reported(
 @pytest.mark.parametrize(
     ("trainer", "objective", "says"),
     [("mytrainer:scored", {"metric": "val_f1"}, "give its mode (max or min)"),
-     ("nag", {"metric": "val_f1", "mode": "max"}, "needs a training function of your own")],
+     ("nag", {"metric": "val_f1", "mode": "max"}, "needs a training function of your own"),
+     ("mytrainer:scored", {"metric": "pid", "mode": "min"}, "what nagexp or Ray Tune writes into each report")],
 )  # fmt: skip
 def test_an_objective_nagexp_cannot_read_is_one_line_and_exit_2(tmp_path: Path, trainer: str, objective: dict,
                                                                    says: str) -> None:  # fmt: skip

@@ -32,3 +32,22 @@ def test_env_then_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_relative_uri_without_scheme_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NagexpError, match="has no scheme"):
         resolve_store("mlruns", tmp_path)
+
+
+def test_a_finished_sweeps_store_is_the_option_then_the_environment_then_the_recorded_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nagexp.tracking.store import sweep_store
+
+    db = tmp_path / "elsewhere" / "mlflow.db"
+    db.parent.mkdir()
+    db.write_bytes(b"")
+    recorded, results = f"sqlite:///{db}", tmp_path / "results"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert sweep_store(None, recorded, results).uri == recorded
+    assert sweep_store("http://127.0.0.1:1", recorded, results).uri == "http://127.0.0.1:1"
+    default = f"sqlite:///{results.resolve() / 'mlflow.db'}"
+    assert sweep_store(None, "http://***@host:5000", results).uri == default  # masked: never used
+    assert sweep_store(None, f"sqlite:///{tmp_path / 'moved' / 'mlflow.db'}", results).uri == default  # gone
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:2")
+    assert sweep_store(None, recorded, results).uri == "http://127.0.0.1:2"
