@@ -90,9 +90,7 @@ class TrialRecord:
     def observe(self, metrics: dict[str, Any], metric: str, mode: str) -> None:
         """Take one epoch's result."""
         value = metrics.get(metric)
-        self.history.append(
-            {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        )
+        self.history.append({k: v for k, v in metrics.items() if _is_number(v)})
         self.epochs_run = int(metrics.get(EPOCH_KEY, self.epochs_run + 1))
         self.seconds = float(metrics.get("time_total_s", self.seconds))
         self.node_id = str(metrics.get("node_id", self.node_id))

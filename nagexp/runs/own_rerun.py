@@ -6,7 +6,7 @@ state passed through other members is replayed stretch by stretch, as its lineag
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from nagexp.config.space_sections import metric_bounds
 from nagexp.config.train import TrainConfig
@@ -18,10 +18,12 @@ from nagexp.results.statistics import mean_ci95
 from nagexp.training.lineage import lineage_segments
 from nagexp.training.own_trainer import OwnState, run_own_trainer
 
+if TYPE_CHECKING:  # MLflow's side, imported only where a rerun is logged
+    from nagexp.tracking.rerun_tracking import OwnRunLogger
+
 __all__ = ["reproduce_own"]
 
 
-OwnRunLogger = Callable[[str, TrainConfig, list[dict[str, float]]], None]  # name, config, epochs: to MLflow
 
 
 def _ignore(_metrics: dict[str, float], _state: OwnState, _diverged: str | None) -> None:

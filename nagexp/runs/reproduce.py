@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nagexp.config.resources import WorkerResources
 from nagexp.config.space_sections import metric_bounds
@@ -29,11 +30,13 @@ from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank
 from nagexp.results.records import TrialRecord
 from nagexp.results.statistics import mean_ci95
-from nagexp.runs.own_rerun import OwnRunLogger
 from nagexp.runtime.user_code import changed_code_warning, make_importable
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint
 from nagexp.training.lineage import lineage_segments
 from nagexp.training.trainer import TrainResult, train
+
+if TYPE_CHECKING:  # MLflow's side, imported only where a rerun is logged
+    from nagexp.tracking.rerun_tracking import OwnRunLogger
 
 __all__ = ["Reproduction", "reproduce", "trial_to_rerun"]
 

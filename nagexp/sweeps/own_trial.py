@@ -21,7 +21,7 @@ from nagexp.config.train import TrainConfig
 from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.rung_signals import RungSignal, RungTracker
 from nagexp.results.trial_report import trial_report
-from nagexp.training.lineage import exploits
+from nagexp.training.lineage import exploit_at
 from nagexp.training.own_trainer import OwnState, load_own_state, run_own_trainer
 
 __all__ = ["own_lineage", "restart_notice", "train_own_trial"]
@@ -55,9 +55,8 @@ def _population_fields(lineage: list[dict[str, Any]], epoch: int, last: bool) ->
     with that epoch and its last one, the lineage of its state (JSON). No schedule is exported:
     the function's use of lr and momentum is its own."""
     extra: dict[str, Any] = {}
-    events = exploits(lineage)  # type: ignore[arg-type]
-    if events and events[-1]["epoch"] == epoch - 1:
-        extra["exploit_from"] = events[-1]["from"]
+    if (donor := exploit_at(lineage, epoch)) is not None:  # type: ignore[arg-type]
+        extra["exploit_from"] = donor
     if last or "exploit_from" in extra:  # a member a budget stops has its lineage from its last exploit on
         extra["exported_lineage"] = json.dumps(lineage)
     return extra

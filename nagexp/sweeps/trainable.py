@@ -26,7 +26,7 @@ from nagexp.results.records import trial_config
 from nagexp.results.rung_signals import RungSignal, RungTracker
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY, error_report, trial_report
 from nagexp.training.checkpoint import CHECKPOINT_FILE, CheckpointState, TrainCheckpoint, load_checkpoint
-from nagexp.training.lineage import exploits, exported_schedule
+from nagexp.training.lineage import exploit_at, exported_schedule
 from nagexp.training.trainer import train
 
 __all__ = ["error_line", "run_trial", "train_config_of", "train_run_dir"]
@@ -144,9 +144,8 @@ def _lineage_fields(state: CheckpointState, last: bool) -> dict[str, Any]:
     """A population member's epoch: the trial whose weights it continued (first epoch after an
     exploit), and with the last epoch, the replayable schedule and lineage of its weights (JSON)."""
     extra: dict[str, Any] = {}
-    events = exploits(state.get("lineage", []))
-    if events and events[-1]["epoch"] == int(state["epoch"]) - 1:
-        extra["exploit_from"] = events[-1]["from"]
+    if (donor := exploit_at(state.get("lineage", []), int(state["epoch"]))) is not None:
+        extra["exploit_from"] = donor
     if last:
         extra["exported_schedule"] = json.dumps(exported_schedule(state["schedule"]))
         extra["exported_lineage"] = json.dumps(state.get("lineage", []))

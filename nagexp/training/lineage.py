@@ -13,7 +13,7 @@ from nagexp.config.train import TrainConfig
 from nagexp.training.checkpoint import CheckpointState, LineageEntry
 from nagexp.training.schedules import knots_of, lr_values, weight_decay_values
 
-__all__ = ["exploits", "exported_schedule", "lineage_segments", "schedule_record"]
+__all__ = ["exploit_at", "exploits", "exported_schedule", "lineage_segments", "schedule_record"]
 
 
 Schedule = dict[str, list[float]]  # lr, momentum, weight_decay -> a value per step
@@ -59,6 +59,13 @@ def exploits(lineage: list[LineageEntry]) -> list[dict[str, Any]]:
     """Each time the weights passed from one run to another: at which epoch, from and to whom."""
     return [{"epoch": int(b["epoch"]), "from": a["label"], "to": b["label"]}
             for a, b in itertools.pairwise(lineage) if a["label"] != b["label"]]  # fmt: skip
+
+
+def exploit_at(lineage: list[LineageEntry], epoch: int) -> int | None:
+    """The trial whose weights an epoch's run went on from, when `epoch` is the first one after
+    an exploit (None otherwise): what a population member reports as `exploit_from`."""
+    events = exploits(lineage)
+    return events[-1]["from"] if events and events[-1]["epoch"] == epoch - 1 else None
 
 
 def lineage_segments(lineage: list[LineageEntry], epochs: int) -> list[tuple[int, int, LineageEntry]]:
