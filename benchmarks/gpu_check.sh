@@ -3,7 +3,10 @@
 # install what its image lacks from carried files, run the CUDA tests, then the GPU benchmark
 # (sweeps with fractional GPUs, fastnet's time to accuracy on real CIFAR-10; with STREAM=1 instead
 # the stream-vs-memory throughput of benchmarks/streaming.py on real CIFAR-10 on the GPU and
-# benchmarks/encoded_shards.py; SKIP_TESTS=1 skips the CUDA tests).
+# benchmarks/encoded_shards.py; with RUNGS=1 instead issue 36's GPU checks: the probe's CUDA test,
+# airbench94 beside cifar10.yaml at airbench's values on all 50,000 training images (and nagexp at
+# 12 and 15 epochs: its epochs to 94 %), then rank_fidelity's cifar10 task on all 50,000 images;
+# SKIP_TESTS=1 skips the CUDA tests).
 #
 # Carried folder .gpu/ (git-ignored; 55 MB, under the 64 MiB a call may carry), built by
 # benchmarks/gpu_pack.sh:
@@ -11,6 +14,8 @@
 #   .gpu/ray-site.tar.xz      Ray 2.60 unpacked for CPython 3.12 without ray/jars, rllib, serve,
 #                             llm and the dashboard's web client: 29 MB (the wheel is 79 MB)
 #   .gpu/cifar10-jpeg.tar.gz  CIFAR-10 as JPEG q75, ImageFolder layout: 19 MB
+#   .gpu/airbench94.py        KellerJordan/cifar10-airbench's legacy/airbench94.py (RUNGS=1 only;
+#                             its code never enters the project)
 # Results: $OUT/ (gpu.txt, pytest_gpu.txt, bench.txt, gpu_trainer.json or streaming.json + encoded_shards.json).
 #
 #   run(command="bash benchmarks/gpu_check.sh", carry=[".gpu"], timeout_s=600)
@@ -39,6 +44,28 @@ else
   DATA=tests/data/cifar10-slice
 fi
 export PYTHONUNBUFFERED=1
+
+if [ -n "${RUNGS:-}" ]; then
+  # deterministic cuBLAS for the bit-for-bit probe test (set before the first CUDA use)
+  say "CUDA test: the cooldown probe leaves a run bit-identical"
+  CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout 120 $PY -m pytest -m gpu -q -p no:cacheprovider -rs \
+    tests/training_tests/test_gpu.py -k cooldown_probe 2>&1 | tee "$OUT/pytest_gpu.txt"
+  TRAIN=${RUNGS_TRAIN:-50000}
+  AIRBENCH=${AIRBENCH:-.gpu/airbench94.py}
+  say "airbench94 beside cifar10.yaml at airbench's values, $TRAIN training images, 10 epochs"
+  timeout ${AB_TIMEOUT:-150} $PY -m benchmarks.airbench_side_by_side --airbench "$AIRBENCH" --data "$DATA" \
+    --train "$TRAIN" --seeds ${AB_SEEDS:-3} --out "$OUT/airbench_side_by_side-h200.json" 2>&1 | tee "$OUT/bench.txt"
+  for e in ${NAGEXP_EPOCHS:-12 15}; do
+    say "cifar10.yaml at airbench's values, $e epochs"
+    timeout ${AB_TIMEOUT:-150} $PY -m benchmarks.airbench_side_by_side --only nagexp --data "$DATA" --train "$TRAIN" \
+      --epochs "$e" --seeds ${AB_SEEDS:-3} --out "$OUT/nagexp_epochs$e-h200.json" 2>&1 | tee -a "$OUT/bench.txt"
+  done
+  say "rank_fidelity, cifar10.yaml, $TRAIN training images"
+  timeout ${RF_TIMEOUT:-300} $PY -m benchmarks.rank_fidelity --task cifar10 --data "$DATA" --train "$TRAIN" \
+    --configs ${RF_CONFIGS:-16} --draws ${RF_DRAWS:-2} --out "$OUT/rank_fidelity-cifar10-full-h200.json" 2>&1 \
+    | tee "$OUT/rank_fidelity.txt"
+  say "done"; exit 0
+fi
 
 if [ -z "${SKIP_TESTS:-}" ]; then
 say "CUDA tests (pytest -m gpu)"

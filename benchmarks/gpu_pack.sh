@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build .gpu/ (git-ignored) for benchmarks/gpu_check.sh: what the GPU machine's image lacks,
 # for its CPython 3.12, and the CIFAR-10 JPEG tarball. Run here (needs the package index);
-# takes about a minute.   bash benchmarks/gpu_pack.sh [PATH/TO/cifar10-jpeg.tar.gz]
+# takes about a minute.   bash benchmarks/gpu_pack.sh [PATH/TO/cifar10-jpeg.tar.gz] [AIRBENCH_GIT_DIR]
+# (the second: a fetched KellerJordan/cifar10-airbench git folder, for gpu_check.sh's RUNGS=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CIFAR=${1:-../shared/data/cifar10-jpeg.tar.gz}
@@ -23,4 +24,7 @@ find "$site"/ray/dashboard -name "*.js.map" -delete
 tar -C "$site" -cf - ray ray-2.60.0.dist-info | xz -T0 -6 > .gpu/ray-site.tar.xz
 rm -rf "$site" .gpu/wheels/ray-*.whl
 cp "$CIFAR" .gpu/cifar10-jpeg.tar.gz
+if [ -n "${2:-}" ]; then
+  git --git-dir "$2" show HEAD:legacy/airbench94.py > .gpu/airbench94.py
+fi
 du -sh .gpu

@@ -180,7 +180,7 @@ def _dataset(args: argparse.Namespace, root: Path) -> str:
         return "digits"
     from benchmarks.search_quality import task_folder
 
-    return f"imagefolder:{task_folder(args.data, args.train, root)}"
+    return f"imagefolder:{task_folder(args.data.resolve(), args.train, root)}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -21,7 +21,9 @@ style of AlgoPerf: for tau, the share of seeds on which an arm reached the targe
 x the epochs of the arm that reached it first on that seed.
 
     python -m benchmarks.search_quality [--data ../shared/data/cifar10-jpeg.tar.gz] [--seeds 3]
-        [--trials 16] [--epochs 8] [--train 10000] [--out FILE]
+        [--trials 16] [--epochs 8] [--train 10000] [--out FILE] [--continue]
+        # --continue: go on from the seeds already in --out (same task), e.g. a run stopped
+        # after some seeds or one split across sessions
     python -m benchmarks.search_quality --quick --data tests/data/cifar10-slice --out FILE
         # 1 seed, 2 trials of 1 epoch, 200 images (the tests): checks the code, measures nothing
 """
@@ -228,7 +230,7 @@ def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=None, help="sweep seeds (default 3; 1 with --quick)")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=8, help="at most this many epochs a trial")
     parser.add_argument("--train", type=int, default=10000, help="training images (20 %% of them validate)")
@@ -238,6 +240,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=None,
                         help="the JSON, the figures beside it (default: benchmarks/results/...)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 trials of 1 epoch, 200 images (the tests)")
+    parser.add_argument("--continue", dest="go_on", action="store_true",
+                        help="go on from the seeds already in --out (same --train, --epochs, --trials)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.plot is not None:
         kept = json.loads(args.plot.read_text())
@@ -246,7 +250,8 @@ def main(argv: list[str] | None = None) -> Path:
             print(f"written: {path}")
         return args.plot
     if args.quick:
-        args.seeds, args.trials, args.epochs, args.train = 1, 2, 1, 200
+        args.trials, args.epochs, args.train = 2, 1, 200
+    args.seeds = args.seeds or (1 if args.quick else 3)
     if args.seeds < 1 or args.trials < 1:
         parser.error("--seeds and --trials must be at least 1")
     if not args.data.exists():
@@ -263,6 +268,10 @@ def main(argv: list[str] | None = None) -> Path:
     chosen: dict[str, list[dict]] = {a: [] for a in traces}
     tests: dict[str, list[float]] = {a: [] for a in traces}
     retrain_seeds = [10_000 + s for s in range(args.retrain_seeds)]
+    if args.go_on:
+        if args.out is None or not args.out.exists():
+            parser.error("--continue needs --out FILE, the JSON of the seeds run so far")
+        kept_seeds(json.loads(args.out.read_text()), args, traces, chosen, tests)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         task = task_folder(args.data.resolve(), args.train, root)
@@ -270,7 +279,7 @@ def main(argv: list[str] | None = None) -> Path:
         data = load_train_data(TrainConfig(**FIXED, dataset=dataset, data_mode="memory"), root / "data-cache",
                                say=lambda _: None)  # fmt: skip
         space = space_file(root, dataset, args.epochs)
-        for seed in range(args.seeds):
+        for seed in range(len(traces["d: no search"]), args.seeds):
             for arm in traces:
                 started = time.perf_counter()
                 if arm.startswith("a"):
@@ -304,6 +313,26 @@ def main(argv: list[str] | None = None) -> Path:
     for path in draw_figures(payload, written.parent):
         print(f"written: {path}")
     return written
+
+
+def kept_seeds(kept: dict[str, Any], args: argparse.Namespace, traces: dict[str, list[EpochTrace]],
+               chosen: dict[str, list[dict]], tests: dict[str, list[float]]) -> None:  # fmt: skip
+    """The seeds of an earlier run's JSON put back into traces, chosen and tests (--continue)."""
+    task = {"train_images": args.train, "epochs": args.epochs, "trials": args.trials}
+    if any(kept.get(k) != v for k, v in task.items()):
+        raise SystemExit(f"--continue: {args.out} is of another task ({ {k: kept.get(k) for k in task} })")
+    steps_per_epoch = args.train * (1 - FIXED["val_fraction"]) / FIXED["batch_size"]
+    for arm in traces:
+        summary = kept["summary"][arm]
+        for i, values in enumerate(kept["traces"][arm]):
+            trace = ProbedTrace("val_acc")
+            trace.values = list(zip(kept["trace_seconds"][arm][i], values, strict=True))
+            probe_epochs = summary.get("probe_epochs_per_seed", [0.0] * len(kept["traces"][arm]))[i]
+            trace.probe_steps = {-1: round(probe_epochs * steps_per_epoch)} if probe_epochs else {}
+            traces[arm].append(trace)
+        chosen[arm].extend(summary["chosen"])
+        tests[arm].extend(summary["retrained_test_acc_per_seed"])
+    print(f"--continue: {len(traces['d: no search'])} seeds kept from {args.out}", flush=True)
 
 
 def _best_within(values: list[float], epochs: int) -> float:

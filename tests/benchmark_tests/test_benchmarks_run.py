@@ -116,7 +116,7 @@ QUICK: dict[str, Quick] = {
     "airbench_side_by_side": Quick(
         ("--only", "nagexp", "--data", SLICE),
         ("train_images", "epochs", "nagexp_config.lr", "summary.nagexp.mean_test_acc", "summary.nagexp.sd_test_acc",
-         "summary.nagexp.mean_seconds"),
+         "summary.nagexp.mean_seconds", "runs.nagexp[].train_seconds"),
     ),
     "deterministic_cost": Quick(
         (),

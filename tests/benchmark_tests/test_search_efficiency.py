@@ -65,3 +65,40 @@ def test_search_quality_pairs_a_with_each_arm_by_seed() -> None:
     assert row["target_first"] == {"a": 1, "tie": 1, "b": 1}  # never reaching it counts as last
     # within the epochs (a) spent on each seed (1, 2, 1), b had found 0.5, 0.62, 0.6
     assert abs(row["best_val_at_a_epochs"]["mean"] - (0.2 - 0.02 + 0.05) / 3) < 1e-12
+
+
+def test_search_quality_continue_keeps_the_seeds_written(tmp_path) -> None:
+    """--continue: the seeds of a written JSON put back give the same summary when re-summarised
+    (what a run continued over sessions adds to), and a JSON of another task is refused."""
+    import argparse
+    import json
+
+    import pytest
+
+    from benchmarks.search_quality import FIXED, ProbedTrace, kept_seeds, summarise
+
+    arms = ("a: nagexp tpe+asha", "b: tune+optuna script", "c: random+asha", "d: no search")
+    args = argparse.Namespace(train=1000, epochs=2, trials=2, target=None, out=tmp_path / "sq.json")
+    traces: dict = {a: [] for a in arms}
+    for seed in range(2):
+        for i, arm in enumerate(arms):
+            trace = ProbedTrace("val_acc")
+            # values as the JSON keeps them (5 digits, seconds to 0.1)
+            trace.values = [(1.0 + k, round(0.3 + 0.1 * i + 0.05 * seed + 0.01 * k, 5)) for k in range(3 - seed)]
+            trace.probe_steps = {0: 25 * (i + 1)} if arm.startswith("a") else {}
+            traces[arm].append(trace)
+    chosen = {a: [{"lr": 0.1 * s} for s in (1, 2)] for a in arms}
+    tests = {a: [0.5 + 0.01 * s for s in (1, 2)] for a in arms}
+    written = json.loads(json.dumps(summarise(traces, chosen, tests, args)))
+
+    again: dict = {a: [] for a in arms}
+    kept_chosen: dict = {a: [] for a in arms}
+    kept_tests: dict = {a: [] for a in arms}
+    kept_seeds(written, args, again, kept_chosen, kept_tests)
+    resumed = json.loads(json.dumps(summarise(again, kept_chosen, kept_tests, args)))
+    assert resumed == written
+    assert written["summary"][arms[0]]["probe_epochs_per_seed"] == [
+        round(25 * FIXED["batch_size"] / (1000 * (1 - FIXED["val_fraction"])), 2)] * 2
+    with pytest.raises(SystemExit, match="another task"):
+        kept_seeds(written, argparse.Namespace(**{**vars(args), "epochs": 8}), {a: [] for a in arms},
+                   {a: [] for a in arms}, {a: [] for a in arms})  # fmt: skip

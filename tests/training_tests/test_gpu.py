@@ -119,3 +119,31 @@ def test_nagexp_train_on_cuda(tmp_path: Path) -> None:
     assert "test accuracy" in result.stdout
     saved = torch.load(tmp_path / "train" / "gpu" / "model.pt", map_location="cpu", weights_only=True)
     assert saved["config"]["device"] == "cuda" and all(t.device.type == "cpu" for t in saved["model"].values())
+
+
+@pytest.fixture
+def deterministic_cuda():
+    """Deterministic kernels, so two CUDA runs can be compared bit for bit (cuBLAS needs
+    CUBLAS_WORKSPACE_CONFIG before its first use: gpu_check.sh sets it for the whole run)."""
+    torch.use_deterministic_algorithms(True)
+    benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, False
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.benchmark = benchmark
+
+
+def test_cooldown_probe_leaves_a_cuda_run_bit_identical(digits, deterministic_cuda, monkeypatch) -> None:
+    """The rung probe on the GPU: with dropout drawing from the CUDA generator, bf16 autocast and
+    lookahead, a probed run ends as the run never probed; a restore that leaves out the RNG
+    states (CUDA's among them) is caught by the same comparison."""
+    from nagexp.training import probe as probe_module
+    from tests.training_tests.test_rung_probe import LEAKY, PROBES, differences
+
+    cfg = TrainConfig(**{**LEAKY, "device": "cuda", "num_threads": 4})
+    plain, again = train(cfg, digits), train(cfg, digits)
+    assert differences(again, plain) == []  # the kernels are deterministic: the comparison means something
+    probed = train(cfg.model_copy(update=PROBES), digits)
+    assert [h["epoch"] for h in probed.history if "cooldown_val_acc" in h] == [1, 2, 3]
+    assert differences(probed, plain) == []
+    monkeypatch.setattr(probe_module, "RESTORED", tuple(p for p in probe_module.RESTORED if p != "rng"))
+    assert differences(train(cfg.model_copy(update=PROBES), digits), plain) != []
