@@ -6,6 +6,9 @@
 # benchmarks/encoded_shards.py; with RUNGS=1 instead issue 36's GPU checks: the probe's CUDA test,
 # airbench94 beside cifar10.yaml at airbench's values on all 50,000 training images (and nagexp at
 # 12 and 15 epochs: its epochs to 94 %), then rank_fidelity's cifar10 task on all 50,000 images;
+# with RECIPE_SWEEP=1 instead issue 36's item 5(a) on the GPU: `nagexp sweep cifar10.yaml` on
+# airbench_side_by_side's reduced task (10,000 training JPEGs) with airbench's values enqueued,
+# 10 trials, the default rung signal; its best and the centre retrained on 3 seeds beside airbench94;
 # SKIP_TESTS=1 skips the CUDA tests).
 #
 # Carried folder .gpu/ (git-ignored; 55 MB, under the 64 MiB a call may carry), built by
@@ -44,6 +47,29 @@ else
   DATA=tests/data/cifar10-slice
 fi
 export PYTHONUNBUFFERED=1
+
+if [ -n "${RECIPE_SWEEP:-}" ]; then
+  W=/tmp/nagexp-recipe; rm -rf "$W"; mkdir -p "$W"
+  TRAIN=${RECIPE_TRAIN:-10000}
+  $PY -c "import sys; from pathlib import Path; from benchmarks.search_quality import task_folder
+task_folder(Path(sys.argv[1]).resolve(), int(sys.argv[2]), Path(sys.argv[3]))" "$DATA" "$TRAIN" "$W"
+  printf 'lr: 1.5\nmomentum: 0.85\nweight_decay: 0.00133\nwarmup_fraction: 0.23\nlabel_smoothing: 0.2\nnorm_bias_lr_scale: 64.0\n' \
+    > "$W/centre.yaml"
+  say "nagexp sweep cifar10.yaml, $TRAIN training JPEGs, airbench's values enqueued"
+  timeout ${SWEEP_TIMEOUT:-150} $PY -m nagexp sweep search_spaces/cifar10.yaml --dataset "imagefolder:$W/task" \
+    --trials ${RECIPE_TRIALS:-10} ${RECIPE_EPOCHS:+--epochs $RECIPE_EPOCHS} --seed 0 --enqueue "$W/centre.yaml" \
+    --no-track --name cifar-s0 --results-dir "$W/results" 2>&1 | tee "$OUT/sweep.log"
+  for f in trials.csv best.yaml summary.json; do cp "$W/results/cifar-s0/$f" "$OUT/"; done
+  say "the searched best retrained, 3 seeds"
+  timeout 90 $PY -m benchmarks.airbench_side_by_side --config "$W/results/cifar-s0/best.yaml" --only nagexp \
+    --data "$DATA" --train "$TRAIN" --seeds 3 ${RECIPE_EPOCHS:+--epochs $RECIPE_EPOCHS} \
+    --out "$OUT/searched-h200.json" 2>&1 | tee -a "$OUT/sweep.log"
+  say "the centre and airbench94, 3 seeds"
+  timeout 90 $PY -m benchmarks.airbench_side_by_side --airbench "${AIRBENCH:-.gpu/airbench94.py}" --data "$DATA" \
+    --train "$TRAIN" --seeds 3 ${RECIPE_EPOCHS:+--epochs $RECIPE_EPOCHS} ${RECIPE_ONLY:+--only $RECIPE_ONLY} \
+    --out "$OUT/centre-h200.json" 2>&1 | tee -a "$OUT/sweep.log"
+  say "done"; exit 0
+fi
 
 if [ -n "${RUNGS:-}" ]; then
   # deterministic cuBLAS for the bit-for-bit probe test (set before the first CUDA use)
