@@ -238,9 +238,9 @@ def reproduce(
     sweep_dir = sweep_dir_of(str(sweep), results)
     log = own_log = None
     if track:
-        from nagexp.tracking.rerun_tracking import own_rerun_logger, rerun_logger
+        from nagexp.tracking.rerun_tracking import rerun_loggers
 
-        log, own_log = (f(sweep_dir, results, tracking_uri) for f in (rerun_logger, own_rerun_logger))
+        log, own_log = rerun_loggers(sweep_dir, results, tracking_uri, warn=say)
     return rerun(sweep_dir, trial, seeds, on_run=log, code_dir=Path(code_dir) if code_dir else None, warn=say,
                  on_own_run=own_log)  # fmt: skip
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nagexp.results.files import read_summary
 from nagexp.tracking.store import sweep_store
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from nagexp.data.batches import TrainData
     from nagexp.training.trainer import TrainResult
 
-__all__ = ["OwnRunLogger", "RunLogger", "own_rerun_logger", "rerun_logger"]
+__all__ = ["OwnRunLogger", "RunLogger", "rerun_loggers"]
 
 RunLogger = Callable[[str, "TrainConfig", "TrainResult", "TrainData"], None]
 OwnRunLogger = Callable[[str, "TrainConfig", list[dict[str, float]]], None]  # a training function of the user's
@@ -31,12 +31,31 @@ def _sweep_run(sweep_dir: Path, results_dir: Path, tracking_uri: str | None) -> 
     return Tracker(store), str(info["parent_run_id"])
 
 
-def rerun_logger(sweep_dir: Path, results_dir: Path, tracking_uri: str | None) -> RunLogger | None:
-    """A callback logging each rerun as a child of the sweep's MLflow parent run (None when
-    the sweep was not tracked)."""
+def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
+                  warn: Callable[[str], None]) -> tuple[RunLogger | None, OwnRunLogger | None]:  # fmt: skip
+    """Callbacks logging each rerun as a child of the sweep's MLflow parent run, one for nagexp's
+    trainer and one for a training function of the user's (its reported epochs); (None, None)
+    when the sweep was not tracked. One store is opened for both. A store that fails while the
+    reruns log (a server gone, an experiment deleted) is one warning line, and the reruns go on:
+    their results are printed and returned whatever MLflow does."""
     if (found := _sweep_run(sweep_dir, results_dir, tracking_uri)) is None:
-        return None
+        return None, None
     tracker, parent = found
+    failed: list[str] = []
+
+    def guarded(write: Callable[..., None]) -> Callable[..., None]:
+        def logged(name: str, *args: Any) -> None:
+            if failed:
+                return
+            try:
+                write(name, *args)
+            except Exception as exc:  # MlflowException, or the connection's own errors
+                failed.append(name)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                warn(f"warning: MLflow store {tracker.store.shown} failed while logging {name} ({first}); "
+                     "the reruns go on unlogged: rerun with --no-track, or check the store")  # fmt: skip
+
+        return logged
 
     def log(name: str, cfg: TrainConfig, result: TrainResult, data: TrainData) -> None:
         run = TrainTracking(tracker, f"reproduce-{name}", cfg, parent_id=parent, kind="reproduce")
@@ -44,19 +63,10 @@ def rerun_logger(sweep_dir: Path, results_dir: Path, tracking_uri: str | None) -
             run.on_epoch(metrics)
         run.finish(result, data, log_model=False)
 
-    return log
-
-
-def own_rerun_logger(sweep_dir: Path, results_dir: Path, tracking_uri: str | None) -> OwnRunLogger | None:
-    """The same for the reruns of a training function of the user's: its reported epochs."""
-    if (found := _sweep_run(sweep_dir, results_dir, tracking_uri)) is None:
-        return None
-    tracker, parent = found
-
-    def log(name: str, cfg: TrainConfig, history: list[dict[str, float]]) -> None:
+    def own_log(name: str, cfg: TrainConfig, history: list[dict[str, float]]) -> None:
         run = TrainTracking(tracker, f"reproduce-{name}", cfg, parent_id=parent, kind="reproduce")
         for metrics in history:
             run.on_epoch(metrics)
         run.finish_own(history)
 
-    return log
+    return guarded(log), guarded(own_log)
