@@ -196,9 +196,10 @@ class SweepTracking:
                   "epochs_run": float(snapshot.epochs_run), "trial_seconds": snapshot.seconds}  # fmt: skip
         tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id,
                 "retries": str(snapshot.retries)}  # fmt: skip
-        if snapshot.schedule is not None:  # a population member: exploits as a tag, its schedule as a file
+        if self.spec.population:  # a member: its exploits as a tag (an own function's too), its schedule as a file
             tags["pbt.exploits"] = "; ".join(f"after epoch {e['epoch']}: copied trial {e['from']}"
                                              for e in snapshot.exploits) or "none"  # fmt: skip
+        if snapshot.schedule is not None:  # nagexp's trainer exports the piecewise schedule it ran
             self.tracker.log_text(run_id, to_yaml(snapshot.schedule), "schedule.yaml")
         self.tracker.log(run_id, {k: float(v) for k, v in finals.items() if v is not None},
                          step=snapshot.epochs_run, params=self._params_once(snapshot), tags=tags)  # fmt: skip

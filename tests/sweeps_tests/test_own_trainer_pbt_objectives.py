@@ -43,8 +43,9 @@ def test_pbt_members_of_an_own_function_copy_its_state_and_reproduce_exactly(
     from nagexp.config.train import TrainConfig
     from nagexp.training.own_trainer import run_own_trainer
 
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     done = nagexp.sweep(_pbt_space(tmp_path), scheduler="pbt", trials=4, seed=0, code_dir=EXAMPLE,
-                        results_dir=tmp_path / "results", name="pbt", track=False, echo=None)  # fmt: skip
+                        results_dir=tmp_path / "results", name="pbt", tracking_uri=uri, echo=None)  # fmt: skip
     table = {int(r["number"]): r for r in rows(done.sweep_dir)}
     assert [r["state"] for r in table.values()] == ["completed"] * 4
     exploits = {n: json.loads(r["exploits"]) for n, r in table.items()}
@@ -55,6 +56,9 @@ def test_pbt_members_of_an_own_function_copy_its_state_and_reproduce_exactly(
     assert lineage[-1]["label"] == member and lineage[-1]["epoch"] == event["epoch"]
     assert lineage[-2]["label"] == event["from"]
     assert lineage[-1]["config"]["lr"] != lineage[-2]["config"]["lr"]  # perturbed, not a plain copy
+    runs = {int(r.data.tags["trial_number"]): r for r in _child_runs(uri)}
+    assert runs[member].data.tags["pbt.exploits"] == "; ".join(
+        f"after epoch {e['epoch']}: copied trial {e['from']}" for e in exploits[member])  # as trials.csv says
     rep = reproduce(done.sweep_dir, str(member), seeds=1, results_dir=tmp_path / "results", track=False,
                     code_dir=EXAMPLE, echo=None)  # fmt: skip
     assert rep.exact and rep.segments == len(lineage), (rep.original, rep.rerun, rep.segments)
@@ -67,6 +71,14 @@ def test_pbt_members_of_an_own_function_copy_its_state_and_reproduce_exactly(
     build_report(done.sweep_dir)  # the population figure says why it draws no lr (the function reports none)
     figure = (done.sweep_dir / "report" / "figures" / "population.svg").read_text()
     assert "no lr reported (your own trainer)" in figure and "not a population-based" not in figure
+
+
+def _child_runs(uri: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("nagexp")
+    return [r for r in client.search_runs([experiment.experiment_id]) if "trial_number" in r.data.tags]
 
 
 def test_pbt_over_a_function_that_saves_no_state_errors_each_trial_in_one_line(tmp_path: Path) -> None:
