@@ -251,27 +251,35 @@ def main(argv: list[str] | None = None) -> Path:
         return args.plot
     if args.quick:
         args.trials, args.epochs, args.train = 2, 1, 200
-    args.seeds = args.seeds or (1 if args.quick else 3)
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else 3
     if args.seeds < 1 or args.trials < 1:
         parser.error("--seeds and --trials must be at least 1")
     if not args.data.exists():
         parser.error(f"no CIFAR-10 JPEGs at {args.data}; give --data DIR (train/<class>/*.jpg, test/<class>/*.jpg) "
                      "or the .tar.gz of such a folder")  # fmt: skip
+    traces: dict[str, list[EpochTrace]] = {a: [] for a in ("a: nagexp tpe+asha", "b: tune+optuna script",
+                                                           "c: random+asha", "d: no search")}  # fmt: skip
+    chosen: dict[str, list[dict]] = {a: [] for a in traces}
+    tests: dict[str, list[float]] = {a: [] for a in traces}
+    if args.go_on:
+        if args.out is None or not args.out.exists():
+            parser.error("--continue needs --out FILE, the JSON of the seeds run so far")
+        try:
+            kept_seeds(json.loads(args.out.read_text()), args, traces, chosen, tests)
+        except ValueError as exc:
+            parser.error(str(exc))
+        if len(traces["d: no search"]) >= args.seeds:
+            print(f"--continue: {args.out} holds {len(traces['d: no search'])} seeds already; nothing to run "
+                  "(give --seeds N for more)")  # fmt: skip
+            return args.out
 
     from nagexp.config import TrainConfig
     from nagexp.data.loading import load_train_data
     from nagexp.runtime.ray_session import connect_ray
 
     connect_ray(None, num_cpus=2)
-    traces: dict[str, list[EpochTrace]] = {a: [] for a in ("a: nagexp tpe+asha", "b: tune+optuna script",
-                                                           "c: random+asha", "d: no search")}  # fmt: skip
-    chosen: dict[str, list[dict]] = {a: [] for a in traces}
-    tests: dict[str, list[float]] = {a: [] for a in traces}
     retrain_seeds = [10_000 + s for s in range(args.retrain_seeds)]
-    if args.go_on:
-        if args.out is None or not args.out.exists():
-            parser.error("--continue needs --out FILE, the JSON of the seeds run so far")
-        kept_seeds(json.loads(args.out.read_text()), args, traces, chosen, tests)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         task = task_folder(args.data.resolve(), args.train, root)
@@ -318,9 +326,12 @@ def main(argv: list[str] | None = None) -> Path:
 def kept_seeds(kept: dict[str, Any], args: argparse.Namespace, traces: dict[str, list[EpochTrace]],
                chosen: dict[str, list[dict]], tests: dict[str, list[float]]) -> None:  # fmt: skip
     """The seeds of an earlier run's JSON put back into traces, chosen and tests (--continue)."""
-    task = {"train_images": args.train, "epochs": args.epochs, "trials": args.trials}
-    if any(kept.get(k) != v for k, v in task.items()):
-        raise SystemExit(f"--continue: {args.out} is of another task ({ {k: kept.get(k) for k in task} })")
+    task = {"train_images": args.train, "epochs": args.epochs, "trials": args.trials,
+            "retrain_seeds": args.retrain_seeds}  # fmt: skip
+    found = {**kept, "retrain_seeds": kept.get("retrain_seeds", 1)}  # JSONs before it was recorded: 1
+    if any(found.get(k) != v for k, v in task.items()):
+        raise ValueError(f"--continue: {args.out} is of another task ({ {k: found.get(k) for k in task} }); "
+                         "give the same --train, --epochs, --trials and --retrain-seeds")  # fmt: skip
     steps_per_epoch = args.train * (1 - FIXED["val_fraction"]) / FIXED["batch_size"]
     for arm in traces:
         summary = kept["summary"][arm]
@@ -404,6 +415,7 @@ def summarise(traces: dict[str, list[EpochTrace]], chosen: dict[str, list[dict]]
         }
     kept = {a: [[v for _, v in t.values] for t in ts] for a, ts in traces.items()}
     return {"train_images": args.train, "epochs": args.epochs, "trials": args.trials,
+            "retrain_seeds": args.retrain_seeds,
             "against_a": against_a(summary, kept),
             "seeds": len(next(iter(traces.values()))), "target": target, "taus": TAUS,
             "profile": performance_profile(hits, TAUS), "summary": summary,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,15 @@ def _sweep_run(sweep_dir: Path, results_dir: Path, tracking_uri: str | None) -> 
     return Tracker(store), str(info["parent_run_id"])
 
 
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What a failing store raises: MLflow's own error, or its connection's (HTTP, sqlite, disk)."""
+    from mlflow.exceptions import MlflowException
+    from requests import RequestException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return MlflowException, RequestException, SQLAlchemyError, OSError
+
+
 def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
                   warn: Callable[[str], None]) -> tuple[RunLogger | None, OwnRunLogger | None]:  # fmt: skip
     """Callbacks logging each rerun as a child of the sweep's MLflow parent run, one for nagexp's
@@ -42,6 +52,7 @@ def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
         return None, None
     tracker, parent = found
     failed: list[str] = []
+    store_errors = _store_errors()
 
     def guarded(write: Callable[..., None]) -> Callable[..., None]:
         def logged(name: str, *args: Any) -> None:
@@ -49,7 +60,7 @@ def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
                 return
             try:
                 write(name, *args)
-            except Exception as exc:  # MlflowException, or the connection's own errors
+            except store_errors as exc:
                 failed.append(name)
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
                 warn(f"warning: MLflow store {tracker.store.shown} failed while logging {name} ({first}); "
@@ -57,16 +68,29 @@ def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
 
         return logged
 
-    def log(name: str, cfg: TrainConfig, result: TrainResult, data: TrainData) -> None:
+    def tracked(name: str, cfg: TrainConfig, fill: Callable[[TrainTracking], None]) -> None:
         run = TrainTracking(tracker, f"reproduce-{name}", cfg, parent_id=parent, kind="reproduce")
-        for metrics in result.history:
-            run.on_epoch(metrics)
-        run.finish(result, data, log_model=False)
+        try:
+            fill(run)
+        except store_errors:
+            with contextlib.suppress(*store_errors):  # not left RUNNING where the store still answers
+                tracker.end_run(run.run_id, failed=True)
+            raise
+
+    def log(name: str, cfg: TrainConfig, result: TrainResult, data: TrainData) -> None:
+        def fill(run: TrainTracking) -> None:
+            for metrics in result.history:
+                run.on_epoch(metrics)
+            run.finish(result, data, log_model=False)
+
+        tracked(name, cfg, fill)
 
     def own_log(name: str, cfg: TrainConfig, history: list[dict[str, float]]) -> None:
-        run = TrainTracking(tracker, f"reproduce-{name}", cfg, parent_id=parent, kind="reproduce")
-        for metrics in history:
-            run.on_epoch(metrics)
-        run.finish_own(history)
+        def fill(run: TrainTracking) -> None:
+            for metrics in history:
+                run.on_epoch(metrics)
+            run.finish_own(history)
+
+        tracked(name, cfg, fill)
 
     return guarded(log), guarded(own_log)

@@ -123,13 +123,16 @@ def test_nagexp_train_on_cuda(tmp_path: Path) -> None:
 
 @pytest.fixture
 def deterministic_cuda():
-    """Deterministic kernels, so two CUDA runs can be compared bit for bit (cuBLAS needs
-    CUBLAS_WORKSPACE_CONFIG before its first use: gpu_check.sh sets it for the whole run)."""
+    """Deterministic kernels, so two CUDA runs can be compared bit for bit. cuBLAS needs
+    CUBLAS_WORKSPACE_CONFIG before its first use in the process (gpu_check.sh exports it)."""
+    import os
+
+    if not os.environ.get("CUBLAS_WORKSPACE_CONFIG"):
+        pytest.skip("needs CUBLAS_WORKSPACE_CONFIG=:4096:8 set before pytest starts (gpu_check.sh sets it)")
+    before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
-    benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, False
     yield
-    torch.use_deterministic_algorithms(False)
-    torch.backends.cudnn.benchmark = benchmark
+    torch.use_deterministic_algorithms(before)
 
 
 def test_cooldown_probe_leaves_a_cuda_run_bit_identical(digits, deterministic_cuda, monkeypatch) -> None:
