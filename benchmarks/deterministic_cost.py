@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import write_result
+from benchmarks.common import joined_ray, write_result
 
 MODES = {"default (ASHA as trials arrive)": [], "--deterministic": ["--deterministic"],
          "--deterministic --trials-per-batch 8": ["--deterministic", "--trials-per-batch", "8"]}  # fmt: skip
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
     parser.add_argument("--quick", action="store_true", help="2 trials of 1 epoch, 1 run a mode (the tests)")
     args = parser.parse_args(argv)
-    quick = ["--epochs", "1"] if args.quick else []
+    quick = ["--epochs", "1", *joined_ray(quick=True)] if args.quick else []
     if args.quick:
         args.trials, args.repeats = 2, 1
     seconds: dict[str, list[float]] = {m: [] for m in MODES}

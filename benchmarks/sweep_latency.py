@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import write_result
+from benchmarks.common import joined_ray, write_result
 
 RAY_ONLY = """
 import ray
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> Path:
             rows["ray start-up"].append(timed([sys.executable, "-c", RAY_ONLY]))
             rows["plain Ray, same trial"].append(timed([sys.executable, "-c", PLAIN_RAY_TRIAL, epochs]))
             results = Path(folder) / f"r{i}"
-            rows["nagexp sweep, 1 trial"].append(timed([*nagexp, "--results-dir", str(results)]))
+            rows["nagexp sweep, 1 trial"].append(timed([*nagexp, "--results-dir", str(results),
+                                                        *joined_ray(args.quick)]))  # fmt: skip
     medians = {k: statistics.median(v) for k, v in rows.items()}
     floor = medians["plain Ray, same trial"]
     print(f"{'run':28} {'median s':>9} {'runs':>24} {'x floor':>8}")
