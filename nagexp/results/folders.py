@@ -85,10 +85,17 @@ SUMMARY_FILE = SweepFolder(Path()).summary.name
 
 
 def sweep_dir_of(sweep: str | Path, results_dir: Path) -> Path:
-    """`sweep` as a path when it is a folder, else the folder of that name in `results_dir`;
-    ConfigError when neither holds a sweep (no sweep.json)."""
+    """`sweep` as a path when it is a sweep's folder, else the folder of that name in
+    `results_dir` (a folder of the same name in the working directory that holds no sweep does
+    not hide it); ConfigError when neither holds a sweep (no sweep.json)."""
     path = Path(sweep).expanduser()
-    folder = path if path.is_dir() else results_dir / check_name(str(sweep), "sweep name")
+    named = results_dir / str(sweep)
+    if path.is_dir() and SweepFolder(path).plan.exists():
+        folder = path
+    elif path.is_dir() and not (named.is_dir() and path.parent == Path(".")):
+        folder = path  # a folder given as a path: said below that it holds no sweep
+    else:  # a name; a plain folder of that name here (not a sweep) does not hide results_dir's sweep
+        folder = results_dir / check_name(str(sweep), "sweep name")
     if not folder.is_dir():
         raise ConfigError(f"no sweep '{sweep}' in {results_dir.resolve()}; `nagexp ls` lists the sweeps")
     plan = SweepFolder(folder).plan
