@@ -192,9 +192,10 @@ def _band(ax: Any, grid: list[float], curves: list[list[float]], label: str) -> 
     ax.fill_between(xs, [min(c) for _, c in shown], [max(c) for _, c in shown], step="post", alpha=0.15)
 
 
-def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
+def draw_figures(payload: dict[str, Any], folder: Path, stem: str = "search_quality") -> list[Path]:
     """The anytime curves (best val_acc so far against epochs spent, and against seconds where
-    the JSON has them: median over seeds, min-max band) and the performance profile, as SVG."""
+    the JSON has them: median over seeds, min-max band) and the performance profile, as SVG:
+    `<stem>-anytime.svg` and `<stem>-profile.svg` (stem: the JSON's, so two runs' figures differ)."""
     from nagexp.report.figures import drawing, new_figure, profile_figure, svg_of
 
     seconds = payload.get("trace_seconds")
@@ -220,9 +221,9 @@ def draw_figures(payload: dict[str, Any], folder: Path) -> list[Path]:
                 _band(ax, grid, curves, arm)
             ax.axhline(payload["target"], color="0.5", lw=0.8, ls="--")
             ax.set_xlabel("seconds since the sweep started")
-        written.append(folder / "search_quality-anytime.svg")
+        written.append(folder / f"{stem}-anytime.svg")
         written[-1].write_text(svg_of(fig))
-        written.append(folder / "search_quality-profile.svg")
+        written.append(folder / f"{stem}-profile.svg")
         written[-1].write_text(profile_figure(payload["taus"], payload["profile"]))
     return written
 
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> Path:
     if args.plot is not None:
         kept = json.loads(args.plot.read_text())
         print_against_a(against_a(kept["summary"], kept["traces"]))
-        for path in draw_figures(kept, args.plot.parent):
+        for path in draw_figures(kept, args.plot.parent, args.plot.stem):
             print(f"written: {path}")
         return args.plot
     if args.quick:
@@ -318,7 +319,7 @@ def main(argv: list[str] | None = None) -> Path:
               f"{' '.join(f'{x:.2f}' for x in payload['profile'][arm]):>30}")  # fmt: skip
     print_against_a(payload["against_a"])
     print(f"written: {written}")
-    for path in draw_figures(payload, written.parent):
+    for path in draw_figures(payload, written.parent, written.stem):
         print(f"written: {path}")
     return written
 

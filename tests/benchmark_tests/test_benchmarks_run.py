@@ -47,8 +47,8 @@ def _sweep_overhead_arms(payload: dict[str, Any], _out: Path) -> None:
 
 def _search_quality_figures(payload: dict[str, Any], out: Path) -> None:
     assert len(payload["summary"]) == 4  # (a) to (d)
-    for figure in ("search_quality-anytime.svg", "search_quality-profile.svg"):  # beside the JSON
-        assert (out.parent / figure).is_file(), figure
+    for figure in ("anytime", "profile"):  # beside the JSON, named after it
+        assert (out.parent / f"{out.stem}-{figure}.svg").is_file(), figure
 
 
 def _both_encodings(payload: dict[str, Any], _out: Path) -> None:
