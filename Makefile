@@ -45,7 +45,7 @@ install-test: $(VENV)/.installed-test
 train: install
 	$(BIN)/nagexp train
 
-# The demo: a 16-trial sweep on the embedded digits data (about 20 s on 2 cores after the install).
+# The demo: a 16-trial sweep on the embedded digits data (its time: the run's `16 trials in ... s` line).
 sweep: install
 	$(BIN)/nagexp sweep $(SWEEP_ARGS)
 	@echo "next: $(BIN)/nagexp ui (MLflow UI on http://127.0.0.1:5000), $(BIN)/nagexp ls (all sweeps)"

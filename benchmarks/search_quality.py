@@ -339,12 +339,20 @@ def kept_seeds(kept: dict[str, Any], args: argparse.Namespace, traces: dict[str,
         for i, values in enumerate(kept["traces"][arm]):
             trace = ProbedTrace("val_acc")
             trace.values = list(zip(kept["trace_seconds"][arm][i], values, strict=True))
-            probe_epochs = summary.get("probe_epochs_per_seed", [0.0] * len(kept["traces"][arm]))[i]
-            trace.probe_steps = {-1: round(probe_epochs * steps_per_epoch)} if probe_epochs else {}
+            trace.probe_steps = {-1: steps} if (steps := _kept_probe_steps(summary, i, steps_per_epoch)) else {}
             traces[arm].append(trace)
         chosen[arm].extend(summary["chosen"])
         tests[arm].extend(summary["retrained_test_acc_per_seed"])
     print(f"--continue: {len(traces['d: no search'])} seeds kept from {args.out}", flush=True)
+
+
+def _kept_probe_steps(summary: dict[str, Any], seed: int, steps_per_epoch: float) -> int:
+    """A kept seed's probe steps: recorded as they are, or (JSONs before 2026-12-04's fifth
+    session) from its probe epochs, rounded to 2 places: exact while an epoch is under 100 steps."""
+    if "probe_steps_per_seed" in summary:
+        return int(summary["probe_steps_per_seed"][seed])
+    epochs = summary.get("probe_epochs_per_seed")  # absent: an arm without probes
+    return round(epochs[seed] * steps_per_epoch) if epochs else 0
 
 
 def _best_within(values: list[float], epochs: int) -> float:
@@ -410,7 +418,8 @@ def summarise(traces: dict[str, list[EpochTrace]], chosen: dict[str, list[dict]]
             "retrained_test_acc_mean": statistics.mean(tests[arm]),
             "retrained_test_acc_sd": statistics.stdev(tests[arm]) if len(tests[arm]) > 1 else 0.0,
             "chosen": chosen[arm],
-            # the cooldown probes' cost per seed, in epochs of the training split (0: no probes)
+            # the cooldown probes' cost per seed: optimizer steps, and epochs of the training split (0: no probes)
+            "probe_steps_per_seed": [sum(getattr(t, "probe_steps", {}).values()) for t in ts],
             "probe_epochs_per_seed": [round(sum(getattr(t, "probe_steps", {}).values()) * FIXED["batch_size"]
                                             / (args.train * (1 - FIXED["val_fraction"])), 2) for t in ts],
         }

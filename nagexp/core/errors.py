@@ -10,9 +10,16 @@ __all__ = [
     "DiskFullError",
     "NagexpError",
     "disk_full_cause",
+    "first_line",
     "is_disk_full",
     "mentions_disk_full",
 ]
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception in one line for a message: its first non-blank line (its type's name when it
+    says nothing), cut at `limit` characters (a library's error can be a page)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
 
 
 class NagexpError(Exception):

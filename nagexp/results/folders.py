@@ -89,10 +89,10 @@ def sweep_dir_of(sweep: str | Path, results_dir: Path) -> Path:
     `results_dir` (a folder of the same name in the working directory that holds no sweep does
     not hide it); ConfigError when neither holds a sweep (no sweep.json)."""
     path = Path(sweep).expanduser()
-    named = results_dir / str(sweep)
+    bare_name = path.parent == Path(".")  # `name` (pathlib reads `./name` so too), not `dir/name`
     if path.is_dir() and SweepFolder(path).plan.exists():
         folder = path
-    elif path.is_dir() and not (named.is_dir() and path.parent == Path(".")):
+    elif path.is_dir() and not (bare_name and (results_dir / str(sweep)).is_dir()):
         folder = path  # a folder given as a path: said below that it holds no sweep
     else:  # a name; a plain folder of that name here (not a sweep) does not hide results_dir's sweep
         folder = results_dir / check_name(str(sweep), "sweep name")

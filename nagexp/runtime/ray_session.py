@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nagexp.core.errors import NagexpError
+from nagexp.core.errors import NagexpError, first_line
 
 __all__ = ["cluster_nodes", "connect_ray", "ray_settings", "release_worker_group", "shutdown_ray",
            "worker_group_id"]  # fmt: skip
@@ -86,8 +86,8 @@ def connect_ray(address: str | None, num_cpus: int | None = None, working_dir: P
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at '{address}'" if address else "a local Ray runtime"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise NagexpError(f"cannot connect to {where}: {first}; check --address and that the cluster is up") from None
+        raise NagexpError(f"cannot connect to {where}: {first_line(exc)}; check --address and that the cluster is "
+                          "up") from None
     return True
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from nagexp.core.imports import resolve_import_path
 from nagexp.registries.samplers import SAMPLERS
 
-__all__ = ["SamplerPerTrial", "make_sampler"]
+__all__ = ["SamplerPerTrial", "blind_trials", "make_sampler"]
 
 
 def _quiet(factory: Callable[..., Any], **kwargs: object) -> Any:
@@ -27,6 +27,12 @@ def startup_trials(trials: int | None) -> int:
     `benchmarks/search_quality` measured TPE + ASHA sharing its first 10 trials with random
     search + ASHA and choosing the same config on one seed of three."""
     return 10 if trials is None else max(4, min(10, trials // 4))
+
+
+def blind_trials(sampler: str, trials: int) -> int:
+    """How many of a sweep's first trials `sampler` proposes without using any result: TPE's
+    random start-up, GP's (Optuna's 10), CMA-ES's one; all of them for random and QMC."""
+    return {"tpe": startup_trials(trials), "gp": 10, "cmaes": 1}.get(sampler, trials)
 
 
 def tpe(seed: int, trials: int | None = None) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from nagexp.config.resources import WorkerResources, check_batchnorm, fitting_trials
 from nagexp.config.sweep import SweepOptions
 from nagexp.core.errors import ConfigError
+from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.runtime.ray_session import cluster_nodes
 
 __all__ = ["OWN_DATA", "check_resources", "concurrency_line", "concurrent_trials", "data_cpus", "trial_slots"]
@@ -71,7 +72,8 @@ def concurrent_trials(options: SweepOptions, mode: str, workers: WorkerResources
         options, data_cpus(mode), workers)
 
 
-def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources | None = None) -> str:
+def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources | None = None,
+                     resumed: bool = False) -> str:  # fmt: skip
     """The sweep's header line on its data mode and how many trials run at once, and why."""
     import ray
 
@@ -94,4 +96,19 @@ def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources 
         has = f"{total.get('CPU', 0.0):g} CPUs" + (f", {total.get('GPU', 0.0):g} GPUs" if gpus else "")
         why = f"each takes {each} of Ray's {has}"
     batches = f"; asked in batches of {options.trials_per_batch} (--deterministic)" if options.deterministic else ""
-    return f"{data}{'at most ' if options.max_concurrent else ''}{at_once}: {why}{batches}"
+    blind = "" if resumed else _learns_from_none(options, slots)  # a resume keeps its --max-concurrent
+    return f"{data}{'at most ' if options.max_concurrent else ''}{at_once}: {why}{batches}{blind}"
+
+
+def _learns_from_none(options: SweepOptions, slots: int) -> str:
+    """Said when every trial is asked for before any has ended (all fit at once, no batches, no
+    earlier sweep's trials told first) though the sampler would learn from results after its
+    random start-up: it then proposes them all blind, like random search."""
+    from nagexp.space.samplers import blind_trials
+
+    if slots < options.trials or options.deterministic or options.warm_start:
+        return ""
+    if options.trials <= blind_trials(options.sampler, options.trials) or options.scheduler in POPULATION_SCHEDULERS:
+        return ""
+    return (f"; all {options.trials} trials start before any ends, so {options.sampler} learns from none of "
+            "them: a lower --max-concurrent lets it")

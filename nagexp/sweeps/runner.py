@@ -104,7 +104,7 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
         else:
             say(f"trainer {spec.trainer}: your function loads its own data (nagexp loads, hashes and checks none)")
         resources = check_resources(spec.options, data_cpus(mode), spec.workers, spec.space.fixed)
-        say(concurrency_line(spec.options, mode, spec.workers))
+        say(concurrency_line(spec.options, mode, spec.workers, resumed=resume))
         # 4. the sweep's folder: created with its plan, or (resume) taken over; one driver only
         if not resume:
             create_sweep_dir(spec)

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nagexp.core.errors import first_line
 from nagexp.results.files import read_summary
 from nagexp.tracking.store import sweep_store
-from nagexp.tracking.tracker import Tracker
+from nagexp.tracking.tracker import Tracker, store_errors
 from nagexp.tracking.train_tracking import TrainTracking
 
 if TYPE_CHECKING:
@@ -32,15 +33,6 @@ def _sweep_run(sweep_dir: Path, results_dir: Path, tracking_uri: str | None) -> 
     return Tracker(store), str(info["parent_run_id"])
 
 
-def _store_errors() -> tuple[type[BaseException], ...]:
-    """What a failing store raises: MLflow's own error, or its connection's (HTTP, sqlite, disk)."""
-    from mlflow.exceptions import MlflowException
-    from requests import RequestException
-    from sqlalchemy.exc import SQLAlchemyError
-
-    return MlflowException, RequestException, SQLAlchemyError, OSError
-
-
 def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
                   warn: Callable[[str], None]) -> tuple[RunLogger | None, OwnRunLogger | None]:  # fmt: skip
     """Callbacks logging each rerun as a child of the sweep's MLflow parent run, one for nagexp's
@@ -52,7 +44,7 @@ def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
         return None, None
     tracker, parent = found
     failed: list[str] = []
-    store_errors = _store_errors()
+    errors = store_errors()
 
     def guarded(write: Callable[..., None]) -> Callable[..., None]:
         def logged(name: str, *args: Any) -> None:
@@ -60,10 +52,9 @@ def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
                 return
             try:
                 write(name, *args)
-            except store_errors as exc:
+            except errors as exc:
                 failed.append(name)
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-                warn(f"warning: MLflow store {tracker.store.shown} failed while logging {name} ({first}); "
+                warn(f"warning: MLflow store {tracker.store.shown} failed while logging {name} ({first_line(exc)}); "
                      "the reruns go on unlogged: rerun with --no-track, or check the store")  # fmt: skip
 
         return logged
@@ -72,8 +63,8 @@ def rerun_loggers(sweep_dir: Path, results_dir: Path, tracking_uri: str | None,
         run = TrainTracking(tracker, f"reproduce-{name}", cfg, parent_id=parent, kind="reproduce")
         try:
             fill(run)
-        except store_errors:
-            with contextlib.suppress(*store_errors):  # not left RUNNING where the store still answers
+        except errors:
+            with contextlib.suppress(*errors):  # not left RUNNING where the store still answers
                 tracker.end_run(run.run_id, failed=True)
             raise
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.sweep import SweepSpec
+from nagexp.core.errors import first_line
 from nagexp.core.io import to_yaml
 from nagexp.core.provenance import git_sha, package_versions
 from nagexp.data.batches import TrainData
@@ -75,8 +76,7 @@ class SweepTracking:
                     self._find_parent() if self.resume is not None else self._start_parent()
                 work()
             except Exception as exc:  # the store went away: keep the results on disk, warn once
-                text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-                self.failed, self.failed_with = f"{what}: {type(exc).__name__}: {text}", exc
+                self.failed, self.failed_with = f"{what}: {type(exc).__name__}: {first_line(exc, 200)}", exc
                 self.warn(f"warning: MLflow tracking stopped ({self.failed}); results stay in {self.spec.sweep_dir}")
 
     def _submit(self, what: str, work: Callable[[], None]) -> None:

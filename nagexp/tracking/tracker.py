@@ -20,7 +20,7 @@ from nagexp.integrations.mlflow_store import EXPERIMENT_KIND, EXPERIMENT_KIND_TA
 from nagexp.results.trial_report import EXPLOIT_KEY, RUNG_SIGNAL_KEY, TRIAL_NUMBER_KEY
 from nagexp.tracking.store import TrackingStore, check_reachable
 
-__all__ = ["Tracker", "numeric_metrics"]
+__all__ = ["Tracker", "numeric_metrics", "store_errors"]
 
 # RUNG_SIGNAL_KEY and the cooldown probe's metrics: what ASHA ranked the epoch on (results/rung_signals.py)
 # EXPLOIT_KEY: a population-based trial's epoch that continued another trial's weights (its number)
@@ -29,6 +29,15 @@ EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "moment
                  "test_acc", RUNG_SIGNAL_KEY, "cooldown_val_acc", "cooldown_val_loss", "probe_steps",
                  "probe_seconds")  # fmt: skip
 PARAM_CHARS = 500  # longer values (a piecewise schedule's knots) are cut: the full config is an artifact
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """What a failing store raises: MLflow's own error, or its connection's (HTTP, sqlite, disk)."""
+    from mlflow.exceptions import MlflowException
+    from requests import RequestException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return MlflowException, RequestException, SQLAlchemyError, OSError
 
 
 def config_params(config: dict[str, Any]) -> dict[str, Any]:

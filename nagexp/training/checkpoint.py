@@ -10,7 +10,7 @@ from typing import Any, NotRequired, TypedDict
 
 import torch
 
-from nagexp.core.errors import DataError
+from nagexp.core.errors import DataError, first_line
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "CheckpointState", "LineageEntry", "TrainCheckpoint",
            "checkpoint_state", "load_checkpoint"]  # fmt: skip
@@ -78,8 +78,7 @@ def load_checkpoint(path: str | Path) -> CheckpointState:
     except FileNotFoundError:
         raise DataError(f"checkpoint '{path}' is missing") from None
     except Exception as exc:  # torch raises RuntimeError, pickle and zip errors for a damaged file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise DataError(f"checkpoint '{path}' cannot be read ({first}); it is damaged") from None
+        raise DataError(f"checkpoint '{path}' cannot be read ({first_line(exc, 200)}); it is damaged") from None
     missing = [k for k in _REQUIRED if not isinstance(state, dict) or k not in state]
     if missing or state.get("format") != CHECKPOINT_FORMAT:
         found = f"format {state.get('format')}" if isinstance(state, dict) else type(state).__name__

@@ -104,6 +104,15 @@ def test_search_quality_continue_keeps_the_seeds_written(tmp_path) -> None:
             assert resumed["summary"][arm][key] == pytest.approx(written["summary"][arm][key], abs=1e-5), key
     assert written["summary"][arms[0]]["probe_epochs_per_seed"] == [
         round(25 * FIXED["batch_size"] / (1000 * (1 - FIXED["val_fraction"])), 2)] * 2
+    for arm in arms:  # the probes' steps kept as they were, not rebuilt from the rounded epochs
+        assert resumed["summary"][arm]["probe_steps_per_seed"] == written["summary"][arm]["probe_steps_per_seed"]
+    assert written["summary"][arms[0]]["probe_steps_per_seed"] == [25, 25]
+    older = json.loads(json.dumps(written))  # a JSON from before probe_steps_per_seed: from the epochs
+    for arm in arms:
+        del older["summary"][arm]["probe_steps_per_seed"]
+    from_epochs: dict = {a: [] for a in arms}
+    kept_seeds(older, args, from_epochs, {a: [] for a in arms}, {a: [] for a in arms})
+    assert [t.probe_steps for t in from_epochs[arms[0]]] == [{-1: 25}] * 2 and from_epochs[arms[1]][0].probe_steps == {}
 
     slice_ = str(Path(__file__).resolve().parents[1] / "data" / "cifar10-slice")
     task = ["--train", "1000", "--epochs", "2", "--trials", "2", "--data", slice_]

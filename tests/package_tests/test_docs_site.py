@@ -83,14 +83,22 @@ def test_the_benchmarks_page_has_one_row_per_benchmark() -> None:
             _row_names_its_machine(cells, json.loads((ROOT / "benchmarks" / "measured" / json_cell).read_text()))
 
 
+def machine_parts(cell: str) -> list[str]:
+    """A machine-and-versions cell cut where each machine's description begins (`2-core ...` or
+    `NVIDIA ...`): a row of a CPU and a GPU run names each machine with its own versions."""
+    return [part for part in re.split(r"(?=\b\d+-core\b|\bNVIDIA )", cell) if re.search(r"core|NVIDIA", part)]
+
+
 def _row_names_its_machine(cells: list[str], measured: dict[str, Any]) -> None:
-    """The row's machine-and-versions and date cells say what its JSON recorded."""
+    """The row's machine-and-versions and date cells say what its JSON recorded: the machine
+    (cores, GPU) and, in the part of the cell that names that machine, its versions."""
     machine, name = measured["machine"], cells[0]
-    assert re.search(rf"\b{machine['cores']}[- ]cores?\b", cells[3]), f"{name}: {machine['cores']} cores"
-    assert (machine["cuda"] or "no GPU") in cells[3], f"{name}: GPU {machine['cuda']}"
+    gpu = machine["cuda"] or "no GPU"
+    parts = [p for p in machine_parts(cells[3]) if gpu in p and re.search(rf"\b{machine['cores']}[- ]cores?\b", p)]
+    assert parts, f"{name}: no {machine['cores']}-core machine with {gpu} in '{cells[3]}'"
     labels = {"python": "Python", "torch": "torch", "ray": "Ray", "optuna": "Optuna", "mlflow": "MLflow"}
     for key, label in labels.items():
         if version := machine["versions"].get(key):
-            assert f"{label} {version.split('+')[0]}" in cells[3], f"{name}: {label} {version}"
+            assert f"{label} {version.split('+')[0]}" in parts[0], f"{name}: {label} {version} ({gpu})"
     if "date" in measured:  # a row of several JSONs (a CPU and a GPU run) lists each one's date
         assert measured["date"] in cells[4].split(", "), f"{name}: measured on {measured['date']}"

@@ -19,6 +19,7 @@ from nagexp.sweeps.spec import resolve_sweep
 from nagexp.training.trainer import train
 from tests.conftest import load_bundle
 from tests.listeners import KillWorkerOnce
+from tests.processes import journal_events
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
@@ -77,6 +78,7 @@ def test_the_cifar10_recipe_space_streams_with_two_workers_and_reproduces(tmp_pa
 
     space = yaml.safe_load((SEARCH_SPACES_DIR / "cifar10.yaml").read_text())
     space["fixed"].update(width=0.25, epochs=2, batch_size=64, data_init_images=256)
+    space["asha"]["grace_period"] = 1  # a rung at epoch 1 (after the 0.3 warmup of 2 epochs): a cooldown probe there
     (tmp_path / "cifar10.yaml").write_text(yaml.safe_dump(space))
     result = runner.invoke(app, ["sweep", str(tmp_path / "cifar10.yaml"), "--dataset", f"imagefolder:{SLICE}",
                                  "--data-mode", "stream", "--trials", "1", "--workers-per-trial", "2",
@@ -86,10 +88,20 @@ def test_the_cifar10_recipe_space_streams_with_two_workers_and_reproduces(tmp_pa
     with (tmp_path / "recipe" / "trials.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert row["state"] == "completed" and row["epochs_run"] == "2"
+    # the rung's cooldown probe ran in the streamed two-worker trial (and left it as it was: the rerun below)
+    epochs = [e["metrics"] for e in journal_events(tmp_path / "recipe") if e["event"] == "epoch"]
+    assert ["cooldown_val_acc" in m for m in epochs] == [True, False]
     best = yaml.safe_load((tmp_path / "recipe" / "best.yaml").read_text())
     assert best["data_init"] is True and best["weight_averaging"] == "lookahead" and best["data_mode"] == "stream"
+    assert best["workers_per_trial"] == 2
+    # `nagexp reproduce` reruns a data-parallel trial with as many workers: exactly, on CPU
     rep = reproduce(tmp_path / "recipe", warn=lambda _: None)
     assert rep.exact, (rep.original, rep.rerun)
+    # `nagexp train` from the sweep's best.yaml streams with its two workers too
+    run = nagexp.train(tmp_path / "recipe" / "best.yaml", results_dir=tmp_path, name="recipe-train", track=False,
+                       echo=None, cpus_per_worker=0.5)  # fmt: skip
+    assert run.result.epochs_run == 2 and 0 <= run.test_acc <= 1
+    assert yaml.safe_load((run.out_dir / "config.yaml").read_text())["data_mode"] == "stream"
 
 
 def test_killed_worker_restarts_the_trial_from_its_checkpoint(tmp_path: Path) -> None:
@@ -202,26 +214,6 @@ def test_streamed_data_is_split_across_the_workers_not_copied(tmp_path: Path) ->
     trained = [images(p.train_epoch(1)) for p in parts]
     assert not set(trained[0]) & set(trained[1])  # disjoint: no image read twice in an epoch
     assert len(trained[0]) == len(trained[1]) == whole.steps_per_epoch * 32  # each its part of every batch
-
-
-def test_stream_sweep_and_train_with_two_workers(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["sweep", "quick.yaml", "--dataset", f"imagefolder:{SLICE}", "--data-mode",
-                                 "stream", "--trials", "1", "--epochs", "2", "--workers-per-trial", "2",
-                                 "--cpus-per-worker", "0.5", "--no-track", "--name", "dp-stream", "--results-dir",
-                                 str(tmp_path)])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    with (tmp_path / "dp-stream" / "trials.csv").open() as f:
-        (row,) = list(csv.DictReader(f))
-    assert row["state"] == "completed" and row["epochs_run"] == "2"
-    run = nagexp.train(tmp_path / "dp-stream" / "best.yaml", results_dir=tmp_path, name="dp-stream-train",
-                       track=False, echo=None, cpus_per_worker=0.5)  # fmt: skip
-    assert run.result.epochs_run == 2 and 0 <= run.test_acc <= 1
-    assert yaml.safe_load((run.out_dir / "config.yaml").read_text())["data_mode"] == "stream"
-    # `nagexp reproduce` reruns a data-parallel trial with as many workers: exactly, on CPU
-    from nagexp.runs.reproduce import reproduce
-
-    rep = reproduce(tmp_path / "dp-stream", warn=lambda _: None)
-    assert rep.exact, (rep.original, rep.rerun)
 
 
 def test_train_with_more_workers_than_fit_is_one_line_and_leaves_no_run(tmp_path: Path) -> None:

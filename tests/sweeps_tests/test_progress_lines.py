@@ -5,6 +5,7 @@ the command's start."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,27 @@ def test_the_clock_counts_from_the_commands_start(monkeypatch: pytest.MonkeyPatc
     assert clock.take_command_start() > marked  # a second one (compare's next arm): its own start
     view = LiveView(4, "val_acc", "max", emit=lambda _: None, started=time.monotonic() - 65)
     assert view.line([]).startswith("[01:05] done 0/4")
+
+
+def test_the_header_says_when_the_sampler_learns_from_no_trial(tmp_path: Path) -> None:
+    """All trials at once and no batches: TPE proposes every trial after its random start-up
+    before any result (a GPU machine's many CPUs run a 10-trial sweep so); the header says so
+    and how to let it learn, and says nothing where it could not learn anyway."""
+    from nagexp.config.space import SEARCH_SPACES_DIR
+    from nagexp.config.sweep import SweepOptions
+    from nagexp.sweeps.resources import concurrency_line
+
+    def line(resumed: bool = False, **given: object) -> str:
+        options = SweepOptions(**{"space": SEARCH_SPACES_DIR / "quick.yaml", "trials": 10, "max_concurrent": 10,
+                                  "results_dir": tmp_path, **given})  # fmt: skip
+        return concurrency_line(options, "memory", resumed=resumed)
+
+    blind = "; all 10 trials start before any ends, so tpe learns from none of them: a lower --max-concurrent lets it"
+    assert line().endswith(blind)  # TPE's start-up is 4 of 10 trials
+    assert line(sampler="cmaes").endswith(blind.replace("tpe", "cmaes"))
+    assert line(sampler="gp", trials=12, max_concurrent=12).endswith(blind.replace("10", "12").replace("tpe", "gp"))
+    for quiet in ({"max_concurrent": 9}, {"sampler": "random"}, {"sampler": "qmc"}, {"deterministic": True},
+                  {"scheduler": "pbt"}, {"sampler": "gp"},  # GP's start-up is 10 random trials
+                  {"trials": 4, "max_concurrent": 4},  # all 4 are TPE's start-up
+                  {"warm_start": ("earlier",)}, {"resumed": True}):  # fmt: skip
+        assert "learns from none" not in line(**quiet), quiet

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import signal
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
-from tests.processes import NagexpProcess
+from tests.processes import NagexpProcess, journal_events
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
@@ -107,20 +108,30 @@ def test_sigkilled_driver_resumes_exactly(tmp_path: Path, nagexp_process: Nagexp
 @pytest.mark.slow
 def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path,
                                                                  nagexp_process: NagexpProcess) -> None:  # fmt: skip
-    # trials of 2 Ray Train workers (0.5 CPU each, so two fit): the resumed sweep's Tune
-    # restore starts the unfinished trials' Ray Train runs again by name, from their checkpoints
+    # trials of 2 Ray Train workers (0.5 CPU each, so two fit), the driver killed with its own
+    # runtime while a trial is mid-run: the resumed sweep's Tune restore starts the unfinished
+    # trials' Ray Train runs again by name, from their checkpoints, on a fresh runtime
     sweep_dir = tmp_path / "dp"
-    dp = ("--workers-per-trial", "2", "--cpus-per-worker", "0.5", "--epochs", "6", "--scheduler", "fifo")
-    nagexp_process.run_until(*sweep_args(tmp_path, "dp", *dp, trials=3), until=finished_at_least(sweep_dir, 1),
-                             what="a trial finished")  # fmt: skip
+    dp = ("--workers-per-trial", "2", "--cpus-per-worker", "0.5", "--epochs", "4", "--scheduler", "fifo")
+
+    def mid_run(at_most: int) -> set[int]:  # once a trial ended: unfinished ones with 1 to at_most epochs reported
+        events = journal_events(sweep_dir)
+        ended = {e["number"] for e in events if e["event"] == "end"}
+        epochs = Counter(e["number"] for e in events if e["event"] == "epoch" and e["number"] not in ended)
+        return {number for number, done in epochs.items() if done <= at_most} if ended else set()
+
+    # killed two epochs (seconds) from that trial's end, so the kill cannot come after it
+    nagexp_process.run_until(*sweep_args(tmp_path, "dp", *dp, trials=3), until=lambda: bool(mid_run(2)),
+                             what="a trial finished and another reported its first epochs")  # fmt: skip
+    assert mid_run(3)  # the driver died with a trial between its first and its last epoch
     before = finished(rows(sweep_dir))
     assert 1 <= len(before) < 3
 
     resume("dp", tmp_path)
     check_exact(sweep_dir, before, trials=3)
     table = rows(sweep_dir)
-    # every trial ran its 6 epochs, recorded (a run's checkpoint may be ahead of the dead driver)
-    assert [(r["state"], r["epochs_run"]) for r in table] == [("completed", "6")] * 3
+    # every trial ran its 4 epochs, recorded (a run's checkpoint may be ahead of the dead driver)
+    assert [(r["state"], r["epochs_run"]) for r in table] == [("completed", "4")] * 3
     assert all(len(r["node_id"].split(",")) == 2 for r in table)  # each trial ran on 2 workers
 
 

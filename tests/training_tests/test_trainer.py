@@ -142,6 +142,20 @@ def test_checkpoint_refuses_pickled_code(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "evil.pt")
 
 
+def test_a_damaged_checkpoint_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    from nagexp.core.errors import DataError
+
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(b"PK\x03\x04 cut short")  # the start of a zip archive, no more
+    with pytest.raises(DataError) as raised:
+        load_checkpoint(cut)
+    said = str(raised.value)
+    assert said.startswith(f"checkpoint '{cut}' cannot be read (") and said.endswith("); it is damaged")
+    assert "\n" not in said and len(said) < len(str(cut)) + 260  # the library's error cut to one short line
+    with pytest.raises(DataError, match="is missing"):
+        load_checkpoint(tmp_path / "none.pt")
+
+
 def test_huge_lr_diverges_without_exception(digits, small_cfg: TrainConfig) -> None:
     cfg = small_cfg.model_copy(update={"lr": 1e4, "lr_schedule": "constant", "epochs": 5})
     result = train(cfg, digits)
