@@ -63,6 +63,7 @@ def test_rank_rows_give_each_process_its_rows_of_every_batch() -> None:
     assert rank_rows(parts[0], 0, 2, 50) is parts[0]  # a source that yields its rows stays as it is
 
 
+@pytest.mark.slow  # gloo processes spawned: the full suite, not the fast tier
 @pytest.mark.parametrize("augment", [False, True])
 def test_two_processes_train_what_one_trains(tmp_path: Path, augment: bool) -> None:
     # 1295 training rows, global batch 50 split 25/25, and an odd eval batch (143 val rows in
@@ -82,6 +83,7 @@ def test_two_processes_train_what_one_trains(tmp_path: Path, augment: bool) -> N
     assert ranks[0]["test_acc"] == pytest.approx(single.test_acc, abs=1e-4)
 
 
+@pytest.mark.slow  # gloo processes spawned: the full suite, not the fast tier
 def test_batchnorm_model_trains_and_reports_its_own_metrics(tmp_path: Path) -> None:
     # plain BatchNorm normalizes each process's half batch: close to K=1, not equal; every
     # process still reports the same (reduced) numbers, from rank 0's statistics
@@ -92,6 +94,7 @@ def test_batchnorm_model_trains_and_reports_its_own_metrics(tmp_path: Path) -> N
     assert ranks[0]["history"][-1]["val_acc"] > 0.8
 
 
+@pytest.mark.slow  # gloo processes spawned: the full suite, not the fast tier
 def test_sync_batchnorm_on_cpu_workers_is_refused(tmp_path: Path) -> None:
     cfg = TrainConfig(dataset="digits", model="cnn", epochs=1, device="cpu", workers_per_trial=2, sync_batchnorm=True)
     with pytest.raises(Exception, match="sync_batchnorm needs GPU workers"):  # in the workers

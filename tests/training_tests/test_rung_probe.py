@@ -192,6 +192,7 @@ def _rank_main(rank: int, world: int, port: int, config: dict, out: str) -> None
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # gloo processes spawned: the full suite, not the fast tier
 def test_two_workers_probed_end_as_never_probed(tmp_path: Path) -> None:
     """K=2 gloo workers (BatchNorm, augmentation, lookahead): every rank probes together, and
     each rank's run ends bit for bit as its unprobed run."""
