@@ -128,17 +128,6 @@ def ray_runtime() -> Iterator[None]:
     ray.shutdown()
 
 
-@pytest.fixture
-def ray_address(ray_runtime: None) -> tuple[str, ...]:
-    """`--address` of the shared runtime, for a `nagexp` subprocess that joins it (1-2 s) instead
-    of starting its own (8-13 s on 2 cores). Killed, such a driver dies alone, as one joined to
-    a cluster does, and Ray ends its job's actors and placement groups; a test of a whole
-    runtime dying with its driver (test_resume's SIGKILL and Ctrl-C) starts its own instead."""
-    import ray
-
-    return ("--address", ray.get_runtime_context().gcs_address)
-
-
 @pytest.fixture(scope="module")
 def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
     """The shared runtime started again for one module, which then keeps it: for streaming

@@ -61,12 +61,12 @@ def test_one_or_two_trials_at_once_give_the_same_sweep(reference: Path, tmp_path
     assert [optuna_state[row[1]] for row in rows] == [state for _, state, *_ in study_of(reference)]
 
 
-def test_a_killed_driver_resumed_gives_the_same_sweep(reference: Path, tmp_path: Path, nagexp_process: NagexpProcess,
-                                                      ray_address: tuple[str, ...]) -> None:  # fmt: skip
-    """SIGKILL mid-sweep (two trials at once; the driver joined the shared runtime), then
-    --resume here: the file is the one an uninterrupted sweep writes."""
+def test_a_killed_driver_resumed_gives_the_same_sweep(reference: Path, tmp_path: Path,
+                                                      nagexp_process: NagexpProcess) -> None:  # fmt: skip
+    """SIGKILL mid-sweep (two trials at once), then --resume here: the file is the one an
+    uninterrupted sweep writes."""
     sweep = tmp_path / "killed"
-    nagexp_process.run_until("sweep", str(QUICK), *ray_address, "--trials", "8", "--seed", "3", "--deterministic",
+    nagexp_process.run_until("sweep", str(QUICK), "--trials", "8", "--seed", "3", "--deterministic",
                              "--max-concurrent", "2", "--no-track", "--name", "killed", "--results-dir", str(tmp_path),
                              until=lambda: trials_ended(sweep) >= 3, what="3 trials ended")  # fmt: skip
     assert not (sweep / "summary.json").exists()

@@ -149,13 +149,12 @@ def _wait_for_finished(proc: subprocess.Popen, sweep_dir: Path, count: int) -> N
 
 
 @pytest.mark.parametrize("save", [True, False], ids=["saves-state", "no-state"])
-def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: NagexpProcess, save: bool,
-                                           ray_address: tuple[str, ...]) -> None:  # fmt: skip
+def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: NagexpProcess, save: bool) -> None:
     code, results = code_folder(tmp_path), tmp_path / "results"
     space = write_space(tmp_path, epochs=6, pause=0.3, save=save)
     args = ["--trials", "4", "--scheduler", "fifo", "--deterministic", "--max-concurrent", "2", "--code-dir",
             str(code), "--results-dir", str(results), "--no-track"]  # fmt: skip
-    proc = nagexp_process.start("sweep", str(space), *args, *ray_address, "--name", "killed")  # joins shared Ray
+    proc = nagexp_process.start("sweep", str(space), *args, "--name", "killed")
     _wait_for_finished(proc, results / "killed", 1)
     nagexp_process.stop(proc)
     lines: list[str] = []

@@ -37,7 +37,7 @@ def study(sweep_dir: Path) -> list[tuple]:
 
 
 def test_a_two_objective_sweep_resumed_after_a_kill_is_the_uninterrupted_one(
-        ray_address: tuple[str, ...], tmp_path: Path, nagexp_process: NagexpProcess) -> None:  # fmt: skip
+        ray_runtime: None, tmp_path: Path, nagexp_process: NagexpProcess) -> None:  # fmt: skip
     options = SweepOptions(space=SPACE, trials=8, seed=2, deterministic=True, track=False, max_concurrent=1,
                            name="whole", results_dir=tmp_path)  # fmt: skip
     run_sweep(resolve_sweep(options), emit=lambda _: None)
@@ -59,10 +59,9 @@ def test_a_two_objective_sweep_resumed_after_a_kill_is_the_uninterrupted_one(
     listed = runner.invoke(app, ["ls", "--results-dir", str(tmp_path)])
     assert f"Pareto front: {', '.join(map(str, front))}" in listed.stdout
 
-    # the same sweep, two trials at once, its driver (joined to the shared runtime) SIGKILLed
-    # after three trials ended, then resumed
+    # the same sweep, two trials at once, SIGKILLed after three trials ended, then resumed
     killed = tmp_path / "killed"
-    nagexp_process.run_until("sweep", str(SPACE), *ray_address, "--trials", "8", "--seed", "2", "--deterministic",
+    nagexp_process.run_until("sweep", str(SPACE), "--trials", "8", "--seed", "2", "--deterministic",
                              "--max-concurrent", "2", "--no-track", "--name", "killed", "--results-dir", str(tmp_path),
                              until=lambda: trials_ended(killed) >= 3, what="3 trials ended")  # fmt: skip
     result = runner.invoke(app, ["sweep", "--resume", "killed", "--results-dir", str(tmp_path)])
