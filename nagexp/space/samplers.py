@@ -29,10 +29,13 @@ def startup_trials(trials: int | None) -> int:
     return 10 if trials is None else max(4, min(10, trials // 4))
 
 
+GP_STARTUP_TRIALS = 10  # GP's random start-up (Optuna's default, given explicitly so blind_trials can say it)
+
+
 def blind_trials(sampler: str, trials: int) -> int:
     """How many of a sweep's first trials `sampler` proposes without using any result: TPE's
     random start-up, GP's (Optuna's 10), CMA-ES's one; all of them for random and QMC."""
-    return {"tpe": startup_trials(trials), "gp": 10, "cmaes": 1}.get(sampler, trials)
+    return {"tpe": startup_trials(trials), "gp": GP_STARTUP_TRIALS, "cmaes": 1}.get(sampler, trials)
 
 
 def tpe(seed: int, trials: int | None = None) -> Any:
@@ -56,7 +59,7 @@ def cmaes(seed: int, trials: int | None = None) -> Any:
 def gp(seed: int, trials: int | None = None) -> Any:
     import optuna
 
-    return _quiet(optuna.samplers.GPSampler, seed=seed)
+    return _quiet(optuna.samplers.GPSampler, seed=seed, n_startup_trials=GP_STARTUP_TRIALS)
 
 
 def qmc(seed: int, trials: int | None = None) -> Any:

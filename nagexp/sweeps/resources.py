@@ -10,6 +10,7 @@ from nagexp.config.sweep import SweepOptions
 from nagexp.core.errors import ConfigError
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.runtime.ray_session import cluster_nodes
+from nagexp.space.samplers import blind_trials
 
 __all__ = ["OWN_DATA", "check_resources", "concurrency_line", "concurrent_trials", "data_cpus", "trial_slots"]
 
@@ -104,8 +105,6 @@ def _learns_from_none(options: SweepOptions, slots: int) -> str:
     """Said when every trial is asked for before any has ended (all fit at once, no batches, no
     earlier sweep's trials told first) though the sampler would learn from results after its
     random start-up: it then proposes them all blind, like random search."""
-    from nagexp.space.samplers import blind_trials
-
     if slots < options.trials or options.deterministic or options.warm_start:
         return ""
     if options.trials <= blind_trials(options.sampler, options.trials) or options.scheduler in POPULATION_SCHEDULERS:
