@@ -89,22 +89,24 @@ lint: install-test
 	$(BIN)/lint-imports
 
 # The commands of docs/benchmarks.md's rows that need no extra data (each has a --quick form,
-# which tests/benchmark_tests/test_benchmarks_run.py runs).
+# which tests/benchmark_tests/test_benchmarks_run.py runs with the arguments given here).
+# `make bench BENCH_FLAGS=--quick` runs this whole list in its quick forms (minutes, measures nothing).
+BENCH_FLAGS ?=
 bench: install-bench
-	$(BIN)/python -m benchmarks.trainer_overhead --tracking both
-	$(BIN)/python -m benchmarks.sweep_overhead --tracking both
-	$(BIN)/python -m benchmarks.scale --trials 300
-	$(BIN)/python -m benchmarks.search_efficiency --seeds 5
-	$(BIN)/python -m benchmarks.sweep_latency --repeats 5
-	$(BIN)/python -m benchmarks.deterministic_cost
-	$(BIN)/python -m benchmarks.warm_start
-	$(BIN)/python -m benchmarks.streaming
-	$(BIN)/python -m benchmarks.data_parallel
-	$(BIN)/python -m benchmarks.league
-	@if [ -e ../shared/data/cifar10-jpeg.tar.gz ]; then $(BIN)/python -m benchmarks.search_quality && \
-	 $(BIN)/python -m benchmarks.rank_fidelity --task slice; \
+	$(BIN)/python -m benchmarks.trainer_overhead --tracking both $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.sweep_overhead --tracking both $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.scale --trials 300 $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.search_efficiency --seeds 5 $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.sweep_latency --repeats 5 $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.deterministic_cost $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.warm_start $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.streaming $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.data_parallel $(BENCH_FLAGS)
+	$(BIN)/python -m benchmarks.league $(BENCH_FLAGS)
+	@if [ -e ../shared/data/cifar10-jpeg.tar.gz ]; then $(BIN)/python -m benchmarks.search_quality $(BENCH_FLAGS) && \
+	 $(BIN)/python -m benchmarks.rank_fidelity --task slice $(BENCH_FLAGS); \
 	 else echo "search_quality, rank_fidelity: skipped (need the CIFAR-10 JPEGs: --data DIR)"; fi
-	$(BIN)/python -m benchmarks.gpu_trainer
+	$(BIN)/python -m benchmarks.gpu_trainer $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache .import_linter_cache site
