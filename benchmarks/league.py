@@ -26,7 +26,6 @@ seeds (1 = best), mean regret at each budget share, mean test accuracy, and seco
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import statistics
@@ -38,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import machine
+from benchmarks.common import RESULTS, machine
 from benchmarks.lcbench import EPOCHS, PARAMS, TASKS, query
 
 HERE = Path(__file__).resolve().parent
@@ -90,14 +89,17 @@ def optuna_hyperband(task: str, seed: int, budget: int, folder: Path) -> Trace:
         config = _optuna_params(trial)
         value = math.nan
         for epoch in range(1, EPOCHS + 1):
-            value = spend.epoch(config, epoch)
+            try:
+                value = spend.epoch(config, epoch)
+            except Budget:  # end the study after this trial, quietly (a failed trial logs a traceback)
+                trial.study.stop()
+                raise optuna.TrialPruned from None
             trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned
         return value
 
-    with contextlib.suppress(Budget):
-        study.optimize(objective, catch=())
+    study.optimize(objective, catch=())
     return spend.trace
 
 
@@ -294,7 +296,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=10 * EPOCHS, help="epochs (surrogate queries) a run")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of: " + ", ".join(METHODS))
-    parser.add_argument("--out", type=Path, default=HERE / "measured" / "league-lcbench.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "league-lcbench.json",
+                        help="the JSON (default: benchmarks/results/...; the row cites its copy in measured/)")
     parser.add_argument("--quick", action="store_true", help="2 tasks, 1 seed, budget 52 (the tests)")
     args = parser.parse_args(argv)
     if args.quick:

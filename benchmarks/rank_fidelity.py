@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import machine
+from benchmarks.common import RESULTS, machine
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--draws", type=int, default=None, help="draws of configs (default: 2 slice, 1 cifar10)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs a run (default: 8 slice, 10 cifar10)")
     parser.add_argument("--cooldown", type=float, default=0.2, help="cooldown probe: share of the steps so far")
-    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/measured/...)")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
     parser.add_argument("--quick", action="store_true", help="digits, 3 configs, 3 epochs, 1 draw (the tests)")
     args = parser.parse_args(argv)
     slice_task = args.task == "slice"
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.quick and not args.data.exists():
         parser.error(f"no CIFAR-10 JPEGs at {args.data}; give --data DIR or its .tar.gz (or --quick)")
     task = "quick" if args.quick else args.task
-    out = args.out or HERE / "measured" / f"rank_fidelity-{task}-cpu.json"
+    out = args.out or RESULTS / f"rank_fidelity-{task}-cpu.json"
 
     from nagexp.data.loading import load_train_data
 
