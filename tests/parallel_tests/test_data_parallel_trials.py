@@ -35,10 +35,19 @@ def space_file(tmp_path: Path, epochs: int, params: dict | None = None) -> Path:
     return path
 
 
+RECIPE = {"label_smoothing": 0.2, "weight_averaging": "lookahead", "lookahead_decay": 0.9,
+          "test_time_augment": "flip_translate", "norm_bias_lr_scale": 8.0, "norm_bias_weight_decay_scale": 0.125,
+          "lr_schedule": "warmup_linear", "lr_initial_fraction": 0.2, "lr_final_fraction": 0.07}  # fmt: skip
+
+
 def test_train_with_two_workers_matches_one_process(tmp_path: Path) -> None:
-    run = nagexp.train(dict(CFG, epochs=3), results_dir=tmp_path, name="dp", track=False, echo=None,
-                       workers_per_trial=2)  # fmt: skip
-    single = train(TrainConfig(**CFG, epochs=3), load_bundle("digits"))
+    """Label smoothing, lookahead, test-time augmentation, per-group scales, warmup_linear (each
+    changes what a step does): K=2 trains what one process trains, and saves a run that reruns."""
+    cfg = dict(CFG, epochs=3, **RECIPE)
+    run = nagexp.train(cfg, results_dir=tmp_path, name="dp", track=False, echo=None, workers_per_trial=2)
+    single = train(TrainConfig(**cfg), load_bundle("digits"))
+    plain = train(TrainConfig(**CFG, epochs=3), load_bundle("digits"))
+    assert [h["train_loss"] for h in single.history] != [h["train_loss"] for h in plain.history]
     assert len(run.result.history) == 3
     for one, two in zip(single.history, run.result.history, strict=True):
         assert two["val_acc"] == pytest.approx(one["val_acc"], abs=1e-4)
@@ -50,24 +59,6 @@ def test_train_with_two_workers_matches_one_process(tmp_path: Path) -> None:
     assert (run.out_dir / "model.pt").stat().st_size > 0
     with (run.out_dir / "metrics.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 3
-
-
-RECIPE = {"label_smoothing": 0.2, "weight_averaging": "lookahead", "lookahead_decay": 0.9,
-          "test_time_augment": "flip_translate", "norm_bias_lr_scale": 8.0, "norm_bias_weight_decay_scale": 0.125,
-          "lr_schedule": "warmup_linear", "lr_initial_fraction": 0.2, "lr_final_fraction": 0.07}  # fmt: skip
-
-
-def test_the_recipe_with_two_workers_matches_one_process(tmp_path: Path) -> None:
-    """Label smoothing, lookahead, test-time augmentation, per-group scales, warmup_linear: K=2
-    trains what one process trains."""
-    cfg = dict(CFG, epochs=3, **RECIPE)
-    run = nagexp.train(cfg, results_dir=tmp_path, name="dp-recipe", track=False, echo=None, workers_per_trial=2)
-    single = train(TrainConfig(**cfg), load_bundle("digits"))
-    plain = train(TrainConfig(**CFG, epochs=3), load_bundle("digits"))
-    assert [h["train_loss"] for h in single.history] != [h["train_loss"] for h in plain.history]
-    for one, two in zip(single.history, run.result.history, strict=True):
-        assert two["val_acc"] == pytest.approx(one["val_acc"], abs=1e-4)
-        assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-4)
 
 
 def test_the_cifar10_recipe_space_streams_with_two_workers_and_reproduces(tmp_path: Path) -> None:
