@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from nagexp.config.train import TrainConfig
-from nagexp.core.errors import ConfigError
+from nagexp.core.errors import ConfigError, first_line
 from nagexp.core.io import to_yaml
 
 __all__ = [
@@ -104,7 +104,7 @@ def read_yaml(path: str | Path, what: str = "config file") -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
     return data
 

@@ -11,6 +11,7 @@ __all__ = [
     "NagexpError",
     "disk_full_cause",
     "first_line",
+    "first_text_line",
     "is_disk_full",
     "mentions_disk_full",
 ]
@@ -19,7 +20,13 @@ __all__ = [
 def first_line(exc: BaseException, limit: int = 300) -> str:
     """An exception in one line for a message: its first non-blank line (its type's name when it
     says nothing), cut at `limit` characters (a library's error can be a page)."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+    return first_text_line(str(exc), limit) or type(exc).__name__
+
+
+def first_text_line(text: str, limit: int = 300) -> str:
+    """A message's first line ("" for a blank one), cut at `limit` characters."""
+    lines = text.strip().splitlines()
+    return lines[0][:limit] if lines else ""
 
 
 class NagexpError(Exception):

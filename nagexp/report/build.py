@@ -35,7 +35,7 @@ def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> 
     the store the sweep logged to); returns its run id or None."""
     from mlflow.exceptions import MlflowException
 
-    from nagexp.core.errors import NagexpError
+    from nagexp.core.errors import NagexpError, first_line
     from nagexp.results.files import read_summary
 
     mlflow_info = read_summary(Path(sweep_dir)).get("mlflow") or {}
@@ -51,7 +51,7 @@ def log_report(sweep_dir: Path, tracking_uri: str | None, results_dir: Path) -> 
     try:
         Tracker(store).client.log_artifacts(run_id, str(SweepFolder(Path(sweep_dir)).report_dir), "report")
     except MlflowException as exc:  # a store that does not hold the sweep's run
-        raise NagexpError(f"the sweep's MLflow run {run_id} cannot take it: {str(exc).splitlines()[0]}") from None
+        raise NagexpError(f"the sweep's MLflow run {run_id} cannot take it: {first_line(exc)}") from None
     return run_id
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.loading import saved_config_text
-from nagexp.core.errors import ConfigError
+from nagexp.core.errors import ConfigError, first_line
 from nagexp.core.io import atomic_write_text
 from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.results.cells import parse_cell
@@ -103,7 +103,7 @@ def read_trials(path: Path, param_names: list[str], metric: str, must_exist: boo
         try:
             records.append(_record(row, param_names, metric))
         except (KeyError, ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
-            why = f"no column {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:120]
+            why = f"no column {exc}" if isinstance(exc, KeyError) else first_line(exc, 120)
             raise ConfigError(damaged.format(f"line {line}: {why}")) from None
     return sorted(records, key=lambda r: r.number)
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from nagexp.config.sweep import SweepSpec
-from nagexp.core.errors import DiskFullError, disk_full_cause, mentions_disk_full
+from nagexp.core.errors import DiskFullError, disk_full_cause, first_text_line, mentions_disk_full
 from nagexp.integrations.mlflow_store import STORE_LOGGERS
 from nagexp.integrations.ray_tune import TUNE_LOGGERS
 from nagexp.sweeps.folder import resume_command
@@ -41,8 +41,7 @@ class DiskFullWatch:
         """`exc` says the disk is full: remembered (the first such error), True."""
         cause = disk_full_cause(exc)
         if cause is not None:
-            text = str(cause).strip()
-            self._remember(f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}")
+            self._remember(f"{type(cause).__name__}: {first_text_line(str(cause))}")
         return cause is not None
 
     def said(self, text: str) -> bool:
@@ -53,7 +52,7 @@ class DiskFullWatch:
 
     def _remember(self, text: str) -> None:
         if self.cause is None:
-            self.cause = text.strip().splitlines()[0][:200] if text.strip() else "no space left"
+            self.cause = first_text_line(text, 200) or "no space left"
 
     @property
     def full(self) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.config.train import ARGS_FIELDS
-from nagexp.core.errors import NagexpError
+from nagexp.core.errors import NagexpError, first_text_line
 from nagexp.integrations.mlflow_store import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, remember_new_store, seed_new_store
 from nagexp.results.trial_report import EXPLOIT_KEY, RUNG_SIGNAL_KEY, TRIAL_NUMBER_KEY
 from nagexp.tracking.store import TrackingStore, check_reachable
@@ -103,8 +103,8 @@ class Tracker:
             self.client.set_experiment_tag(exp_id, "nagexp.last_checked_ms", str(_now_ms()))
             return exp_id
         except MlflowException as exc:
-            first = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()[0]
-            first = first.split(". Response body")[0][:300]  # not a page of HTML in one line
+            message = str(exc.message if hasattr(exc, "message") else exc)
+            first = first_text_line(message.split(". Response body")[0])  # not a page of HTML in one line
             raise NagexpError(f"MLflow store {self.store.shown} is not usable: {first}; check --tracking-uri") from None
         except Exception as exc:  # connection errors surface as requests/sqlalchemy exceptions
             raise NagexpError(

@@ -100,7 +100,7 @@ def test_data_parallel_trials_put_their_workers_on_both_nodes(two_node_cluster, 
                                                               nagexp_process: NagexpProcess) -> None:
     # one CPU per node and one per worker: each trial's two workers must be on different
     # nodes, and only one trial fits at a time (nagexp's default --max-concurrent). Seed 2's
-    # second trial has a twentieth of the first's lr: ASHA stops it at the first rung.
+    # second trial has about a seventeenth of the first's lr: ASHA stops it at the first rung.
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({
         "fixed": {"model": "mlp", "dataset": "digits", "epochs": 3, "batch_size": 64},

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nagexp.core.errors import NagexpError
+from nagexp.core.errors import NagexpError, first_line
 from nagexp.core.io import atomic_write
 
 __all__ = ["Location", "is_uri", "location_of"]
@@ -197,7 +197,7 @@ class Location:
             self.write_bytes(probe, b"")
             self.delete(probe)
         except OSError as exc:
-            reason = exc.strerror or str(exc).splitlines()[0]
+            reason = exc.strerror or first_line(exc)
             raise NagexpError(f"cannot write the data cache '{self.show()}': {reason}; pass a writable "
                               "--cache-dir (a URI needs the storage's credentials and endpoint in the "
                               "environment)") from None  # fmt: skip

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from nagexp.core.errors import ConfigError, DataError
+from nagexp.core.errors import ConfigError, DataError, first_line
 from nagexp.core.version import __version__
 from nagexp.data.prepared.location import Location, is_uri, location_of
 
@@ -220,7 +220,7 @@ def open_prepared(folder: Location | str | Path) -> Prepared:
     try:
         exists = folder.exists()
     except OSError as exc:
-        raise DataError(f"cannot reach the prepared dataset '{folder.show()}': {str(exc).splitlines()[0]}") from None
+        raise DataError(f"cannot reach the prepared dataset '{folder.show()}': {first_line(exc)}") from None
     if not exists:
         raise DataError(f"prepared dataset '{folder.show()}' is gone (deleted while in use?); run again to "
                         "prepare the data again")  # fmt: skip
