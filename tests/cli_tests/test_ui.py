@@ -5,11 +5,15 @@ the port free."""
 from __future__ import annotations
 
 import os
-import select
+import queue
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -40,24 +44,43 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _line_with(proc, text: str, timeout_s: float = 180) -> str:
-    """The first stdout line holding `text`; stderr is read meanwhile too (the server logs there:
-    a full pipe would stall it)."""
-    deadline, errors, streams = time.monotonic() + timeout_s, [], [proc.stdout, proc.stderr]
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select(streams, [], [], 1.0)
-        if proc.stderr in ready:
-            errors.append(proc.stderr.readline())
-            if not errors[-1]:
-                streams.remove(proc.stderr)  # closed
-        if proc.stdout in ready:
-            line = proc.stdout.readline()
-            if text in line:
-                return line
-            if not line and proc.poll() is not None:
-                break
+def _line_with(proc: subprocess.Popen, text: str, timeout_s: float = 180) -> str:
+    """The first stdout line holding `text`. Threads read both pipes to their end: the server
+    logs to both (a full pipe would stall it), and its access log shares stdout with nagexp's
+    line, so two lines can come in one read (a select on the pipe would then never see the
+    second, left in the reader's buffer)."""
+    lines: queue.Queue[tuple[str, str]] = queue.Queue()
+
+    def drain(name: str, stream: IO[str]) -> None:
+        for line in stream:
+            lines.put((name, line))
+        lines.put((name, ""))  # closed
+
+    for name, stream in (("out", proc.stdout), ("err", proc.stderr)):
+        threading.Thread(target=drain, args=(name, stream), daemon=True).start()
+    deadline, seen, closed = time.monotonic() + timeout_s, [], 0
+    while closed < 2 and (left := deadline - time.monotonic()) > 0:
+        try:
+            name, line = lines.get(timeout=min(left, 1.0))
+        except queue.Empty:
+            continue
+        if name == "out" and text in line:
+            return line
+        closed += line == ""
+        seen.append(line)
     raise AssertionError(f"no line with {text!r} ({'exited' if proc.poll() is not None else 'timeout'}): "
-                         + "".join(errors[-20:]))  # fmt: skip
+                         + "".join(seen[-20:]))  # fmt: skip
+
+
+def test_line_with_finds_a_line_that_came_in_one_read_with_another() -> None:
+    writer = "import sys, time; sys.stdout.write('GET /health 200\\nMLflow UI: http://x\\n'); sys.stdout.flush(); " \
+             "time.sleep(30)"  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _line_with(proc, "MLflow UI:", timeout_s=20) == "MLflow UI: http://x\n"
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["TERM", "INT", "HUP"])
