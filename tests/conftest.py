@@ -9,6 +9,7 @@ own process). `make test-fast` runs the logic tests and the few sweeps marked `s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -148,9 +149,9 @@ def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
 def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test on the shared Ray runtime: its CPUs all free again, or the test fails. A
     placement group a test left behind would hold them for the rest of the session (the next
-    sweep that needs them waits forever): it is removed here and the test that left it fails
-    (an error at its teardown, naming the groups), so one leak fails one test, not every later
-    one (nagexp releases a data-parallel trial's worker group itself: see
+    sweep that needs them waits forever): it is removed here (CPUs held outside any group: the
+    live actors are named and ended) and the test that left it fails (an error at its teardown),
+    so one leak fails one test, not every later one (nagexp releases a data-parallel trial's worker group itself: see
     `test_a_trial_stopped_before_its_first_report_gives_its_workers_back`)."""
     yield
     if "ray_runtime" not in request.fixturenames:
@@ -170,8 +171,27 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
         remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
     freed = _cpus_free_within(30)  # removal is asynchronous too
     what = f"{len(left)} placement group(s) holding CPUs ({[t.get('bundles') for t in left.values()]}), removed"
-    still = "" if freed else f"; {_cpus_held():g} CPU(s) still held{'' if left else ' (by no placement group)'}"
+    still = ""
+    if not freed:  # an actor outside any group: named, and ended, so that later tests find their CPUs
+        held, alive = _cpus_held(), _end_live_actors()
+        still = (f"; {held:g} CPU(s) held{'' if left else ' by no placement group'}: live actors "
+                 f"{alive or 'none'} ended, CPUs {'free' if _cpus_free_within(30) else 'still held'}")  # fmt: skip
     pytest.fail(f"{request.node.nodeid} left {what}{still}", pytrace=False)
+
+
+def _end_live_actors() -> list[str]:
+    """Every live actor on the shared runtime (one node, this machine), its process killed: the
+    class name and job of each. Read from GCS's actor table, as Ray's state API needs the
+    dashboard the suite runs without."""
+    from ray._private.state import actors
+
+    ended = []
+    for info in actors().values():
+        if info.get("State") == "ALIVE":
+            ended.append(f"{info.get('ActorClassName')} (job {info.get('JobID')})")
+            with contextlib.suppress(OSError, TypeError):
+                os.kill(info["Pid"], signal.SIGKILL)
+    return ended
 
 
 def _cpus_held() -> float:
