@@ -45,8 +45,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import seed_summary, write_result
-from benchmarks.search_quality import DEFAULT_DATA, task_folder
+from benchmarks.common import CIFAR_JPEGS, seed_summary, task_folder, write_result
 
 SPACE = Path(__file__).resolve().parents[1] / "search_spaces" / "cifar10.yaml"
 AIRBENCH_CENTRE = {"lr": 1.5, "momentum": 0.85, "weight_decay": 1.33e-3, "warmup_fraction": 0.23,
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--airbench", type=Path, default=None,
                         help="legacy/airbench94.py, or a fetched KellerJordan/cifar10-airbench git folder "
                              "(needed unless --only nagexp)")  # fmt: skip
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
+    parser.add_argument("--data", type=Path, default=CIFAR_JPEGS, help="CIFAR-10 JPEG folder or its .tar.gz")
     parser.add_argument("--train", type=int, default=10000, help="training images (2 %% of them validate nagexp)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=3)

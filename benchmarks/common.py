@@ -9,6 +9,7 @@ import os
 import platform
 import statistics
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from nagexp.core.provenance import package_versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# the real CIFAR-10 JPEGs beside the project (absent on a user's clone: those benchmarks need --data)
+CIFAR_JPEGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 
 def machine() -> dict[str, Any]:
@@ -28,6 +31,29 @@ def machine() -> dict[str, Any]:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "versions": package_versions(),
     }
+
+
+def jpeg_folder(data: Path, root: Path) -> Path:
+    """The ImageFolder tree (`train/`, `test/`) that `data` is, or that its .tar.gz extracts to under `root`."""
+    if data.is_dir():
+        return data
+    with tarfile.open(data) as tar:
+        tar.extractall(root / "full", filter="data")
+    return next(p.parent for p in (root / "full").rglob("train") if p.is_dir())
+
+
+def task_folder(data: Path, train: int, root: Path) -> Path:
+    """An image folder of the first `train` / 10 training images of each class (by name) and
+    every test image, as links into the extracted JPEG folder."""
+    data = jpeg_folder(data, root)
+    task = root / "task"
+    for split, limit in (("train", train // 10), ("test", None)):
+        for class_dir in sorted(p for p in (data / split).iterdir() if p.is_dir()):
+            target = task / split / class_dir.name
+            target.mkdir(parents=True)
+            for image in sorted(class_dir.iterdir())[:limit]:
+                (target / image.name).symlink_to(image)
+    return task
 
 
 def write_result(name: str, payload: dict[str, Any], out: Path | None = None) -> Path:

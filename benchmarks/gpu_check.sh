@@ -54,7 +54,7 @@ CUBLAS=:4096:8
 if [ -n "${RECIPE_SWEEP:-}" ]; then
   W=/tmp/nagexp-recipe; rm -rf "$W"; mkdir -p "$W"
   TRAIN=${RECIPE_TRAIN:-10000}
-  $PY -c "import sys; from pathlib import Path; from benchmarks.search_quality import task_folder
+  $PY -c "import sys; from pathlib import Path; from benchmarks.common import task_folder
 task_folder(Path(sys.argv[1]).resolve(), int(sys.argv[2]), Path(sys.argv[3]))" "$DATA" "$TRAIN" "$W"
   printf 'lr: 1.5\nmomentum: 0.85\nweight_decay: 0.00133\nwarmup_fraction: 0.23\nlabel_smoothing: 0.2\nnorm_bias_lr_scale: 64.0\n' \
     > "$W/centre.yaml"

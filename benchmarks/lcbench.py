@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,10 @@ def surrogate(task: str) -> Any:
         ConfigSpace.ConfigurationSpace._sort_hyperparameters = lambda self: None
     local_config.init_config()
     local_config.set_data_path(str(DATA))
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints its citations on every load
+    # it prints its citations on every load; its stored config space uses ConfigSpace's old field
+    # names ('default'), a UserWarning per parameter
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The field 'default' should be 'default_value'", UserWarning)
         return benchmark_set.BenchmarkSet("lcbench", instance=str(task), multithread=False)
 
 

@@ -39,10 +39,9 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import RESULTS, machine
+from benchmarks.common import CIFAR_JPEGS, RESULTS, machine
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 SIGNALS = ("raw", "cooldown", "curve")
 SLICE_FIXED = {"model": "cnn", "width": 0.5, "optimizer": "nag", "batch_size": 128, "val_fraction": 0.2,
                "data_mode": "memory"}  # fmt: skip
@@ -178,7 +177,7 @@ def print_table(table: dict[str, dict[str, dict[str, float]]], configs: int) -> 
 def _dataset(args: argparse.Namespace, root: Path) -> str:
     if args.quick:
         return "digits"
-    from benchmarks.search_quality import task_folder
+    from benchmarks.common import task_folder
 
     return f"imagefolder:{task_folder(args.data.resolve(), args.train, root)}"
 
@@ -186,7 +185,7 @@ def _dataset(args: argparse.Namespace, root: Path) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=("slice", "cifar10"), default="slice")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
+    parser.add_argument("--data", type=Path, default=CIFAR_JPEGS, help="CIFAR-10 JPEG folder or its .tar.gz")
     parser.add_argument("--train", type=int, default=5000, help="training images (the first of each class)")
     parser.add_argument("--configs", type=int, default=None, help="configs a draw (default: 16 slice, 8 cifar10)")
     parser.add_argument("--draws", type=int, default=None, help="draws of configs (default: 2 slice, 1 cifar10)")

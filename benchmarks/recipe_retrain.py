@@ -27,8 +27,7 @@ from typing import Any
 import yaml
 
 from benchmarks.airbench_side_by_side import VAL_FRACTION
-from benchmarks.common import seed_summary, write_result
-from benchmarks.search_quality import DEFAULT_DATA, task_folder
+from benchmarks.common import CIFAR_JPEGS, seed_summary, task_folder, write_result
 
 
 def chosen_values(space: Any, values: dict[str, Any], source: str) -> dict[str, Any]:
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("space", type=Path, help="a search-space YAML file, e.g. search_spaces/cifar10_resnet.yaml")
     parser.add_argument("--values", type=Path, required=True, help="YAML mapping of the searched params' values")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 JPEG folder or its .tar.gz")
+    parser.add_argument("--data", type=Path, default=CIFAR_JPEGS, help="CIFAR-10 JPEG folder or its .tar.gz")
     parser.add_argument("--train", type=int, default=10000, help="training images (2 %% of them validate)")
     parser.add_argument("--epochs", type=int, default=None, help="default: the space's fixed epochs")
     parser.add_argument("--seeds", type=int, default=3)

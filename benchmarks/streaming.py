@@ -34,6 +34,7 @@ trial in stream mode; reported: times and the peak used memory of each step. Tar
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -245,7 +246,7 @@ def flat_and_larger(args: argparse.Namespace, work: Path, payload: dict[str, Any
     for size in args.sizes:
         row = flat_memory(size, work, args.base_samples)
         payload["flat_memory"].append(row)
-        print(row, flush=True)
+        print(json.dumps(row), flush=True)
     if args.larger_than_ram:
         free = shutil.disk_usage(work).free
         if free < args.larger_than_ram * 1e9 * 1.1:

@@ -6,6 +6,7 @@ failed trial."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -22,9 +23,11 @@ __all__ = [
     "TUNE_SETTINGS",
     "callbacks_counted_without_mlflow",
     "pickled_trial_error",
+    "quiet_per_checkpoint_logs",
     "request_stop",
     "stop_signal_handled",
     "tune_stop_handling",
+    "without_missing_result_file_warnings",
 ]
 
 TESTED = Tested("ray", "2.60", "2.61", "Tune's callback telemetry, its experiment-state and checkpoint file names, "
@@ -157,3 +160,32 @@ def pickled_trial_error(trial: Any) -> BaseException | None:
 # it, traceback and all, on these modules' loggers (Ray 2.60); then it carries on or raises.
 TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.execution.experiment_state", "ray.tune.tune",
                 "ray.tune.experiment.trial", "ray.tune.tuner", "ray.tune.impl.tuner_internal")  # fmt: skip
+
+
+class _MissingResultFiles(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to fetch metrics")
+
+
+@contextlib.contextmanager
+def without_missing_result_file_warnings() -> Iterator[None]:
+    """Tune's warning at the end of a fit that it found no result.json or progress.csv, a line
+    per trial, dropped: nagexp turns those files off (TUNE_SETTINGS) and keeps its own. Seen where
+    the caller started Ray with its default logging (nagexp's own start sets Ray's loggers to ERROR)."""
+    logger, drop = logging.getLogger("ray.tune.analysis.experiment_analysis"), _MissingResultFiles()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+# where Ray logs "Checkpoint successfully created at: ..." at INFO, once per checkpoint (2.60)
+CHECKPOINT_LOGGERS = ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage")
+
+
+def quiet_per_checkpoint_logs() -> None:
+    """In a trial's worker: no INFO line per checkpoint (nagexp saves one every epoch), which a
+    caller's own `ray.init()` (log_to_driver on) would print for every epoch of every trial."""
+    for name in CHECKPOINT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

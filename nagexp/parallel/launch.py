@@ -71,6 +71,8 @@ def fit_data_parallel(
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
+    from nagexp.integrations.ray_tune import quiet_per_checkpoint_logs
     from nagexp.parallel.worker import worker_loop
 
+    quiet_per_checkpoint_logs()
     worker_loop(config)

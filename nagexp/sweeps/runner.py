@@ -177,7 +177,7 @@ def _open_tracking(sweep: _Sweep, checked: CheckedStore, resumed: dict[int, Tria
 
 
 def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> SweepOutcome:
-    from nagexp.integrations.ray_tune import callbacks_counted_without_mlflow
+    from nagexp.integrations.ray_tune import callbacks_counted_without_mlflow, without_missing_result_file_warnings
     from nagexp.search.study import close_running_trials
     from nagexp.sweeps.checkpoint_pruning import CheckpointPruner
     from nagexp.sweeps.disk_full import DiskFullWatch, disk_full_error
@@ -208,7 +208,7 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
             restore = resume and can_restore(spec)
             tuner = (restored_tuner(spec, sweep.data, journal, sweep.code_dir) if restore
                      else new_tuner(spec, sweep.data, recorder, sweep.code_dir, sweep.start))  # fmt: skip
-            with callbacks_counted_without_mlflow():
+            with callbacks_counted_without_mlflow(), without_missing_result_file_warnings():
                 tuner.fit()
         except Exception as exc:
             if not (disk.saw(exc) or disk.full):

@@ -20,6 +20,7 @@ from typing import Any
 from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
 from nagexp.data.batches import TrainData
+from nagexp.integrations.ray_tune import quiet_per_checkpoint_logs
 from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.results.folders import SweepFolder
 from nagexp.results.records import trial_config
@@ -89,6 +90,7 @@ def run_trial(config: dict[str, Any], data_ref: list[Any], settled: frozenset[in
     number = config[TRIAL_NUMBER_KEY]
     if number in settled:
         return
+    quiet_per_checkpoint_logs()
     try:
         if code_dir is not None:
             from nagexp.runtime.user_code import make_importable

@@ -21,7 +21,7 @@ def test_first_hit_and_best_within() -> None:
 
 
 def test_search_quality_best_so_far_on_a_time_grid() -> None:
-    from benchmarks.search_quality import _best_so_far_on
+    from benchmarks.search_quality_report import _best_so_far_on
 
     curve = _best_so_far_on([0.0, 1.0, 2.5, 4.0, 9.0], [1.0, 2.0, 3.0, 8.0], [0.3, 0.2, 0.6, 0.5])
     assert math.isnan(curve[0])
@@ -29,7 +29,7 @@ def test_search_quality_best_so_far_on_a_time_grid() -> None:
 
 
 def test_search_quality_draws_both_anytime_curves_and_the_profile(tmp_path) -> None:
-    from benchmarks.search_quality import draw_figures
+    from benchmarks.search_quality_report import draw_figures
 
     payload = {"target": 0.5, "taus": [1.0, 2.0], "profile": {"a": [0.5, 1.0], "b": [0.0, 0.5]},
                "traces": {"a": [[0.2, 0.6], [0.4, 0.5, 0.55]], "b": [[0.1, 0.3], [0.2]]},
@@ -44,14 +44,14 @@ def test_search_quality_draws_both_anytime_curves_and_the_profile(tmp_path) -> N
 
 
 def test_search_quality_a_diverged_report_is_never_the_best() -> None:
-    from benchmarks.search_quality import _best_so_far_on
+    from benchmarks.search_quality_report import _best_so_far_on
 
     curve = _best_so_far_on([1, 2, 3], [1, 2, 3], [float("nan"), 0.4, float("nan")])
     assert math.isnan(curve[0]) and curve[1:] == [0.4, 0.4]
 
 
 def test_search_quality_pairs_a_with_each_arm_by_seed() -> None:
-    from benchmarks.search_quality import against_a
+    from benchmarks.search_quality_report import against_a
 
     def arm(best: list[float], test: list[float], hits: list[int | None]) -> dict:
         return {"best_val_per_seed": best, "retrained_test_acc_per_seed": test, "epochs_to_target": hits}

@@ -77,3 +77,21 @@ def test_stop_handling_is_put_back_after_a_run() -> None:
         assert ray_tune.stop_signal_handled()
     assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
     assert signal.getsignal(signal.SIGUSR1) == before and not ray_tune.stop_signal_handled()
+
+
+def test_the_per_checkpoint_info_lines_are_where_nagexp_quiets_them() -> None:
+    """Ray logs "Checkpoint successfully created" on these loggers (V1 and V2 storage): a trial's
+    worker sets them to WARNING, so a caller's own ray.init() does not print a line an epoch."""
+    import importlib
+    import inspect
+    import logging
+
+    levels = {name: logging.getLogger(name).level for name in ray_tune.CHECKPOINT_LOGGERS}
+    try:
+        for name in ray_tune.CHECKPOINT_LOGGERS:
+            assert "Checkpoint successfully created" in inspect.getsource(importlib.import_module(name)), name
+        ray_tune.quiet_per_checkpoint_logs()
+        assert all(logging.getLogger(n).getEffectiveLevel() == logging.WARNING for n in ray_tune.CHECKPOINT_LOGGERS)
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
