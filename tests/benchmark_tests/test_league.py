@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("yahpo_gym", reason="the LCBench surrogate comes with make install-bench")
+pytest.importorskip("dehb", reason="DEHB comes with make install-bench")
+
 from benchmarks.league_methods import dehb, optuna_hyperband
 
 
