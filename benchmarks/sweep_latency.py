@@ -24,15 +24,17 @@ from pathlib import Path
 
 from benchmarks.common import joined_ray, write_result
 
-RAY_ONLY = """
-import ray
-ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-ray.shutdown()
-"""
-PLAIN_RAY_TRIAL = """
+# argv[1]: "local" (start Ray, as measured) or the address of a runtime to join (a quick form)
+RAY_INIT = """
 import sys
 import ray
-ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+local = sys.argv[1] == "local"
+ray.init(address=sys.argv[1], log_to_driver=False, **({"num_cpus": 2, "include_dashboard": False} if local else {}))
+"""
+RAY_ONLY = RAY_INIT + """
+ray.shutdown()
+"""
+PLAIN_RAY_TRIAL = RAY_INIT + """
 
 @ray.remote(num_cpus=1)
 def trial(epochs):
@@ -44,7 +46,7 @@ def trial(epochs):
                       device="cpu")
     return train(cfg, load_train_data(cfg, None)).final["val_acc"]
 
-ray.get(trial.remote(int(sys.argv[1])))
+ray.get(trial.remote(int(sys.argv[2])))
 ray.shutdown()
 """
 
@@ -64,13 +66,14 @@ def main(argv: list[str] | None = None) -> Path:
     repeats, epochs = (1, "1") if args.quick else (args.repeats, "4")
     nagexp = [sys.executable, "-m", "nagexp", "sweep", "quick.yaml", "--trials", "1", "--epochs", epochs, "--no-track"]
     rows: dict[str, list[float]] = {"ray start-up": [], "plain Ray, same trial": [], "nagexp sweep, 1 trial": []}
+    joined = joined_ray(args.quick)  # a quick form's rows join the runtime it was called beside
+    address = joined[-1] if joined else "local"
     with tempfile.TemporaryDirectory() as folder:
         for i in range(repeats):  # interleaved, so load on the machine hits every row alike
-            rows["ray start-up"].append(timed([sys.executable, "-c", RAY_ONLY]))
-            rows["plain Ray, same trial"].append(timed([sys.executable, "-c", PLAIN_RAY_TRIAL, epochs]))
+            rows["ray start-up"].append(timed([sys.executable, "-c", RAY_ONLY, address]))
+            rows["plain Ray, same trial"].append(timed([sys.executable, "-c", PLAIN_RAY_TRIAL, address, epochs]))
             results = Path(folder) / f"r{i}"
-            rows["nagexp sweep, 1 trial"].append(timed([*nagexp, "--results-dir", str(results),
-                                                        *joined_ray(args.quick)]))  # fmt: skip
+            rows["nagexp sweep, 1 trial"].append(timed([*nagexp, "--results-dir", str(results), *joined]))
     medians = {k: statistics.median(v) for k, v in rows.items()}
     floor = medians["plain Ray, same trial"]
     print(f"{'run':28} {'median s':>9} {'runs':>24} {'x floor':>8}")

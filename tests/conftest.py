@@ -32,6 +32,8 @@ from tests.processes import NagexpProcess
 for _key, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                      "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
     os.environ.setdefault(_key, _value)
+# nagexp joins $RAY_ADDRESS as Ray does: the suite starts its own runtimes, whatever the shell has
+os.environ.pop("RAY_ADDRESS", None)
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR_SLICE = ROOT / "tests" / "data" / "cifar10-slice"  # real CIFAR-10 JPEGs: 200 train, 100 test
@@ -127,6 +129,17 @@ def ray_runtime() -> Iterator[None]:
         connect_ray(None, num_cpus=2)
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def joined_env(ray_runtime: None) -> dict[str, str]:
+    """The environment for a nagexp command run as its own process that joins the shared
+    runtime through $RAY_ADDRESS (as under `ray job submit`) instead of starting Ray (5-10 s
+    on 2 cores): for commands whose output or files are tested, not their Ray start-up. Never
+    for a driver a test kills: its actors would hold the shared runtime's CPUs."""
+    import ray
+
+    return {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
 
 
 @pytest.fixture(scope="module")

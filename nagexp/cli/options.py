@@ -60,7 +60,9 @@ EpochBudget = Annotated[
     typer.Option(help="End the sweep once its trials have trained this many epochs together (trials still running "
                  "stop; --trials stays the most trials started)."),
 ]
-Address = Annotated[str | None, typer.Option(help="Join this Ray cluster (default: start Ray locally).")]
+Address = Annotated[
+    str | None, typer.Option(help="Join this Ray cluster (default: $RAY_ADDRESS if set, else start Ray locally).")
+]
 ResultsDir = Annotated[Path, typer.Option(help="Output root; on a cluster, storage every node sees.")]
 Track = Annotated[bool, typer.Option("--track/--no-track", help="Log to MLflow.")]
 Experiment = Annotated[str, typer.Option(help="MLflow experiment.")]

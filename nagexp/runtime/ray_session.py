@@ -14,8 +14,10 @@ from typing import Any
 
 from nagexp.core.errors import NagexpError, first_line
 
-__all__ = ["cluster_nodes", "connect_ray", "ray_settings", "release_worker_group", "shutdown_ray",
+__all__ = ["cluster_nodes", "connect_ray", "ray_address", "ray_settings", "release_worker_group", "shutdown_ray",
            "worker_group_id"]  # fmt: skip
+
+ADDRESS_VARIABLE = "RAY_ADDRESS"  # what `ray job submit` sets for its entrypoint, and ray.init() reads
 
 
 def _settings() -> dict[str, str]:
@@ -58,21 +60,31 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
+def ray_address(address: str | None) -> str | None:
+    """The Ray cluster a command joins: `address` if given, else $RAY_ADDRESS as Ray's own
+    ray.init() reads it (so `ray job submit -- nagexp sweep ...` runs on the cluster it was
+    submitted to); None: start Ray locally."""
+    return address or os.environ.get(ADDRESS_VARIABLE) or None
+
+
 def connect_ray(address: str | None, num_cpus: int | None = None, working_dir: Path | None = None) -> bool:
-    """Join `address` or start Ray locally; returns True when this call connected (False:
-    Ray was already initialized in this process, by its caller). `working_dir` (the user's
-    code) is shipped to every worker on every node through Ray's runtime environment."""
+    """Join `address` (or $RAY_ADDRESS, see `ray_address`) or start Ray locally; returns True when
+    this call connected (False: Ray was already initialized in this process, by its caller).
+    `working_dir` (the user's code) is shipped to every worker on every node through Ray's
+    runtime environment."""
     import ray
 
     if ray.is_initialized():
         return False
+    address = ray_address(address)
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}  # fmt: skip
     # on a cluster joined by address, Ray Train's controller sees this process's settings only
     # through the job's runtime environment
-    from nagexp.integrations.ray_train import TRAIN_SETTINGS
+    from nagexp.integrations.ray_train import LOCAL_TRAIN_SETTINGS, TRAIN_SETTINGS
 
-    runtime_env: dict[str, Any] = {"env_vars": {k: os.environ.get(k, v) for k, v in TRAIN_SETTINGS.items()}}
+    train_settings = TRAIN_SETTINGS if address else LOCAL_TRAIN_SETTINGS
+    runtime_env: dict[str, Any] = {"env_vars": {k: os.environ.get(k, v) for k, v in train_settings.items()}}
     if working_dir is not None:
         runtime_env["working_dir"] = str(working_dir)
     kwargs["runtime_env"] = runtime_env

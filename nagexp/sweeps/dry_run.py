@@ -7,6 +7,7 @@ import json
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
+from nagexp.runtime.ray_session import ray_address
 from nagexp.search.preview import sample_configs
 from nagexp.search.warm_start import SearchStart, search_start
 from nagexp.space.rungs import describe_rungs
@@ -46,7 +47,7 @@ def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
         + (f", at most {o.max_concurrent} at once" if o.max_concurrent else "")
         + (f", time budget {o.time_budget:g} s" if o.time_budget else "")
         + (f", epoch budget {o.epoch_budget}" if o.epoch_budget else ""),
-        f"  ray        {o.address or 'local'}",
+        f"  ray        {ray_address(o.address) or 'local'}",
         f"  fixed      {json.dumps(plan.space.fixed)}",
         f"the {len(configs)} configuration{'s' if len(configs) != 1 else ''} the sampler proposes first:",
     ]

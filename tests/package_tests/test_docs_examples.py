@@ -3,7 +3,8 @@ and prints what the page shows it printing.
 
 A ```bash or ```python block preceded by `<!-- not-tested: REASON -->` needs data, a GPU, a
 cluster or minutes; every other one is run, in order within its page, from a folder that sees
-the repository's search spaces and examples (so results go to a temporary folder). A ```text
+the repository's search spaces and examples (so results go to a temporary folder), joined to
+the suite's shared Ray runtime through $RAY_ADDRESS rather than starting one each. A ```text
 block right after a run block (blank lines between at most) is what the page says it prints:
 each of its lines must be among the lines the block printed, in that order (a page may leave
 lines out), after masking only what differs from run to run (`VARYING`).
@@ -35,6 +36,8 @@ VARYING: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![\w/])(?:/[\w.+-]+)+?/(?=(?:search_spaces|results|examples)\b)"), f"{HERE}/"),
     # `nagexp train`'s epoch table: its last two columns are seconds and samples/s
     (re.compile(r"^(\s+\d+(?:\s+\S+)+?)\s+\d+\.\d+\s+\d+$"), r"\1  <sec> <samples/s>"),
+    # the Ray runtime: the pages' commands start one (`local`), the test's join its shared one
+    (re.compile(r"^(  ray        )\S+$"), r"\1<ray>"),
     # `nagexp ls`: the outcome of a sweep run without --deterministic (ASHA stops the second
     # trial to reach a rung if it is behind the first: which is second is timing)
     (re.compile(r"^(\S+-<started>\s+finished\s+\d+/\d+)\s+\d+\s+\d+\s+(\d+\s+\d+\s+\w+) \d\.\d+ \(trial \d+\)$"),
@@ -137,9 +140,9 @@ def _workdir(tmp: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", [p for p in PAGES if runnable(p)], ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_pages_command_blocks_run(page: Path, tmp_path: Path) -> None:
+def test_the_pages_command_blocks_run(page: Path, tmp_path: Path, joined_env: dict[str, str]) -> None:
     cwd = _workdir(tmp_path)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    env = {**joined_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(ROOT)}  # fmt: skip
     for block in runnable(page):
         command = [sys.executable, "-c", block.code] if block.language == "python" else ["bash", "-e", "-c", block.code]

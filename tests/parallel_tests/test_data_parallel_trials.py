@@ -43,8 +43,17 @@ RECIPE = {"label_smoothing": 0.2, "weight_averaging": "lookahead", "lookahead_de
 def test_train_with_two_workers_matches_one_process(tmp_path: Path) -> None:
     """Label smoothing, lookahead, test-time augmentation, per-group scales, warmup_linear (each
     changes what a step does): K=2 trains what one process trains, and saves a run that reruns."""
+    from ray._private.state import actors
+
     cfg = dict(CFG, epochs=3, **RECIPE)
+    before = set(actors())
     run = nagexp.train(cfg, results_dir=tmp_path, name="dp", track=False, echo=None, workers_per_trial=2)
+    # on a local runtime the run started no preemption watcher and, given no Ray Datasets, no
+    # dataset manager: Train's controller, its synchronization actor and the two workers (and,
+    # on a runtime's first run, Ray's autoscaling coordinator, one a runtime)
+    started = sorted(a["ActorClassName"] for actor_id, a in actors().items() if actor_id not in before)
+    ours = [name for name in started if name != "_AutoscalingCoordinatorActor"]
+    assert ours == ["RayTrainWorker", "RayTrainWorker", "SynchronizationActor", "TrainController"], started
     single = train(TrainConfig(**cfg), load_bundle("digits"))
     plain = train(TrainConfig(**CFG, epochs=3), load_bundle("digits"))
     assert [h["train_loss"] for h in single.history] != [h["train_loss"] for h in plain.history]

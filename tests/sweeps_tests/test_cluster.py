@@ -76,9 +76,15 @@ def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_no
     assert len(shipped) >= 2 and all("runtime_resources" in o and "working_dir_files" in o for o in shipped)
 
 
-def test_unreachable_address_is_one_line(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
-    proc = nagexp_process.run("sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "1", "--address",
-                              "127.0.0.1:1", "--results-dir", str(tmp_path), timeout=300)  # fmt: skip
+@pytest.mark.parametrize("given_by", ["--address", "RAY_ADDRESS"])
+def test_unreachable_address_is_one_line(tmp_path: Path, nagexp_process: NagexpProcess, given_by: str) -> None:
+    # $RAY_ADDRESS (what `ray job submit` gives its entrypoint) is joined as --address is
+    args = ("--address", "127.0.0.1:1") if given_by == "--address" else ()
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1"} if given_by == "RAY_ADDRESS" else None
+    sweep = ("sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "1", *args, "--results-dir", str(tmp_path))
+    plan = nagexp_process.run(*sweep, "--dry-run", env=env, timeout=300)
+    assert plan.returncode == 0 and "  ray        127.0.0.1:1\n" in plan.stdout, plan.stdout + plan.stderr
+    proc = nagexp_process.run(*sweep, env=env, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cannot connect to the Ray cluster at '127.0.0.1:1'" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -1,6 +1,8 @@
 """`--deterministic`: the same seed and space give the same sweep (params, states, epochs,
-metric values, Optuna study) whether one or two trials run at once, and after a killed
-driver is resumed. (On the 2-node cluster: test_cluster.py.)"""
+metric values, Optuna study) whether one or two trials run at once. (On the 2-node cluster:
+test_cluster.py. After a killed driver is resumed: the warm-started and the two-objective
+sweeps, test_warm_start.py and test_several_objectives.py, whose kill tests check this and
+what those sweeps add.)"""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.config.sweep import SweepOptions
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
-from tests.processes import NagexpProcess, trials_ended
 
 runner = CliRunner()
 QUICK = SEARCH_SPACES_DIR / "quick.yaml"
@@ -59,21 +60,6 @@ def test_one_or_two_trials_at_once_give_the_same_sweep(reference: Path, tmp_path
     # Optuna holds the same outcome (a trial stopped while it waited at a rung: pruned too)
     optuna_state = {"pruned": "PRUNED", "completed": "COMPLETE"}
     assert [optuna_state[row[1]] for row in rows] == [state for _, state, *_ in study_of(reference)]
-
-
-def test_a_killed_driver_resumed_gives_the_same_sweep(reference: Path, tmp_path: Path,
-                                                      nagexp_process: NagexpProcess) -> None:  # fmt: skip
-    """SIGKILL mid-sweep (two trials at once), then --resume here: the file is the one an
-    uninterrupted sweep writes."""
-    sweep = tmp_path / "killed"
-    nagexp_process.run_until("sweep", str(QUICK), "--trials", "8", "--seed", "3", "--deterministic",
-                             "--max-concurrent", "2", "--no-track", "--name", "killed", "--results-dir", str(tmp_path),
-                             until=lambda: trials_ended(sweep) >= 3, what="3 trials ended")  # fmt: skip
-    assert not (sweep / "summary.json").exists()
-    result = runner.invoke(app, ["sweep", "--resume", "killed", "--results-dir", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert sweep_rows(sweep) == sweep_rows(reference)
-    assert study_of(sweep) == study_of(reference)
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -9,7 +9,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import mlflow
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 import nagexp
 from nagexp.api import reproduce
 from nagexp.cli import app
-from tests.conftest import NagexpProcess
+from tests.processes import NagexpProcess, trials_ended
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 
@@ -138,25 +137,14 @@ def test_reproduce_reruns_the_function_with_other_seeds_and_logs_each_rerun(tmp_
     assert values == sorted(rep.seed_values)
 
 
-def _wait_for_finished(proc: subprocess.Popen, sweep_dir: Path, count: int) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if (sweep_dir / "trials.csv").exists() and sum(r["state"] != "running" for r in rows(sweep_dir)) >= count:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the sweep finished no trial in time")
-
-
 @pytest.mark.parametrize("save", [True, False], ids=["saves-state", "no-state"])
 def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: NagexpProcess, save: bool) -> None:
     code, results = code_folder(tmp_path), tmp_path / "results"
     space = write_space(tmp_path, epochs=6, pause=0.3, save=save)
     args = ["--trials", "4", "--scheduler", "fifo", "--deterministic", "--max-concurrent", "2", "--code-dir",
             str(code), "--results-dir", str(results), "--no-track"]  # fmt: skip
-    proc = nagexp_process.start("sweep", str(space), *args, "--name", "killed")
-    _wait_for_finished(proc, results / "killed", 1)
-    nagexp_process.stop(proc)
+    nagexp_process.run_until("sweep", str(space), *args, "--name", "killed",
+                             until=lambda: trials_ended(results / "killed") >= 1, what="a trial ended")  # fmt: skip
     lines: list[str] = []
     done = nagexp.sweep(resume="killed", results_dir=results, echo=lines.append)
     table = rows(done.sweep_dir)

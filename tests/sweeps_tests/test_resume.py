@@ -25,7 +25,7 @@ from tests.processes import NagexpProcess, journal_events
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
-TRIALS = 8
+TRIALS = 6
 
 
 def rows(sweep_dir: Path) -> list[dict[str, str]]:
@@ -38,8 +38,8 @@ def finished(table: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 
 
 def sweep_args(results: Path, name: str, *extra: str, trials: int = TRIALS) -> tuple[str, ...]:
-    # 20-epoch trials: long enough that some are mid-training when the signal comes
-    return ("sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(trials), "--epochs", "20", "--name", name,
+    # 10-epoch trials (seconds each): long enough that some are mid-training when the signal comes
+    return ("sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", str(trials), "--epochs", "10", "--name", name,
             "--results-dir", str(results), *extra)  # fmt: skip
 
 

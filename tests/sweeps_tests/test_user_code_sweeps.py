@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -133,8 +132,9 @@ def test_user_model_error_ends_its_trial_and_the_sweep_goes_on(tmp_path: Path) -
     assert plan["user_code"]["dir"] == str(folder) and len(plan["user_code"]["hash"]) == 16
 
 
-def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: Path,
+                                                                    joined_env: dict[str, str]) -> None:  # fmt: skip
+    env = {k: v for k, v in joined_env.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the example folder as it is
     nagexp_bin = [sys.executable, "-m", "nagexp"]
     sweep = subprocess.run(

@@ -150,12 +150,13 @@ def test_a_killed_warm_started_sweep_resumes_to_the_same_files(earlier: Path,
                              "--max-concurrent", "2", "--warm-start", "earlier", "--no-track", "--name", "killed",
                              "--results-dir", str(results), until=lambda: trials_ended(results / "killed") >= 3,
                              what="3 trials ended")  # fmt: skip
+    assert not (results / "killed" / "summary.json").exists()  # died mid-sweep
     result = runner.invoke(app, ["sweep", "--resume", "killed", "--results-dir", str(results)])
     assert result.exit_code == 0, result.output
     assert table(results / "killed") == table(whole.sweep_dir)
 
     def values(name: str) -> list[tuple]:
         s = optuna.load_study(study_name=name, storage=f"sqlite:///{results / name / 'optuna.db'}")
-        return [(t.number, t.state.name, t.params, t.values) for t in s.trials]
+        return [(t.number, t.state.name, t.params, t.values, sorted(t.intermediate_values.items())) for t in s.trials]
 
     assert values("killed") == values("whole")
