@@ -64,7 +64,14 @@ def ray_address(address: str | None) -> str | None:
     """The Ray cluster a command joins: `address` if given, else $RAY_ADDRESS as Ray's own
     ray.init() reads it (so `ray job submit -- nagexp sweep ...` runs on the cluster it was
     submitted to); None: start Ray locally."""
-    return address or os.environ.get(ADDRESS_VARIABLE) or None
+    if address:
+        return address
+    joined = os.environ.get(ADDRESS_VARIABLE, "")
+    # "local" asks for a fresh runtime; an http(s) address is the Jobs API's (`ray job submit`
+    # reads it from there too), not a cluster a driver can join
+    if joined == "local" or joined.startswith(("http://", "https://")):
+        return None
+    return joined or None
 
 
 def connect_ray(address: str | None, num_cpus: int | None = None, working_dir: Path | None = None) -> bool:

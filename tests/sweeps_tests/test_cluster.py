@@ -86,6 +86,10 @@ def test_unreachable_address_is_one_line(tmp_path: Path, nagexp_process: NagexpP
     assert plan.returncode == 0 and "  ray        127.0.0.1:1\n" in plan.stdout, plan.stdout + plan.stderr
     proc = nagexp_process.run(*sweep, env=env, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    # the Jobs API's address (`export RAY_ADDRESS=http://HEAD:8265` for `ray job submit`) is not joined
+    if given_by == "RAY_ADDRESS":
+        jobs = nagexp_process.run(*sweep, "--dry-run", env={**os.environ, "RAY_ADDRESS": "http://127.0.0.1:8265"})
+        assert jobs.returncode == 0 and "  ray        local\n" in jobs.stdout, jobs.stdout + jobs.stderr
     assert "cannot connect to the Ray cluster at '127.0.0.1:1'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())
