@@ -58,8 +58,7 @@ def trainer_class() -> type:
 
     class Trainer(TorchTrainer):
         def _create_default_callbacks(self) -> list:
-            unused = (PlacementGroupCleanerCallback,) if self.datasets else (PlacementGroupCleanerCallback,
-                                                                            DatasetsCallback)  # fmt: skip
+            unused = (PlacementGroupCleanerCallback, *(() if self.datasets else (DatasetsCallback,)))
             return [c for c in super()._create_default_callbacks() if not isinstance(c, unused)]
 
     return Trainer
