@@ -181,7 +181,7 @@ def train(
     config records, given to its sweep or run; else results_dir/data-cache).
     `memory_budget`: with data_mode auto, memory mode when the data fits it (e.g. "4GB").
     `workers_per_trial=K` (> 1): one Ray Train run of K workers with `cpus_per_worker` and
-    `gpus_per_worker` each, on Ray started here or the cluster at `address`.
+    `gpus_per_worker` each, on the cluster at `address` (or $RAY_ADDRESS), else Ray started here.
     Returns the run: `.result` (model, history, test_acc), `.out_dir`, `.mlflow_run_id`.
     """
     from nagexp.config.loading import load_train_config, stored_data_cache, stored_user_code, train_config_from

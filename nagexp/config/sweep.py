@@ -62,7 +62,7 @@ class SweepOptions(BaseModel):
     warm_start: tuple[str, ...] = ()
     warm_start_any: bool = False
     enqueue: Path | None = None
-    address: str | None = None  # existing Ray cluster; None starts Ray locally
+    address: str | None = None  # existing Ray cluster; None: $RAY_ADDRESS if set, else Ray started here
     results_dir: Path = Path("results")
     track: bool = True  # MLflow tracking of the sweep and its trials
     experiment: str = "nagexp"  # MLflow experiment

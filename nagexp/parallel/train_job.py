@@ -32,17 +32,16 @@ def train_data_parallel(
     say: Callable[[str], None] = print,
     before: Callable[[], None] | None = None,
 ) -> TrainResult:
-    """Train `cfg` on `resources.workers` workers of the Ray cluster at `address` (default: Ray
-    started here); Ray Train's files go under `storage`. `before` is called once the workers
+    """Train `cfg` on `resources.workers` workers of the Ray cluster at `address` (default:
+    $RAY_ADDRESS, else Ray started here); Ray Train's files go under `storage`. `before` is called once the workers
     are known to fit, just before they start."""
-    from nagexp.runtime.user_code import snapshot, stage_snapshot
+    from nagexp.runtime.user_code import snapshot
 
     started = time.perf_counter()
     if cfg.num_threads is None:  # each worker as many torch threads as CPUs it holds: no oversubscription
         cfg = cfg.model_copy(update={"num_threads": max(1, int(resources.cpus))})
-    shipped = stage_snapshot(snapshot(code_dir)) if code_dir is not None else None
     with ray_settings():
-        connected_here = connect_ray(address, working_dir=shipped)
+        connected_here = connect_ray(address, code=snapshot(code_dir) if code_dir is not None else None)
         try:
             return _fit(cfg, data, resources, storage, started, connected_here, code_dir, say, before)
         finally:

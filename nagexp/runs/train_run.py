@@ -98,7 +98,7 @@ class TrainRunOptions:
     memory_budget: str | None = None  # data mode auto: memory mode when the data fits this
     cpus_per_worker: float = 1.0  # workers_per_trial > 1: each worker's CPUs and GPUs
     gpus_per_worker: float = 0.0
-    address: str | None = None  # the Ray cluster of a data-parallel or streaming run; None: local
+    address: str | None = None  # the Ray cluster of a data-parallel or streaming run; None: $RAY_ADDRESS or local
 
 
 def run_training(

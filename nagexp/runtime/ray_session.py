@@ -5,6 +5,7 @@ trials' workers. Below `sweeps/` and `parallel/`, which both use it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -13,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.core.errors import NagexpError, first_line
+from nagexp.runtime.user_code import CodeSnapshot, stage_snapshot
 
 __all__ = ["cluster_nodes", "connect_ray", "ray_address", "ray_settings", "release_worker_group", "shutdown_ray",
            "worker_group_id"]  # fmt: skip
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # what `ray job submit` sets for its entrypoint, and ray.init() reads
+JOB_CONFIG_VARIABLE = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # the submitted job's runtime env, set for its entrypoint
 
 
 def _settings() -> dict[str, str]:
@@ -45,7 +48,7 @@ def ray_settings() -> Iterator[None]:
         optuna.logging.set_verbosity(verbosity)
 
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+def _check_reachable(address: str, hint: str, timeout_s: float = 5.0) -> None:
     """Fail fast on a dead `host:port` (ray.init would retry for minutes)."""
     target = address.removeprefix("ray://")
     host, sep, port = target.rpartition(":")
@@ -56,7 +59,7 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     except OSError as exc:
         raise NagexpError(
             f"cannot connect to the Ray cluster at '{address}': {exc.strerror or exc}; "
-            "check --address and that the cluster is up (`ray status` on its head node)"
+            f"{hint} and that the cluster is up (`ray status` on its head node)"
         ) from None
 
 
@@ -74,40 +77,70 @@ def ray_address(address: str | None) -> str | None:
     return joined or None
 
 
-def connect_ray(address: str | None, num_cpus: int | None = None, working_dir: Path | None = None) -> bool:
+def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnapshot | None = None) -> bool:
     """Join `address` (or $RAY_ADDRESS, see `ray_address`) or start Ray locally; returns True when
     this call connected (False: Ray was already initialized in this process, by its caller).
-    `working_dir` (the user's code) is shipped to every worker on every node through Ray's
-    runtime environment."""
+    `code` (the user's) is shipped to every worker on every node through Ray's runtime
+    environment."""
     import ray
 
     if ray.is_initialized():
         return False
+    given = address
     address = ray_address(address)
+    hint = "check --address" if given else f"check ${ADDRESS_VARIABLE} (unset it to start Ray here)"
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}  # fmt: skip
-    # on a cluster joined by address, Ray Train's controller sees this process's settings only
-    # through the job's runtime environment
-    from nagexp.integrations.ray_train import LOCAL_TRAIN_SETTINGS, TRAIN_SETTINGS
-
-    train_settings = TRAIN_SETTINGS if address else LOCAL_TRAIN_SETTINGS
-    runtime_env: dict[str, Any] = {"env_vars": {k: os.environ.get(k, v) for k, v in train_settings.items()}}
-    if working_dir is not None:
-        runtime_env["working_dir"] = str(working_dir)
-    kwargs["runtime_env"] = runtime_env
+    kwargs["runtime_env"] = _runtime_env(bool(address), code)
     try:
         if address:
-            _check_reachable(address)
+            _check_reachable(address, hint)
             ray.init(address=address, **kwargs)
         else:
             # "local" always starts a fresh runtime; a bare ray.init() would join any cluster
             # that `ray start` left running on this machine.
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at '{address}'" if address else "a local Ray runtime"
-        raise NagexpError(f"cannot connect to {where}: {first_line(exc)}; check --address and that the cluster is "
-                          "up") from None
+        if address:
+            raise NagexpError(f"cannot connect to the Ray cluster at '{address}': {first_line(exc)}; {hint} and "
+                              "that the cluster is up") from None  # fmt: skip
+        raise NagexpError(f"cannot start a local Ray runtime: {first_line(exc)}") from None
     return True
+
+
+def _runtime_env(joined: bool, code: CodeSnapshot | None) -> dict[str, Any]:
+    """nagexp's part of the runtime environment of Ray's workers: Train's settings (on a cluster
+    joined by address, Ray Train's controller sees this process's settings only through it) and
+    the user's code. Under `ray job submit`, Ray merges it with the job's own and refuses a field
+    or a variable that both set, so what the job already gives is left to the job."""
+    from nagexp.integrations.ray_train import LOCAL_TRAIN_SETTINGS, TRAIN_SETTINGS
+
+    job = _submitted_job_env()
+    settings = TRAIN_SETTINGS if joined else LOCAL_TRAIN_SETTINGS
+    job_vars = job.get("env_vars") or {}
+    env_vars = {k: os.environ.get(k, v) for k, v in settings.items() if k not in job_vars}
+    runtime_env: dict[str, Any] = {"env_vars": env_vars} if env_vars else {}
+    if code is None:
+        return runtime_env
+    if "working_dir" not in job:
+        runtime_env["working_dir"] = str(stage_snapshot(code))
+    elif code.root != Path.cwd().resolve():
+        # the job's working_dir is its entrypoint's current folder, on every worker already
+        raise NagexpError(f"this Ray job was submitted with its own working_dir, so the code in '{code.root}' "
+                          "cannot be shipped beside it: run nagexp from the job's folder without --code-dir, or "
+                          "submit the job without --working-dir")  # fmt: skip
+    return runtime_env
+
+
+def _submitted_job_env() -> dict[str, Any]:
+    """The runtime environment `ray job submit` gave this process ({} outside a submitted job)."""
+    raw = os.environ.get(JOB_CONFIG_VARIABLE)
+    if not raw:
+        return {}
+    try:
+        return dict(json.loads(raw).get("runtime_env") or {})
+    except (ValueError, AttributeError):
+        return {}  # not the job supervisor's JSON: let ray.init say what is wrong
 
 
 def shutdown_ray(started_here: bool) -> None:

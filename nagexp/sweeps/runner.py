@@ -24,7 +24,7 @@ from nagexp.results.lock import SweepLock
 from nagexp.results.ranking import Ranking
 from nagexp.results.records import TrialRecord, TrialState
 from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
-from nagexp.runtime.user_code import CodeSnapshot, stage_snapshot
+from nagexp.runtime.user_code import CodeSnapshot
 from nagexp.search.warm_start import SearchStart, search_start
 from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, check_trainer, user_code
 from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
@@ -90,7 +90,7 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
     # read while Ray starts: each takes seconds, and Ray's start mostly waits on its processes
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
         loading = pool.submit(_load_data, spec, say)
-        connected_here = connect_ray(spec.options.address, working_dir=stage_snapshot(code) if code else None)
+        connected_here = connect_ray(spec.options.address, code=code)
     lock = SweepLock(spec.sweep_dir)
     try:
         data = loading.result()  # a bad dataset fails here, before anything is written

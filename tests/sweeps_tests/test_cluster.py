@@ -91,6 +91,7 @@ def test_unreachable_address_is_one_line(tmp_path: Path, nagexp_process: NagexpP
         jobs = nagexp_process.run(*sweep, "--dry-run", env={**os.environ, "RAY_ADDRESS": "http://127.0.0.1:8265"})
         assert jobs.returncode == 0 and "  ray        local\n" in jobs.stdout, jobs.stdout + jobs.stderr
     assert "cannot connect to the Ray cluster at '127.0.0.1:1'" in proc.stderr
+    assert ("check $RAY_ADDRESS" if given_by == "RAY_ADDRESS" else "check --address") in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())
 

@@ -132,6 +132,29 @@ def test_user_model_error_ends_its_trial_and_the_sweep_goes_on(tmp_path: Path) -
     assert plan["user_code"]["dir"] == str(folder) and len(plan["user_code"]["hash"]) == 16
 
 
+def test_a_submitted_job_keeps_its_working_dir_and_variables(tmp_path: Path, joined_env: dict[str, str]) -> None:
+    # as `ray job submit --working-dir FOLDER -- nagexp sweep ...` starts its entrypoint: in the
+    # folder, with the job's runtime env in a variable; Ray refuses a driver that sets a field or
+    # a variable of it again, so the job's code folder and settings are the ones used
+    folder = code_folder(tmp_path, "job_models")
+    space = write_space(folder / "space.yaml", {"model": "job_models:net"})
+    job = {"runtime_env": {"working_dir": str(folder), "env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}}}
+    env = {**joined_env, "RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps(job)}
+    sweep = [sys.executable, "-m", "nagexp", "sweep", str(space), "--trials", "1", "--no-track", "--name", "job",
+             "--results-dir", str(tmp_path / "results")]  # fmt: skip
+    ran = subprocess.run(sweep, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    with (tmp_path / "results" / "job" / "trials.csv").open() as f:
+        assert [r["state"] for r in csv.DictReader(f)] == ["completed"]
+    # code from another folder cannot ride beside the job's: one line that says what to change
+    elsewhere = subprocess.run([*sweep[:-2], "--results-dir", str(tmp_path / "other"), "--code-dir", str(folder)],
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert elsewhere.returncode == 1, elsewhere.stdout + elsewhere.stderr
+    assert elsewhere.stderr.strip().splitlines() == [
+        f"error: this Ray job was submitted with its own working_dir, so the code in '{folder}' cannot be shipped "
+        "beside it: run nagexp from the job's folder without --code-dir, or submit the job without --working-dir"]
+
+
 def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: Path,
                                                                     joined_env: dict[str, str]) -> None:  # fmt: skip
     env = {k: v for k, v in joined_env.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
