@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,6 +66,15 @@ def _two_threads() -> None:
 
 # ---- data ------------------------------------------------------------------------------------
 
+_SCRATCH: list[Path] = []  # temporary data caches of `load_bundle`, removed when the session ends
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_scratch() -> Iterator[None]:
+    yield
+    for folder in _SCRATCH:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 def load_bundle(spec: str, cache_dir: str | Path | None = None, say: Callable[[str], None] = print,
                 **fields: Any) -> DataBundle:  # fmt: skip
@@ -72,8 +82,10 @@ def load_bundle(spec: str, cache_dir: str | Path | None = None, say: Callable[[s
     from files is prepared into `cache_dir` (default: a fresh temporary folder)."""
     from nagexp.data.loading import load_train_data
 
-    cache = cache_dir if cache_dir is not None else tempfile.mkdtemp(prefix="nagexp-test-cache-")
-    data = load_train_data(TrainConfig(dataset=spec, data_mode="memory", **fields), cache, say=say)
+    if cache_dir is None:
+        cache_dir = tempfile.mkdtemp(prefix="nagexp-test-cache-")
+        _SCRATCH.append(Path(cache_dir))
+    data = load_train_data(TrainConfig(dataset=spec, data_mode="memory", **fields), cache_dir, say=say)
     assert isinstance(data, DataBundle)
     return data
 
