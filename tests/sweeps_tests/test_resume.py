@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 from nagexp.config.space import SEARCH_SPACES_DIR
-from tests.processes import NagexpProcess, journal_events
+from tests.processes import NagexpProcess, journal_events, trials_ended
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
@@ -46,6 +46,15 @@ def sweep_args(results: Path, name: str, *extra: str, trials: int = TRIALS) -> t
 def finished_at_least(sweep_dir: Path, count: int) -> Callable[[], bool]:
     """trials.csv (rewritten as each trial ends) lists `count` finished trials."""
     return lambda: (sweep_dir / "trials.csv").exists() and len(finished(rows(sweep_dir))) >= count
+
+
+def mid_run(sweep_dir: Path, at_most: int) -> set[int]:
+    """Trials the journal shows between their first and their end, with at most `at_most` epochs
+    reported."""
+    events = journal_events(sweep_dir)
+    ended = {e["number"] for e in events if e["event"] == "end"}
+    epochs = Counter(e["number"] for e in events if e["event"] == "epoch" and e["number"] not in ended)
+    return {number for number, done in epochs.items() if done <= at_most}
 
 
 def ls_state(results: Path, name: str) -> str:
@@ -93,8 +102,14 @@ def check_exact(sweep_dir: Path, before: dict[str, dict[str, str]], trials: int 
 @pytest.mark.slow
 def test_sigkilled_driver_resumes_exactly(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     sweep_dir = tmp_path / "killed"
-    nagexp_process.run_until(*sweep_args(tmp_path, "killed"), until=finished_at_least(sweep_dir, 3),
-                             what="3 trials finished")  # fmt: skip
+    three_ended = finished_at_least(sweep_dir, 3)
+
+    def then_one_mid_run() -> bool:  # five epochs (seconds) before its end at the earliest: it dies mid-run
+        return three_ended() and bool(mid_run(sweep_dir, 5))
+
+    nagexp_process.run_until(*sweep_args(tmp_path, "killed"), until=then_one_mid_run,
+                             what="3 trials finished and another reported its first epochs")  # fmt: skip
+    assert mid_run(sweep_dir, 9)
     before = finished(rows(sweep_dir))
     assert 3 <= len(before) < TRIALS
     assert not (sweep_dir / "summary.json").exists()
@@ -114,16 +129,13 @@ def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path
     sweep_dir = tmp_path / "dp"
     dp = ("--workers-per-trial", "2", "--cpus-per-worker", "0.5", "--epochs", "4", "--scheduler", "fifo")
 
-    def mid_run(at_most: int) -> set[int]:  # once a trial ended: unfinished ones with 1 to at_most epochs reported
-        events = journal_events(sweep_dir)
-        ended = {e["number"] for e in events if e["event"] == "end"}
-        epochs = Counter(e["number"] for e in events if e["event"] == "epoch" and e["number"] not in ended)
-        return {number for number, done in epochs.items() if done <= at_most} if ended else set()
+    def started_after_an_end(at_most: int) -> set[int]:
+        return mid_run(sweep_dir, at_most) if trials_ended(sweep_dir) else set()
 
     # killed two epochs (seconds) from that trial's end, so the kill cannot come after it
-    nagexp_process.run_until(*sweep_args(tmp_path, "dp", *dp, trials=3), until=lambda: bool(mid_run(2)),
+    nagexp_process.run_until(*sweep_args(tmp_path, "dp", *dp, trials=3), until=lambda: bool(started_after_an_end(2)),
                              what="a trial finished and another reported its first epochs")  # fmt: skip
-    assert mid_run(3)  # the driver died with a trial between its first and its last epoch
+    assert started_after_an_end(3)  # the driver died with a trial between its first and its last epoch
     before = finished(rows(sweep_dir))
     assert 1 <= len(before) < 3
 
@@ -145,6 +157,8 @@ def test_ctrl_c_saves_state_refuses_a_second_driver_and_resumes(tmp_path: Path, 
     assert second.exit_code == 1, second.output
     assert f"sweep 'stopped' is being run by nagexp driver pid {proc.pid}" in second.output
     assert ls_state(tmp_path, "stopped") == "running"
+    # a trial five epochs (seconds) from its end at the earliest: the sweep cannot end before the signal
+    nagexp_process.wait_until(proc, lambda: bool(mid_run(sweep_dir, 5)), "a trial reported its first epochs")
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
