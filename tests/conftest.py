@@ -212,8 +212,8 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def _end_live_actors() -> list[str]:
-    """Every live actor on the shared runtime (one node, this machine), its process killed: the
-    class name and job of each. Read from GCS's actor table, as Ray's state API needs the
+    """Every actor on the shared runtime (one node, this machine) that is alive or waiting to be
+    made or restarted, the processes of the alive ones killed: the class name and job of each.
     dashboard the suite runs without."""
     from ray._private.state import actors
 

@@ -1,7 +1,7 @@
 """Ray Tune internals nagexp relies on (tested on Ray 2.60): its callback telemetry, the names
 of its experiment-state and checkpoint files, its stop signal, the settings it reads from the
-environment, the loggers it reports caught errors on, and the error it pickles beside a
-failed trial."""
+environment, the loggers it reports caught errors on and logs each checkpoint on, and the error
+it pickles beside a failed trial."""
 
 from __future__ import annotations
 
