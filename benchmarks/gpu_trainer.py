@@ -12,8 +12,8 @@ throughput with fractional GPUs. `benchmarks/gpu_check.sh` runs it on the lent G
    the best test accuracy within 10 epochs, samples/s and peak GPU memory, median over seeds.
 
     python -m benchmarks.gpu_trainer [--data DIR] [--seeds 3] [--trials 16] [--out FILE]
-    python -m benchmarks.gpu_trainer --quick [--data DIR] --out FILE   # 1 seed, 2 trials a sweep; without
-        CUDA the CPU check on 256 images (the tests)
+    python -m benchmarks.gpu_trainer --quick [--data DIR] --out FILE   # 1 seed, 2 trials a sweep on the
+        first 2,000 training images (no target is reached); without CUDA the CPU check on 256 images (the tests)
 
 DIR is an ImageFolder tree (`train/<class>/*.jpg`, `test/<class>/*.jpg`) or its .tar.gz
 (default: ../shared/data/cifar10-jpeg.tar.gz where it exists); it is decoded once (in parallel)
@@ -36,19 +36,22 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import CIFAR_JPEGS, jpeg_folder, write_result
+from benchmarks.common import CIFAR_JPEGS, jpeg_folder, task_folder, write_result
 
 TARGETS = (0.90, 0.92, 0.93)
+QUICK_TRAIN_IMAGES = 2000  # --quick on a GPU: the sweeps and runs check the path; no target is reached
 CACHE = Path(tempfile.gettempdir()) / "nagexp-gpu-bench-cache"  # datasets read from files, prepared once
 
 
-def prepare(data_dir: Path, folder: Path) -> tuple[str, float]:
-    """Decode the image folder (or its .tar.gz) once into an npz (same arrays as `imagefolder:`); (spec, seconds)."""
+def prepare(data_dir: Path, folder: Path, train: int | None = None) -> tuple[str, float]:
+    """Decode the image folder (or its .tar.gz) once into an npz (same arrays as `imagefolder:`),
+    its first `train` training images only when given; (spec, seconds)."""
     from nagexp.data.imagefolder import read_imagefolder
     from nagexp.registries.datasets import parse_dataset_spec
 
     start = time.perf_counter()
-    raw = read_imagefolder(parse_dataset_spec(f"imagefolder:{jpeg_folder(data_dir, folder)}"), 32)
+    tree = jpeg_folder(data_dir, folder) if train is None else task_folder(data_dir, train, folder)
+    raw = read_imagefolder(parse_dataset_spec(f"imagefolder:{tree}"), 32)
     path = folder / "cifar10.npz"
     np.savez(path, x=raw.x_train, y=raw.y_train, x_test=raw.x_test, y_test=raw.y_test, num_classes=raw.num_classes)
     return f"npz:{path}", time.perf_counter() - start
@@ -268,7 +271,7 @@ def main(argv: list[str] | None = None) -> Path:
             print(f"written: {written}")
             return written
         payload["gpu"] = torch.cuda.get_device_name(0)
-        dataset, prep_s = prepare(data, folder)
+        dataset, prep_s = prepare(data, folder, train=QUICK_TRAIN_IMAGES if args.quick else None)
         payload["prepare_s"] = round(prep_s, 1)
         print(f"{payload['gpu']}: CIFAR-10 decoded in {prep_s:.1f} s", flush=True)
 
