@@ -159,10 +159,16 @@ def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
     """The shared runtime started again for one module, which then keeps it: for streaming
     sweeps, whose trials need both CPUs at once and whose Ray Data tasks run in them, so a CPU
     or worker that an earlier test's interrupted sweep holds cannot stall them (the module
-    tests what streaming does, not what the rest of the session left); and for the PBT/PB2
-    module, after which a CPU stayed held by no placement group in three clean-clone CIs of
-    about ten (late in a session only: the module alone always gave its CPUs back; cause not
-    found, the teardown check's error now lists Ray's other groups and resources)."""
+    tests what streaming does, not what the rest of the session left); and for the PBT modules
+    (PBT/PB2, and PBT over a user's function), after which a CPU stayed held by no placement
+    group in four clean-clone CIs of about twelve (late in a session only: each module alone
+    always gave its CPUs back; cause not found, the teardown check's error lists Ray's other
+    groups and resources)."""
+    _restart_shared_runtime()
+    yield
+
+
+def _restart_shared_runtime() -> None:
     import ray
 
     from nagexp.runtime.ray_session import connect_ray, ray_settings
@@ -170,7 +176,6 @@ def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
     ray.shutdown()
     with ray_settings():
         connect_ray(None, num_cpus=2)
-    yield
 
 
 @pytest.fixture(autouse=True)
@@ -178,8 +183,9 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test on the shared Ray runtime: its CPUs all free again, or the test fails. A
     placement group a test left behind would hold them for the rest of the session (the next
     sweep that needs them waits forever): it is removed here (CPUs held outside any group: the
-    live actors are named and ended) and the test that left it fails (an error at its teardown),
-    so one leak fails one test, not every later one (nagexp releases a data-parallel trial's worker group itself: see
+    live actors are named and ended; CPUs held even then: the runtime is started again) and the
+    test that left it fails (an error at its teardown), so one leak fails one test, not every
+    later one (nagexp releases a data-parallel trial's worker group itself: see
     `test_a_trial_stopped_before_its_first_report_gives_its_workers_back`)."""
     yield
     if "ray_runtime" not in request.fixturenames:
@@ -208,6 +214,9 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
         others = {pg_id[:8]: t.get("state") for pg_id, t in placement_group_table().items()
                   if t.get("state") not in ("CREATED", "REMOVED")}  # fmt: skip
         still += f"; other groups {others}; available {ray.available_resources()}"
+        if _cpus_held() > 0:  # nothing left to end: a fresh runtime, so later tests find their CPUs
+            _restart_shared_runtime()
+            still += "; the shared runtime was started again"
     pytest.fail(f"{request.node.nodeid} left {what}{still}", pytrace=False)
 
 

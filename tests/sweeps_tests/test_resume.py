@@ -26,6 +26,7 @@ from tests.processes import NagexpProcess, journal_events, trials_ended
 pytestmark = pytest.mark.usefixtures("ray_runtime")
 runner = CliRunner()
 TRIALS = 6
+FIFO = ("--scheduler", "fifo")  # every trial runs its 10 epochs: none ends early at a rung
 
 
 def rows(sweep_dir: Path) -> list[dict[str, str]]:
@@ -104,10 +105,10 @@ def test_sigkilled_driver_resumes_exactly(tmp_path: Path, nagexp_process: Nagexp
     sweep_dir = tmp_path / "killed"
     three_ended = finished_at_least(sweep_dir, 3)
 
-    def then_one_mid_run() -> bool:  # five epochs (seconds) before its end at the earliest: it dies mid-run
+    def then_one_mid_run() -> bool:  # five epochs (seconds) before its end: it dies mid-run
         return three_ended() and bool(mid_run(sweep_dir, 5))
 
-    nagexp_process.run_until(*sweep_args(tmp_path, "killed"), until=then_one_mid_run,
+    nagexp_process.run_until(*sweep_args(tmp_path, "killed", *FIFO), until=then_one_mid_run,
                              what="3 trials finished and another reported its first epochs")  # fmt: skip
     assert mid_run(sweep_dir, 9)
     before = finished(rows(sweep_dir))
@@ -150,7 +151,7 @@ def test_sigkilled_driver_of_data_parallel_trials_resumes_exactly(tmp_path: Path
 @pytest.mark.slow
 def test_ctrl_c_saves_state_refuses_a_second_driver_and_resumes(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     sweep_dir = tmp_path / "stopped"
-    proc = nagexp_process.start(*sweep_args(tmp_path, "stopped"))
+    proc = nagexp_process.start(*sweep_args(tmp_path, "stopped", *FIFO))
     nagexp_process.wait_until(proc, finished_at_least(sweep_dir, 2), "2 trials finished")
     # a second driver on the same sweep is refused while the first one lives
     second = runner.invoke(app, ["sweep", "--resume", "stopped", "--results-dir", str(tmp_path)])
