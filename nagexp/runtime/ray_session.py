@@ -21,6 +21,7 @@ __all__ = ["cluster_nodes", "connect_ray", "ray_address", "ray_settings", "relea
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # what `ray job submit` sets for its entrypoint, and ray.init() reads
 JOB_CONFIG_VARIABLE = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # the submitted job's runtime env, set for its entrypoint
+OVERRIDE_VARIABLE = "RAY_OVERRIDE_JOB_RUNTIME_ENV"  # "1": the driver's runtime env wins over the job's
 
 
 def _settings() -> dict[str, str]:
@@ -88,7 +89,12 @@ def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnap
         return False
     given = address
     address = ray_address(address)
-    hint = "check --address" if given else f"check ${ADDRESS_VARIABLE} (unset it to start Ray here)"
+    if given:
+        hint = "check --address"
+    elif JOB_CONFIG_VARIABLE in os.environ:  # `ray job submit` set $RAY_ADDRESS to its own cluster
+        hint = "check the cluster the job was submitted to"
+    else:
+        hint = f"check ${ADDRESS_VARIABLE} (unset it to start Ray here)"
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}  # fmt: skip
     kwargs["runtime_env"] = _runtime_env(bool(address), code)
@@ -115,7 +121,7 @@ def _runtime_env(joined: bool, code: CodeSnapshot | None) -> dict[str, Any]:
     or a variable that both set, so what the job already gives is left to the job."""
     from nagexp.integrations.ray_train import LOCAL_TRAIN_SETTINGS, TRAIN_SETTINGS
 
-    job = _submitted_job_env()
+    job = {} if os.environ.get(OVERRIDE_VARIABLE) == "1" else _submitted_job_env()
     settings = TRAIN_SETTINGS if joined else LOCAL_TRAIN_SETTINGS
     job_vars = job.get("env_vars") or {}
     env_vars = {k: os.environ.get(k, v) for k, v in settings.items() if k not in job_vars}
@@ -124,12 +130,18 @@ def _runtime_env(joined: bool, code: CodeSnapshot | None) -> dict[str, Any]:
         return runtime_env
     if "working_dir" not in job:
         runtime_env["working_dir"] = str(stage_snapshot(code))
-    elif code.root != Path.cwd().resolve():
-        # the job's working_dir is its entrypoint's current folder, on every worker already
+    elif not _on_python_path(code.root):
+        # Ray puts the job's working_dir first on PYTHONPATH, here and on every worker: code
+        # elsewhere would import on this driver only
         raise NagexpError(f"this Ray job was submitted with its own working_dir, so the code in '{code.root}' "
-                          "cannot be shipped beside it: run nagexp from the job's folder without --code-dir, or "
-                          "submit the job without --working-dir")  # fmt: skip
+                          "cannot be shipped beside it: run nagexp in the job's working_dir (the entrypoint's "
+                          "folder, without cd) with the code there, or submit the job without "
+                          "--working-dir")  # fmt: skip
     return runtime_env
+
+
+def _on_python_path(folder: Path) -> bool:
+    return any(Path(p).resolve() == folder for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
 
 
 def _submitted_job_env() -> dict[str, Any]:

@@ -134,25 +134,34 @@ def test_user_model_error_ends_its_trial_and_the_sweep_goes_on(tmp_path: Path) -
 
 def test_a_submitted_job_keeps_its_working_dir_and_variables(tmp_path: Path, joined_env: dict[str, str]) -> None:
     # as `ray job submit --working-dir FOLDER -- nagexp sweep ...` starts its entrypoint: in the
-    # folder, with the job's runtime env in a variable; Ray refuses a driver that sets a field or
-    # a variable of it again, so the job's code folder and settings are the ones used
+    # folder, first on PYTHONPATH, with the job's variables set and its runtime env in a variable;
+    # Ray refuses a driver that sets a field or a variable of it again, so the job's are used
     folder = code_folder(tmp_path, "job_models")
     space = write_space(folder / "space.yaml", {"model": "job_models:net"})
-    job = {"runtime_env": {"working_dir": str(folder), "env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}}}
-    env = {**joined_env, "RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps(job)}
+    job_vars = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+    job = {"runtime_env": {"working_dir": str(folder), "env_vars": job_vars}}
+    env = {**joined_env, **job_vars, "RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps(job), "PYTHONPATH": str(folder)}
     sweep = [sys.executable, "-m", "nagexp", "sweep", str(space), "--trials", "1", "--no-track", "--name", "job",
              "--results-dir", str(tmp_path / "results")]  # fmt: skip
     ran = subprocess.run(sweep, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     with (tmp_path / "results" / "job" / "trials.csv").open() as f:
         assert [r["state"] for r in csv.DictReader(f)] == ["completed"]
-    # code from another folder cannot ride beside the job's: one line that says what to change
-    elsewhere = subprocess.run([*sweep[:-2], "--results-dir", str(tmp_path / "other"), "--code-dir", str(folder)],
-                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    # code outside the job's working_dir would import on the driver only: one line that says what to change
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    elsewhere = subprocess.run([*sweep[:-2], "--results-dir", str(tmp_path / "elsewhere")], cwd=other, env=env,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
     assert elsewhere.returncode == 1, elsewhere.stdout + elsewhere.stderr
     assert elsewhere.stderr.strip().splitlines() == [
-        f"error: this Ray job was submitted with its own working_dir, so the code in '{folder}' cannot be shipped "
-        "beside it: run nagexp from the job's folder without --code-dir, or submit the job without --working-dir"]
+        f"error: this Ray job was submitted with its own working_dir, so the code in '{other}' cannot be shipped "
+        "beside it: run nagexp in the job's working_dir (the entrypoint's folder, without cd) with the code there, "
+        "or submit the job without --working-dir"]
+    # unless the job lets the driver's runtime env win: then nagexp ships the code as it does outside a job
+    override = {**env, "RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"}
+    shipped = subprocess.run([*sweep[:-2], "--results-dir", str(tmp_path / "shipped")], cwd=other, env=override,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr
 
 
 def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: Path,
