@@ -135,12 +135,16 @@ def ray_runtime() -> Iterator[None]:
     """One local Ray runtime (2 CPUs, no dashboard) shared by every sweep test."""
     import ray
 
+    _start_shared_runtime()
+    yield
+    ray.shutdown()
+
+
+def _start_shared_runtime() -> None:
     from nagexp.runtime.ray_session import connect_ray, ray_settings
 
     with ray_settings():
         connect_ray(None, num_cpus=2)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture
@@ -171,11 +175,8 @@ def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
 def _restart_shared_runtime() -> None:
     import ray
 
-    from nagexp.runtime.ray_session import connect_ray, ray_settings
-
     ray.shutdown()
-    with ray_settings():
-        connect_ray(None, num_cpus=2)
+    _start_shared_runtime()
 
 
 @pytest.fixture(autouse=True)
@@ -223,7 +224,7 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
 def _end_live_actors() -> list[str]:
     """Every actor on the shared runtime (one node, this machine) that is alive or waiting to be
     made or restarted, the processes of the alive ones killed: the class name and job of each.
-    dashboard the suite runs without."""
+    Read from GCS's actor table, as Ray's state API needs the dashboard the suite runs without."""
     from ray._private.state import actors
 
     ended = []

@@ -87,14 +87,8 @@ def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnap
 
     if ray.is_initialized():
         return False
-    given = address
+    hint = _address_hint(given=address)
     address = ray_address(address)
-    if given:
-        hint = "check --address"
-    elif JOB_CONFIG_VARIABLE in os.environ:  # `ray job submit` set $RAY_ADDRESS to its own cluster
-        hint = "check the cluster the job was submitted to"
-    else:
-        hint = f"check ${ADDRESS_VARIABLE} (unset it to start Ray here)"
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}  # fmt: skip
     kwargs["runtime_env"] = _runtime_env(bool(address), code)
@@ -112,6 +106,15 @@ def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnap
                               "that the cluster is up") from None  # fmt: skip
         raise NagexpError(f"cannot start a local Ray runtime: {first_line(exc)}") from None
     return True
+
+
+def _address_hint(given: str | None) -> str:
+    """What to check when the cluster a command joins does not answer: where its address came from."""
+    if given:
+        return "check --address"
+    if JOB_CONFIG_VARIABLE in os.environ:  # `ray job submit` set $RAY_ADDRESS to its own cluster
+        return "check the cluster the job was submitted to"
+    return f"check ${ADDRESS_VARIABLE} (unset it to start Ray here)"
 
 
 def _runtime_env(joined: bool, code: CodeSnapshot | None) -> dict[str, Any]:
