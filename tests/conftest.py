@@ -163,11 +163,12 @@ def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
     """The shared runtime started again for one module, which then keeps it: for streaming
     sweeps, whose trials need both CPUs at once and whose Ray Data tasks run in them, so a CPU
     or worker that an earlier test's interrupted sweep holds cannot stall them (the module
-    tests what streaming does, not what the rest of the session left); and for the PBT modules
-    (PBT/PB2, and PBT over a user's function), after which a CPU stayed held by no placement
-    group in four clean-clone CIs of about twelve (late in a session only: each module alone
-    always gave its CPUs back; cause not found, the teardown check's error lists Ray's other
-    groups and resources)."""
+    tests what streaming does, not what the rest of the session left); and for every PBT
+    sweep on the shared runtime (PBT/PB2, PBT over a user's function, compare's PBT arm), after
+    which a CPU stayed held by no placement group in five clean-clone CIs of about fourteen
+    (late in a session only, on a runtime that earlier modules used: never on one started for
+    the module; cause not found, the teardown check's error lists Ray's other groups and
+    resources)."""
     _restart_shared_runtime()
     yield
 
