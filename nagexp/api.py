@@ -78,8 +78,9 @@ def resolve_spec(space: str | Path | None = None, resume: str | Path | None = No
         from nagexp.sweeps.resume import check_resume_options, load_resume_spec
 
         check_resume_options([*options, *(["space"] if space is not None else [])])
+        code_dir = options.get("code_dir")
         return load_resume_spec(resume, Path(options.get("results_dir", "results")), options.get("address"),
-                                options.get("tracking_uri"))  # fmt: skip
+                                options.get("tracking_uri"), Path(code_dir) if code_dir else None)  # fmt: skip
     return resolve_sweep(validated(SweepOptions, {"space": space or DEFAULT_SPACE, **options}))
 
 
@@ -99,7 +100,7 @@ def sweep(
     like the CLI's options (trials, epochs, seed, sampler, scheduler, rung_signal, epoch_budget,
     workers_per_trial, results_dir, track, ...; see `nagexp sweep --help`); a misspelt or invalid one
     is a ConfigError naming it. `resume`: continue the interrupted sweep of that name (only
-    results_dir, address and tracking_uri may be given; a sweep's folder works too). `report`:
+    results_dir, address, tracking_uri and code_dir may be given; a sweep's folder works too). `report`:
     build the HTML/Markdown report at the end. `echo`: where progress lines go (None: nowhere).
     `command`: recorded in sweep.json as how the sweep was started.
 

@@ -103,16 +103,20 @@ def reproduce(
     on_own_run: OwnRunLogger | None = None,
 ) -> Reproduction:
     """Rerun the trial with its own seed (for its epochs), then `seeds` fresh seeds. The
-    user's code (if the sweep had any) is imported from `code_dir`, by default the folder
-    sweep.json recorded; a warning says when its hash is no longer the recorded one."""
+    user's code (if the sweep had any) is imported from `code_dir`, by default the submitted
+    job's working_dir under `ray job submit --working-dir`, else the folder sweep.json recorded;
+    a warning says when its hash is no longer the recorded one."""
     from nagexp.core.process_settings import restored_process_settings
     from nagexp.data.loading import load_train_data
     from nagexp.data.prepared.store import cache_dir_for
-    from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
+    from nagexp.runtime.ray_session import connect_ray, job_code_folder, ray_settings, shutdown_ray
 
     record, plan = trial_to_rerun(sweep_dir, which)
     if saved := plan.user_code:
-        folder = code_dir or Path(saved["dir"])
+        folder = code_dir or job_code_folder() or Path(saved["dir"])
+        if not folder.is_dir():  # a moved project, or a job's copy of its working_dir that Ray deleted
+            raise ConfigError(f"the code folder '{folder}' this sweep ran is gone; pass --code-dir with the "
+                              "folder of that code")  # fmt: skip
         if warning := changed_code_warning(saved, folder):
             warn(warning)
         make_importable(folder)

@@ -16,8 +16,8 @@ from typing import Any
 from nagexp.core.errors import NagexpError, first_line
 from nagexp.runtime.user_code import CodeSnapshot, stage_snapshot
 
-__all__ = ["cluster_nodes", "connect_ray", "ray_address", "ray_settings", "release_worker_group", "shutdown_ray",
-           "worker_group_id"]  # fmt: skip
+__all__ = ["cluster_nodes", "connect_ray", "job_code_folder", "ray_address", "ray_settings", "release_worker_group",
+           "shutdown_ray", "worker_group_id"]  # fmt: skip
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # what `ray job submit` sets for its entrypoint, and ray.init() reads
 JOB_CONFIG_VARIABLE = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # the submitted job's runtime env, set for its entrypoint
@@ -141,6 +141,16 @@ def _runtime_env(joined: bool, code: CodeSnapshot | None) -> dict[str, Any]:
                           "folder, without cd) with the code there, or submit the job without "
                           "--working-dir")  # fmt: skip
     return runtime_env
+
+
+def job_code_folder() -> Path | None:
+    """The folder a job submitted with `--working-dir` runs in: Ray's copy of that working_dir,
+    where the job's code is on every node (None outside such a job, under
+    RAY_OVERRIDE_JOB_RUNTIME_ENV=1, or when the entrypoint left it). Each submission gets a copy of
+    its own, so a sweep that a job started is resumed from the code of the job that resumes it."""
+    job = {} if os.environ.get(OVERRIDE_VARIABLE) == "1" else _submitted_job_env()
+    here = Path.cwd().resolve()
+    return here if "working_dir" in job and _on_python_path(here) else None
 
 
 def _on_python_path(folder: Path) -> bool:

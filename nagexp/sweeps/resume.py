@@ -2,8 +2,10 @@
 sweep.json.
 
 The space comes from sweep.json, not from the space file, which may have changed since.
-Only where things run and log may change: the Ray address and the tracking URI (and where the
-results are, which a path names).
+Only where things run and log may change: the Ray address, the tracking URI, the folder of the
+user's code (a moved project; a new job's copy of its working_dir, taken by default under
+`ray job submit --working-dir`; a changed hash is said in one line) and where the results are,
+which a path names.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from nagexp.results.state import sweep_state
 __all__ = ["RESUMABLE_WITH", "ResumeError", "check_resumable", "check_resume_options", "load_resume_spec"]
 
 MASK = "***@"
-# where a sweep runs and logs may change when it is resumed; everything else is as it started
-RESUMABLE_WITH = ("results_dir", "address", "tracking_uri")
+# where a sweep runs, logs and finds its code may change when it is resumed; everything else is as it started
+RESUMABLE_WITH = ("results_dir", "address", "tracking_uri", "code_dir")
 
 
 class ResumeError(ConfigError):
@@ -39,9 +41,13 @@ def check_resume_options(given: Iterable[str], name_of: Callable[[str], str] = s
 
 
 def load_resume_spec(
-    sweep: str | Path, results_dir: Path, address: str | None = None, tracking_uri: str | None = None
+    sweep: str | Path, results_dir: Path, address: str | None = None, tracking_uri: str | None = None,
+    code_dir: Path | None = None,
 ) -> SweepSpec:
-    """The spec of the sweep `sweep` names (a name in `results_dir`, or the sweep's folder)."""
+    """The spec of the sweep `sweep` names (a name in `results_dir`, or the sweep's folder);
+    its code from `code_dir`, else from the submitted job's working_dir, else where it started."""
+    from nagexp.runtime.ray_session import job_code_folder
+
     results_dir = results_dir.expanduser().resolve()
     if not Path(sweep).expanduser().is_dir() and not (results_dir / check_name(str(sweep), "sweep name")).is_dir():
         raise ResumeError(f"no sweep '{sweep}' in {results_dir} to resume; see `nagexp ls --results-dir "
@@ -65,6 +71,8 @@ def load_resume_spec(
         )
     stored["address"] = address
     stored["results_dir"] = results_dir
+    if code_folder := code_dir or job_code_folder():
+        stored["code_dir"] = Path(code_folder).expanduser().resolve()
     options = SweepOptions.model_validate(stored)
     spec = SweepSpec(name=name, options=options, space=plan.space, space_text=plan.space_text,
                      results_dir=results_dir, sweep_dir=sweep_dir)  # fmt: skip

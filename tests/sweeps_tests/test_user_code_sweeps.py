@@ -163,6 +163,37 @@ def test_a_submitted_job_keeps_its_working_dir_and_variables(tmp_path: Path, joi
                              capture_output=True, text=True, timeout=300)  # fmt: skip
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
 
+    # a later job gets a copy of its own (Ray deletes the first): resume and reproduce take its code
+    sweep_dir = tmp_path / "results" / "job"
+    (sweep_dir / "summary.json").unlink()  # as a driver killed before it wrote its end
+    later = tmp_path / "later_job"
+    shutil.copytree(folder, later, ignore=shutil.ignore_patterns("__pycache__"))
+    with (later / "job_models.py").open("a") as f:
+        f.write("\n# changed\n")
+    shutil.rmtree(folder)
+    results = ["--results-dir", str(tmp_path / "results")]
+    plain = {k: v for k, v in joined_env.items() if k != "PYTHONPATH"}
+    resume = [sys.executable, "-m", "nagexp", "sweep", "--resume", "job", *results]
+    gone = subprocess.run(resume, cwd=later, env=plain, capture_output=True, text=True, timeout=300)
+    assert gone.returncode == 2 and gone.stderr.strip().splitlines() == [
+        f"error: code folder '{folder}' does not exist; pass --code-dir with the folder of your code"], gone.stderr
+    moved = subprocess.run([*resume, "--code-dir", str(later), "--dry-run"], cwd=tmp_path, env=plain,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    later_job = {**env, "RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"working_dir": str(later)}}),
+                 "PYTHONPATH": str(later)}  # fmt: skip
+    resumed = subprocess.run(resume, cwd=later, env=later_job, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"warning: your code in {later} changed since" in resumed.stdout
+    assert json.loads((sweep_dir / "summary.json").read_text())["state"] == "finished"
+    again = subprocess.run([sys.executable, "-m", "nagexp", "reproduce", str(sweep_dir)], cwd=later, env=later_job,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0 and f"warning: your code in {later} changed since" in again.stdout, again.stderr
+    elsewhere = subprocess.run([sys.executable, "-m", "nagexp", "reproduce", str(sweep_dir)], cwd=tmp_path,
+                               env=plain, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert elsewhere.returncode == 2 and elsewhere.stderr.strip().splitlines() == [
+        f"error: the code folder '{folder}' this sweep ran is gone; pass --code-dir with the folder of that code"]
+
 
 def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: Path,
                                                                     joined_env: dict[str, str]) -> None:  # fmt: skip
