@@ -24,7 +24,8 @@ def reproduce_command(
     ] = True,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of the sweep (default as for sweep).")] = None,
     code_dir: Annotated[
-        Path | None, typer.Option(help="Folder of your own model/dataset code (default: the one sweep.json records).")
+        Path | None, typer.Option(help="Folder of your own model/dataset code (default: the one sweep.json records, "
+                                   "or if it is gone, the working_dir of the Ray job this runs in).")
     ] = None,
 ) -> None:
     """Rerun a trial from its stored config with its own seed: on CPU the metric must match exactly."""

@@ -103,20 +103,18 @@ def reproduce(
     on_own_run: OwnRunLogger | None = None,
 ) -> Reproduction:
     """Rerun the trial with its own seed (for its epochs), then `seeds` fresh seeds. The
-    user's code (if the sweep had any) is imported from `code_dir`, by default the submitted
-    job's working_dir under `ray job submit --working-dir`, else the folder sweep.json recorded;
-    a warning says when its hash is no longer the recorded one."""
+    user's code (if the sweep had any) is imported from `code_dir`, by default the folder
+    sweep.json recorded, or where that is gone (a job's copy of its working_dir, which Ray
+    deletes), the working_dir of the `ray job submit --working-dir` job this runs in; a warning
+    says when its hash is no longer the recorded one."""
     from nagexp.core.process_settings import restored_process_settings
     from nagexp.data.loading import load_train_data
     from nagexp.data.prepared.store import cache_dir_for
-    from nagexp.runtime.ray_session import connect_ray, job_code_folder, ray_settings, shutdown_ray
+    from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 
     record, plan = trial_to_rerun(sweep_dir, which)
     if saved := plan.user_code:
-        folder = code_dir or job_code_folder() or Path(saved["dir"])
-        if not folder.is_dir():  # a moved project, or a job's copy of its working_dir that Ray deleted
-            raise ConfigError(f"the code folder '{folder}' this sweep ran is gone; pass --code-dir with the "
-                              "folder of that code")  # fmt: skip
+        folder = _code_folder(code_dir, Path(saved["dir"]))
         if warning := changed_code_warning(saved, folder):
             warn(warning)
         make_importable(folder)
@@ -134,6 +132,25 @@ def reproduce(
             return _reproduce(record, plan, run_cfg, data, seeds, on_run, on_cpu)
         finally:
             shutdown_ray(started)
+
+
+def _code_folder(given: Path | None, recorded: Path) -> Path:
+    """Where a rerun imports the user's code from: `given`, else the recorded folder, else the
+    submitted job's working_dir (ConfigError in one line when none is there)."""
+    from nagexp.runtime.ray_session import job_code_folder
+
+    if given is not None:
+        if not given.expanduser().is_dir():
+            raise ConfigError(f"code folder '{given.expanduser().resolve()}' does not exist; pass --code-dir "
+                              "with the folder of your code")  # fmt: skip
+        return given.expanduser().resolve()
+    if recorded.is_dir():
+        return recorded
+    if (job_folder := job_code_folder()) is not None:
+        return job_folder
+    # a moved project, or a job's copy of its working_dir that Ray deleted
+    raise ConfigError(f"the code folder '{recorded}' this sweep ran is gone; pass --code-dir with the folder of "
+                      "that code")  # fmt: skip
 
 
 def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data: TrainData, seeds: int,

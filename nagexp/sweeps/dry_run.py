@@ -64,9 +64,9 @@ def preview(spec: SweepSpec, resume: bool = False) -> str:
     the sweep would."""
     if not resume:
         refuse_existing(spec)
+    told: list[str] = []  # what the sweep would say before it starts: a resume's changed code, a warm start
     check_tracking(spec, dry_run=True)
-    user_code(spec, lambda _line: None, resume)
+    user_code(spec, told.append, resume)
     check_user_code_imports(spec)
-    told: list[str] = []
     start = None if resume else search_start(spec, told.append)
     return "\n".join([describe_plan(spec, start), *told])

@@ -179,7 +179,7 @@ def test_a_submitted_job_keeps_its_working_dir_and_variables(tmp_path: Path, joi
         f"error: code folder '{folder}' does not exist; pass --code-dir with the folder of your code"], gone.stderr
     moved = subprocess.run([*resume, "--code-dir", str(later), "--dry-run"], cwd=tmp_path, env=plain,
                            capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert moved.returncode == 0 and f"warning: your code in {later} changed since" in moved.stdout, moved.stderr
     later_job = {**env, "RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"working_dir": str(later)}}),
                  "PYTHONPATH": str(later)}  # fmt: skip
     resumed = subprocess.run(resume, cwd=later, env=later_job, capture_output=True, text=True, timeout=300)
@@ -193,6 +193,10 @@ def test_a_submitted_job_keeps_its_working_dir_and_variables(tmp_path: Path, joi
                                env=plain, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert elsewhere.returncode == 2 and elsewhere.stderr.strip().splitlines() == [
         f"error: the code folder '{folder}' this sweep ran is gone; pass --code-dir with the folder of that code"]
+    wrong = subprocess.run([sys.executable, "-m", "nagexp", "reproduce", str(sweep_dir), "--code-dir", "nowhere"],
+                           cwd=tmp_path, env=plain, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert wrong.returncode == 2 and wrong.stderr.strip().splitlines() == [
+        f"error: code folder '{tmp_path / 'nowhere'}' does not exist; pass --code-dir with the folder of your code"]
 
 
 def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: Path,
