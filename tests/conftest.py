@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,12 +164,9 @@ def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
     """The shared runtime started again for one module, which then keeps it: for streaming
     sweeps, whose trials need both CPUs at once and whose Ray Data tasks run in them, so a CPU
     or worker that an earlier test's interrupted sweep holds cannot stall them (the module
-    tests what streaming does, not what the rest of the session left); and for every PBT
-    sweep on the shared runtime (PBT/PB2, PBT over a user's function, compare's PBT arm), after
-    which a CPU stayed held by no placement group in five clean-clone CIs of about fourteen
-    (late in a session only, on a runtime that earlier modules used: never on one started for
-    the module; cause not found, the teardown check's error lists Ray's other groups and
-    resources)."""
+    tests what streaming does, not what the rest of the session left); and for the PBT modules
+    (PBT/PB2, PBT over a user's function), whose sweeps start with both CPUs free (after a PBT
+    sweep, Ray's raylet can keep a CPU reserved that nothing holds: see RayReservationLeak)."""
     _restart_shared_runtime()
     yield
 
@@ -188,7 +186,9 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     live actors are named and ended; CPUs held even then: the runtime is started again) and the
     test that left it fails (an error at its teardown), so one leak fails one test, not every
     later one (nagexp releases a data-parallel trial's worker group itself: see
-    `test_a_trial_stopped_before_its_first_report_gives_its_workers_back`)."""
+    `test_a_trial_stopped_before_its_first_report_gives_its_workers_back`). A CPU that no group,
+    actor or busy worker holds is Ray's own leak, not the test's: a warning
+    (RayReservationLeak), and the runtime started again."""
     yield
     if "ray_runtime" not in request.fixturenames:
         return
@@ -217,9 +217,41 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
                   if t.get("state") not in ("CREATED", "REMOVED")}  # fmt: skip
         still += f"; other groups {others}; available {ray.available_resources()}"
         if _cpus_held() > 0:  # nothing left to end: a fresh runtime, so later tests find their CPUs
+            held_by_nothing = not left and not others and not _busy_workers()
             _restart_shared_runtime()
             still += "; the shared runtime was started again"
+            if held_by_nothing:
+                warnings.warn(RayReservationLeak(f"{request.node.nodeid}: {RayReservationLeak.__doc__}{still}"),
+                              stacklevel=1)  # fmt: skip
+                return
     pytest.fail(f"{request.node.nodeid} left {what}{still}", pytrace=False)
+
+
+class RayReservationLeak(pytest.PytestWarning):
+    """Ray's raylet kept a CPU reserved that no placement group, actor or worker holds (Ray
+    2.60, after PBT with reuse_actors: when a paused member finds a cached actor, Tune cancels
+    the placement group it was making for it; the raylet's debug_state.txt then shows one more
+    bundle prepared than committed or removed, no lease and no worker: ray-project/ray#64693).
+    Nothing of the test's holds it, so the test does not fail; later tests get a fresh runtime"""
+
+
+RAYLET_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # the raylet's children that are not workers
+
+
+def _busy_workers() -> list[str]:
+    """The shared runtime's worker processes that run a task or an actor (not `ray::IDLE`, nor
+    the raylet's agents)."""
+    import psutil
+    import ray
+
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    busy = []
+    for worker in psutil.Process(raylet).children():
+        with contextlib.suppress(psutil.Error):
+            title = (worker.cmdline() or [""])[0]
+            if title.startswith("ray::") and not title.startswith(("ray::IDLE", *RAYLET_AGENTS)):
+                busy.append(title)
+    return busy
 
 
 def _end_live_actors() -> list[str]:

@@ -17,7 +17,7 @@ from nagexp.api import reproduce
 from nagexp.cli import app
 from tests.sweeps_tests.test_own_trainer import code_folder, rows, write_space
 
-# PBT late in a session has left a CPU held by no placement group (see fresh_ray_runtime)
+# a runtime of their own, so the population starts with both CPUs free (see fresh_ray_runtime)
 pytestmark = pytest.mark.usefixtures("fresh_ray_runtime")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_trainer"
