@@ -30,7 +30,7 @@ from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank
 from nagexp.results.records import TrialRecord
 from nagexp.results.statistics import mean_ci95
-from nagexp.runtime.user_code import changed_code_warning, make_importable
+from nagexp.runtime.user_code import changed_code_warning, code_folder, make_importable
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint
 from nagexp.training.lineage import lineage_segments
 from nagexp.training.trainer import TrainResult, train
@@ -140,10 +140,7 @@ def _code_folder(given: Path | None, recorded: Path) -> Path:
     from nagexp.runtime.ray_session import job_code_folder
 
     if given is not None:
-        if not given.expanduser().is_dir():
-            raise ConfigError(f"code folder '{given.expanduser().resolve()}' does not exist; pass --code-dir "
-                              "with the folder of your code")  # fmt: skip
-        return given.expanduser().resolve()
+        return code_folder(given)
     if recorded.is_dir():
         return recorded
     if (job_folder := job_code_folder()) is not None:

@@ -21,7 +21,8 @@ from typing import Any
 
 from nagexp.core.errors import ConfigError
 
-__all__ = ["CodeSnapshot", "changed_code_warning", "make_importable", "snapshot", "stage_snapshot", "uses_user_code"]
+__all__ = ["CodeSnapshot", "changed_code_warning", "code_folder", "make_importable", "snapshot", "stage_snapshot",
+           "uses_user_code"]  # fmt: skip
 
 MAX_FILES = 2000  # more is a home folder or an environment, not a project
 MAX_BYTES = 50 * 2**20
@@ -60,12 +61,18 @@ def _python_files(root: Path) -> Iterator[Path]:
         yield from (here / f for f in sorted(files) if f.endswith(".py"))
 
 
+def code_folder(root: str | Path) -> Path:
+    """`root` resolved; ConfigError in one line when it is not a folder."""
+    folder = Path(root).expanduser().resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"code folder '{folder}' does not exist; pass --code-dir with the folder of your code")
+    return folder
+
+
 def snapshot(root: str | Path) -> CodeSnapshot:
     """The *.py files under `root` and their hash; ConfigError for a missing folder or one
     too large to be a project's code."""
-    root = Path(root).expanduser().resolve()
-    if not root.is_dir():
-        raise ConfigError(f"code folder '{root}' does not exist; pass --code-dir with the folder of your code")
+    root = code_folder(root)
     digest = hashlib.sha256()
     files: list[str] = []
     size = 0
