@@ -137,7 +137,7 @@ def publish_sweep_report(result: SweepResult, say: Echo = print, warn: Echo = pr
         return []
     o = result.outcome.spec.options
     return publish_report(result.sweep_dir, "both", o.tracking_uri if o.track else None, o.results_dir, say=say,
-                          warn=warn)  # fmt: skip
+                          warn=warn, code_dir=o.code_dir)  # fmt: skip
 
 
 def _result_of(outcome: SweepOutcome) -> SweepResult:

@@ -16,8 +16,8 @@ from nagexp.registries.datasets import allowed_specs
 from nagexp.registries.samplers import SAMPLER_NAMES
 from nagexp.registries.schedulers import SCHEDULERS
 
-__all__ = ["SEARCH", "TRACKING", "USER_DATA", "command_line", "given_options", "shared_options", "sweep_values",
-           "validated"]  # fmt: skip
+__all__ = ["SEARCH", "TRACKING", "USER_DATA", "RecordedCodeDir", "command_line", "given_options", "shared_options",
+           "sweep_values", "validated"]  # fmt: skip
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +70,11 @@ CodeDir = Annotated[
     Path | None,
     typer.Option(help="Folder of your own model/dataset code (default: the current directory), shipped to workers."),
 ]
+RecordedCodeDir = Annotated[
+    Path | None,
+    typer.Option("--code-dir", help="Folder of the sweep's own code (default: the one sweep.json records, or if it "
+                 "is gone, the working_dir of the Ray job this runs in)."),
+]  # fmt: skip
 CacheDir = Annotated[
     str | None,
     typer.Option(help="Where datasets read from files are prepared once: a folder, or a URI such as "

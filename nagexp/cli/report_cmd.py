@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nagexp.cli.errors import cli_errors, fail
+from nagexp.cli.options import RecordedCodeDir
 
 __all__ = ["report_command", "report_echoes"]
 
@@ -24,6 +25,7 @@ def report_command(
     results_dir: Annotated[Path, typer.Option(help="Results root holding the sweep.")] = Path("results"),
     format: Annotated[str, typer.Option("--format", help="html | md | both")] = "both",
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of the sweep (default as for sweep).")] = None,
+    code_dir: RecordedCodeDir = None,
 ) -> None:
     """Build results/<sweep>/report/index.html (self-contained) and report.md (SVG figures beside it)."""
     from nagexp.report.build import publish_report
@@ -32,4 +34,5 @@ def report_command(
     if format not in ("html", "md", "both"):
         raise fail(f"--format must be html, md or both (got '{format}')", 2)
     say, warn = report_echoes()
-    publish_report(sweep_dir_of(sweep, results_dir), format, tracking_uri, results_dir, say=say, warn=warn)
+    publish_report(sweep_dir_of(sweep, results_dir), format, tracking_uri, results_dir, say=say, warn=warn,
+                   code_dir=code_dir)

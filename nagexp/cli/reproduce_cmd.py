@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nagexp.cli.errors import cli_errors, fail
+from nagexp.cli.options import RecordedCodeDir
 from nagexp.core.wording import counted
 
 __all__ = ["reproduce_command"]
@@ -23,10 +24,7 @@ def reproduce_command(
         bool, typer.Option("--track/--no-track", help="Log the reruns under the sweep's MLflow run.")
     ] = True,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store of the sweep (default as for sweep).")] = None,
-    code_dir: Annotated[
-        Path | None, typer.Option(help="Folder of your own model/dataset code (default: the one sweep.json records, "
-                                   "or if it is gone, the working_dir of the Ray job this runs in).")
-    ] = None,
+    code_dir: RecordedCodeDir = None,
 ) -> None:
     """Rerun a trial from its stored config with its own seed: on CPU the metric must match exactly."""
     from nagexp.api import reproduce

@@ -62,11 +62,23 @@ def publish_report(
     results_dir: Path,
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
+    code_dir: Path | None = None,
 ) -> list[Path]:
     """Build the report, say where it is, and attach it to the sweep's MLflow run (a store
-    that cannot take it is a warning: the report is on disk)."""
-    from nagexp.core.errors import NagexpError
+    that cannot take it is a warning: the report is on disk). A sweep of the user's code
+    imports it (for the figure of a user's schedule) from `code_dir`, by default the recorded
+    folder; where that is gone, a warning, and the figure says so."""
+    from nagexp.core.errors import ConfigError, NagexpError
+    from nagexp.results.plan import read_plan
+    from nagexp.runtime.recorded_code import import_recorded_code
 
+    saved = read_plan(Path(sweep_dir)).user_code  # a damaged sweep.json: its own one-line error
+    try:
+        import_recorded_code(saved, code_dir, warn)
+    except ConfigError as exc:
+        if code_dir is not None:  # the folder the user named is not there: their mistake, one line
+            raise
+        warn(f"warning: {exc} (the report draws no schedule of that code)")
     written = build_report(sweep_dir, fmt)
     for path in written:
         if path.name in ("index.html", "report.md"):

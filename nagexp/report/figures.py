@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from nagexp.report.data import ReportData
@@ -122,17 +121,15 @@ def learning_curves(d: ReportData, top: int = 5) -> str:
 
 def schedule_curves(d: ReportData, top: int = 3) -> list[tuple[str, list[float], list[float]]] | str:
     """(label, torch lr per step, momentum per step) of the top trials; a sentence when there
-    is nothing to draw. A schedule of the user's is run from the sweep's code folder."""
+    is nothing to draw. A schedule of the user's is run from its code, which publish_report put
+    on the import path."""
     from nagexp.core.errors import ConfigError
-    from nagexp.runtime.user_code import make_importable
     from nagexp.training.schedules import momentum_values, steps_in_run, torch_lr_values
 
     ranked = d.ranked()[:top]
     train_n = int(d.plan.data.report.get("train", 0)) if d.plan.data else 0
     if not ranked or not train_n:
         return "no finished trial"
-    if d.plan.user_code and Path(d.plan.user_code["dir"]).is_dir():
-        make_importable(d.plan.user_code["dir"])
     curves = []
     for t in ranked:
         cfg = d.config_of(t)

@@ -30,7 +30,7 @@ from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank
 from nagexp.results.records import TrialRecord
 from nagexp.results.statistics import mean_ci95
-from nagexp.runtime.user_code import changed_code_warning, code_folder, make_importable
+from nagexp.runtime.recorded_code import import_recorded_code
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint
 from nagexp.training.lineage import lineage_segments
 from nagexp.training.trainer import TrainResult, train
@@ -113,11 +113,7 @@ def reproduce(
     from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 
     record, plan = trial_to_rerun(sweep_dir, which)
-    if saved := plan.user_code:
-        folder = _code_folder(code_dir, Path(saved["dir"]))
-        if warning := changed_code_warning(saved, folder):
-            warn(warning)
-        make_importable(folder)
+    import_recorded_code(plan.user_code, code_dir, warn)
     o = plan.options
     on_cpu = o.gpus_per_trial == 0 and o.gpus_per_worker == 0
     cfg = record.train_config(plan.space.fixed)
@@ -132,22 +128,6 @@ def reproduce(
             return _reproduce(record, plan, run_cfg, data, seeds, on_run, on_cpu)
         finally:
             shutdown_ray(started)
-
-
-def _code_folder(given: Path | None, recorded: Path) -> Path:
-    """Where a rerun imports the user's code from: `given`, else the recorded folder, else the
-    submitted job's working_dir (ConfigError in one line when none is there)."""
-    from nagexp.runtime.ray_session import job_code_folder
-
-    if given is not None:
-        return code_folder(given)
-    if recorded.is_dir():
-        return recorded
-    if (job_folder := job_code_folder()) is not None:
-        return job_folder
-    # a moved project, or a job's copy of its working_dir that Ray deleted
-    raise ConfigError(f"the code folder '{recorded}' this sweep ran is gone; pass --code-dir with the folder of "
-                      "that code")  # fmt: skip
 
 
 def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data: TrainData, seeds: int,

@@ -256,9 +256,11 @@ def test_example_runs_from_its_folder_and_warns_when_the_code_changed(tmp_path: 
     assert "warning: your code in" in again.stdout and "reproduced exactly" in again.stdout
 
 
-def test_a_user_schedule_trains_is_recorded_and_drawn_in_the_report(tmp_path: Path) -> None:
+def test_a_user_schedule_trains_is_recorded_and_drawn_in_the_report(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """`lr_schedule: mod:fn` with a searched argument: the trials train under it (the lr they
-    report), best.yaml names it, and the report's schedule figure draws it from the code."""
+    report), best.yaml names it, and the report's schedule figure draws it from the code (from
+    `nagexp report --code-dir` once the recorded folder moved; without it, a warning)."""
     from nagexp.report.data import collect
     from nagexp.report.figures import schedule_curves
 
@@ -286,6 +288,20 @@ def test_a_user_schedule_trains_is_recorded_and_drawn_in_the_report(tmp_path: Pa
     switch = next(i for i, v in enumerate(lrs) if v < lrs[0])
     assert "my_schedules:halving" in label and lrs[0] == pytest.approx(best["lr"])
     assert switch == math.ceil(best["lr_schedule_args.at"] * len(lrs))
+    # the code moved, and this process forgets it had imported it
+    moved = folder.rename(tmp_path / "moved")
+    monkeypatch.delitem(sys.modules, "my_schedules")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(folder.resolve())])
+    report = ["report", "own-schedule", "--results-dir", str(tmp_path / "results"), "--format", "md"]
+    gone = runner.invoke(app, report)
+    assert gone.exit_code == 0, gone.output
+    assert f"warning: the code folder '{folder.resolve()}' this sweep ran is gone; pass --code-dir" in gone.output
+    assert "module 'my_schedules' not found" in schedule_curves(collect(result.sweep_dir))
+    named = runner.invoke(app, [*report, "--code-dir", str(moved)])
+    assert named.exit_code == 0 and "warning" not in named.output, named.output
+    assert schedule_curves(collect(result.sweep_dir))[0][1] == lrs
+    missing = runner.invoke(app, [*report, "--code-dir", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "does not exist; pass --code-dir" in missing.output, missing.output
 
 
 def test_python_api_writes_what_the_cli_writes(tmp_path: Path) -> None:
