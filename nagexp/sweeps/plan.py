@@ -26,10 +26,13 @@ def make_plan(
     code: CodeSnapshot | None = None,
     start: SearchStart | None = None,
 ) -> SweepPlan:
+    from nagexp.runtime.ray_session import ray_address
     from nagexp.tracking.store import mask_uri
 
     o = spec.options
-    options = o.model_copy(update={"tracking_uri": mask_uri(o.tracking_uri) if o.tracking_uri else None})
+    # the cluster the sweep joined, also where $RAY_ADDRESS named it (as under `ray job submit`)
+    options = o.model_copy(update={"tracking_uri": mask_uri(o.tracking_uri) if o.tracking_uri else None,
+                                   "address": ray_address(o.address)})  # fmt: skip
     return SweepPlan(
         name=spec.name,
         command=command,

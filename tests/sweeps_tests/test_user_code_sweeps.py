@@ -147,6 +147,9 @@ def test_a_submitted_job_keeps_its_working_dir_and_variables(tmp_path: Path, joi
     assert ran.returncode == 0, ran.stdout + ran.stderr
     with (tmp_path / "results" / "job" / "trials.csv").open() as f:
         assert [r["state"] for r in csv.DictReader(f)] == ["completed"]
+    # sweep.json names the cluster the job ran on, which $RAY_ADDRESS gave
+    recorded = json.loads((tmp_path / "results" / "job" / "sweep.json").read_text())["options"]["address"]
+    assert recorded == joined_env["RAY_ADDRESS"]
     # code outside the job's working_dir would import on the driver only: one line that says what to change
     other = tmp_path / "other"
     shutil.copytree(folder, other)
