@@ -186,9 +186,9 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     live actors are named and ended; CPUs held even then: the runtime is started again) and the
     test that left it fails (an error at its teardown), so one leak fails one test, not every
     later one (nagexp releases a data-parallel trial's worker group itself: see
-    `test_a_trial_stopped_before_its_first_report_gives_its_workers_back`). A CPU that no group,
-    actor or busy worker holds is Ray's own leak, not the test's: a warning
-    (RayReservationLeak), and the runtime started again."""
+    `test_a_trial_stopped_before_its_first_report_gives_its_workers_back`). A CPU that nothing
+    holds (`_cpu_holders`) is Ray's own leak, not the test's: a warning (RayReservationLeak),
+    and the runtime started again."""
     yield
     if "ray_runtime" not in request.fixturenames:
         return
@@ -197,8 +197,15 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     if not ray.is_initialized():
         return
     # a finished sweep's actors and groups go asynchronously, within a second or two: the
-    # generous wait costs time only when something was left
-    if _cpus_free_within(60):
+    # generous wait costs time only when something was left, and is cut short when nothing
+    # that could give the CPUs back is left
+    if _cpus_free_within(60, unless=_held_by_nothing_for(10)):
+        return
+    if not _cpu_holders():
+        held = _cpus_held()
+        _restart_shared_runtime()
+        warnings.warn(RayReservationLeak(f"{request.node.nodeid}: {RayReservationLeak.__doc__}; {held:g} CPU(s) "
+                                         "held; the shared runtime was started again"), stacklevel=1)  # fmt: skip
         return
     from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
 
@@ -218,10 +225,10 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
                   if t.get("state") not in ("CREATED", "REMOVED")}  # fmt: skip
         still += f"; other groups {others}; available {ray.available_resources()}"
         if _cpus_held() > 0:  # nothing left to end: a fresh runtime, so later tests find their CPUs
-            busy = _busy_workers(besides=alive.values())
-            held_by_nothing = not left and not others and not busy
+            holders = _cpu_holders()
+            held_by_nothing = not left and not holders
             _restart_shared_runtime()
-            still += f"; busy workers {busy}; the shared runtime was started again"
+            still += f"; held by {holders}; the shared runtime was started again"
             if held_by_nothing:
                 warnings.warn(RayReservationLeak(f"{request.node.nodeid}: {RayReservationLeak.__doc__}{still}"),
                               stacklevel=1)  # fmt: skip
@@ -241,10 +248,50 @@ class RayReservationLeak(pytest.PytestWarning):
 RAYLET_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # the raylet's children that are not workers
 
 
+def _cpu_holders() -> list[str]:
+    """What on the shared runtime could hold a CPU: placement groups not removed, actors (not
+    dead) that need a CPU, and busy worker processes (a task, or an actor of a class that needs
+    a CPU: Ray Data's and Ray Train's 0-CPU actors outlive the sweeps that made them)."""
+    from ray._private.state import state
+    from ray.core.generated import gcs_pb2
+    from ray.util.placement_group import placement_group_table
+
+    holders = [f"placement group {pg_id[:8]} ({t.get('state')})" for pg_id, t in placement_group_table().items()
+               if t.get("state") != "REMOVED"]  # fmt: skip
+    needs_no_cpu = set()
+    for raw in state._connect_and_get_accessor().get_actor_table(None, None):
+        actor = gcs_pb2.ActorTableData.FromString(raw)
+        if actor.state == gcs_pb2.ActorTableData.DEAD:
+            continue
+        if actor.required_resources.get("CPU", 0) > 0:
+            holders.append(f"actor {actor.class_name}")
+        else:  # or it needs its placement group's CPU, which the group above names
+            needs_no_cpu.add(actor.class_name)
+    return holders + [f"worker {title}" for title in _busy_workers(besides=needs_no_cpu)]
+
+
+def _held_by_nothing_for(seconds: float) -> Callable[[], bool]:
+    """A check that is true once `_cpu_holders()` has been empty for `seconds` (asked at most
+    once a second): Ray's resource view lags a removed group or ended actor by far less."""
+    import time
+
+    since: float | None = None
+    asked = 0.0
+
+    def check() -> bool:
+        nonlocal since, asked
+        now = time.monotonic()
+        if now - asked >= 1:
+            asked = now
+            since = (since or now) if not _cpu_holders() else None
+        return since is not None and now - since >= seconds
+
+    return check
+
+
 def _busy_workers(besides: Iterable[str] = ()) -> list[str]:
     """The shared runtime's worker processes that run a task or an actor (not `ray::IDLE`, nor
-    the raylet's agents, nor an actor of a class in `besides`: those just ended, which Ray may
-    be making again; they held no CPU, or the CPU would be free now)."""
+    the raylet's agents, nor an actor of a class in `besides`)."""
     import psutil
     import ray
 
@@ -287,12 +334,13 @@ def _cpus_held() -> float:
     return ray.cluster_resources().get("CPU", 0) - ray.available_resources().get("CPU", 0)
 
 
-def _cpus_free_within(seconds: float) -> bool:
+def _cpus_free_within(seconds: float, unless: Callable[[], bool] | None = None) -> bool:
+    """Whether every CPU is free within `seconds` (False at once when `unless()` turns true)."""
     import time
 
     deadline = time.monotonic() + seconds
     while _cpus_held() > 0:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or (unless is not None and unless()):
             return False
         time.sleep(0.25)
     return True
