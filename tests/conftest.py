@@ -199,10 +199,12 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     # a finished sweep's actors and groups go asynchronously, within a second or two: the
     # generous wait costs time only when something was left, and is cut short when nothing
     # that could give the CPUs back is left
-    if _cpus_free_within(60, unless=_held_by_nothing_for(10)):
+    held_by_nothing = _held_by_nothing_for(10)
+    if _cpus_free_within(60, unless=held_by_nothing):
         return
-    if not _cpu_holders():
-        held = _cpus_held()
+    if (held := _cpus_held()) == 0:  # given back just at the deadline
+        return
+    if held_by_nothing():
         _restart_shared_runtime()
         warnings.warn(RayReservationLeak(f"{request.node.nodeid}: {RayReservationLeak.__doc__}; {held:g} CPU(s) "
                                          "held; the shared runtime was started again"), stacklevel=1)  # fmt: skip
@@ -219,20 +221,14 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
         held, alive = _cpus_held(), _end_live_actors()
         freed_now = _cpus_free_within(30)
         still = (f"; {held:g} CPU(s) held{'' if left else ' by no placement group'}: live actors "
-                 f"{list(alive) or 'none'} ended, CPUs {'free' if freed_now else 'still held'}")  # fmt: skip
+                 f"{alive or 'none'} ended, CPUs {'free' if freed_now else 'still held'}")  # fmt: skip
     if not freed:  # what else Ray's tables hold: groups being made or removed, and the resources
         others = {pg_id[:8]: t.get("state") for pg_id, t in placement_group_table().items()
                   if t.get("state") not in ("CREATED", "REMOVED")}  # fmt: skip
         still += f"; other groups {others}; available {ray.available_resources()}"
         if _cpus_held() > 0:  # nothing left to end: a fresh runtime, so later tests find their CPUs
-            holders = _cpu_holders()
-            held_by_nothing = not left and not holders
+            still += f"; held by {_cpu_holders()}; the shared runtime was started again"
             _restart_shared_runtime()
-            still += f"; held by {holders}; the shared runtime was started again"
-            if held_by_nothing:
-                warnings.warn(RayReservationLeak(f"{request.node.nodeid}: {RayReservationLeak.__doc__}{still}"),
-                              stacklevel=1)  # fmt: skip
-                return
     pytest.fail(f"{request.node.nodeid} left {what}{still}", pytrace=False)
 
 
@@ -296,32 +292,34 @@ def _busy_workers(besides: Iterable[str] = ()) -> list[str]:
     import ray
 
     raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
-    ended = tuple(f"ray::{name}" for name in besides)
+    skipped = {f"ray::{name}" for name in besides}
     busy = []
     for worker in psutil.Process(raylet).children():
         with contextlib.suppress(psutil.Error):
             title = (worker.cmdline() or [""])[0]
-            if title.startswith("ray::") and not title.startswith(("ray::IDLE", *RAYLET_AGENTS, *ended)):
+            actor = title.split(".", 1)[0]  # `ray::Class`, or `ray::Class.method` while it runs one
+            if title.startswith("ray::") and actor not in skipped and not title.startswith(("ray::IDLE",
+                                                                                             *RAYLET_AGENTS)):
                 busy.append(title)
     return busy
 
 
-def _end_live_actors() -> dict[str, str]:
+def _end_live_actors() -> list[str]:
     """Every actor on the shared runtime (one node, this machine) that is alive or waiting to be
-    made or restarted, the processes of the alive ones killed (and gone when this returns): its
-    class name and job, by the class name. Read from GCS's actor table, as Ray's state API needs
-    the dashboard the suite runs without."""
+    made or restarted, the processes of the alive ones killed (and gone when this returns): the
+    class name and job of each. Read from GCS's actor table, as Ray's state API needs the
+    dashboard the suite runs without."""
     import psutil
     from ray._private.state import actors
 
-    ended, killed = {}, []
+    ended, killed = [], []
     for info in actors().values():
         if info.get("State") != "DEAD":  # ALIVE, or waiting to be created or restarted
-            ended[f"{info.get('ActorClassName')} ({info.get('State')}, job {info.get('JobID')}, "
-                  f"pid {info.get('Pid')})"] = info.get("ActorClassName")  # fmt: skip
-            if info.get("State") == "ALIVE":
-                with contextlib.suppress(psutil.Error, TypeError, ValueError):
-                    process = psutil.Process(info["Pid"])
+            ended.append(f"{info.get('ActorClassName')} ({info.get('State')}, job {info.get('JobID')}, "
+                         f"pid {info.get('Pid')})")
+            if info.get("State") == "ALIVE" and (pid := info.get("Pid")):
+                with contextlib.suppress(psutil.Error):
+                    process = psutil.Process(pid)
                     process.kill()
                     killed.append(process)
     psutil.wait_procs(killed, timeout=10)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from nagexp.config.space import SearchSpace
 from nagexp.core.io import atomic_write_text
+from nagexp.registries.schedules import is_builtin_schedule
 from nagexp.report.data import collect
 from nagexp.report.figures import render_figures
 from nagexp.report.render import render_html, render_markdown
@@ -16,7 +18,8 @@ __all__ = ["build_report", "log_report", "publish_report"]
 
 def build_report(sweep_dir: Path, fmt: str = "both") -> list[Path]:
     """Build the report (data, then figures, then rendering); returns the files written.
-    The same results always give byte-identical files."""
+    The same results always give byte-identical files. A schedule of the user's is drawn only
+    where its code is importable (publish_report sees to that)."""
     data = collect(sweep_dir)
     figures = render_figures(data)
     out = SweepFolder(Path(sweep_dir)).report_dir
@@ -72,13 +75,14 @@ def publish_report(
     from nagexp.results.plan import read_plan
     from nagexp.runtime.recorded_code import import_recorded_code
 
-    saved = read_plan(Path(sweep_dir)).user_code  # a damaged sweep.json: its own one-line error
-    try:
-        import_recorded_code(saved, code_dir, warn)
-    except ConfigError as exc:
-        if code_dir is not None:  # the folder the user named is not there: their mistake, one line
-            raise
-        warn(f"warning: {exc} (the report draws no schedule of that code)")
+    plan = read_plan(Path(sweep_dir))  # a damaged sweep.json: its own one-line error
+    if _own_schedules(plan.space):
+        try:
+            import_recorded_code(plan.user_code, code_dir, warn)
+        except ConfigError as exc:
+            if code_dir is not None:  # the folder the user named is not there: their mistake, one line
+                raise
+            warn(f"warning: {exc} (the report draws no schedule of that code)")
     written = build_report(sweep_dir, fmt)
     for path in written:
         if path.name in ("index.html", "report.md"):
@@ -91,3 +95,15 @@ def publish_report(
     if run_id:
         say(f"report attached to MLflow run {run_id} (artifacts/report)")
     return written
+
+
+def _own_schedules(space: SearchSpace) -> list[str]:
+    """The schedules of the user's that a sweep over `space` can have run (fixed or among a
+    parameter's choices): the report runs them, so their code must import."""
+    names = []
+    for kind in ("lr", "momentum"):
+        key = f"{kind}_schedule"
+        param = space.params.get(key)
+        given = [space.fixed.get(key), getattr(param, "value", None), *getattr(param, "choices", ())]
+        names += [str(n) for n in given if n is not None and not is_builtin_schedule(kind, str(n))]
+    return names

@@ -165,3 +165,20 @@ def test_every_surface_names_the_same_best_trial(swept: Path) -> None:
     exp = client.get_experiment_by_name("nagexp")
     tagged = client.search_runs([exp.experiment_id], "tags.best = 'true'")
     assert [r.data.tags["trial_number"] for r in tagged] == [str(best)]
+
+
+def test_the_report_imports_the_users_code_only_for_a_schedule_of_theirs() -> None:
+    """Only a sweep that can have run a schedule of the user's (fixed, or among the choices)
+    makes `nagexp report` import their code; one of their model alone draws nothing of it."""
+    from nagexp.config.space import SearchSpace
+    from nagexp.report.build import _own_schedules
+
+    builtin = {"type": "categorical", "choices": ["constant", "sutskever"]}
+    model_only = SearchSpace(fixed={"model": "mine:net", "lr_schedule": "cosine"},
+                             params={"momentum_schedule": builtin})
+    assert _own_schedules(model_only) == []
+    fixed = SearchSpace(fixed={"lr_schedule": "mine:halving"})
+    chosen = SearchSpace(params={"momentum_schedule": {"type": "categorical", "choices": ["constant", "mine:ramp"]},
+                                 "lr_schedule": {"type": "fixed", "value": "mine:warm"}})
+    assert _own_schedules(fixed) == ["mine:halving"]
+    assert _own_schedules(chosen) == ["mine:warm", "mine:ramp"]
