@@ -161,6 +161,14 @@ class SearchSpace(BaseModel):
                 done[n] = pending.pop(n)
         return list(done.items())
 
+    def values_of(self, field: str) -> list[str]:
+        """Every value TrainConfig `field` can take in a sweep over this space: the fixed one (or
+        the default), and a searched param's choices (or its value)."""
+        param = self.params.get(field)
+        found = [self.fixed.get(field, TrainConfig.model_fields[field].default)]
+        values = found + list(getattr(param, "choices", [getattr(param, "value", found[0])]))
+        return list(dict.fromkeys(str(v) for v in values))  # each once, in order
+
     def train_config(self, values: dict[str, Any]) -> TrainConfig:
         return TrainConfig(**{**self.fixed, **values})
 

@@ -121,11 +121,7 @@ class SweepSpec(BaseModel):
         """A model, dataset or schedule of the sweep (fixed, or a choice of a searched one) is the user's."""
         from nagexp.runtime.user_code import uses_user_code
 
-        def values(name: str) -> list[str]:
-            param = self.space.params.get(name)
-            found = [self.space.fixed.get(name, TrainConfig.model_fields[name].default)]
-            return found + [str(c) for c in getattr(param, "choices", [getattr(param, "value", found[0])])]
-
+        values = self.space.values_of
         return self.own_trainer or uses_user_code(values("model"), values("dataset"), values("lr_schedule"),
                                                   values("momentum_schedule"))  # fmt: skip
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nagexp.config.space import SearchSpace
 from nagexp.core.io import atomic_write_text
-from nagexp.registries.schedules import is_builtin_schedule
+from nagexp.registries.schedules import Kind, is_builtin_schedule
 from nagexp.report.data import collect
 from nagexp.report.figures import render_figures
 from nagexp.report.render import render_html, render_markdown
@@ -100,10 +100,6 @@ def publish_report(
 def _own_schedules(space: SearchSpace) -> list[str]:
     """The schedules of the user's that a sweep over `space` can have run (fixed or among a
     parameter's choices): the report runs them, so their code must import."""
-    names = []
-    for kind in ("lr", "momentum"):
-        key = f"{kind}_schedule"
-        param = space.params.get(key)
-        given = [space.fixed.get(key), getattr(param, "value", None), *getattr(param, "choices", ())]
-        names += [str(n) for n in given if n is not None and not is_builtin_schedule(kind, str(n))]
-    return names
+    kinds: tuple[Kind, ...] = ("lr", "momentum")
+    return [name for kind in kinds for name in space.values_of(f"{kind}_schedule")
+            if not is_builtin_schedule(kind, name)]  # fmt: skip
