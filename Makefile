@@ -54,11 +54,14 @@ ui: install
 	$(BIN)/nagexp ui
 
 # The full suite (what .ci/run calls): lint, the import layers, the docs site, every test.
+# Two pytest workers, a module each at a time, each with a Ray runtime of its own: a sweep there
+# runs one trial at a time and leaves the other CPU to the other worker (tests/conftest.py: SHARED_CPUS).
+TEST_WORKERS ?= 2
 test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # The documentation site (docs/, mkdocs.yml) into site/; the CLI reference is generated from the app.
 docs: install-test

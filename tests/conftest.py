@@ -131,21 +131,34 @@ def without_timing(history: list[dict]) -> list[dict]:
 # ---- Ray -------------------------------------------------------------------------------------
 
 
+# One CPU: a sweep on the shared runtime runs one trial at a time. Each trial's process pays about
+# 3.6 CPU-s before it trains (importing Ray Tune, torch, and torch._dynamo, which SGD's step
+# imports), and the suite is bound by the machine's CPUs: one trial process per sweep halves that
+# cost, and `make test` runs two pytest workers (pytest-xdist, each with a runtime of its own) on
+# the CPU a one-trial sweep leaves. Modules whose trials or workers must run at once say so
+# (`two_cpu_runtime`, `two_cpus`).
+SHARED_CPUS = 1
+_runtime_cpus = SHARED_CPUS  # the CPUs the shared runtime was last started with
+
+
 @pytest.fixture(scope="session")
 def ray_runtime() -> Iterator[None]:
-    """One local Ray runtime (2 CPUs, no dashboard) shared by every sweep test."""
+    """One local Ray runtime (SHARED_CPUS CPUs, no dashboard) shared by every sweep test of this
+    pytest process."""
     import ray
 
-    _start_shared_runtime()
+    _start_shared_runtime(SHARED_CPUS)
     yield
     ray.shutdown()
 
 
-def _start_shared_runtime() -> None:
+def _start_shared_runtime(cpus: int) -> None:
+    global _runtime_cpus
     from nagexp.runtime.ray_session import connect_ray, ray_settings
 
     with ray_settings():
-        connect_ray(None, num_cpus=2)
+        connect_ray(None, num_cpus=cpus)
+    _runtime_cpus = cpus
 
 
 @pytest.fixture
@@ -161,21 +174,45 @@ def joined_env(ray_runtime: None) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
-    """The shared runtime started again for one module, which then keeps it: for streaming
-    sweeps, whose trials need both CPUs at once and whose Ray Data tasks run in them, so a CPU
-    or worker that an earlier test's interrupted sweep holds cannot stall them (the module
-    tests what streaming does, not what the rest of the session left); and for the PBT modules
-    (PBT/PB2, PBT over a user's function), whose sweeps start with both CPUs free (after a PBT
+    """The shared runtime started again for one module, which then keeps it: for the PBT modules
+    (PBT/PB2, PBT over a user's function), whose sweeps start with every CPU free (after a PBT
     sweep, Ray's raylet can keep a CPU reserved that nothing holds: see RayReservationLeak)."""
     _restart_shared_runtime()
     yield
 
 
-def _restart_shared_runtime() -> None:
+@pytest.fixture(scope="module")
+def two_cpu_runtime(ray_runtime: None) -> Iterator[None]:
+    """The shared runtime started again with two CPUs for one module, and with SHARED_CPUS again
+    after it: for data-parallel trials (two workers at once), streaming sweeps (a trial and its
+    Ray Data tasks at once; a fresh runtime too, so a CPU or worker that an earlier test's
+    interrupted sweep holds cannot stall them), and output that shows two trials at once."""
+    with _runtime_of(2):
+        yield
+
+
+@pytest.fixture
+def two_cpus(ray_runtime: None) -> Iterator[None]:
+    """`two_cpu_runtime` for one test."""
+    with _runtime_of(2):
+        yield
+
+
+@contextlib.contextmanager
+def _runtime_of(cpus: int) -> Iterator[None]:
+    _restart_shared_runtime(cpus)
+    try:
+        yield
+    finally:
+        _restart_shared_runtime(SHARED_CPUS)
+
+
+def _restart_shared_runtime(cpus: int | None = None) -> None:
+    """The shared runtime stopped and started again, with `cpus` (default: as many as before)."""
     import ray
 
     ray.shutdown()
-    _start_shared_runtime()
+    _start_shared_runtime(_runtime_cpus if cpus is None else cpus)
 
 
 @pytest.fixture(autouse=True)

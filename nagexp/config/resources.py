@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nagexp.core.errors import ConfigError
+from nagexp.core.wording import counted
 
 __all__ = ["TRIAL_DRIVER_BUNDLE", "WorkerResources", "check_batchnorm", "fitting_trials"]
 
@@ -44,7 +45,7 @@ def fitting_trials(resources: WorkerResources, nodes: list[dict[str, float]], ex
     if extra_cpus and total_cpus < resources.workers * resources.cpus + extra_cpus:
         raise ConfigError(
             f"--workers-per-trial {resources.workers} x {resources.cpus:g} CPU plus {extra_cpus:g} for streaming "
-            f"the trial's data is more than the {total_cpus:g} CPUs Ray has; lower --cpus-per-worker "
+            f"the trial's data is more than the {counted(total_cpus, 'CPU')} Ray has; lower --cpus-per-worker "
             "(fractions are fine) or --workers-per-trial"
         )
     if bundles < resources.workers:
@@ -54,7 +55,8 @@ def fitting_trials(resources: WorkerResources, nodes: list[dict[str, float]], ex
         raise ConfigError(
             f"--workers-per-trial {resources.workers} with {resources.cpus:g} CPU"
             + (f" and {resources.gpus:g} GPU" if resources.gpus else "")
-            + f" per worker needs {resources.workers} such bundles; the cluster ({cpus:g} CPUs, {gpus:g} GPUs "
+            + f" per worker needs {resources.workers} such bundles; the cluster ({counted(cpus, 'CPU')}, "
+            f"{counted(gpus, 'GPU')} "
             f"on {len(nodes)} node(s), at most {largest} on one node) holds {bundles}. Lower --workers-per-trial, "
             "--cpus-per-worker or --gpus-per-worker"
         )

@@ -8,6 +8,7 @@ from typing import Any
 from nagexp.config.resources import WorkerResources, check_batchnorm, fitting_trials
 from nagexp.config.sweep import SweepOptions
 from nagexp.core.errors import ConfigError
+from nagexp.core.wording import counted
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.runtime.ray_session import cluster_nodes
 from nagexp.space.samplers import blind_trials
@@ -41,11 +42,11 @@ def check_resources(options: SweepOptions, extra_cpus: int = 0, workers: WorkerR
         return {"CPU": cpus, "GPU": gpus}
     if options.cpus_per_trial + extra_cpus > cpus:
         stream = f" plus {extra_cpus} for streaming its data" if extra_cpus else ""
-        raise ConfigError(f"--cpus-per-trial {options.cpus_per_trial:g}{stream} is more than the {cpus:g} CPUs "
-                          "Ray has")  # fmt: skip
+        raise ConfigError(f"--cpus-per-trial {options.cpus_per_trial:g}{stream} is more than the "
+                          f"{counted(cpus, 'CPU')} Ray has")  # fmt: skip
     if options.gpus_per_trial > gpus:
         raise ConfigError(
-            f"--gpus-per-trial {options.gpus_per_trial:g} is more than the {gpus:g} GPUs Ray has"
+            f"--gpus-per-trial {options.gpus_per_trial:g} is more than the {counted(gpus, 'GPU')} Ray has"
             + ("; leave it at 0 on a machine without GPUs" if gpus == 0 else "")
         )
     return {"CPU": cpus, "GPU": gpus}
@@ -78,8 +79,6 @@ def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources 
     """The sweep's header line on its data mode and how many trials run at once, and why."""
     import ray
 
-    from nagexp.core.wording import counted
-
     extra = data_cpus(mode)
     data = {"stream": "data stream mode (prepared shards read by Ray Data each epoch; memory stays flat); ",
             "memory": "data in memory (loaded once, shared with every trial through Ray's object store); ",
@@ -94,7 +93,7 @@ def concurrency_line(options: SweepOptions, mode: str, workers: WorkerResources 
         each = f"{counted(workers.workers, 'worker')} x " if workers else ""
         each += f"{cpus:g} CPU" + (f", {gpus:g} GPU" if gpus else "")
         each += f" + {extra} CPU for its Ray Data tasks" if extra else ""
-        has = f"{total.get('CPU', 0.0):g} CPUs" + (f", {total.get('GPU', 0.0):g} GPUs" if gpus else "")
+        has = counted(total.get("CPU", 0.0), "CPU") + (f", {counted(total.get('GPU', 0.0), 'GPU')}" if gpus else "")
         why = f"each takes {each} of Ray's {has}"
     batches = f"; asked in batches of {options.trials_per_batch} (--deterministic)" if options.deterministic else ""
     blind = "" if resumed else _learns_from_none(options, slots)  # a resume keeps its --max-concurrent

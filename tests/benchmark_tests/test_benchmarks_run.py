@@ -166,6 +166,9 @@ QUICK: dict[str, Quick] = {
 }  # fmt: skip
 
 
+# two workers of a trial at once; a streaming trial and its Ray Data tasks at once
+NEEDS_TWO_CPUS = ("data_parallel", "streaming")
+
 # what `make bench` leaves out, as docs/benchmarks.md says
 NOT_IN_MAKE_BENCH = {
     "encoded_shards": "needs --data DIR",
@@ -229,8 +232,11 @@ def benchmark_process_state() -> Iterator[None]:
 
 @pytest.mark.parametrize("name", with_main())
 def test_the_quick_form_writes_what_its_docs_row_reads(name: str, tmp_path: Path, ray_runtime: None,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       request: pytest.FixtureRequest) -> None:  # fmt: skip
     quick = QUICK.get(name)
+    if name in NEEDS_TWO_CPUS:
+        request.getfixturevalue("two_cpus")
     if quick is None:
         pytest.fail(f"benchmarks/{name}.py has a main but no quick form here: give it --quick and --out, and add "
                     "it to QUICK with the JSON fields its docs/benchmarks.md row reads")  # fmt: skip

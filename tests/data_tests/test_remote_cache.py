@@ -94,7 +94,7 @@ def test_streamed_batches_from_s3_are_the_local_batches(tmp_path: Path, s3_cache
     assert_same_streamed_batches(remote, local)
 
 
-@pytest.mark.usefixtures("ray_runtime")
+@pytest.mark.usefixtures("two_cpus")  # a trial and its Ray Data tasks at once
 def test_stream_sweep_with_its_cache_on_s3(tmp_path: Path, s3_cache: str) -> None:
     result = CliRunner().invoke(app, [
         "sweep", "quick.yaml", "--dataset", FOLDER, "--trials", "2", "--epochs", "1", "--scheduler", "fifo",

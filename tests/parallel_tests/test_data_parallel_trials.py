@@ -21,7 +21,7 @@ from tests.conftest import load_bundle
 from tests.listeners import KillWorkerOnce
 from tests.processes import journal_events
 
-pytestmark = pytest.mark.usefixtures("ray_runtime")
+pytestmark = pytest.mark.usefixtures("two_cpu_runtime")
 runner = CliRunner()
 TIMING = ("epoch_seconds", "samples_per_s", "train_seconds")
 SLICE = Path(__file__).resolve().parents[1] / "data" / "cifar10-slice"

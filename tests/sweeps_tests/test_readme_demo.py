@@ -174,7 +174,7 @@ def test_the_masks_leave_the_values() -> None:
 
 
 @pytest.mark.slow
-def test_readme_demo_output_is_reproduced(ray_runtime: None, tmp_path: Path) -> None:
+def test_readme_demo_output_is_reproduced(two_cpus: None, tmp_path: Path) -> None:  # the pages show 2 cores
     diff = differences(run_demo(tmp_path))
     assert not diff, f"the pages' demo output is not what the demo prints; regenerate it: {REGENERATE}\n{diff}"
 
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     from nagexp.runtime.ray_session import connect_ray, ray_settings
 
     with ray_settings():
-        connect_ray(None, num_cpus=2)  # as the tests' `ray_runtime`: the pages show a 2-core machine
+        connect_ray(None, num_cpus=2)  # as the test's `two_cpus`: the pages show a 2-core machine
     try:
         with tempfile.TemporaryDirectory() as tmp:
             run = run_demo(Path(tmp))

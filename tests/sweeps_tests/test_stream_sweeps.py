@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from nagexp.cli import app
 
-pytestmark = pytest.mark.usefixtures("fresh_ray_runtime")
+pytestmark = pytest.mark.usefixtures("two_cpu_runtime")
 runner = CliRunner()
 SLICE = Path(__file__).resolve().parents[1] / "data" / "cifar10-slice"
 

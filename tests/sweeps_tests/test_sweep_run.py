@@ -194,7 +194,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
         (["--trials", "-3"], "--trials: Input should be greater than or equal to 1"),
         (["--sampler", "grid"], "--sampler: Input should be 'tpe', 'random', 'cmaes', 'gp' or 'qmc'"),
         (["--scheduler", "hyperband"], "--scheduler: Input should be 'asha', 'fifo', 'pbt' or 'pb2'"),
-        (["--cpus-per-trial", "5"], "--cpus-per-trial 5 is more than the 2 CPUs Ray has"),
+        (["--cpus-per-trial", "5"], "--cpus-per-trial 5 is more than the 1 CPU Ray has"),
         (["--gpus-per-trial", "1"], "--gpus-per-trial 1 is more than the 0 GPUs Ray has"),
         (["--name", "a/b"], "sweep name 'a/b' may only use"),
         (["--name", ".."], "sweep name '..' may only use"),
