@@ -30,6 +30,7 @@ from nagexp.results.folders import SweepFolder
 from nagexp.results.ranking import Ranking, best_trial, count_states, pareto_front
 from nagexp.results.records import TrialRecord, TrialState
 from nagexp.results.trial_report import EPOCH_KEY, TRIAL_NUMBER_KEY
+from nagexp.runtime.ray_session import ray_address
 from nagexp.tracking.tracker import Tracker, code_tags, config_params, numeric_metrics
 
 __all__ = ["SweepTracking"]
@@ -101,6 +102,7 @@ class SweepTracking:
         self.parent_id = self.tracker.start_run(spec.name, tags, parent_id=o.mlflow_parent_run)
         params = {k: v for k, v in o.model_dump(mode="json").items()
                   if k not in ("results_dir", "tracking_uri", "mlflow_parent_run")}  # fmt: skip
+        params["address"] = ray_address(o.address)  # as sweep.json records it: $RAY_ADDRESS's cluster too
         params.update({f"fixed.{k}": v for k, v in spec.space.fixed.items()})
         self.tracker.log(self.parent_id, params=params)
         self.tracker.log_text(self.parent_id, spec.space_text, f"space/{Path(o.space).name}")
