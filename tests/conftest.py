@@ -133,10 +133,10 @@ def without_timing(history: list[dict]) -> list[dict]:
 
 # One CPU: a sweep on the shared runtime runs one trial at a time. A trial's process costs about
 # 3.6 CPU-s for one epoch of digits, nearly all of it imports (Ray Tune, torch, and torch._dynamo,
-# which SGD's step imports), and the suite is bound by the machine's CPUs: one trial process per sweep halves that
-# cost, and `make test` runs two pytest workers (pytest-xdist, each with a runtime of its own) on
-# the CPU a one-trial sweep leaves. Modules whose trials or workers must run at once say so
-# (`two_cpu_runtime`, `two_cpus`).
+# which SGD's step imports), and the suite is bound by the machine's CPUs: one trial process per
+# sweep halves that cost, and `make test` runs two pytest workers (pytest-xdist, each with a
+# runtime of its own) on the CPU a one-trial sweep leaves. Modules whose trials or workers must
+# run at once say so (`two_cpu_runtime`, `two_cpus`).
 SHARED_CPUS = 1
 _runtime_cpus = SHARED_CPUS  # the CPUs the shared runtime was last started with
 
