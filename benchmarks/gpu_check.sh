@@ -100,7 +100,7 @@ say "CUDA tests (pytest -m gpu)"
 # the trainer's CUDA path, its data-parallel seam with NCCL (as many workers as GPUs; no Ray
 # needed), and streamed / population sweeps on fractional GPUs (Ray)
 CUBLAS_WORKSPACE_CONFIG=$CUBLAS timeout 300 $PY -m pytest -m gpu -q -p no:cacheprovider -rs tests/training_tests/test_gpu.py \
-  tests/parallel_tests/test_distributed_seam.py tests/sweeps_tests/test_gpu_sweeps.py 2>&1 | tee "$OUT/pytest_gpu.txt"
+  tests/training_tests/test_distributed.py tests/sweeps_tests/test_gpu_sweeps.py 2>&1 | tee "$OUT/pytest_gpu.txt"
 fi
 [ -n "${SKIP_BENCH:-}" ] && { say "done (benchmark skipped)"; exit 0; }
 if [ -n "${STREAM:-}" ]; then

@@ -173,35 +173,31 @@ def joined_env(ray_runtime: None) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fresh_ray_runtime(ray_runtime: None) -> Iterator[None]:
-    """The shared runtime started again for one module, which then keeps it: for the PBT modules
-    (PBT/PB2, PBT over a user's function), whose sweeps start with every CPU free (after a PBT
-    sweep, Ray's raylet can keep a CPU reserved that nothing holds: see RayReservationLeak)."""
-    _restart_shared_runtime()
-    yield
-
-
-@pytest.fixture(scope="module")
 def two_cpu_runtime(ray_runtime: None) -> Iterator[None]:
     """The shared runtime started again with two CPUs for one module, and with SHARED_CPUS again
     after it: for data-parallel trials (two workers at once), streaming sweeps (a trial and its
-    Ray Data tasks at once; a fresh runtime too, so a CPU or worker that an earlier test's
-    interrupted sweep holds cannot stall them), and output that shows two trials at once."""
+    Ray Data tasks at once), trials that must run two at a time, output that shows two trials at
+    once, and PBT/PB2 sweeps (after or during one, Ray's raylet can keep a CPU reserved that
+    nothing holds: see RayReservationLeak; on one CPU the sweep would wait for it forever). A
+    fresh runtime too, so a CPU or worker that an earlier test's interrupted sweep holds cannot
+    stall them."""
     with _runtime_of(2):
         yield
 
 
 @pytest.fixture
-def two_cpus(ray_runtime: None) -> Iterator[None]:
-    """`two_cpu_runtime` for one test."""
+def two_cpus(ray_runtime: None, request: pytest.FixtureRequest) -> Iterator[None]:
+    """`two_cpu_runtime` for one test, whose runtime is checked (`_ray_resources_given_back`)
+    before it goes back to SHARED_CPUS: that check comes after this fixture's end."""
     with _runtime_of(2):
         yield
+        _check_cpus_given_back(request.node.nodeid)
 
 
 @contextlib.contextmanager
 def _runtime_of(cpus: int) -> Iterator[None]:
-    _restart_shared_runtime(cpus)
     try:
+        _restart_shared_runtime(cpus)
         yield
     finally:
         _restart_shared_runtime(SHARED_CPUS)
@@ -227,8 +223,12 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     holds (`_cpu_holders`) is Ray's own leak, not the test's: a warning (RayReservationLeak),
     and the runtime started again."""
     yield
-    if "ray_runtime" not in request.fixturenames:
-        return
+    if "ray_runtime" in request.fixturenames:
+        _check_cpus_given_back(request.node.nodeid)
+
+
+def _check_cpus_given_back(test: str) -> None:
+    """`_ray_resources_given_back`'s check of the shared runtime after `test` (a node id)."""
     import ray
 
     if not ray.is_initialized():
@@ -243,7 +243,7 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     if held_by_nothing():
         _restart_shared_runtime()
-        warnings.warn(RayReservationLeak(f"{request.node.nodeid}: {RayReservationLeak.__doc__}; {held:g} CPU(s) "
+        warnings.warn(RayReservationLeak(f"{test}: {RayReservationLeak.__doc__}; {held:g} CPU(s) "
                                          "held; the shared runtime was started again"), stacklevel=1)  # fmt: skip
         return
     from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
@@ -266,7 +266,7 @@ def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
         if _cpus_held() > 0:  # nothing left to end: a fresh runtime, so later tests find their CPUs
             still += f"; held by {_cpu_holders()}; the shared runtime was started again"
             _restart_shared_runtime()
-    pytest.fail(f"{request.node.nodeid} left {what}{still}", pytrace=False)
+    pytest.fail(f"{test} left {what}{still}", pytrace=False)
 
 
 class RayReservationLeak(pytest.PytestWarning):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 
+from nagexp.core.wording import counted
 from nagexp.report.data import ReportData, TrialRow
 from nagexp.report.figures import FIGURES
 from nagexp.results.cells import short_value
@@ -37,12 +38,17 @@ def _summary_rows(d: ReportData) -> list[tuple[str, str]]:
         ("sampler / scheduler", f"{o.sampler} / {o.scheduler}"),
         (
             "hardware",
-            f"Ray: {short_value(res.get('CPU'))} CPUs, {short_value(res.get('GPU'))} GPUs; "
+            f"Ray: {_amount(res.get('CPU'), 'CPU')}, {_amount(res.get('GPU'), 'GPU')}; "
             f"{o.cpus_per_trial:g} CPU, {o.gpus_per_trial:g} GPU per trial",
         ),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
         *_start_rows(d),
     ]
+
+
+def _amount(value: object, unit: str) -> str:
+    """A Ray resource's amount: "1 CPU", "2 GPUs", "- GPUs" when not recorded."""
+    return counted(value, unit) if isinstance(value, int | float) else f"- {unit}s"
 
 
 def _start_rows(d: ReportData) -> list[tuple[str, str]]:

@@ -173,7 +173,7 @@ def test_nesterov_against_schedule_free_says_which_wins(tmp_path: Path) -> None:
     assert [a["arm"] for a in data["arms"]] == ["nag", "sgd_schedulefree"]
 
 
-@pytest.mark.usefixtures("ray_runtime")
+@pytest.mark.usefixtures("two_cpus")  # PBT: see two_cpu_runtime
 def test_search_methods_at_equal_epochs_replay_the_pbt_winner(tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", str(SEARCH_SPACES_DIR / "pbt.yaml"), "--methods", "tpe-asha,pbt",
                                  "--trials", "4", "--epochs", "4", "--seeds", "2", "--name", "m", "--no-track",

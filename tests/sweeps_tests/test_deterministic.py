@@ -45,8 +45,8 @@ def deterministic_sweep(results: Path, name: str, **options: object) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(ray_runtime: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sweep run one trial at a time."""
+def reference(two_cpu_runtime: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sweep run one trial at a time (on two CPUs: the test runs it two at a time too)."""
     return deterministic_sweep(tmp_path_factory.mktemp("det"), "one-at-a-time", max_concurrent=1)
 
 

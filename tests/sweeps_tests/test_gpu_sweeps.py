@@ -79,7 +79,7 @@ def test_streamed_batches_on_the_gpu_are_the_cpu_batches(tmp_path: Path) -> None
         np.testing.assert_allclose(xg.cpu().numpy(), xc.numpy(), atol=1e-5)  # normalized on the device
 
 
-def test_stream_sweep_trains_on_the_gpu(tmp_path: Path) -> None:
+def test_stream_sweep_trains_on_the_gpu(tmp_path: Path, two_cpus: None) -> None:  # a trial and its Ray Data tasks
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({
         "fixed": {"dataset": FOLDER, "model": "gpu_only:net", "epochs": 2, "batch_size": 32, "data_mode": "stream"},

@@ -101,7 +101,7 @@ def test_asha_stops_an_own_function_at_its_next_report_and_mlflow_has_every_epoc
         assert client.get_run(run_id).data.params["trainer"] == "mytrainer:run"
 
 
-def test_deterministic_gives_the_same_trials_at_one_and_two_at_once(tmp_path: Path) -> None:
+def test_deterministic_gives_the_same_trials_at_one_and_two_at_once(tmp_path: Path, two_cpus: None) -> None:
     code, space = code_folder(tmp_path), write_space(tmp_path, epochs=3)
     tables = []
     for slots in (1, 2):

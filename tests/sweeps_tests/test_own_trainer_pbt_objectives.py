@@ -17,8 +17,8 @@ from nagexp.api import reproduce
 from nagexp.cli import app
 from tests.sweeps_tests.test_own_trainer import code_folder, rows, write_space
 
-# a runtime of their own, so the population starts with both CPUs free (see fresh_ray_runtime)
-pytestmark = pytest.mark.usefixtures("fresh_ray_runtime")
+# a runtime of their own with two CPUs (see two_cpu_runtime)
+pytestmark = pytest.mark.usefixtures("two_cpu_runtime")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_trainer"
 

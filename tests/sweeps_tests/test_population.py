@@ -23,8 +23,8 @@ from tests.conftest import without_timing
 from tests.processes import NagexpProcess, journal_events
 from tests.tracking_tests.test_sweep_tracking import check_sweep_in_mlflow
 
-# a runtime of their own, so the population starts with both CPUs free (see fresh_ray_runtime)
-pytestmark = pytest.mark.usefixtures("fresh_ray_runtime")
+# a runtime of their own with two CPUs (see two_cpu_runtime)
+pytestmark = pytest.mark.usefixtures("two_cpu_runtime")
 runner = CliRunner()
 PBT = str(SEARCH_SPACES_DIR / "pbt.yaml")
 
