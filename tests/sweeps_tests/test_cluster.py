@@ -169,7 +169,7 @@ def net(input_shape, num_classes, meet_dir):
     # two trials run at once, and with one CPU a node, on both nodes
     if ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None:
         Path(meet_dir, uuid.uuid4().hex).write_text(str(os.getpid()))
-        deadline = time.monotonic() + 600  # only ends a hang (then the test fails on the nodes)
+        deadline = time.monotonic() + 180  # only ends a hang (then the test fails on the nodes)
         while len(os.listdir(meet_dir)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
     c, h, w = input_shape
