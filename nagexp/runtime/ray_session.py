@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nagexp.core.errors import NagexpError, first_line
-from nagexp.runtime.user_code import CodeSnapshot, stage_snapshot
+from nagexp.runtime.user_code import CodeSnapshot, staged_snapshot
 
 __all__ = ["cluster_nodes", "connect_ray", "job_code_folder", "ray_address", "ray_settings", "release_worker_group",
            "shutdown_ray", "worker_group_id"]  # fmt: skip
@@ -91,20 +91,21 @@ def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnap
     address = ray_address(address)
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}  # fmt: skip
-    kwargs["runtime_env"] = _runtime_env(bool(address), code)
-    try:
-        if address:
-            _check_reachable(address, hint)
-            ray.init(address=address, **kwargs)
-        else:
-            # "local" always starts a fresh runtime; a bare ray.init() would join any cluster
-            # that `ray start` left running on this machine.
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        if address:
-            raise NagexpError(f"cannot connect to the Ray cluster at '{address}': {first_line(exc)}; {hint} and "
-                              "that the cluster is up") from None  # fmt: skip
-        raise NagexpError(f"cannot start a local Ray runtime: {first_line(exc)}") from None
+    with contextlib.ExitStack() as staged:  # the code's copy goes once ray.init has uploaded it
+        kwargs["runtime_env"] = _runtime_env(bool(address), code, staged)
+        try:
+            if address:
+                _check_reachable(address, hint)
+                ray.init(address=address, **kwargs)
+            else:
+                # "local" always starts a fresh runtime; a bare ray.init() would join any cluster
+                # that `ray start` left running on this machine.
+                ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            if address:
+                raise NagexpError(f"cannot connect to the Ray cluster at '{address}': {first_line(exc)}; {hint} "
+                                  "and that the cluster is up") from None  # fmt: skip
+            raise NagexpError(f"cannot start a local Ray runtime: {first_line(exc)}") from None
     return True
 
 
@@ -117,11 +118,12 @@ def _address_hint(given: str | None) -> str:
     return f"check ${ADDRESS_VARIABLE} (unset it to start Ray here)"
 
 
-def _runtime_env(joined: bool, code: CodeSnapshot | None) -> dict[str, Any]:
+def _runtime_env(joined: bool, code: CodeSnapshot | None, staged: contextlib.ExitStack) -> dict[str, Any]:
     """nagexp's part of the runtime environment of Ray's workers: Train's settings (on a cluster
     joined by address, Ray Train's controller sees this process's settings only through it) and
     the user's code. Under `ray job submit`, Ray merges it with the job's own and refuses a field
-    or a variable that both set, so what the job already gives is left to the job."""
+    or a variable that both set, so what the job already gives is left to the job. The code's
+    copy lives as long as `staged`."""
     from nagexp.integrations.ray_train import LOCAL_TRAIN_SETTINGS, TRAIN_SETTINGS
 
     job = {} if os.environ.get(OVERRIDE_VARIABLE) == "1" else _submitted_job_env()
@@ -132,7 +134,7 @@ def _runtime_env(joined: bool, code: CodeSnapshot | None) -> dict[str, Any]:
     if code is None:
         return runtime_env
     if "working_dir" not in job:
-        runtime_env["working_dir"] = str(stage_snapshot(code))
+        runtime_env["working_dir"] = str(staged.enter_context(staged_snapshot(code)))
     elif not _on_python_path(code.root):
         # Ray puts the job's working_dir first on PYTHONPATH, here and on every worker: code
         # elsewhere would import on this driver only

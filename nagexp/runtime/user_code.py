@@ -9,6 +9,7 @@ the code as it was when the sweep started even if the files change meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -21,7 +22,7 @@ from typing import Any
 
 from nagexp.core.errors import ConfigError
 
-__all__ = ["CodeSnapshot", "changed_code_warning", "code_folder", "make_importable", "snapshot", "stage_snapshot",
+__all__ = ["CodeSnapshot", "changed_code_warning", "code_folder", "make_importable", "snapshot", "staged_snapshot",
            "uses_user_code"]  # fmt: skip
 
 MAX_FILES = 2000  # more is a home folder or an environment, not a project
@@ -100,21 +101,22 @@ def make_importable(root: str | Path) -> None:
         importlib.invalidate_caches()
 
 
-def stage_snapshot(code: CodeSnapshot) -> Path:
+@contextlib.contextmanager
+def staged_snapshot(code: CodeSnapshot) -> Iterator[Path]:
     """A copy of exactly the hashed files, for Ray to ship (`runtime_env={"working_dir": ...}`):
-    the same code reaches every worker on every node, and nothing else (data, environments)."""
-    stage = Path(tempfile.gettempdir()) / f"nagexp-code-{code.digest}"
-    if not stage.exists():
-        partial = Path(tempfile.mkdtemp(prefix="nagexp-code-"))
+    the same code reaches every worker on every node, and nothing else (data, environments).
+    Removed when the block ends: ray.init uploads it as a package named by its content, and
+    workers get that package, never this folder. A folder of its own for each call, so a
+    concurrent sweep of the same code never loses the copy it is shipping."""
+    stage = Path(tempfile.mkdtemp(prefix=f"nagexp-code-{code.digest}-"))
+    try:
         for rel in code.files:
-            target = partial / rel
+            target = stage / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(code.root / rel, target)
-        try:
-            partial.rename(stage)
-        except OSError:  # another sweep staged the same code meanwhile
-            shutil.rmtree(partial, ignore_errors=True)
-    return stage
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def changed_code_warning(saved: dict[str, Any] | None, root: str | Path) -> str | None:

@@ -18,7 +18,7 @@ from nagexp.core.errors import ConfigError, DataError
 from nagexp.data.bundle import DataBundle
 from nagexp.registries.datasets import python_source
 from nagexp.registries.models import build_model
-from nagexp.runtime.user_code import changed_code_warning, make_importable, snapshot, uses_user_code
+from nagexp.runtime.user_code import changed_code_warning, make_importable, snapshot, staged_snapshot, uses_user_code
 from nagexp.space.sampling import model_probes
 from nagexp.training.model_check import check_model
 from tests.conftest import load_bundle
@@ -179,6 +179,18 @@ def test_snapshot_hashes_python_files_only(tmp_path: Path) -> None:
     warning = changed_code_warning(first.record(), tmp_path)
     assert warning is not None and f"code hash {first.digest} then" in warning
     assert changed_code_warning(snapshot(tmp_path).record(), tmp_path) is None
+
+
+def test_the_shipped_copy_is_the_hashed_files_and_goes_when_its_block_ends(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "net.py").write_text("A = 1\n")
+    (tmp_path / "notes.txt").write_text("not code\n")
+    code = snapshot(tmp_path)
+    with staged_snapshot(code) as one, staged_snapshot(code) as two:  # two sweeps of the same code at once
+        assert one != two and one.name.startswith(f"nagexp-code-{code.digest}-")
+        assert sorted(p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file()) == ["pkg/net.py"]
+        assert (two / "pkg" / "net.py").read_text() == "A = 1\n"
+    assert not one.exists() and not two.exists()
 
 
 def test_uses_user_code() -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from nagexp.config.space import SEARCH_SPACES_DIR
+from nagexp.runtime.user_code import snapshot
 from tests.conftest import NagexpProcess
 from tests.sweeps_tests.test_deterministic import COLUMNS as DETERMINED
 
 DRIVER_ONLY_MODEL = """
 import os
+import tempfile
 from pathlib import Path
 
 from torch import nn
@@ -74,6 +77,8 @@ def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_no
     assert origins.count(original) == 1
     shipped = [o for o in origins if o != original]
     assert len(shipped) >= 2 and all("runtime_resources" in o and "working_dir_files" in o for o in shipped)
+    # the copy staged for Ray to upload is gone: workers imported Ray's package of it
+    assert not list(Path(tempfile.gettempdir()).glob(f"nagexp-code-{snapshot(code).digest}-*"))
 
 
 @pytest.mark.parametrize("given_by", ["--address", "RAY_ADDRESS"])
