@@ -390,44 +390,60 @@ def _start_two_nodes() -> Any:
     return cluster
 
 
-def _cluster_cpus_held(cluster: Any) -> float:
-    """CPUs the cluster's nodes hold, as GCS sees them (asked without joining the cluster: this
-    process has its own runtime)."""
+def _cluster_trouble(cluster: Any, within: float) -> pytest.PytestWarning | None:
+    """Why `cluster` cannot take the next sweep (None: both nodes alive and both CPUs free),
+    waiting up to `within` seconds for the CPUs a finished sweep gives back. Asked of GCS without
+    joining the cluster: this process has its own runtime."""
+    import time
+
     from ray._raylet import GcsClient
     from ray.autoscaler.v2.sdk import get_cluster_resource_state
+    from ray.core.generated.autoscaler_pb2 import NodeStatus
 
-    nodes = get_cluster_resource_state(GcsClient(cluster.gcs_address)).node_states
-    return sum(n.total_resources.get("CPU", 0) - n.available_resources.get("CPU", 0) for n in nodes)
+    deadline = time.monotonic() + within
+    try:
+        client = GcsClient(cluster.gcs_address)
+        while True:
+            nodes = [n for n in get_cluster_resource_state(client).node_states if n.status != NodeStatus.DEAD]
+            held = sum(n.total_resources.get("CPU", 0) - n.available_resources.get("CPU", 0) for n in nodes)
+            if len(nodes) < 2:
+                return pytest.PytestWarning(f"{len(nodes)} node(s) alive")
+            if held <= 0:
+                return None
+            if time.monotonic() > deadline:
+                return RayReservationLeak(f"{held:g} CPU(s) still held {within:g} s after the test's drivers exited "
+                                          "(Ray removes a job's actors and groups when its driver exits: Ray's "
+                                          "reservation leak, ray-project/ray#64693, or an actor that outlived "
+                                          "its driver)")  # fmt: skip
+            time.sleep(0.25)
+    except Exception as exc:  # any failure to answer: a cluster the next test cannot use
+        return pytest.PytestWarning(f"its GCS does not answer ({type(exc).__name__}: {exc})")
 
 
 @pytest.fixture(scope="module")
 def _module_cluster() -> Iterator[list[Any]]:
-    box = [_start_two_nodes()]  # replaced when a test's sweep leaves a CPU held
+    box: list[Any] = [None]  # started by the first test; emptied when a test leaves it unusable
     yield box
-    box[0].shutdown()
+    if box[0] is not None:
+        box[0].shutdown()
 
 
 @pytest.fixture
 def two_node_cluster(_module_cluster: list[Any], request: pytest.FixtureRequest) -> Iterator[Any]:
     """A real two-node Ray cluster on this machine (one CPU each), shared by one module's sweeps:
     each sweep is its own driver (a subprocess), whose actors Ray removes when it exits. After a
-    test, both CPUs are free again within a minute, or the cluster is started again with a
-    warning (RayReservationLeak), so a CPU Ray leaked after one sweep (once, right after the PBT
-    sweep: a deterministic sweep's second trial pending until its timeout) does not stall the next one."""
-    import time
-
-    yield _module_cluster[0]
-    deadline = time.monotonic() + 60
-    while (held := _cluster_cpus_held(_module_cluster[0])) > 0 and time.monotonic() < deadline:
-        time.sleep(0.25)
-    if held > 0:
-        _module_cluster[0].shutdown()
+    test, both nodes are alive and both CPUs free within a minute, or the cluster is stopped with
+    a warning (RayReservationLeak for held CPUs) and the next test starts a fresh one: a CPU Ray
+    leaked after one sweep (once, right after the PBT sweep: a deterministic sweep's second
+    trial pending until its timeout) does not stall the next one."""
+    if _module_cluster[0] is None:
         _module_cluster[0] = _start_two_nodes()
-        warnings.warn(RayReservationLeak(
-            f"{request.node.nodeid}: {held:g} CPU(s) of the two-node cluster still held a minute after the test's "
-            "drivers exited (Ray removes a job's actors and groups when its driver exits, and nagexp makes no "
-            "detached ones: Ray's reservation leak, ray-project/ray#64693); the cluster was started again"),
-            stacklevel=1)
+    yield _module_cluster[0]
+    if (trouble := _cluster_trouble(_module_cluster[0], within=60)) is not None:
+        cluster, _module_cluster[0] = _module_cluster[0], None
+        cluster.shutdown()
+        warnings.warn(type(trouble)(f"{request.node.nodeid}: the two-node cluster: {trouble}; stopped, and started "
+                                    "again for the next test"), stacklevel=1)  # fmt: skip
 
 
 # ---- nagexp as its own process (tests/processes.py) ---------------------------------------

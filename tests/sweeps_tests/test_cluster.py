@@ -18,7 +18,6 @@ from tests.sweeps_tests.test_deterministic import COLUMNS as DETERMINED
 
 DRIVER_ONLY_MODEL = """
 import os
-import tempfile
 from pathlib import Path
 
 from torch import nn
@@ -66,7 +65,8 @@ def test_sweep_over_address_uses_both_nodes_with_code_only_the_driver_has(two_no
     assert len(table) == 4 and all(r["state"] == "completed" for r in table)
     assert len({r["node_id"] for r in table}) == 2
     # every trial trained under the user's schedule, at the level it sampled
-    journal = [json.loads(line) for line in (tmp_path / "results" / "cluster" / "journal.jsonl").open()]
+    journal_file = tmp_path / "results" / "cluster" / "journal.jsonl"
+    journal = [json.loads(line) for line in journal_file.read_text().splitlines()]
     level = {r["number"]: float(r["lr_schedule_args.level"]) for r in table}
     lrs = [(e["number"], e["metrics"]["lr"]) for e in journal if e["event"] == "epoch"]
     assert len(lrs) == 32 and all(lr == pytest.approx(level[str(n)]) for n, lr in lrs)
