@@ -35,8 +35,15 @@ class NagexpProcess:
 
     def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None,
             cwd: str | Path | None = None) -> subprocess.CompletedProcess:  # fmt: skip
-        return subprocess.run([sys.executable, "-m", "nagexp", *args], capture_output=True, text=True,
-                              timeout=timeout, env=env, cwd=cwd)  # fmt: skip
+        """To completion; AssertionError with the tail of what it printed if it runs past `timeout`
+        (a hang: the progress lines say where it stopped)."""
+        try:
+            return subprocess.run([sys.executable, "-m", "nagexp", *args], capture_output=True, text=True,
+                                  timeout=timeout, env=env, cwd=cwd)  # fmt: skip
+        except subprocess.TimeoutExpired as hung:
+            out, err = _text(hung.stdout), _text(hung.stderr)
+            raise AssertionError(f"nagexp {' '.join(args[:1])} ran past {timeout:.0f} s\n{out[-3000:]}\n"
+                                 f"{err[-3000:]}") from None
 
     def start(self, *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None) -> subprocess.Popen:
         proc = subprocess.Popen([sys.executable, "-m", "nagexp", *args], stdout=subprocess.PIPE,
@@ -104,3 +111,8 @@ def journal_events(sweep_dir: Path) -> list[dict[str, Any]]:
 def trials_ended(sweep_dir: Path) -> int:
     """How many trials the journal says have ended (completed, pruned, diverged, errored)."""
     return sum(event["event"] == "end" for event in journal_events(sweep_dir))
+
+
+def _text(output: bytes | str | None) -> str:
+    """What a timed-out run printed (bytes, whatever `text=` said)."""
+    return output.decode(errors="replace") if isinstance(output, bytes) else (output or "")
