@@ -91,11 +91,12 @@ def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnap
     address = ray_address(address)
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}  # fmt: skip
+    if address:
+        _check_reachable(address, hint)
     with contextlib.ExitStack() as staged:  # the code's copy goes once ray.init has uploaded it
         kwargs["runtime_env"] = _runtime_env(bool(address), code, staged)
         try:
             if address:
-                _check_reachable(address, hint)
                 ray.init(address=address, **kwargs)
             else:
                 # "local" always starts a fresh runtime; a bare ray.init() would join any cluster
