@@ -369,12 +369,14 @@ def _cpus_held() -> float:
     return ray.cluster_resources().get("CPU", 0) - ray.available_resources().get("CPU", 0)
 
 
-def _cpus_free_within(seconds: float, unless: Callable[[], bool] | None = None) -> bool:
-    """Whether every CPU is free within `seconds` (False at once when `unless()` turns true)."""
+def _cpus_free_within(seconds: float, unless: Callable[[], bool] | None = None,
+                      held: Callable[[], float] = _cpus_held) -> bool:  # fmt: skip
+    """Whether every CPU is free within `seconds` (False at once when `unless()` turns true);
+    `held`: the CPUs held now (default: on the shared runtime)."""
     import time
 
     deadline = time.monotonic() + seconds
-    while _cpus_held() > 0:
+    while held() > 0:
         if time.monotonic() > deadline or (unless is not None and unless()):
             return False
         time.sleep(0.25)
@@ -394,28 +396,31 @@ def _cluster_trouble(cluster: Any, within: float) -> pytest.PytestWarning | None
     """Why `cluster` cannot take the next sweep (None: both nodes alive and both CPUs free),
     waiting up to `within` seconds for the CPUs a finished sweep gives back. Asked of GCS without
     joining the cluster: this process has its own runtime."""
-    import time
-
     from ray._raylet import GcsClient
     from ray.autoscaler.v2.sdk import get_cluster_resource_state
     from ray.core.generated.autoscaler_pb2 import NodeStatus
 
-    deadline = time.monotonic() + within
     try:
         client = GcsClient(cluster.gcs_address)
-        while True:
-            nodes = [n for n in get_cluster_resource_state(client).node_states if n.status != NodeStatus.DEAD]
-            held = sum(n.total_resources.get("CPU", 0) - n.available_resources.get("CPU", 0) for n in nodes)
-            if len(nodes) < 2:
-                return pytest.PytestWarning(f"{len(nodes)} node(s) alive")
-            if held <= 0:
-                return None
-            if time.monotonic() > deadline:
-                return RayReservationLeak(f"{held:g} CPU(s) still held {within:g} s after the test's drivers exited "
-                                          "(Ray removes a job's actors and groups when its driver exits: Ray's "
-                                          "reservation leak, ray-project/ray#64693, or an actor that outlived "
-                                          "its driver)")  # fmt: skip
-            time.sleep(0.25)
+
+        def alive() -> list[Any]:
+            return [n for n in get_cluster_resource_state(client).node_states if n.status != NodeStatus.DEAD]
+
+        def held() -> float:
+            return sum(n.total_resources.get("CPU", 0) - n.available_resources.get("CPU", 0) for n in alive())
+
+        def node_lost() -> bool:
+            return len(alive()) < 2
+
+        freed = not node_lost() and _cpus_free_within(within, unless=node_lost, held=held)
+        if len(nodes := alive()) < 2:
+            return pytest.PytestWarning(f"{len(nodes)} node(s) alive")
+        if not freed:
+            return RayReservationLeak(f"{held():g} CPU(s) still held {within:g} s after the test's drivers exited "
+                                      "(Ray removes a job's actors and groups when its driver exits: Ray's "
+                                      "reservation leak, ray-project/ray#64693, or an actor that outlived its "
+                                      "driver)")  # fmt: skip
+        return None
     except Exception as exc:  # any failure to answer: a cluster the next test cannot use
         return pytest.PytestWarning(f"its GCS does not answer ({type(exc).__name__}: {exc})")
 
