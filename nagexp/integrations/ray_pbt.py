@@ -7,10 +7,14 @@ draws from Python's and NumPy's global ones, which other driver code also draws 
 sweep would not repeat itself. And a resumed sweep's members take up the rounds where their
 restored epochs are: Tune does not save the scheduler's bookkeeping, and Ray's synchronous
 PBT starting afresh with members restored at different epochs could pause them all, each
-waiting for a round that never came (seen: a resumed PBT test hung).
+waiting for a round that never came (seen: a resumed PBT test hung). And a member copied while
+the save of its own pause is still in flight is not ended an epoch after it resumes: Ray stops
+such a member with a STOP queued for after that save, drops the save, and the stale STOP waited
+in its controller for the member's next save (seen: a member ended at epoch 3 of 4).
 
 All of this overrides private methods and reads private state of Ray's schedulers
-(`_get_new_config`, `_checkpoint_or_exploit`, `_trial_state`, ...) and assumes they draw from
+(`_get_new_config`, `_checkpoint_or_exploit`, `_exploit`, `_trial_state`, ...) and of Tune's
+controller (`_cached_trial_decisions`), and assumes they draw from
 Python's and NumPy's global generators: tests/integrations_tests check each assumption.
 """
 
@@ -22,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 from ray.tune.schedulers.pb2 import PB2
 
@@ -64,6 +69,13 @@ class _Seeded:
     def _checkpoint_or_exploit(self, *args: Any) -> None:
         with self._own_generators():
             super()._checkpoint_or_exploit(*args)  # type: ignore[misc]
+
+    def _exploit(self, tune_controller: Any, trial: Any, trial_to_clone: Any) -> None:
+        pausing = trial.status != Trial.PAUSED
+        super()._exploit(tune_controller, trial, trial_to_clone)  # type: ignore[misc]
+        if pausing:  # a decision Tune kept for the member's old run (a STOP, if it was saving) is void now
+            controller = getattr(tune_controller, "_tune_controller", tune_controller)  # Tune's wrapper
+            getattr(controller, "_cached_trial_decisions", {}).pop(trial.trial_id, None)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if self._is_last_epoch(result):
