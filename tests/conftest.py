@@ -9,6 +9,7 @@ own process). `make test-fast` runs the logic tests and the few sweeps marked `s
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -67,16 +68,6 @@ def _two_threads() -> None:
 
 # ---- data ------------------------------------------------------------------------------------
 
-_SCRATCH: list[Path] = []  # temporary data caches of `load_bundle`, removed when the session ends
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _remove_scratch() -> Iterator[None]:
-    yield
-    for folder in _SCRATCH:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def load_bundle(spec: str, cache_dir: str | Path | None = None, say: Callable[[str], None] = print,
                 **fields: Any) -> DataBundle:  # fmt: skip
     """A dataset in memory mode through the one entry point (`load_train_data`); a source read
@@ -85,7 +76,8 @@ def load_bundle(spec: str, cache_dir: str | Path | None = None, say: Callable[[s
 
     if cache_dir is None:
         cache_dir = tempfile.mkdtemp(prefix="nagexp-test-cache-")
-        _SCRATCH.append(Path(cache_dir))
+        # removed when this process exits: also the worker processes tests spawn, which load data too
+        atexit.register(shutil.rmtree, cache_dir, ignore_errors=True)
     data = load_train_data(TrainConfig(dataset=spec, data_mode="memory", **fields), cache_dir, say=say)
     assert isinstance(data, DataBundle)
     return data
