@@ -34,8 +34,9 @@ from nagexp.integrations.versions import Tested
 
 __all__ = ["TESTED", "OwnIdentityPB2", "OwnIdentityPBT"]
 
-TESTED = Tested("ray", "2.60", "2.61", "PBT/PB2's private exploit steps and bookkeeping, and their draws from "
-                "Python's and NumPy's global generators (the sweep's seed may no longer decide them)")  # fmt: skip
+TESTED = Tested("ray", "2.60", "2.61", "PBT/PB2's private exploit steps and bookkeeping, their draws from Python's "
+                "and NumPy's global generators (the sweep's seed may no longer decide them), and Tune's cached "
+                "trial decisions (a copied member may end early)")  # fmt: skip
 TESTED.check()
 
 

@@ -22,6 +22,7 @@ from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
 from nagexp.integrations.ray_pbt import OwnIdentityPBT
+from nagexp.integrations.ray_tune import tune_stop_handling
 from nagexp.results.trial_report import is_last_epoch
 
 # a runtime of their own with two CPUs, both members at once (see two_cpu_runtime)
@@ -81,7 +82,9 @@ def epochs_trained(scheduler: Any, tmp_path: Path) -> list[int]:
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1),  # a save after every report, as nagexp's
         ),
     )
-    return sorted(int(result.metrics["epoch"]) for result in tuner.fit())
+    with tune_stop_handling():  # Tune's signal handlers, put back after the run as nagexp's sweeps do
+        results = tuner.fit()
+    return sorted(int(result.metrics["epoch"]) for result in results)
 
 
 def test_a_member_copied_while_its_pause_saves_trains_every_epoch(tmp_path: Path) -> None:
