@@ -25,8 +25,7 @@ from nagexp.integrations.ray_pbt import OwnIdentityPBT
 from nagexp.integrations.ray_tune import tune_stop_handling
 from nagexp.results.trial_report import is_last_epoch
 
-# a runtime of their own with two CPUs, both members at once (see two_cpu_runtime)
-pytestmark = pytest.mark.usefixtures("two_cpu_runtime")
+pytestmark = pytest.mark.usefixtures("ray_runtime")  # both members at once: half a CPU each
 EPOCHS, INTERVAL = 4, 2
 
 
@@ -73,7 +72,7 @@ def epochs_trained(scheduler: Any, tmp_path: Path) -> list[int]:
     flags = tmp_path / "flags"
     flags.mkdir()
     tuner = tune.Tuner(
-        member_class(flags),
+        tune.with_resources(member_class(flags), {"cpu": 0.5}),
         param_space={"rank": tune.grid_search([0, 1]), "lr": 0.05},
         tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),  # as nagexp's sweeps run
         run_config=tune.RunConfig(
