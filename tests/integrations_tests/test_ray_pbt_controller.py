@@ -7,8 +7,10 @@ the save is dropped, and the STOP waits in Tune's controller until the member's 
 after its first epoch on the copied weights. Seen in CI: a member of a four-epoch PBT sweep
 ended at epoch 3, recorded `pruned` (tests/sweeps_tests/test_compare.py).
 
-The race is made certain here: the weaker member's pause takes two seconds to save, and the
-stronger one reports during it.
+The race is forced by files, not by timing: the weaker member's pause, once saving, waits until
+the round has started saving the stronger member, and the stronger member reports the round's
+epoch only once that pause is saving. Tune's controller starts the round when that report comes
+(the stronger member's save is the round's, which it waits for before it copies the weaker one).
 """
 
 from __future__ import annotations
@@ -27,11 +29,20 @@ from nagexp.results.trial_report import is_last_epoch
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")  # both members at once: half a CPU each
 EPOCHS, INTERVAL = 4, 2
+WAIT_S = 120  # for the other member's step: minutes more than it takes on a loaded machine
+
+
+def wait_for(flag: Path) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not flag.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{flag.name} never came")  # the trial errs: the test fails, not hangs
+        time.sleep(0.005)
 
 
 def member_class(flags: Path) -> type:
-    """Two members: rank 0 scores worse. At epoch 2, rank 0 reports first and its pause's
-    save is slow; rank 1 reports while that save is in flight."""
+    """Two members: rank 0 scores worse. Their saves at the first round (epoch 2, before any
+    copy) and rank 1's report of epoch 2 are ordered through files in `flags`."""
 
     class Member(tune.Trainable):
         def setup(self, config: dict[str, Any]) -> None:
@@ -43,19 +54,18 @@ def member_class(flags: Path) -> type:
         def step(self) -> dict[str, Any]:
             self.epoch += 1
             weaker = self.config["rank"] == 0
-            if self._first_round():
-                if weaker:
-                    (flags / "weaker-reported").touch()
-                else:
-                    while not (flags / "weaker-reported").exists():
-                        time.sleep(0.005)
-                    time.sleep(0.5)  # inside the weaker member's save below
+            if self._first_round() and not weaker:
+                wait_for(flags / "weaker-saving")  # the round's report comes during the weaker one's pause
             return {"epoch": self.epoch, "epochs_total": EPOCHS, "loss": 1.0 if weaker else 0.1,
                     "done": self.epoch >= EPOCHS}  # fmt: skip
 
         def save_checkpoint(self, folder: str) -> None:
-            if self.config["rank"] == 0 and self._first_round():
-                time.sleep(2.0)  # the save of the weaker member's pause
+            if self._first_round():
+                if self.config["rank"] == 0:  # the save of the weaker member's pause
+                    (flags / "weaker-saving").touch()
+                    wait_for(flags / "stronger-saving")
+                else:  # the round's save of the stronger member, before it is copied
+                    (flags / "stronger-saving").touch()
             (Path(folder) / "epoch").write_text(str(self.epoch))
 
         def load_checkpoint(self, folder: str) -> None:
@@ -83,6 +93,7 @@ def epochs_trained(scheduler: Any, tmp_path: Path) -> list[int]:
     )
     with tune_stop_handling():  # Tune's signal handlers, put back after the run as nagexp's sweeps do
         results = tuner.fit()
+    assert not results.errors, results.errors
     return sorted(int(result.metrics["epoch"]) for result in results)
 
 
@@ -94,8 +105,8 @@ def test_a_member_copied_while_its_pause_saves_trains_every_epoch(tmp_path: Path
 
 
 def test_ray_pbt_still_ends_such_a_member_early(tmp_path: Path) -> None:
-    """What the override relies on: Ray's own PBT, in the same race, ends the copied member an
-    epoch after it resumed. If this fails, Ray has fixed it and the override can go."""
+    """What the override works around: Ray's own PBT, in the same race, ends the copied member an
+    epoch after it resumed. If this fails with [4, 4], Ray has fixed it and the override can go."""
     scheduler = PopulationBasedTraining(time_attr="epoch", metric="loss", mode="min", perturbation_interval=INTERVAL,
                                         quantile_fraction=0.5, hyperparam_mutations={"lr": [0.01, 0.1]},
                                         synch=True)  # fmt: skip
