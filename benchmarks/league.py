@@ -21,7 +21,7 @@ reported epoch with the best val accuracy). The table: each method's mean rank o
 seeds (1 = best), mean regret at each budget share, mean test accuracy, and seconds a run.
 
     python -m benchmarks.league [--tasks 8] [--seeds 3] [--budget 520] [--methods a,b] [--out FILE]
-    python -m benchmarks.league --quick      # 2 tasks, 1 seed, budget 52: the test suite's
+    python -m benchmarks.league --quick      # 1 task, 1 seed, budget 52: the test suite's
 """
 
 from __future__ import annotations
@@ -117,10 +117,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of: " + ", ".join(METHODS))
     parser.add_argument("--out", type=Path, default=RESULTS / "league-lcbench.json",
                         help="the JSON (default: benchmarks/results/...; the row cites its copy in measured/)")
-    parser.add_argument("--quick", action="store_true", help="2 tasks, 1 seed, budget 52 (the tests)")
+    parser.add_argument("--quick", action="store_true", help="1 task, 1 seed, budget 52 (the tests)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.tasks, args.seeds, args.budget = 2, 1, EPOCHS
+        args.tasks, args.seeds, args.budget = 1, 1, EPOCHS
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not 1 <= args.tasks <= len(TASKS) or args.seeds < 1 or args.budget < EPOCHS:

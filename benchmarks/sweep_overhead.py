@@ -13,7 +13,7 @@ scripts:
                  experiment snapshots every 10 s (TUNE_GLOBAL_CHECKPOINT_S=10)
 
     python -m benchmarks.sweep_overhead [--trials 30] [--tracking off|on|both] [--out FILE]
-    python -m benchmarks.sweep_overhead --quick --out FILE   # 2 trials, one sweep a nagexp arm,
+    python -m benchmarks.sweep_overhead --quick --out FILE   # 1 trial, one sweep a nagexp arm,
         the arms in this process on the Ray runtime it has (the test suite's): checks the code, measures nothing
 Target: nagexp at most 0.25 s per trial on a 2-core machine, with MLflow tracking on too.
 The tracked runs log to the default sqlite store (a child run per trial, the best model):
@@ -191,13 +191,13 @@ def main(argv: list[str] | None = None) -> Path:
     )
     parser.add_argument("--out", type=Path, default=None, help="the JSON (default: benchmarks/results/...)")
     parser.add_argument("--quick", action="store_true",
-                        help="2 trials, one sweep a nagexp arm, every arm in this process (the tests)")  # fmt: skip
+                        help="1 trial, one sweep a nagexp arm, every arm in this process (the tests)")  # fmt: skip
     parser.add_argument("--child", choices=list(LABELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print("RESULT " + json.dumps(run_mode(args.child, args.trials)))
         return Path()
-    trials = 2 if args.quick else args.trials
+    trials = 1 if args.quick else args.trials
     run = functools.partial(run_mode, sweeps=1) if args.quick else in_child
     modes = {"off": ["nagexp"], "on": ["nagexp-tracked"], "both": ["nagexp", "nagexp-tracked"]}[args.tracking]
     rows = [row for mode in ["plain", "plain-tuned", *modes] for row in rows_of(mode, trials, run(mode, trials))]

@@ -83,7 +83,16 @@ def test_line_with_finds_a_line_that_came_in_one_read_with_another() -> None:
         proc.wait()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["TERM", "INT", "HUP"])
+@pytest.mark.fast
+def test_ui_ends_on_hangup_as_on_the_signals_below() -> None:
+    """SIGHUP (a terminal closing) goes to the one handler SIGTERM and SIGINT reach, which the
+    real server below ends on: a third server start would test the same lines."""
+    from nagexp.cli.ui_cmd import _ENDING
+
+    assert _ENDING == (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_ui_links_to_the_runs_and_ends_its_whole_server(sig: int, tmp_path: Path,
                                                        nagexp_process: NagexpProcess) -> None:  # fmt: skip
     from nagexp.tracking.store import resolve_store

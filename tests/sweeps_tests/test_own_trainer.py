@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import mlflow
+import optuna
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -19,6 +20,10 @@ from typer.testing import CliRunner
 import nagexp
 from nagexp.api import reproduce
 from nagexp.cli import app
+from nagexp.config.space import load_space
+from nagexp.registries.samplers import SAMPLER_NAMES
+from nagexp.space.samplers import make_sampler
+from nagexp.space.sampling import define_by_run
 from tests.processes import NagexpProcess, trials_ended
 
 pytestmark = pytest.mark.usefixtures("ray_runtime")
@@ -137,12 +142,32 @@ def test_reproduce_reruns_the_function_with_other_seeds_and_logs_each_rerun(tmp_
     assert values == sorted(rep.seed_values)
 
 
+def killed_sweep_args(code: Path, results: Path) -> list[str]:
+    return ["--trials", "4", "--scheduler", "fifo", "--deterministic", "--max-concurrent", "2", "--code-dir",
+            str(code), "--results-dir", str(results), "--no-track"]  # fmt: skip
+
+
+UNTIMED = ("seconds", "node_id", "trial_id", "retries")  # retries: a trial the kill cut short counts one
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(ray_runtime: None, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]]:
+    """The killed sweeps' trials.csv had nothing stopped them: the same space and seed (its
+    pause and saving are not searched, so they are not in the table), run once for both."""
+    tmp_path = tmp_path_factory.mktemp("whole")
+    space, results = write_space(tmp_path, epochs=6), tmp_path / "results"
+    whole = CliRunner().invoke(app, ["sweep", str(space), *killed_sweep_args(code_folder(tmp_path), results),
+                                     "--name", "whole"])  # fmt: skip
+    assert whole.exit_code == 0, whole.output
+    return [{k: v for k, v in r.items() if k not in UNTIMED} for r in rows(results / "whole")]
+
+
 @pytest.mark.parametrize("save", [True, False], ids=["saves-state", "no-state"])
-def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: NagexpProcess, save: bool) -> None:
+def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: NagexpProcess, save: bool,
+                                           uninterrupted: list[dict[str, str]]) -> None:  # fmt: skip
     code, results = code_folder(tmp_path), tmp_path / "results"
     space = write_space(tmp_path, epochs=6, pause=0.3, save=save)
-    args = ["--trials", "4", "--scheduler", "fifo", "--deterministic", "--max-concurrent", "2", "--code-dir",
-            str(code), "--results-dir", str(results), "--no-track"]  # fmt: skip
+    args = killed_sweep_args(code, results)
     nagexp_process.run_until("sweep", str(space), *args, "--name", "killed",
                              until=lambda: trials_ended(results / "killed") >= 1, what="a trial ended")  # fmt: skip
     lines: list[str] = []
@@ -153,12 +178,7 @@ def test_resume_after_the_driver_is_killed(tmp_path: Path, nagexp_process: Nagex
     assert not any("Traceback" in line for line in lines)
     if any("unfinished trials" in line for line in lines):  # a trial was mid-run: said how it goes on
         assert any("from epoch 0" in line for line in lines)
-    whole = CliRunner().invoke(app, ["sweep", str(space), *args, "--name", "whole"])
-    assert whole.exit_code == 0, whole.output
-    untimed = ("seconds", "node_id", "trial_id", "retries")  # retries: a trial the kill cut short counts one
-    assert [{k: v for k, v in r.items() if k not in untimed} for r in table] == [
-        {k: v for k, v in r.items() if k not in untimed} for r in rows(results / "whole")
-    ]
+    assert [{k: v for k, v in r.items() if k not in UNTIMED} for r in table] == uninterrupted
 
 
 @pytest.mark.parametrize(
@@ -208,16 +228,29 @@ def test_an_own_function_is_not_given_data_parallel_workers(tmp_path: Path) -> N
     assert "your own trainer 'mytrainer:run' runs as one process" in result.output
 
 
-def test_every_sampler_proposes_for_an_own_function(tmp_path: Path) -> None:
-    from nagexp.registries.samplers import SAMPLERS
+@pytest.mark.parametrize("sampler", SAMPLER_NAMES)
+def test_every_sampler_proposes_for_an_own_function(tmp_path: Path, sampler: str) -> None:
+    """The sampler works on the driver only, in Optuna's study: a trial trains the config it is
+    given whichever sampler proposed it (sweeps of own functions: random and TPE above, GP below)."""
+    space = load_space(write_space(tmp_path, epochs=1))
+    study = optuna.create_study(sampler=make_sampler(sampler, 0, 3), direction="minimize")
+    propose, proposed = define_by_run(space, 0), []
+    for _ in range(3):
+        trial = study.ask()
+        config = propose(trial)
+        assert config["trainer"] == "mytrainer:run" and config["epochs"] == 1, config
+        proposed.append(config["trainer_args.x"])
+        study.tell(trial, (config["trainer_args.x"] - 0.3) ** 2)
+    assert len(set(proposed)) == 3 and all(0.0 <= x <= 1.0 for x in proposed), proposed
 
-    code, space = code_folder(tmp_path), write_space(tmp_path, epochs=1)
-    for sampler in SAMPLERS:
-        done = nagexp.sweep(space, trials=3, seed=0, sampler=sampler, scheduler="fifo", code_dir=code,
-                            results_dir=tmp_path / "results", name=f"s-{sampler}", track=False, echo=None)  # fmt: skip
-        table = rows(done.sweep_dir)
-        assert [r["state"] for r in table] == ["completed"] * 3, (sampler, table)
-        assert len({r["trainer_args.x"] for r in table}) == 3, sampler  # three proposals, each trained
+
+def test_a_gaussian_process_sweep_trains_an_own_function(tmp_path: Path) -> None:
+    done = nagexp.sweep(write_space(tmp_path, epochs=1), trials=3, seed=0, sampler="gp", scheduler="fifo",
+                        code_dir=code_folder(tmp_path), results_dir=tmp_path / "results", name="gp", track=False,
+                        echo=None)  # fmt: skip
+    table = rows(done.sweep_dir)
+    assert [r["state"] for r in table] == ["completed"] * 3, table
+    assert len({r["trainer_args.x"] for r in table}) == 3  # three proposals, each trained
 
 
 def test_an_epoch_budget_ends_an_own_functions_sweep(tmp_path: Path) -> None:

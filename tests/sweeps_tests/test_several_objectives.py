@@ -38,7 +38,7 @@ def study(sweep_dir: Path) -> list[tuple]:
 
 def test_a_two_objective_sweep_resumed_after_a_kill_is_the_uninterrupted_one(
         ray_runtime: None, tmp_path: Path, nagexp_process: NagexpProcess) -> None:  # fmt: skip
-    options = SweepOptions(space=SPACE, trials=8, seed=2, deterministic=True, track=False, max_concurrent=1,
+    options = SweepOptions(space=SPACE, trials=6, seed=2, deterministic=True, track=False, max_concurrent=1,
                            name="whole", results_dir=tmp_path)  # fmt: skip
     run_sweep(resolve_sweep(options), emit=lambda _: None)
     whole = tmp_path / "whole"
@@ -61,7 +61,7 @@ def test_a_two_objective_sweep_resumed_after_a_kill_is_the_uninterrupted_one(
 
     # the same sweep, two trials at once, SIGKILLed after three trials ended, then resumed
     killed = tmp_path / "killed"
-    nagexp_process.run_until("sweep", str(SPACE), "--trials", "8", "--seed", "2", "--deterministic",
+    nagexp_process.run_until("sweep", str(SPACE), "--trials", "6", "--seed", "2", "--deterministic",
                              "--max-concurrent", "2", "--no-track", "--name", "killed", "--results-dir", str(tmp_path),
                              until=lambda: trials_ended(killed) >= 3, what="3 trials ended")  # fmt: skip
     result = runner.invoke(app, ["sweep", "--resume", "killed", "--results-dir", str(tmp_path)])

@@ -32,6 +32,12 @@ def test_stream_sweep_on_real_jpegs_then_reuse(tmp_path: Path) -> None:
     assert [r["state"] for r in rows] == ["completed", "completed"]
     best = yaml.safe_load((tmp_path / "first" / "best.yaml").read_text())
     assert best["data_mode"] == "stream"
+    # `nagexp train` of that best.yaml streams as the trial did, from the same shards
+    trained = runner.invoke(app, ["train", str(tmp_path / "first" / "best.yaml"), "--epochs", "1", "--no-track",
+                                  "--name", "best", "--results-dir", str(tmp_path)])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "preparing" not in trained.stdout
+    assert yaml.safe_load((tmp_path / "train" / "best" / "config.yaml").read_text())["data_mode"] == "stream"
 
     # auto with a budget smaller than the data: stream mode, from the shards made above
     second = runner.invoke(app, [*common, "--name", "second", "--memory-budget", "1MB"])

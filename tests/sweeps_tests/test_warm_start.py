@@ -142,11 +142,11 @@ def test_enqueued_configs_run_first(earlier: Path, tmp_path: Path) -> None:
 def test_a_killed_warm_started_sweep_resumes_to_the_same_files(earlier: Path,
                                                                nagexp_process: NagexpProcess) -> None:  # fmt: skip
     """--deterministic, so the uninterrupted and the resumed sweep can be compared file to file."""
-    whole = resolve_sweep(options(earlier, name="whole", trials=8, deterministic=True, max_concurrent=1,
+    whole = resolve_sweep(options(earlier, name="whole", trials=6, deterministic=True, max_concurrent=1,
                                   warm_start=("earlier",)))  # fmt: skip
     run_sweep(whole, emit=lambda _: None)
     results = earlier.parent
-    nagexp_process.run_until("sweep", str(QUICK), "--trials", "8", "--seed", "1", "--epochs", "2", "--deterministic",
+    nagexp_process.run_until("sweep", str(QUICK), "--trials", "6", "--seed", "1", "--epochs", "2", "--deterministic",
                              "--max-concurrent", "2", "--warm-start", "earlier", "--no-track", "--name", "killed",
                              "--results-dir", str(results), until=lambda: trials_ended(results / "killed") >= 3,
                              what="3 trials ended")  # fmt: skip
