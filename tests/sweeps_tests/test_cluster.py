@@ -197,7 +197,8 @@ def test_a_deterministic_sweep_on_two_nodes_is_the_one_trial_at_a_time_sweep(two
     space["fixed"].pop("width")  # the built-in models' multiplier: none for a model of ours
     space["fixed"].update(model="paired_model:net", model_args={"meet_dir": str(meet)})
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
-    args = (str(tmp_path / "space.yaml"), "--trials", "8", "--seed", "5", "--deterministic", "--no-track", "--code-dir",
+    args = (str(tmp_path / "space.yaml"), "--trials", "4", "--trials-per-batch", "2", "--seed", "5", "--deterministic",
+            "--no-track", "--code-dir",
             str(code))  # fmt: skip
     spread = _sweep_on(nagexp_process, two_node_cluster, tmp_path, "spread", *args)
     assert len(list(meet.iterdir())) >= 2  # the first trial did wait for a second

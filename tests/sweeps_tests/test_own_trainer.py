@@ -1,6 +1,7 @@
 """Sweeps of a training function of the user's (`trainer: package.module:function`): the same
-trial around it as around the built-in trainer (ASHA, trials.csv, MLflow, --deterministic,
-resume after a killed driver, reproduce), and a bad function refused in one line first."""
+trial around it as around the built-in trainer (ASHA, trials.csv, MLflow, resume after a
+killed driver, reproduce), and a bad function refused in one line first. Those that need two
+CPUs (--deterministic at two at once, PBT) are in test_own_trainer_pbt_objectives."""
 
 from __future__ import annotations
 
@@ -104,18 +105,6 @@ def test_asha_stops_an_own_function_at_its_next_report_and_mlflow_has_every_epoc
         steps = [m.step for m in client.get_metric_history(run_id, "val_loss")]
         assert steps == list(range(1, int(r["epochs_run"]) + 1))
         assert client.get_run(run_id).data.params["trainer"] == "mytrainer:run"
-
-
-def test_deterministic_gives_the_same_trials_at_one_and_two_at_once(tmp_path: Path, two_cpus: None) -> None:
-    code, space = code_folder(tmp_path), write_space(tmp_path, epochs=3)
-    tables = []
-    for slots in (1, 2):
-        done = nagexp.sweep(space, trials=4, seed=3, deterministic=True, trials_per_batch=2, max_concurrent=slots,
-                            code_dir=code, results_dir=tmp_path / "results", name=f"det{slots}", track=False,
-                            echo=None)  # fmt: skip
-        tables.append([{k: v for k, v in r.items() if k not in ("seconds", "node_id", "trial_id")}
-                       for r in rows(done.sweep_dir)])  # fmt: skip
-    assert tables[0] == tables[1]
 
 
 def test_reproduce_reruns_the_function_with_other_seeds_and_logs_each_rerun(tmp_path: Path) -> None:

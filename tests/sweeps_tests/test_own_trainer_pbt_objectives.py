@@ -1,5 +1,6 @@
-"""Sweeps of a training function of the user's, continued: population-based training over its
-saved state (lineage, replay by reproduce) and objectives that only the function reports."""
+"""Sweeps of a training function of the user's, continued, on two CPUs: --deterministic at one
+and two trials at once, population-based training over its saved state (lineage, replay by
+reproduce) and objectives that only the function reports."""
 
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ from tests.sweeps_tests.test_own_trainer import code_folder, rows, write_space
 pytestmark = pytest.mark.usefixtures("two_cpu_runtime")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_trainer"
+
+
+def test_deterministic_gives_the_same_trials_at_one_and_two_at_once(tmp_path: Path) -> None:
+    code, space = code_folder(tmp_path), write_space(tmp_path, epochs=3)
+    tables = []
+    for slots in (1, 2):
+        done = nagexp.sweep(space, trials=4, seed=3, deterministic=True, trials_per_batch=2, max_concurrent=slots,
+                            code_dir=code, results_dir=tmp_path / "results", name=f"det{slots}", track=False,
+                            echo=None)  # fmt: skip
+        tables.append([{k: v for k, v in r.items() if k not in ("seconds", "node_id", "trial_id")}
+                       for r in rows(done.sweep_dir)])  # fmt: skip
+    assert tables[0] == tables[1]
 
 
 def _pbt_space(tmp_path: Path, trainer: str = "own_trainer.softmax:run", **fixed: object) -> Path:
