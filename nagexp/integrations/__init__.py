@@ -11,6 +11,8 @@ Everything else in nagexp uses the libraries' public APIs only.
     ray_placement  placement groups by id (they travel between processes as hex)
     ray_data       scoped Ray Data settings (no global DataContext change)
     ray_pbt        PBT / PB2 with each trial's identity and their own seeded draws
+    ray_halving    successive halving on complete rungs (deterministic mode's scheduler)
+    ray_actor_reuse  a paused trial's actor kept for the next trial (Tune's search held open)
     optuna_search  OptunaSearch's study and trials; an Optuna trial by storage id
     mlflow_store   the schema snapshot of an empty MLflow store; the UI's runs link
 """

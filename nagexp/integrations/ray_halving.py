@@ -27,6 +27,7 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from nagexp.integrations.ray_actor_reuse import paused_among
 from nagexp.integrations.versions import Tested
 
 __all__ = ["TESTED", "Past", "SynchronousHalving"]
@@ -184,6 +185,10 @@ class SynchronousHalving(FIFOScheduler):
         ready = [t for t in trials if t.status == Trial.PAUSED and self._number_of(t) not in self._waiting
                  and self._number_of(t) not in self._losers]  # fmt: skip
         return min(ready, key=self._number_of, default=None)
+
+    def holds_paused_trials(self) -> bool:
+        """A trial is held or waits at a rung: the search stays open, so its actors are kept."""
+        return paused_among(self._trials.values())
 
     def debug_string(self) -> str:
         return f"SynchronousHalving: {len(self._waiting)} trials waiting at a rung"

@@ -30,6 +30,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 from ray.tune.schedulers.pb2 import PB2
 
+from nagexp.integrations.ray_actor_reuse import paused_among
 from nagexp.integrations.versions import Tested
 
 __all__ = ["TESTED", "OwnIdentityPB2", "OwnIdentityPBT"]
@@ -77,6 +78,10 @@ class _Seeded:
         if pausing:  # a decision Tune kept for the member's old run (a STOP, if it was saving) is void now
             controller = getattr(tune_controller, "_tune_controller", tune_controller)  # Tune's wrapper
             getattr(controller, "_cached_trial_decisions", {}).pop(trial.trial_id, None)
+
+    def holds_paused_trials(self) -> bool:
+        """A member is paused for its round: the search stays open, so its actors are kept."""
+        return paused_among(self._trial_state)  # type: ignore[attr-defined]
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if self._is_last_epoch(result):

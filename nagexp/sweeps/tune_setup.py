@@ -139,15 +139,15 @@ def _searcher(spec: SweepSpec, start: SearchStart | None = None) -> Any:
     return searcher
 
 
-def _population_search(spec: SweepSpec) -> tuple[Any, dict[str, Any]]:
+def _population_search(spec: SweepSpec, scheduler: Any) -> tuple[Any, dict[str, Any]]:
     """PBT/PB2: the first population from the sampler, in trial-number order, and a param
-    space of the same shape (Tune needs one)."""
-    from ray.tune.search import BasicVariantGenerator
-
+    space of the same shape (Tune needs one). Open while a member is paused for its round:
+    see integrations/ray_actor_reuse.py."""
+    from nagexp.integrations.ray_actor_reuse import held_open_population
     from nagexp.search.population import initial_population
 
     population = initial_population(spec)
-    return BasicVariantGenerator(points_to_evaluate=population), dict(population[0])
+    return held_open_population(population, scheduler.holds_paused_trials), dict(population[0])
 
 
 def new_tuner(spec: SweepSpec, data: TrainData | None, recorder: Any, code_dir: Path | None,
@@ -159,7 +159,6 @@ def new_tuner(spec: SweepSpec, data: TrainData | None, recorder: Any, code_dir: 
     from nagexp.sweeps.epoch_budget import EpochBudget
 
     o = spec.options
-    search, param_space = _population_search(spec) if spec.population else (_searcher(spec, start), None)
     slots = _slots(spec, data)
     if o.deterministic:
         # halving on complete rungs, and the cap on trials at once with it: Tune's own limiter
@@ -172,6 +171,11 @@ def new_tuner(spec: SweepSpec, data: TrainData | None, recorder: Any, code_dir: 
     else:  # the schedulers' own draws: not the sampler's seed, whose draws would repeat
         scheduler = make_scheduler(o.scheduler, _ranked_metric(spec), spec.mode, spec.epochs, spec.space,
                                    seed=trial_seed(o.seed, -1))  # fmt: skip
+    search, param_space = _population_search(spec, scheduler) if spec.population else (_searcher(spec, start), None)
+    if o.deterministic:  # its trials pause (held, or at a rung): see integrations/ray_actor_reuse.py
+        from nagexp.integrations.ray_actor_reuse import held_open
+
+        search = held_open(search, scheduler.holds_paused_trials)
     return tune.Tuner(
         _trainable(spec, data, code_dir),
         param_space=param_space,
