@@ -15,7 +15,7 @@ Tune then keeps one actor (its cache keeps one when none is expected elsewhere) 
 to the next trial it starts. Nothing else changes: Tune ends an experiment only when every
 trial has finished as well, and no trial is made beyond the sweep's count (checked before the
 searcher is asked). `paused` is the scheduler's own view, which Tune also builds for the trials
-it restores on a resume.
+it restores on a resume; it is not part of the state Tune saves with the search.
 """
 
 from __future__ import annotations
@@ -50,6 +50,19 @@ class _HeldOpen:
 
     def is_finished(self) -> bool:
         return self._made_all() and not self._paused()
+
+    # Tune saves a search's state with every experiment snapshot and restores it on a resume:
+    # `paused` is the live scheduler's, never a snapshot's copy (whose paused trials stay paused)
+    def get_state(self) -> Any:
+        state = super().get_state()  # type: ignore[misc]
+        if isinstance(state, dict):  # False: a search Tune cannot save
+            state.pop("_paused", None)
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        paused = self._paused
+        super().set_state(state)  # type: ignore[misc]
+        self._paused = paused
 
 
 class _SearcherHeldOpen(_HeldOpen, SearchGenerator):

@@ -19,7 +19,7 @@ from nagexp.config.loading import load_train_config
 from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.training.schedules import lr_values, momentum_values, piecewise_value
 from nagexp.training.trainer import train
-from tests.conftest import trial_actors_started, without_timing
+from tests.conftest import without_timing
 from tests.processes import NagexpProcess, journal_events
 from tests.tracking_tests.test_sweep_tracking import check_sweep_in_mlflow
 
@@ -208,13 +208,9 @@ def test_pbt_mutations_stay_inside_the_bounds(pbt_sweep: Path) -> None:
 
 
 def test_pb2_sweep_exports_a_replayable_schedule(tmp_path: Path) -> None:
-    with trial_actors_started() as started:
-        result = runner.invoke(app, ["sweep", PBT, "--scheduler", "pb2", "--trials", "4", "--epochs", "6", "--name",
-                                     "pb2", "--results-dir", str(tmp_path), "--no-track"])  # fmt: skip
+    result = runner.invoke(app, ["sweep", PBT, "--scheduler", "pb2", "--trials", "4", "--epochs", "6", "--name",
+                                 "pb2", "--results-dir", str(tmp_path), "--no-track"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    # one actor a CPU: a member paused for its round hands its actor to the next (Tune ended it
-    # once the population was made: three actors)
-    assert started == [2]
     rows = {int(r["number"]): r for r in csv.DictReader((tmp_path / "pb2" / "trials.csv").open())}
     assert [r["state"] for r in rows.values()] == ["completed"] * 4
     assert sorted(e["epoch"] for r in rows.values() for e in json.loads(r["exploits"])) == [2, 4]
