@@ -203,18 +203,6 @@ def _restart_shared_runtime(cpus: int | None = None) -> None:
     _start_shared_runtime(_runtime_cpus if cpus is None else cpus)
 
 
-@contextlib.contextmanager
-def trial_actors_started() -> Iterator[list[int]]:
-    """How many Tune trial actors (function trainables) the runtime started inside the block:
-    the list holds the count once the block ends. Read from GCS's actor table (dead ones too)."""
-    from ray._private.state import actors
-
-    before, started = set(actors()), []
-    yield started
-    started.append(sum(info.get("ActorClassName") == "ImplicitFunc" for actor_id, info in actors().items()
-                       if actor_id not in before))  # fmt: skip
-
-
 @pytest.fixture(autouse=True)
 def _ray_resources_given_back(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test on the shared Ray runtime: its CPUs all free again, or the test fails. A

@@ -20,3 +20,16 @@ class KillWorkerOnce:
         if rec.number == 0 and metrics["epoch"] == self.epoch and not self.killed:
             self.killed = True
             os.kill(int(metrics["pid"]), signal.SIGKILL)
+
+
+class TrainingProcesses:
+    """The worker processes (pids) that reported the trials' epochs."""
+
+    def __init__(self) -> None:
+        self.pids: set[int] = set()
+
+    def on_trial_start(self, rec) -> None: ...
+    def on_trial_end(self, rec) -> None: ...
+
+    def on_trial_epoch(self, rec, metrics: dict) -> None:
+        self.pids.add(int(metrics["pid"]))

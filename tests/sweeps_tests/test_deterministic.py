@@ -18,7 +18,7 @@ from nagexp.config.space import SEARCH_SPACES_DIR
 from nagexp.config.sweep import SweepOptions
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
-from tests.conftest import trial_actors_started
+from tests.listeners import TrainingProcesses
 
 runner = CliRunner()
 QUICK = SEARCH_SPACES_DIR / "quick.yaml"
@@ -63,12 +63,14 @@ def test_one_or_two_trials_at_once_give_the_same_sweep(reference: Path, tmp_path
     assert [optuna_state[row[1]] for row in rows] == [state for _, state, *_ in study_of(reference)]
 
 
-def test_one_actor_runs_every_trial_one_at_a_time(two_cpu_runtime: None, tmp_path: Path) -> None:
-    """Trials are held and wait at rungs, paused: each one's actor goes on to the next trial to
-    run, also once every trial is made (Tune ended it then: six actors for these four trials)."""
-    with trial_actors_started() as started:
-        deterministic_sweep(tmp_path, "one-actor", trials=4, epochs=2, max_concurrent=1)
-    assert started == [1]
+def test_one_process_trains_every_trial_one_at_a_time(two_cpu_runtime: None, tmp_path: Path) -> None:
+    """Trials are held and wait at rungs, paused: each one's actor (its process) goes on to the
+    next trial to run, also once every trial is made (Tune ended it then: six processes)."""
+    processes = TrainingProcesses()
+    spec = resolve_sweep(SweepOptions(**{**OPTIONS, "trials": 4, "epochs": 2, "max_concurrent": 1,
+                                         "name": "one-process", "results_dir": tmp_path}))  # fmt: skip
+    run_sweep(spec, emit=lambda _: None, listeners=[processes])
+    assert len(processes.pids) == 1, processes.pids
 
 
 @pytest.mark.parametrize(("extra", "message"), [
