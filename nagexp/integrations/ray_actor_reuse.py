@@ -20,7 +20,7 @@ it restores on a resume; it is not part of the state Tune saves with the search.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ray.tune.experiment import Trial
@@ -87,6 +87,6 @@ def held_open_population(population: list[dict[str, Any]], paused: Paused) -> Ba
     return _PopulationHeldOpen(population, paused)
 
 
-def paused_among(trials: Sequence[Trial] | Any) -> bool:
+def paused_among(trials: Iterable[Trial]) -> bool:
     """A trial among `trials` is paused (Tune's status)."""
     return any(t.status == Trial.PAUSED for t in trials)

@@ -141,13 +141,25 @@ def _searcher(spec: SweepSpec, start: SearchStart | None = None) -> Any:
 
 def _population_search(spec: SweepSpec, scheduler: Any) -> tuple[Any, dict[str, Any]]:
     """PBT/PB2: the first population from the sampler, in trial-number order, and a param
-    space of the same shape (Tune needs one). Open while a member is paused for its round:
-    see integrations/ray_actor_reuse.py."""
+    space of the same shape (Tune needs one), the search open while a member is paused."""
     from nagexp.integrations.ray_actor_reuse import held_open_population
     from nagexp.search.population import initial_population
 
     population = initial_population(spec)
     return held_open_population(population, scheduler.holds_paused_trials), dict(population[0])
+
+
+def _search(spec: SweepSpec, scheduler: Any, start: SearchStart | None) -> tuple[Any, dict[str, Any] | None]:
+    """Tune's search and param space. A search whose scheduler pauses trials (PBT's rounds,
+    deterministic mode's held trials and rungs) stays open while one is paused, so a paused
+    trial's actor goes on to the next: see integrations/ray_actor_reuse.py."""
+    if spec.population:
+        return _population_search(spec, scheduler)
+    if spec.options.deterministic:
+        from nagexp.integrations.ray_actor_reuse import held_open
+
+        return held_open(_searcher(spec, start), scheduler.holds_paused_trials), None
+    return _searcher(spec, start), None
 
 
 def new_tuner(spec: SweepSpec, data: TrainData | None, recorder: Any, code_dir: Path | None,
@@ -171,11 +183,7 @@ def new_tuner(spec: SweepSpec, data: TrainData | None, recorder: Any, code_dir: 
     else:  # the schedulers' own draws: not the sampler's seed, whose draws would repeat
         scheduler = make_scheduler(o.scheduler, _ranked_metric(spec), spec.mode, spec.epochs, spec.space,
                                    seed=trial_seed(o.seed, -1))  # fmt: skip
-    search, param_space = _population_search(spec, scheduler) if spec.population else (_searcher(spec, start), None)
-    if o.deterministic:  # its trials pause (held, or at a rung): see integrations/ray_actor_reuse.py
-        from nagexp.integrations.ray_actor_reuse import held_open
-
-        search = held_open(search, scheduler.holds_paused_trials)
+    search, param_space = _search(spec, scheduler, start)
     return tune.Tuner(
         _trainable(spec, data, code_dir),
         param_space=param_space,
