@@ -180,16 +180,22 @@ def two_cpu_runtime(ray_runtime: None) -> Iterator[None]:
 @pytest.fixture
 def two_cpus(ray_runtime: None, request: pytest.FixtureRequest) -> Iterator[None]:
     """`two_cpu_runtime` for one test, whose runtime is checked (`_ray_resources_given_back`)
-    before it goes back to SHARED_CPUS: that check comes after this fixture's end."""
-    with _runtime_of(2):
+    before it goes back to SHARED_CPUS: that check comes after this fixture's end. A test marked
+    `worker_env(NAME=value, ...)` gets a runtime whose processes (its trials) have those
+    environment variables."""
+    marker = request.node.get_closest_marker("worker_env")
+    with _runtime_of(2, marker.kwargs if marker else None):
         yield
         _check_cpus_given_back(request.node.nodeid)
 
 
 @contextlib.contextmanager
-def _runtime_of(cpus: int) -> Iterator[None]:
+def _runtime_of(cpus: int, env: dict[str, str] | None = None) -> Iterator[None]:
     try:
-        _restart_shared_runtime(cpus)
+        with pytest.MonkeyPatch.context() as patch:  # the raylet, and every worker it starts, inherits them
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            _restart_shared_runtime(cpus)
         yield
     finally:
         _restart_shared_runtime(SHARED_CPUS)
