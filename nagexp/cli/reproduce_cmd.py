@@ -46,6 +46,7 @@ def reproduce_command(
     if rep.exact:
         typer.echo("reproduced exactly (same config, same seed, CPU)")
     elif rep.on_cpu:
-        raise fail(f"not reproduced: {rep.metric} {rep.rerun!r} != {rep.original!r} on CPU with the same seed", 1)
+        why = f": {rep.other_kernels}" if rep.other_kernels else ""
+        raise fail(f"not reproduced: {rep.metric} {rep.rerun!r} != {rep.original!r} on CPU with the same seed{why}", 1)
     else:
         typer.echo(f"differs by {rep.rerun - rep.original:+.6f}: the trial ran on a GPU, where bits may differ")

@@ -21,6 +21,7 @@ from nagexp.config.resources import WorkerResources
 from nagexp.config.space_sections import metric_bounds
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
+from nagexp.core.provenance import kernels_hint
 from nagexp.core.seeds import trial_seed
 from nagexp.data.batches import TrainData
 from nagexp.registries.trainers import is_builtin_trainer
@@ -56,6 +57,7 @@ class Reproduction:
     seed_values: list[float] = field(default_factory=list)
     ci: tuple[float, float, float] | None = None  # mean, low, high (95 %)
     segments: int = 1  # stretches of training replayed (a population member's lineage)
+    other_kernels: str | None = None  # on CPU: why a rerun can differ here (the sweep's CPU kernels were others)
 
     @property
     def lucky(self) -> bool | None:
@@ -119,15 +121,18 @@ def reproduce(
     cfg = record.train_config(plan.space.fixed)
     run_cfg = cfg.model_copy(update={"device": "cpu"}) if on_cpu else cfg
     if not is_builtin_trainer(cfg.trainer):  # a function of the user's: called again here, no data of nagexp's
-        return _reproduce_own(record, plan, cfg, seeds, on_cpu, on_own_run)
-    with restored_process_settings(), ray_settings():
-        cache = cache_dir_for(o.cache_dir, sweep_dir.parent)
-        data = load_train_data(run_cfg, cache, o.memory_budget, warn)  # once, for every rerun
-        started = connect_ray(None) if data.mode == "stream" else False  # stream mode reads through Ray Data
-        try:
-            return _reproduce(record, plan, run_cfg, data, seeds, on_run, on_cpu)
-        finally:
-            shutdown_ray(started)
+        rep = _reproduce_own(record, plan, cfg, seeds, on_cpu, on_own_run)
+    else:
+        with restored_process_settings(), ray_settings():
+            cache = cache_dir_for(o.cache_dir, sweep_dir.parent)
+            data = load_train_data(run_cfg, cache, o.memory_budget, warn)  # once, for every rerun
+            started = connect_ray(None) if data.mode == "stream" else False  # stream mode reads through Ray Data
+            try:
+                rep = _reproduce(record, plan, run_cfg, data, seeds, on_run, on_cpu)
+            finally:
+                shutdown_ray(started)
+    rep.other_kernels = kernels_hint(plan.versions) if on_cpu else None
+    return rep
 
 
 def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data: TrainData, seeds: int,

@@ -132,7 +132,8 @@ def test_reproduce_a_pruned_trial(swept: Path) -> None:
     assert "reproduced exactly" in result.stdout
 
 
-def test_reproduce_fails_when_the_result_differs(swept: Path, tmp_path: Path) -> None:
+def tampered_copy(swept: Path, tmp_path: Path) -> Path:
+    """A copy of the sweep whose trial 0 records another result than its config gives."""
     import shutil
 
     copy = tmp_path / "rep"
@@ -144,9 +145,34 @@ def test_reproduce_fails_when_the_result_differs(swept: Path, tmp_path: Path) ->
     cells[col] = "0.123"  # tamper with trial 0's stored result
     table[1] = ",".join(cells)
     (copy / "trials.csv").write_text("\n".join(table) + "\n")
+    return copy
+
+
+def test_reproduce_fails_when_the_result_differs(swept: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["reproduce", str(tampered_copy(swept, tmp_path)), "--trial", "0", "--no-track"])
+    assert result.exit_code == 1
+    assert "not reproduced" in result.stderr and "CPU kernels" not in result.stderr  # the same kernels here
+
+
+def test_reproduce_names_other_cpu_kernels_when_it_differs(swept: Path, tmp_path: Path) -> None:
+    """torch picks its CPU kernels by the CPU (AVX2 on one VM, AVX-512 on another), and they round
+    differently: sweep.json records the sweep's, and a rerun that differs where they were others
+    says so, and how to pin them."""
+    import torch
+
+    here = torch.backends.cpu.get_cpu_capability()
+    copy = tampered_copy(swept, tmp_path)
+    plan = json.loads((copy / "sweep.json").read_text())
+    assert plan["versions"]["torch_cpu_kernels"] == here
+    other = "DEFAULT" if here != "DEFAULT" else "AVX2"
+    plan["versions"]["torch_cpu_kernels"] = other  # as a sweep run on another kind of CPU
+    (copy / "sweep.json").write_text(json.dumps(plan))
     result = runner.invoke(app, ["reproduce", str(copy), "--trial", "0", "--no-track"])
     assert result.exit_code == 1
-    assert "not reproduced" in result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith("error: not reproduced: val_acc ") and line.endswith(
+        f"on CPU with the same seed: it ran on torch's {other} CPU kernels and this process runs {here}, which "
+        f"round differently: rerun with ATEN_CPU_CAPABILITY={other.lower()} in the environment"), line
 
 
 def test_reproduce_bad_input(swept: Path) -> None:
