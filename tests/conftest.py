@@ -59,6 +59,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker("fast")
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip)
+        if item.get_closest_marker("worker_env") and "two_cpus" not in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid}: worker_env is read by the two_cpus fixture only; use it")
 
 
 @pytest.fixture(scope="session", autouse=True)

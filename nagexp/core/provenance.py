@@ -7,16 +7,20 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["CPU_KERNELS_KEY", "cpu_kernels", "git_sha", "kernels_hint", "package_versions"]
+__all__ = ["CPU_KERNELS_KEY", "KERNELS_VARIABLE", "cpu_kernels", "git_sha", "kernels_hint", "package_versions"]
 
 _PACKAGES = ("nagexp", "torch", "numpy", "ray", "optuna", "mlflow", "pydantic", "scikit-learn")
-CPU_KERNELS_KEY = "torch_cpu_kernels"  # in package_versions(): what a result on CPU was computed with
+CPU_KERNELS_KEY = "torch_cpu_kernels"  # in package_versions(): the kernels of the process that wrote them
 KERNELS_VARIABLE = "ATEN_CPU_CAPABILITY"  # torch's variable that pins them (read once, at its first CPU op)
-_PINNABLE = ("default", "avx2", "avx512")  # values of it on x86 (get_cpu_capability() names them in capitals)
+# x86's kernels from the narrowest up, as get_cpu_capability() names them, with the value that pins
+# each: a pin wider than the CPU is not checked by torch (illegal instructions), so only a pin at
+# or below the kernels this process runs is suggested
+_X86_KERNELS = {"NO AVX": "default", "DEFAULT": "default", "AVX2": "avx2", "AVX512": "avx512"}
 
 
 def package_versions() -> dict[str, str]:
-    """Python's and the packages' versions, and the CPU kernels torch runs here (`CPU_KERNELS_KEY`)."""
+    """Python's and the packages' versions, and the CPU kernels torch runs in this process
+    (`CPU_KERNELS_KEY`: on a cluster, a node with another CPU can run others)."""
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
@@ -28,9 +32,9 @@ def package_versions() -> dict[str, str]:
 
 
 def cpu_kernels() -> str:
-    """The vector kernels torch's CPU ops run in this process (AVX2, AVX512, ...): torch picks them
-    by the CPU, and $ATEN_CPU_CAPABILITY pins them. They round differently, so a result computed
-    on CPU reruns bit for bit only on the same kernels."""
+    """The vector kernels of torch's own CPU ops in this process (AVX2, AVX512, ...): torch picks
+    them by the CPU, and they round differently, so a result computed on CPU reruns bit for bit
+    only on the same (docs/guide/sweeps.md, deterministic mode)."""
     import torch
 
     return torch.backends.cpu.get_cpu_capability()
@@ -38,12 +42,15 @@ def cpu_kernels() -> str:
 
 def kernels_hint(recorded: dict[str, str]) -> str | None:
     """Why a CPU rerun can differ from a result whose `recorded` versions name other CPU kernels
-    than this process runs, and how to pin them; None when they are the same (or not recorded)."""
+    than this process runs, and how to run those; None when they are the same (or not recorded)."""
     then, now = recorded.get(CPU_KERNELS_KEY), cpu_kernels()
     if then is None or then == now:
         return None
-    how = (f"rerun with {KERNELS_VARIABLE}={then.lower()} in the environment" if then.lower() in _PINNABLE
-           else f"rerun where torch runs {then}")
+    order = list(_X86_KERNELS)
+    if then in _X86_KERNELS and now in _X86_KERNELS and order.index(then) <= order.index(now):
+        how = f"rerun with {KERNELS_VARIABLE}={_X86_KERNELS[then]} in the environment"
+    else:
+        how = f"rerun on a CPU where torch runs {then}"
     return f"it ran on torch's {then} CPU kernels and this process runs {now}, which round differently: {how}"
 
 
