@@ -57,7 +57,7 @@ class Reproduction:
     seed_values: list[float] = field(default_factory=list)
     ci: tuple[float, float, float] | None = None  # mean, low, high (95 %)
     segments: int = 1  # stretches of training replayed (a population member's lineage)
-    other_kernels: str | None = None  # on CPU: why a rerun can differ here (the sweep's CPU kernels were others)
+    other_kernels: str | None = None  # a CPU rerun that differs: the sweep's CPU kernels were others
 
     @property
     def lucky(self) -> bool | None:
@@ -131,7 +131,7 @@ def reproduce(
                 rep = _reproduce(record, plan, run_cfg, data, seeds, on_run, on_cpu)
             finally:
                 shutdown_ray(started)
-    rep.other_kernels = kernels_hint(plan.versions) if on_cpu else None
+    rep.other_kernels = kernels_hint(plan.versions) if on_cpu and not rep.exact else None
     return rep
 
 
