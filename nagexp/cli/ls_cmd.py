@@ -21,6 +21,9 @@ def ls_command(
     from nagexp.results.listing import list_sweeps
     from nagexp.results.records import STATES
 
+    if not results_dir.is_dir():  # a mistyped --results-dir is not an empty one
+        what = "is not a folder" if results_dir.exists() else "does not exist"
+        raise fail(f"results folder '{results_dir}' {what}: give the --results-dir the sweeps were run with", 2)
     listing = list_sweeps(results_dir)
     rows = listing.sweeps
     if not rows and not listing.damaged:

@@ -38,7 +38,9 @@ def reproduce_command(
                f"{rep.original:.6f}, rerun {rep.rerun:.6f}{replayed}")  # fmt: skip
     if rep.ci is not None:
         mean, low, high = rep.ci
-        verdict = "outside it: a lucky seed" if rep.lucky else "inside it"
+        side = "above" if rep.original > high else "below"
+        verdict = {"typical": "inside it", "lucky": f"{side} it: a lucky seed",
+                   "unlucky": f"{side} it: an unlucky seed"}[rep.seed_luck or "typical"]  # fmt: skip
         typer.echo(
             f"{counted(len(rep.seed_values), 'fresh seed')}: mean {mean:.4f}, 95 % CI [{low:.4f}, {high:.4f}]; "
             f"the original {rep.original:.4f} lies {verdict}"

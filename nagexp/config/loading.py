@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError, first_line
 from nagexp.core.io import to_yaml
+from nagexp.core.provenance import KERNELS_KEY
 
 __all__ = [
     "DATA_CACHE_KEY",
@@ -26,6 +27,7 @@ __all__ = [
     "rerun_extras",
     "saved_config_text",
     "stored_data_cache",
+    "stored_kernels",
     "stored_user_code",
     "train_config_from",
     "validated",
@@ -170,6 +172,7 @@ USER_CODE_KEY = "user_code"
 # ... and the data cache it read its prepared data from, when one was given (--cache-dir), so a
 # rerun reads the same prepared data instead of preparing it again under its own results dir
 DATA_CACHE_KEY = "data_cache"
+# ... and torch's CPU kernels it was computed on (KERNELS_KEY), so a CPU rerun on others can say why it differs
 
 
 def stored_user_code(path: str | Path) -> dict[str, Any] | None:
@@ -178,9 +181,16 @@ def stored_user_code(path: str | Path) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def rerun_extras(user_code: dict[str, Any] | None, data_cache: str | None) -> dict[str, Any]:
+def rerun_extras(user_code: dict[str, Any] | None, data_cache: str | None,
+                 kernels: str | None = None) -> dict[str, Any]:  # fmt: skip
     """What a saved config (best.yaml, a run's config.yaml) carries beside its fields."""
-    return {k: v for k, v in ((USER_CODE_KEY, user_code), (DATA_CACHE_KEY, data_cache)) if v}
+    return {k: v for k, v in ((USER_CODE_KEY, user_code), (DATA_CACHE_KEY, data_cache), (KERNELS_KEY, kernels)) if v}
+
+
+def stored_kernels(path: str | Path) -> str | None:
+    """The CPU kernels a saved config file's result was computed on (None when not recorded)."""
+    found = read_yaml_mapping(path).get(KERNELS_KEY)
+    return found if isinstance(found, str) else None
 
 
 def stored_data_cache(path: str | Path) -> str | None:
@@ -194,5 +204,6 @@ def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None 
     values = read_yaml_mapping(path) if path else {}
     values.pop(USER_CODE_KEY, None)
     values.pop(DATA_CACHE_KEY, None)
+    values.pop(KERNELS_KEY, None)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return train_config_from(values, str(path) if path else "config")

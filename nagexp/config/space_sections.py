@@ -31,8 +31,8 @@ def metric_bounds(metric: str) -> tuple[float, float]:
 _METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # what MLflow, trials.csv and Tune all take as a name
 # what a trial's report or Ray Tune writes beside the trainer's metrics: never an objective
 _REPORT_KEYS = frozenset({"epoch", "epochs_total", "trial_number", "trial_error", "pid", "node_id", "node_ip",
-                          "hostname", "diverged", "diverged_reason", "rung_signal", "exploit_from", "workers",
-                          "worker_group", "probe_steps", "probe_seconds", "time_total_s", "time_this_iter_s",
+                          "cpu_kernels", "hostname", "diverged", "diverged_reason", "rung_signal", "exploit_from",
+                          "workers", "worker_group", "probe_steps", "probe_seconds", "time_total_s", "time_this_iter_s",
                           "time_since_restore", "training_iteration", "iterations_since_restore", "timestamp",
                           "done", "trial_id", "date"})  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash never leaves a half-written result file."""
+"""Atomic file writes (a crash never leaves a half-written result file), and why a folder
+could not be made."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ import yaml
 
 from nagexp.core.errors import DiskFullError
 
-__all__ = ["atomic_write", "atomic_write_text", "to_yaml"]
+__all__ = ["atomic_write", "atomic_write_text", "not_created_because", "to_yaml"]
+
+
+def not_created_because(path: Path, exc: OSError) -> str:
+    """Why making the folder `path` failed, in words: a file where one of its folders must be is
+    named (the OS says only "File exists" or "Not a directory")."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return exc.strerror or str(exc) if folder.is_dir() else f"'{folder}' is a file, not a folder"
+    return exc.strerror or str(exc)
 
 
 def _umask() -> int:

@@ -7,10 +7,14 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["CPU_KERNELS_KEY", "KERNELS_VARIABLE", "cpu_kernels", "git_sha", "kernels_hint", "package_versions"]
+__all__ = ["CPU_KERNELS_KEY", "KERNELS_KEY", "KERNELS_VARIABLE", "cpu_kernels", "git_sha", "kernels_hint",
+           "package_versions"]  # fmt: skip
 
 _PACKAGES = ("nagexp", "torch", "numpy", "ray", "optuna", "mlflow", "pydantic", "scikit-learn")
 CPU_KERNELS_KEY = "torch_cpu_kernels"  # in package_versions(): the kernels of the process that wrote them
+# the kernels a result was computed on, beside it: a trial's report and trials.csv (a data-parallel
+# trial's: each worker's, in rank order, comma-separated), best.yaml, a train run's config.yaml
+KERNELS_KEY = "cpu_kernels"
 KERNELS_VARIABLE = "ATEN_CPU_CAPABILITY"  # torch's variable that pins them (read once, at its first CPU op)
 # x86's kernels from the narrowest up, as get_cpu_capability() names them, with the value that pins
 # each: a pin wider than the CPU is not checked by torch (illegal instructions), so only a pin at
@@ -40,12 +44,18 @@ def cpu_kernels() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
-def kernels_hint(recorded: dict[str, str]) -> str | None:
-    """Why a CPU rerun can differ from a result whose `recorded` versions name other CPU kernels
-    than this process runs, and how to run those; None when they are the same (or not recorded)."""
-    then, now = recorded.get(CPU_KERNELS_KEY), cpu_kernels()
-    if then is None or then == now:
+def kernels_hint(then: str | None) -> str | None:
+    """Why a CPU rerun can differ from a result computed on the CPU kernels `then` (a
+    data-parallel trial's: each worker's, comma-separated) when this process runs others, and how
+    to run those; None when they are the same (or not recorded)."""
+    now = cpu_kernels()
+    kinds = sorted(set(then.split(","))) if then else []
+    if not kinds or kinds == [now]:
         return None
+    if len(kinds) > 1:
+        return (f"its workers ran on torch's {' and '.join(kinds)} CPU kernels, which round differently: a rerun "
+                "on one kind of CPU cannot repeat that")  # fmt: skip
+    then = kinds[0]
     order = list(_X86_KERNELS)
     if then in _X86_KERNELS and now in _X86_KERNELS and order.index(then) <= order.index(now):
         how = f"rerun with {KERNELS_VARIABLE}={_X86_KERNELS[then]} in the environment"

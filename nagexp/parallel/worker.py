@@ -26,13 +26,14 @@ class WorkerConfig(TypedDict):
     rung_signal: RungSignal | None  # a sweep's: what ASHA ranks the trial on, reported beside the metric
 
 
-def _worker_nodes(node_id: str) -> str:
-    """The node of every worker, in rank order (rank 0 reports them)."""
+def _every_worker(value: str) -> str:
+    """`value` (its node, its CPU kernels) of every worker, in rank order, comma-separated (rank 0
+    reports them)."""
     import torch.distributed as dist
 
-    nodes: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(nodes, node_id)
-    return ",".join(nodes)
+    values: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return ",".join(values)
 
 
 def worker_loop(config: WorkerConfig) -> None:
@@ -42,6 +43,7 @@ def worker_loop(config: WorkerConfig) -> None:
     import torch
 
     from nagexp.config.train import TrainConfig
+    from nagexp.core.provenance import cpu_kernels
     from nagexp.results.trial_report import trial_report
     from nagexp.runtime.ray_session import worker_group_id
     from nagexp.training.checkpoint import CHECKPOINT_FILE, TrainCheckpoint, load_checkpoint
@@ -59,7 +61,8 @@ def worker_loop(config: WorkerConfig) -> None:
     data = ray.get(config["data_ref"][0])
     if config.get("data_group") and data.mode == "stream":  # Ray Data tasks in the CPUs the trial reserved
         data = dataclasses.replace(data, data_group=config["data_group"])
-    nodes = _worker_nodes(ray.get_runtime_context().get_node_id())
+    nodes = _every_worker(ray.get_runtime_context().get_node_id())
+    kernels = _every_worker(cpu_kernels())
     group = worker_group_id(config.get("run_dir") if dist.is_main else None)
     resume = None
     if (previous := ray.train.get_checkpoint()) is not None:  # a restarted worker group
@@ -71,8 +74,8 @@ def worker_loop(config: WorkerConfig) -> None:
     def report(metrics: dict[str, float], checkpoint: TrainCheckpoint | None, reason: str | None = None) -> None:
         reason = checkpoint.state().get("diverged_reason") if checkpoint is not None else reason
         row = trial_report(metrics, number=config["trial_number"], epochs_total=cfg.epochs, diverged_reason=reason,
-                           node_id=nodes, pid=os.getpid(), workers=dist.world_size, worker_group=group,
-                           rung_signal=rung(metrics))  # fmt: skip
+                           node_id=nodes, cpu_kernels=kernels, pid=os.getpid(), workers=dist.world_size,
+                           worker_group=group, rung_signal=rung(metrics))  # fmt: skip
         if checkpoint is None or not dist.is_main:  # every worker reports (Ray Train waits for all); rank 0 writes
             ray.train.report(dict(row), checkpoint=None)
             return

@@ -22,7 +22,8 @@ __all__ = ["TRIALS_FILE", "read_summary", "read_trials", "trials_csv", "write_be
            "write_trials_csv"]  # fmt: skip
 
 RANKED_COLUMN = "ranked_on"  # a pruned trial's rung signal (sweeps ranked on one)
-_FIXED_COLUMNS = ("test_acc", "epochs_run", "seconds", "node_id", "seed", "retries", "reason", "trial_id")
+_FIXED_COLUMNS = ("test_acc", "epochs_run", "seconds", "node_id", "cpu_kernels", "seed", "retries", "reason",
+                  "trial_id")
 
 
 def _cell(value: Any) -> Any:
@@ -69,7 +70,8 @@ def trials_csv(records: list[TrialRecord], param_names: list[str], metric: str, 
                          _cell(r.best), *([_cell(ranked_value(r))] if signal else []),
                          *(_cell(r.finals.get(m)) for m in others),
                          *([str(r.number in front).lower()] if others else []), _cell(r.test_acc),
-                         r.epochs_run, round(r.seconds, 3), r.node_id, _cell(r.seed), r.retries, r.reason, r.trial_id,
+                         r.epochs_run, round(r.seconds, 3), r.node_id, r.cpu_kernels, _cell(r.seed), r.retries,
+                         r.reason, r.trial_id,
                          *(_population_cells(r) if population else ())])  # fmt: skip
     return buf.getvalue()
 
@@ -130,6 +132,7 @@ def _record(row: Mapping[str, str | None], param_names: list[str], metric: str) 
         epochs_run=int(cells.get("epochs_run") or 0),
         seconds=float(cells.get("seconds") or 0.0),
         node_id=cells.get("node_id", ""),
+        cpu_kernels=cells.get("cpu_kernels", ""),  # not in a sweep's from before nagexp recorded it
         seed=seed if isinstance(seed, int) else None,
         retries=int(cells.get("retries") or 0),
         reason=cells.get("reason", ""),

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from nagexp.core.provenance import KERNELS_KEY
+
 __all__ = [
     "EPOCHS_TOTAL_KEY",
     "EPOCH_KEY",
     "EXPLOIT_KEY",
     "IDENTITY_KEYS",
+    "KERNELS_KEY",
     "LINEAGE_KEY",
     "RUNG_SIGNAL_KEY",
     "SCHEDULE_KEY",
@@ -67,6 +70,7 @@ class TrialReport(TypedDict, total=False):
     diverged: bool
     diverged_reason: str
     node_id: str  # a data-parallel trial: every worker's node, in rank order, comma-separated
+    cpu_kernels: str  # torch's CPU kernels the trial ran on (KERNELS_KEY): they round differently
     pid: int
     workers: int  # a data-parallel trial's worker count
     worker_group: str
@@ -88,6 +92,7 @@ def trial_report(
     epochs_total: int,
     diverged_reason: str | None,
     node_id: str,
+    cpu_kernels: str,
     pid: int,
     workers: int | None = None,
     worker_group: str | None = None,
@@ -105,6 +110,7 @@ def trial_report(
         "diverged": diverged_reason is not None,
         "diverged_reason": diverged_reason or "",
         "node_id": node_id,
+        KERNELS_KEY: cpu_kernels,
         "pid": pid,
     }
     if workers is not None:

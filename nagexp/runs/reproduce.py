@@ -21,7 +21,7 @@ from nagexp.config.resources import WorkerResources
 from nagexp.config.space_sections import metric_bounds
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
-from nagexp.core.provenance import kernels_hint
+from nagexp.core.provenance import CPU_KERNELS_KEY, kernels_hint
 from nagexp.core.seeds import trial_seed
 from nagexp.data.batches import TrainData
 from nagexp.registries.trainers import is_builtin_trainer
@@ -57,14 +57,20 @@ class Reproduction:
     seed_values: list[float] = field(default_factory=list)
     ci: tuple[float, float, float] | None = None  # mean, low, high (95 %)
     segments: int = 1  # stretches of training replayed (a population member's lineage)
-    other_kernels: str | None = None  # a CPU rerun that differs: the sweep's CPU kernels were others
+    other_kernels: str | None = None  # a CPU rerun that differs: the trial's CPU kernels were others
+    mode: str = "max"  # the objective's direction: which side of the fresh seeds' interval is the better
 
     @property
-    def lucky(self) -> bool | None:
-        """True when the original lies outside the fresh seeds' 95 % interval."""
+    def seed_luck(self) -> str | None:
+        """Where the original lies against the fresh seeds' 95 % interval: "typical" inside it,
+        "lucky" beyond its better end, "unlucky" beyond its worse end; None without fresh seeds."""
         if self.ci is None:
             return None
-        return not self.ci[1] <= self.original <= self.ci[2]
+        _, low, high = self.ci
+        if low <= self.original <= high:
+            return "typical"
+        above = self.original > high
+        return "lucky" if above == (self.mode == "max") else "unlucky"
 
 
 def trial_to_rerun(sweep_dir: Path, which: str) -> tuple[TrialRecord, SweepPlan]:
@@ -131,7 +137,8 @@ def reproduce(
                 rep = _reproduce(record, plan, run_cfg, data, seeds, on_run, on_cpu)
             finally:
                 shutdown_ray(started)
-    rep.other_kernels = kernels_hint(plan.versions) if on_cpu and not rep.exact else None
+    if on_cpu and not rep.exact:  # the trial's own kernels; a sweep from before they were recorded: its driver's
+        rep.other_kernels = kernels_hint(record.cpu_kernels or plan.versions.get(CPU_KERNELS_KEY))
     return rep
 
 
@@ -149,7 +156,7 @@ def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data:
     if on_run:
         on_run(f"trial-{record.number}-rerun", run_cfg, result, data)
     rep = Reproduction(record.number, metric, epochs, original, rerun_value, rerun_value == original, on_cpu,
-                       segments=max(1, len(segments)))  # fmt: skip
+                       segments=max(1, len(segments)), mode=plan.mode)  # fmt: skip
     for k in range(seeds):  # fresh seeds of the trial's config (a member's: its schedule from scratch)
         seed_cfg = run_cfg.model_copy(update={"seed": trial_seed(plan.seeds.master, FRESH_SEED_OFFSET + k)})
         res = _rerun(seed_cfg, data, plan.options.cpus_per_worker)
@@ -168,7 +175,7 @@ def _reproduce_own(record: TrialRecord, plan: SweepPlan, cfg: TrainConfig, seeds
     rerun, values, ci, segments = reproduce_own(record, plan, cfg, seeds, FRESH_SEED_OFFSET, on_run)
     original = float(record.final) if record.final is not None else math.nan
     return Reproduction(record.number, plan.metric, record.epochs_run, original, rerun, rerun == original, on_cpu,
-                        seed_values=values, ci=ci, segments=segments)  # fmt: skip
+                        seed_values=values, ci=ci, segments=segments, mode=plan.mode)  # fmt: skip
 
 
 def _rerun(cfg: TrainConfig, data: TrainData, cpus_per_worker: float) -> TrainResult:

@@ -20,10 +20,10 @@ from nagexp.config.loading import rerun_extras, saved_config_text
 from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError, NagexpError
-from nagexp.core.io import atomic_write, atomic_write_text
+from nagexp.core.io import atomic_write, atomic_write_text, not_created_because
 from nagexp.core.naming import check_name, unique_name
 from nagexp.core.process_settings import restored_process_settings
-from nagexp.core.provenance import git_sha, package_versions
+from nagexp.core.provenance import cpu_kernels, git_sha, package_versions
 from nagexp.data.batches import TrainData
 from nagexp.data.loading import load_train_data
 from nagexp.data.prepared.store import cache_dir_for, given_cache
@@ -151,8 +151,12 @@ def _run_training(cfg: TrainConfig, o: TrainRunOptions, on_epoch: EpochCallback 
         try:
             out_dir.mkdir(parents=True)
         except OSError as exc:
-            raise NagexpError(f"cannot create '{out_dir}': {exc.strerror}; pass a writable --results-dir") from None
-        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(o.cache_dir, Path(results_dir)))
+            raise NagexpError(f"cannot create '{out_dir}': {not_created_because(out_dir, exc)}; pass a writable "
+                              "--results-dir") from None  # fmt: skip
+        # the kernels of this process when it trains (K Ray Train workers: theirs, on their nodes)
+        kernels = cpu_kernels() if cfg.workers_per_trial == 1 else None
+        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(o.cache_dir, Path(results_dir)),
+                                                           kernels)  # fmt: skip
         atomic_write_text(out_dir / "config.yaml", saved_config_text(f"train config of run {name}\nrerun: nagexp "
                                                                      f"train {out_dir / 'config.yaml'}", saved))
         run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.core.errors import ConfigError, NagexpError
+from nagexp.core.io import not_created_because
 from nagexp.results.state import sweep_state
 
 __all__ = ["create_sweep_dir", "refuse_existing", "resume_command"]
@@ -35,4 +36,5 @@ def create_sweep_dir(spec: SweepSpec) -> None:
         refuse_existing(spec)
         raise
     except OSError as exc:
-        raise NagexpError(f"cannot create '{spec.sweep_dir}': {exc.strerror}; pass a writable --results-dir") from None
+        raise NagexpError(f"cannot create '{spec.sweep_dir}': {not_created_because(spec.sweep_dir, exc)}; pass a "
+                          "writable --results-dir") from None  # fmt: skip

@@ -84,7 +84,7 @@ def write_outcome(
     if best is not None:
         cache = given_cache(spec.options.cache_dir, spec.results_dir)
         write_best_yaml(folder.best_yaml, best, spec.metric, spec.space.fixed,
-                        rerun_extras(user_code, cache))  # fmt: skip
+                        rerun_extras(user_code, cache, best.cpu_kernels))  # fmt: skip
     return SweepOutcome(spec, records, best, seconds, interrupted)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nagexp.config.train import TrainConfig
+from nagexp.core.provenance import cpu_kernels
 from nagexp.results.records import TrialRecord, is_settled
 from nagexp.results.rung_signals import RungSignal, RungTracker
 from nagexp.results.trial_report import trial_report
@@ -70,7 +71,7 @@ def train_own_trial(cfg: TrainConfig, number: int, required: Sequence[str], sign
     from ray import tune
 
     start = _saved_state()
-    node_id, pid = ray.get_runtime_context().get_node_id(), os.getpid()
+    node_id, kernels, pid = ray.get_runtime_context().get_node_id(), cpu_kernels(), os.getpid()
     rung = RungTracker(signal, start.history if start else ())
     lineage = own_lineage(start, number, cfg)
 
@@ -78,7 +79,8 @@ def train_own_trial(cfg: TrainConfig, number: int, required: Sequence[str], sign
         last = diverged is not None or state.epoch == cfg.epochs
         extra = _population_fields(lineage, state.epoch, last) if population else {}
         row = dict(trial_report(metrics, number=number, epochs_total=cfg.epochs, diverged_reason=diverged,
-                                node_id=node_id, pid=pid, rung_signal=rung(metrics), **extra))  # fmt: skip
+                                node_id=node_id, cpu_kernels=kernels, pid=pid, rung_signal=rung(metrics),
+                                **extra))  # fmt: skip
         state.lineage = lineage
         if not state.has_state:
             tune.report(row)

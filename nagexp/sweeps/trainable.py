@@ -19,6 +19,7 @@ from typing import Any
 
 from nagexp.config.resources import WorkerResources
 from nagexp.config.train import TrainConfig
+from nagexp.core.provenance import cpu_kernels
 from nagexp.data.batches import TrainData
 from nagexp.integrations.ray_tune import quiet_per_checkpoint_logs
 from nagexp.registries.trainers import is_builtin_trainer
@@ -160,7 +161,7 @@ def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool 
     from ray import tune
 
     data = _data_on(cfg.device, data_ref)
-    node_id = ray.get_runtime_context().get_node_id()
+    node_id, kernels = ray.get_runtime_context().get_node_id(), cpu_kernels()
     pid = os.getpid()
     resume = None
     if (previous := tune.get_checkpoint()) is not None:  # a retried or restored trial
@@ -173,7 +174,7 @@ def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool 
         reason = state.get("diverged_reason")
         last = reason is not None or checkpoint.epoch == cfg.epochs
         row = trial_report(metrics, number=number, epochs_total=cfg.epochs, diverged_reason=reason, node_id=node_id,
-                           pid=pid, rung_signal=rung(metrics),
+                           cpu_kernels=kernels, pid=pid, rung_signal=rung(metrics),
                            **(_lineage_fields(state, last) if population else {}))  # fmt: skip
         with tempfile.TemporaryDirectory() as folder:
             checkpoint.save(Path(folder) / CHECKPOINT_FILE)

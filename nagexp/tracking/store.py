@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from nagexp.core.errors import NagexpError
+from nagexp.core.io import not_created_because
 
 __all__ = ["TrackingStore", "check_reachable", "default_tracking_uri", "mask_uri", "resolve_store"]
 
@@ -91,7 +92,9 @@ def check_reachable(store: TrackingStore, timeout_s: float = 5.0, create: bool =
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise NagexpError(f"cannot create '{db.parent}' for the MLflow store: {exc.strerror}") from None
+                raise NagexpError(f"cannot create '{db.parent}' for the MLflow store: "
+                                  f"{not_created_because(db.parent, exc)}; pass a writable --results-dir or "
+                                  "--tracking-uri") from None  # fmt: skip
         else:
             while not folder.exists() and folder != folder.parent:  # the folder that would hold it
                 folder = folder.parent

@@ -197,7 +197,7 @@ class SweepTracking:
         finals = {f"final_{self.spec.metric}": snapshot.final, f"best_{self.spec.metric}": snapshot.best,
                   "epochs_run": float(snapshot.epochs_run), "trial_seconds": snapshot.seconds}  # fmt: skip
         tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id,
-                "retries": str(snapshot.retries)}  # fmt: skip
+                "cpu_kernels": snapshot.cpu_kernels, "retries": str(snapshot.retries)}  # fmt: skip
         if self.spec.population:  # a member: its exploits as a tag (an own function's too), its schedule as a file
             tags["pbt.exploits"] = "; ".join(f"after epoch {e['epoch']}: copied trial {e['from']}"
                                              for e in snapshot.exploits) or "none"  # fmt: skip

@@ -45,11 +45,22 @@ def test_config_file_reruns_the_same_run(tmp_path: Path) -> None:
     args = ["--epochs", "2", "--set", "width=0.5", "--device", "cpu", "--results-dir", str(tmp_path)]
     assert runner.invoke(app, ["train", *args, "--name", "a"]).exit_code == 0
     config = tmp_path / "train" / "a" / "config.yaml"
-    assert runner.invoke(app, ["train", str(config), "--results-dir", str(tmp_path), "--name", "b"]).exit_code == 0
+    here = torch.backends.cpu.get_cpu_capability()
+    assert yaml.safe_load(config.read_text())["cpu_kernels"] == here  # what its values were computed on
+    rerun = runner.invoke(app, ["train", str(config), "--results-dir", str(tmp_path), "--name", "b"])
+    assert rerun.exit_code == 0 and "CPU kernels" not in rerun.output
     a = (tmp_path / "train" / "a" / "summary.json").read_text()
     b = (tmp_path / "train" / "b" / "summary.json").read_text()
     assert json.loads(a)["final"]["val_acc"] == json.loads(b)["final"]["val_acc"]
     assert json.loads(a)["test_acc"] == json.loads(b)["test_acc"]
+    # a config computed on other kernels (another kind of CPU): the rerun says its values can differ, and why
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace(f"cpu_kernels: {here}", "cpu_kernels: NO AVX"))
+    rerun = runner.invoke(app, ["train", str(other), "--epochs", "1", "--results-dir", str(tmp_path), "--name", "c"])
+    assert rerun.exit_code == 0, rerun.output
+    warned = (f"warning: other.yaml: it ran on torch's NO AVX CPU kernels and this process runs {here}, which round "
+              "differently: rerun with ATEN_CPU_CAPABILITY=default in the environment to get its values")
+    assert warned in rerun.output.splitlines()
 
 
 @pytest.fixture

@@ -57,18 +57,18 @@ def test_yaml_file_then_overrides(tmp_path: Path) -> None:
     assert (cfg.model, cfg.lr, cfg.epochs) == ("mlp", 0.01, 3)
 
 
-def test_a_saved_config_carries_its_code_and_data_cache_beside_its_fields(tmp_path: Path) -> None:
-    from nagexp.config.loading import rerun_extras, stored_data_cache, stored_user_code
+def test_a_saved_config_carries_its_code_data_cache_and_kernels_beside_its_fields(tmp_path: Path) -> None:
+    from nagexp.config.loading import rerun_extras, stored_data_cache, stored_kernels, stored_user_code
     from nagexp.core.io import to_yaml
 
     code = {"dir": "/src/own", "hash": "0123456789abcdef"}
     saved = tmp_path / "best.yaml"
-    saved.write_text(to_yaml(TrainConfig(lr=0.3).model_dump(mode="json") | rerun_extras(code, "s3://b/cache")))
+    saved.write_text(to_yaml(TrainConfig(lr=0.3).model_dump(mode="json") | rerun_extras(code, "s3://b/cache", "AVX2")))
     assert load_train_config(saved) == TrainConfig(lr=0.3)
-    assert (stored_user_code(saved), stored_data_cache(saved)) == (code, "s3://b/cache")
+    assert (stored_user_code(saved), stored_data_cache(saved), stored_kernels(saved)) == (code, "s3://b/cache", "AVX2")
     plain = tmp_path / "plain.yaml"
     plain.write_text(to_yaml(TrainConfig().model_dump(mode="json") | rerun_extras(None, None)))
-    assert (stored_user_code(plain), stored_data_cache(plain)) == (None, None)
+    assert (stored_user_code(plain), stored_data_cache(plain), stored_kernels(plain)) == (None, None, None)
 
 
 def test_yaml_syntax_error_has_line_number(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -88,6 +89,8 @@ def test_the_cifar10_recipe_space_streams_with_two_workers_and_reproduces(tmp_pa
     with (tmp_path / "recipe" / "trials.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert row["state"] == "completed" and row["epochs_run"] == "2"
+    here = torch.backends.cpu.get_cpu_capability()
+    assert row["cpu_kernels"] == f"{here},{here}"  # each worker's, as its node: what a CPU rerun must match
     # the rung's cooldown probe ran in the streamed two-worker trial (and left it as it was: the rerun below)
     epochs = [e["metrics"] for e in journal_events(tmp_path / "recipe") if e["event"] == "epoch"]
     assert ["cooldown_val_acc" in m for m in epochs] == [True, False]

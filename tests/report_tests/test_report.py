@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -110,7 +111,10 @@ def test_reproduce_best_exactly_with_seeds(swept: Path) -> None:
     result = runner.invoke(app, ["reproduce", "rep", "--results-dir", str(swept), "--seeds", "2"])
     assert result.exit_code == 0, result.output
     assert "reproduced exactly" in result.stdout
-    assert "2 fresh seeds: mean" in result.stdout and "95 % CI" in result.stdout
+    line = next(s for s in result.stdout.splitlines() if s.startswith("2 fresh seeds: mean"))
+    low, high, original = map(float, re.findall(r"\[(\S+), (\S+)\]; the original (\S+) lies", line)[0])
+    verdict = "inside it" if low <= original <= high else "above it: a lucky" if original > high else "below it: an"
+    assert f"lies {verdict}" in line, line  # val_acc: higher is better, so below it is an unlucky seed
 
     summary = json.loads((swept / "rep" / "summary.json").read_text())
     client = MlflowClient(f"sqlite:///{swept / 'mlflow.db'}")
@@ -118,6 +122,18 @@ def test_reproduce_best_exactly_with_seeds(swept: Path) -> None:
     runs = client.search_runs([exp.experiment_id], filter_string="tags.`nagexp.kind` = 'reproduce'")
     assert len(runs) == 3  # the rerun and two fresh seeds
     assert all(r.data.tags["mlflow.parentRunId"] == summary["mlflow"]["parent_run_id"] for r in runs)
+
+
+@pytest.mark.parametrize(("mode", "original", "luck"), [("max", 0.95, "lucky"), ("max", 0.85, "unlucky"),
+                                                       ("min", 0.95, "unlucky"), ("min", 0.85, "lucky"),
+                                                       ("max", 0.9, "typical")])  # fmt: skip
+def test_a_seed_beyond_the_fresh_seeds_is_lucky_on_the_objectives_better_side(mode: str, original: float,
+                                                                             luck: str) -> None:  # fmt: skip
+    from nagexp.runs.reproduce import Reproduction
+
+    rep = Reproduction(0, "m", 3, original, original, True, True, ci=(0.9, 0.88, 0.92), mode=mode)
+    assert rep.seed_luck == luck
+    assert Reproduction(0, "m", 3, original, original, True, True, mode=mode).seed_luck is None  # no fresh seeds
 
 
 def test_reproduce_a_pruned_trial(swept: Path) -> None:
@@ -132,19 +148,21 @@ def test_reproduce_a_pruned_trial(swept: Path) -> None:
     assert "reproduced exactly" in result.stdout
 
 
-def tampered_copy(swept: Path, tmp_path: Path) -> Path:
-    """A copy of the sweep whose trial 0 records another result than its config gives."""
+def tampered_copy(swept: Path, tmp_path: Path, **cells: str) -> Path:
+    """A copy of the sweep whose trial 0 records another result than its config gives (and
+    `cells`: other cells of its row in trials.csv)."""
     import shutil
 
     copy = tmp_path / "rep"
+    shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(swept / "rep", copy)
-    table = (copy / "trials.csv").read_text().splitlines()
-    header = table[0].split(",")
-    col = header.index("final_val_acc")
-    cells = table[1].split(",")
-    cells[col] = "0.123"  # tamper with trial 0's stored result
-    table[1] = ",".join(cells)
-    (copy / "trials.csv").write_text("\n".join(table) + "\n")
+    with (copy / "trials.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[0].update({"final_val_acc": "0.123", **cells})  # tamper with trial 0's stored result
+    with (copy / "trials.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
     return copy
 
 
@@ -156,25 +174,42 @@ def test_reproduce_fails_when_the_result_differs(swept: Path, tmp_path: Path) ->
 
 def test_reproduce_names_other_cpu_kernels_when_it_differs(swept: Path, tmp_path: Path) -> None:
     """torch picks its CPU kernels by the CPU (AVX2 on one VM, AVX-512 on another), and they round
-    differently: sweep.json records the sweep's, and a rerun that differs where they were others
-    says so, and how to pin them."""
+    differently: each trial records the kernels it ran on (trials.csv, its MLflow run), sweep.json
+    the driver's, and a rerun that differs where they were others says so, and how to pin them."""
     import torch
 
     here = torch.backends.cpu.get_cpu_capability()
-    copy = tampered_copy(swept, tmp_path)
-    plan = json.loads((copy / "sweep.json").read_text())
+    with (swept / "rep" / "trials.csv").open(newline="") as f:
+        assert {row["cpu_kernels"] for row in csv.DictReader(f)} == {here}
+    client = MlflowClient(f"sqlite:///{swept / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("nagexp")
+    trial_runs = client.search_runs([exp.experiment_id], "tags.trial_number != ''")
+    assert trial_runs and {r.data.tags["cpu_kernels"] for r in trial_runs} == {here}
+    plan = json.loads((swept / "rep" / "sweep.json").read_text())
     assert plan["versions"]["torch_cpu_kernels"] == here
-    # narrower kernels than these can be pinned here; wider ones only run on a wider CPU
-    for other, how in (("NO AVX", "rerun with ATEN_CPU_CAPABILITY=default in the environment"),
-                       ("SVE256", "rerun on a CPU where torch runs SVE256")):  # fmt: skip
-        plan["versions"]["torch_cpu_kernels"] = other  # as a sweep run on another kind of CPU
-        (copy / "sweep.json").write_text(json.dumps(plan))
+    assert yaml.safe_load((swept / "rep" / "best.yaml").read_text())["cpu_kernels"] == here  # `nagexp train` reads it
+
+    def fails_saying(copy: Path) -> str:
         result = runner.invoke(app, ["reproduce", str(copy), "--trial", "0", "--no-track"])
         assert result.exit_code == 1
         line, = result.stderr.strip().splitlines()
-        assert line.startswith("error: not reproduced: val_acc ") and line.endswith(
-            f"on CPU with the same seed: it ran on torch's {other} CPU kernels and this process runs {here}, "
-            f"which round differently: {how}"), line
+        assert line.startswith("error: not reproduced: val_acc "), line
+        return line.split(" on CPU with the same seed: ", 1)[1]
+
+    # the trial's own kernels, as on another kind of CPU: narrower ones than these can be pinned
+    # here; a data-parallel trial's workers on two kinds cannot be repeated by one
+    assert fails_saying(tampered_copy(swept, tmp_path, cpu_kernels="NO AVX")) == (
+        f"it ran on torch's NO AVX CPU kernels and this process runs {here}, which round differently: rerun with "
+        "ATEN_CPU_CAPABILITY=default in the environment")  # fmt: skip
+    assert fails_saying(tampered_copy(swept, tmp_path, cpu_kernels="AVX2,AVX512")) == (
+        "its workers ran on torch's AVX2 and AVX512 CPU kernels, which round differently: a rerun on one kind of "
+        "CPU cannot repeat that")  # fmt: skip
+    # a sweep from before trials recorded theirs: the driver's; wider ones run only on a wider CPU
+    old = tampered_copy(swept, tmp_path, cpu_kernels="")
+    plan["versions"]["torch_cpu_kernels"] = "SVE256"
+    (old / "sweep.json").write_text(json.dumps(plan))
+    assert fails_saying(old) == (f"it ran on torch's SVE256 CPU kernels and this process runs {here}, which round "
+                                 "differently: rerun on a CPU where torch runs SVE256")  # fmt: skip
 
 
 def test_reproduce_bad_input(swept: Path) -> None:

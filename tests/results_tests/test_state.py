@@ -54,3 +54,14 @@ def test_ls_shows_each_state_and_the_best_trial(tmp_path: Path) -> None:
     states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
     assert states == {"a-done": "finished", "b-stopped": "interrupted", "c-dead": "incomplete", "d-live": "running"}
     assert "val_acc 0.5000 (trial 0)" in result.stdout
+
+
+def test_ls_of_an_empty_folder_says_so_and_of_a_missing_one_fails(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ls", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0 and result.stdout.strip() == f"no sweeps in {tmp_path.resolve()}"
+    (tmp_path / "a-file").write_text("")
+    for wrong, what in ((tmp_path / "typo", "does not exist"), (tmp_path / "a-file", "is not a folder")):
+        result = runner.invoke(app, ["ls", "--results-dir", str(wrong)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == (f"error: results folder '{wrong}' {what}: give the --results-dir the sweeps "
+                                         "were run with")  # fmt: skip

@@ -206,7 +206,15 @@ def test_results_dir_not_writable_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "1", "--no-track",
                                  "--results-dir", str(blocker / "results")])  # fmt: skip
     assert result.exit_code == 1, result.output
-    assert f"cannot create '{blocker / 'results'}" in result.output and "pass a writable --results-dir" in result.output
+    assert f"cannot create '{blocker / 'results'}" in result.output
+    assert f"'{blocker}' is a file, not a folder; pass a writable --results-dir" in result.output  # not "File exists"
+    # the MLflow store's folder (a tracked sweep, and `nagexp train`) is the first to be made there
+    for command in (["sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "1"], ["train", "--epochs", "1"]):
+        result = runner.invoke(app, [*command, "--results-dir", str(blocker)])
+        assert result.exit_code == 1, result.output
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: cannot create '{blocker}' for the MLflow store: '{blocker}' is a file, not a folder; pass a "
+            "writable --results-dir or --tracking-uri")  # fmt: skip
     assert blocker.read_text() == "not a folder"
 
 
