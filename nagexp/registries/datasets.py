@@ -57,7 +57,8 @@ def parse_dataset_spec(spec: str) -> DatasetSpec:
     kind, _, path = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in DATASET_KINDS:
-        raise ValueError(f"unknown dataset kind '{kind}' in '{spec}'; allowed: {allowed_specs()}")
+        inside = f" in '{spec}'" if spec.strip().lower() != kind else ""
+        raise ValueError(f"unknown dataset kind '{kind}'{inside}; allowed: {allowed_specs()}")
     needs = DATASET_KINDS[kind].takes
     if needs is None and path:
         raise ValueError(f"dataset '{kind}' takes no path (got '{spec}')")

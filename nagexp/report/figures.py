@@ -10,6 +10,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.report.data import ReportData
 from nagexp.results.ranking import can_rank
 from nagexp.results.records import TrialState
@@ -197,14 +198,16 @@ def rungs(d: ReportData) -> str:
     return svg_of(fig)
 
 
-def population(d: ReportData) -> str:
+def population(d: ReportData) -> str | None:
     """Each member's lr and momentum over epochs; a dotted line from the member it copied to
-    itself marks an exploit (it went on with the other's weights and perturbed values)."""
+    itself marks an exploit (it went on with the other's weights and perturbed values). None for
+    a sweep that is not population-based: no figure."""
     if not d.population:
-        if any(t.exploits for t in d.trials):  # a training function of the user's reports no lr or momentum
-            return _empty("population", "no lr reported (your own trainer);\ntrials.csv's exploits and lineage "
-                                        "say who copied whom")  # fmt: skip
-        return _empty("population", "not a population-based (pbt / pb2) sweep")
+        if d.plan.options.scheduler not in POPULATION_SCHEDULERS:
+            return None
+        # a training function of the user's reports no lr or momentum
+        return _empty("population", "no lr reported (your own trainer);\ntrials.csv's exploits and lineage "
+                                    "say who copied whom")  # fmt: skip
     plt = new_figure()
     fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)
     colors = {n: f"C{i % 10}" for i, n in enumerate(d.population)}

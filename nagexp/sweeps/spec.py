@@ -130,8 +130,11 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
         fixed["dataset"] = _absolute_dataset(fixed["dataset"])
     try:
         TrainConfig(**fixed)
-    except ValidationError as err:
-        raise ConfigError(f"{space_path}: {describe_validation_error(err, TrainConfig)}") from None
+    except ValidationError as err:  # named by where the bad value came from: an option, else the space file
+        failed = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+        given = bool(failed) and failed <= set(overrides) - {"num_threads"}
+        where = ", ".join(f"--{f.replace('_', '-')}" for f in sorted(failed)) if given else str(space_path)
+        raise ConfigError(f"{where}: {describe_validation_error(err, TrainConfig)}") from None
     space = space.model_copy(update={"fixed": fixed})
     trainer = str(fixed.get("trainer", TrainConfig.model_fields["trainer"].default))
     if not is_builtin_trainer(trainer) and int(fixed.get("workers_per_trial", 1)) > 1:

@@ -84,7 +84,7 @@ def test_pbt_members_of_an_own_function_copy_its_state_and_reproduce_exactly(
 
     build_report(done.sweep_dir)  # the population figure says why it draws no lr (the function reports none)
     figure = (done.sweep_dir / "report" / "figures" / "population.svg").read_text()
-    assert "no lr reported (your own trainer)" in figure and "not a population-based" not in figure
+    assert "no lr reported (your own trainer)" in figure
 
 
 def _child_runs(uri: str) -> list:

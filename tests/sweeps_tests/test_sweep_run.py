@@ -200,7 +200,8 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
         (["--gpus-per-trial", "1"], "--gpus-per-trial 1 is more than the 0 GPUs Ray has"),
         (["--name", "a/b"], "sweep name 'a/b' may only use"),
         (["--name", ".."], "sweep name '..' may only use"),
-        (["--dataset", "imagenet:/x"], "unknown dataset kind 'imagenet'"),
+        (["--dataset", "imagenet:/x"], "error: --dataset: field 'dataset': unknown dataset kind 'imagenet' in"),
+        (["--dataset", "digitz"], "error: --dataset: field 'dataset': unknown dataset kind 'digitz'; allowed:"),
         (["--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
     ],
 )
