@@ -213,7 +213,7 @@ def train(
         # on CPU its values are this run's only on the same kernels (docs/guide/sweeps.md)
         if config is not None and resolve_device(cfg.device).type == "cpu" and (
                 hint := kernels_hint(stored_kernels(config))):  # fmt: skip
-            say(f"warning: {Path(config).name}: {hint} to get its values")
+            say(f"warning: {Path(config).name}: {hint}")
         if cache_dir is None and config is not None and (cache_dir := stored_data_cache(config)):
             say(f"data cache: {cache_dir} (recorded in {Path(config).name}; --cache-dir to use another)")
     store = resolve_store(tracking_uri, Path(results_dir), experiment) if track else None

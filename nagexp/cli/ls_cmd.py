@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -14,16 +15,20 @@ __all__ = ["ls_command"]
 
 @cli_errors
 def ls_command(
-    results_dir: Annotated[Path, typer.Option(help="Results root to list.")] = Path("results"),
+    results_dir: Annotated[Path | None, typer.Option(help="Results root to list (default: results).")] = None,
 ) -> None:
     """List sweeps with their state (finished, interrupted, running, incomplete), trial
-    counts and best trial; a sweep whose files are damaged is one line on stderr (exit 2)."""
+    counts and best trial; a sweep whose files are damaged, or a --results-dir that is not a
+    folder, is one line on stderr (exit 2)."""
     from nagexp.results.listing import list_sweeps
     from nagexp.results.records import STATES
 
-    if not results_dir.is_dir():  # a mistyped --results-dir is not an empty one
-        what = "is not a folder" if results_dir.exists() else "does not exist"
-        raise fail(f"results folder '{results_dir}' {what}: give the --results-dir the sweeps were run with", 2)
+    given = results_dir is not None
+    results_dir = results_dir if given else Path("results")
+    if given and not os.path.isdir(results_dir):  # a mistyped --results-dir is not an empty one
+        what = "is not a folder" if os.path.exists(results_dir) else "does not exist"
+        raise fail(f"results folder '{results_dir.resolve()}' {what}: give the --results-dir the sweeps were run with",
+                   2)  # fmt: skip
     listing = list_sweeps(results_dir)
     rows = listing.sweeps
     if not rows and not listing.damaged:

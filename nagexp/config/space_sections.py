@@ -10,6 +10,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nagexp.core.provenance import KERNELS_KEY
+
 __all__ = ["METRIC_BOUNDS", "MUTABLE_PARAMS", "OBJECTIVE_METRICS", "RUNG_SIGNALS", "TIMED_METRICS", "AshaSettings",
            "Objective", "PbtSettings", "RungSignalName", "metric_bounds"]  # fmt: skip
 
@@ -31,7 +33,7 @@ def metric_bounds(metric: str) -> tuple[float, float]:
 _METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # what MLflow, trials.csv and Tune all take as a name
 # what a trial's report or Ray Tune writes beside the trainer's metrics: never an objective
 _REPORT_KEYS = frozenset({"epoch", "epochs_total", "trial_number", "trial_error", "pid", "node_id", "node_ip",
-                          "cpu_kernels", "hostname", "diverged", "diverged_reason", "rung_signal", "exploit_from",
+                          KERNELS_KEY, "hostname", "diverged", "diverged_reason", "rung_signal", "exploit_from",
                           "workers", "worker_group", "probe_steps", "probe_seconds", "time_total_s", "time_this_iter_s",
                           "time_since_restore", "training_iteration", "iterations_since_restore", "timestamp",
                           "done", "trial_id", "date"})  # fmt: skip

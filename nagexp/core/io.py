@@ -20,9 +20,9 @@ __all__ = ["atomic_write", "atomic_write_text", "not_created_because", "to_yaml"
 def not_created_because(path: Path, exc: OSError) -> str:
     """Why making the folder `path` failed, in words: a file where one of its folders must be is
     named (the OS says only "File exists" or "Not a directory")."""
-    for folder in (path, *path.parents):
-        if folder.exists():
-            return exc.strerror or str(exc) if folder.is_dir() else f"'{folder}' is a file, not a folder"
+    for folder in (path, *path.parents):  # os.path's checks: False (not an error) where a folder cannot be entered
+        if os.path.exists(folder):
+            return (exc.strerror or str(exc)) if os.path.isdir(folder) else f"'{folder}' is a file, not a folder"
     return exc.strerror or str(exc)
 
 

@@ -7,13 +7,14 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["CPU_KERNELS_KEY", "KERNELS_KEY", "KERNELS_VARIABLE", "cpu_kernels", "git_sha", "kernels_hint",
-           "package_versions"]  # fmt: skip
+__all__ = ["KERNELS_KEY", "KERNELS_VARIABLE", "VERSIONS_KERNELS_KEY", "cpu_kernels", "git_sha", "kernels_hint",
+           "merged_kernels", "package_versions"]  # fmt: skip
 
 _PACKAGES = ("nagexp", "torch", "numpy", "ray", "optuna", "mlflow", "pydantic", "scikit-learn")
-CPU_KERNELS_KEY = "torch_cpu_kernels"  # in package_versions(): the kernels of the process that wrote them
-# the kernels a result was computed on, beside it: a trial's report and trials.csv (a data-parallel
-# trial's: each worker's, in rank order, comma-separated), best.yaml, a train run's config.yaml
+VERSIONS_KERNELS_KEY = "torch_cpu_kernels"  # in package_versions(): the kernels of the process that wrote them
+# the kernels a CPU result was computed on, beside it: a trial's report and trials.csv (a
+# data-parallel trial's: each worker's, in rank order, comma-separated), best.yaml, a train run's
+# config.yaml; empty where it ran on a GPU
 KERNELS_KEY = "cpu_kernels"
 KERNELS_VARIABLE = "ATEN_CPU_CAPABILITY"  # torch's variable that pins them (read once, at its first CPU op)
 # x86's kernels from the narrowest up, as get_cpu_capability() names them, with the value that pins
@@ -24,14 +25,14 @@ _X86_KERNELS = {"NO AVX": "default", "DEFAULT": "default", "AVX2": "avx2", "AVX5
 
 def package_versions() -> dict[str, str]:
     """Python's and the packages' versions, and the CPU kernels torch runs in this process
-    (`CPU_KERNELS_KEY`: on a cluster, a node with another CPU can run others)."""
+    (`VERSIONS_KERNELS_KEY`: on a cluster, a node with another CPU can run others)."""
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    versions[CPU_KERNELS_KEY] = cpu_kernels()
+    versions[VERSIONS_KERNELS_KEY] = cpu_kernels()
     return versions
 
 
@@ -44,17 +45,25 @@ def cpu_kernels() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
+def merged_kernels(before: str, reported: str) -> str:
+    """A trial's kernels after another report: as reported while they stay the same; the kinds of
+    both, sorted, once a report (a retry or a resume on another node) brings others."""
+    if not before or not reported or before == reported:
+        return reported or before
+    return ",".join(sorted(set(before.split(",")) | set(reported.split(","))))
+
+
 def kernels_hint(then: str | None) -> str | None:
-    """Why a CPU rerun can differ from a result computed on the CPU kernels `then` (a
-    data-parallel trial's: each worker's, comma-separated) when this process runs others, and how
-    to run those; None when they are the same (or not recorded)."""
+    """Why a CPU rerun can differ from a result computed on the CPU kernels `then` (several,
+    comma-separated: a data-parallel trial's workers, or a trial run on more than one node) when
+    this process runs others, and how to run those; None when they are the same (or not recorded)."""
     now = cpu_kernels()
     kinds = sorted(set(then.split(","))) if then else []
     if not kinds or kinds == [now]:
         return None
     if len(kinds) > 1:
-        return (f"its workers ran on torch's {' and '.join(kinds)} CPU kernels, which round differently: a rerun "
-                "on one kind of CPU cannot repeat that")  # fmt: skip
+        return (f"it ran on torch's {' and '.join(kinds)} CPU kernels (CPUs of more than one kind), which round "
+                "differently: a rerun on one kind of CPU cannot repeat that")  # fmt: skip
     then = kinds[0]
     order = list(_X86_KERNELS)
     if then in _X86_KERNELS and now in _X86_KERNELS and order.index(then) <= order.index(now):

@@ -62,7 +62,7 @@ def worker_loop(config: WorkerConfig) -> None:
     if config.get("data_group") and data.mode == "stream":  # Ray Data tasks in the CPUs the trial reserved
         data = dataclasses.replace(data, data_group=config["data_group"])
     nodes = _every_worker(ray.get_runtime_context().get_node_id())
-    kernels = _every_worker(cpu_kernels())
+    kernels = "" if on_gpu else _every_worker(cpu_kernels())
     group = worker_group_id(config.get("run_dir") if dist.is_main else None)
     resume = None
     if (previous := ray.train.get_checkpoint()) is not None:  # a restarted worker group

@@ -29,6 +29,9 @@ def build_report(sweep_dir: Path, fmt: str = "both") -> list[Path]:
     if fmt in ("md", "both"):
         for stem, svg in figures.items():
             written.append(atomic_write_text(out / "figures" / f"{stem}.svg", svg))
+        for stale in (out / "figures").glob("*.svg"):  # a figure an earlier build drew that no longer applies
+            if stale.stem not in figures:
+                stale.unlink()
         written.append(atomic_write_text(out / "report.md", render_markdown(data, figures=figures)))
     return written
 

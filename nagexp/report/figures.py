@@ -10,7 +10,9 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from nagexp.config.train import TrainConfig
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
+from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.report.data import ReportData
 from nagexp.results.ranking import can_rank
 from nagexp.results.records import TrialState
@@ -205,6 +207,8 @@ def population(d: ReportData) -> str | None:
     if not d.population:
         if d.plan.options.scheduler not in POPULATION_SCHEDULERS:
             return None
+        if is_builtin_trainer(str(d.plan.space.fixed.get("trainer", TrainConfig.model_fields["trainer"].default))):
+            return _empty("population", "no epoch reported yet")
         # a training function of the user's reports no lr or momentum
         return _empty("population", "no lr reported (your own trainer);\ntrials.csv's exploits and lineage "
                                     "say who copied whom")  # fmt: skip

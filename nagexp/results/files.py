@@ -12,6 +12,7 @@ from typing import Any
 from nagexp.config.loading import saved_config_text
 from nagexp.core.errors import ConfigError, first_line
 from nagexp.core.io import atomic_write_text
+from nagexp.core.provenance import KERNELS_KEY
 from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.results.cells import parse_cell
 from nagexp.results.folders import TRIALS_FILE, SweepFolder
@@ -22,8 +23,7 @@ __all__ = ["TRIALS_FILE", "read_summary", "read_trials", "trials_csv", "write_be
            "write_trials_csv"]  # fmt: skip
 
 RANKED_COLUMN = "ranked_on"  # a pruned trial's rung signal (sweeps ranked on one)
-_FIXED_COLUMNS = ("test_acc", "epochs_run", "seconds", "node_id", "cpu_kernels", "seed", "retries", "reason",
-                  "trial_id")
+_FIXED_COLUMNS = ("test_acc", "epochs_run", "seconds", "node_id", KERNELS_KEY, "seed", "retries", "reason", "trial_id")
 
 
 def _cell(value: Any) -> Any:
@@ -132,7 +132,7 @@ def _record(row: Mapping[str, str | None], param_names: list[str], metric: str) 
         epochs_run=int(cells.get("epochs_run") or 0),
         seconds=float(cells.get("seconds") or 0.0),
         node_id=cells.get("node_id", ""),
-        cpu_kernels=cells.get("cpu_kernels", ""),  # not in a sweep's from before nagexp recorded it
+        cpu_kernels=cells.get(KERNELS_KEY, ""),  # not in a sweep's from before nagexp recorded it
         seed=seed if isinstance(seed, int) else None,
         retries=int(cells.get("retries") or 0),
         reason=cells.get("reason", ""),

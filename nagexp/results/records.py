@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from nagexp.config.loading import describe_validation_error
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
-from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, KERNELS_KEY, LINEAGE_KEY, RUNG_SIGNAL_KEY, SCHEDULE_KEY
+from nagexp.core.provenance import KERNELS_KEY, merged_kernels
+from nagexp.results.trial_report import EPOCH_KEY, EXPLOIT_KEY, LINEAGE_KEY, RUNG_SIGNAL_KEY, SCHEDULE_KEY
 
 __all__ = ["RUNNING", "STATES", "TrialRecord", "TrialState", "is_settled", "trial_config"]
 
@@ -71,7 +72,7 @@ class TrialRecord:
     epochs_run: int = 0
     seconds: float = 0.0
     node_id: str = ""
-    cpu_kernels: str = ""  # torch's CPU kernels where it ran (see trial_report.KERNELS_KEY)
+    cpu_kernels: str = ""  # torch's CPU kernels it ran on (core.provenance.KERNELS_KEY; empty on a GPU)
     seed: int | None = None
     test_acc: float | None = None  # only for trials that ran all epochs
     reason: str = ""  # why it diverged or errored
@@ -95,7 +96,7 @@ class TrialRecord:
         self.epochs_run = int(metrics.get(EPOCH_KEY, self.epochs_run + 1))
         self.seconds = float(metrics.get("time_total_s", self.seconds))
         self.node_id = str(metrics.get("node_id", self.node_id))
-        self.cpu_kernels = str(metrics.get(KERNELS_KEY, self.cpu_kernels))
+        self.cpu_kernels = merged_kernels(self.cpu_kernels, str(metrics.get(KERNELS_KEY) or ""))
         self.finals.update({m: float(v) for m, v in metrics.items() if _is_number(v)})
         if value is not None:
             self.final = float(value)

@@ -16,7 +16,6 @@ __all__ = [
     "EPOCH_KEY",
     "EXPLOIT_KEY",
     "IDENTITY_KEYS",
-    "KERNELS_KEY",
     "LINEAGE_KEY",
     "RUNG_SIGNAL_KEY",
     "SCHEDULE_KEY",

@@ -21,7 +21,7 @@ from nagexp.config.resources import WorkerResources
 from nagexp.config.space_sections import metric_bounds
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
-from nagexp.core.provenance import CPU_KERNELS_KEY, kernels_hint
+from nagexp.core.provenance import VERSIONS_KERNELS_KEY, kernels_hint
 from nagexp.core.seeds import trial_seed
 from nagexp.data.batches import TrainData
 from nagexp.registries.trainers import is_builtin_trainer
@@ -138,7 +138,7 @@ def reproduce(
             finally:
                 shutdown_ray(started)
     if on_cpu and not rep.exact:  # the trial's own kernels; a sweep from before they were recorded: its driver's
-        rep.other_kernels = kernels_hint(record.cpu_kernels or plan.versions.get(CPU_KERNELS_KEY))
+        rep.other_kernels = kernels_hint(record.cpu_kernels or plan.versions.get(VERSIONS_KERNELS_KEY))
     return rep
 
 

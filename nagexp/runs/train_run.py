@@ -153,8 +153,8 @@ def _run_training(cfg: TrainConfig, o: TrainRunOptions, on_epoch: EpochCallback 
         except OSError as exc:
             raise NagexpError(f"cannot create '{out_dir}': {not_created_because(out_dir, exc)}; pass a writable "
                               "--results-dir") from None  # fmt: skip
-        # the kernels of this process when it trains (K Ray Train workers: theirs, on their nodes)
-        kernels = cpu_kernels() if cfg.workers_per_trial == 1 else None
+        # the kernels of this process when it trains on CPU (K Ray Train workers: theirs, on their nodes)
+        kernels = cpu_kernels() if cfg.workers_per_trial == 1 and device.type == "cpu" else None
         saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(o.cache_dir, Path(results_dir)),
                                                            kernels)  # fmt: skip
         atomic_write_text(out_dir / "config.yaml", saved_config_text(f"train config of run {name}\nrerun: nagexp "

@@ -29,6 +29,7 @@ from nagexp.results.rung_signals import RungSignal, RungTracker
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY, error_report, trial_report
 from nagexp.training.checkpoint import CHECKPOINT_FILE, CheckpointState, TrainCheckpoint, load_checkpoint
 from nagexp.training.lineage import exploit_at, exported_schedule
+from nagexp.training.optim import resolve_device
 from nagexp.training.trainer import train
 
 __all__ = ["error_line", "run_trial", "train_config_of", "train_run_dir"]
@@ -161,7 +162,8 @@ def _train_trial(cfg: TrainConfig, number: int, data_ref: Any, population: bool 
     from ray import tune
 
     data = _data_on(cfg.device, data_ref)
-    node_id, kernels = ray.get_runtime_context().get_node_id(), cpu_kernels()
+    node_id = ray.get_runtime_context().get_node_id()
+    kernels = cpu_kernels() if resolve_device(cfg.device).type == "cpu" else ""  # a GPU's result: not theirs
     pid = os.getpid()
     resume = None
     if (previous := tune.get_checkpoint()) is not None:  # a retried or restored trial

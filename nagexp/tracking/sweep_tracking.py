@@ -24,7 +24,7 @@ from typing import Any
 from nagexp.config.sweep import SweepSpec
 from nagexp.core.errors import first_line
 from nagexp.core.io import to_yaml
-from nagexp.core.provenance import git_sha, package_versions
+from nagexp.core.provenance import KERNELS_KEY, git_sha, package_versions
 from nagexp.data.batches import TrainData
 from nagexp.results.folders import SweepFolder
 from nagexp.results.ranking import Ranking, best_trial, count_states, pareto_front
@@ -197,7 +197,7 @@ class SweepTracking:
         finals = {f"final_{self.spec.metric}": snapshot.final, f"best_{self.spec.metric}": snapshot.best,
                   "epochs_run": float(snapshot.epochs_run), "trial_seconds": snapshot.seconds}  # fmt: skip
         tags = {"state": snapshot.state, "reason": snapshot.reason, "ray_node": snapshot.node_id,
-                "cpu_kernels": snapshot.cpu_kernels, "retries": str(snapshot.retries)}  # fmt: skip
+                KERNELS_KEY: snapshot.cpu_kernels, "retries": str(snapshot.retries)}  # fmt: skip
         if self.spec.population:  # a member: its exploits as a tag (an own function's too), its schedule as a file
             tags["pbt.exploits"] = "; ".join(f"after epoch {e['epoch']}: copied trial {e['from']}"
                                              for e in snapshot.exploits) or "none"  # fmt: skip

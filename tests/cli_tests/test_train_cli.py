@@ -26,7 +26,7 @@ def test_version() -> None:
 
 
 def test_train_writes_results(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["train", "--epochs", "2", "--set", "width=0.5", "--device", "cpu",
+    result = runner.invoke(app, ["train", "--epochs", "2", "--set", "width=0.5", "--device", "cpu", "--no-track",
                                  "--name", "r1", "--results-dir", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "val_acc" in result.stdout and "test accuracy" in result.stdout
@@ -42,12 +42,12 @@ def test_train_writes_results(tmp_path: Path) -> None:
 
 
 def test_config_file_reruns_the_same_run(tmp_path: Path) -> None:
-    args = ["--epochs", "2", "--set", "width=0.5", "--device", "cpu", "--results-dir", str(tmp_path)]
+    args = ["--epochs", "2", "--set", "width=0.5", "--device", "cpu", "--no-track", "--results-dir", str(tmp_path)]
     assert runner.invoke(app, ["train", *args, "--name", "a"]).exit_code == 0
     config = tmp_path / "train" / "a" / "config.yaml"
     here = torch.backends.cpu.get_cpu_capability()
     assert yaml.safe_load(config.read_text())["cpu_kernels"] == here  # what its values were computed on
-    rerun = runner.invoke(app, ["train", str(config), "--results-dir", str(tmp_path), "--name", "b"])
+    rerun = runner.invoke(app, ["train", str(config), "--no-track", "--results-dir", str(tmp_path), "--name", "b"])
     assert rerun.exit_code == 0 and "CPU kernels" not in rerun.output
     a = (tmp_path / "train" / "a" / "summary.json").read_text()
     b = (tmp_path / "train" / "b" / "summary.json").read_text()
@@ -56,10 +56,11 @@ def test_config_file_reruns_the_same_run(tmp_path: Path) -> None:
     # a config computed on other kernels (another kind of CPU): the rerun says its values can differ, and why
     other = tmp_path / "other.yaml"
     other.write_text(config.read_text().replace(f"cpu_kernels: {here}", "cpu_kernels: NO AVX"))
-    rerun = runner.invoke(app, ["train", str(other), "--epochs", "1", "--results-dir", str(tmp_path), "--name", "c"])
+    rerun = runner.invoke(app, ["train", str(other), "--epochs", "1", "--no-track", "--results-dir", str(tmp_path),
+                                "--name", "c"])  # fmt: skip
     assert rerun.exit_code == 0, rerun.output
     warned = (f"warning: other.yaml: it ran on torch's NO AVX CPU kernels and this process runs {here}, which round "
-              "differently: rerun with ATEN_CPU_CAPABILITY=default in the environment to get its values")
+              "differently: rerun with ATEN_CPU_CAPABILITY=default in the environment")
     assert warned in rerun.output.splitlines()
 
 

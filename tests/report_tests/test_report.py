@@ -52,9 +52,10 @@ def test_report_files_and_rebuild_is_byte_identical(swept: Path) -> None:
     assert "index.html" in first and "report.md" in first
     assert {f"figures/{stem}.svg" for stem in FIGURES if stem not in NOT_HERE} <= set(first)
     assert not {f"figures/{stem}.svg" for stem in NOT_HERE} & set(first)
+    (report / "figures" / "population.svg").write_text("<svg/>")  # as an earlier nagexp drew for every sweep
     result = runner.invoke(app, ["report", "rep", "--results-dir", str(swept)])
     assert result.exit_code == 0, result.output
-    assert digests(report) == first
+    assert digests(report) == first  # the stale figure is gone
 
 
 def test_html_is_self_contained(swept: Path) -> None:
@@ -201,13 +202,13 @@ def test_reproduce_names_other_cpu_kernels_when_it_differs(swept: Path, tmp_path
         return line.split(" on CPU with the same seed: ", 1)[1]
 
     # the trial's own kernels, as on another kind of CPU: narrower ones than these can be pinned
-    # here; a data-parallel trial's workers on two kinds cannot be repeated by one
+    # here; a trial run on two kinds (its workers, or a retry on another node) cannot be repeated on one
     assert fails_saying(tampered_copy(swept, tmp_path, cpu_kernels="NO AVX")) == (
         f"it ran on torch's NO AVX CPU kernels and this process runs {here}, which round differently: rerun with "
         "ATEN_CPU_CAPABILITY=default in the environment")  # fmt: skip
     assert fails_saying(tampered_copy(swept, tmp_path, cpu_kernels="AVX2,AVX512")) == (
-        "its workers ran on torch's AVX2 and AVX512 CPU kernels, which round differently: a rerun on one kind of "
-        "CPU cannot repeat that")  # fmt: skip
+        "it ran on torch's AVX2 and AVX512 CPU kernels (CPUs of more than one kind), which round differently: a "
+        "rerun on one kind of CPU cannot repeat that")  # fmt: skip
     # a sweep from before trials recorded theirs: the driver's; wider ones run only on a wider CPU
     old = tampered_copy(swept, tmp_path, cpu_kernels="")
     plan["versions"]["torch_cpu_kernels"] = "SVE256"

@@ -4,6 +4,9 @@ config is one line naming the field."""
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 
 from nagexp.core.errors import ConfigError
@@ -37,3 +40,27 @@ def test_a_population_member_is_the_config_it_ended_with_under_its_schedule() ->
 def test_a_value_that_is_no_config_is_one_line() -> None:
     with pytest.raises(ConfigError, match=r"trial config: field 'lr'"):
         trial_config(FIXED, {"lr": "garbled"}, 1)
+
+
+def test_a_trial_keeps_every_kind_of_cpu_kernels_it_ran_on(tmp_path: Path) -> None:
+    """A retry or resume on a node with another CPU adds its kernels (a rerun on one kind cannot
+    repeat the trial); a data-parallel trial's per-worker list stays as reported while it does
+    not change. trials.csv keeps them, and one written before they were recorded reads."""
+    from nagexp.results.files import read_trials, trials_csv
+
+    moved, workers = TrialRecord(0, "t0"), TrialRecord(1, "t1")
+    for epoch, kernels in ((1, "AVX2"), (2, "AVX2"), (3, "AVX512"), (4, "AVX2")):
+        moved.observe({"epoch": epoch, "val_acc": 0.5, "cpu_kernels": kernels}, "val_acc", "max")
+    for epoch in (1, 2):
+        workers.observe({"epoch": epoch, "val_acc": 0.5, "cpu_kernels": "AVX2,AVX2"}, "val_acc", "max")
+    assert (moved.cpu_kernels, workers.cpu_kernels) == ("AVX2,AVX512", "AVX2,AVX2")
+    table = tmp_path / "trials.csv"
+    table.write_text(trials_csv([moved, workers], [], "val_acc"))
+    assert [r.cpu_kernels for r in read_trials(table, [], "val_acc")] == ["AVX2,AVX512", "AVX2,AVX2"]
+    with table.open(newline="") as f:  # as an older nagexp wrote it: no such column
+        rows = list(csv.DictReader(f))
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[c for c in rows[0] if c != "cpu_kernels"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert [(r.number, r.cpu_kernels) for r in read_trials(table, [], "val_acc")] == [(0, ""), (1, "")]

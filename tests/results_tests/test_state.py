@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from nagexp.cli import app
@@ -56,9 +57,13 @@ def test_ls_shows_each_state_and_the_best_trial(tmp_path: Path) -> None:
     assert "val_acc 0.5000 (trial 0)" in result.stdout
 
 
-def test_ls_of_an_empty_folder_says_so_and_of_a_missing_one_fails(tmp_path: Path) -> None:
+def test_ls_of_an_empty_folder_says_so_and_of_a_missing_one_fails(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     result = runner.invoke(app, ["ls", "--results-dir", str(tmp_path)])
     assert result.exit_code == 0 and result.stdout.strip() == f"no sweeps in {tmp_path.resolve()}"
+    monkeypatch.chdir(tmp_path)  # no sweep run here yet: the default ./results is not there, and that is no error
+    result = runner.invoke(app, ["ls"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"no sweeps in {tmp_path.resolve() / 'results'}"
     (tmp_path / "a-file").write_text("")
     for wrong, what in ((tmp_path / "typo", "does not exist"), (tmp_path / "a-file", "is not a folder")):
         result = runner.invoke(app, ["ls", "--results-dir", str(wrong)])
