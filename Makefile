@@ -69,7 +69,8 @@ docs: install-test
 	@echo "open site/index.html, or serve it: $(BIN)/mkdocs serve"
 
 # While working: the logic tests and a few smoke sweeps (no cluster, servers or subprocess drivers),
-# on as many pytest workers as `test` (on the 2-core VM: 91-108 s of pytest, 127 s with one worker).
+# on as many pytest workers as `test` (79 s of pytest on a 2-core VM whose 20 M-addition Python loop takes
+# 2.3-2.7 s; 165 s there while each worker ran two torch threads: tests/conftest.py, _torch_threads).
 test-fast: install-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
