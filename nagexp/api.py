@@ -185,19 +185,11 @@ def train(
     `gpus_per_worker` each, on the cluster at `address` (or $RAY_ADDRESS), else Ray started here.
     Returns the run: `.result` (model, history, test_acc), `.out_dir`, `.mlflow_run_id`.
     """
-    from nagexp.config.loading import (
-        load_train_config,
-        stored_data_cache,
-        stored_kernels,
-        stored_user_code,
-        train_config_from,
-    )
+    from nagexp.config.loading import load_train_config, train_config_from
     from nagexp.config.train import TrainConfig
-    from nagexp.core.provenance import kernels_hint
+    from nagexp.runs.saved_config import note_saved_config
     from nagexp.runs.train_run import TrainRunOptions, run_training
-    from nagexp.runtime.user_code import changed_code_warning
     from nagexp.tracking.store import resolve_store
-    from nagexp.training.optim import resolve_device
 
     say: Echo = echo or (lambda _line: None)
     if isinstance(config, TrainConfig):
@@ -206,16 +198,8 @@ def train(
         cfg = train_config_from({**config, **overrides})
     else:
         cfg = load_train_config(config, overrides)
-        saved = stored_user_code(config) if config is not None else None
-        warning = changed_code_warning(saved, code_dir or Path.cwd()) if saved else None
-        if warning:
-            say(warning)
-        # on CPU its values are this run's only on the same kernels (docs/guide/sweeps.md)
-        if config is not None and resolve_device(cfg.device).type == "cpu" and (
-                hint := kernels_hint(stored_kernels(config))):  # fmt: skip
-            say(f"warning: {Path(config).name}: {hint}")
-        if cache_dir is None and config is not None and (cache_dir := stored_data_cache(config)):
-            say(f"data cache: {cache_dir} (recorded in {Path(config).name}; --cache-dir to use another)")
+        if config is not None:
+            cache_dir = note_saved_config(Path(config), cfg, code_dir, cache_dir, say)
     store = resolve_store(tracking_uri, Path(results_dir), experiment) if track else None
     say(f"training {cfg.model} on {cfg.dataset} with {cfg.optimizer} "
         f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "

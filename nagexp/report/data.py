@@ -59,7 +59,7 @@ class ReportData:
     importance_note: str = ""
     rungs: list[tuple[int, int]] = field(default_factory=list)  # (epoch, trials that reached it)
     # population-based sweeps: each member's (epoch, lr, momentum) as it reported them
-    population: dict[int, list[tuple[int, float, float]]] = field(default_factory=dict)
+    population: dict[int, list[tuple[int, float, float]]] | None = None  # None: not a population-based sweep
 
     @property
     def finished(self) -> list[TrialRow]:

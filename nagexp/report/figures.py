@@ -10,8 +10,6 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from nagexp.config.train import TrainConfig
-from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.report.data import ReportData
 from nagexp.results.ranking import can_rank
@@ -201,17 +199,14 @@ def rungs(d: ReportData) -> str:
 
 
 def population(d: ReportData) -> str | None:
-    """Each member's lr and momentum over epochs; a dotted line from the member it copied to
-    itself marks an exploit (it went on with the other's weights and perturbed values). None for
-    a sweep that is not population-based: no figure."""
-    if not d.population:
-        if d.plan.options.scheduler not in POPULATION_SCHEDULERS:
-            return None
-        if is_builtin_trainer(str(d.plan.space.fixed.get("trainer", TrainConfig.model_fields["trainer"].default))):
-            return _empty("population", "no epoch reported yet")
-        # a training function of the user's reports no lr or momentum
-        return _empty("population", "no lr reported (your own trainer);\ntrials.csv's exploits and lineage "
-                                    "say who copied whom")  # fmt: skip
+    """Each member's lr and momentum over epochs; a dotted line from the member it copied to itself
+    marks an exploit (it went on with the other's weights and perturbed values)."""
+    if d.population is None:  # not a population-based sweep: no figure
+        return None
+    if not d.population:  # no epoch yet, or a training function of the user's that reports no lr
+        own = not is_builtin_trainer(d.plan.space.values_of("trainer")[0])
+        return _empty("population", "no lr reported (your own trainer);\ntrials.csv's exploits and lineage say "
+                      "who copied whom" if own else "no epoch reported yet")  # fmt: skip
     plt = new_figure()
     fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)
     colors = {n: f"C{i % 10}" for i, n in enumerate(d.population)}
