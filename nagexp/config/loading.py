@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ __all__ = [
     "MAX_YAML_DEPTH",
     "USER_CODE_KEY",
     "describe_validation_error",
+    "invalid_config",
     "load_train_config",
     "parse_overrides",
     "read_yaml",
@@ -120,10 +121,23 @@ def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> s
         if e["type"] == "extra_forbidden":
             parts.append(f"unknown field '{field}' (known: {', '.join(model.model_fields)})")
         elif field:
-            parts.append(f"field '{field}': {msg} (got {e['input']!r})")
+            parts.append(f"field '{field}': {msg}{_got(msg, e['input'])}")
         else:
             parts.append(msg)
     return "; ".join(parts)
+
+
+def _got(msg: str, value: Any) -> str:
+    """` (got VALUE)`, unless the message quotes the value already."""
+    return "" if isinstance(value, str) and f"'{value}'" in msg else f" (got {value!r})"
+
+
+def invalid_config(err: ValidationError, source: str, given: Collection[str] = ()) -> ConfigError:
+    """A TrainConfig's pydantic error as one line, named by where the bad values came from: the
+    options (`--dataset`) when each bad field was `given` as one, else `source` (a file, `config`)."""
+    failed = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+    where = ", ".join(f"--{f.replace('_', '-')}" for f in sorted(failed)) if failed and failed <= set(given) else source
+    return ConfigError(f"{where}: {describe_validation_error(err, TrainConfig)}")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -141,7 +155,8 @@ def validated(model: type[M], values: dict[str, Any], name_of: Callable[[str], s
             if e["type"] == "extra_forbidden":
                 parts.append(f"unknown option '{option}'")
             else:
-                parts.append(f"{option}: {e['msg'].removeprefix('Value error, ')} (got {e['input']!r})")
+                msg = e["msg"].removeprefix("Value error, ")
+                parts.append(f"{option}: {msg}{_got(msg, e['input'])}")
         raise ConfigError("; ".join(parts)) from None
 
 
@@ -163,7 +178,7 @@ def train_config_from(values: dict[str, Any], source: str = "config") -> TrainCo
     try:
         return TrainConfig(**values)
     except ValidationError as err:
-        raise ConfigError(f"{source}: {describe_validation_error(err, TrainConfig)}") from None
+        raise invalid_config(err, source) from None
 
 
 # beside the fields of a saved config (best.yaml, a run's config.yaml): the folder and hash of

@@ -12,7 +12,7 @@ from nagexp.search.preview import sample_configs
 from nagexp.search.warm_start import SearchStart, search_start
 from nagexp.space.rungs import describe_rungs
 from nagexp.sweeps.checks import check_tracking, check_user_code_imports, user_code
-from nagexp.sweeps.folder import refuse_existing
+from nagexp.sweeps.folder import check_creatable, refuse_existing
 from nagexp.sweeps.plan import make_plan
 
 __all__ = ["describe_plan", "preview"]
@@ -60,12 +60,14 @@ def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
 
 def preview(spec: SweepSpec, resume: bool = False) -> str:
     """What `--dry-run` prints, after the checks a sweep runs before it starts anything (the
-    name is free, the MLflow store answers, the user's code imports): one that fails raises as
-    the sweep would."""
+    name is free and its folder can be made, the MLflow store answers, the user's code
+    imports): one that fails raises as the sweep would."""
     if not resume:
         refuse_existing(spec)
     told: list[str] = []  # what the sweep would say before it starts: a resume's changed code, a warm start
     check_tracking(spec, dry_run=True)
+    if not resume:
+        check_creatable(spec)
     user_code(spec, told.append, resume)
     check_user_code_imports(spec)
     start = None if resume else search_start(spec, told.append)

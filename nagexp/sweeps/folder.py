@@ -1,7 +1,9 @@
-"""The sweep's folder: refuse a taken name (with the resume hint), create it, lock it."""
+"""The sweep's folder: refuse a taken name (with the resume hint) or a place it cannot be made,
+create it, lock it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from nagexp.config.sweep import SweepSpec
@@ -9,7 +11,7 @@ from nagexp.core.errors import ConfigError, NagexpError
 from nagexp.core.io import not_created_because
 from nagexp.results.state import sweep_state
 
-__all__ = ["create_sweep_dir", "refuse_existing", "resume_command"]
+__all__ = ["check_creatable", "create_sweep_dir", "refuse_existing", "resume_command"]
 
 
 def resume_command(spec: SweepSpec) -> str:
@@ -29,6 +31,23 @@ def refuse_existing(spec: SweepSpec) -> None:
     raise ConfigError(f"sweep '{spec.name}' already exists in {spec.results_dir}; {hint}")
 
 
+def check_creatable(spec: SweepSpec) -> None:
+    """Before anything starts (Ray, the data): the sweep's folder can be made (os.path's checks:
+    nothing is made): no file where one of its folders must be, and the nearest folder that
+    exists is writable."""
+    for folder in spec.sweep_dir.parents:
+        if os.path.exists(folder):
+            if not os.path.isdir(folder):
+                raise _cannot_create(spec, f"'{folder}' is a file, not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise _cannot_create(spec, f"'{folder}' is not writable")
+            return
+
+
+def _cannot_create(spec: SweepSpec, why: str) -> NagexpError:
+    return NagexpError(f"cannot create '{spec.sweep_dir}': {why}; pass a writable --results-dir")
+
+
 def create_sweep_dir(spec: SweepSpec) -> None:
     try:
         spec.sweep_dir.mkdir(parents=True)
@@ -36,5 +55,4 @@ def create_sweep_dir(spec: SweepSpec) -> None:
         refuse_existing(spec)
         raise
     except OSError as exc:
-        raise NagexpError(f"cannot create '{spec.sweep_dir}': {not_created_because(spec.sweep_dir, exc)}; pass a "
-                          "writable --results-dir") from None  # fmt: skip
+        raise _cannot_create(spec, not_created_because(spec.sweep_dir, exc)) from None

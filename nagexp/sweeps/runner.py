@@ -27,7 +27,7 @@ from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 from nagexp.runtime.user_code import CodeSnapshot
 from nagexp.search.warm_start import SearchStart, search_start
 from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, check_trainer, user_code
-from nagexp.sweeps.folder import create_sweep_dir, refuse_existing
+from nagexp.sweeps.folder import check_creatable, create_sweep_dir, refuse_existing
 from nagexp.sweeps.outcome import SweepOutcome, write_outcome, write_summary_of
 from nagexp.sweeps.plan import write_sweep_plan
 from nagexp.sweeps.resources import OWN_DATA, check_resources, concurrency_line, data_cpus
@@ -78,10 +78,12 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
     started = take_command_start()
     say = emit or print
     # 1. what needs nothing started (see checks.py; `--dry-run` runs the same): the name is
-    # free, the MLflow store answers, the user's code folder is importable here and hashed
+    # free and its folder can be made, the MLflow store answers, the user's code folder is importable here and hashed
     if not resume:
         refuse_existing(spec)
-    checked = check_tracking(spec)
+    checked = check_tracking(spec)  # before: a tracked sweep's store is the first thing made in results_dir
+    if not resume:
+        check_creatable(spec)
     code = user_code(spec, say, resume)
     if spec.own_trainer:  # imports, is a function, takes (config, report): before anything starts
         check_trainer(spec.trainer)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nagexp.config.loading import describe_validation_error
+from nagexp.config.loading import invalid_config
 from nagexp.config.space import FloatParam, SearchSpace, find_space_file, load_space
 from nagexp.config.space_sections import OBJECTIVE_METRICS, TIMED_METRICS
 from nagexp.config.sweep import SweepOptions, SweepSpec
@@ -131,10 +131,7 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     try:
         TrainConfig(**fixed)
     except ValidationError as err:  # named by where the bad value came from: an option, else the space file
-        failed = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
-        given = bool(failed) and failed <= set(overrides) - {"num_threads"}
-        where = ", ".join(f"--{f.replace('_', '-')}" for f in sorted(failed)) if given else str(space_path)
-        raise ConfigError(f"{where}: {describe_validation_error(err, TrainConfig)}") from None
+        raise invalid_config(err, str(space_path), set(overrides) - {"num_threads"}) from None
     space = space.model_copy(update={"fixed": fixed})
     trainer = str(fixed.get("trainer", TrainConfig.model_fields["trainer"].default))
     if not is_builtin_trainer(trainer) and int(fixed.get("workers_per_trial", 1)) > 1:

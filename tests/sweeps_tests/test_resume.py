@@ -208,6 +208,9 @@ def test_results_dir_not_writable_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert f"cannot create '{blocker / 'results'}" in result.output
     assert f"'{blocker}' is a file, not a folder; pass a writable --results-dir" in result.output  # not "File exists"
+    assert "digits: read" not in result.output  # said before the data is read or Ray starts (--dry-run too)
+    dry = runner.invoke(app, ["sweep", "--trials", "1", "--no-track", "--dry-run", "--results-dir", str(blocker)])
+    assert dry.exit_code == 1 and f"'{blocker}' is a file, not a folder" in dry.stderr, dry.output
     # the MLflow store's folder (a tracked sweep, and `nagexp train`) is the first to be made there
     for command in (["sweep", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "1"], ["train", "--epochs", "1"]):
         result = runner.invoke(app, [*command, "--results-dir", str(blocker)])

@@ -210,6 +210,8 @@ def test_bad_sweep_input_exit_2(tmp_path: Path, args: list[str], message: str) -
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+    if args[0] == "--dataset":  # the message quotes the value: no "(got 'digitz')" after it
+        assert result.stderr.count(f"'{args[1].partition(':')[0]}'") == 1, result.stderr
 
 
 def test_existing_sweep_name_is_refused(tmp_path: Path) -> None:
