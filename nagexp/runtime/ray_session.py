@@ -17,7 +17,7 @@ from nagexp.core.errors import NagexpError, first_line
 from nagexp.runtime.user_code import CodeSnapshot, staged_snapshot
 
 __all__ = ["cluster_nodes", "connect_ray", "job_code_folder", "ray_address", "ray_settings", "release_worker_group",
-           "shutdown_ray", "worker_group_id"]  # fmt: skip
+           "running_cluster", "shutdown_ray", "worker_group_id"]  # fmt: skip
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # what `ray job submit` sets for its entrypoint, and ray.init() reads
 JOB_CONFIG_VARIABLE = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # the submitted job's runtime env, set for its entrypoint
@@ -76,6 +76,13 @@ def ray_address(address: str | None) -> str | None:
     if joined == "local" or joined.startswith(("http://", "https://")):
         return None
     return joined or None
+
+
+def running_cluster() -> str:
+    """The address (GCS) of the Ray cluster this process is connected to."""
+    import ray
+
+    return ray.get_runtime_context().gcs_address
 
 
 def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnapshot | None = None) -> bool:

@@ -23,7 +23,7 @@ from nagexp.results.folders import SweepFolder
 from nagexp.results.lock import SweepLock
 from nagexp.results.ranking import Ranking
 from nagexp.results.records import TrialRecord, TrialState
-from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
+from nagexp.runtime.ray_session import connect_ray, ray_settings, running_cluster, shutdown_ray
 from nagexp.runtime.user_code import CodeSnapshot
 from nagexp.search.warm_start import SearchStart, search_start
 from nagexp.sweeps.checks import check_models, check_schedules, check_tracking, check_trainer, user_code
@@ -93,6 +93,8 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
         loading = pool.submit(_load_data, spec, say)
         connected_here = connect_ray(spec.options.address, code=code)
+    if not connected_here:  # Ray ran in this process already (a notebook's): sweep.json names that cluster
+        spec = spec.model_copy(update={"options": spec.options.model_copy(update={"address": running_cluster()})})
     lock = SweepLock(spec.sweep_dir)
     try:
         data = loading.result()  # a bad dataset fails here, before anything is written

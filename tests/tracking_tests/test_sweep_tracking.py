@@ -98,8 +98,10 @@ def test_sweep_on_default_sqlite_store(tmp_path: Path, monkeypatch: pytest.Monke
         original(self, run_id, *args, **kwargs)
 
     monkeypatch.setattr(Tracker, "log", counting_log)
-    joined = ray.get_runtime_context().gcs_address  # the cluster $RAY_ADDRESS names, as under `ray job submit`
-    monkeypatch.setenv("RAY_ADDRESS", joined)
+    # run here, on the Ray runtime this process started (as in a notebook): no --address, no $RAY_ADDRESS
+    # ($RAY_ADDRESS's cluster, as under `ray job submit`: test_user_code_sweeps)
+    joined = ray.get_runtime_context().gcs_address
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     result = runner.invoke(app, ["sweep", QUICK, "--trials", "5", "--seed", "2", "--name", "local",
                                  "--results-dir", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -115,7 +117,7 @@ def test_sweep_on_default_sqlite_store(tmp_path: Path, monkeypatch: pytest.Monke
         best_tag = 1 if int(number) == summary["best_trial"] else 0
         assert writes[run_id] == epochs[number] + 1 + best_tag
     client = MlflowClient(uri)
-    # the sweep's parameters name the cluster it ran on, as sweep.json does
+    # the sweep's parameters name the cluster it ran on, as sweep.json does (not "started here")
     assert client.get_run(summary["mlflow"]["parent_run_id"]).data.params["address"] == joined
     assert json.loads((tmp_path / "local" / "sweep.json").read_text())["options"]["address"] == joined
     # the UI opens the experiment on its training-runs view, not MLflow 3's GenAI overview
