@@ -11,6 +11,7 @@ from pathlib import Path
 from nagexp.config.resources import WorkerResources, check_batchnorm, fitting_trials
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import NagexpError
+from nagexp.core.provenance import KERNELS_KEY
 from nagexp.data.batches import TrainData
 from nagexp.data.prepared.stream import DATA_CPUS
 from nagexp.runtime.ray_session import cluster_nodes, connect_ray, ray_settings, shutdown_ray
@@ -91,6 +92,7 @@ def _result_from(cfg: TrainConfig, data: TrainData, result: object, seconds: flo
     history = state["history"]
     last = history[-1] if history else {}
     reason = state.get("diverged_reason")
+    kernels = (result.metrics or {}).get(KERNELS_KEY) or None  # type: ignore[attr-defined]  # empty on GPUs
     return TrainResult(history=history, epochs_run=len(history), diverged=reason is not None, diverged_reason=reason,
                        test_loss=last.get("test_loss"), test_acc=last.get("test_acc"), seconds=seconds,
-                       data_report=data.report, model=model)  # fmt: skip
+                       data_report=data.report, model=model, cpu_kernels=kernels)  # fmt: skip

@@ -145,6 +145,12 @@ def _run_training(cfg: TrainConfig, o: TrainRunOptions, on_epoch: EpochCallback 
     run_log: TrainTracking | None = None
     listeners: list[EpochCallback] = []
 
+    def save_config(kernels: str | None) -> None:
+        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(o.cache_dir, Path(results_dir)),
+                                                           kernels)  # fmt: skip
+        atomic_write_text(out_dir / "config.yaml", saved_config_text(f"train config of run {name}\nrerun: nagexp "
+                                                                     f"train {out_dir / 'config.yaml'}", saved))
+
     def start() -> None:
         """The run's folder, config.yaml and MLflow run: once training can start."""
         nonlocal run_log
@@ -153,12 +159,8 @@ def _run_training(cfg: TrainConfig, o: TrainRunOptions, on_epoch: EpochCallback 
         except OSError as exc:
             raise NagexpError(f"cannot create '{out_dir}': {not_created_because(out_dir, exc)}; pass a writable "
                               "--results-dir") from None  # fmt: skip
-        # the kernels of this process when it trains on CPU (K Ray Train workers: theirs, on their nodes)
-        kernels = cpu_kernels() if cfg.workers_per_trial == 1 and device.type == "cpu" else None
-        saved = cfg.model_dump(mode="json") | rerun_extras(user_code, given_cache(o.cache_dir, Path(results_dir)),
-                                                           kernels)  # fmt: skip
-        atomic_write_text(out_dir / "config.yaml", saved_config_text(f"train config of run {name}\nrerun: nagexp "
-                                                                     f"train {out_dir / 'config.yaml'}", saved))
+        # the kernels of this process when it trains on CPU (K Ray Train workers: theirs, once they ran)
+        save_config(cpu_kernels() if cfg.workers_per_trial == 1 and device.type == "cpu" else None)
         run_log = TrainTracking(tracker, name, cfg, user_code=user_code) if tracker else None
         listeners.extend(f for f in (on_epoch, run_log.on_epoch if run_log else None) if f is not None)
 
@@ -175,6 +177,8 @@ def _run_training(cfg: TrainConfig, o: TrainRunOptions, on_epoch: EpochCallback 
                                      code_dir=code.root if code else None, say=say, before=start)  # fmt: skip
         for metrics in result.history:  # Ray Train's reports end with the run: the epochs, now
             report(metrics, None)
+        if result.cpu_kernels:  # the workers' kernels (in rank order), known now
+            save_config(result.cpu_kernels)
     else:
         start()
         result = _train_here(cfg, data, report, o.address)

@@ -59,6 +59,8 @@ class TrainResult:
     seconds: float
     data_report: DataReport
     model: torch.nn.Module = field(repr=False)
+    # where a data-parallel run's workers computed on CPU: theirs in rank order (see parallel/worker.py)
+    cpu_kernels: str | None = None
 
     @property
     def final(self) -> Metrics:

@@ -66,6 +66,8 @@ def test_train_with_two_workers_matches_one_process(tmp_path: Path) -> None:
     # the run is rerunnable as it was: K is in its config; model.pt holds rank 0's weights
     saved = yaml.safe_load((run.out_dir / "config.yaml").read_text())
     assert saved["workers_per_trial"] == 2 and saved["sync_batchnorm"] is False
+    here = torch.backends.cpu.get_cpu_capability()
+    assert saved["cpu_kernels"] == f"{here},{here}"  # each worker's, as a rerun on CPU must match
     assert (run.out_dir / "model.pt").stat().st_size > 0
     with (run.out_dir / "metrics.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 3
