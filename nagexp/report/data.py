@@ -12,6 +12,7 @@ from typing import Any
 from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS
+from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.results.files import ranked_value, read_summary, read_trials
 from nagexp.results.folders import SweepFolder
 from nagexp.results.plan import SweepPlan, read_plan
@@ -60,6 +61,12 @@ class ReportData:
     rungs: list[tuple[int, int]] = field(default_factory=list)  # (epoch, trials that reached it)
     # population-based sweeps: each member's (epoch, lr, momentum) as it reported them
     population: dict[int, list[tuple[int, float, float]]] | None = None  # None: not a population-based sweep
+    sweep_dir: Path | None = None  # the folder the report was read from (its rerun commands name it)
+
+    @property
+    def own_trainer(self) -> bool:
+        """The trials ran a training function of the user's (not nagexp's built-in trainer)."""
+        return not is_builtin_trainer(self.plan.space.values_of("trainer")[0])
 
     @property
     def finished(self) -> list[TrialRow]:
@@ -203,6 +210,7 @@ def collect(sweep_dir: Path) -> ReportData:
     data = ReportData(plan.name, plan.metric, plan.mode, plan, read_summary(sweep_dir), trials, plan.param_names,
                       dict(plan.space.fixed), importance, note)  # fmt: skip
     data.rungs = _rungs(plan, trials)
+    data.sweep_dir = sweep_dir.resolve()
     if plan.options.scheduler in POPULATION_SCHEDULERS:
         data.population = _population(folder.journal, plan.metric, plan.mode)
     return data

@@ -10,7 +10,6 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.report.data import ReportData
 from nagexp.results.ranking import can_rank
 from nagexp.results.records import TrialState
@@ -204,9 +203,8 @@ def population(d: ReportData) -> str | None:
     if d.population is None:  # not a population-based sweep: no figure
         return None
     if not d.population:  # no epoch yet, or a training function of the user's that reports no lr
-        own = not is_builtin_trainer(d.plan.space.values_of("trainer")[0])
         return _empty("population", "no lr reported (your own trainer);\ntrials.csv's exploits and lineage say "
-                      "who copied whom" if own else "no epoch reported yet")  # fmt: skip
+                      "who copied whom" if d.own_trainer else "no epoch reported yet")  # fmt: skip
     plt = new_figure()
     fig, (ax_lr, ax_mu) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)
     colors = {n: f"C{i % 10}" for i, n in enumerate(d.population)}

@@ -72,8 +72,15 @@ def _reproduce_rows(d: ReportData) -> list[tuple[str, str]]:
         ("trial seeds", plan.seeds.trial_seed_rule),
         ("git SHA", plan.git_sha or "not in a git checkout"),
         ("data fingerprint", plan.data.fingerprint if plan.data else "-"),
-        ("rerun the best trial", f"nagexp train results/{d.name}/best.yaml"),
+        ("rerun the best trial", _rerun_command(d)),
     ]
+
+
+def _rerun_command(d: ReportData) -> str:
+    """As the sweep printed it: the folder's path, wherever the report is read (`nagexp train`
+    runs the built-in trainer; a function of the user's reruns through `nagexp reproduce`)."""
+    folder = d.sweep_dir or f"results/{d.name}"
+    return f"nagexp reproduce {folder}" if d.own_trainer else f"nagexp train {folder}/best.yaml"
 
 
 def _trial_table(d: ReportData, trials: list[TrialRow]) -> tuple[list[str], list[list[str]]]:

@@ -72,6 +72,8 @@ def test_html_is_self_contained(swept: Path) -> None:
                                f"--results-dir {swept}")
     assert html.escape(plan["command"]) in page
     assert html.escape(quick.read_text()) in page
+    # the rerun command names the sweep's folder, wherever the report is read from
+    assert f"nagexp train {(swept / 'rep').resolve()}/best.yaml" in page
     # the hardware the sweep had, counted as read ("1 CPU", "0 GPUs")
     cpus, gpus = plan["ray_resources"]["CPU"], plan["ray_resources"].get("GPU", 0.0)
     assert f"Ray: {cpus:g} CPU{'' if cpus == 1 else 's'}, {gpus:g} GPU{'' if gpus == 1 else 's'};" in page

@@ -125,7 +125,9 @@ def test_an_objective_of_the_functions_own_is_searched_in_its_mode_and_reported(
 
     assert "report attached to MLflow run" in report()
     assert "warning: report not attached to MLflow" in report("--tracking-uri", f"sqlite:///{tmp_path / 'o.db'}")
-    assert "val_f1" in (done.sweep_dir / "report" / "report.md").read_text()
+    page = (done.sweep_dir / "report" / "report.md").read_text()
+    assert "val_f1" in page
+    assert f"| rerun the best trial | nagexp reproduce {done.sweep_dir.resolve()} |" in page  # not `nagexp train`
 
 
 @pytest.mark.parametrize(
