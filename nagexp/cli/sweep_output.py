@@ -34,6 +34,9 @@ def print_outcome(outcome: SweepOutcome) -> None:
         f"\n{counted(len(outcome.records), 'trial')} in {outcome.seconds:.0f} s: "
         + ", ".join(f"{c[s]} {s}" for s in STATES)
     )
+    if options.epoch_budget is not None and len(outcome.records) < options.trials:
+        typer.echo(f"--epoch-budget {options.epoch_budget} spent (epochs of all trials together): the sweep ended "
+                   f"there, {options.trials - len(outcome.records)} of {options.trials} trials never started")
     typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric,
                          Ranking.of(spec.space, spec.options.pick)))
     typer.echo(f"\nresults: {spec.sweep_dir}  (sweep.json, trials.csv, best.yaml, optuna.db, ray/)")

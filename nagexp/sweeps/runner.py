@@ -23,6 +23,7 @@ from nagexp.results.folders import SweepFolder
 from nagexp.results.lock import SweepLock
 from nagexp.results.ranking import Ranking
 from nagexp.results.records import TrialRecord, TrialState
+from nagexp.results.trial_report import is_last_epoch
 from nagexp.runtime.ray_session import connect_ray, ray_settings, running_cluster, shutdown_ray
 from nagexp.runtime.user_code import CodeSnapshot
 from nagexp.search.warm_start import SearchStart, search_start
@@ -239,11 +240,15 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
 def _end_unfinished(records: list[TrialRecord], listeners: list[TrialListener]) -> None:
     """Trials Tune never finished (the time or epoch budget ran out while they trained, or
     as they started): stopped early, like a trial ASHA stops; one with no epoch has no
-    result to rank, but nothing went wrong in it."""
+    result to rank, but nothing went wrong in it. One whose last epoch came in before the
+    sweep ended ran them all: completed."""
     for r in records:
         if r.state == TrialState.RUNNING:
-            r.state = TrialState.PRUNED
-            r.reason = r.reason or ("stopped when the sweep ended" if r.epochs_run
-                                    else "stopped when the sweep ended, before its first epoch")  # fmt: skip
+            if r.history and is_last_epoch(r.history[-1]) and not r.history[-1].get("diverged"):
+                r.state = TrialState.COMPLETED
+            else:
+                r.state = TrialState.PRUNED
+                r.reason = r.reason or ("stopped when the sweep ended" if r.epochs_run
+                                        else "stopped when the sweep ended, before its first epoch")  # fmt: skip
             for listener in listeners:
                 listener.on_trial_end(r)
