@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel
 
+from nagexp.cli.errors import fail
 from nagexp.registries.datasets import allowed_specs
 from nagexp.registries.samplers import SAMPLER_NAMES
 from nagexp.registries.schedulers import SCHEDULERS
@@ -66,14 +67,30 @@ Address = Annotated[
 ResultsDir = Annotated[Path, typer.Option(help="Output root; on a cluster, storage every node sees.")]
 Track = Annotated[bool, typer.Option("--track/--no-track", help="Log to MLflow.")]
 Experiment = Annotated[str, typer.Option(help="MLflow experiment.")]
+
+
+def _a_folder(value: Path | None) -> Path | None:
+    """A --code-dir given is a folder, whether or not this run ends up importing from it."""
+    from nagexp.core.errors import ConfigError
+    from nagexp.runtime.user_code import code_folder
+
+    if value is not None:
+        try:
+            code_folder(value)
+        except ConfigError as exc:
+            raise fail(str(exc), 2) from None
+    return value
+
+
 CodeDir = Annotated[
     Path | None,
-    typer.Option(help="Folder of your own model/dataset code (default: the current directory), shipped to workers."),
-]
+    typer.Option(help="Folder of your own model/dataset code (default: the current directory), shipped to workers.",
+                 callback=_a_folder),
+]  # fmt: skip
 RecordedCodeDir = Annotated[
     Path | None,
     typer.Option("--code-dir", help="Folder of the sweep's own code (default: the one sweep.json records, or if it "
-                 "is gone, the working_dir of the Ray job this runs in)."),
+                 "is gone, the working_dir of the Ray job this runs in).", callback=_a_folder),
 ]  # fmt: skip
 CacheDir = Annotated[
     str | None,

@@ -88,6 +88,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, list[str]]:
         "unknown --set field": ["--set", "colour=red"],
         "bad run name": ["--name", "../escape"],
         "unavailable device": ["--device", "cuda:7"],
+        "missing code folder": ["--code-dir", str(tmp_path / "nocode")],  # checked though nothing imports from it
     }
 
 
@@ -108,6 +109,7 @@ EXPECTED = {
     "missing config file": "not found",
     "unknown --set field": "unknown field 'colour'",
     "bad run name": "may only use letters, digits",
+    "missing code folder": "nocode' does not exist; pass --code-dir with the folder of your code",
     "unavailable device": "device 'cuda:7' is not available here",
 }
 

@@ -203,6 +203,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
         (["--dataset", "imagenet:/x"], "error: --dataset: field 'dataset': unknown dataset kind 'imagenet' in"),
         (["--dataset", "digitz"], "error: --dataset: field 'dataset': unknown dataset kind 'digitz'; allowed:"),
         (["--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
+        (["--code-dir", "/nothere"], "code folder '/nothere' does not exist; pass --code-dir"),  # built-in parts only
     ],
 )
 def test_bad_sweep_input_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
