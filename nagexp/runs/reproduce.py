@@ -63,8 +63,9 @@ class Reproduction:
     @property
     def seed_luck(self) -> str | None:
         """Where the original lies against the fresh seeds' 95 % interval: "typical" inside it,
-        "lucky" beyond its better end, "unlucky" beyond its worse end; None without fresh seeds."""
-        if self.ci is None:
+        "lucky" beyond its better end, "unlucky" beyond its worse end; None with fewer than two
+        fresh seeds (one gives no interval)."""
+        if self.ci is None or len(self.seed_values) < 2:
             return None
         _, low, high = self.ci
         if low <= self.original <= high:

@@ -129,6 +129,11 @@ def test_reproduce_best_exactly_with_seeds(swept: Path) -> None:
     runs = client.search_runs([exp.experiment_id], filter_string="tags.`nagexp.kind` = 'reproduce'")
     assert len(runs) == 3  # the rerun and two fresh seeds
     assert all(r.data.tags["mlflow.parentRunId"] == summary["mlflow"]["parent_run_id"] for r in runs)
+    # one fresh seed: its value, and no interval or verdict (one seed gives none)
+    one = runner.invoke(app, ["reproduce", "rep", "--results-dir", str(swept), "--seeds", "1", "--no-track"])
+    assert one.exit_code == 0, one.output
+    assert re.search(r"^1 fresh seed: \S+ \(one seed gives no interval", one.stdout, re.M), one.stdout
+    assert "CI" not in one.stdout and "lies" not in one.stdout
 
 
 @pytest.mark.parametrize(("mode", "original", "luck"), [("max", 0.95, "lucky"), ("max", 0.85, "unlucky"),
@@ -138,9 +143,12 @@ def test_a_seed_beyond_the_fresh_seeds_is_lucky_on_the_objectives_better_side(mo
                                                                              luck: str) -> None:  # fmt: skip
     from nagexp.runs.reproduce import Reproduction
 
-    rep = Reproduction(0, "m", 3, original, original, True, True, ci=(0.9, 0.88, 0.92), mode=mode)
+    rep = Reproduction(0, "m", 3, original, original, True, True, [0.89, 0.91], ci=(0.9, 0.88, 0.92), mode=mode)
     assert rep.seed_luck == luck
     assert Reproduction(0, "m", 3, original, original, True, True, mode=mode).seed_luck is None  # no fresh seeds
+    # one fresh seed gives no interval (mean_ci95's is the value three times): no verdict
+    one = Reproduction(0, "m", 3, original, original, True, True, [0.9], ci=(0.9, 0.9, 0.9), mode=mode)
+    assert one.seed_luck is None
 
 
 def test_reproduce_a_pruned_trial(swept: Path) -> None:
