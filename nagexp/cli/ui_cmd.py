@@ -26,7 +26,7 @@ def _has_a_screen() -> bool:
 
 @cli_errors
 def ui_command(
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
+    port: Annotated[int, typer.Option(help="Port to serve on.", min=1, max=65535)] = 5000,
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
     results_dir: Annotated[Path, typer.Option(help="Results root holding mlflow.db.")] = Path("results"),
     tracking_uri: Annotated[str | None, typer.Option(help="Another MLflow store instead of the default.")] = None,

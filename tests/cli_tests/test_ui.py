@@ -116,3 +116,13 @@ def test_ui_links_to_the_runs_and_ends_its_whole_server(sig: int, tmp_path: Path
 def test_ui_without_a_store_is_one_line(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     done = nagexp_process.run("ui", "--results-dir", str(tmp_path / "none"), "--no-open", timeout=120)
     assert done.returncode == 1 and "no MLflow store at" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "99999"])
+def test_a_port_outside_1_to_65535_is_refused_before_mlflow_starts(port: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nagexp.cli.app import app
+
+    result = CliRunner().invoke(app, ["ui", "--port", port, "--no-open", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--port" in result.output and "Traceback" not in result.output, result.output
