@@ -18,6 +18,7 @@ __all__ = [
     "DATA_CACHE_KEY",
     "MAX_YAML_BYTES",
     "MAX_YAML_DEPTH",
+    "RERUN_EXTRA_KEYS",
     "USER_CODE_KEY",
     "describe_validation_error",
     "invalid_config",
@@ -188,6 +189,7 @@ USER_CODE_KEY = "user_code"
 # rerun reads the same prepared data instead of preparing it again under its own results dir
 DATA_CACHE_KEY = "data_cache"
 # ... and torch's CPU kernels it was computed on (KERNELS_KEY), so a CPU rerun on others can say why it differs
+RERUN_EXTRA_KEYS = (USER_CODE_KEY, DATA_CACHE_KEY, KERNELS_KEY)  # what a saved config holds beside its fields
 
 
 def stored_user_code(path: str | Path) -> dict[str, Any] | None:
@@ -199,7 +201,7 @@ def stored_user_code(path: str | Path) -> dict[str, Any] | None:
 def rerun_extras(user_code: dict[str, Any] | None, data_cache: str | None,
                  kernels: str | None = None) -> dict[str, Any]:  # fmt: skip
     """What a saved config (best.yaml, a run's config.yaml) carries beside its fields."""
-    return {k: v for k, v in ((USER_CODE_KEY, user_code), (DATA_CACHE_KEY, data_cache), (KERNELS_KEY, kernels)) if v}
+    return {k: v for k, v in zip(RERUN_EXTRA_KEYS, (user_code, data_cache, kernels), strict=True) if v}
 
 
 def stored_kernels(path: str | Path) -> str | None:
@@ -217,8 +219,7 @@ def stored_data_cache(path: str | Path) -> str | None:
 def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """A TrainConfig from an optional YAML file, then overrides (non-None values win)."""
     values = read_yaml_mapping(path) if path else {}
-    values.pop(USER_CODE_KEY, None)
-    values.pop(DATA_CACHE_KEY, None)
-    values.pop(KERNELS_KEY, None)
+    for key in RERUN_EXTRA_KEYS:
+        values.pop(key, None)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return train_config_from(values, str(path) if path else "config")

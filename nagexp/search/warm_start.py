@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nagexp.config.loading import read_yaml
+from nagexp.config.loading import RERUN_EXTRA_KEYS, read_yaml
 from nagexp.config.space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace
 from nagexp.config.sweep import SweepSpec
-from nagexp.config.train import ARGS_FIELDS
+from nagexp.config.train import ARGS_FIELDS, TrainConfig
 from nagexp.core.errors import ConfigError
 from nagexp.core.wording import counted
 from nagexp.results.folders import SweepFolder, sweep_dir_of
@@ -34,6 +34,7 @@ __all__ = ["ENQUEUED_ATTR", "PRIOR_ATTR", "Priors", "SearchStart", "enqueued_par
            "tell_priors"]  # fmt: skip
 
 PRIOR_ATTR = "nagexp.prior"  # on each prior trial: "<sweep>#<trial number>"
+KNOWN_KEYS = {*TrainConfig.model_fields, *RERUN_EXTRA_KEYS}  # of a saved config: the searched params are among them
 ENQUEUED_ATTR = "nagexp.enqueued"  # on each enqueued trial: the file it came from
 
 
@@ -172,7 +173,11 @@ def enqueued_params(path: Path, space: SearchSpace) -> list[dict[str, Any]]:
         where = f"--enqueue {path}" + (f": entry {i}" if isinstance(loaded, list) else "")
         if not isinstance(values, dict):
             raise ConfigError(f"{where} is not a mapping of params to values (a best.yaml, or a list of them)")
-        kept = {n: v for n, v in _flat(values).items() if n in searched}
+        flat = _flat(values)
+        if unknown := [n for n in flat if n not in searched and n.split(".")[0] not in KNOWN_KEYS]:
+            raise ConfigError(f"{where}: {', '.join(map(repr, unknown))} is no param of this space and no TrainConfig "
+                              f"field (misspelt?); this space searches {', '.join(searched)}")  # fmt: skip
+        kept = {n: v for n, v in flat.items() if n in searched}
         if not kept:
             raise ConfigError(f"{where} sets none of this space's params ({', '.join(searched)})")
         for n, v in kept.items():
@@ -223,5 +228,7 @@ def search_start(spec: SweepSpec, say: Callable[[str], None]) -> SearchStart | N
         say(start.priors.summary())
     if o.enqueue is not None:
         start.enqueued = enqueued_params(o.enqueue, spec.space)
-        say(f"enqueued: {len(start.enqueued)} configs of {o.enqueue} run first")
+        say(f"enqueued: {counted(len(start.enqueued), 'config')} of {o.enqueue} run first")
+        if len(start.enqueued) > o.trials:
+            say(f"warning: --trials {o.trials} runs the first {o.trials} of the {len(start.enqueued)} enqueued configs")
     return start

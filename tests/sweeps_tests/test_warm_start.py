@@ -137,6 +137,18 @@ def test_enqueued_configs_run_first(earlier: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", str(QUICK), "--enqueue", str(bad), "--results-dir", str(tmp_path),
                                  "--no-track", "--dry-run"])  # fmt: skip
     assert result.exit_code == 2 and "lr=5.0 is outside this space's lr (0.003 to 1.0)" in result.stderr
+    # a misspelt key is named (a best.yaml's other TrainConfig fields are not: they are dropped)
+    bad.write_text(yaml.safe_dump([{"lr": 0.1, "momentun": 0.9}]))
+    result = runner.invoke(app, ["sweep", str(QUICK), "--enqueue", str(bad), "--results-dir", str(tmp_path),
+                                 "--no-track", "--dry-run"])  # fmt: skip
+    assert result.exit_code == 2 and "entry 1: 'momentun' is no param of this space" in result.stderr, result.output
+    # more configs than trials: the ones that never run are said
+    bad.write_text(yaml.safe_dump([{"lr": 0.1}, {"lr": 0.2}, {"lr": 0.3}]))
+    result = runner.invoke(app, ["sweep", str(QUICK), "--enqueue", str(bad), "--trials", "2", "--results-dir",
+                                 str(tmp_path), "--no-track", "--dry-run"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"enqueued: 3 configs of {bad} run first" in result.stdout
+    assert "warning: --trials 2 runs the first 2 of the 3 enqueued configs" in result.stdout
 
 
 def test_a_killed_warm_started_sweep_resumes_to_the_same_files(earlier: Path,
