@@ -37,9 +37,12 @@ def print_outcome(outcome: SweepOutcome) -> None:
     if options.epoch_budget is not None and len(outcome.records) < options.trials:
         typer.echo(f"--epoch-budget {options.epoch_budget} spent (epochs of all trials together): the sweep ended "
                    f"there, {options.trials - len(outcome.records)} of {options.trials} trials never started")
-    typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric,
-                         Ranking.of(spec.space, spec.options.pick)))
-    typer.echo(f"\nresults: {spec.sweep_dir}  (sweep.json, trials.csv, best.yaml, optuna.db, ray/)")
+    if outcome.best is not None:  # else no trial has a result to rank (all diverged or errored): no table
+        typer.echo(top_table(outcome.records, list(spec.space.params), spec.metric,
+                             Ranking.of(spec.space, spec.options.pick)))
+    written = [name for name in ("sweep.json", "trials.csv", "best.yaml", "optuna.db", "ray/")
+               if (spec.sweep_dir / name).exists()]  # best.yaml: only when a trial is best  # fmt: skip
+    typer.echo(f"\nresults: {spec.sweep_dir}  ({', '.join(written)})")
     if options.track:
         ui = "nagexp ui" + (f" --results-dir {options.results_dir}" if options.results_dir != Path("results") else "")
         if options.tracking_uri:

@@ -180,6 +180,10 @@ def test_exit_1_when_no_trial_finishes(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no trial finished" in result.stderr
     assert [r["state"] for r in rows(tmp_path / "broken")] == ["errored", "errored"]
+    # no best trial: no best.yaml, and the files it names are those there (no table of no trials)
+    assert not (tmp_path / "broken" / "best.yaml").exists()
+    assert f"results: {tmp_path / 'broken'}  (sweep.json, trials.csv, optuna.db, ray/)" in result.stdout
+    assert not re.search(r"^trial\s+state\s", result.stdout, re.M), result.stdout
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
