@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from nagexp.config.train import TrainConfig
     from nagexp.data.batches import TrainData
 
-__all__ = ["DEFAULT_BUDGET_FRACTION", "load_train_data", "memory_budget"]
+__all__ = ["DEFAULT_BUDGET_FRACTION", "check_data_source", "load_train_data", "memory_budget"]
 
 DEFAULT_BUDGET_FRACTION = 0.25  # of the machine's RAM
 
@@ -55,6 +55,22 @@ def memory_budget(text: str | None, gpu_share: float = 0.0) -> int:
     return budget
 
 
+def _no_stream(dataset: str) -> ConfigError:
+    return ConfigError(f"data_mode stream needs a dataset read from files, or a python: dataset that returns "
+                       f"chunks; '{dataset}' is read in memory (use data_mode memory or auto)")  # fmt: skip
+
+
+def check_data_source(dataset: str, data_mode: str) -> None:
+    """What can be told of a dataset without reading it (`--dry-run`): its DIR or FILE is
+    there, and stream mode is asked only of data read from files (a python: dataset's chunks
+    are known once it is called)."""
+    spec = parse_dataset_spec(dataset)
+    if data_mode == "stream" and not spec.facts.from_files and spec.kind != "python":
+        raise _no_stream(dataset)
+    if spec.facts.takes in ("DIR", "FILE") and spec.path and not Path(spec.path).expanduser().exists():
+        raise DataError(f"dataset path '{spec.path}' for '{spec.kind}' does not exist")
+
+
 def load_train_data(cfg: TrainConfig, cache_dir: Location | str | Path | None, budget: str | None = None,
                     say: Callable[[str], None] = print, gpu_share: float = 0.0) -> TrainData:  # fmt: skip
     """The data `cfg` asks for (its data fields), in memory or stream mode (`.mode` says which).
@@ -68,9 +84,7 @@ def load_train_data(cfg: TrainConfig, cache_dir: Location | str | Path | None, b
     chunked = python_result is not None and "train" in python_result
     if not spec.facts.from_files and not chunked:
         if cfg.data_mode == "stream":
-            raise ConfigError(f"data_mode stream needs a dataset read from files, or a python: dataset that "
-                              f"returns chunks; '{cfg.dataset}' is read in memory (use data_mode memory or "
-                              "auto)")  # fmt: skip
+            raise _no_stream(cfg.dataset)
         where = f"dataset '{cfg.dataset}'"
         # a python dataset's arrays as returned (its function is not called twice)
         raw = raw_from_arrays(python_result, where) if python_result is not None else read_source(spec, cfg.image_size)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from nagexp.config.sweep import SweepSpec
+from nagexp.data.loading import check_data_source
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
 from nagexp.runtime.ray_session import ray_address
 from nagexp.search.preview import sample_configs
@@ -70,5 +71,7 @@ def preview(spec: SweepSpec, resume: bool = False) -> str:
         check_creatable(spec)
     user_code(spec, told.append, resume)
     check_user_code_imports(spec)
+    if not spec.own_trainer:  # the data, as far as it can be told without reading it (an own function loads its own)
+        check_data_source(str(spec.space.fixed["dataset"]), str(spec.space.fixed.get("data_mode", "auto")))
     start = None if resume else search_start(spec, told.append)
     return "\n".join([describe_plan(spec, start), *told])

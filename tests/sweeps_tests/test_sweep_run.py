@@ -186,6 +186,20 @@ def test_exit_1_when_no_trial_finishes(tmp_path: Path) -> None:
     assert not re.search(r"^trial\s+state\s", result.stdout, re.M), result.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "mnist:/nothere"], "dataset path '/nothere' for 'mnist' does not exist"),
+        (["--data-mode", "stream"], "data_mode stream needs a dataset read from files"),
+    ],
+)
+def test_dry_run_refuses_the_data_the_sweep_would(tmp_path: Path, args: list[str], message: str) -> None:
+    for dry in (["--dry-run"], []):  # as the sweep itself does, before anything starts
+        result = runner.invoke(app, ["sweep", str(QUICK), *args, *dry, "--no-track", "--results-dir", str(tmp_path)])
+        assert result.exit_code == 2 and message in result.stderr, (dry, result.output)
+    assert not any(tmp_path.iterdir())
+
+
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", str(QUICK), "--dry-run", "--trials", "3", "--results-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
