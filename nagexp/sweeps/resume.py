@@ -54,12 +54,16 @@ def load_resume_spec(
                           f"{results_dir}`")  # fmt: skip
     sweep_dir = sweep_dir_of(sweep, results_dir)
     name, results_dir = sweep_dir.name, sweep_dir.parent
+    plan = read_plan(sweep_dir)  # a damaged plan is said, finished or not
     if sweep_state(sweep_dir) == "finished":
+        from nagexp.results.files import read_trials
+
+        read_trials(SweepFolder(sweep_dir).trials_csv, plan.param_names, plan.metric)  # what its report reads
+        where = "" if results_dir == Path("results").resolve() else f" --results-dir {results_dir}"
         raise ResumeError(
-            f"sweep '{name}' has finished; nothing to resume (report it with `nagexp report {name}`, "
+            f"sweep '{name}' has finished; nothing to resume (report it with `nagexp report {name}{where}`, "
             "or start a new sweep under another --name)"
         )
-    plan = read_plan(sweep_dir)
     name = plan.name  # the study's and the MLflow runs' name (the folder may have been renamed)
     stored = plan.options.model_dump()
     if tracking_uri is not None:

@@ -195,7 +195,8 @@ def test_resume_errors_are_one_line(tmp_path: Path) -> None:
     assert "drop --trials" in fails("--resume", "half", "--trials", "20")
     assert "half/sweep.json' is damaged (no 'name'" in fails("--resume", "half")
     (sweep_dir / "summary.json").write_text(json.dumps({"state": "finished"}))
-    assert "sweep 'half' has finished; nothing to resume" in fails("--resume", "half")
+    # finished, but its plan is damaged: that is said (its report could not be made either)
+    assert "half/sweep.json' is damaged (no 'name'" in fails("--resume", "half")
     out = fails(str(SEARCH_SPACES_DIR / "quick.yaml"), "--name", "half")
     assert "already exists" in out and "--resume" not in out
 

@@ -260,6 +260,13 @@ def test_ls_lists_sweeps(tmp_path: Path) -> None:
     assert result.exit_code == 0
     line = next(line for line in result.stdout.splitlines() if line.startswith("listed"))
     assert "finished" in line and "2/2" in line and "val_acc" in line
+    # a finished sweep is not resumed; the report command it gives works from anywhere
+    resumed = runner.invoke(app, ["sweep", "--resume", "listed", "--results-dir", str(tmp_path)])
+    assert resumed.exit_code == 2 and "sweep 'listed' has finished; nothing to resume" in resumed.stderr
+    assert f"`nagexp report listed --results-dir {tmp_path.resolve()}`" in resumed.stderr, resumed.stderr
+    (tmp_path / "listed" / "trials.csv").write_text("number,state\n0,completed,extra\n")  # which its report reads
+    resumed = runner.invoke(app, ["sweep", "--resume", "listed", "--results-dir", str(tmp_path)])
+    assert resumed.exit_code == 2 and "trials.csv' is damaged" in resumed.stderr, resumed.output
 
 
 def test_dead_worker_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
