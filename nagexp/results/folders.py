@@ -9,7 +9,13 @@ from pathlib import Path
 from nagexp.core.errors import ConfigError
 from nagexp.core.naming import check_name
 
-__all__ = ["PLAN_FILE", "SUMMARY_FILE", "TRIALS_FILE", "SweepFolder", "sweep_dir_of"]
+__all__ = ["PLAN_FILE", "SUMMARY_FILE", "TRIALS_FILE", "SweepFolder", "results_dir_option", "sweep_dir_of"]
+
+
+def results_dir_option(results_dir: Path) -> str:
+    """` --results-dir DIR` for a command a message gives, unless DIR is the default (./results
+    of the folder this runs in), so the command works as printed."""
+    return "" if Path(results_dir).resolve() == Path("results").resolve() else f" --results-dir {results_dir}"
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,8 @@ def sweep_dir_of(sweep: str | Path, results_dir: Path) -> Path:
     else:  # a name; a plain folder of that name here (not a sweep) does not hide results_dir's sweep
         folder = results_dir / check_name(str(sweep), "sweep name")
     if not folder.is_dir():
-        raise ConfigError(f"no sweep '{sweep}' in {results_dir.resolve()}; `nagexp ls` lists the sweeps")
+        raise ConfigError(f"no sweep '{sweep}' in {results_dir.resolve()}; `nagexp "
+                          f"ls{results_dir_option(results_dir)}` lists the sweeps")  # fmt: skip
     plan = SweepFolder(folder).plan
     if not plan.exists():
         raise ConfigError(f"'{plan}' is missing: '{folder}' is not a sweep's folder, or its plan was "

@@ -4,11 +4,11 @@ create it, lock it."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.core.errors import ConfigError, NagexpError
 from nagexp.core.io import not_created_because
+from nagexp.results.folders import results_dir_option
 from nagexp.results.state import sweep_state
 
 __all__ = ["check_creatable", "create_sweep_dir", "refuse_existing", "resume_command"]
@@ -17,8 +17,7 @@ __all__ = ["check_creatable", "create_sweep_dir", "refuse_existing", "resume_com
 def resume_command(spec: SweepSpec) -> str:
     if spec.sweep_dir.name != spec.name:  # a folder renamed since: its path names it
         return f"nagexp sweep --resume {spec.sweep_dir}"
-    where = "" if spec.results_dir == Path("results").resolve() else f" --results-dir {spec.results_dir}"
-    return f"nagexp sweep --resume {spec.name}{where}"
+    return f"nagexp sweep --resume {spec.name}{results_dir_option(spec.results_dir)}"
 
 
 def refuse_existing(spec: SweepSpec) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.core.errors import ConfigError
 from nagexp.core.naming import check_name
-from nagexp.results.folders import SweepFolder, sweep_dir_of
+from nagexp.results.folders import SweepFolder, results_dir_option, sweep_dir_of
 from nagexp.results.plan import read_plan
 from nagexp.results.state import sweep_state
 
@@ -59,9 +59,9 @@ def load_resume_spec(
         from nagexp.results.files import read_trials
 
         read_trials(SweepFolder(sweep_dir).trials_csv, plan.param_names, plan.metric)  # what its report reads
-        where = "" if results_dir == Path("results").resolve() else f" --results-dir {results_dir}"
         raise ResumeError(
-            f"sweep '{name}' has finished; nothing to resume (report it with `nagexp report {name}{where}`, "
+            f"sweep '{name}' has finished; nothing to resume (report it with `nagexp report {name}"
+            f"{results_dir_option(results_dir)}`, "
             "or start a new sweep under another --name)"
         )
     name = plan.name  # the study's and the MLflow runs' name (the folder may have been renamed)

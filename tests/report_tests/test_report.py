@@ -112,6 +112,7 @@ def test_report_on_a_missing_sweep(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "nothing", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "no sweep 'nothing'" in result.stderr and "Traceback" not in result.output
+    assert f"`nagexp ls --results-dir {tmp_path}` lists the sweeps" in result.stderr  # a command that works as given
 
 
 def test_reproduce_best_exactly_with_seeds(swept: Path) -> None:
