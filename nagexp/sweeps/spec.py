@@ -63,6 +63,16 @@ def _check_deterministic(options: SweepOptions) -> None:
                           "which no seed decides; give --trials instead")  # fmt: skip
 
 
+def _check_combinations(options: SweepOptions) -> None:
+    """Options that would be silently ignored beside the others given, named both."""
+    if options.register_model and not options.track:
+        raise ConfigError("--register-model registers the best model in MLflow, which --no-track turns off; drop "
+                          "one of them")  # fmt: skip
+    if options.rung_signal is not None and options.scheduler != "asha":
+        raise ConfigError(f"--rung-signal is what ASHA ranks trials on at its rungs; --scheduler {options.scheduler} "
+                          "has none (use --scheduler asha, or drop --rung-signal)")  # fmt: skip
+
+
 def _check_objectives(space: SearchSpace, options: SweepOptions, source: Path) -> None:
     """What the objectives need of the trainer and the options, said before anything starts."""
     metrics = [o.metric for o in space.objectives]
@@ -137,6 +147,7 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     if not is_builtin_trainer(trainer) and int(fixed.get("workers_per_trial", 1)) > 1:
         raise ConfigError(f"{space_path}: workers_per_trial {fixed['workers_per_trial']} runs nagexp's trainer on "
                           f"K Ray Train workers; your own trainer '{trainer}' runs as one process (use 1)")  # fmt: skip
+    _check_combinations(options)
     if options.rung_signal is not None:
         space = space.model_copy(update={"asha": space.asha.model_copy(update={"signal": options.rung_signal})})
     if options.scheduler in POPULATION_SCHEDULERS:

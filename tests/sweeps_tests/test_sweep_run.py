@@ -222,6 +222,10 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
         (["--dataset", "digitz"], "error: --dataset: field 'dataset': unknown dataset kind 'digitz'; allowed:"),
         (["--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
         (["--code-dir", "/nothere"], "code folder '/nothere' does not exist; pass --code-dir"),  # built-in parts only
+        (["--no-track", "--register-model", "m"], "--register-model registers the best model in MLflow, which "
+         "--no-track turns off"),
+        (["--scheduler", "fifo", "--rung-signal", "curve"], "--rung-signal is what ASHA ranks trials on at its "
+         "rungs; --scheduler fifo has none"),
     ],
 )
 def test_bad_sweep_input_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
