@@ -14,6 +14,7 @@ from nagexp.search.warm_start import SearchStart, search_start
 from nagexp.space.rungs import describe_rungs
 from nagexp.sweeps.checks import check_tracking, check_user_code_imports, user_code
 from nagexp.sweeps.folder import check_creatable, refuse_existing
+from nagexp.sweeps.header import describe_objectives
 from nagexp.sweeps.plan import make_plan
 
 __all__ = ["describe_plan", "preview"]
@@ -42,8 +43,7 @@ def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
         f"  results    {spec.sweep_dir}",
         f"  trials     {o.trials}, sampler {o.sampler} (seed {o.seed}), scheduler {o.scheduler}{settings}"
         + (f"; deterministic: batches of {o.trials_per_batch}, halving on complete rungs" if o.deterministic else ""),
-        "  objective  " + ", ".join(f"{x.direction} {x.metric}" for x in spec.space.objectives)
-        + (f" (--pick {o.pick})" if len(spec.space.objectives) > 1 else ""),
+        f"  objective  {describe_objectives(spec)}",
         f"  resources  {_placement(spec)}"
         + (f", at most {o.max_concurrent} at once" if o.max_concurrent else "")
         + (f", time budget {o.time_budget:g} s" if o.time_budget else "")

@@ -69,3 +69,14 @@ def test_a_two_objective_sweep_resumed_after_a_kill_is_the_uninterrupted_one(
     assert rows(killed) == table
     assert study(killed) == study(whole)
     assert json.loads((killed / "summary.json").read_text())["pareto_front"] == front
+
+
+def test_the_header_and_the_dry_run_name_every_objective_and_the_pick(tmp_path: Path) -> None:
+    from nagexp.sweeps.dry_run import preview
+    from nagexp.sweeps.header import sweep_header
+
+    spec = resolve_sweep(SweepOptions(space=SEARCH_SPACES_DIR / "accuracy_vs_size.yaml", trials=2, track=False,
+                                      pick="param_count<=5000", name="h", results_dir=tmp_path))  # fmt: skip
+    said = "objective max val_acc, min param_count (--pick param_count<=5000)"
+    assert f", {said}, seed 0" in sweep_header(spec)[0]
+    assert f"  {said.replace('objective', 'objective ')}" in preview(spec)
