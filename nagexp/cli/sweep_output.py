@@ -52,6 +52,8 @@ def print_outcome(outcome: SweepOutcome) -> None:
         best = outcome.best
         test = f", test acc {best.test_acc:.4f}" if best.test_acc is not None else ""
         typer.echo(f"best: trial {best.number}, {spec.metric} {best.final:.4f}{test}")
+        if Ranking.of(spec.space, options.pick).meets_pick(best) is False:
+            typer.echo(f"(no trial on the Pareto front meets --pick {options.pick}: the knee is the best)")
         if spec.own_trainer:  # `nagexp train` runs the built-in trainer
             typer.echo(f"rerun it: nagexp reproduce {spec.name} --results-dir {spec.results_dir}")
         else:

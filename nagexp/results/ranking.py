@@ -88,6 +88,14 @@ class Ranking:
             return None
         return tuple(-float(v) if mode == "max" else float(v) for v, mode in zip(raw, self.modes, strict=True))  # type: ignore[arg-type]
 
+    def meets_pick(self, trial: Ranked) -> bool | None:
+        """Whether the trial meets the pick's constraint (METRIC<=VALUE); None for knee or primary."""
+        match = _CONSTRAINT.match(self.pick)
+        values = self.values(trial)
+        if match is None or values is None:
+            return None
+        return _meets(values[self.metrics.index(match.group(1))], self, match)
+
 
 def check_pick(pick: str, metrics: Sequence[str]) -> str:
     """`pick` when it is a rule for these objectives; ConfigError in one line otherwise."""
@@ -147,11 +155,16 @@ def _picked_first(front: list[T], ranking: Ranking) -> list[T]:
         return by_primary
     match = _CONSTRAINT.match(ranking.pick)
     assert match is not None, ranking.pick  # checked when the sweep was resolved (check_pick)
-    metric, op, bound = match.group(1), match.group(2), float(match.group(3))
-    i = ranking.metrics.index(metric)
-    raw = {t.number: values[t.number][i] * (-1 if ranking.modes[i] == "max" else 1) for t in front}
-    meets = [t for t in by_primary if (raw[t.number] <= bound if op == "<=" else raw[t.number] >= bound)]
+    i = ranking.metrics.index(match.group(1))
+    meets = [t for t in by_primary if _meets(values[t.number][i], ranking, match)]
     return meets + [t for t in by_knee if t not in meets] if meets else by_knee
+
+
+def _meets(signed: float, ranking: Ranking, constraint: re.Match[str]) -> bool:
+    """A value as `Ranking.values` gives it (smaller is better) against METRIC<=VALUE or >=."""
+    metric, op, bound = constraint.group(1), constraint.group(2), float(constraint.group(3))
+    raw = signed * (-1 if ranking.modes[ranking.metrics.index(metric)] == "max" else 1)
+    return raw <= bound if op == "<=" else raw >= bound
 
 
 def ranked_trials(trials: Iterable[T], ranking: Ranking | str) -> list[T]:

@@ -58,6 +58,12 @@ def test_the_front_and_each_pick_rule() -> None:
     assert best_trial(RECORDS, Ranking(RANKING.metrics, RANKING.modes, "val_acc>=0.93")).number == 1
     # no completed trial: the one-objective rule among the others
     assert best_trial([RECORDS[4], RECORDS[5]], RANKING).number == 4
+    # whether the best meets the pick's constraint (the sweep says so when none on the front does)
+    assert Ranking(RANKING.metrics, RANKING.modes, "param_count<=45000").meets_pick(RECORDS[0]) is True
+    assert Ranking(RANKING.metrics, RANKING.modes, "param_count<=1000").meets_pick(RECORDS[0]) is False
+    assert Ranking(RANKING.metrics, RANKING.modes, "val_acc>=0.93").meets_pick(RECORDS[1]) is True
+    assert Ranking(RANKING.metrics, RANKING.modes, "val_acc>=0.93").meets_pick(RECORDS[0]) is False
+    assert RANKING.meets_pick(RECORDS[0]) is None and RANKING.meets_pick(RECORDS[5]) is None  # knee; no values
 
 
 @pytest.mark.parametrize(("pick", "message"), [
@@ -163,3 +169,17 @@ def test_mlflow_tags_the_front(tmp_path: Path, digits) -> None:
     assert client.get_run(tracking.parent_id).data.tags["pareto_front"] == "0,1,2"
     (best,) = client.search_runs([exp.experiment_id], "tags.best = 'true'")
     assert best.data.tags["trial_number"] == "0"
+
+
+@pytest.mark.parametrize(("pick", "said"), [("param_count<=1000", True), ("param_count<=45000", False)])
+def test_the_sweep_says_when_no_trial_on_the_front_meets_the_pick(tmp_path: Path, digits, capsys: pytest.CaptureFixture,
+                                                                  pick: str, said: bool) -> None:  # fmt: skip
+    from nagexp.cli.sweep_output import print_outcome
+
+    spec = resolve_sweep(SweepOptions(space=SPACE, name="p", results_dir=tmp_path, pick=pick, track=False))
+    spec.sweep_dir.mkdir(parents=True)
+    write_sweep_plan(spec, digits, {"CPU": 2.0, "GPU": 0.0}, "nagexp sweep", None)
+    print_outcome(write_outcome(spec, RECORDS, 1.0, interrupted=False))
+    out = capsys.readouterr().out
+    assert "best: trial 0," in out
+    assert (f"(no trial on the Pareto front meets --pick {pick}: the knee is the best)" in out) is said, out
