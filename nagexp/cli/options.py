@@ -18,7 +18,7 @@ from nagexp.registries.samplers import SAMPLER_NAMES
 from nagexp.registries.schedulers import SCHEDULERS
 
 __all__ = ["SEARCH", "TRACKING", "USER_DATA", "RecordedCodeDir", "command_line", "given_options", "shared_options",
-           "sweep_values", "validated"]  # fmt: skip
+           "sweep_values", "validated", "written_as"]  # fmt: skip
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -173,19 +173,26 @@ def command_line(ctx: typer.Context) -> str:
     given = given_options(ctx)
     words = ["nagexp", ctx.info_name or ""]
     for param in ctx.command.params:  # duck-typed: Typer may bring its own copy of click
-        if param.name not in given:
-            continue
-        value = ctx.params[param.name]
-        if param.param_type_name == "argument":
-            words.append(str(value))
-        elif getattr(param, "is_flag", False):
-            if value:
-                words.append(param.opts[0])
-            elif param.secondary_opts:
-                words.append(param.secondary_opts[0])
-        elif param.multiple:
-            for item in value or ():
-                words += [param.opts[0], str(item)]
-        else:
-            words += [param.opts[0], str(value)]
+        if param.name in given:
+            words += _written(param, ctx.params[param.name])
     return shlex.join(words)
+
+
+def written_as(ctx: typer.Context, name: str) -> str:
+    """How the user wrote the parameter `name`: its flag (`--no-track` for track=False), or
+    the argument's name in capitals."""
+    param = next(p for p in ctx.command.params if p.name == name)
+    if param.param_type_name == "argument":
+        return name.upper()
+    return _written(param, ctx.params[name])[0]
+
+
+def _written(param: Any, value: Any) -> list[str]:
+    """The words that give a parameter this value on the command line."""
+    if param.param_type_name == "argument":
+        return [str(value)]
+    if getattr(param, "is_flag", False):
+        return [param.opts[0]] if value else param.secondary_opts[:1]
+    if param.multiple:
+        return [word for item in value or () for word in (param.opts[0], str(item))]
+    return [param.opts[0], str(value)]

@@ -17,10 +17,6 @@ __all__ = ["sweep_command"]
 _CLI_ONLY = ("resume", "report", "dry_run")
 
 
-def _flag(name: str) -> str:
-    return "SPACE" if name == "space" else "--" + name.replace("_", "-")
-
-
 @cli_errors
 @o.shared_options(o.SEARCH, o.USER_DATA, o.TRACKING)
 def sweep_command(
@@ -63,13 +59,13 @@ def sweep_command(
 ) -> None:
     """Search learning-rate and momentum schedules: Optuna proposes, Ray Tune runs, ASHA stops early."""
     from nagexp import api
-    from nagexp.cli.options import command_line, given_options, sweep_values, validated
+    from nagexp.cli.options import command_line, given_options, sweep_values, validated, written_as
     from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
     from nagexp.sweeps.resume import RESUMABLE_WITH, check_resume_options
 
     values = sweep_values(ctx)
     if resume is not None:
-        check_resume_options([k for k in given_options(ctx) if k not in _CLI_ONLY], _flag)
+        check_resume_options([k for k in given_options(ctx) if k not in _CLI_ONLY], lambda k: written_as(ctx, k))
         values = {k: values[k] for k in RESUMABLE_WITH if values.get(k) is not None}
     else:
         validated(SweepOptions, {"space": space or DEFAULT_SPACE, **values})  # errors name the CLI's options

@@ -193,6 +193,8 @@ def test_resume_errors_are_one_line(tmp_path: Path) -> None:
     assert "drop --trials, --seed" in fails("--resume", "half", "--trials", "3", "--seed", "4")
     # an option given at its default value is still a change the resume would ignore
     assert "drop --trials" in fails("--resume", "half", "--trials", "20")
+    assert "drop --no-track" in fails("--resume", "half", "--no-track")  # as written, not "--track"
+    assert "drop SPACE" in fails(str(SEARCH_SPACES_DIR / "quick.yaml"), "--resume", "half")
     assert "half/sweep.json' is damaged (no 'name'" in fails("--resume", "half")
     (sweep_dir / "summary.json").write_text(json.dumps({"state": "finished"}))
     # finished, but its plan is damaged: that is said (its report could not be made either)
