@@ -83,13 +83,15 @@ def trial_to_rerun(sweep_dir: Path, which: str) -> tuple[TrialRecord, SweepPlan]
     if which == "best":
         best = best_trial(records.values(), plan.ranking)
         if best is None:
-            raise ConfigError(f"sweep '{sweep_dir.name}' has no best trial to reproduce")
+            raise ConfigError(f"sweep '{sweep_dir.name}' has no best trial to reproduce: no trial has a result "
+                              f"(each diverged, errored or ran no epoch; {trials_csv} gives why)")  # fmt: skip
         which = str(best.number)
     if not which.isdigit() or int(which) not in records:
         raise ConfigError(f"sweep '{sweep_dir.name}' has no trial '{which}' (trials: 0..{len(records) - 1}, or best)")
     record = records[int(which)]
     if not can_rank(record):
-        raise ConfigError(f"trial {which} {record.state} ({record.reason}); only finished trials reproduce")
+        raise ConfigError(f"trial {which} {record.state} ({record.reason}); only a trial with a result reproduces "
+                          "(completed, or pruned after an epoch)")  # fmt: skip
     try:
         record.train_config(plan.space.fixed)
     except ConfigError as exc:

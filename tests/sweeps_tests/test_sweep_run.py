@@ -184,6 +184,12 @@ def test_exit_1_when_no_trial_finishes(tmp_path: Path) -> None:
     assert not (tmp_path / "broken" / "best.yaml").exists()
     assert f"results: {tmp_path / 'broken'}  (sweep.json, trials.csv, optuna.db, ray/)" in result.stdout
     assert not re.search(r"^trial\s+state\s", result.stdout, re.M), result.stdout
+    # reproduce says why there is nothing to rerun, and where the reasons are
+    for trial, said in (("best", "has no best trial to reproduce: no trial has a result (each diverged, errored"),
+                        ("0", "trial 0 errored (")):
+        rerun = runner.invoke(app, ["reproduce", "broken", "--trial", trial, "--results-dir", str(tmp_path)])
+        assert rerun.exit_code == 2 and said in rerun.stderr, rerun.output
+    assert "only a trial with a result reproduces (completed, or pruned after an epoch)" in rerun.stderr
 
 
 @pytest.mark.parametrize(
