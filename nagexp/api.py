@@ -72,7 +72,7 @@ def resolve_spec(space: str | Path | None = None, resume: str | Path | None = No
     (its name in `results_dir`, or its folder)."""
     from nagexp.config.loading import validated
     from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
-    from nagexp.sweeps.spec import resolve_sweep
+    from nagexp.sweeps.spec import check_combinations, resolve_sweep
 
     if resume is not None:
         from nagexp.sweeps.resume import check_resume_options, load_resume_spec
@@ -81,7 +81,9 @@ def resolve_spec(space: str | Path | None = None, resume: str | Path | None = No
         code_dir = options.get("code_dir")
         return load_resume_spec(resume, Path(options.get("results_dir", "results")), options.get("address"),
                                 options.get("tracking_uri"), Path(code_dir) if code_dir else None)  # fmt: skip
-    return resolve_sweep(validated(SweepOptions, {"space": space or DEFAULT_SPACE, **options}))
+    checked = validated(SweepOptions, {"space": space or DEFAULT_SPACE, **options})
+    check_combinations(checked)
+    return resolve_sweep(checked)
 
 
 def sweep(

@@ -192,7 +192,7 @@ def _written(param: Any, value: Any) -> list[str]:
     if param.param_type_name == "argument":
         return [str(value)]
     if getattr(param, "is_flag", False):
-        return [param.opts[0]] if value else param.secondary_opts[:1]
+        return [param.opts[0]] if value or not param.secondary_opts else param.secondary_opts[:1]
     if param.multiple:
         return [word for item in value or () for word in (param.opts[0], str(item))]
     return [param.opts[0], str(value)]

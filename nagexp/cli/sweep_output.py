@@ -11,7 +11,7 @@ from nagexp.cli.errors import fail
 from nagexp.core.wording import counted
 from nagexp.results.folders import SweepFolder
 from nagexp.results.ranking import Ranking, finished_count
-from nagexp.results.records import STATES
+from nagexp.results.records import STATES, TrialState
 from nagexp.sweeps.outcome import SweepOutcome
 
 __all__ = ["print_outcome"]
@@ -34,7 +34,8 @@ def print_outcome(outcome: SweepOutcome) -> None:
         f"\n{counted(len(outcome.records), 'trial')} in {outcome.seconds:.0f} s: "
         + ", ".join(f"{c[s]} {s}" for s in STATES)
     )
-    if options.epoch_budget is not None and len(outcome.records) < options.trials:
+    spent = sum(r.epochs_run for r in outcome.records)
+    if options.epoch_budget is not None and spent >= options.epoch_budget and len(outcome.records) < options.trials:
         typer.echo(f"--epoch-budget {options.epoch_budget} spent (epochs of all trials together): the sweep ended "
                    f"there, {options.trials - len(outcome.records)} of {options.trials} trials never started")
     if outcome.best is not None:  # else no trial has a result to rank (all diverged or errored): no table
@@ -52,7 +53,7 @@ def print_outcome(outcome: SweepOutcome) -> None:
         best = outcome.best
         test = f", test acc {best.test_acc:.4f}" if best.test_acc is not None else ""
         typer.echo(f"best: trial {best.number}, {spec.metric} {best.final:.4f}{test}")
-        if Ranking.of(spec.space, options.pick).meets_pick(best) is False:
+        if best.state == TrialState.COMPLETED and Ranking.of(spec.space, options.pick).meets_pick(best) is False:
             typer.echo(f"(no trial on the Pareto front meets --pick {options.pick}: the knee is the best)")
         if spec.own_trainer:  # `nagexp train` runs the built-in trainer
             typer.echo(f"rerun it: nagexp reproduce {spec.name} --results-dir {spec.results_dir}")

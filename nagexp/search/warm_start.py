@@ -34,7 +34,7 @@ __all__ = ["ENQUEUED_ATTR", "PRIOR_ATTR", "Priors", "SearchStart", "enqueued_par
            "tell_priors"]  # fmt: skip
 
 PRIOR_ATTR = "nagexp.prior"  # on each prior trial: "<sweep>#<trial number>"
-KNOWN_KEYS = {*TrainConfig.model_fields, *RERUN_EXTRA_KEYS}  # of a saved config: the searched params are among them
+_KNOWN_KEYS = {*TrainConfig.model_fields, *RERUN_EXTRA_KEYS}  # of a saved config: the searched params are among them
 ENQUEUED_ATTR = "nagexp.enqueued"  # on each enqueued trial: the file it came from
 
 
@@ -174,8 +174,8 @@ def enqueued_params(path: Path, space: SearchSpace) -> list[dict[str, Any]]:
         if not isinstance(values, dict):
             raise ConfigError(f"{where} is not a mapping of params to values (a best.yaml, or a list of them)")
         flat = _flat(values)
-        if unknown := [n for n in flat if n not in searched and n.split(".")[0] not in KNOWN_KEYS]:
-            raise ConfigError(f"{where}: {', '.join(map(repr, unknown))} is no param of this space and no TrainConfig "
+        if unknown := [n for n in flat if n not in searched and n.split(".")[0] not in _KNOWN_KEYS]:
+            raise ConfigError(f"{where}: {', '.join(map(repr, unknown))}: no param of this space and no TrainConfig "
                               f"field (misspelt?); this space searches {', '.join(searched)}")  # fmt: skip
         kept = {n: v for n, v in flat.items() if n in searched}
         if not kept:

@@ -72,6 +72,8 @@ def preview(spec: SweepSpec, resume: bool = False) -> str:
     user_code(spec, told.append, resume)
     check_user_code_imports(spec)
     if not spec.own_trainer:  # the data, as far as it can be told without reading it (an own function loads its own)
-        check_data_source(str(spec.space.fixed["dataset"]), str(spec.space.fixed.get("data_mode", "auto")))
+        for dataset in spec.space.values_of("dataset"):
+            for mode in spec.space.values_of("data_mode"):
+                check_data_source(dataset, mode)
     start = None if resume else search_start(spec, told.append)
     return "\n".join([describe_plan(spec, start), *told])

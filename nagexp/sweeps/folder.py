@@ -31,15 +31,13 @@ def refuse_existing(spec: SweepSpec) -> None:
 
 
 def check_creatable(spec: SweepSpec) -> None:
-    """Before anything starts (Ray, the data): the sweep's folder can be made (os.path's checks:
-    nothing is made): no file where one of its folders must be, and the nearest folder that
-    exists is writable."""
+    """Before anything starts (Ray, the data): no file where one of the sweep folder's folders
+    must be (os.path's checks: nothing is made). Whether a folder can be written is left to the
+    making (`create_sweep_dir`): access() can say no where mkdir works (NFS root squash, ACLs)."""
     for folder in spec.sweep_dir.parents:
         if os.path.exists(folder):
             if not os.path.isdir(folder):
                 raise _cannot_create(spec, f"'{folder}' is a file, not a folder")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise _cannot_create(spec, f"'{folder}' is not writable")
             return
 
 

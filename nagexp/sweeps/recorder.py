@@ -169,11 +169,7 @@ class SweepRecorder(Callback):
 
     def _finish(self, rec: TrialRecord, trial: Any) -> None:
         self._release_workers(rec, trial)
-        checkpoint = getattr(trial, "checkpoint", None)
-        if checkpoint is not None and getattr(checkpoint, "path", None):
-            rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
-        elif folder := (trial.last_result or {}).get(CHECKPOINT_PATH_KEY):  # a data-parallel trial's Ray Train run
-            rec.checkpoint_file = str(Path(folder) / CHECKPOINT_FILE)
+        self._note_checkpoint(rec, trial)
         # the journal first: it is what a resume replays, so a driver killed between the two
         # writes leaves trials.csv behind the journal (rewritten at the end), never ahead of it
         self.journal.ended(rec)
@@ -189,6 +185,21 @@ class SweepRecorder(Callback):
         self.view.update(list(self.records.values()), trial_ended=True)
         for listener in self.listeners:
             listener.on_trial_end(rec)
+
+    @staticmethod
+    def _note_checkpoint(rec: TrialRecord, trial: Any) -> None:
+        """The trial's last checkpoint file (driver-side): the best model is logged from it."""
+        saved = (trial.last_result or {}).get("checkpoint_dir_name")
+        if saved and getattr(trial, "path", None) and (Path(trial.path) / saved / CHECKPOINT_FILE).is_file():
+            # its last report's checkpoint: when a budget ends the sweep on that report, Tune's own
+            # `trial.checkpoint` is still the one before (deleted, as only the last is kept)
+            rec.checkpoint_file = str(Path(trial.path) / saved / CHECKPOINT_FILE)
+            return
+        checkpoint = getattr(trial, "checkpoint", None)
+        if checkpoint is not None and getattr(checkpoint, "path", None):
+            rec.checkpoint_file = str(Path(checkpoint.path) / CHECKPOINT_FILE)
+        elif folder := (trial.last_result or {}).get(CHECKPOINT_PATH_KEY):  # a data-parallel trial's Ray Train run
+            rec.checkpoint_file = str(Path(folder) / CHECKPOINT_FILE)
 
     # -- Tune hooks ---------------------------------------------------------------------
 
@@ -266,7 +277,10 @@ class SweepRecorder(Callback):
         self._finish(rec, trial)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        # a budget or Ctrl-C ends the sweep: trials still running get no on_trial_complete
+        # a budget or Ctrl-C ends the sweep: trials still running get no on_trial_complete (one
+        # whose last epoch came in is completed then, and its model logged from its checkpoint)
         for trial in trials:
             if (number := trial.config.get(TRIAL_NUMBER_KEY)) is not None and (rec := self.records.get(int(number))):
                 self._release_workers(rec, trial)
+                if rec.state == TrialState.RUNNING:
+                    self._note_checkpoint(rec, trial)

@@ -20,7 +20,7 @@ from nagexp.registries.schedulers import POPULATION_SCHEDULERS
 from nagexp.registries.trainers import is_builtin_trainer
 from nagexp.results.ranking import check_pick
 
-__all__ = ["resolve_sweep"]
+__all__ = ["check_combinations", "resolve_sweep"]
 
 
 def _check_population(space: SearchSpace, scheduler: str, source: Path) -> None:
@@ -63,10 +63,14 @@ def _check_deterministic(options: SweepOptions) -> None:
                           "which no seed decides; give --trials instead")  # fmt: skip
 
 
-def _check_combinations(options: SweepOptions) -> None:
-    """Options that would be silently ignored beside the others given, named both."""
+def check_combinations(options: SweepOptions) -> None:
+    """Options that would be silently ignored beside the others given, named both: for a sweep
+    the user asked for as such (`nagexp compare` gives its options to arms of every scheduler)."""
     if options.register_model and not options.track:
         raise ConfigError("--register-model registers the best model in MLflow, which --no-track turns off; drop "
+                          "one of them")  # fmt: skip
+    if options.register_model and options.log_models == "none":
+        raise ConfigError("--register-model registers the best model, which --log-models none does not log; drop "
                           "one of them")  # fmt: skip
     if options.rung_signal is not None and options.scheduler != "asha":
         raise ConfigError(f"--rung-signal is what ASHA ranks trials on at its rungs; --scheduler {options.scheduler} "
@@ -147,7 +151,6 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
     if not is_builtin_trainer(trainer) and int(fixed.get("workers_per_trial", 1)) > 1:
         raise ConfigError(f"{space_path}: workers_per_trial {fixed['workers_per_trial']} runs nagexp's trainer on "
                           f"K Ray Train workers; your own trainer '{trainer}' runs as one process (use 1)")  # fmt: skip
-    _check_combinations(options)
     if options.rung_signal is not None:
         space = space.model_copy(update={"asha": space.asha.model_copy(update={"signal": options.rung_signal})})
     if options.scheduler in POPULATION_SCHEDULERS:

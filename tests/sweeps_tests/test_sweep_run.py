@@ -245,14 +245,20 @@ def test_bad_sweep_input_exit_2(tmp_path: Path, args: list[str], message: str) -
 
 def test_a_trial_whose_last_epoch_spends_the_epoch_budget_completed(tmp_path: Path) -> None:
     # the budget ends the sweep on the report of trial 0's last epoch, before Tune ends the trial:
-    # it ran every epoch (completed, with its test accuracy), and the sweep says why it ended
+    # it ran every epoch (completed, with its test accuracy, its model logged as the best's), and
+    # the sweep says why it ended
     result = runner.invoke(app, ["sweep", str(QUICK), "--trials", "3", "--epochs", "2", "--epoch-budget", "2",
-                                 "--scheduler", "fifo", "--no-track", "--name", "budget", "--results-dir",
-                                 str(tmp_path)])  # fmt: skip
+                                 "--scheduler", "fifo", "--max-concurrent", "1", "--name", "budget",
+                                 "--results-dir", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 0, result.output
     with (tmp_path / "budget" / "trials.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert (row["state"], row["epochs_run"]) == ("completed", "2") and row["test_acc"], row
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (best,) = client.search_runs([client.get_experiment_by_name("nagexp").experiment_id], "tags.best = 'true'")
+    assert client.search_logged_models([best.info.experiment_id], filter_string=f"source_run_id = '{best.info.run_id}'")
     assert "--epoch-budget 2 spent (epochs of all trials together): the sweep ended there, 2 of 3 trials never " \
            "started" in result.stdout
 
