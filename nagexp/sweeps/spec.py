@@ -69,9 +69,6 @@ def check_combinations(options: SweepOptions) -> None:
     if options.register_model and not options.track:
         raise ConfigError("--register-model registers the best model in MLflow, which --no-track turns off; drop "
                           "one of them")  # fmt: skip
-    if options.register_model and options.log_models == "none":
-        raise ConfigError("--register-model registers the best model, which --log-models none does not log; drop "
-                          "one of them")  # fmt: skip
     if options.rung_signal is not None and options.scheduler != "asha":
         raise ConfigError(f"--rung-signal is what ASHA ranks trials on at its rungs; --scheduler {options.scheduler} "
                           "has none (use --scheduler asha, or drop --rung-signal)")  # fmt: skip
