@@ -3,13 +3,11 @@ everything is, and the best trial (the one every other surface names too)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from nagexp.cli.errors import fail
 from nagexp.core.wording import counted
-from nagexp.results.folders import SweepFolder
+from nagexp.results.folders import SweepFolder, results_dir_option
 from nagexp.results.ranking import Ranking, finished_count
 from nagexp.results.records import STATES, TrialState
 from nagexp.sweeps.outcome import SweepOutcome
@@ -45,7 +43,7 @@ def print_outcome(outcome: SweepOutcome) -> None:
                if (spec.sweep_dir / name).exists()]  # best.yaml: only when a trial is best  # fmt: skip
     typer.echo(f"\nresults: {spec.sweep_dir}  ({', '.join(written)})")
     if options.track:
-        ui = "nagexp ui" + (f" --results-dir {options.results_dir}" if options.results_dir != Path("results") else "")
+        ui = "nagexp ui" + results_dir_option(options.results_dir)
         if options.tracking_uri:
             ui = f"nagexp ui --tracking-uri {mask_uri(options.tracking_uri)}"
         typer.echo(f"MLflow: experiment '{options.experiment}', parent run '{spec.name}'; open the UI with: {ui}")

@@ -14,16 +14,23 @@ import yaml
 
 from nagexp.core.errors import DiskFullError
 
-__all__ = ["atomic_write", "atomic_write_text", "not_created_because", "to_yaml"]
+__all__ = ["atomic_write", "atomic_write_text", "file_in_the_way", "not_created_because", "to_yaml"]
+
+
+def file_in_the_way(path: Path) -> str | None:
+    """"'X' is a file, not a folder" when the nearest existing one of `path` and its folders is
+    a file, so the folder `path` cannot be made; else None. os.path's checks: False (not an
+    error) where a folder cannot be entered."""
+    for folder in (path, *path.parents):
+        if os.path.exists(folder):
+            return None if os.path.isdir(folder) else f"'{folder}' is a file, not a folder"
+    return None
 
 
 def not_created_because(path: Path, exc: OSError) -> str:
     """Why making the folder `path` failed, in words: a file where one of its folders must be is
     named (the OS says only "File exists" or "Not a directory")."""
-    for folder in (path, *path.parents):  # os.path's checks: False (not an error) where a folder cannot be entered
-        if os.path.exists(folder):
-            return (exc.strerror or str(exc)) if os.path.isdir(folder) else f"'{folder}' is a file, not a folder"
-    return exc.strerror or str(exc)
+    return file_in_the_way(path) or exc.strerror or str(exc)
 
 
 def _umask() -> int:

@@ -3,11 +3,9 @@ create it, lock it."""
 
 from __future__ import annotations
 
-import os
-
 from nagexp.config.sweep import SweepSpec
 from nagexp.core.errors import ConfigError, NagexpError
-from nagexp.core.io import not_created_because
+from nagexp.core.io import file_in_the_way, not_created_because
 from nagexp.results.folders import results_dir_option
 from nagexp.results.state import sweep_state
 
@@ -34,11 +32,8 @@ def check_creatable(spec: SweepSpec) -> None:
     """Before anything starts (Ray, the data): no file where one of the sweep folder's folders
     must be (os.path's checks: nothing is made). Whether a folder can be written is left to the
     making (`create_sweep_dir`): access() can say no where mkdir works (NFS root squash, ACLs)."""
-    for folder in spec.sweep_dir.parents:
-        if os.path.exists(folder):
-            if not os.path.isdir(folder):
-                raise _cannot_create(spec, f"'{folder}' is a file, not a folder")
-            return
+    if why := file_in_the_way(spec.sweep_dir):
+        raise _cannot_create(spec, why)
 
 
 def _cannot_create(spec: SweepSpec, why: str) -> NagexpError:
