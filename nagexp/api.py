@@ -82,8 +82,9 @@ def resolve_spec(space: str | Path | None = None, resume: str | Path | None = No
         return load_resume_spec(resume, Path(options.get("results_dir", "results")), options.get("address"),
                                 options.get("tracking_uri"), Path(code_dir) if code_dir else None)  # fmt: skip
     checked = validated(SweepOptions, {"space": space or DEFAULT_SPACE, **options})
-    check_combinations(checked)
-    return resolve_sweep(checked)
+    spec = resolve_sweep(checked)
+    check_combinations(spec, given=options)
+    return spec
 
 
 def sweep(
@@ -275,7 +276,7 @@ def compare(
 
     say: Echo = echo or (lambda _line: None)
     results_dir = Path(options.get("results_dir", "results"))
-    name = check_name(name, "comparison name") if name else unique_name("compare", results_dir.resolve())
+    name = check_name(name, "comparison name") if name is not None else unique_name("compare", results_dir.resolve())
     base = validated(SweepOptions, {**options, "space": space or DEFAULT_SPACE, "name": name})
     tracking = None
     if base.track:

@@ -69,7 +69,9 @@ def sweep_command(
         values = {k: values[k] for k in RESUMABLE_WITH if values.get(k) is not None}
     else:
         validated(SweepOptions, {"space": space or DEFAULT_SPACE, **values})  # errors name the CLI's options
-        values = {k: v for k, v in values.items() if v is not None}
+        # the options written, as a Python call passes them: the others are SweepOptions' defaults
+        # (the same), and which were given tells an option the sweep would ignore (spec.check_combinations)
+        values = {k: v for k, v in values.items() if k in given_options(ctx) and v is not None}
     if dry_run:
         from nagexp.sweeps.dry_run import preview
 

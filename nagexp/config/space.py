@@ -6,6 +6,7 @@ Validated completely on load; every error names the file, the param and the rule
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -190,15 +191,30 @@ def _field_error(field: str, value: Any, fixed: dict[str, Any]) -> str | None:
     return None
 
 
-def _check_against_train_config(space: SearchSpace) -> list[str]:
+_MEANT = {"learning_rate": "lr", "wd": "weight_decay", "bs": "batch_size", "lr_scheduler": "lr_schedule"}
+
+
+def _unknown_fields(space: SearchSpace) -> list[str]:
+    """A name under `fixed:` or `params:` that is no TrainConfig field, with the likeliest one
+    meant; the known names once, after the last."""
+    fields = list(TrainConfig.model_fields)
+    unknown = [(section, name) for section, names in (("fixed", space.fixed), ("params", space.params))
+               for name in names if not is_config_key(name)]  # fmt: skip
     problems = []
-    fields = TrainConfig.model_fields
-    for name in list(space.fixed) + list(space.params):
-        if not is_config_key(name):
-            problems.append(f"param '{name}': unknown TrainConfig field (known: {', '.join(fields)}, "
-                            "model_args.NAME, lr_schedule_args.NAME, momentum_schedule_args.NAME)")  # fmt: skip
-    try:
-        TrainConfig(**space.fixed)
+    for section, name in unknown:
+        said = f"fixed: unknown field '{name}'" if section == "fixed" else f"param '{name}': unknown TrainConfig field"
+        meant = _MEANT.get(name) or next(iter(difflib.get_close_matches(name, fields, n=1)), None)
+        problems.append(said + (f" (did you mean '{meant}'?)" if meant else ""))
+    if problems:
+        problems[-1] += (f"; known: {', '.join(fields)}, model_args.NAME, lr_schedule_args.NAME, "
+                         "momentum_schedule_args.NAME")  # fmt: skip
+    return problems
+
+
+def _check_against_train_config(space: SearchSpace) -> list[str]:
+    problems = _unknown_fields(space)
+    try:  # the known fields' values (an unknown one is said once, above)
+        TrainConfig(**{k: v for k, v in space.fixed.items() if is_config_key(k)})
     except ValidationError as err:
         problems.append(f"fixed: {describe_validation_error(err, TrainConfig)}")
     for name, p in space.params.items():
@@ -224,6 +240,9 @@ def _check_conditions(space: SearchSpace) -> list[str]:
         for parent, allowed in p.conditions().items():
             if parent == name:
                 problems.append(f"param '{name}': `when` names the param itself")
+            elif parent not in space.params and parent in space.fixed:  # (a `type: fixed` param is in both)
+                problems.append(f"param '{name}': `when` names '{parent}', which is fixed ({space.fixed[parent]!r}), "
+                                f"not searched: drop the `when`, or search '{parent}' under params")  # fmt: skip
             elif parent not in space.params:
                 problems.append(f"param '{name}': `when` names unknown param '{parent}'")
             else:

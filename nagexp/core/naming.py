@@ -15,6 +15,8 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 def check_name(name: str, what: str = "run name") -> str:
     """Letters, digits, '.', '_' and '-' only: no path separators, no '..'."""
+    if not name:
+        raise ConfigError(f"{what} is empty: give one, or leave it out for a name with the date and time")
     if not _NAME.match(name) or name in {".", ".."}:
         raise ConfigError(f"{what} '{name}' may only use letters, digits, '.', '_' and '-'")
     return name

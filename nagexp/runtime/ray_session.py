@@ -16,8 +16,8 @@ from typing import Any
 from nagexp.core.errors import NagexpError, first_line
 from nagexp.runtime.user_code import CodeSnapshot, staged_snapshot
 
-__all__ = ["cluster_nodes", "connect_ray", "job_code_folder", "ray_address", "ray_settings", "release_worker_group",
-           "running_cluster", "shutdown_ray", "worker_group_id"]  # fmt: skip
+__all__ = ["cluster_nodes", "connect_ray", "job_code_folder", "nodes_to_run_on", "ray_address", "ray_settings",
+           "release_worker_group", "running_cluster", "shutdown_ray", "worker_group_id"]  # fmt: skip
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # what `ray job submit` sets for its entrypoint, and ray.init() reads
 JOB_CONFIG_VARIABLE = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # the submitted job's runtime env, set for its entrypoint
@@ -78,11 +78,18 @@ def ray_address(address: str | None) -> str | None:
     return joined or None
 
 
-def running_cluster() -> str:
-    """The address (GCS) of the Ray cluster this process is connected to."""
+# the GCS of each runtime connect_ray started in this process: throwaway local runtimes (a
+# `nagexp compare` runs its arms on one), which a sweep records as None, not as a cluster to join
+_STARTED_HERE: set[str] = set()
+
+
+def running_cluster() -> str | None:
+    """The address (GCS) of the Ray cluster this process is connected to; None for a runtime
+    nagexp started here for itself (it ends with the command)."""
     import ray
 
-    return ray.get_runtime_context().gcs_address
+    address = ray.get_runtime_context().gcs_address
+    return None if address in _STARTED_HERE else address
 
 
 def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnapshot | None = None) -> bool:
@@ -109,6 +116,7 @@ def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnap
                 # "local" always starts a fresh runtime; a bare ray.init() would join any cluster
                 # that `ray start` left running on this machine.
                 ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
+                _STARTED_HERE.add(ray.get_runtime_context().gcs_address)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             if address:
                 raise NagexpError(f"cannot connect to the Ray cluster at '{address}': {first_line(exc)}; {hint} "
@@ -183,6 +191,21 @@ def shutdown_ray(started_here: bool) -> None:
         import ray
 
         ray.shutdown()
+
+
+def nodes_to_run_on(address: str | None) -> list[dict[str, float]] | None:
+    """Each node's resources a command run now would have, known before anything starts; None
+    for a cluster to join (`address`, or $RAY_ADDRESS), unknown until joined. Else the Ray
+    runtime this process runs, or this machine, as `connect_ray` would start Ray here."""
+    if ray_address(address) is not None:
+        return None
+    import ray
+
+    if ray.is_initialized():
+        return cluster_nodes()
+    import torch
+
+    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}]
 
 
 def cluster_nodes() -> list[dict[str, Any]]:

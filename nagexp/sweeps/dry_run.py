@@ -7,8 +7,9 @@ import json
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.data.loading import check_data_source
+from nagexp.data.prepared.store import cache_dir_for
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
-from nagexp.runtime.ray_session import ray_address
+from nagexp.runtime.ray_session import nodes_to_run_on, ray_address
 from nagexp.search.preview import sample_configs
 from nagexp.search.warm_start import SearchStart, search_start
 from nagexp.space.rungs import describe_rungs
@@ -16,6 +17,7 @@ from nagexp.sweeps.checks import check_tracking, check_user_code_imports, user_c
 from nagexp.sweeps.folder import check_creatable, refuse_existing
 from nagexp.sweeps.header import describe_objectives
 from nagexp.sweeps.plan import make_plan
+from nagexp.sweeps.resources import OWN_DATA, check_resources, data_cpus
 
 __all__ = ["describe_plan", "preview"]
 
@@ -72,8 +74,12 @@ def preview(spec: SweepSpec, resume: bool = False) -> str:
     user_code(spec, told.append, resume)
     check_user_code_imports(spec)
     if not spec.own_trainer:  # the data, as far as it can be told without reading it (an own function loads its own)
+        cache_dir_for(spec.options.cache_dir, spec.results_dir)  # a URI with credentials, or with no bucket
         for dataset in spec.space.values_of("dataset"):
             for mode in spec.space.values_of("data_mode"):
                 check_data_source(dataset, mode)
+    if (nodes := nodes_to_run_on(spec.options.address)) is not None:  # what one trial asks for fits
+        modes = [OWN_DATA] if spec.own_trainer else spec.space.values_of("data_mode")
+        check_resources(spec.options, max(data_cpus(m) for m in modes), spec.workers, spec.space.fixed, nodes)
     start = None if resume else search_start(spec, told.append)
     return "\n".join([describe_plan(spec, start), *told])

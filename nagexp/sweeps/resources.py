@@ -30,24 +30,27 @@ def data_cpus(mode: str) -> int:
 
 
 def check_resources(options: SweepOptions, extra_cpus: int = 0, workers: WorkerResources | None = None,
-                    fixed: dict[str, Any] | None = None) -> dict[str, float]:  # fmt: skip
-    """Ray's CPUs and GPUs; ConfigError when one trial asks for more than the cluster has."""
-    import ray
-
-    total = ray.cluster_resources()
-    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+                    fixed: dict[str, Any] | None = None, nodes: list[dict[str, float]] | None = None,
+                    ) -> dict[str, float]:  # fmt: skip
+    """Ray's CPUs and GPUs; ConfigError when one trial asks for more than the cluster has.
+    `nodes`: each node's total resources (default: those of the Ray cluster this process joined)."""
+    nodes = cluster_nodes() if nodes is None else nodes
+    cpus, gpus = (sum(n.get(kind, 0.0) for n in nodes) for kind in ("CPU", "GPU"))
     if workers is not None:
         check_batchnorm(workers, bool((fixed or {}).get("sync_batchnorm")))
-        fitting_trials(workers, cluster_nodes(), extra_cpus)  # at least one trial fits, or one line why not
+        fitting_trials(workers, nodes, extra_cpus)  # at least one trial fits, or one line why not
         return {"CPU": cpus, "GPU": gpus}
     if options.cpus_per_trial + extra_cpus > cpus:
         stream = f" plus {extra_cpus} for streaming its data" if extra_cpus else ""
+        room = cpus - extra_cpus
         raise ConfigError(f"--cpus-per-trial {options.cpus_per_trial:g}{stream} is more than the "
-                          f"{counted(cpus, 'CPU')} Ray has")  # fmt: skip
+                          f"{counted(cpus, 'CPU')} Ray has; "
+                          + (f"ask for at most {room:g}" if room > 0 else "stream on a machine with more CPUs")
+                          + ", or join a cluster with more (--address)")  # fmt: skip
     if options.gpus_per_trial > gpus:
         raise ConfigError(
             f"--gpus-per-trial {options.gpus_per_trial:g} is more than the {counted(gpus, 'GPU')} Ray has"
-            + ("; leave it at 0 on a machine without GPUs" if gpus == 0 else "")
+            + ("; leave it at 0 on a machine without GPUs" if gpus == 0 else f"; ask for at most {gpus:g}")
         )
     return {"CPU": cpus, "GPU": gpus}
 

@@ -94,7 +94,8 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
         loading = pool.submit(_load_data, spec, say)
         connected_here = connect_ray(spec.options.address, code=code)
-    if not connected_here:  # Ray ran in this process already (a notebook's): sweep.json names that cluster
+    if not connected_here and spec.options.address is None:  # Ray ran in this process already (a notebook's):
+        # sweep.json names that cluster (None for one nagexp started, as `nagexp compare` does)
         spec = spec.model_copy(update={"options": spec.options.model_copy(update={"address": running_cluster()})})
     lock = SweepLock(spec.sweep_dir)
     try:

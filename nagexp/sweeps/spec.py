@@ -3,6 +3,7 @@ that will run (the space checked, the options' overrides applied, the sweep name
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +64,35 @@ def _check_deterministic(options: SweepOptions) -> None:
                           "which no seed decides; give --trials instead")  # fmt: skip
 
 
-def check_combinations(options: SweepOptions) -> None:
-    """Options that would be silently ignored beside the others given, named both: for a sweep
-    the user asked for as such (`nagexp compare` gives its options to arms of every scheduler)."""
+def check_combinations(spec: SweepSpec, given: Collection[str]) -> None:
+    """Options that would be silently ignored beside the others given (`given`: the options the
+    user set), named both: for a sweep the user asked for as such (`nagexp compare` gives its
+    options to arms of every scheduler)."""
+    options = spec.options
     if options.register_model and not options.track:
         raise ConfigError("--register-model registers the best model in MLflow, which --no-track turns off; drop "
                           "one of them")  # fmt: skip
     if options.rung_signal is not None and options.scheduler != "asha":
         raise ConfigError(f"--rung-signal is what ASHA ranks trials on at its rungs; --scheduler {options.scheduler} "
                           "has none (use --scheduler asha, or drop --rung-signal)")  # fmt: skip
+    if "trials_per_batch" in given and not options.deterministic:
+        raise ConfigError("--trials-per-batch sizes the batches --deterministic asks trials in; without it each trial "
+                          "is asked for as a slot frees (add --deterministic, or drop --trials-per-batch)")  # fmt: skip
+    parallel = spec.workers is not None
+    ignored = [o for o in (("cpus_per_trial", "gpus_per_trial") if parallel else ("cpus_per_worker", "gpus_per_worker"))
+               if o in given]  # fmt: skip
+    if ignored and spec.workers is not None:
+        raise ConfigError(f"{_flag(ignored[0])} sizes a one-process trial; each of this sweep's trials is "
+                          f"{spec.workers.workers} workers, sized by --cpus-per-worker / "
+                          "--gpus-per-worker")  # fmt: skip
+    if ignored:
+        raise ConfigError(f"{_flag(ignored[0])} sizes each worker of a data-parallel trial; this sweep's trials are "
+                          "one process each (use --cpus-per-trial / --gpus-per-trial, or add --workers-per-trial "
+                          "K)")  # fmt: skip
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
 
 
 def _check_objectives(space: SearchSpace, options: SweepOptions, source: Path) -> None:
@@ -159,7 +180,8 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
         raise ConfigError(f"--scheduler {options.scheduler} draws its first population from the sampler alone; "
                           "--warm-start and --enqueue are for --scheduler asha or fifo")  # fmt: skip
     results_dir = options.results_dir.expanduser().resolve()
-    name = check_name(options.name, "sweep name") if options.name else unique_name(space_path.stem, results_dir)
+    given_name = options.name
+    name = check_name(given_name, "sweep name") if given_name is not None else unique_name(space_path.stem, results_dir)
     return SweepSpec(
         name=name,
         options=options.model_copy(

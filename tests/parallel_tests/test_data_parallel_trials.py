@@ -149,8 +149,10 @@ def test_workers_per_trial_cannot_be_searched(tmp_path: Path) -> None:
 
 
 def test_dry_run_shows_the_placement(tmp_path: Path) -> None:
+    # a GPU cluster's plan, previewed from here: a cluster to join is sized once joined
     result = runner.invoke(app, ["sweep", str(space_file(tmp_path, 1)), "--dry-run", "--workers-per-trial", "4",
-                                 "--gpus-per-worker", "1", "--cpus-per-worker", "8"])  # fmt: skip
+                                 "--gpus-per-worker", "1", "--cpus-per-worker", "8",
+                                 "--address", "10.1.2.3:6379"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "4 workers x (8 CPU, 1 GPU) per trial, NCCL" in result.stdout
     assert '"num_threads": 8' in result.stdout  # each worker's torch threads

@@ -52,6 +52,15 @@ def with_params(**params: dict) -> dict:
     return {**BASE, "params": {**BASE["params"], **params}}
 
 
+def test_an_unknown_fixed_field_is_said_once_with_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_space({**BASE, "fixed": {"dataset": "digits", "epoch": 3, "momentun": 0.9}}, "bad.yaml")
+    message = str(info.value)
+    assert message.startswith("bad.yaml: fixed: unknown field 'epoch' (did you mean 'epochs'?); fixed: unknown "
+                              "field 'momentun' (did you mean 'momentum'?); known: trainer, ")
+    assert message.count("known: ") == 1 and "param 'epoch'" not in message
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -67,7 +76,9 @@ def with_params(**params: dict) -> dict:
                      warmup_fraction={"type": "float", "low": 0.1, "high": 0.2, "when": {"lr_schedule": "warmup"}}),
          "`when` value 'warmup' is not a choice of 'lr_schedule'"),
         (with_params(learning_rate={"type": "float", "low": 0.1, "high": 0.2}),
-         "param 'learning_rate': unknown TrainConfig field"),
+         "param 'learning_rate': unknown TrainConfig field (did you mean 'lr'?); known: trainer, "),
+        (with_params(warmup_fraction={"type": "float", "low": 0.1, "high": 0.2, "when": {"dataset": "digits"}}),
+         "param 'warmup_fraction': `when` names 'dataset', which is fixed ('digits'), not searched: drop the `when`"),
         (with_params(lr_schedule={"type": "categorical", "choices": ["cosine", "exponential"]}),
          "param 'lr_schedule': choice 'exponential' is not allowed"),
         (with_params(momentum={"type": "float", "low": 0.5, "high": 1.2}), "param 'momentum': high 1.2 is not allowed"),

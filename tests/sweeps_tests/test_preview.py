@@ -62,6 +62,26 @@ def test_a_taken_name_and_an_unusable_store_fail_the_dry_run(tmp_path: Path) -> 
     assert dead.exit_code == 1 and "unreachable" in dead.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cpus-per-trial", "4096"], "--cpus-per-trial 4096 is more than the"),
+        (["--gpus-per-trial", "4096"], "--gpus-per-trial 4096 is more than the"),
+        (["--workers-per-trial", "2", "--cpus-per-worker", "4096"], "--workers-per-trial 2 with 4096 CPU per worker "
+         "needs 2 such bundles"),
+    ],
+)
+def test_a_trial_bigger_than_where_it_would_run_fails_the_dry_run(tmp_path: Path, args: list[str],
+                                                                  message: str) -> None:  # fmt: skip
+    """As the sweep would, against this machine (or the Ray runtime this process runs)."""
+    result = runner.invoke(app, ["sweep", QUICK, *args, "--dry-run", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    # a cluster to join is sized once joined: its plan is shown
+    planned = runner.invoke(app, ["sweep", QUICK, *args, "--dry-run", "--results-dir", str(tmp_path), "--address",
+                                  "10.1.2.3:6379"])  # fmt: skip
+    assert planned.exit_code == 0 and re.search(r"resources .*4096 [CG]PU", planned.stdout), planned.output
+
+
 def test_a_relative_dataset_path_is_kept_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """sweep.json and best.yaml name the data the sweep read, from wherever they are used later;
     the CIFAR-10 spaces' default folder is relative to where the command runs."""

@@ -220,7 +220,8 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
         (["--trials", "-3"], "--trials: Input should be greater than or equal to 1"),
         (["--sampler", "grid"], "--sampler: Input should be 'tpe', 'random', 'cmaes', 'gp' or 'qmc'"),
         (["--scheduler", "hyperband"], "--scheduler: Input should be 'asha', 'fifo', 'pbt' or 'pb2'"),
-        (["--cpus-per-trial", "5"], "--cpus-per-trial 5 is more than the 1 CPU Ray has"),
+        (["--cpus-per-trial", "5"], "--cpus-per-trial 5 is more than the 1 CPU Ray has; ask for at most 1, or join "
+         "a cluster with more (--address)"),
         (["--gpus-per-trial", "1"], "--gpus-per-trial 1 is more than the 0 GPUs Ray has"),
         (["--name", "a/b"], "sweep name 'a/b' may only use"),
         (["--name", ".."], "sweep name '..' may only use"),
@@ -232,6 +233,13 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
          "--no-track turns off"),
         (["--scheduler", "fifo", "--rung-signal", "curve"], "--rung-signal is what ASHA ranks trials on at its "
          "rungs; --scheduler fifo has none"),
+        # given, even at its default, an option the sweep would ignore is named
+        (["--trials-per-batch", "4"], "--trials-per-batch sizes the batches --deterministic asks trials in"),
+        (["--gpus-per-worker", "1"], "--gpus-per-worker sizes each worker of a data-parallel trial; this sweep's "
+         "trials are one process each"),
+        (["--workers-per-trial", "2", "--cpus-per-trial", "1"], "--cpus-per-trial sizes a one-process trial; each "
+         "of this sweep's trials is 2 workers"),
+        (["--name", ""], "sweep name is empty: give one, or leave it out"),
     ],
 )
 def test_bad_sweep_input_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

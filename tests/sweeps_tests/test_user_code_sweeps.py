@@ -335,3 +335,7 @@ def test_python_api_refuses_unknown_options(tmp_path: Path) -> None:
         nagexp.sweep("quick.yaml", trails=3, results_dir=tmp_path, echo=None)
     with pytest.raises(nagexp.ConfigError, match="drop trials"):
         nagexp.sweep(resume="x", trials=3, results_dir=tmp_path, echo=None)
+    # an option the sweep would ignore is named, as the CLI names it
+    with pytest.raises(nagexp.ConfigError, match="--trials-per-batch sizes the batches --deterministic asks"):
+        nagexp.sweep("quick.yaml", trials_per_batch=2, results_dir=tmp_path, echo=None)
+    assert nagexp.api.resolve_spec("quick.yaml", trials_per_batch=2, deterministic=True).options.trials_per_batch == 2

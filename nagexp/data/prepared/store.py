@@ -256,9 +256,9 @@ def cache_dir_for(cache_dir: str | Path | None, results_dir: Path) -> Location:
                               "AWS_SECRET_ACCESS_KEY)")  # fmt: skip
         parts = urlsplit(location.uri)
         if not parts.netloc and (parts.scheme in BUCKET_SCHEMES or parts.path.strip("/") == ""):
-            what = "bucket" if parts.scheme in BUCKET_SCHEMES else "folder"
-            raise ConfigError(f"--cache-dir '{location.show()}' names no {what}; give {parts.scheme}://BUCKET/PREFIX"
-                              if what == "bucket" else f"--cache-dir '{location.show()}' names no folder; give "
+            given = f"--cache-dir '{parts.scheme}://{parts.path}'"  # as written (the URI has no host)
+            raise ConfigError(f"{given} names no bucket; give {parts.scheme}://BUCKET/PREFIX"
+                              if parts.scheme in BUCKET_SCHEMES else f"{given} names no folder; give "
                               f"{parts.scheme}://HOST/PATH")  # fmt: skip
         return location
     return Location(Path(cache_dir or Path(results_dir) / "data-cache").expanduser().resolve())
