@@ -36,7 +36,7 @@ def reproduce_command(
     replayed = f" (its weights' lineage replayed in {rep.segments} segments)" if rep.segments > 1 else ""
     typer.echo(f"trial {rep.trial}: {rep.metric} after {counted(rep.epochs, 'epoch')}: original "
                f"{rep.original:.6f}, rerun {rep.rerun:.6f}{replayed}")  # fmt: skip
-    if len(rep.seed_values) == 1:
+    if rep.seed_values and rep.ci is None:
         typer.echo(f"1 fresh seed: {rep.seed_values[0]:.4f} (one seed gives no interval to judge the original "
                    "by: --seeds 2 or more)")  # fmt: skip
     elif rep.ci is not None:

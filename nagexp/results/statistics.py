@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PairedDifference", "mean_ci95", "paired_difference"]
+__all__ = ["PairedDifference", "mean_ci95", "paired_difference", "seeds_interval"]
 
 
 UNBOUNDED = (-math.inf, math.inf)
@@ -24,6 +24,13 @@ def mean_ci95(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED) 
         return mean, mean, mean
     half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     return mean, max(bounds[0], mean - half), min(bounds[1], mean + half)
+
+
+def seeds_interval(values: Sequence[float],
+                   bounds: tuple[float, float] = UNBOUNDED) -> tuple[float, float, float] | None:  # fmt: skip
+    """`mean_ci95` of fresh seeds' values, to judge an original run by; None under two values
+    (one gives no interval)."""
+    return mean_ci95(values, bounds) if len(values) >= 2 else None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from nagexp.core.errors import ConfigError
 from nagexp.core.seeds import trial_seed
 from nagexp.results.plan import SweepPlan
 from nagexp.results.records import TrialRecord
-from nagexp.results.statistics import mean_ci95
+from nagexp.results.statistics import seeds_interval
 from nagexp.training.lineage import lineage_segments
 from nagexp.training.own_trainer import OwnState, run_own_trainer
 
@@ -85,5 +85,5 @@ def reproduce_own(record: TrialRecord, plan: SweepPlan, cfg: TrainConfig, seeds:
         values.append(_at(seed_history, metric, epochs))
         if on_run:
             on_run(f"trial-{record.number}-seed-{seed}", cfg.model_copy(update={"seed": seed}), seed_history)
-    ci = mean_ci95(values, metric_bounds(metric)) if values else None
+    ci = seeds_interval(values, metric_bounds(metric))
     return _at(history, metric, epochs), values, ci, max(1, segments)

@@ -30,7 +30,7 @@ from nagexp.results.folders import SweepFolder
 from nagexp.results.plan import SweepPlan, read_plan
 from nagexp.results.ranking import best_trial, can_rank
 from nagexp.results.records import TrialRecord
-from nagexp.results.statistics import mean_ci95
+from nagexp.results.statistics import seeds_interval
 from nagexp.runtime.recorded_code import import_recorded_code
 from nagexp.training.checkpoint import CheckpointState, TrainCheckpoint
 from nagexp.training.lineage import lineage_segments
@@ -55,7 +55,7 @@ class Reproduction:
     exact: bool
     on_cpu: bool
     seed_values: list[float] = field(default_factory=list)
-    ci: tuple[float, float, float] | None = None  # mean, low, high (95 %)
+    ci: tuple[float, float, float] | None = None  # mean, low, high (95 %) of two fresh seeds or more
     segments: int = 1  # stretches of training replayed (a population member's lineage)
     other_kernels: str | None = None  # a CPU rerun that differs: the trial's CPU kernels were others
     mode: str = "max"  # the objective's direction: which side of the fresh seeds' interval is the better
@@ -65,7 +65,7 @@ class Reproduction:
         """Where the original lies against the fresh seeds' 95 % interval: "typical" inside it,
         "lucky" beyond its better end, "unlucky" beyond its worse end; None with fewer than two
         fresh seeds (one gives no interval)."""
-        if self.ci is None or len(self.seed_values) < 2:
+        if self.ci is None:
             return None
         _, low, high = self.ci
         if low <= self.original <= high:
@@ -166,8 +166,7 @@ def _reproduce(record: TrialRecord, plan: SweepPlan, run_cfg: TrainConfig, data:
         rep.seed_values.append(float(res.history[min(epochs, len(res.history)) - 1][metric]))
         if on_run:
             on_run(f"trial-{record.number}-seed-{seed_cfg.seed}", seed_cfg, res, data)
-    if rep.seed_values:
-        rep.ci = mean_ci95(rep.seed_values, metric_bounds(metric))
+    rep.ci = seeds_interval(rep.seed_values, metric_bounds(metric))
     return rep
 
 

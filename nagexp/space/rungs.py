@@ -37,6 +37,7 @@ _DEFAULT_SHARE = {"warmup_fraction": 0.1, "onecycle_pct_start": 0.25}  # TrainCo
 class RungPlan:
     epochs: tuple[int, ...]  # the epochs ASHA ranks trials at, below the last
     why: str  # one phrase for the sweep header: what set the first rung
+    first: int  # where the first rung is (or would be: at or after the last epoch, there is none)
 
 
 def _values(space: SearchSpace, name: str, default: Any) -> list[Any]:
@@ -77,7 +78,7 @@ def rung_plan(space: SearchSpace, max_epochs: int) -> RungPlan:
     why = f"grace period {asha.grace_period}"
     if after_warmup > asha.grace_period:
         why = f"after the longest warmup: {field} up to {share:g} of {max_epochs} epochs"
-    return RungPlan(tuple(asha.milestones(max_epochs, first=first)), why)
+    return RungPlan(tuple(asha.milestones(max_epochs, first=first)), why, first)
 
 
 # `asha.signal: auto` for a decaying schedule: the signal with the best Kendall's tau at the first
@@ -121,7 +122,8 @@ def describe_rungs(space: SearchSpace, max_epochs: int) -> str:
               "cooldown": f"{signal.metric} after a cooldown probe ({space.asha.cooldown:g} of the steps so far)"}
     on = signal.metric if signal.ranks_raw else ranked[signal.kind]
     if not plan.epochs:
-        return f"ASHA: no rung before epoch {max_epochs} ({plan.why}): every trial runs to the end"
+        return (f"ASHA: no rung: the first would be at epoch {plan.first} ({plan.why}), not before the last "
+                f"(epoch {max_epochs}); every trial runs to the end")
     where = ", ".join(str(e) for e in plan.epochs)
     return (f"ASHA: rungs at epoch{'s' if len(plan.epochs) > 1 else ''} {where} ({plan.why}), "
             f"reduction {space.asha.reduction_factor:g}, ranked on {on}")

@@ -40,7 +40,12 @@ def test_the_longest_warmup_the_space_can_sample_sets_the_first_rung() -> None:
     assert describe_rungs(searched, 8).startswith("ASHA: rungs at epoch 4 (after the longest warmup")
     whole = space({"lr_schedule": "onecycle", "onecycle_pct_start": 0.9, "epochs": 4})
     assert rung_plan(whole, 4).epochs == ()
-    assert "every trial runs to the end" in describe_rungs(whole, 4)
+    assert describe_rungs(whole, 4) == ("ASHA: no rung: the first would be at epoch 4 (after the longest warmup: "
+                                        "onecycle_pct_start up to 0.9 of 4 epochs), not before the last (epoch 4); "
+                                        "every trial runs to the end")  # fmt: skip
+    graced = space({"epochs": 2}, asha={"grace_period": 3})
+    assert describe_rungs(graced, 2).startswith("ASHA: no rung: the first would be at epoch 3 (grace period 3), not "
+                                                "before the last (epoch 2)")  # fmt: skip
 
 
 @pytest.mark.parametrize(("grace", "factor", "epochs", "ray_rungs"), [
