@@ -3,12 +3,16 @@ closing what a sweep leaves open."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nagexp.config.sweep import SweepSpec
 from nagexp.results.folders import SweepFolder
 
-__all__ = ["check_study", "close_running_trials", "name_objective", "storage_url"]
+__all__ = ["PRIOR_TRIALS_ATTR", "check_study", "close_running_trials", "name_objective", "storage_url"]
+
+PRIOR_TRIALS_ATTR = "nagexp.prior_trials"  # the study's user attribute: finished trials a warm start told it first
 
 
 def storage_url(spec: SweepSpec) -> str:
@@ -57,12 +61,19 @@ def check_study(spec: SweepSpec) -> None:
         raise ConfigError(damaged.format(type(exc).__name__)) from None
 
 
-def close_running_trials(spec: SweepSpec) -> int:
-    """Fail the Optuna trials left RUNNING once the sweep is over (none are left normally)."""
+def close_running_trials(spec: SweepSpec, completed: Mapping[int, Sequence[float]] | None = None) -> int:
+    """End the Optuna trials left RUNNING once the sweep is over (none are left normally): a
+    trial that ran its last epoch as a budget ended the sweep (`completed`: its objectives'
+    values by the sweep's trial number) COMPLETE with them, as trials.csv says; the others FAIL."""
     import optuna
 
     study = optuna.load_study(study_name=spec.name, storage=storage_url(spec))
+    first = int(study.user_attrs.get(PRIOR_TRIALS_ATTR, 0))  # a warm start's priors come before trial 0
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for t in running:
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        values = (completed or {}).get(t.number - first)
+        if values and all(math.isfinite(v) for v in values):
+            study.tell(t.number, list(values) if len(values) > 1 else values[0], skip_if_finished=True)
+        else:
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
     return len(running)

@@ -29,6 +29,7 @@ from nagexp.results.folders import SweepFolder, sweep_dir_of
 from nagexp.results.journal import replay
 from nagexp.results.plan import read_plan
 from nagexp.results.records import TrialState
+from nagexp.search.study import PRIOR_TRIALS_ATTR
 
 __all__ = ["ENQUEUED_ATTR", "PRIOR_ATTR", "Priors", "SearchStart", "enqueued_params", "gather_priors", "search_start",
            "tell_priors"]  # fmt: skip
@@ -150,7 +151,7 @@ def gather_priors(spec: SweepSpec) -> Priors:
 def tell_priors(study: Any, priors: Priors) -> None:
     """The prior trials into a new sweep's (empty) study, before its first trial."""
     study.add_trials(priors.trials)
-    study.set_user_attr("nagexp.prior_trials", len(priors.trials))
+    study.set_user_attr(PRIOR_TRIALS_ATTR, len(priors.trials))
 
 
 def _flat(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -228,7 +228,9 @@ def _run_trials(sweep: _Sweep, resume: bool, checked: CheckedStore | None) -> Sw
     records = sorted(recorder.records.values(), key=lambda r: r.number)
     if not stop.requested:
         _end_unfinished(records, sweep.listeners)
-        close_running_trials(spec)
+        metrics = [o.metric for o in spec.space.objectives]
+        close_running_trials(spec, {r.number: [r.finals[m] for m in metrics] for r in records
+                                    if r.state == TrialState.COMPLETED and set(metrics) <= set(r.finals)})  # fmt: skip
     outcome = write_outcome(spec, records, time.monotonic() - sweep.started, interrupted=stop.requested,
                             user_code=sweep.code.record() if sweep.code else None)  # fmt: skip
     if tracking is not None:

@@ -269,6 +269,25 @@ def test_a_trial_whose_last_epoch_spends_the_epoch_budget_completed(tmp_path: Pa
     assert client.search_logged_models([best.info.experiment_id], filter_string=f"source_run_id = '{best.info.run_id}'")
     assert "--epoch-budget 2 spent (epochs of all trials together): the sweep ended there, 2 of 3 trials never " \
            "started" in result.stdout
+    # the Optuna study says so too, with its value (a FAIL would hide it from the sampler and the dashboard)
+    study = optuna.load_study(study_name="budget", storage=f"sqlite:///{tmp_path / 'budget' / 'optuna.db'}")
+    (told,) = study.trials
+    assert told.state == optuna.trial.TrialState.COMPLETE and told.value == float(row["final_val_acc"]), told
+
+
+def test_trials_left_running_are_told_by_the_sweeps_numbers_after_a_warm_starts_priors(tmp_path: Path) -> None:
+    from nagexp.search.study import PRIOR_TRIALS_ATTR, close_running_trials, storage_url
+
+    spec = resolve_sweep(SweepOptions(space=QUICK, name="left", results_dir=tmp_path))
+    spec.sweep_dir.mkdir()
+    study = optuna.create_study(study_name="left", storage=storage_url(spec), direction="maximize")
+    for prior in (0.5, 0.6):  # a warm start's, before the sweep's trial 0
+        study.add_trial(optuna.trial.create_trial(value=prior))
+    study.set_user_attr(PRIOR_TRIALS_ATTR, 2)
+    study.ask(), study.ask()  # the sweep's trials 0 and 1, left RUNNING as the budget ended the sweep
+    assert close_running_trials(spec, {0: [0.9]}) == 2
+    states = [(t.state.name, t.value) for t in optuna.load_study(study_name="left", storage=storage_url(spec)).trials]
+    assert states == [("COMPLETE", 0.5), ("COMPLETE", 0.6), ("COMPLETE", 0.9), ("FAIL", None)]
 
 
 def test_existing_sweep_name_is_refused(tmp_path: Path) -> None:
