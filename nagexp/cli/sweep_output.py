@@ -3,6 +3,8 @@ everything is, and the best trial (the one every other surface names too)."""
 
 from __future__ import annotations
 
+import shlex
+
 import typer
 
 from nagexp.cli.errors import fail
@@ -53,7 +55,6 @@ def print_outcome(outcome: SweepOutcome) -> None:
         typer.echo(f"best: trial {best.number}, {spec.metric} {best.final:.4f}{test}")
         if best.state == TrialState.COMPLETED and Ranking.of(spec.space, options.pick).meets_pick(best) is False:
             typer.echo(f"(no trial on the Pareto front meets --pick {options.pick}: the knee is the best)")
-        if spec.own_trainer:  # `nagexp train` runs the built-in trainer
-            typer.echo(f"rerun it: nagexp reproduce {spec.name} --results-dir {spec.results_dir}")
-        else:
-            typer.echo(f"rerun it: nagexp train {SweepFolder(spec.sweep_dir).best_yaml}")
+        rerun = (["reproduce", spec.name, "--results-dir", str(spec.results_dir)] if spec.own_trainer
+                 else ["train", str(SweepFolder(spec.sweep_dir).best_yaml)])  # `nagexp train` runs the built-in trainer
+        typer.echo(f"rerun it: {shlex.join(['nagexp', *rerun])}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
 
 from nagexp.core.wording import counted
 from nagexp.report.data import ReportData, TrialRow
@@ -80,7 +81,7 @@ def _rerun_command(d: ReportData) -> str:
     """As the sweep printed it: the folder's path, wherever the report is read (`nagexp train`
     runs the built-in trainer; a function of the user's reruns through `nagexp reproduce`)."""
     folder = d.sweep_dir or f"results/{d.name}"
-    return f"nagexp reproduce {folder}" if d.own_trainer else f"nagexp train {folder}/best.yaml"
+    return shlex.join(["nagexp", *(["reproduce", str(folder)] if d.own_trainer else ["train", f"{folder}/best.yaml"])])
 
 
 def _trial_table(d: ReportData, trials: list[TrialRow]) -> tuple[list[str], list[list[str]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,9 @@ def write_best_yaml(path: Path, record: TrialRecord, metric: str, fixed: Mapping
     beside it (`config.loading.rerun_extras`)."""
     config = record.train_config(fixed)
     if is_builtin_trainer(config.trainer):
-        rerun = f"nagexp train {path}"
+        rerun = shlex.join(["nagexp", "train", str(path)])
     else:  # `nagexp train` runs the built-in trainer; reproduce calls the function again
-        rerun = f"nagexp reproduce {path.parent} --trial {record.number}"
+        rerun = shlex.join(["nagexp", "reproduce", str(path.parent), "--trial", str(record.number)])
     header = f"best trial {record.number}: final {metric} {record.final}\nrerun: {rerun}\n"
     if record.schedule:
         header += ("lr and momentum: the piecewise schedule population-based training gave this trial's weights"

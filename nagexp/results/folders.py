@@ -3,6 +3,7 @@ sweep named on the command line is (a name in the results directory, or a path).
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,9 @@ __all__ = ["PLAN_FILE", "SUMMARY_FILE", "TRIALS_FILE", "SweepFolder", "results_d
 def results_dir_option(results_dir: Path) -> str:
     """` --results-dir DIR` for a command a message gives, unless DIR is the default (./results
     of the folder this runs in), so the command works as printed."""
-    return "" if Path(results_dir).resolve() == Path("results").resolve() else f" --results-dir {results_dir}"
+    if Path(results_dir).resolve() == Path("results").resolve():
+        return ""
+    return f" --results-dir {shlex.quote(str(results_dir))}"  # a path with a space stays one word
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ create it, lock it."""
 
 from __future__ import annotations
 
+import shlex
+
 from nagexp.config.sweep import SweepSpec
 from nagexp.core.errors import ConfigError, NagexpError
 from nagexp.core.io import file_in_the_way, not_created_because
@@ -14,7 +16,7 @@ __all__ = ["check_creatable", "create_sweep_dir", "refuse_existing", "resume_com
 
 def resume_command(spec: SweepSpec) -> str:
     if spec.sweep_dir.name != spec.name:  # a folder renamed since: its path names it
-        return f"nagexp sweep --resume {spec.sweep_dir}"
+        return f"nagexp sweep --resume {shlex.quote(str(spec.sweep_dir))}"
     return f"nagexp sweep --resume {spec.name}{results_dir_option(spec.results_dir)}"
 
 

@@ -10,6 +10,7 @@ which a path names.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def load_resume_spec(
     results_dir = results_dir.expanduser().resolve()
     if not Path(sweep).expanduser().is_dir() and not (results_dir / check_name(str(sweep), "sweep name")).is_dir():
         raise ResumeError(f"no sweep '{sweep}' in {results_dir} to resume; see `nagexp ls --results-dir "
-                          f"{results_dir}`")  # fmt: skip
+                          f"{shlex.quote(str(results_dir))}`")  # fmt: skip
     sweep_dir = sweep_dir_of(sweep, results_dir)
     name, results_dir = sweep_dir.name, sweep_dir.parent
     plan = read_plan(sweep_dir)  # a damaged plan is said, finished or not

@@ -38,3 +38,20 @@ def test_a_sweeps_folder_given_as_a_path_is_used_and_a_plain_one_is_refused(
         sweep_dir_of(str(tmp_path / "plain"), tmp_path / "results")
     with pytest.raises(ConfigError, match="no sweep 'gone'"):
         sweep_dir_of("gone", tmp_path / "results")
+
+
+def test_the_commands_a_message_gives_keep_a_path_with_a_space_one_word(tmp_path: Path) -> None:
+    import shlex
+
+    from nagexp.config.space import SEARCH_SPACES_DIR
+    from nagexp.config.sweep import SweepOptions
+    from nagexp.results.folders import results_dir_option
+    from nagexp.sweeps.folder import resume_command
+    from nagexp.sweeps.spec import resolve_sweep
+
+    spaced = tmp_path / "my results"
+    assert shlex.split(results_dir_option(spaced)) == ["--results-dir", str(spaced)]
+    spec = resolve_sweep(SweepOptions(space=SEARCH_SPACES_DIR / "quick.yaml", name="s", results_dir=spaced))
+    assert shlex.split(resume_command(spec)) == ["nagexp", "sweep", "--resume", "s", "--results-dir", str(spaced)]
+    moved = spec.model_copy(update={"sweep_dir": spaced / "renamed"})  # a folder renamed since: its path
+    assert shlex.split(resume_command(moved)) == ["nagexp", "sweep", "--resume", str(spaced / "renamed")]
