@@ -52,7 +52,8 @@ def list_sweeps(results_dir: Path) -> Listing:
         ranking = plan.ranking
         best = best_trial(records, ranking)
         front = [t.number for t in pareto_front(records, ranking)] if ranking.several else None
-        out.sweeps.append(SweepListing(name=plan.name, state=state, planned=plan.options.trials,
+        # the folder's name, which `report NAME` finds (a folder renamed since holds its old one)
+        out.sweeps.append(SweepListing(name=folder.name, state=state, planned=plan.options.trials,
                                        finished=finished_count(counts), counts=counts, metric=plan.metric,
                                        best=best.final if best else None,
                                        best_number=best.number if best else None, front=front))  # fmt: skip

@@ -307,6 +307,10 @@ def test_ls_lists_sweeps(tmp_path: Path) -> None:
     resumed = runner.invoke(app, ["sweep", "--resume", "listed", "--results-dir", str(tmp_path)])
     assert resumed.exit_code == 2 and "sweep 'listed' has finished; nothing to resume" in resumed.stderr
     assert f"`nagexp report listed --results-dir {tmp_path.resolve()}`" in resumed.stderr, resumed.stderr
+    (tmp_path / "listed").rename(tmp_path / "renamed")  # ls names what `report NAME` finds
+    listed = runner.invoke(app, ["ls", "--results-dir", str(tmp_path)]).stdout
+    assert re.search(r"^renamed ", listed, re.M) and not re.search(r"^listed ", listed, re.M), listed
+    (tmp_path / "renamed").rename(tmp_path / "listed")
     (tmp_path / "listed" / "trials.csv").write_text("number,state\n0,completed,extra\n")  # which its report reads
     resumed = runner.invoke(app, ["sweep", "--resume", "listed", "--results-dir", str(tmp_path)])
     assert resumed.exit_code == 2 and "trials.csv' is damaged" in resumed.stderr, resumed.output
