@@ -3,6 +3,7 @@ sweep named on the command line is (a name in the results directory, or a path).
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 from nagexp.core.errors import ConfigError
 from nagexp.core.naming import check_name
 
-__all__ = ["PLAN_FILE", "SUMMARY_FILE", "TRIALS_FILE", "SweepFolder", "results_dir_option", "sweep_dir_of"]
+__all__ = ["COMPARISON_FILE", "PLAN_FILE", "SUMMARY_FILE", "TRIALS_FILE", "SweepFolder", "results_dir_option",
+           "sweep_dir_of"]
 
 
 def results_dir_option(results_dir: Path) -> str:
@@ -93,6 +95,18 @@ TRIALS_FILE = SweepFolder(Path()).trials_csv.name
 SUMMARY_FILE = SweepFolder(Path()).summary.name
 
 
+COMPARISON_FILE = "compare.json"  # in a `nagexp compare` folder: its arms, paired seeds and verdicts
+
+
+def _arms_of(comparison: Path) -> str:
+    """`: ARM, ARM`: the arms' sweeps a comparison names ("" if it cannot be read)."""
+    try:
+        arms = [str(a["sweep"]) for a in json.loads((comparison / COMPARISON_FILE).read_text())["arms"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f": {', '.join(arms)}" if arms else ""
+
+
 def sweep_dir_of(sweep: str | Path, results_dir: Path) -> Path:
     """`sweep` as a path when it is a sweep's folder, else the folder of that name in
     `results_dir` (a folder of the same name in the working directory that holds no sweep does
@@ -109,6 +123,10 @@ def sweep_dir_of(sweep: str | Path, results_dir: Path) -> Path:
         raise ConfigError(f"no sweep '{sweep}' in {results_dir.resolve()}; `nagexp "
                           f"ls{results_dir_option(results_dir)}` lists the sweeps")  # fmt: skip
     plan = SweepFolder(folder).plan
+    if not plan.exists() and (folder / COMPARISON_FILE).exists():
+        raise ConfigError(f"'{folder}' is a comparison (nagexp compare), not a sweep: its report is in "
+                          f"'{folder / 'report'}'; each of its arms is a sweep of its "
+                          f"own{_arms_of(folder)}")  # fmt: skip
     if not plan.exists():
         raise ConfigError(f"'{plan}' is missing: '{folder}' is not a sweep's folder, or its plan was "
                           "deleted (restore it from a copy)")  # fmt: skip

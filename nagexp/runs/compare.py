@@ -26,6 +26,7 @@ from nagexp.registries.optimizers import OPTIMIZER_NAMES, SCHEDULE_FREE
 from nagexp.registries.samplers import SAMPLER_NAMES
 from nagexp.registries.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
 from nagexp.results.comparison import ArmResult, Comparison, paired_verdict
+from nagexp.results.folders import COMPARISON_FILE
 from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
@@ -144,7 +145,7 @@ def run_comparison(
         paired.append(stats_row)
         verdicts.append(verdict)
     comparison = Comparison(name, metric, mode, axis, paired_seeds, results, paired, verdicts)
-    atomic_write_text(root / "compare.json", json.dumps(comparison.to_dict(), indent=2, default=str) + "\n")
+    atomic_write_text(root / COMPARISON_FILE, json.dumps(comparison.to_dict(), indent=2, default=str) + "\n")
     return comparison
 
 

@@ -156,6 +156,10 @@ def test_three_arm_comparison(tmp_path: Path) -> None:
                               filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")  # fmt: skip
     assert sorted(r.info.run_name for r in arms) == ["cmp-momentum", "cmp-nag", "cmp-sgd"]
     assert "verdict_0" in parent.data.tags
+    # the comparison's folder is no sweep: `report` says where its report is and which sweeps its arms are
+    again = runner.invoke(app, ["report", "cmp", "--results-dir", str(tmp_path)])
+    assert again.exit_code == 2 and "is a comparison (nagexp compare), not a sweep: its report is in" in again.stderr
+    assert again.stderr.rstrip().endswith("a sweep of its own: cmp-nag, cmp-momentum, cmp-sgd"), again.stderr
 
 
 @pytest.mark.usefixtures("ray_runtime")
