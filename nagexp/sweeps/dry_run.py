@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 
 from nagexp.config.sweep import SweepSpec
+from nagexp.core.wording import counted
 from nagexp.data.loading import check_data_source
 from nagexp.data.prepared.store import cache_dir_for
+from nagexp.results.folders import SweepFolder
+from nagexp.results.journal import replay
+from nagexp.results.ranking import RUNNING, count_states, finished_count
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
 from nagexp.runtime.ray_session import nodes_to_run_on, ray_address
 from nagexp.search.preview import sample_configs
@@ -30,7 +34,7 @@ def _placement(spec: SweepSpec) -> str:
     return f"{spec.workers.describe()}; as many trials at once as whole worker groups fit"
 
 
-def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
+def describe_plan(spec: SweepSpec, start: SearchStart | None = None, resume: bool = False) -> str:
     plan = make_plan(spec, None, None, None)
     o = spec.options
     settings = f" ({describe_rungs(spec.space, spec.epochs).removeprefix('ASHA: ')})" if o.scheduler == "asha" else ""
@@ -38,7 +42,7 @@ def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
         p = spec.space.pbt
         settings = (f" (population {o.trials}, a round every {p.perturbation_interval} epochs, quantile "
                     f"{p.quantile_fraction:g}, mutating {', '.join(p.mutate)})")  # fmt: skip
-    configs = sample_configs(spec, o.trials, start)
+    configs = [] if resume else sample_configs(spec, o.trials, start)
     lines = [
         f"sweep {spec.name} (dry run: nothing is started or written)",
         f"  space      {o.space}",
@@ -52,13 +56,26 @@ def describe_plan(spec: SweepSpec, start: SearchStart | None = None) -> str:
         + (f", epoch budget {o.epoch_budget}" if o.epoch_budget else ""),
         f"  ray        {ray_address(o.address) or 'local'}",
         f"  fixed      {json.dumps(plan.space.fixed)}",
+        _where_it_stands(spec) if resume else
         f"the {len(configs)} configuration{'s' if len(configs) != 1 else ''} the sampler proposes first:",
-    ]
+    ]  # fmt: skip
     searched = list(spec.space.params)
     for cfg in configs:
         shown = {k: round(v, 6) if isinstance(v, float) else v for k, v in cfg.items() if k in searched}
         lines.append(f"  trial {cfg[TRIAL_NUMBER_KEY]}: seed {cfg['seed']} {json.dumps(shown)}")
     return "\n".join(lines)
+
+
+def _where_it_stands(spec: SweepSpec) -> str:
+    """A resume's line in place of the proposals: what the journal says ended, and what is left
+    (the study proposes the rest from the trials that ended, as the sweep runs)."""
+    records = replay(SweepFolder(spec.sweep_dir).journal, spec.metric, spec.mode).values()
+    counts = count_states(records)
+    ended, running = finished_count(counts), counts.get(RUNNING, 0)
+    unfinished = f"; {counted(running, 'trial')} it was running restart{'s' if running == 1 else ''}" if running else ""
+    left = max(0, spec.options.trials - len(records))
+    rest = f"; the study proposes the {counted(left, 'trial')} left from the ones that ended" if left else ""
+    return f"resuming: {ended} of {spec.options.trials} trials ended{unfinished}{rest}"
 
 
 def preview(spec: SweepSpec, resume: bool = False) -> str:
@@ -82,4 +99,4 @@ def preview(spec: SweepSpec, resume: bool = False) -> str:
         modes = [OWN_DATA] if spec.own_trainer else spec.space.values_of("data_mode")
         check_resources(spec.options, max(data_cpus(m) for m in modes), spec.workers, spec.space.fixed, nodes)
     start = None if resume else search_start(spec, told.append)
-    return "\n".join([describe_plan(spec, start), *told])
+    return "\n".join([describe_plan(spec, start, resume), *told])

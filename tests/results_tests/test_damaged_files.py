@@ -159,6 +159,8 @@ def test_resume_takes_a_path_as_report_does(stopped_sweep: Path) -> None:
     result = runner.invoke(app, ["sweep", "--resume", str(stopped_sweep), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "sweep stopped (dry run" in result.stdout and str(stopped_sweep) in result.stdout
+    # what the journal says ended, not the sampler's first proposals from scratch (trials that ran already)
+    assert result.stdout.rstrip().endswith("resuming: 3 of 3 trials ended") and "trial 0: seed" not in result.stdout
 
 
 def test_a_journal_torn_at_its_last_line_still_reads(stopped_sweep: Path) -> None:
