@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nagexp.cli import options as o
-from nagexp.cli.errors import cli_errors
+from nagexp.cli.errors import cli_errors, fail
 from nagexp.core.wording import counted
 from nagexp.registries.models import MODEL_NAMES
 from nagexp.registries.optimizers import OPTIMIZERS
@@ -71,7 +71,11 @@ def train_command(
         "batch_size": batch_size, "weight_decay": weight_decay, "seed": seed, "device": device,
         "data_mode": data_mode, "workers_per_trial": workers_per_trial,
     }  # fmt: skip
-    overrides = {**parse_overrides(set_ or []), **{k: v for k, v in options.items() if v is not None}}
+    pairs, given = parse_overrides(set_ or []), {k: v for k, v in options.items() if v is not None}
+    if clash := next((k for k in given if k in pairs and pairs[k] != given[k]), None):
+        flag = "--" + clash.replace("_", "-")
+        raise fail(f"{flag} {given[clash]} and --set {clash}={pairs[clash]} both set {clash}; give it once", 2)
+    overrides = {**pairs, **given}
     run = api.train(config, results_dir=results_dir, name=name, track=track, experiment=experiment,
                     tracking_uri=tracking_uri, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
                     echo=typer.echo, on_epoch=EpochTable(), cpus_per_worker=cpus_per_worker,

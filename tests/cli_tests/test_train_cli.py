@@ -86,6 +86,8 @@ def bad_inputs(tmp_path: Path) -> dict[str, list[str]]:
         "invalid yaml": [str(tmp_path / "bad.yaml")],
         "missing config file": [str(tmp_path / "missing.yaml")],
         "unknown --set field": ["--set", "colour=red"],
+        "an option and --set apart": ["--epochs", "1", "--set", "epochs=2"],
+        "empty run name": ["--name", ""],
         "bad run name": ["--name", "../escape"],
         "unavailable device": ["--device", "cuda:7"],
         "missing code folder": ["--code-dir", str(tmp_path / "nocode")],  # checked though nothing imports from it
@@ -108,6 +110,8 @@ EXPECTED = {
     "invalid yaml": "YAML syntax error at line",
     "missing config file": "not found",
     "unknown --set field": "unknown field 'colour'",
+    "an option and --set apart": "--epochs 1 and --set epochs=2 both set epochs; give it once",
+    "empty run name": "run name is empty: give one, or leave it out",
     "bad run name": "may only use letters, digits",
     "missing code folder": "nocode' does not exist; pass --code-dir with the folder of your code",
     "unavailable device": "device 'cuda:7' is not available here",
