@@ -276,7 +276,8 @@ def compare(
 
     say: Echo = echo or (lambda _line: None)
     results_dir = Path(options.get("results_dir", "results"))
-    name = check_name(name, "comparison name") if name is not None else unique_name("compare", results_dir.resolve())
+    name = (check_name(name, "comparison name", dated_default=True) if name is not None
+            else unique_name("compare", results_dir.resolve()))  # fmt: skip
     base = validated(SweepOptions, {**options, "space": space or DEFAULT_SPACE, "name": name})
     tracking = None
     if base.track:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -36,16 +37,20 @@ def reproduce_command(
     replayed = f" (its weights' lineage replayed in {rep.segments} segments)" if rep.segments > 1 else ""
     typer.echo(f"trial {rep.trial}: {rep.metric} after {counted(rep.epochs, 'epoch')}: original "
                f"{rep.original:.6f}, rerun {rep.rerun:.6f}{replayed}")  # fmt: skip
+    seeds = counted(len(rep.seed_values), "fresh seed")
+    diverged = sum(not math.isfinite(v) for v in rep.seed_values)  # left out of the interval (seeds_interval)
     if rep.seed_values and rep.ci is None:
-        typer.echo(f"1 fresh seed: {rep.seed_values[0]:.4f} (one seed gives no interval to judge the original "
-                   "by: --seeds 2 or more)")  # fmt: skip
+        why = "one seed gives" if len(rep.seed_values) == 1 else "fewer than two seeds that did not diverge give"
+        typer.echo(f"{seeds}: {', '.join(f'{v:.4f}' for v in rep.seed_values)} ({why} no interval to judge the "
+                   "original by: --seeds 2 or more)")  # fmt: skip
     elif rep.ci is not None:
+        seeds += f" ({diverged} diverged, left out)" if diverged else ""
         mean, low, high = rep.ci
         side = "above" if rep.original > high else "below"
         verdict = {"typical": "inside it", "lucky": f"{side} it: a lucky seed",
                    "unlucky": f"{side} it: an unlucky seed"}[rep.seed_luck or "typical"]  # fmt: skip
         typer.echo(
-            f"{counted(len(rep.seed_values), 'fresh seed')}: mean {mean:.4f}, 95 % CI [{low:.4f}, {high:.4f}]; "
+            f"{seeds}: mean {mean:.4f}, 95 % CI [{low:.4f}, {high:.4f}]; "
             f"the original {rep.original:.4f} lies {verdict}"
         )
     if rep.exact:

@@ -72,9 +72,9 @@ def train_command(
         "data_mode": data_mode, "workers_per_trial": workers_per_trial,
     }  # fmt: skip
     pairs, given = parse_overrides(set_ or []), {k: v for k, v in options.items() if v is not None}
-    if clash := next((k for k in given if k in pairs and pairs[k] != given[k]), None):
-        flag = "--" + clash.replace("_", "-")
-        raise fail(f"{flag} {given[clash]} and --set {clash}={pairs[clash]} both set {clash}; give it once", 2)
+    if twice := next((k for k in given if k in pairs), None):  # which would win is a guess: neither
+        flag = "--" + twice.replace("_", "-")
+        raise fail(f"{flag} {given[twice]} and --set {twice}={pairs[twice]} both set {twice}; give it once", 2)
     overrides = {**pairs, **given}
     run = api.train(config, results_dir=results_dir, name=name, track=track, experiment=experiment,
                     tracking_uri=tracking_uri, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,

@@ -28,9 +28,10 @@ def mean_ci95(values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED) 
 
 def seeds_interval(values: Sequence[float],
                    bounds: tuple[float, float] = UNBOUNDED) -> tuple[float, float, float] | None:  # fmt: skip
-    """`mean_ci95` of fresh seeds' values, to judge an original run by; None under two values
-    (one gives no interval)."""
-    return mean_ci95(values, bounds) if len(values) >= 2 else None
+    """`mean_ci95` of fresh seeds' values, to judge an original run by, of the finite ones (a
+    seed that diverged has no value to average); None under two (one gives no interval)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return mean_ci95(finite, bounds) if len(finite) >= 2 else None
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def _run_training(cfg: TrainConfig, o: TrainRunOptions, on_epoch: EpochCallback 
                   on_data: Callable[[TrainData], None] | None, say: Callable[[str], None]) -> TrainRun:  # fmt: skip
     results_dir, name, tracking, code_dir = o.results_dir, o.name, o.tracking, o.code_dir
     root = Path(results_dir).resolve() / "train"
-    name = check_name(name) if name is not None else unique_name(_default_name(cfg), root)
+    name = check_name(name, dated_default=True) if name is not None else unique_name(_default_name(cfg), root)
     out_dir = root / name
     if out_dir.exists():
         raise ConfigError(f"'{out_dir}' already exists; pick another --name")

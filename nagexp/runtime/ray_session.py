@@ -205,6 +205,7 @@ def nodes_to_run_on(address: str | None) -> list[dict[str, float]] | None:
         return cluster_nodes()
     import torch
 
+    # the GPUs torch sees: Ray counts them itself, the same unless torch is a CPU build on a GPU machine
     return [{"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}]
 
 

@@ -11,7 +11,7 @@ from nagexp.data.loading import check_data_source
 from nagexp.data.prepared.store import cache_dir_for
 from nagexp.results.folders import SweepFolder
 from nagexp.results.journal import replay
-from nagexp.results.ranking import RUNNING, count_states, finished_count
+from nagexp.results.records import is_settled
 from nagexp.results.trial_report import TRIAL_NUMBER_KEY
 from nagexp.runtime.ray_session import nodes_to_run_on, ray_address
 from nagexp.search.preview import sample_configs
@@ -67,15 +67,17 @@ def describe_plan(spec: SweepSpec, start: SearchStart | None = None, resume: boo
 
 
 def _where_it_stands(spec: SweepSpec) -> str:
-    """A resume's line in place of the proposals: what the journal says ended, and what is left
-    (the study proposes the rest from the trials that ended, as the sweep runs)."""
+    """A resume's line in place of the proposals: what the journal says ended for good, what
+    runs again (a trial that was running, or errored), and what the study proposes as the
+    sweep runs, from the trials that ended."""
     records = replay(SweepFolder(spec.sweep_dir).journal, spec.metric, spec.mode).values()
-    counts = count_states(records)
-    ended, running = finished_count(counts), counts.get(RUNNING, 0)
-    unfinished = f"; {counted(running, 'trial')} it was running restart{'s' if running == 1 else ''}" if running else ""
+    settled = sum(is_settled(r.state) for r in records)
+    again = len(records) - settled
+    rerun = f"; {counted(again, 'trial')} that {'was' if again == 1 else 'were'} running or errored " \
+            f"run{'s' if again == 1 else ''} again" if again else ""  # fmt: skip
     left = max(0, spec.options.trials - len(records))
     rest = f"; the study proposes the {counted(left, 'trial')} left from the ones that ended" if left else ""
-    return f"resuming: {ended} of {spec.options.trials} trials ended{unfinished}{rest}"
+    return f"resuming: {settled} of {spec.options.trials} trials ended{rerun}{rest}"
 
 
 def preview(spec: SweepSpec, resume: bool = False) -> str:

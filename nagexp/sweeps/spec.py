@@ -78,6 +78,9 @@ def check_combinations(spec: SweepSpec, given: Collection[str]) -> None:
     if "trials_per_batch" in given and not options.deterministic:
         raise ConfigError("--trials-per-batch sizes the batches --deterministic asks trials in; without it each trial "
                           "is asked for as a slot frees (add --deterministic, or drop --trials-per-batch)")  # fmt: skip
+    if "warm_start_any" in given and options.warm_start_any and not options.warm_start:
+        raise ConfigError("--warm-start-any lets --warm-start take sweeps of another dataset or objective; give "
+                          "--warm-start SWEEP too, or drop --warm-start-any")  # fmt: skip
     parallel = spec.workers is not None
     ignored = [o for o in (("cpus_per_trial", "gpus_per_trial") if parallel else ("cpus_per_worker", "gpus_per_worker"))
                if o in given]  # fmt: skip
@@ -180,8 +183,8 @@ def resolve_sweep(options: SweepOptions) -> SweepSpec:
         raise ConfigError(f"--scheduler {options.scheduler} draws its first population from the sampler alone; "
                           "--warm-start and --enqueue are for --scheduler asha or fifo")  # fmt: skip
     results_dir = options.results_dir.expanduser().resolve()
-    given_name = options.name
-    name = check_name(given_name, "sweep name") if given_name is not None else unique_name(space_path.stem, results_dir)
+    name = (check_name(options.name, "sweep name", dated_default=True) if options.name is not None
+            else unique_name(space_path.stem, results_dir))  # fmt: skip
     return SweepSpec(
         name=name,
         options=options.model_copy(

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import html
 import json
+import math
 import re
 from pathlib import Path
 
@@ -113,6 +114,9 @@ def test_report_on_a_missing_sweep(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no sweep 'nothing'" in result.stderr and "Traceback" not in result.output
     assert f"`nagexp ls --results-dir {tmp_path}` lists the sweeps" in result.stderr  # a command that works as given
+    # an empty name is no sweep's; no "leave it out" advice where a name must be given
+    empty = runner.invoke(app, ["report", "", "--results-dir", str(tmp_path)])
+    assert empty.exit_code == 2 and empty.stderr.strip() == "error: sweep name is empty: give one", empty.output
 
 
 def test_reproduce_best_exactly_with_seeds(swept: Path) -> None:
@@ -151,6 +155,10 @@ def test_a_seed_beyond_the_fresh_seeds_is_lucky_on_the_objectives_better_side(mo
     from nagexp.results.statistics import seeds_interval
 
     assert seeds_interval([0.9]) is None and seeds_interval([0.89, 0.91]) is not None
+    assert Reproduction(0, "m", 3, original, original, True, True, [0.9], ci=None, mode=mode).seed_luck is None
+    # a fresh seed that diverged has no value to average: left out (statistics.stdev raised on a NaN)
+    assert seeds_interval([0.89, 0.91, math.nan]) == seeds_interval([0.89, 0.91])
+    assert seeds_interval([0.9, math.inf]) is None
 
 
 def test_reproduce_a_pruned_trial(swept: Path) -> None:

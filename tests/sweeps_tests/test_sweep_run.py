@@ -240,6 +240,8 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
         (["--workers-per-trial", "2", "--cpus-per-trial", "1"], "--cpus-per-trial sizes a one-process trial; each "
          "of this sweep's trials is 2 workers"),
         (["--name", ""], "sweep name is empty: give one, or leave it out"),
+        (["--warm-start-any"], "--warm-start-any lets --warm-start take sweeps of another dataset or objective; "
+         "give --warm-start SWEEP too"),
     ],
 )
 def test_bad_sweep_input_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
