@@ -24,7 +24,7 @@ from nagexp.config.sizes import format_size, parse_size
 from nagexp.core.errors import ConfigError, DataError
 from nagexp.data.bundle import DataBundle, build_bundle
 from nagexp.data.prepared.location import Location
-from nagexp.data.sources import call_python_dataset, raw_from_arrays, read_source
+from nagexp.data.sources import call_python_dataset, check_source_exists, raw_from_arrays, read_source
 from nagexp.registries.datasets import parse_dataset_spec
 
 if TYPE_CHECKING:
@@ -67,8 +67,7 @@ def check_data_source(dataset: str, data_mode: str) -> None:
     spec = parse_dataset_spec(dataset)
     if data_mode == "stream" and not spec.facts.from_files and spec.kind != "python":
         raise _no_stream(dataset)
-    if spec.facts.takes in ("DIR", "FILE") and spec.path and not Path(spec.path).expanduser().exists():
-        raise DataError(f"dataset path '{spec.path}' for '{spec.kind}' does not exist")
+    check_source_exists(spec)  # as the run's reader words it
 
 
 def load_train_data(cfg: TrainConfig, cache_dir: Location | str | Path | None, budget: str | None = None,

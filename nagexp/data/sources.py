@@ -18,8 +18,8 @@ from nagexp.core.errors import DataError
 from nagexp.core.imports import resolve_import_path
 from nagexp.registries.datasets import DATASET_KINDS, DatasetSpec, python_source
 
-__all__ = ["RawData", "call_python_dataset", "existing_dir", "python_chunks", "python_dataset_function",
-           "raw_from_arrays", "read_source"]
+__all__ = ["RawData", "call_python_dataset", "check_source_exists", "existing_dir", "python_chunks",
+           "python_dataset_function", "raw_from_arrays", "read_source"]
 
 
 @dataclass
@@ -220,6 +220,16 @@ def read_python(spec: DatasetSpec, image_size: int) -> RawData:
         if parts:
             arrays[xk], arrays[yk] = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     return raw_from_arrays(arrays, where)
+
+
+def check_source_exists(spec: DatasetSpec, image_size: int = 32) -> None:
+    """A source read from a DIR or FILE that is not there: its reader says so in the words of its
+    format (`npz file '...' does not exist`), else one line for any (reading nothing: it is not there)."""
+    root = Path(spec.path or "").expanduser()
+    if spec.facts.takes not in ("DIR", "FILE") or not spec.path or root.exists():
+        return
+    read_source(spec, image_size)
+    raise DataError(f"dataset path '{root.resolve()}' for '{spec.kind}' does not exist")
 
 
 def read_source(spec: DatasetSpec, image_size: int = 32) -> RawData:

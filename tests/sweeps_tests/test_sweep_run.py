@@ -196,13 +196,17 @@ def test_exit_1_when_no_trial_finishes(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--dataset", "mnist:/nothere"], "dataset path '/nothere' for 'mnist' does not exist"),
+        (["--dataset", "npz:/nothere.npz"], "npz file '/nothere.npz' does not exist"),
         (["--data-mode", "stream"], "data_mode stream needs a dataset read from files"),
     ],
 )
 def test_dry_run_refuses_the_data_the_sweep_would(tmp_path: Path, args: list[str], message: str) -> None:
-    for dry in (["--dry-run"], []):  # as the sweep itself does, before anything starts
+    said = []
+    for dry in (["--dry-run"], []):  # as the sweep itself does, before anything starts, in its words
         result = runner.invoke(app, ["sweep", str(QUICK), *args, *dry, "--no-track", "--results-dir", str(tmp_path)])
         assert result.exit_code == 2 and message in result.stderr, (dry, result.output)
+        said.append(result.stderr.strip())
+    assert said[0] == said[1]
     assert not any(tmp_path.iterdir())
 
 

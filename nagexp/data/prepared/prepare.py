@@ -26,7 +26,7 @@ from nagexp.data.cleaning import Cleaner
 from nagexp.data.prepared.location import Location, location_of
 from nagexp.data.prepared.progress import PrepareProgress
 from nagexp.data.prepared.store import FORMAT, Prepared, ShardWriter, open_prepared, publish
-from nagexp.data.sources import RawData, python_chunks, read_source
+from nagexp.data.sources import RawData, check_source_exists, python_chunks, read_source
 from nagexp.registries.datasets import DatasetSpec, parse_dataset_spec, python_source
 
 __all__ = ["CHUNK_ROWS", "ENCODED_RATIO", "prepare", "source_identity"]
@@ -59,10 +59,8 @@ def python_identity(spec: DatasetSpec, result: Any) -> str:
 def source_identity(spec: DatasetSpec, image_size: int) -> str:
     """A digest that changes whenever the source's files, or the pixels made from them, do."""
     parts: list = [FORMAT, spec.kind, image_size if spec.facts.sized else None]
+    check_source_exists(spec, image_size)
     root = Path(spec.path or "").expanduser().resolve()
-    if not root.exists():
-        read_source(spec, image_size)  # its reader says what is missing, in the words of its format
-        raise DataError(f"dataset path '{root}' for '{spec.kind}' does not exist")
     parts.append(str(root))
     if root.is_file():
         st = root.stat()
