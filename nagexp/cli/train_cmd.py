@@ -63,7 +63,7 @@ def train_command(
     """Train one model with Nesterov (or heavy-ball / plain) SGD and print each epoch."""
     from nagexp import api
     from nagexp.cli.table import EpochTable
-    from nagexp.config.loading import parse_overrides
+    from nagexp.config.loading import parse_overrides, train_config_from
 
     options = {
         "dataset": dataset, "model": model, "epochs": epochs, "optimizer": optimizer, "lr": lr,
@@ -76,6 +76,8 @@ def train_command(
         flag = "--" + twice.replace("_", "-")
         raise fail(f"{flag} {given[twice]} and --set {twice}={pairs[twice]} both set {twice}; give it once", 2)
     overrides = {**pairs, **given}
+    if config is None:  # a bad value named by the option that gave it (a file's values are merged in api.train)
+        train_config_from(overrides, "--set", given)
     run = api.train(config, results_dir=results_dir, name=name, track=track, experiment=experiment,
                     tracking_uri=tracking_uri, code_dir=code_dir, cache_dir=cache_dir, memory_budget=memory_budget,
                     echo=typer.echo, on_epoch=EpochTable(), cpus_per_worker=cpus_per_worker,

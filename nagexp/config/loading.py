@@ -175,11 +175,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def train_config_from(values: dict[str, Any], source: str = "config") -> TrainConfig:
+def train_config_from(values: dict[str, Any], source: str = "config", given: Collection[str] = ()) -> TrainConfig:
+    """A TrainConfig of `values`; a bad one is named by its option when `given` as one (see `invalid_config`)."""
     try:
         return TrainConfig(**values)
     except ValidationError as err:
-        raise invalid_config(err, source) from None
+        raise invalid_config(err, source, given) from None
 
 
 # beside the fields of a saved config (best.yaml, a run's config.yaml): the folder and hash of

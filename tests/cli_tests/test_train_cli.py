@@ -95,7 +95,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, list[str]]:
 
 
 EXPECTED = {
-    "unknown dataset kind": "unknown dataset kind 'imagenet'",
+    "unknown dataset kind": "error: --dataset: field 'dataset': unknown dataset kind 'imagenet'",  # by its option
     "missing path": "does not exist",
     "empty folder": "no class sub-folders",
     "npz without x/y": "must hold 'x' and 'y'",
@@ -104,12 +104,12 @@ EXPECTED = {
     "unknown lr schedule": "field 'lr_schedule'",
     "unknown momentum schedule": "field 'momentum_schedule'",
     "unknown optimizer": "field 'optimizer'",
-    "negative lr": "field 'lr'",
+    "negative lr": "error: --lr: field 'lr'",
     "momentum 1": "field 'momentum'",
     "nesterov with momentum 0": "needs momentum > 0",
     "invalid yaml": "YAML syntax error at line",
     "missing config file": "not found",
-    "unknown --set field": "unknown field 'colour'",
+    "unknown --set field": "error: --set: unknown field 'colour'",
     "an option and --set apart": "--epochs 1 and --set epochs=2 both set epochs; give it once",
     "empty run name": "run name is empty: give one, or leave it out",
     "bad run name": "may only use letters, digits",
