@@ -134,7 +134,7 @@ def run_comparison(
     with restored_process_settings(), ray_settings():
         started_ray = connect_ray(base.address)  # one Ray runtime for every arm (and stream-mode retraining)
         try:
-            results = _run_arms(specs, parent_id, emit, command)
+            results = _run_arms(specs, parent_id, emit, command, own_runtime=started_ray)
             emit(f"\nretraining each arm's best config on {seeds} paired seeds")
             _retrain(results, paired_seeds, base, metric, emit)
         finally:
@@ -205,12 +205,12 @@ def _arm_specs(space: SearchSpace, space_path: Path, arms: list[str], axis: str,
 
 
 def _run_arms(specs: list[tuple[str, SweepSpec]], parent_id: str | None, emit: Callable[[str], None],
-              command: str | None) -> list[ArmResult]:  # fmt: skip
+              command: str | None, own_runtime: bool) -> list[ArmResult]:  # fmt: skip
     arms = []
     for arm, spec in specs:
         spec = spec.model_copy(update={"options": spec.options.model_copy(update={"mlflow_parent_run": parent_id})})
         emit(f"\n== arm {arm}: sweep {spec.name} ({spec.options.sampler} + {spec.options.scheduler})")
-        outcome = run_sweep(spec, emit=emit, command=command)
+        outcome = run_sweep(spec, emit=emit, command=command, own_runtime=own_runtime)
         best, best_config = outcome.best, outcome.best_config
         arms.append(ArmResult(arm, spec.name, best.number if best else None, best.final if best else None,
                               best_config.model_dump(mode="json") if best_config else None,

@@ -78,18 +78,11 @@ def ray_address(address: str | None) -> str | None:
     return joined or None
 
 
-# the GCS of each runtime connect_ray started in this process: throwaway local runtimes (a
-# `nagexp compare` runs its arms on one), which a sweep records as None, not as a cluster to join
-_STARTED_HERE: set[str] = set()
-
-
-def running_cluster() -> str | None:
-    """The address (GCS) of the Ray cluster this process is connected to; None for a runtime
-    nagexp started here for itself (it ends with the command)."""
+def running_cluster() -> str:
+    """The address (GCS) of the Ray cluster this process is connected to."""
     import ray
 
-    address = ray.get_runtime_context().gcs_address
-    return None if address in _STARTED_HERE else address
+    return ray.get_runtime_context().gcs_address
 
 
 def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnapshot | None = None) -> bool:
@@ -116,7 +109,6 @@ def connect_ray(address: str | None, num_cpus: int | None = None, code: CodeSnap
                 # "local" always starts a fresh runtime; a bare ray.init() would join any cluster
                 # that `ray start` left running on this machine.
                 ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), **kwargs)
-                _STARTED_HERE.add(ray.get_runtime_context().gcs_address)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             if address:
                 raise NagexpError(f"cannot connect to the Ray cluster at '{address}': {first_line(exc)}; {hint} "

@@ -113,6 +113,7 @@ class SweepRecorder(Callback):
         self.write_error: str | None = None
         self.pruner = pruner  # deletes checkpoints Tune's snapshot no longer names (None: keep all)
         self.disk = disk or DiskFullWatch()  # once it is full, the sweep stops (see disk_full.py)
+        self._first_step = True  # a resume's: trials Tune's snapshot ended that the journal did not
 
     def __enter__(self) -> SweepRecorder:
         global _LIVE
@@ -209,6 +210,23 @@ class SweepRecorder(Callback):
         self.view.tick(list(self.records.values()))
 
     @_until_disk_full
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        self._end_restored_as_ended(iteration, trials)
+
+    def _end_restored_as_ended(self, iteration: int, trials: list) -> None:
+        """Before the first step (or at the end, when no step ran): a trial restored as ended,
+        which Tune ended (a rung's stop) and saved so just before the last driver stopped, with
+        no end in the journal, ends now as Tune ended it; the resume does not run it again."""
+        if not self._first_step:
+            return
+        self._first_step = False
+        for trial in trials:
+            number = trial.config.get(TRIAL_NUMBER_KEY)
+            rec = self.records.get(int(number)) if number is not None else None
+            if rec is not None and rec.state == TrialState.RUNNING and trial.status == "TERMINATED":
+                self.on_trial_complete(iteration, trials, trial)
+
+    @_until_disk_full
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial)
         self.view.update(list(self.records.values()), trial_ended=False)
@@ -277,6 +295,8 @@ class SweepRecorder(Callback):
         self._finish(rec, trial)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if not self.disk.full:
+            self._end_restored_as_ended(0, trials)  # a resume with nothing left to run takes no step
         # a budget or Ctrl-C ends the sweep: trials still running get no on_trial_complete (one
         # whose last epoch came in is completed then, and its model logged from its checkpoint)
         for trial in trials:

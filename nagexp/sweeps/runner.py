@@ -62,20 +62,23 @@ def run_sweep(
     listeners: list[TrialListener] | None = None,
     resume: bool = False,
     command: str | None = None,
+    own_runtime: bool = False,
 ) -> SweepOutcome:
     """Run the whole sweep (or, with `resume`, continue an interrupted one) and write
     results/<sweep>/; returns every trial's record.
 
     `command` is recorded in sweep.json as the way the sweep was started (the CLI passes
-    its command line). `listeners` are told about every trial as it starts, reports an
-    epoch and ends. The process's settings (environment, logging levels, signal handlers)
-    are as before when it returns, however it ends."""
+    its command line). `own_runtime`: the Ray runtime this process runs is one nagexp started
+    for the command that calls (`nagexp compare`, for its arms), which ends with it: sweep.json
+    records no cluster, as for a runtime the sweep starts itself. `listeners` are told about
+    every trial as it starts, reports an epoch and ends. The process's settings (environment,
+    logging levels, signal handlers) are as before when it returns, however it ends."""
     with restored_process_settings(), ray_settings():
-        return _run(spec, emit, listeners, resume, command)
+        return _run(spec, emit, listeners, resume, command, own_runtime)
 
 
 def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[TrialListener] | None, resume: bool,
-         command: str | None) -> SweepOutcome:  # fmt: skip
+         command: str | None, own_runtime: bool) -> SweepOutcome:  # fmt: skip
     started = take_command_start()
     say = emit or print
     # 1. what needs nothing started (see checks.py; `--dry-run` runs the same): the name is
@@ -94,8 +97,8 @@ def _run(spec: SweepSpec, emit: Callable[[str], None] | None, listeners: list[Tr
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nagexp-data") as pool:
         loading = pool.submit(_load_data, spec, say)
         connected_here = connect_ray(spec.options.address, code=code)
-    if not connected_here and spec.options.address is None:  # Ray ran in this process already (a notebook's):
-        # sweep.json names that cluster (None for one nagexp started, as `nagexp compare` does)
+    if not (connected_here or own_runtime or spec.options.address):  # Ray ran here already (a notebook's):
+        # sweep.json names that cluster
         spec = spec.model_copy(update={"options": spec.options.model_copy(update={"address": running_cluster()})})
     lock = SweepLock(spec.sweep_dir)
     try:

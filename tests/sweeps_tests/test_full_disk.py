@@ -107,3 +107,24 @@ def test_a_full_disk_is_one_line_and_the_sweep_resumes_exactly(
     assert resumed.exit_code == 0, resumed.output + repr(resumed.exception)
     assert sweep_rows(sweep_dir) == sweep_rows(reference)
     check_exact(sweep_dir, before, trials=TRIALS)  # Optuna and MLflow: every trial once, every epoch once
+
+
+def test_a_trial_tune_ended_as_the_driver_stopped_ends_as_tune_ended_it(reference: Path, tmp_path: Path) -> None:
+    """The disk can fill between a rung's stop and the journal's line for it, after Tune saved
+    the trial as ended (seen under load): the resume does not run it again, and it ends as Tune
+    ended it, not as "stopped when the sweep ended"."""
+    import json
+    import shutil
+
+    shutil.copytree(reference.parent, tmp_path / "results")  # with its MLflow store
+    sweep_dir = tmp_path / "results" / reference.name
+    stopped = next(row[0] for row in sweep_rows(reference) if row[1] == "pruned")
+    journal = sweep_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if (e := json.loads(line))["event"] != "end" or str(e["number"]) != stopped]
+    assert len(kept) == len(lines) - 1
+    journal.write_text("".join(kept))
+    (sweep_dir / "summary.json").unlink()  # the driver stopped before the sweep's end
+    resumed = runner.invoke(app, ["sweep", "--resume", str(sweep_dir)])
+    assert resumed.exit_code == 0, resumed.output + repr(resumed.exception)
+    assert sweep_rows(sweep_dir) == sweep_rows(reference)
