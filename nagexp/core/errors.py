@@ -8,6 +8,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DiskFullError",
+    "InterruptedRun",
     "NagexpError",
     "disk_full_cause",
     "first_line",
@@ -45,6 +46,12 @@ class DataError(NagexpError):
     """A dataset that is missing, empty or unreadable (exit code 2: the user's input)."""
 
     exit_code = 2
+
+
+class InterruptedRun(NagexpError):
+    """Ctrl-C (or SIGTERM) stopped a command that keeps what it finished (exit code 130, as a shell's)."""
+
+    exit_code = 130
 
 
 class DiskFullError(NagexpError):

@@ -16,7 +16,7 @@ from typing import Any
 from nagexp.config.space import SearchSpace, find_space_file, load_space
 from nagexp.config.sweep import SweepOptions, SweepSpec
 from nagexp.config.train import TrainConfig
-from nagexp.core.errors import ConfigError
+from nagexp.core.errors import ConfigError, InterruptedRun
 from nagexp.core.io import atomic_write_text, to_yaml
 from nagexp.core.process_settings import restored_process_settings
 from nagexp.core.seeds import trial_seed
@@ -28,6 +28,7 @@ from nagexp.registries.schedulers import POPULATION_SCHEDULERS, SCHEDULER_NAMES
 from nagexp.results.comparison import ArmResult, Comparison, paired_verdict
 from nagexp.results.folders import COMPARISON_FILE
 from nagexp.runtime.ray_session import connect_ray, ray_settings, shutdown_ray
+from nagexp.sweeps.folder import resume_command
 from nagexp.sweeps.runner import run_sweep
 from nagexp.sweeps.spec import resolve_sweep
 from nagexp.training.checkpoint import TrainCheckpoint
@@ -211,6 +212,10 @@ def _run_arms(specs: list[tuple[str, SweepSpec]], parent_id: str | None, emit: C
         spec = spec.model_copy(update={"options": spec.options.model_copy(update={"mlflow_parent_run": parent_id})})
         emit(f"\n== arm {arm}: sweep {spec.name} ({spec.options.sampler} + {spec.options.scheduler})")
         outcome = run_sweep(spec, emit=emit, command=command, own_runtime=own_runtime)
+        if outcome.interrupted:  # the user stopped the comparison, not one arm: the same budget for each or none
+            raise InterruptedRun(f"interrupted in arm '{arm}': the comparison stopped before its other arms and its "
+                                 f"paired seeds; the arms' sweeps are kept (resume this one with: "
+                                 f"{resume_command(spec)}); compare again under another --name")  # fmt: skip
         best, best_config = outcome.best, outcome.best_config
         arms.append(ArmResult(arm, spec.name, best.number if best else None, best.final if best else None,
                               best_config.model_dump(mode="json") if best_config else None,

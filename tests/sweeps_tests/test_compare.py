@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from nagexp.results.comparison import ArmResult
 from nagexp.results.comparison import paired_verdict as _paired
 from nagexp.results.profiles import epochs_to_target
 from nagexp.runs.compare import MOMENTUM_PARAMS, arm_space
+from tests.processes import NagexpProcess, trials_ended
 
 runner = CliRunner()
 
@@ -225,3 +228,18 @@ def test_compare_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", "quick.yaml", "--data-mode", "disk", "--no-track",
                                  "--results-dir", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 2 and "--data-mode" in result.stderr and "'disk'" in result.stderr, result.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_whole_comparison(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
+    """Not only the arm that runs: the others would get a budget the first never had."""
+    proc = nagexp_process.start("compare", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "30", "--epochs", "3",
+                                "--seeds", "2", "--no-track", "--name", "cut",
+                                "--results-dir", str(tmp_path))  # fmt: skip
+    nagexp_process.wait_until(proc, lambda: trials_ended(tmp_path / "cut-nag") >= 1, "the first arm's first trial")
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "error: interrupted in arm 'nag': the comparison stopped" in err and "Traceback" not in err, err
+    assert "resume this one with: nagexp sweep --resume cut-nag" in err
+    assert not (tmp_path / "cut-momentum").exists() and not (tmp_path / "cut" / "compare.json").exists()
