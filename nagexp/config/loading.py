@@ -168,6 +168,8 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got '{pair}'")
+        if key.strip() in out:  # which one would win is a guess: neither
+            raise ConfigError(f"--set {key.strip()} is given twice; give it once")
         try:
             out[key.strip()] = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError:

@@ -57,8 +57,9 @@ def fitting_trials(resources: WorkerResources, nodes: list[dict[str, float]], ex
             + (f" and {resources.gpus:g} GPU" if resources.gpus else "")
             + f" per worker needs {resources.workers} such bundles; the cluster ({counted(cpus, 'CPU')}, "
             f"{counted(gpus, 'GPU')} "
-            f"on {len(nodes)} node(s), at most {largest} on one node) holds {bundles}. Lower --workers-per-trial, "
-            "--cpus-per-worker or --gpus-per-worker"
+            f"on {len(nodes)} node(s), at most {largest} on one node) holds {bundles}. "
+            + ("Leave --gpus-per-worker at 0 on a machine without GPUs" if resources.gpus and not gpus
+               else "Lower --workers-per-trial, --cpus-per-worker or --gpus-per-worker")
         )
     fitting = bundles // resources.workers
     if extra_cpus:

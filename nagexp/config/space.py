@@ -241,8 +241,11 @@ def _check_conditions(space: SearchSpace) -> list[str]:
             if parent == name:
                 problems.append(f"param '{name}': `when` names the param itself")
             elif parent not in space.params and parent in space.fixed:  # (a `type: fixed` param is in both)
-                problems.append(f"param '{name}': `when` names '{parent}', which is fixed ({space.fixed[parent]!r}), "
-                                f"not searched: drop the `when`, or search '{parent}' under params")  # fmt: skip
+                value = space.fixed[parent]
+                fix = ("drop the `when`: it always holds" if value in allowed
+                       else f"drop the param: it is never searched, or search '{parent}' under params")  # fmt: skip
+                problems.append(f"param '{name}': `when` names '{parent}', which is fixed ({value!r}), not searched: "
+                                f"{fix}")  # fmt: skip
             elif parent not in space.params:
                 problems.append(f"param '{name}': `when` names unknown param '{parent}'")
             else:

@@ -90,8 +90,8 @@ def check_combinations(spec: SweepSpec, given: Collection[str]) -> None:
                           "--gpus-per-worker")  # fmt: skip
     if ignored:
         raise ConfigError(f"{_flag(ignored[0])} sizes each worker of a data-parallel trial; this sweep's trials are "
-                          "one process each (use --cpus-per-trial / --gpus-per-trial, or add --workers-per-trial "
-                          "K)")  # fmt: skip
+                          "one process each (use --cpus-per-trial / --gpus-per-trial, or give --workers-per-trial "
+                          "K > 1)")  # fmt: skip
 
 
 def _flag(option: str) -> str:

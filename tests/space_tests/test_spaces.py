@@ -78,7 +78,10 @@ def test_an_unknown_fixed_field_is_said_once_with_the_known_ones() -> None:
         (with_params(learning_rate={"type": "float", "low": 0.1, "high": 0.2}),
          "param 'learning_rate': unknown TrainConfig field (did you mean 'lr'?); known: trainer, "),
         (with_params(warmup_fraction={"type": "float", "low": 0.1, "high": 0.2, "when": {"dataset": "digits"}}),
-         "param 'warmup_fraction': `when` names 'dataset', which is fixed ('digits'), not searched: drop the `when`"),
+         "param 'warmup_fraction': `when` names 'dataset', which is fixed ('digits'), not searched: drop the "
+         "`when`: it always holds"),
+        (with_params(warmup_fraction={"type": "float", "low": 0.1, "high": 0.2, "when": {"dataset": "npz:/x"}}),
+         "fixed ('digits'), not searched: drop the param: it is never searched, or search 'dataset' under params"),
         (with_params(lr_schedule={"type": "categorical", "choices": ["cosine", "exponential"]}),
          "param 'lr_schedule': choice 'exponential' is not allowed"),
         (with_params(momentum={"type": "float", "low": 0.5, "high": 1.2}), "param 'momentum': high 1.2 is not allowed"),

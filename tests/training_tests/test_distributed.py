@@ -119,6 +119,9 @@ def test_whole_worker_bundles_are_counted_node_by_node() -> None:
     assert fitting_trials(WorkerResources(3, cpus=4.0, gpus=1.0), gpu_nodes) == 1
     with pytest.raises(ConfigError, match=r"needs 4 such bundles; the cluster .* holds 3"):
         fitting_trials(WorkerResources(4, cpus=4.0, gpus=1.0), gpu_nodes)
+    # GPU workers where there is no GPU: what to change, not "lower --workers-per-trial"
+    with pytest.raises(ConfigError, match=r"holds 0\. Leave --gpus-per-worker at 0 on a machine without GPUs$"):
+        fitting_trials(WorkerResources(2, cpus=1.0, gpus=1.0), [{"CPU": 2.0}])
 
 
 def _gpu_rank_main(rank: int, world: int, port: int, backend: str, config: dict, out: str) -> None:
