@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nagexp.core.errors import ConfigError
-from nagexp.core.wording import counted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -204,9 +203,6 @@ def train(
         if config is not None:
             cache_dir = note_saved_config(Path(config), cfg, code_dir, cache_dir, say)
     store = resolve_store(tracking_uri, Path(results_dir), experiment) if track else None
-    say(f"training {cfg.model} on {cfg.dataset} with {cfg.optimizer} "
-        f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "
-        f"{counted(cfg.epochs, 'epoch')}, seed {cfg.seed}")  # fmt: skip
     options = TrainRunOptions(results_dir=Path(results_dir), name=name, tracking=store,
                               code_dir=Path(code_dir) if code_dir else None, cache_dir=cache_dir,
                               memory_budget=memory_budget, cpus_per_worker=cpus_per_worker,

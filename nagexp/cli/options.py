@@ -25,7 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 Trials = Annotated[int, typer.Option(help="Trials to run.")]
 Epochs = Annotated[int | None, typer.Option(help="Override the space's epochs per trial.")]
-Dataset = Annotated[str | None, typer.Option(help=f"Override the space's dataset: {allowed_specs(' | ')}.")]
+Dataset = Annotated[str | None, typer.Option(help=f"The dataset (a sweep: in place of its space's): "
+                                                   f"{allowed_specs(' | ')}.")]  # fmt: skip
 Seed = Annotated[int, typer.Option(help="Master seed: the sampler and every trial's seed.")]
 Sampler = Annotated[str, typer.Option(help=" | ".join(SAMPLER_NAMES))]
 Scheduler = Annotated[str, typer.Option(help=" | ".join(f"{k} ({v.description})" for k, v in SCHEDULERS.items()))]

@@ -24,6 +24,7 @@ from nagexp.core.io import atomic_write, atomic_write_text, not_created_because
 from nagexp.core.naming import check_name, unique_name
 from nagexp.core.process_settings import restored_process_settings
 from nagexp.core.provenance import cpu_kernels, git_sha, package_versions
+from nagexp.core.wording import counted
 from nagexp.data.batches import TrainData
 from nagexp.data.loading import load_train_data
 from nagexp.data.prepared.store import cache_dir_for, given_cache
@@ -132,6 +133,9 @@ def _run_training(cfg: TrainConfig, o: TrainRunOptions, on_epoch: EpochCallback 
     if uses_user_code([cfg.model], [cfg.dataset], [cfg.lr_schedule], [cfg.momentum_schedule]):
         code = snapshot(code_dir or Path.cwd())
         make_importable(code.root)
+    say(f"training {cfg.model} on {cfg.dataset} with {cfg.optimizer} "  # once the name and device are good
+        f"(lr {cfg.lr:g} {cfg.lr_schedule}, momentum {cfg.momentum:g} {cfg.momentum_schedule}), "
+        f"{counted(cfg.epochs, 'epoch')}, seed {cfg.seed}")  # fmt: skip
     # before creating anything: a bad dataset leaves no empty run
     cache = cache_dir_for(o.cache_dir, Path(results_dir))
     data = load_train_data(cfg, cache, o.memory_budget, say, gpu_share=1.0 if device.type == "cuda" else 0.0)

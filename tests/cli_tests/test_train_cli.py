@@ -128,6 +128,8 @@ def test_bad_input_one_line_exit_2(case: str, bad_inputs: dict[str, list[str]], 
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert EXPECTED[case] in lines[0]
     assert "Traceback" not in result.output
+    if "name" in case or "device" in case:  # said before the run's header, as a sweep says it
+        assert "training " not in result.stdout, result.stdout
     assert not (tmp_path / "out" / "train").exists() or not any((tmp_path / "out" / "train").iterdir())
 
 

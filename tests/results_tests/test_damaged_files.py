@@ -195,7 +195,7 @@ def test_an_oversized_yaml_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     assert result.exit_code == 2 and "a config file is at most" in result.stderr
 
 
-@pytest.mark.parametrize("uri", ["s3://", "s3:///prefix", "gs://", "hdfs://"])
+@pytest.mark.parametrize("uri", ["s3://", "s3:///prefix", "gs://", "gs:///", "hdfs://"])
 def test_a_cache_uri_with_no_bucket_or_path_is_one_line(tmp_path: Path, uri: str) -> None:
     result = runner.invoke(app, ["train", "--cache-dir", uri, "--dataset", f"npz:{tmp_path / 'x.npz'}", "--no-track",
                                  "--results-dir", str(tmp_path)])  # fmt: skip

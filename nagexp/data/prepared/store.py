@@ -256,7 +256,7 @@ def cache_dir_for(cache_dir: str | Path | None, results_dir: Path) -> Location:
                               "AWS_SECRET_ACCESS_KEY)")  # fmt: skip
         parts = urlsplit(location.uri)
         if not parts.netloc and (parts.scheme in BUCKET_SCHEMES or parts.path.strip("/") == ""):
-            given = f"--cache-dir '{parts.scheme}://{parts.path}'"  # as written (the URI has no host)
+            given = f"--cache-dir '{str(cache_dir).partition('?')[0]}'"  # as written (no host: no credentials)
             raise ConfigError(f"{given} names no bucket; give {parts.scheme}://BUCKET/PREFIX"
                               if parts.scheme in BUCKET_SCHEMES else f"{given} names no folder; give "
                               f"{parts.scheme}://HOST/PATH")  # fmt: skip
