@@ -266,6 +266,7 @@ def compare(
     compare` runs."""
     from nagexp.config.loading import validated
     from nagexp.config.sweep import DEFAULT_SPACE, SweepOptions
+    from nagexp.core.errors import InterruptedRun
     from nagexp.core.naming import check_name, unique_name
     from nagexp.report.compare_report import build_compare_report
     from nagexp.runs.compare import run_comparison
@@ -281,10 +282,15 @@ def compare(
         from nagexp.tracking.store import resolve_store
 
         tracking = CompareTracking(resolve_store(base.tracking_uri, results_dir, base.experiment))
-    comparison = run_comparison(space or DEFAULT_SPACE, arms, base, seeds, emit=say,
-                                parent_run=tracking.start if tracking else None,
-                                command=command or f"nagexp.compare({space!r}, {arms!r}, axis={axis!r})",
-                                axis=axis)  # fmt: skip
+    try:
+        comparison = run_comparison(space or DEFAULT_SPACE, arms, base, seeds, emit=say,
+                                    parent_run=tracking.start if tracking else None,
+                                    command=command or f"nagexp.compare({space!r}, {arms!r}, axis={axis!r})",
+                                    axis=axis)  # fmt: skip
+    except BaseException as exc:
+        if tracking is not None:
+            tracking.abandon(interrupted=isinstance(exc, InterruptedRun | KeyboardInterrupt))
+        raise
     written = build_compare_report(comparison, base.results_dir.resolve())
     if tracking is not None:
         tracking.finish(comparison, written[0].parent)

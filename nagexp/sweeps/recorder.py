@@ -223,7 +223,9 @@ class SweepRecorder(Callback):
         for trial in trials:
             number = trial.config.get(TRIAL_NUMBER_KEY)
             rec = self.records.get(int(number)) if number is not None else None
-            if rec is not None and rec.state == TrialState.RUNNING and trial.status == "TERMINATED":
+            found_disk_full = self.disk.said(str((trial.last_result or {}).get(TRIAL_ERROR_KEY, "")))
+            if rec is not None and rec.state == TrialState.RUNNING and trial.status == "TERMINATED" \
+                    and not found_disk_full:  # (its checkpoint found the disk full: not the trial's end)
                 self.on_trial_complete(iteration, trials, trial)
 
     @_until_disk_full

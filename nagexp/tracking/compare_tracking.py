@@ -31,3 +31,9 @@ class CompareTracking:
         self.tracker.log(self.run_id, metrics, tags={f"verdict_{i}": v for i, v in enumerate(comparison.verdicts)})
         self.tracker.client.log_artifacts(self.run_id, str(report_dir), "report")
         self.tracker.end_run(self.run_id)
+
+    def abandon(self, interrupted: bool) -> None:
+        """A comparison that stopped before its end: its run ends KILLED (Ctrl-C) or FAILED, not
+        RUNNING for good (its arms' runs say how each ended)."""
+        if self.run_id is not None:
+            self.tracker.end_run(self.run_id, status="KILLED" if interrupted else "FAILED")

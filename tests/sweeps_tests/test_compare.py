@@ -234,8 +234,7 @@ def test_compare_bad_input(tmp_path: Path) -> None:
 def test_ctrl_c_stops_the_whole_comparison(tmp_path: Path, nagexp_process: NagexpProcess) -> None:
     """Not only the arm that runs: the others would get a budget the first never had."""
     proc = nagexp_process.start("compare", str(SEARCH_SPACES_DIR / "quick.yaml"), "--trials", "30", "--epochs", "3",
-                                "--seeds", "2", "--no-track", "--name", "cut",
-                                "--results-dir", str(tmp_path))  # fmt: skip
+                                "--seeds", "2", "--name", "cut", "--results-dir", str(tmp_path))  # fmt: skip
     nagexp_process.wait_until(proc, lambda: trials_ended(tmp_path / "cut-nag") >= 1, "the first arm's first trial")
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
     out, err = proc.communicate(timeout=120)
@@ -243,3 +242,7 @@ def test_ctrl_c_stops_the_whole_comparison(tmp_path: Path, nagexp_process: Nagex
     assert "error: interrupted in arm 'nag': the comparison stopped" in err and "Traceback" not in err, err
     assert "resume this one with: nagexp sweep --resume cut-nag" in err
     assert not (tmp_path / "cut-momentum").exists() and not (tmp_path / "cut" / "compare.json").exists()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (parent,) = client.search_runs([client.get_experiment_by_name("nagexp").experiment_id],
+                                   filter_string="attributes.run_name = 'cut'")  # fmt: skip
+    assert parent.info.status == "KILLED"  # not RUNNING for good
