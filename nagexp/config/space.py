@@ -6,15 +6,15 @@ Validated completely on load; every error names the file, the param and the rule
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nagexp.config.loading import describe_validation_error, read_yaml_mapping
+from nagexp.config.space_fields import is_config_key, unknown_fields
 from nagexp.config.space_sections import MUTABLE_PARAMS, OBJECTIVE_METRICS, AshaSettings, Objective, PbtSettings
-from nagexp.config.train import TrainConfig, args_entry
+from nagexp.config.train import TrainConfig
 from nagexp.core.errors import ConfigError
 
 __all__ = [
@@ -174,12 +174,6 @@ class SearchSpace(BaseModel):
         return TrainConfig(**{**self.fixed, **values})
 
 
-def is_config_key(name: str) -> bool:
-    """A TrainConfig field, or an entry of its model_args (`model_args.depth`) or a schedule's
-    arguments (`lr_schedule_args.warm`)."""
-    return name in TrainConfig.model_fields or args_entry(name) is not None
-
-
 def _field_error(field: str, value: Any, fixed: dict[str, Any]) -> str | None:
     """Why `value` is not allowed for TrainConfig `field` (None when it is)."""
     try:
@@ -191,28 +185,8 @@ def _field_error(field: str, value: Any, fixed: dict[str, Any]) -> str | None:
     return None
 
 
-_MEANT = {"learning_rate": "lr", "wd": "weight_decay", "bs": "batch_size", "lr_scheduler": "lr_schedule"}
-
-
-def _unknown_fields(space: SearchSpace) -> list[str]:
-    """A name under `fixed:` or `params:` that is no TrainConfig field, with the likeliest one
-    meant; the known names once, after the last."""
-    fields = list(TrainConfig.model_fields)
-    unknown = [(section, name) for section, names in (("fixed", space.fixed), ("params", space.params))
-               for name in names if not is_config_key(name)]  # fmt: skip
-    problems = []
-    for section, name in unknown:
-        said = f"fixed: unknown field '{name}'" if section == "fixed" else f"param '{name}': unknown TrainConfig field"
-        meant = _MEANT.get(name) or next(iter(difflib.get_close_matches(name, fields, n=1)), None)
-        problems.append(said + (f" (did you mean '{meant}'?)" if meant else ""))
-    if problems:
-        problems[-1] += (f"; known: {', '.join(fields)}, model_args.NAME, lr_schedule_args.NAME, "
-                         "momentum_schedule_args.NAME")  # fmt: skip
-    return problems
-
-
 def _check_against_train_config(space: SearchSpace) -> list[str]:
-    problems = _unknown_fields(space)
+    problems = unknown_fields(list(space.fixed), list(space.params))
     try:  # the known fields' values (an unknown one is said once, above)
         TrainConfig(**{k: v for k, v in space.fixed.items() if is_config_key(k)})
     except ValidationError as err:

@@ -211,21 +211,13 @@ class SweepRecorder(Callback):
 
     @_until_disk_full
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
-        self._end_restored_as_ended(iteration, trials)
-
-    def _end_restored_as_ended(self, iteration: int, trials: list) -> None:
-        """Before the first step (or at the end, when no step ran): a trial restored as ended,
-        which Tune ended (a rung's stop) and saved so just before the last driver stopped, with
-        no end in the journal, ends now as Tune ended it; the resume does not run it again."""
-        if not self._first_step:
-            return
-        self._first_step = False
-        for trial in trials:
-            number = trial.config.get(TRIAL_NUMBER_KEY)
-            rec = self.records.get(int(number)) if number is not None else None
-            found_disk_full = self.disk.said(str((trial.last_result or {}).get(TRIAL_ERROR_KEY, "")))
+        """First step (or the end, if none ran): a trial restored as ended by Tune (a rung's stop saved
+        as the last driver stopped), with no end in the journal, ends as Tune ended it."""
+        restored, self._first_step = self._first_step, False
+        for trial in trials if restored else ():
+            rec = self.records.get(int(trial.config.get(TRIAL_NUMBER_KEY, -1)))
             if rec is not None and rec.state == TrialState.RUNNING and trial.status == "TERMINATED" \
-                    and not found_disk_full:  # (its checkpoint found the disk full: not the trial's end)
+                    and not self.disk.said(str((trial.last_result or {}).get(TRIAL_ERROR_KEY, ""))):  # a resume reruns
                 self.on_trial_complete(iteration, trials, trial)
 
     @_until_disk_full
@@ -298,7 +290,7 @@ class SweepRecorder(Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         if not self.disk.full:
-            self._end_restored_as_ended(0, trials)  # a resume with nothing left to run takes no step
+            self.on_step_begin(0, trials)  # a resume with nothing left to run takes no step
         # a budget or Ctrl-C ends the sweep: trials still running get no on_trial_complete (one
         # whose last epoch came in is completed then, and its model logged from its checkpoint)
         for trial in trials:
